@@ -1,0 +1,82 @@
+"""The ``citybot`` command line (the black-box contract in DESIGN.md).
+
+Each sub-command lives in ``bot/commands/<name>.py`` as ``run(args) -> int`` and is imported only
+when used, so ``citybot forms lint`` starts fast and never loads the web stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="citybot", description="A city's front door in chat.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the web server and the workers")
+    serve.add_argument("--host", help="listen address (CITYBOT_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="listen port (CITYBOT_PORT, default 8080)")
+    serve.add_argument(
+        "--telegram-polling", action="store_true", help="long-poll Telegram instead of a webhook"
+    )
+    serve.add_argument("--no-workers", action="store_true", help="serve HTTP only")
+    serve.set_defaults(module="serve")
+
+    worker = sub.add_parser("worker", help="run the workers only (filer, notifier, dispatch)")
+    worker.set_defaults(module="worker")
+
+    chat = sub.add_parser("chat", help="talk to the bot in this terminal")
+    chat.add_argument("--channel", default="terminal", choices=["terminal", "sms", "whatsapp", "telegram"])
+    chat.add_argument("--locale", default="en", help="start in this language (en, af, zu, xh)")
+    chat.add_argument("--form", help="open this form straight away")
+    chat.set_defaults(module="chat")
+
+    forms = sub.add_parser("forms", help="work with form definitions")
+    forms_sub = forms.add_subparsers(dest="forms_command", required=True, metavar="ACTION")
+    lint = forms_sub.add_parser("lint", help="check forms; exit 1 on any error")
+    lint.add_argument("paths", nargs="*", help="YAML files or folders (default: the standard forms)")
+    lint.add_argument("--format", choices=["text", "json"], default="text")
+    lint.set_defaults(module="forms_lint")
+    listing = forms_sub.add_parser("list", help="list the forms citybot offers")
+    listing.add_argument("--locale", default="en")
+    listing.set_defaults(module="forms_list")
+    imp = forms_sub.add_parser("import-open311", help="write form YAML from an Open311 endpoint")
+    imp.add_argument("url", help="the GeoReport v2 base URL, e.g. https://city.example/open311/v2")
+    imp.add_argument("--out", default="forms", help="folder to write the YAML into")
+    imp.add_argument("--api-key")
+    imp.add_argument("--jurisdiction-id")
+    imp.set_defaults(module="forms_import")
+
+    db = sub.add_parser("db", help="database schema")
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    db_sub.add_parser("upgrade", help="apply migrations").set_defaults(module="db_upgrade")
+
+    telegram = sub.add_parser("telegram", help="Telegram set-up")
+    tg_sub = telegram.add_subparsers(dest="telegram_command", required=True, metavar="ACTION")
+    tg_sub.add_parser("set-webhook", help="register the webhook with its secret").set_defaults(
+        module="telegram_webhook"
+    )
+
+    gaz = sub.add_parser("gazetteer", help="the place names residents use")
+    gaz_sub = gaz.add_subparsers(dest="gazetteer_command", required=True, metavar="ACTION")
+    build = gaz_sub.add_parser("build", help="compile a gazetteer from a city's open data")
+    build.add_argument("--data", default="../shared/data", help="folder with the source files")
+    build.add_argument("--out", help="output file (default: the packaged Cape Town gazetteer)")
+    build.set_defaults(module="gazetteer_build")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    module = importlib.import_module(f"bot.commands.{args.module}")
+    code: int = module.run(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

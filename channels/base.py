@@ -1,0 +1,68 @@
+"""The channel port: verify, parse, render, send.
+
+A channel module reads top to bottom in that order and is the only place that knows a provider's
+payloads. The core hands it neutral effects and gets neutral messages back.
+
+Example::
+
+    channel = SmsChannel(settings)
+    channel.verify(request)                       # raises ForbiddenRequest on a bad signature
+    inbound = channel.parse(request)              # -> [InboundMessage(...)]
+    outbound = channel.render(effects, "zu", address="+27831234567")
+    delivery = await channel.send(outbound[0])    # -> Delivery(status=SENT, ...)
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from channels.types import Capabilities, Delivery, InboundMessage, OutboundMessage
+from forms_runtime.effects import Effect
+
+__all__ = ["BadRequest", "BaseChannel", "ChannelRequest", "ForbiddenRequest"]
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelRequest:
+    """An HTTP request as a channel sees it: framework-neutral, body already read."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: bytes
+    # Form fields for form-encoded posts (Twilio), already decoded; empty otherwise.
+    form: Mapping[str, str]
+
+
+class ForbiddenRequest(Exception):
+    """Signature or secret did not match: answer 403 and store nothing."""
+
+
+class BadRequest(Exception):
+    """The body is malformed: answer 400 with the reason."""
+
+
+class BaseChannel(ABC):
+    name: str
+    capabilities: Capabilities
+
+    @abstractmethod
+    def verify(self, request: ChannelRequest) -> None:
+        """Raise ``ForbiddenRequest`` unless the request really comes from the provider."""
+
+    @abstractmethod
+    def parse(self, request: ChannelRequest) -> list[InboundMessage]:
+        """Turn a verified request into neutral messages; raise ``BadRequest`` when malformed."""
+
+    @abstractmethod
+    def render(self, effects: Sequence[Effect], locale: str, address: str) -> list[OutboundMessage]:
+        """Show effects as this channel can: buttons, numbered options, segments."""
+
+    @abstractmethod
+    async def send(self, message: OutboundMessage) -> Delivery:
+        """Deliver one message; never raises for provider errors, returns them in ``Delivery``."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""

@@ -1,0 +1,107 @@
+"""The city form standard as Python values.
+
+A form is loaded once from YAML (see ``forms_runtime.loader``) into these frozen dataclasses and
+then shared by every conversation. Texts here are the English source texts; ``forms_runtime.i18n``
+translates them per locale through the gettext catalogs.
+
+Example::
+
+    form = load_form("forms_runtime/standard/pothole.yaml")
+    form.step("location").type is StepType.LOCATION
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+__all__ = ["Form", "Option", "Step", "StepType", "Validation"]
+
+
+class StepType(StrEnum):
+    TEXT = "text"
+    LONG_TEXT = "long_text"
+    NUMBER = "number"
+    YES_NO = "yes_no"
+    CHOICE = "choice"
+    MULTI_CHOICE = "multi_choice"
+    DATE = "date"
+    PHONE = "phone"
+    EMAIL = "email"
+    NAME = "name"
+    LOCATION = "location"
+    PHOTO = "photo"
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    id: str
+    label: str
+    # Extra words that pick this option (English; translated like every other text).
+    synonyms: tuple[str, ...] = ()
+    # For long lists on SMS: options sharing a group are offered group first.
+    group: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Validation:
+    min: float | None = None
+    max: float | None = None
+    min_length: int | None = None
+    max_length: int | None = None
+    pattern: str | None = None
+    # The pattern's own message, in GOV.UK style ("Enter the meter number, 8 digits").
+    pattern_message: str | None = None
+    # date steps: how far back / ahead an answer may be, in days.
+    max_days_past: int | None = None
+    max_days_future: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    id: str
+    type: StepType
+    prompt: str
+    hint: str | None = None
+    required: bool = True
+    validation: Validation = field(default_factory=Validation)
+    # Source text of the `when` condition; parsed by forms_runtime.expressions.
+    when: str | None = None
+    options: tuple[Option, ...] = ()
+    personal: bool = False
+    purpose: str | None = None
+    # Label used on the review screen; defaults to the prompt.
+    label: str | None = None
+    line: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Form:
+    id: str
+    version: int
+    title: str
+    service_code: str
+    description: str
+    keywords: dict[str, tuple[str, ...]]
+    retention_days: int
+    steps: tuple[Step, ...]
+    confirmation: str
+    review: bool = True
+    group: str | None = None
+    path: str | None = None
+
+    def step(self, step_id: str) -> Step:
+        for s in self.steps:
+            if s.id == step_id:
+                return s
+        raise KeyError(step_id)
+
+    def index(self, step_id: str) -> int:
+        for i, s in enumerate(self.steps):
+            if s.id == step_id:
+                return i
+        raise KeyError(step_id)
+
+    @property
+    def collects_personal_data(self) -> bool:
+        return any(s.personal for s in self.steps)
