@@ -1,0 +1,27 @@
+"""``citybot db upgrade``: apply every pending migration to CITYBOT_DATABASE_URL."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.db.migrate import upgrade_database
+from bot.db.session import default_database_url
+
+__all__ = ["run"]
+
+
+def run(args: argparse.Namespace) -> int:
+    url = default_database_url()
+    shown = make_url(url).render_as_string(hide_password=True)
+    try:
+        asyncio.run(upgrade_database(url))
+    except (SQLAlchemyError, OSError) as exc:
+        print(f"citybot db upgrade: cannot upgrade {shown}: {exc}", file=sys.stderr)
+        return 1
+    print(f"database {shown} is up to date")
+    return 0

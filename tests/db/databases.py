@@ -1,0 +1,67 @@
+"""Throw-away databases on real servers: a SQLite file, or a fresh PostgreSQL database.
+
+Each PostgreSQL test database is created from scratch and dropped afterwards, so tests of several
+teammates can share one server without seeing each other's tables.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import asyncpg
+import pytest
+from sqlalchemy.engine import make_url
+
+from bot.db.migrate import upgrade_database
+
+POSTGRES_ENV = "CITYBOT_TEST_POSTGRES_URL"
+REDIS_ENV = "CITYBOT_TEST_REDIS_URL"
+
+
+def postgres_url_or_skip() -> str:
+    url = os.environ.get(POSTGRES_ENV)
+    if not url:
+        pytest.skip(f"{POSTGRES_ENV} is unset: no PostgreSQL for this test (CI sets it)")
+    return url
+
+
+def redis_url_or_skip() -> str:
+    url = os.environ.get(REDIS_ENV)
+    if not url:
+        pytest.skip(f"{REDIS_ENV} is unset: no Redis for this test (CI sets it)")
+    return url
+
+
+@asynccontextmanager
+async def sqlite_database(folder: Path, *, migrate: bool = True) -> AsyncIterator[str]:
+    url = f"sqlite+aiosqlite:///{folder / 'citybot-test.sqlite3'}"
+    if migrate:
+        await upgrade_database(url)
+    yield url
+
+
+@asynccontextmanager
+async def postgres_database(*, migrate: bool = True) -> AsyncIterator[str]:
+    base = make_url(postgres_url_or_skip())
+    name = f"citybot_t_{uuid.uuid4().hex[:12]}"
+    admin_dsn = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    admin = await asyncpg.connect(admin_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = base.set(database=name).render_as_string(hide_password=False)
+    try:
+        if migrate:
+            await upgrade_database(url)
+        yield url
+    finally:
+        admin = await asyncpg.connect(admin_dsn)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()
