@@ -1,0 +1,396 @@
+"""Telegram: verify the webhook secret, parse updates, render keyboards, send via the Bot API.
+
+Decisions worth knowing:
+
+- The webhook must carry ``TELEGRAM_WEBHOOK_SECRET`` in ``X-Telegram-Bot-Api-Secret-Token``
+  (compared in constant time). Without a configured secret every update is refused: a webhook
+  without one can be forged by anyone who guesses the URL.
+- ``message_id`` is ``tg:<update_id>``: Telegram redelivers an unacknowledged update with the same
+  ``update_id``, so that is the dedupe key.
+- Edited messages are ignored (acknowledged, not processed). An edit of an answer the form has
+  already moved past would either answer a question twice or silently change an earlier answer;
+  the resident can simply send the corrected answer.
+- Commands: ``/start`` and ``/menu`` become "menu", ``/help``, ``/cancel``, ``/stop`` their word.
+- A shared contact counts as the resident's phone number only when it is their own
+  (``contact.user_id == from.id``); anyone else's contact is answered like a sticker.
+- Photos become a ``MediaRef`` of the largest size, ``tg-file://<file_id>``: the file is fetched
+  with the bot token only when the back end needs it. Images sent as files keep their MIME type,
+  so a GIF gets the polite "send a JPEG, PNG or WebP" answer.
+- Inline buttons carry the option id as ``callback_data`` (Telegram allows 64 bytes); a button
+  that stands for typed text (a yes/no word, or an id too long for 64 bytes) carries ``txt:...``.
+
+Example::
+
+    channel = TelegramChannel(token="123:ABC", secret="s3cret", api_base_url="http://127.0.0.1:8081")
+    channel.verify(request)
+    [inbound] = channel.parse(request)      # InboundMessage(channel="telegram", address="123456789", ...)
+    delivery = await channel.send(channel.render(effects, "en", inbound.address)[0])
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import os
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from telegram import (
+    Bot,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+    Update,
+)
+from telegram.error import BadRequest as TelegramBadRequest
+from telegram.error import Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.request import HTTPXRequest
+
+from channels.base import BadRequest, BaseChannel, ChannelRequest, ForbiddenRequest
+from channels.media import telegram_file_ref
+from channels.pacing import Pacer
+from channels.render_text import render_plain
+from channels.retrying import PROVIDER_DOWN
+from channels.sms_render import split_for_length
+from channels.types import (
+    Button,
+    Capabilities,
+    Delivery,
+    DeliveryStatus,
+    InboundKind,
+    InboundMessage,
+    OutboundMessage,
+)
+from forms_runtime.effects import Ask, Effect, GeoPoint, InputKind, MediaRef, OptionView, Review
+from forms_runtime.i18n import N_, tr
+
+__all__ = ["SECRET_HEADER", "TEXT_PREFIX", "TelegramChannel"]
+
+log = logging.getLogger(__name__)
+
+# Opt in to python-telegram-bot's coming behaviour (time periods as timedelta) now: otherwise
+# every 429 raises a deprecation warning inside the SDK. Both types are handled below.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
+
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
+# callback_data of a button that stands for typed text rather than an option id.
+TEXT_PREFIX = "txt:"
+_CALLBACK_DATA_BYTES = 64
+_MAX_LENGTH = 4096
+_COMMANDS = {
+    "/start": "menu",
+    "/menu": "menu",
+    "/help": "help",
+    "/cancel": "cancel",
+    "/stop": "stop",
+}
+# Message fields that carry something citybot cannot read (answered politely).
+_UNSUPPORTED_FIELDS = (
+    "sticker",
+    "voice",
+    "poll",
+    "audio",
+    "video",
+    "video_note",
+    "animation",
+    "dice",
+    "game",
+    "venue",
+    "story",
+)
+
+
+class TelegramChannel(BaseChannel):
+    name = "telegram"
+    capabilities = Capabilities(
+        max_length=_MAX_LENGTH,
+        buttons=True,
+        max_buttons=100,
+        location_input=True,
+        media=True,
+        # Once a resident has pressed Start, the bot may write to them (status updates).
+        can_message_first=True,
+    )
+
+    def __init__(
+        self,
+        token: str,
+        secret: str | None,
+        *,
+        api_base_url: str | None = None,
+        per_second: float = 30.0,
+        per_chat_per_second: float = 1.0,
+        connection_pool_size: int = 64,
+    ) -> None:
+        self._secret = secret
+        base = (api_base_url or "https://api.telegram.org").rstrip("/")
+        self._request = HTTPXRequest(
+            connection_pool_size=connection_pool_size, read_timeout=10.0, connect_timeout=5.0
+        )
+        self.bot = Bot(
+            token,
+            base_url=f"{base}/bot",
+            base_file_url=f"{base}/file/bot",
+            request=self._request,
+        )
+        self.pacer = Pacer(per_second, per_chat_per_second)
+
+    # -- verify ---------------------------------------------------------------------------------
+
+    def verify(self, request: ChannelRequest) -> None:
+        if not self._secret:
+            raise ForbiddenRequest("TELEGRAM_WEBHOOK_SECRET is not set: refusing unsigned updates")
+        given = _header(request, SECRET_HEADER)
+        if given is None or not hmac.compare_digest(
+            given.encode("utf-8", "replace"), self._secret.encode("utf-8")
+        ):
+            raise ForbiddenRequest("wrong or missing X-Telegram-Bot-Api-Secret-Token")
+
+    # -- parse ----------------------------------------------------------------------------------
+
+    def parse(self, request: ChannelRequest) -> list[InboundMessage]:
+        update = _update(request.body)
+        try:
+            if update.callback_query is not None:
+                return _callback(update)
+            if update.message is not None:
+                message = _message(update.update_id, update.message)
+                return [] if message is None else [message]
+        except (AttributeError, TypeError, ValueError) as exc:
+            # de_json is lenient: a message without its chat or sender shows up only here.
+            raise BadRequest(f"the Update is missing a required field: {exc}") from None
+        # Edited messages, channel posts, member updates...: acknowledged, nothing to answer.
+        return []
+
+    async def acknowledge(self, request: ChannelRequest) -> None:
+        """Stop the spinner on a tapped inline button (answerCallbackQuery); errors are logged."""
+        try:
+            update = _update(request.body)
+        except BadRequest:
+            return
+        if update.callback_query is None:
+            return
+        try:
+            await self.bot.answer_callback_query(update.callback_query.id)
+        except TelegramError as exc:
+            log.info("answerCallbackQuery failed: %s", exc)
+
+    # -- render ---------------------------------------------------------------------------------
+
+    def render(self, effects: Sequence[Effect], locale: str, address: str) -> list[OutboundMessage]:
+        text = render_plain(effects, locale, numbered_options=False)
+        buttons = _buttons(effects, locale)
+        if not text and not buttons:
+            return []
+        chunks = split_for_length(text, _MAX_LENGTH) or [""]
+        last = len(chunks) - 1
+        return [
+            OutboundMessage(
+                channel=self.name,
+                address=address,
+                text=chunk,
+                buttons=buttons if i == last else (),
+            )
+            for i, chunk in enumerate(chunks)
+        ]
+
+    # -- send -----------------------------------------------------------------------------------
+
+    async def send(self, message: OutboundMessage) -> Delivery:
+        try:
+            sent = await self.bot.send_message(
+                chat_id=int(message.address),
+                text=message.text,
+                reply_markup=_markup(message.buttons),
+            )
+        except RetryAfter as exc:
+            return Delivery(
+                status=DeliveryStatus.RATE_LIMITED,
+                error_code="429",
+                error=str(exc),
+                retry_after=_retry_after(exc),
+            )
+        except Forbidden as exc:
+            # "bot was blocked by the user", "user is deactivated": stop writing to them.
+            return Delivery(status=DeliveryStatus.UNREACHABLE, error_code="403", error=str(exc))
+        except (TelegramBadRequest, InvalidToken) as exc:
+            return Delivery(status=DeliveryStatus.FAILED, error_code="400", error=str(exc))
+        except NetworkError as exc:
+            # Timeouts, refused connections and 5xx answers: the provider is down, retry later.
+            return Delivery(status=DeliveryStatus.FAILED, error_code=PROVIDER_DOWN, error=str(exc))
+        except TelegramError as exc:
+            return Delivery(status=DeliveryStatus.FAILED, error_code="telegram", error=str(exc))
+        except ValueError as exc:
+            return Delivery(status=DeliveryStatus.FAILED, error_code="address", error=str(exc))
+        return Delivery(status=DeliveryStatus.SENT, provider_message_id=str(sent.message_id))
+
+    async def set_webhook(self, url: str) -> bool:
+        """Register ``url`` with the secret (``citybot telegram set-webhook``)."""
+        if not self._secret:
+            raise ValueError("TELEGRAM_WEBHOOK_SECRET must be set before registering a webhook")
+        return await self.bot.set_webhook(
+            url=url,
+            secret_token=self._secret,
+            allowed_updates=["message", "callback_query"],
+        )
+
+    async def close(self) -> None:
+        await self._request.shutdown()
+
+
+def _header(request: ChannelRequest, name: str) -> str | None:
+    value = request.headers.get(name)
+    if value is None:
+        lowered = name.lower()
+        for key, candidate in request.headers.items():
+            if key.lower() == lowered:
+                return candidate
+    return value
+
+
+def _update(body: bytes) -> Update:
+    try:
+        data = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise BadRequest("the body is not JSON") from None
+    if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
+        raise BadRequest("the body is not a Telegram Update (no integer update_id)")
+    try:
+        return Update.de_json(data, None)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise BadRequest(f"the Update is malformed: {exc!r}") from None
+
+
+def _message(update_id: int, message: Message) -> InboundMessage | None:
+    user = message.from_user
+    if user is None or user.is_bot:
+        return None
+    base: dict[str, Any] = {
+        "channel": TelegramChannel.name,
+        "address": str(message.chat.id),
+        "message_id": f"tg:{update_id}",
+        "language_hint": user.language_code,
+        "display_name": user.first_name,
+        "received_at": message.date,
+    }
+    if message.location is not None:
+        point = GeoPoint(lat=message.location.latitude, lon=message.location.longitude)
+        return InboundMessage(kind=InboundKind.LOCATION, location=point, **base)
+    if message.photo:
+        largest = max(message.photo, key=lambda p: (p.width * p.height, p.file_size or 0))
+        ref = MediaRef(
+            url=telegram_file_ref(largest.file_id),
+            content_type="image/jpeg",  # Telegram re-encodes every photo as JPEG
+            size=largest.file_size,
+        )
+        return InboundMessage(kind=InboundKind.MEDIA, media=(ref,), text=message.caption, **base)
+    if message.document is not None:
+        doc = message.document
+        ref = MediaRef(
+            url=telegram_file_ref(doc.file_id),
+            content_type=doc.mime_type or "application/octet-stream",
+            size=doc.file_size,
+        )
+        return InboundMessage(kind=InboundKind.MEDIA, media=(ref,), text=message.caption, **base)
+    if message.contact is not None:
+        contact = message.contact
+        if contact.user_id is not None and contact.user_id == user.id:
+            phone = contact.phone_number.strip()
+            phone = phone if phone.startswith("+") else "+" + phone
+            return InboundMessage(kind=InboundKind.CONTACT, contact_phone=phone, **base)
+        return InboundMessage(kind=InboundKind.UNSUPPORTED, **base)
+    if message.text is not None:
+        text = message.text
+        command = text.split(maxsplit=1)[0].split("@", 1)[0].lower() if text else ""
+        if command in _COMMANDS:
+            text = _COMMANDS[command]
+        return InboundMessage(kind=InboundKind.TEXT, text=text, **base)
+    if any(getattr(message, field, None) for field in _UNSUPPORTED_FIELDS):
+        return InboundMessage(kind=InboundKind.UNSUPPORTED, **base)
+    # Service messages (a member joined, a pinned message...) are not the resident talking.
+    return None
+
+
+def _callback(update: Update) -> list[InboundMessage]:
+    query = update.callback_query
+    assert query is not None
+    chat = query.message.chat if query.message is not None else None
+    address = str(chat.id) if chat is not None else str(query.from_user.id)
+    base: dict[str, Any] = {
+        "channel": TelegramChannel.name,
+        "address": address,
+        "message_id": f"tg:{update.update_id}",
+        "language_hint": query.from_user.language_code,
+        "display_name": query.from_user.first_name,
+    }
+    data = query.data or ""
+    if not data:
+        return []
+    if data.startswith(TEXT_PREFIX):
+        return [InboundMessage(kind=InboundKind.TEXT, text=data[len(TEXT_PREFIX) :], **base)]
+    return [InboundMessage(kind=InboundKind.BUTTON, option_id=data, **base)]
+
+
+def _buttons(effects: Sequence[Effect], locale: str) -> tuple[Button, ...]:
+    """Buttons for the question that ends the turn (the last Ask or Review), if any."""
+    last = effects[-1] if effects else None
+    if isinstance(last, Review):
+        return _option_buttons(last.options)
+    if not isinstance(last, Ask):
+        return ()
+    if last.kind is InputKind.LOCATION:
+        return (Button(id="location", label=tr(locale, N_("Send my location")), kind="location"),)
+    if last.kind is InputKind.PHONE:
+        return (Button(id="contact", label=tr(locale, N_("Share my number")), kind="contact"),)
+    if last.options:
+        return _option_buttons(last.options)
+    if last.kind is InputKind.YES_NO:
+        yes, no = tr(locale, N_("Yes")), tr(locale, N_("No"))
+        return (Button(id=TEXT_PREFIX + yes, label=yes), Button(id=TEXT_PREFIX + no, label=no))
+    return ()
+
+
+def _option_buttons(options: Sequence[OptionView]) -> tuple[Button, ...]:
+    buttons = []
+    for number, option in enumerate(options, 1):
+        data = option.id
+        if len(data.encode("utf-8")) > _CALLBACK_DATA_BYTES:
+            # The engine understands an option's number as well as its id.
+            data = f"{TEXT_PREFIX}{number}"
+        buttons.append(Button(id=data, label=option.label))
+    return tuple(buttons)
+
+
+def _markup(buttons: Sequence[Button]) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
+    if not buttons:
+        return None
+    if any(b.kind in ("location", "contact") for b in buttons):
+        keys = [
+            [
+                KeyboardButton(
+                    b.label,
+                    request_location=b.kind == "location",
+                    request_contact=b.kind == "contact",
+                )
+            ]
+            for b in buttons
+        ]
+        return ReplyKeyboardMarkup(keys, one_time_keyboard=True, resize_keyboard=True)
+    # Short labels side by side (two a row), long ones on a row of their own.
+    rows: list[list[InlineKeyboardButton]] = []
+    for b in buttons:
+        key = InlineKeyboardButton(b.label[:64], callback_data=b.id)
+        if len(b.label) <= 14 and rows and len(rows[-1]) == 1 and len(rows[-1][0].text) <= 14:
+            rows[-1].append(key)
+        else:
+            rows.append([key])
+    return InlineKeyboardMarkup(rows)
+
+
+def _retry_after(exc: RetryAfter) -> float:
+    value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)

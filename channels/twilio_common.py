@@ -1,0 +1,243 @@
+"""What Twilio SMS and Twilio WhatsApp share: signatures, the REST client, delivery receipts.
+
+- Signatures: ``X-Twilio-Signature`` is checked with twilio's ``RequestValidator`` against the URL
+  Twilio called, which is ``CITYBOT_PUBLIC_URL`` + path (+ query), not the URL this process saw
+  (behind a proxy or load balancer those differ in scheme, host and port).
+- Sending: the real ``twilio.rest.Client`` builds and authenticates every request; its HTTP client
+  (``BaseUrlHttpClient``) only moves the request to ``TWILIO_API_BASE_URL`` when that is set, so
+  tests and benchmarks talk to a local fake Twilio without patching the SDK.
+- Errors: 429 -> RATE_LIMITED (with the Retry-After Twilio names), 21610 -> UNREACHABLE (the
+  resident texted STOP at Twilio), 5xx / timeouts / refused connections -> FAILED
+  ``provider_down`` (retried by ``send_with_retries``), any other 4xx -> FAILED for good.
+
+Example::
+
+    receipt = parse_receipt(request)   # DeliveryReceipt(provider_message_id="SM...", status=DELIVERED, ...)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import aiohttp
+from twilio.base.exceptions import TwilioRestException
+from twilio.http import AsyncHttpClient
+from twilio.http.response import Response
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
+
+from channels.base import BadRequest, ChannelRequest, ForbiddenRequest
+from channels.retrying import PROVIDER_DOWN
+from channels.types import Delivery, DeliveryStatus
+
+__all__ = [
+    "SIGNATURE_HEADER",
+    "BaseUrlHttpClient",
+    "DeliveryReceipt",
+    "TwilioAccount",
+    "delivery_from_error",
+    "make_client",
+    "parse_receipt",
+    "signed_url",
+    "verify_twilio_signature",
+]
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_HEADER = "X-Twilio-Signature"
+# Twilio: "Attempt to send to unsubscribed recipient" (the resident replied STOP at the carrier).
+OPTED_OUT_CODE = 21610
+
+_RECEIPT_STATUSES: dict[str, DeliveryStatus] = {
+    "accepted": DeliveryStatus.QUEUED,
+    "scheduled": DeliveryStatus.QUEUED,
+    "queued": DeliveryStatus.QUEUED,
+    "sending": DeliveryStatus.QUEUED,
+    "sent": DeliveryStatus.SENT,
+    "delivered": DeliveryStatus.DELIVERED,
+    "read": DeliveryStatus.READ,
+    "undelivered": DeliveryStatus.FAILED,
+    "failed": DeliveryStatus.FAILED,
+    "canceled": DeliveryStatus.FAILED,
+}
+
+# The Retry-After of the last 429 seen by this task: set by the HTTP client, read by the sender
+# right after the SDK call returns (same task, so concurrent sends never see each other's value).
+_retry_after: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "twilio_retry_after", default=None
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TwilioAccount:
+    account_sid: str
+    auth_token: str
+    # CITYBOT_PUBLIC_URL: what Twilio calls, and so what it signs.
+    public_url: str
+    api_base_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReceipt:
+    """A provider's word on an outbound message (Twilio StatusCallback), vendor-neutral."""
+
+    provider_message_id: str
+    status: DeliveryStatus
+    channel: str
+    address: str
+    error_code: str | None = None
+    # The provider's own status word ("undelivered", "read"), kept for the message log.
+    provider_status: str = ""
+
+
+def signed_url(public_url: str, request_url: str) -> str:
+    """The URL Twilio signed: the public base with the path and query of the request received."""
+    received = urlsplit(request_url)
+    public = urlsplit(public_url)
+    path = public.path.rstrip("/") + received.path
+    return urlunsplit((public.scheme, public.netloc, path, received.query, ""))
+
+
+def verify_twilio_signature(request: ChannelRequest, auth_token: str, public_url: str) -> None:
+    signature = _header(request, SIGNATURE_HEADER)
+    if not signature:
+        raise ForbiddenRequest("missing X-Twilio-Signature")
+    url = signed_url(public_url, request.url)
+    if not RequestValidator(auth_token).validate(url, dict(request.form), signature):
+        raise ForbiddenRequest("X-Twilio-Signature does not match")
+
+
+def parse_receipt(request: ChannelRequest) -> DeliveryReceipt:
+    """A StatusCallback post as a ``DeliveryReceipt``; ``BadRequest`` when fields are missing."""
+    form = request.form
+    sid = form.get("MessageSid") or form.get("SmsSid")
+    raw_status = (form.get("MessageStatus") or form.get("SmsStatus") or "").lower()
+    if not sid or raw_status not in _RECEIPT_STATUSES:
+        raise BadRequest("a status callback needs MessageSid and a known MessageStatus")
+    to = form.get("To", "")
+    channel = "whatsapp" if to.startswith("whatsapp:") else "sms"
+    status = _RECEIPT_STATUSES[raw_status]
+    error_code = form.get("ErrorCode") or None
+    if error_code == str(OPTED_OUT_CODE):
+        status = DeliveryStatus.UNREACHABLE
+    return DeliveryReceipt(
+        provider_message_id=sid,
+        status=status,
+        channel=channel,
+        address=to.removeprefix("whatsapp:"),
+        error_code=error_code,
+        provider_status=raw_status,
+    )
+
+
+def make_client(account: TwilioAccount) -> tuple[Client, BaseUrlHttpClient]:
+    http = BaseUrlHttpClient(account.api_base_url)
+    return Client(account.account_sid, account.auth_token, http_client=http), http
+
+
+def delivery_from_error(exc: BaseException) -> Delivery:
+    """A failed send as a ``Delivery`` (never raises: ``BaseChannel.send`` must not)."""
+    if isinstance(exc, TwilioRestException):
+        code = str(exc.code) if exc.code is not None else str(exc.status)
+        if exc.status == 429:
+            return Delivery(
+                status=DeliveryStatus.RATE_LIMITED,
+                error_code=code,
+                error=exc.msg,
+                retry_after=_retry_after.get() or 1.0,
+            )
+        if exc.code == OPTED_OUT_CODE:
+            return Delivery(status=DeliveryStatus.UNREACHABLE, error_code=code, error=exc.msg)
+        if exc.status >= 500:
+            return Delivery(status=DeliveryStatus.FAILED, error_code=PROVIDER_DOWN, error=exc.msg)
+        return Delivery(status=DeliveryStatus.FAILED, error_code=code, error=exc.msg)
+    if isinstance(exc, aiohttp.ClientError | asyncio.TimeoutError | OSError):
+        return Delivery(status=DeliveryStatus.FAILED, error_code=PROVIDER_DOWN, error=repr(exc))
+    return Delivery(status=DeliveryStatus.FAILED, error_code="error", error=repr(exc))
+
+
+class BaseUrlHttpClient(AsyncHttpClient):  # type: ignore[misc]  # twilio ships no type hints
+    """twilio's async HTTP client port, on aiohttp, sending to ``base_url`` when one is set.
+
+    The SDK still builds the URL path, the form body and the Basic auth; only the scheme and host
+    change. The aiohttp session is made on first use, inside the running event loop.
+    """
+
+    def __init__(self, base_url: str | None, *, timeout: float = 10.0, limit: int = 100) -> None:
+        super().__init__(logger=log, is_async=True, timeout=timeout)
+        self._base = urlsplit(base_url.rstrip("/")) if base_url else None
+        self._limit = limit
+        self._session: aiohttp.ClientSession | None = None
+
+    def target(self, url: str) -> str:
+        if self._base is None:
+            return url
+        parts = urlsplit(url)
+        return urlunsplit(
+            (self._base.scheme, self._base.netloc, self._base.path + parts.path, parts.query, "")
+        )
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        params: Mapping[str, Any] | None = None,
+        data: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,
+        allow_redirects: bool = False,
+    ) -> Response:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=self._limit))
+        async with self._session.request(
+            method.upper(),
+            self.target(url),
+            params={k: v for k, v in (params or {}).items() if v is not None} or None,
+            data=_form(data),
+            headers=dict(headers or {}),
+            auth=aiohttp.BasicAuth(*auth) if auth else None,
+            timeout=aiohttp.ClientTimeout(total=timeout or self.timeout),
+            allow_redirects=allow_redirects,
+        ) as response:
+            text = await response.text()
+            if response.status == 429:
+                _retry_after.set(_retry_after_seconds(response.headers.get("Retry-After")))
+            return Response(response.status, text, response.headers)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def _form(data: Mapping[str, Any] | None) -> list[tuple[str, str]] | None:
+    # Lists (MediaUrl, PersistentAction) become repeated fields, as Twilio expects.
+    if not data:
+        return None
+    fields: list[tuple[str, str]] = []
+    for key, value in data.items():
+        values = value if isinstance(value, list | tuple) else [value]
+        fields.extend((key, str(v)) for v in values if v is not None)
+    return fields
+
+
+def _retry_after_seconds(raw: str | None) -> float | None:
+    try:
+        return max(0.0, float(raw)) if raw else None
+    except ValueError:
+        return None
+
+
+def _header(request: ChannelRequest, name: str) -> str | None:
+    lowered = name.lower()
+    for key, value in request.headers.items():
+        if key.lower() == lowered:
+            return value
+    return None

@@ -1,0 +1,130 @@
+"""SMS through Twilio: signed form posts in, numbered GSM-7 texts of at most 3 segments out.
+
+SMS has no buttons, so options are numbered ("Reply 1 for Pothole") and the engine reads the
+number back. Texts are transliterated to GSM-7 where that loses nothing and cut after sentence
+ends so no message costs more than three segments. Twilio's own STOP handling and the turn loop's
+opt-out words both apply; a send answered with error 21610 marks the resident unreachable.
+
+Example::
+
+    channel = SmsChannel(TwilioAccount(sid, token, "https://bot.city.gov"), from_number="+27211234567")
+    channel.verify(request)                  # X-Twilio-Signature against the public URL
+    [inbound] = channel.parse(request)       # InboundMessage(channel="sms", address="+2783...", ...)
+    for message in channel.render(effects, "en", inbound.address):
+        await send_with_retries(channel, message, pacer=channel.pacer)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from channels.base import BadRequest, BaseChannel, ChannelRequest
+from channels.pacing import Pacer
+from channels.render_text import render_plain
+from channels.sms_render import split_for_sms
+from channels.twilio_common import (
+    TwilioAccount,
+    delivery_from_error,
+    make_client,
+    verify_twilio_signature,
+)
+from channels.types import (
+    Capabilities,
+    Delivery,
+    DeliveryStatus,
+    InboundKind,
+    InboundMessage,
+    OutboundMessage,
+)
+from forms_runtime.effects import Effect, MediaRef
+
+__all__ = ["STATUS_CALLBACK_PATH", "SmsChannel", "media_from_form"]
+
+STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
+MAX_SEGMENTS = 3
+
+
+class SmsChannel(BaseChannel):
+    name = "sms"
+    capabilities = Capabilities(
+        max_length=MAX_SEGMENTS * 153,
+        buttons=False,
+        max_buttons=0,
+        location_input=False,
+        media=False,
+        can_message_first=True,
+        sms_segments=MAX_SEGMENTS,
+    )
+
+    def __init__(
+        self,
+        account: TwilioAccount,
+        from_number: str | None,
+        *,
+        per_second: float = 10.0,
+        per_address_per_second: float | None = None,
+    ) -> None:
+        self.account = account
+        self.from_number = from_number
+        self.client, self._http = make_client(account)
+        # Twilio queues per sending number at its MPS; pacing here keeps our queue, not theirs.
+        self.pacer = Pacer(per_second, per_address_per_second)
+
+    def verify(self, request: ChannelRequest) -> None:
+        verify_twilio_signature(request, self.account.auth_token, self.account.public_url)
+
+    def parse(self, request: ChannelRequest) -> list[InboundMessage]:
+        form = request.form
+        sid, sender = form.get("MessageSid") or form.get("SmsSid"), form.get("From")
+        if not sid or not sender:
+            raise BadRequest("an inbound SMS needs MessageSid and From")
+        body = form.get("Body", "")
+        media = media_from_form(form)
+        return [
+            InboundMessage(
+                channel=self.name,
+                address=sender,
+                message_id=sid,
+                kind=InboundKind.MEDIA if media else InboundKind.TEXT,
+                text=body if body or not media else None,
+                media=media,
+            )
+        ]
+
+    def render(self, effects: Sequence[Effect], locale: str, address: str) -> list[OutboundMessage]:
+        text = render_plain(effects, locale, numbered_options=True)
+        if not text:
+            return []
+        return [
+            OutboundMessage(channel=self.name, address=address, text=part)
+            for part in split_for_sms(text, max_segments=MAX_SEGMENTS)
+        ]
+
+    async def send(self, message: OutboundMessage) -> Delivery:
+        try:
+            sent = await self.client.messages.create_async(
+                to=message.address,
+                from_=self.from_number,
+                body=message.text,
+                status_callback=self.account.public_url.rstrip("/") + STATUS_CALLBACK_PATH,
+            )
+        except Exception as exc:  # send reports every failure in the Delivery
+            return delivery_from_error(exc)
+        return Delivery(status=DeliveryStatus.SENT, provider_message_id=str(sent.sid))
+
+    async def close(self) -> None:
+        await self._http.close()
+
+
+def media_from_form(form: Mapping[str, str]) -> tuple[MediaRef, ...]:
+    """Twilio's MediaUrlN / MediaContentTypeN pairs as references (nothing is downloaded)."""
+    try:
+        count = int(form.get("NumMedia", "0") or "0")
+    except ValueError:
+        raise BadRequest("NumMedia is not a number") from None
+    refs = []
+    for i in range(min(max(count, 0), 10)):
+        url = form.get(f"MediaUrl{i}")
+        if url:
+            refs.append(MediaRef(url=url, content_type=form.get(f"MediaContentType{i}", "")))
+    return tuple(refs)

@@ -1,0 +1,175 @@
+"""WhatsApp through Twilio: text, locations, photos and button taps in; numbered texts out.
+
+WhatsApp's 24-hour rule: a business may write freely only within 24 hours of the resident's last
+message. Replies (``purpose="reply"``) answer a message that just arrived, so they go as text.
+Anything else (status updates, broadcasts) first asks ``last_inbound(address)`` (the core's
+``resident_addresses.last_inbound_at``); outside the window it is sent as the approved template
+configured for its purpose (``TWILIO_WHATSAPP_TEMPLATES='{"status_update": "HX..."}'``, sent as
+ContentSid + ContentVariables from ``OutboundMessage.template_variables``). With no template for
+that purpose the message is not sent and the Delivery says ``no_template``.
+
+Free-form Twilio WhatsApp messages cannot carry buttons (only Content templates can), so options
+are numbered as on SMS; a tap on a template's quick-reply button arrives as ``ButtonPayload`` and
+becomes an ``option_id``. Voice notes, videos and stickers are answered politely, not read.
+
+Example::
+
+    channel = WhatsAppChannel(account, from_number="+27211234567", templates={"status_update": "HX.."})
+    [inbound] = channel.parse(request)   # address "+27831234567" (the whatsapp: prefix is dropped)
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from channels.base import BadRequest, BaseChannel, ChannelRequest
+from channels.pacing import Pacer
+from channels.render_text import render_plain
+from channels.sms_render import split_for_length
+from channels.twilio_common import (
+    TwilioAccount,
+    delivery_from_error,
+    make_client,
+    verify_twilio_signature,
+)
+from channels.twilio_sms import STATUS_CALLBACK_PATH, media_from_form
+from channels.types import (
+    Capabilities,
+    Delivery,
+    DeliveryStatus,
+    InboundKind,
+    InboundMessage,
+    OutboundMessage,
+)
+from forms_runtime.effects import Effect, GeoPoint
+
+__all__ = ["SESSION_WINDOW", "WhatsAppChannel"]
+
+SESSION_WINDOW = timedelta(hours=24)
+PREFIX = "whatsapp:"
+# Twilio caps a WhatsApp body at 1,600 characters.
+_MAX_LENGTH = 1600
+_UNREADABLE_TYPES = frozenset({"audio", "video", "sticker", "contacts", "reaction"})
+
+LastInbound = Callable[[str], Awaitable[datetime | None]]
+
+
+class WhatsAppChannel(BaseChannel):
+    name = "whatsapp"
+    capabilities = Capabilities(
+        max_length=_MAX_LENGTH,
+        buttons=False,
+        max_buttons=0,
+        location_input=True,
+        media=True,
+        can_message_first=False,
+    )
+
+    def __init__(
+        self,
+        account: TwilioAccount,
+        from_number: str | None,
+        *,
+        templates: Mapping[str, str] | None = None,
+        last_inbound: LastInbound | None = None,
+        per_second: float = 20.0,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.account = account
+        self.from_number = (from_number or "").removeprefix(PREFIX)
+        self.templates = dict(templates or {})
+        self.last_inbound = last_inbound
+        self._clock = clock
+        self.client, self._http = make_client(account)
+        self.pacer = Pacer(per_second, 1.0)
+
+    def verify(self, request: ChannelRequest) -> None:
+        verify_twilio_signature(request, self.account.auth_token, self.account.public_url)
+
+    def parse(self, request: ChannelRequest) -> list[InboundMessage]:
+        form = request.form
+        sid, sender = form.get("MessageSid") or form.get("SmsSid"), form.get("From")
+        if not sid or not sender:
+            raise BadRequest("an inbound WhatsApp message needs MessageSid and From")
+        common: dict[str, Any] = {
+            "channel": self.name,
+            "address": sender.removeprefix(PREFIX),
+            "message_id": sid,
+            "display_name": form.get("ProfileName") or None,
+        }
+        body = form.get("Body", "")
+        if form.get("ButtonPayload"):
+            return [
+                InboundMessage(
+                    kind=InboundKind.BUTTON, option_id=form["ButtonPayload"], text=body, **common
+                )
+            ]
+        if form.get("Latitude") or form.get("Longitude"):
+            try:
+                point = GeoPoint(lat=float(form["Latitude"]), lon=float(form["Longitude"]))
+            except (KeyError, ValueError):
+                raise BadRequest("Latitude and Longitude must both be numbers") from None
+            if not (-90 <= point.lat <= 90 and -180 <= point.lon <= 180):
+                raise BadRequest("Latitude or Longitude is out of range")
+            return [InboundMessage(kind=InboundKind.LOCATION, location=point, **common)]
+        media = media_from_form(form)
+        message_type = form.get("MessageType", "").lower()
+        if message_type in _UNREADABLE_TYPES or any(
+            m.content_type.startswith(("audio/", "video/")) for m in media
+        ):
+            return [InboundMessage(kind=InboundKind.UNSUPPORTED, **common)]
+        if media:
+            return [
+                InboundMessage(kind=InboundKind.MEDIA, media=media, text=body or None, **common)
+            ]
+        return [InboundMessage(kind=InboundKind.TEXT, text=body, **common)]
+
+    def render(self, effects: Sequence[Effect], locale: str, address: str) -> list[OutboundMessage]:
+        text = render_plain(effects, locale, numbered_options=True)
+        if not text:
+            return []
+        return [
+            OutboundMessage(channel=self.name, address=address, text=part)
+            for part in split_for_length(text, _MAX_LENGTH)
+        ]
+
+    async def in_window(self, address: str) -> bool:
+        """Whether the resident wrote within the last 24 hours (free-form messages allowed)."""
+        if self.last_inbound is None:
+            return False
+        last = await self.last_inbound(address)
+        if last is None:
+            return False
+        if last.tzinfo is None:
+            last = last.replace(tzinfo=UTC)
+        return self._clock() - last < SESSION_WINDOW
+
+    async def send(self, message: OutboundMessage) -> Delivery:
+        params: dict[str, str] = {
+            "to": PREFIX + message.address,
+            "from_": PREFIX + self.from_number,
+            "status_callback": self.account.public_url.rstrip("/") + STATUS_CALLBACK_PATH,
+        }
+        try:
+            if message.purpose == "reply" or await self.in_window(message.address):
+                params["body"] = message.text
+            else:
+                content_sid = self.templates.get(message.purpose)
+                if content_sid is None:
+                    return Delivery(
+                        status=DeliveryStatus.FAILED,
+                        error_code="no_template",
+                        error=f"outside the 24-hour window and no template for {message.purpose!r}",
+                    )
+                params["content_sid"] = content_sid
+                params["content_variables"] = json.dumps(message.template_variables)
+            sent = await self.client.messages.create_async(**params)
+        except Exception as exc:  # send reports every failure in the Delivery
+            return delivery_from_error(exc)
+        return Delivery(status=DeliveryStatus.SENT, provider_message_id=str(sent.sid))
+
+    async def close(self) -> None:
+        await self._http.close()
