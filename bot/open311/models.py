@@ -1,0 +1,61 @@
+"""The built-in GeoReport v2 server's own table: the requests a city without a back end holds.
+
+These rows stand in for the city's system, so they are kept apart from the bot's submissions:
+the bot files into this table over HTTP exactly as it would file to a real city.
+
+Example::
+
+    row = Open311Request(token="9f2c...", service_code="ROADS-POTHOLE", service_name="Pothole", ...)
+    row.service_request_id  # "1042"
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Float, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bot.db.base import Base
+from bot.db.types import JsonDocument, UtcDateTime, utc_now
+
+__all__ = ["Open311Request"]
+
+
+class Open311Request(Base):
+    __tablename__ = "open311_requests"
+    __table_args__ = (
+        Index("ix_open311_requests_service_requested", "service_code", "requested_datetime"),
+        Index("ix_open311_requests_status_requested", "status", "requested_datetime"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token: Mapped[str] = mapped_column(String(64), unique=True)
+    service_code: Mapped[str] = mapped_column(String(100))
+    service_name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    attributes: Mapped[dict[str, Any]] = mapped_column(JsonDocument, default=dict)
+    lat: Mapped[float | None] = mapped_column(Float)
+    long: Mapped[float | None] = mapped_column(Float)
+    address_string: Mapped[str | None] = mapped_column(Text)
+    address_id: Mapped[str | None] = mapped_column(String(100))
+    media_url: Mapped[str | None] = mapped_column(Text)
+    first_name: Mapped[str | None] = mapped_column(String(200))
+    last_name: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(50))
+    email: Mapped[str | None] = mapped_column(String(320))
+    device_id: Mapped[str | None] = mapped_column(String(200))
+    account_id: Mapped[str | None] = mapped_column(String(200))
+    # The spec knows two statuses, open and closed; staff explain the rest in status_notes.
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    status_notes: Mapped[str | None] = mapped_column(Text)
+    agency_responsible: Mapped[str | None] = mapped_column(String(200))
+    service_notice: Mapped[str | None] = mapped_column(Text)
+    requested_datetime: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    updated_datetime: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    expected_datetime: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+    @property
+    def service_request_id(self) -> str:
+        return str(self.id)
