@@ -22,18 +22,23 @@ POSTGRES_ENV = "CITYBOT_TEST_POSTGRES_URL"
 REDIS_ENV = "CITYBOT_TEST_REDIS_URL"
 
 
+def _service_or_skip(var: str, what: str) -> str:
+    url = os.environ.get(var)
+    if url:
+        return url
+    message = f"{what} not configured: set {var} (CI sets it)"
+    # In CI a missing server is a failure, never a silent skip (as in tests/conftest.py).
+    if os.environ.get("CITYBOT_TEST_REQUIRE_SERVICES") == "1":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def postgres_url_or_skip() -> str:
-    url = os.environ.get(POSTGRES_ENV)
-    if not url:
-        pytest.skip(f"{POSTGRES_ENV} is unset: no PostgreSQL for this test (CI sets it)")
-    return url
+    return _service_or_skip(POSTGRES_ENV, "PostgreSQL")
 
 
 def redis_url_or_skip() -> str:
-    url = os.environ.get(REDIS_ENV)
-    if not url:
-        pytest.skip(f"{REDIS_ENV} is unset: no Redis for this test (CI sets it)")
-    return url
+    return _service_or_skip(REDIS_ENV, "Redis")
 
 
 @asynccontextmanager

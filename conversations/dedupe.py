@@ -1,0 +1,107 @@
+"""Processed-once markers: a provider's message id is acted on once, whatever it retries.
+
+Markers are kept at least ``DEDUPE_TTL`` (24 hours, longer than any provider retries). The SQL
+marker is an insert-or-ignore on the unique ``(channel, provider_message_id)``; the turn loop
+writes it inside the turn's own transaction (``mark_in``), so a message is marked processed
+exactly when its effects are committed. The Redis marker is ``SET NX EX``, written right after
+the commit.
+
+Example::
+
+    dedupe = SqlDedupe(sessionmaker)
+    await dedupe.mark("sms", "SM123")   # True: first time
+    await dedupe.mark("sms", "SM123")   # False: already processed
+    await dedupe.seen("sms", "SM123")   # True
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from datetime import datetime, timedelta
+
+from redis.asyncio import Redis
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.db.models import ProcessedMessage
+from bot.db.types import utc_now
+
+__all__ = ["DEDUPE_TTL", "BaseDedupe", "RedisDedupe", "SqlDedupe"]
+
+DEDUPE_TTL = timedelta(hours=24)
+
+
+class BaseDedupe(ABC):
+    @abstractmethod
+    async def seen(self, channel: str, message_id: str) -> bool:
+        """Whether this message was already processed."""
+
+    @abstractmethod
+    async def mark(self, channel: str, message_id: str) -> bool:
+        """Record it as processed; ``False`` when it already was (someone else won)."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections the store opened itself."""
+
+
+class SqlDedupe(BaseDedupe):
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        self._sessionmaker = sessionmaker
+
+    async def seen(self, channel: str, message_id: str) -> bool:
+        async with self._sessionmaker() as session:
+            row = await session.execute(
+                select(ProcessedMessage.created_at).where(
+                    ProcessedMessage.channel == channel,
+                    ProcessedMessage.provider_message_id == message_id,
+                )
+            )
+            return row.first() is not None
+
+    async def mark(self, channel: str, message_id: str) -> bool:
+        async with self._sessionmaker() as session, session.begin():
+            return await self.mark_in(session, channel, message_id)
+
+    async def mark_in(self, session: AsyncSession, channel: str, message_id: str) -> bool:
+        """Insert-or-ignore inside the caller's transaction; ``True`` when this call inserted."""
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        statement = (
+            insert(ProcessedMessage)
+            .values(channel=channel, provider_message_id=message_id, created_at=utc_now())
+            .on_conflict_do_nothing(index_elements=["channel", "provider_message_id"])
+        )
+        result = await session.execute(statement)
+        return bool(getattr(result, "rowcount", 0) == 1)
+
+    async def purge(self, now: datetime | None = None, keep: timedelta = DEDUPE_TTL) -> int:
+        """Forget markers older than ``keep`` (never less than 24 hours); returns how many."""
+        keep = max(keep, DEDUPE_TTL)
+        cutoff = (now or utc_now()) - keep
+        async with self._sessionmaker() as session, session.begin():
+            result = await session.execute(
+                delete(ProcessedMessage).where(ProcessedMessage.created_at < cutoff)
+            )
+            return int(getattr(result, "rowcount", 0))
+
+
+class RedisDedupe(BaseDedupe):
+    def __init__(
+        self, redis: Redis, ttl: timedelta = DEDUPE_TTL, *, prefix: str = "citybot:seen:"
+    ) -> None:
+        self._redis = redis
+        self._ttl = max(ttl, DEDUPE_TTL)
+        self._prefix = prefix
+
+    def _name(self, channel: str, message_id: str) -> str:
+        return f"{self._prefix}{channel}:{message_id}"
+
+    async def seen(self, channel: str, message_id: str) -> bool:
+        return bool(await self._redis.exists(self._name(channel, message_id)))
+
+    async def mark(self, channel: str, message_id: str) -> bool:
+        created = await self._redis.set(
+            self._name(channel, message_id), b"1", nx=True, ex=int(self._ttl.total_seconds())
+        )
+        return bool(created)

@@ -1,0 +1,57 @@
+"""One contract for the processed-once markers, on SQLite, PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.db.types import utc_now
+from conversations.dedupe import BaseDedupe, RedisDedupe, SqlDedupe
+from tests.conversations.stores import redis_client, sql_sessionmaker
+
+
+@pytest.fixture(params=["sqlite", "postgres", "redis"])
+async def dedupe(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BaseDedupe]:
+    if request.param == "redis":
+        async with redis_client() as (client, prefix):
+            yield RedisDedupe(client, prefix=prefix)
+    else:
+        async with sql_sessionmaker(request.param, tmp_path) as sessionmaker:
+            yield SqlDedupe(sessionmaker)
+
+
+class TestDedupeContract:
+    async def test_first_mark_wins_and_is_seen(self, dedupe: BaseDedupe) -> None:
+        assert not await dedupe.seen("sms", "SM1")
+        assert await dedupe.mark("sms", "SM1")
+        assert await dedupe.seen("sms", "SM1")
+        assert not await dedupe.mark("sms", "SM1")
+
+    async def test_channels_do_not_collide(self, dedupe: BaseDedupe) -> None:
+        assert await dedupe.mark("telegram", "100")
+        assert not await dedupe.seen("webchat", "100")
+        assert await dedupe.mark("webchat", "100")
+
+    async def test_concurrent_marks_have_one_winner(self, dedupe: BaseDedupe) -> None:
+        results = await asyncio.gather(*(dedupe.mark("sms", "SMrace") for _ in range(10)))
+        assert results.count(True) == 1
+
+
+async def test_redis_marker_lives_at_least_a_day(tmp_path: Path) -> None:
+    async with redis_client() as (client, prefix):
+        dedupe = RedisDedupe(client, ttl=timedelta(minutes=5), prefix=prefix)
+        await dedupe.mark("sms", "SMttl")
+        assert await client.ttl(f"{prefix}sms:SMttl") >= 24 * 3600 - 5
+
+
+async def test_sql_purge_keeps_a_day(tmp_path: Path) -> None:
+    async with sql_sessionmaker("sqlite", tmp_path) as sessionmaker:
+        dedupe = SqlDedupe(sessionmaker)
+        await dedupe.mark("sms", "old")
+        assert await dedupe.purge(now=utc_now() + timedelta(hours=23), keep=timedelta(0)) == 0
+        assert await dedupe.purge(now=utc_now() + timedelta(hours=25)) == 1
+        assert not await dedupe.seen("sms", "old")
