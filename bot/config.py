@@ -1,0 +1,202 @@
+"""Settings: every knob citybot has, read once from the environment.
+
+All variables are optional; with none set, ``citybot serve`` runs on the embedded default (a
+SQLite file in the working directory, no Redis, the built-in Open311 server). The table of
+variables is the black-box contract in DESIGN.md; the extra knobs below it are ours.
+
+Example::
+
+    settings = Settings.from_env({"CITYBOT_PORT": "9000"})
+    settings.port            # 9000
+    settings.database_url    # 'sqlite+aiosqlite:////current/dir/citybot.sqlite3'
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from sqlalchemy.engine import make_url
+
+__all__ = ["ConfigError", "Settings", "default_database_url", "sqlite_path"]
+
+_N = TypeVar("_N", int, float)
+
+DEFAULT_SQLITE_FILE = "citybot.sqlite3"
+# Next to the SQLite file and matched by .gitignore's ``*.sqlite3-*``, so it is never committed.
+SECRET_SUFFIX = "-session-secret"
+
+
+class ConfigError(ValueError):
+    """An environment variable has a value citybot cannot use; the message names it."""
+
+
+def default_database_url(cwd: Path | None = None) -> str:
+    path = (cwd or Path.cwd()) / DEFAULT_SQLITE_FILE
+    return f"sqlite+aiosqlite:///{path.resolve()}"
+
+
+def sqlite_path(database_url: str) -> Path | None:
+    """The file behind a SQLite URL, or None for other databases and in-memory SQLite."""
+    url = make_url(database_url)
+    if not url.get_backend_name().startswith("sqlite") or not url.database:
+        return None
+    if url.database == ":memory:":
+        return None
+    return Path(url.database)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str = field(default_factory=default_database_url)
+    redis_url: str | None = None
+    public_url: str = "http://localhost:8080"
+    host: str = "127.0.0.1"
+    port: int = 8080
+
+    telegram_bot_token: str | None = None
+    telegram_webhook_secret: str | None = None
+    telegram_api_base_url: str | None = None
+
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_sms_from: str | None = None
+    twilio_whatsapp_from: str | None = None
+    twilio_api_base_url: str | None = None
+
+    open311_endpoint: str | None = None
+    open311_api_key: str | None = None
+    open311_jurisdiction_id: str | None = None
+
+    # Signs the web chat session cookie. Unset: generated once and kept next to the SQLite file,
+    # so a restart keeps residents' sessions (see ``from_env``).
+    session_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    # An open form idle for longer than this is offered to continue or start over.
+    form_idle_hours: float = 24.0
+    # Per-resident token bucket: a steady rate and a burst on top of it.
+    rate_limit_per_second: float = 2.0
+    rate_limit_burst: int = 10
+    # The message log (in and out) is purged after this many days.
+    message_retention_days: int = 90
+    log_level: str = "INFO"
+    # Seconds a graceful shutdown waits for turns in flight.
+    shutdown_timeout: float = 10.0
+
+    @property
+    def telegram_enabled(self) -> bool:
+        return bool(self.telegram_bot_token)
+
+    @property
+    def twilio_enabled(self) -> bool:
+        return bool(self.twilio_account_sid and self.twilio_auth_token)
+
+    @property
+    def builtin_open311(self) -> bool:
+        """No city endpoint configured: file with the built-in GeoReport v2 server."""
+        return not self.open311_endpoint
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        """Read the environment; raise ``ConfigError`` naming the variable that is wrong."""
+
+        def text(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        database_url = text("CITYBOT_DATABASE_URL") or default_database_url()
+        try:
+            make_url(database_url)
+        except Exception as exc:
+            raise ConfigError(f"CITYBOT_DATABASE_URL is not a SQLAlchemy URL: {exc}") from None
+
+        return cls(
+            database_url=database_url,
+            redis_url=text("CITYBOT_REDIS_URL"),
+            public_url=(text("CITYBOT_PUBLIC_URL") or "http://localhost:8080").rstrip("/"),
+            host=text("CITYBOT_HOST") or "127.0.0.1",
+            port=_number(env, "CITYBOT_PORT", 8080, int, minimum=0, maximum=65535),
+            telegram_bot_token=text("TELEGRAM_BOT_TOKEN"),
+            telegram_webhook_secret=text("TELEGRAM_WEBHOOK_SECRET"),
+            telegram_api_base_url=text("TELEGRAM_API_BASE_URL"),
+            twilio_account_sid=text("TWILIO_ACCOUNT_SID"),
+            twilio_auth_token=text("TWILIO_AUTH_TOKEN"),
+            twilio_sms_from=text("TWILIO_SMS_FROM"),
+            twilio_whatsapp_from=text("TWILIO_WHATSAPP_FROM"),
+            twilio_api_base_url=text("TWILIO_API_BASE_URL"),
+            open311_endpoint=text("OPEN311_ENDPOINT"),
+            open311_api_key=text("OPEN311_API_KEY"),
+            open311_jurisdiction_id=text("OPEN311_JURISDICTION_ID"),
+            session_secret=text("CITYBOT_SESSION_SECRET") or _stored_secret(database_url),
+            form_idle_hours=_number(env, "CITYBOT_FORM_IDLE_HOURS", 24.0, float, minimum=0.01),
+            rate_limit_per_second=_number(
+                env, "CITYBOT_RATE_LIMIT_PER_SECOND", 2.0, float, minimum=0.01
+            ),
+            rate_limit_burst=_number(env, "CITYBOT_RATE_LIMIT_BURST", 10, int, minimum=1),
+            message_retention_days=_number(
+                env, "CITYBOT_MESSAGE_RETENTION_DAYS", 90, int, minimum=1
+            ),
+            log_level=_log_level(text("CITYBOT_LOG_LEVEL") or "INFO"),
+            shutdown_timeout=_number(env, "CITYBOT_SHUTDOWN_TIMEOUT", 10.0, float, minimum=0),
+        )
+
+
+def _number(
+    env: Mapping[str, str],
+    name: str,
+    default: _N,
+    kind: type[_N],
+    *,
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> _N:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{name} must be a{'n integer' if kind is int else ' number'}, got {raw!r}"
+        ) from None
+    if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+        raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {raw!r}")
+    return value
+
+
+def _log_level(raw: str) -> str:
+    level = raw.upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ConfigError(f"CITYBOT_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {raw!r}")
+    return level
+
+
+def _stored_secret(database_url: str) -> str:
+    """The session secret kept beside the SQLite file, created on first use.
+
+    Without a SQLite file (PostgreSQL, several processes) there is nowhere shared to keep it, so
+    a fresh secret is made per process; production sets CITYBOT_SESSION_SECRET.
+    """
+    db_file = sqlite_path(database_url)
+    if db_file is None:
+        return secrets.token_urlsafe(32)
+    path = db_file.with_name(db_file.name + SECRET_SUFFIX)
+    try:
+        existing = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        existing = ""
+    if existing:
+        return existing
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(32)
+    # O_EXCL: two processes starting together agree on whichever secret was written first.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text(encoding="ascii").strip() or secret
+    with os.fdopen(fd, "w", encoding="ascii") as fh:
+        fh.write(secret + "\n")
+    return secret

@@ -1,0 +1,69 @@
+"""Prometheus metrics for one citybot process, served at ``GET /metrics``.
+
+Each application gets its own registry (tests build many apps in one process). Teammates add
+their own series to ``metrics.registry`` with prometheus_client as usual.
+
+Example::
+
+    metrics = Metrics()
+    metrics.messages_in.labels(channel="webchat").inc()
+    with metrics.turn_seconds.labels(channel="webchat").time():
+        ...
+    body, content_type = metrics.exposition()
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+__all__ = ["Metrics"]
+
+# Turn latency buckets, in seconds: a turn should take a few milliseconds; 50 ms is the p99 target.
+TURN_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.messages_in = Counter(
+            "citybot_messages_in",
+            "Messages received from residents",
+            ["channel"],
+            registry=self.registry,
+        )
+        self.messages_out = Counter(
+            "citybot_messages_out",
+            "Messages sent (or rendered) to residents",
+            ["channel"],
+            registry=self.registry,
+        )
+        self.turn_seconds = Histogram(
+            "citybot_turn_seconds",
+            "Time to process one inbound message, from parsed to rendered",
+            ["channel"],
+            buckets=TURN_BUCKETS,
+            registry=self.registry,
+        )
+        self.errors = Counter(
+            "citybot_errors",
+            "Failures, by where they happened",
+            ["where"],
+            registry=self.registry,
+        )
+        self.duplicates = Counter(
+            "citybot_duplicates",
+            "Inbound messages already processed (provider retries), answered without a new turn",
+            ["channel"],
+            registry=self.registry,
+        )
+        self.rate_limited = Counter(
+            "citybot_rate_limited",
+            "Inbound messages refused by the per-resident rate limit",
+            ["channel"],
+            registry=self.registry,
+        )
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The text format body and its content type."""
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

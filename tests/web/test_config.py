@@ -1,0 +1,82 @@
+"""Settings from the environment: defaults, parsing, clear errors, a session secret that lasts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, Settings, sqlite_path
+
+
+def test_defaults_are_the_embedded_default(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    settings = Settings.from_env({})
+    assert settings.database_url == f"sqlite+aiosqlite:///{tmp_path.resolve()}/citybot.sqlite3"
+    assert (settings.host, settings.port) == ("127.0.0.1", 8080)
+    assert settings.redis_url is None
+    assert settings.public_url == "http://localhost:8080"
+    assert (
+        settings.builtin_open311 and not settings.telegram_enabled and not settings.twilio_enabled
+    )
+    assert settings.form_idle_hours == 24.0
+
+
+def test_every_variable_is_read(tmp_path: Path) -> None:
+    env = {
+        "CITYBOT_DATABASE_URL": "postgresql+asyncpg://u@127.0.0.1/db",
+        "CITYBOT_REDIS_URL": "redis://127.0.0.1:6379/3",
+        "CITYBOT_PUBLIC_URL": "https://bot.city.example/",
+        "CITYBOT_HOST": "0.0.0.0",
+        "CITYBOT_PORT": "9000",
+        "TELEGRAM_BOT_TOKEN": "123:abc",
+        "TWILIO_ACCOUNT_SID": "AC1",
+        "TWILIO_AUTH_TOKEN": "tok",
+        "OPEN311_ENDPOINT": "https://city.example/open311/v2",
+        "CITYBOT_SESSION_SECRET": "s3cret",
+        "CITYBOT_FORM_IDLE_HOURS": "2.5",
+        "CITYBOT_RATE_LIMIT_PER_SECOND": "5",
+        "CITYBOT_RATE_LIMIT_BURST": "20",
+        "CITYBOT_MESSAGE_RETENTION_DAYS": "30",
+        "CITYBOT_LOG_LEVEL": "debug",
+    }
+    s = Settings.from_env(env)
+    assert s.port == 9000 and s.host == "0.0.0.0"
+    assert s.public_url == "https://bot.city.example"
+    assert s.telegram_enabled and s.twilio_enabled and not s.builtin_open311
+    assert s.session_secret == "s3cret"
+    assert (s.form_idle_hours, s.rate_limit_per_second, s.rate_limit_burst) == (2.5, 5.0, 20)
+    assert s.message_retention_days == 30 and s.log_level == "DEBUG"
+    assert "s3cret" not in repr(s)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("CITYBOT_PORT", "eighty"),
+        ("CITYBOT_PORT", "70000"),
+        ("CITYBOT_FORM_IDLE_HOURS", "-1"),
+        ("CITYBOT_LOG_LEVEL", "LOUD"),
+        ("CITYBOT_DATABASE_URL", "not a url"),
+    ],
+)
+def test_a_bad_value_names_its_variable(name: str, value: str, tmp_path: Path) -> None:
+    env = {"CITYBOT_SESSION_SECRET": "x", name: value}
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env(env)
+
+
+def test_session_secret_is_kept_next_to_the_sqlite_file(tmp_path: Path) -> None:
+    env = {"CITYBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/data/bot.sqlite3"}
+    first = Settings.from_env(env).session_secret
+    second = Settings.from_env(env).session_secret
+    assert first == second and len(first) >= 32
+    stored = tmp_path / "data" / "bot.sqlite3-session-secret"
+    assert stored.read_text().strip() == first
+    assert stored.stat().st_mode & 0o077 == 0
+
+
+def test_sqlite_path() -> None:
+    assert sqlite_path("sqlite+aiosqlite:////tmp/x.sqlite3") == Path("/tmp/x.sqlite3")
+    assert sqlite_path("sqlite+aiosqlite://") is None
+    assert sqlite_path("postgresql+asyncpg://u@h/db") is None
