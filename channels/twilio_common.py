@@ -18,6 +18,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextvars
 import logging
 from collections.abc import Mapping
@@ -201,8 +202,7 @@ class BaseUrlHttpClient(AsyncHttpClient):  # type: ignore[misc]  # twilio ships 
             self.target(url),
             params={k: v for k, v in (params or {}).items() if v is not None} or None,
             data=_form(data),
-            headers=dict(headers or {}),
-            auth=aiohttp.BasicAuth(*auth) if auth else None,
+            headers=_with_basic_auth(headers, auth),
             timeout=aiohttp.ClientTimeout(total=timeout or self.timeout),
             allow_redirects=allow_redirects,
         ) as response:
@@ -226,6 +226,17 @@ def _form(data: Mapping[str, Any] | None) -> list[tuple[str, str]] | None:
         values = value if isinstance(value, list | tuple) else [value]
         fields.extend((key, str(v)) for v in values if v is not None)
     return fields
+
+
+def _with_basic_auth(
+    headers: Mapping[str, str] | None, auth: tuple[str, str] | None
+) -> dict[str, str]:
+    # Built by hand: aiohttp 3.14 deprecates ``auth=BasicAuth`` and older ones lack its successor.
+    merged = dict(headers or {})
+    if auth:
+        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
+        merged["Authorization"] = "Basic " + token
+    return merged
 
 
 def _retry_after_seconds(raw: str | None) -> float | None:
