@@ -19,6 +19,7 @@ Example::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -31,7 +32,14 @@ from bot.open311.types import (
 )
 from forms_runtime.model import Form, Step, StepType
 
-__all__ = ["definition_from_form", "draft_from_answers", "service_from_form"]
+__all__ = [
+    "definition_from_form",
+    "draft_from_answers",
+    "option_id_for",
+    "service_from_form",
+    "step_id_for",
+    "to_identifier",
+]
 
 _DATATYPES: dict[StepType, str] = {
     StepType.TEXT: "string",
@@ -47,6 +55,26 @@ _STANDARD_FIELDS = frozenset(
     {StepType.LOCATION, StepType.PHOTO, StepType.NAME, StepType.PHONE, StepType.EMAIL}
 )
 _YES_NO = (AttributeValue("yes", "Yes"), AttributeValue("no", "No"))
+
+
+def to_identifier(text: str, prefix: str = "x") -> str:
+    """A form id for a city's code or key (``"WHISHETN"`` -> ``whishetn``, ``"123"`` -> ``x_123``).
+
+    ``citybot forms import-open311`` names steps and options with it, and the filer maps answers
+    back to the city's codes by applying it to the service definition, so it must stay stable.
+    """
+    slug = re.sub(r"[^a-z0-9]+", "_", text.strip().lower()).strip("_")
+    if not slug or not slug[0].isalpha():
+        slug = f"{prefix}_{slug}".rstrip("_")
+    return slug
+
+
+def step_id_for(attribute_code: str) -> str:
+    return to_identifier(attribute_code, "q")
+
+
+def option_id_for(value_key: str) -> str:
+    return to_identifier(value_key, "v")
 
 
 def service_from_form(form: Form) -> Service:
@@ -97,14 +125,35 @@ def _attribute_value(step: Step, value: Any) -> str | list[str]:
     return str(value)
 
 
+def _city_codes(
+    definition: ServiceDefinition | None,
+) -> tuple[dict[str, str], dict[str, dict[str, str]]]:
+    """Step id -> attribute code, and per step option id -> value key, from a city's definition."""
+    if definition is None:
+        return {}, {}
+    codes = {step_id_for(a.code): a.code for a in definition.attributes if a.variable}
+    keys = {
+        step_id_for(a.code): {option_id_for(v.key): v.key for v in a.values}
+        for a in definition.attributes
+    }
+    return codes, keys
+
+
 def draft_from_answers(
-    form: Form, answers: Mapping[str, Any], *, reference: str | None = None
+    form: Form,
+    answers: Mapping[str, Any],
+    *,
+    reference: str | None = None,
+    definition: ServiceDefinition | None = None,
 ) -> ServiceRequestDraft:
     """The report to POST for a submission's answers.
 
     Personal answers are present only when the resident gave them with consent (the conversation
-    core skips personal steps otherwise), so whatever is present is sent.
+    core skips personal steps otherwise), so whatever is present is sent. With the city's
+    ``definition`` (forms imported from a city), step and option ids are turned back into the
+    city's own attribute codes and value keys.
     """
+    codes, keys = _city_codes(definition)
     lat = long = None
     address = media_url = first_name = last_name = phone = email = None
     attributes: dict[str, str | list[str]] = {}
@@ -127,7 +176,13 @@ def draft_from_answers(
         elif step.type is StepType.EMAIL:
             email = str(value)
         else:
-            attributes[step.id] = _attribute_value(step, value)
+            wire = _attribute_value(step, value)
+            step_keys = keys.get(step.id, {})
+            if isinstance(wire, list):
+                wire = [step_keys.get(v, v) for v in wire]
+            else:
+                wire = step_keys.get(wire, wire)
+            attributes[codes.get(step.id, step.id)] = wire
             if not step.personal:
                 lines.append(f"{step.label or step.prompt}: {_english(step, value)}")
     return ServiceRequestDraft(
