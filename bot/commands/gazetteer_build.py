@@ -1,0 +1,54 @@
+"""``citybot gazetteer build``: compile a city's open data into a gazetteer file.
+
+With no ``--out`` it rewrites the packaged Cape Town file; a city with its own data writes its
+file elsewhere and points ``CITYBOT_GAZETTEER`` at it (docs/gazetteer.md).
+
+Example::
+
+    citybot gazetteer build --data ../shared/data --out /srv/citybot/my_city.json.gz
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+
+import forms_runtime.gazetteer as gazetteer_package
+from forms_runtime.gazetteer import build_gazetteer, load_gazetteer, write_gazetteer
+from forms_runtime.gazetteer.gazetteer import PACKAGED_FILE
+
+__all__ = ["packaged_path", "run"]
+
+
+def packaged_path() -> Path:
+    """Where the packaged gazetteer lives in the source tree."""
+    return Path(gazetteer_package.__file__).parent / "data" / PACKAGED_FILE
+
+
+def run(args: argparse.Namespace) -> int:
+    data = Path(args.data)
+    out = Path(args.out) if args.out else packaged_path()
+    if not data.is_dir():
+        print(f"citybot gazetteer build: no data folder at {data}", file=sys.stderr)
+        return 2
+    try:
+        document = build_gazetteer(data)
+    except FileNotFoundError as error:
+        print(f"citybot gazetteer build: missing source file {error.filename}", file=sys.stderr)
+        return 2
+    except (KeyError, ValueError) as error:
+        print(f"citybot gazetteer build: unexpected source data: {error!r}", file=sys.stderr)
+        return 1
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_gazetteer(document, out)
+    load_gazetteer(out)  # what we wrote must load; fail here rather than at serve time
+    kinds = Counter(p["kind"] for p in document["places"])
+    located = sum(p["lat"] is not None for p in document["places"])
+    print(
+        f"wrote {out} ({out.stat().st_size:,} bytes): {len(document['wards'])} wards, "
+        f"{len(document['settlements'])} settlement polygons, {len(document['places'])} places "
+        f"({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))}; {located} with a point)"
+    )
+    return 0

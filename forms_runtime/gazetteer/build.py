@@ -1,0 +1,464 @@
+"""Compile a city's open data into the compact gazetteer document the runtime loads.
+
+The inputs (one folder; docs/gazetteer.md describes every field and where Cape Town's came from):
+
+- ``cct_wards_2021.geojson``: ward polygons, property ``WARD_NAME``.
+- ``cct_informal_settlements.geojson``: settlement polygons, properties ``InformalSe`` (name),
+  ``Inf_Sttlmn`` (id), ``Town_Geo`` (town), ``CentroidX``/``CentroidY`` (lon/lat), ``Popn``.
+- ``cct_ea2011_to_official_suburb.csv``: column ``SBRB_NM``, the city's official suburb names.
+- ``wc_suburb_to_town.tsv``: ``suburb<TAB>town`` rows (a whole province; the city's part is
+  chosen by ``_city_towns``).
+- ``cct_suburb_spelling_synonyms.csv``: ``VARIANT, CANONICAL`` rows (optional).
+
+The output is plain JSON (written gzipped by ``write_gazetteer``): wards and settlement polygons as
+flat ``[lon, lat, lon, lat, ...]`` rings rounded to 5 decimals, and the place list with every
+derived field already decided, so loading is parsing and nothing else.
+
+Example::
+
+    document = build_gazetteer(Path("../shared/data"))
+    write_gazetteer(document, Path("forms_runtime/gazetteer/data/cape_town.json.gz"))
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import itertools
+import json
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from forms_runtime.gazetteer.folding import compact, fold
+from forms_runtime.gazetteer.geometry import Area, rings_of, round_ring
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "SOURCES", "build_gazetteer", "write_gazetteer"]
+
+FORMAT = "citybot-gazetteer"
+FORMAT_VERSION = 1
+
+WARDS_FILE = "cct_wards_2021.geojson"
+SETTLEMENTS_FILE = "cct_informal_settlements.geojson"
+SUBURBS_FILE = "cct_ea2011_to_official_suburb.csv"
+SUBURB_TOWNS_FILE = "wc_suburb_to_town.tsv"
+SYNONYMS_FILE = "cct_suburb_spelling_synonyms.csv"
+
+# Provenance travels inside the compiled file, so the data never loses where it came from.
+SOURCES: tuple[dict[str, str], ...] = (
+    {
+        "file": WARDS_FILE,
+        "what": "electoral ward polygons (2021 boundaries)",
+        "source": "City of Cape Town Open Data Portal, Wards layer (credit: City of Cape Town and"
+        " the Municipal Demarcation Board), via jranderee/cape-town-web-map",
+        "licence": "City of Cape Town Open Data Portal terms of use",
+    },
+    {
+        "file": SETTLEMENTS_FILE,
+        "what": "informal settlement polygons, names, towns, centroids",
+        "source": "City of Cape Town GIS data (open.africa), via"
+        " iandurbach/exploratory-data-analysis",
+        "licence": "City of Cape Town open data terms",
+    },
+    {
+        "file": SUBURBS_FILE,
+        "what": "official suburb names (SBRB_NM)",
+        "source": "cityofcapetown/covid-19-data lu_ea_sbrb.csv",
+        "licence": "City of Cape Town",
+    },
+    {
+        "file": SUBURB_TOWNS_FILE,
+        "what": "suburb to town (Western Cape)",
+        "source": "cityofcapetown/cape-of-good-place-names pvh_scraper/sinjani_suburbs.txt",
+        "licence": "MIT, (c) 2020 City of Cape Town",
+    },
+    {
+        "file": SYNONYMS_FILE,
+        "what": "suburb spelling variants",
+        "source": "cityofcapetown/cape-of-good-place-names pvh_scraper/synonyms.csv",
+        "licence": "MIT, (c) 2020 City of Cape Town",
+    },
+)
+
+# A town whose tsv suburbs include at least this many official city suburbs is the city's own.
+# One or two shared names prove nothing: Newlands is also in Beaufort West, Panorama in Worcester.
+_MIN_OFFICIAL_SUBURBS = 3
+# Settlement centroids give a suburb or town a point only if they all lie this close to their
+# mean; scattered centroids would put the point somewhere nobody named.
+_MAX_SPREAD_KM = 2.5
+# Words that keep capitals when an official UPPER CASE name is title-cased.
+_KEEP_UPPER = {"cbd", "cput", "uwc", "wp", "ii", "iii", "iv", "n1", "tra", "ktc"}
+# Rows of the suburb list that hold a scraper's placeholder, not a name ("Outside\tKommetjie").
+_PLACEHOLDERS = {"outside", "unclear"}
+_QUALIFIER = re.compile(r"\s+-\s*")
+_PLACES = 5  # decimals kept: about 1 m
+
+
+@dataclass
+class _Draft:
+    """A place while the build is still deciding its fields."""
+
+    name: str
+    kind: str
+    town: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    ward: str | None = None
+    area_type: str = "unknown"
+    approximate: bool = False
+    # Other full names ("m plain", the bare name of "Enkanini informal settlement").
+    aliases: set[str] = field(default_factory=set)
+    # Parts of a combined name ("Zwelitsha / Enkanini"): they match a little less strongly.
+    parts: set[str] = field(default_factory=set)
+    # Settlement centroids (lon, lat) that say where this suburb or town is.
+    evidence: list[tuple[float, float]] = field(default_factory=list)
+
+    def document(self) -> dict[str, Any]:
+        key = fold(self.name)
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "town": self.town,
+            "lat": self.lat,
+            "lon": self.lon,
+            "ward": self.ward,
+            "area_type": self.area_type,
+            "approximate": self.approximate,
+            "aliases": sorted(a for a in self.aliases if a and a != key),
+            "parts": sorted(p for p in self.parts - self.aliases if p and p != key),
+        }
+
+
+@dataclass
+class _Settlement:
+    name: str
+    town: str | None
+    centroid: tuple[float, float]
+    population: int
+    rings: list[list[list[float]]]
+
+
+def build_gazetteer(data_dir: Path, *, city: str = "Cape Town") -> dict[str, Any]:
+    """Compile the source files in ``data_dir`` into the gazetteer document (plain JSON data)."""
+    data_dir = Path(data_dir)
+    wards = _read_wards(data_dir / WARDS_FILE)
+    ward_areas = [Area(ward, rings) for ward, rings in wards]
+    settlements = _read_settlements(data_dir / SETTLEMENTS_FILE)
+    official = _read_official_suburbs(data_dir / SUBURBS_FILE)
+    suburb_towns = _read_suburb_towns(data_dir / SUBURB_TOWNS_FILE)
+    synonyms_path = data_dir / SYNONYMS_FILE
+    synonyms = _read_synonyms(synonyms_path) if synonyms_path.exists() else []
+
+    def ward_of(lon: float, lat: float) -> str | None:
+        return next((a.name for a in ward_areas if a.contains(lon, lat)), None)
+
+    towns = _city_towns(city, suburb_towns, official, {s.town for s in settlements if s.town})
+    spelling = _preferred_spellings(suburb_towns, towns, settlements)
+    areas = _areas(suburb_towns, official, towns, spelling)
+
+    # Settlement towns are written as the matching suburb or town is ("Mitchell's Plain" and
+    # "Mitchells Plain" are one town; "Du Noon" is the suburb Dunoon).
+    for settlement in settlements:
+        if settlement.town:
+            settlement.town = areas[compact(fold(settlement.town))].name
+
+    places, settlement_geometry = _settlement_places(settlements, set(areas), ward_of)
+    for place in places:
+        if place.town:
+            areas[compact(fold(place.town))].evidence.append((place.lon or 0.0, place.lat or 0.0))
+    _add_name_evidence(areas, places)
+    for area in areas.values():
+        _place_from_evidence(area, ward_of)
+    _add_synonyms([*places, *areas.values()], synonyms)
+
+    all_places = sorted([*places, *areas.values()], key=lambda p: (fold(p.name), p.kind))
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "city": city,
+        "sources": list(SOURCES),
+        "wards": [{"ward": ward, "rings": _flat(rings)} for ward, rings in wards],
+        "settlements": [{"name": n, "rings": _flat(r)} for n, r in settlement_geometry],
+        "places": [p.document() for p in all_places],
+    }
+
+
+def write_gazetteer(document: dict[str, Any], path: Path) -> None:
+    """Write the document gzipped, byte-for-byte reproducible (no timestamp in the gzip header)."""
+    text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    Path(path).write_bytes(gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0))
+
+
+# -- reading the sources -------------------------------------------------------------------
+
+
+def _read_wards(path: Path) -> list[tuple[str, list[list[list[float]]]]]:
+    features = json.loads(path.read_text(encoding="utf-8"))["features"]
+    wards = [
+        (
+            str(f["properties"]["WARD_NAME"]).strip(),
+            [round_ring(r) for r in rings_of(f["geometry"])],
+        )
+        for f in features
+    ]
+    return sorted(wards, key=lambda w: (len(w[0]), w[0]))
+
+
+def _read_settlements(path: Path) -> list[_Settlement]:
+    out = []
+    for feature in json.loads(path.read_text(encoding="utf-8"))["features"]:
+        p = feature["properties"]
+        out.append(
+            _Settlement(
+                name=" ".join(str(p["InformalSe"]).split()),
+                town=" ".join(str(p.get("Town_Geo") or "").split()) or None,
+                centroid=(
+                    round(float(p["CentroidX"]), _PLACES),
+                    round(float(p["CentroidY"]), _PLACES),
+                ),
+                population=int(p.get("Popn") or 0),
+                rings=[round_ring(r) for r in rings_of(feature["geometry"])],
+            )
+        )
+    return out
+
+
+def _read_official_suburbs(path: Path) -> list[str]:
+    with path.open(encoding="utf-8", newline="") as f:
+        names = {" ".join(row["SBRB_NM"].split()) for row in csv.DictReader(f)}
+    return sorted(n for n in names if n)
+
+
+def _read_suburb_towns(path: Path) -> list[tuple[str, str]]:
+    rows = []
+    with path.open(encoding="utf-8", newline="") as f:
+        for line in f:
+            suburb, _, town = line.rstrip("\r\n").partition("\t")
+            if suburb.strip() and town.strip():
+                rows.append((" ".join(suburb.split()), " ".join(town.split())))
+    return rows
+
+
+def _read_synonyms(path: Path) -> list[tuple[str, str]]:
+    with path.open(encoding="utf-8", newline="") as f:
+        return [(row[0], row[1]) for row in csv.reader(f) if len(row) >= 2]
+
+
+# -- deciding which names are the city's ---------------------------------------------------
+
+
+def _city_towns(
+    city: str,
+    suburb_towns: Sequence[tuple[str, str]],
+    official: Sequence[str],
+    settlement_towns: Iterable[str],
+) -> set[str]:
+    """Compact keys of the towns that belong to the city (see docs/gazetteer.md, "Towns")."""
+    official_keys = {compact(fold(n)) for n in official}
+    counts: dict[str, int] = defaultdict(int)
+    for suburb, town in suburb_towns:
+        counts[compact(fold(town))] += compact(fold(suburb)) in official_keys
+    towns = {compact(fold(t)) for t in settlement_towns}
+    city_key = compact(fold(city))
+    for _, town in suburb_towns:
+        key = compact(fold(town))
+        if key in official_keys or counts[key] >= _MIN_OFFICIAL_SUBURBS or city_key in key:
+            towns.add(key)
+    return towns
+
+
+def _preferred_spellings(
+    suburb_towns: Sequence[tuple[str, str]], towns: set[str], settlements: Sequence[_Settlement]
+) -> dict[str, str]:
+    """Mixed-case spellings by compact key: the tsv's first, then settlement towns."""
+    spelling: dict[str, str] = {}
+    for suburb, town in suburb_towns:
+        if compact(fold(town)) in towns:
+            spelling.setdefault(compact(fold(town)), town)
+            spelling.setdefault(compact(fold(suburb)), suburb)
+    for settlement in settlements:
+        if settlement.town:
+            spelling.setdefault(compact(fold(settlement.town)), settlement.town)
+    return spelling
+
+
+def _title(official_name: str) -> str:
+    """Title-case an UPPER CASE official name: "BELHAR EXT 1" -> "Belhar Ext 1"."""
+
+    def cap(match: re.Match[str]) -> str:
+        word = match.group(0)
+        return word.upper() if word.lower() in _KEEP_UPPER else word.capitalize()
+
+    titled = re.sub(r"[A-Za-z0-9]+", cap, official_name)
+    return re.sub(r"'S\b", "'s", titled)  # "SIMON'S TOWN" -> "Simon's Town", not "Simon'S"
+
+
+def _areas(
+    suburb_towns: Sequence[tuple[str, str]],
+    official: Sequence[str],
+    towns: set[str],
+    spelling: dict[str, str],
+) -> dict[str, _Draft]:
+    """Suburbs and towns by compact key; a town named like a suburb is that one place."""
+    towns_of: dict[str, set[str]] = defaultdict(set)
+    for suburb, town in suburb_towns:
+        if compact(fold(town)) in towns:
+            towns_of[compact(fold(suburb))].add(spelling[compact(fold(town))])
+
+    areas: dict[str, _Draft] = {}
+    for name in official:
+        key = compact(fold(name))
+        draft = areas.setdefault(key, _Draft(spelling.get(key) or _title(name), "suburb"))
+        candidates = towns_of.get(key, set())
+        base, qualifier = (*_QUALIFIER.split(name, maxsplit=1), "")[:2]
+        if len(candidates) == 1:
+            draft.town = next(iter(candidates))
+        elif qualifier and compact(fold(qualifier)) in towns:
+            draft.town = spelling[compact(fold(qualifier))]
+        if qualifier:
+            # "AVONDALE - PAROW": residents say "Avondale"; several suburbs may share it.
+            draft.aliases.add(fold(base))
+        if "/" in name:
+            draft.parts.update(fold(part) for part in name.split("/"))
+    for key in towns:
+        if key in areas:
+            areas[key].town = areas[key].name  # "Guguletu" is a suburb and its own town
+        else:
+            areas[key] = _Draft(spelling[key], "town")
+    for suburb, town in suburb_towns:
+        town_key = compact(fold(town))
+        if town_key not in towns or fold(suburb) in _PLACEHOLDERS:
+            continue
+        suburb_key = compact(fold(suburb))
+        if suburb_key not in areas:
+            areas[suburb_key] = _Draft(spelling[suburb_key], "suburb", town=spelling[town_key])
+        areas[suburb_key].aliases.add(fold(suburb))
+    return areas
+
+
+# -- settlements -----------------------------------------------------------------------------
+
+
+def _settlement_places(
+    settlements: Sequence[_Settlement], area_keys: set[str], ward_of: Any
+) -> tuple[list[_Draft], list[tuple[str, list[list[list[float]]]]]]:
+    """One place per settlement name and town; polygons under that place's display name."""
+    groups: dict[tuple[str, str | None], list[_Settlement]] = defaultdict(list)
+    for s in settlements:
+        groups[(compact(fold(s.name)), s.town)].append(s)
+    towns_by_name: dict[str, set[str | None]] = defaultdict(set)
+    for key, town in groups:
+        towns_by_name[key].add(town)
+
+    places: list[_Draft] = []
+    geometry: list[tuple[str, list[list[list[float]]]]] = []
+    for (key, town), members in sorted(groups.items(), key=lambda g: (g[0][0], g[0][1] or "")):
+        main = max(members, key=lambda s: s.population)  # the place residents most likely mean
+        name = main.name
+        if len(towns_by_name[key]) > 1:
+            name = f"{name} ({town})" if town else name
+        if key in area_keys:
+            name = f"{name} informal settlement"
+        lon, lat = _inside_point(main)
+        place = _Draft(
+            name,
+            "informal_settlement",
+            town=town,
+            lat=lat,
+            lon=lon,
+            ward=ward_of(lon, lat),
+            area_type="informal_settlement",
+            aliases={fold(main.name)},
+        )
+        # "Siyahlala - Langa": residents say "Siyahlala"; the words after " - " say which one.
+        place.aliases.add(fold(_QUALIFIER.split(main.name, maxsplit=1)[0]))
+        parts = re.split(r"\s+/\s+", main.name)
+        if len(parts) > 1:
+            place.parts = {fold(_QUALIFIER.split(p, maxsplit=1)[0]) for p in parts}
+        place.aliases = {a for a in place.aliases if _distinctive(a)}
+        place.parts = {p for p in place.parts if _distinctive(p)}
+        places.append(place)
+        geometry.extend((name, s.rings) for s in members)
+    return places, geometry
+
+
+def _distinctive(alias: str) -> bool:
+    """A name part worth matching on its own: not a bare number, not one or two letters."""
+    letters = sum(c.isalpha() for c in alias)
+    return letters >= 3
+
+
+def _inside_point(settlement: _Settlement) -> tuple[float, float]:
+    """The recorded centroid, or, where it falls outside its own polygon, a point inside it."""
+    area = Area(settlement.name, settlement.rings)
+    if area.contains(*settlement.centroid):
+        return settlement.centroid
+    # The recorded centroid lies outside the polygon (Koekoe's does, by about 55 m): take the
+    # middle of the widest inside stretch along the polygon's middle latitude.
+    y = (area.min_y + area.max_y) / 2
+    crossings = sorted(
+        x1 + (x2 - x1) * (y - y1) / (y2 - y1)
+        for ring in settlement.rings
+        for (x1, y1), (x2, y2) in itertools.pairwise(ring)
+        if (y1 > y) != (y2 > y)
+    )
+    spans = list(zip(crossings[::2], crossings[1::2], strict=False))
+    left, right = max(spans, key=lambda s: s[1] - s[0])
+    return round((left + right) / 2, _PLACES), round(y, _PLACES)
+
+
+# -- suburbs and towns: points only where the settlements honestly give one ---------------------
+
+
+def _add_name_evidence(areas: dict[str, _Draft], places: Sequence[_Draft]) -> None:
+    """A settlement named after a suburb ("Wallacedene Infills ...") says where that suburb is,
+    when their towns agree (the settlement "Green Point" is in Khayelitsha, not the suburb)."""
+    for place in places:
+        words = fold(place.name).split()
+        for n in range(len(words), 0, -1):
+            area = areas.get("".join(words[:n]))
+            if area is None or area.kind != "suburb":
+                continue
+            if place.town and compact(fold(place.town)) == "".join(words[:n]):
+                break  # already counted as one of the suburb's own settlements
+            if area.town is None or area.town == place.town:
+                area.evidence.append((place.lon or 0.0, place.lat or 0.0))
+            break
+
+
+def _place_from_evidence(area: _Draft, ward_of: Any) -> None:
+    if not area.evidence:
+        return
+    lon = sum(p[0] for p in area.evidence) / len(area.evidence)
+    lat = sum(p[1] for p in area.evidence) / len(area.evidence)
+    if max(_km(lon, lat, x, y) for x, y in area.evidence) > _MAX_SPREAD_KM:
+        return
+    area.lon, area.lat = round(lon, _PLACES), round(lat, _PLACES)
+    area.ward = ward_of(area.lon, area.lat)
+    area.approximate = True
+
+
+def _km(lon1: float, lat1: float, lon2: float, lat2: float) -> float:
+    """Distance in km; an equirectangular estimate is exact enough across one city."""
+    x = math.radians(lon2 - lon1) * math.cos(math.radians((lat1 + lat2) / 2))
+    y = math.radians(lat2 - lat1)
+    return 6371.0 * math.hypot(x, y)
+
+
+def _add_synonyms(places: Sequence[_Draft], synonyms: Sequence[tuple[str, str]]) -> None:
+    """Spelling variants ("MITHCHELLS PLAIN") become aliases of the place they spell."""
+    by_key: dict[str, _Draft] = {}
+    for place in places:
+        by_key.setdefault(compact(fold(place.name)), place)
+    for variant, canonical in synonyms:
+        spelt = by_key.get(compact(fold(canonical)))
+        if spelt is not None and _distinctive(fold(variant)):
+            spelt.aliases.add(fold(variant))
+
+
+def _flat(rings: Sequence[Sequence[Sequence[float]]]) -> list[list[float]]:
+    return [[c for position in ring for c in position[:2]] for ring in rings]

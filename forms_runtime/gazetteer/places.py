@@ -1,0 +1,47 @@
+"""The values the gazetteer hands to the engine: places, match results, facts about a point.
+
+Example::
+
+    Place("Site C", "informal_settlement", "Khayelitsha", -34.05, 18.66, "94", "informal_settlement")
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["AREA_TYPES", "KINDS", "Place", "PlaceMatch", "PointInfo"]
+
+KINDS = ("informal_settlement", "suburb", "town")
+AREA_TYPES = ("informal_settlement", "formal", "unknown")
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """A place residents name: an informal settlement, an official suburb or a town."""
+
+    name: str  # display name, unique in its gazetteer: "Enkanini", "Mitchells Plain"
+    kind: str  # one of KINDS
+    town: str | None
+    lat: float | None
+    lon: float | None
+    ward: str | None  # the ward containing (lat, lon), e.g. "94"
+    area_type: str  # one of AREA_TYPES
+    approximate: bool = False  # True when (lat, lon) is estimated, not measured
+
+
+@dataclass(frozen=True, slots=True)
+class PlaceMatch:
+    """What a resident's place text matched: one clear place, a few to choose from, or nothing."""
+
+    best: Place | None
+    candidates: tuple[Place, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PointInfo:
+    """What the city's areas say about a GPS point."""
+
+    ward: str | None
+    settlement: str | None  # display name of the informal settlement containing the point
+    area_type: str  # "informal_settlement" inside a settlement polygon, else "formal"
+    in_city: bool  # inside any ward
