@@ -1,0 +1,675 @@
+"""Load form YAML into the frozen model, checking the schema with file and line for every error.
+
+The YAML is composed (PyYAML's SafeLoader) rather than loaded, so every value still carries the
+line it came from; the schema is then checked by hand, because the errors are written for the
+people who write forms: what is wrong, where, and what to write instead.
+
+The loader refuses a form the engine could not run safely: schema errors, a missing retention,
+duplicate step or option ids, a ``when`` naming a step that is unknown or not earlier, and a
+personal step without a purpose. Everything that only makes a form worse (translations, SMS
+length, style, unreachable steps) is left to ``forms_runtime.linter``.
+
+Example::
+
+    form = load_form("forms_runtime/standard/pothole.yaml")
+    form.step("size").options[0].id    # 'small'
+    standard_forms()["pothole"].title  # 'Pothole or road damage'
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import yaml
+
+from forms_runtime.expressions import ConditionError, parse_condition
+from forms_runtime.model import Form, Option, Step, StepType, Validation
+
+__all__ = [
+    "FormError",
+    "SourceLines",
+    "form_files",
+    "load_form",
+    "load_forms",
+    "parse_form",
+    "parse_form_lines",
+    "standard_forms",
+    "standard_forms_dir",
+]
+
+_ID = re.compile(r"[a-z][a-z0-9_]*\Z")
+_LOCALE = re.compile(r"[a-z]{2,3}\Z")
+_MAX_BYTES = 1_000_000
+
+# Where in a form a value sits, e.g. ("steps", 2, "options", 0, "label"); the linter uses these to
+# point at the line of any text it complains about.
+NodePath = tuple[str | int, ...]
+SourceLines = dict[NodePath, int]
+
+T = TypeVar("T")
+
+
+class FormError(Exception):
+    """A form that cannot be loaded. ``str()`` reads ``path:line: message (hint)``.
+
+    ``rule`` names the check that failed (``schema``, ``syntax``, ``missing-retention``, ...), the
+    same ids ``citybot forms lint`` prints.
+    """
+
+    def __init__(
+        self, path: str, line: int, message: str, hint: str = "", rule: str = "schema"
+    ) -> None:
+        self.path = path
+        self.line = line
+        self.message = message
+        self.hint = hint
+        self.rule = rule
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        text = f"{self.path}:{self.line}: {self.message}"
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+_FORM_KEYS = (
+    "id",
+    "version",
+    "title",
+    "service_code",
+    "description",
+    "group",
+    "retention_days",
+    "keywords",
+    "steps",
+    "review",
+    "confirmation",
+)
+_STEP_KEYS = (
+    "id",
+    "type",
+    "prompt",
+    "hint",
+    "label",
+    "required",
+    "validation",
+    "when",
+    "options",
+    "personal",
+    "purpose",
+)
+_OPTION_KEYS = ("id", "label", "synonyms", "group")
+_TEXT_TYPES = (StepType.TEXT, StepType.LONG_TEXT, StepType.NAME)
+_VALIDATION_KEYS: dict[StepType, tuple[str, ...]] = {
+    StepType.NUMBER: ("min", "max"),
+    StepType.DATE: ("max_days_past", "max_days_future"),
+    **{t: ("min_length", "max_length", "pattern", "pattern_message") for t in _TEXT_TYPES},
+}
+_CHOICE_TYPES = (StepType.CHOICE, StepType.MULTI_CHOICE)
+
+# YAML 1.1 reads these bare words as booleans, a classic trap for option ids and keywords.
+_YAML_BOOL_WORDS = "yes, no, on, off, true, false, y, n"
+
+
+def _line(node: yaml.Node) -> int:
+    return int(node.start_mark.line) + 1
+
+
+@dataclass
+class _Builder:
+    """Walks the composed YAML tree; raises FormError at the first problem."""
+
+    path: str
+    lines: SourceLines
+
+    def fail(
+        self, node: yaml.Node | int, message: str, hint: str = "", rule: str = "schema"
+    ) -> NoReturn:
+        line = node if isinstance(node, int) else _line(node)
+        raise FormError(self.path, line, message, hint, rule)
+
+    # --- generic shapes ---
+
+    def mapping(
+        self, node: yaml.Node, where: str, allowed: tuple[str, ...], at: NodePath
+    ) -> dict[str, yaml.Node]:
+        if not isinstance(node, yaml.MappingNode):
+            self.fail(node, f"{where} must be a mapping of `key: value` lines")
+        result: dict[str, yaml.Node] = {}
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
+            if not isinstance(key, str):
+                self.fail(key_node, f"{where} has a key that is not a plain word")
+            if key in result:
+                self.fail(key_node, f"{where} has `{key}` twice", "keep one of them")
+            if key not in allowed:
+                close = difflib.get_close_matches(key, allowed, n=1)
+                hint = (
+                    f"did you mean `{close[0]}`?"
+                    if close
+                    else "allowed keys: " + ", ".join(allowed)
+                )
+                self.fail(key_node, f"unknown key `{key}` in {where}", hint)
+            result[key] = value_node
+            self.lines[(*at, key)] = _line(key_node)
+        return result
+
+    def scalar(self, node: yaml.Node) -> Any:
+        if not isinstance(node, yaml.ScalarNode):
+            return node
+        try:
+            return yaml.constructor.SafeConstructor().construct_object(node)
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError):
+            # e.g. `2024-13-45`, which YAML takes for a date and then cannot build.
+            self.fail(node, f"cannot read the value `{node.value}`", "put it in quotes")
+
+    def text(self, node: yaml.Node, where: str) -> str:
+        value = self.scalar(node)
+        if not isinstance(value, str):
+            hint = "put the text in quotes"
+            if isinstance(value, bool):
+                hint = f"YAML reads {_YAML_BOOL_WORDS} as true/false: put the word in quotes"
+            self.fail(node, f"{where} must be text, not {_kind(value)}", hint)
+        if not value.strip():
+            self.fail(node, f"{where} is empty", "write the text, or leave the key out")
+        # Kept exactly as written: it is the gettext msgid the babel extractor takes from the YAML.
+        return value
+
+    def identifier(self, node: yaml.Node, where: str) -> str:
+        value = self.text(node, where)
+        if not _ID.match(value):
+            self.fail(
+                node,
+                f"{where} `{value}` is not a valid id",
+                "use lowercase letters, digits and _, starting with a letter",
+            )
+        return value
+
+    def integer(self, node: yaml.Node, where: str, minimum: int) -> int:
+        value = self.scalar(node)
+        if not isinstance(value, int) or isinstance(value, bool):
+            self.fail(node, f"{where} must be a whole number, not {_kind(value)}")
+        if value < minimum:
+            self.fail(node, f"{where} must be at least {minimum}")
+        return int(value)
+
+    def number(self, node: yaml.Node, where: str) -> float:
+        value = self.scalar(node)
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            self.fail(node, f"{where} must be a number, not {_kind(value)}")
+        return float(value)
+
+    def boolean(self, node: yaml.Node, where: str) -> bool:
+        value = self.scalar(node)
+        if not isinstance(value, bool):
+            self.fail(node, f"{where} must be true or false, not {_kind(value)}")
+        return bool(value)
+
+    def sequence(self, node: yaml.Node, where: str) -> list[yaml.Node]:
+        if not isinstance(node, yaml.SequenceNode):
+            self.fail(node, f"{where} must be a list", "write it as `[a, b]` or as `- a` lines")
+        items: list[yaml.Node] = node.value
+        return items
+
+    def texts(self, node: yaml.Node, where: str, at: NodePath) -> tuple[str, ...]:
+        result = []
+        for i, item in enumerate(self.sequence(node, where)):
+            result.append(self.text(item, f"{where} item {i + 1}"))
+            self.lines[(*at, i)] = _line(item)
+        return tuple(result)
+
+    def optional(
+        self,
+        fields: dict[str, yaml.Node],
+        key: str,
+        read: Callable[[yaml.Node, str], T],
+        where: str,
+    ) -> T | None:
+        node = fields.get(key)
+        if node is None:
+            return None
+        return read(node, f"{where} `{key}`")
+
+    # --- the form ---
+
+    def form(self, root: yaml.Node) -> Form:
+        fields = self.mapping(root, "the form", _FORM_KEYS, ())
+        required = ["id", "version", "title", "service_code", "description", "keywords"]
+        required += ["retention_days", "steps", "confirmation"]
+        for key in required:
+            if key not in fields:
+                if key == "retention_days":
+                    self.fail(
+                        root,
+                        "the form has no `retention_days`",
+                        "add `retention_days: 365` (how many days personal answers are kept)",
+                        rule="missing-retention",
+                    )
+                self.fail(root, f"the form has no `{key}`", f"add `{key}:` (see docs/forms.md)")
+        return Form(
+            id=self.identifier(fields["id"], "the form `id`"),
+            version=self.integer(fields["version"], "`version`", 1),
+            title=self.text(fields["title"], "`title`"),
+            service_code=self.service_code(fields["service_code"]),
+            description=self.text(fields["description"], "`description`"),
+            keywords=self.keywords(fields["keywords"]),
+            retention_days=self.integer(fields["retention_days"], "`retention_days`", 1),
+            steps=self.steps(fields["steps"]),
+            confirmation=self.text(fields["confirmation"], "`confirmation`"),
+            review=self.optional(fields, "review", self.boolean, "the form") is not False,
+            group=self.optional(fields, "group", self.identifier, "the form"),
+            path=self.path,
+        )
+
+    def service_code(self, node: yaml.Node) -> str:
+        value = self.scalar(node)
+        # Codes such as 001 are numbers to YAML; accept them as the digits written.
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(node.value)
+        if not isinstance(value, str) or not value.strip():
+            self.fail(node, "`service_code` must be text", "put the code in quotes")
+        return str(value).strip()
+
+    def keywords(self, node: yaml.Node) -> dict[str, tuple[str, ...]]:
+        fields = self.mapping_any(node, "`keywords`")
+        result: dict[str, tuple[str, ...]] = {}
+        for locale, value in fields.items():
+            if not _LOCALE.match(locale):
+                self.fail(
+                    value, f"`{locale}` in `keywords` is not a language code", "use en, af, zu, xh"
+                )
+            self.lines[("keywords", locale)] = _line(value)
+            result[locale] = self.texts(value, f"`keywords` for {locale}", ("keywords", locale))
+        return result
+
+    def mapping_any(self, node: yaml.Node, where: str) -> dict[str, yaml.Node]:
+        if not isinstance(node, yaml.MappingNode):
+            self.fail(
+                node, f"{where} must be a mapping", "one `language: [words]` line per language"
+            )
+        result: dict[str, yaml.Node] = {}
+        for key_node, value_node in node.value:
+            key = self.scalar(key_node)
+            if not isinstance(key, str):
+                self.fail(key_node, f"{where} has a key that is not a plain word")
+            if key in result:
+                self.fail(key_node, f"{where} has `{key}` twice", "keep one of them")
+            result[key] = value_node
+        return result
+
+    # --- steps ---
+
+    def steps(self, node: yaml.Node) -> tuple[Step, ...]:
+        items = self.sequence(node, "`steps`")
+        if not items:
+            self.fail(node, "`steps` is empty", "a form asks at least one question")
+        steps: list[Step] = []
+        seen: dict[str, int] = {}
+        for index, item in enumerate(items):
+            step = self.step(item, index, steps)
+            if step.id in seen:
+                self.fail(
+                    step.line,
+                    f"step id `{step.id}` is used twice (first on line {seen[step.id]})",
+                    "give each step its own id",
+                    rule="duplicate-step-id",
+                )
+            seen[step.id] = step.line
+            steps.append(step)
+        return tuple(steps)
+
+    def step(self, node: yaml.Node, index: int, earlier: list[Step]) -> Step:
+        at: NodePath = ("steps", index)
+        where = f"step {index + 1}"
+        fields = self.mapping(node, where, _STEP_KEYS, at)
+        self.lines[at] = _line(node)
+        for key in ("id", "type", "prompt"):
+            if key not in fields:
+                self.fail(node, f"{where} has no `{key}`", f"add `{key}:` to the step")
+        step_id = self.identifier(fields["id"], f"{where} `id`")
+        where = f"step `{step_id}`"
+        step_type = self.step_type(fields["type"], where)
+        options = self.options(fields.get("options"), step_type, where, at)
+        validation = self.validation(fields.get("validation"), step_type, where, at)
+        personal = self.optional(fields, "personal", self.boolean, where) or False
+        purpose = self.optional(fields, "purpose", self.text, where)
+        if personal and purpose is None:
+            self.fail(
+                node,
+                f"{where} is personal but has no `purpose`",
+                "add `purpose:` saying why the city needs this answer",
+                rule="personal-without-purpose",
+            )
+        when = self.optional(fields, "when", self.text, where)
+        if when is not None:
+            self.condition(fields["when"], when, where, earlier, step_id)
+        required = self.optional(fields, "required", self.boolean, where)
+        return Step(
+            id=step_id,
+            type=step_type,
+            prompt=self.text(fields["prompt"], f"{where} `prompt`"),
+            hint=self.optional(fields, "hint", self.text, where),
+            required=required is not False,
+            validation=validation,
+            when=when,
+            options=options,
+            personal=personal,
+            purpose=purpose,
+            label=self.optional(fields, "label", self.text, where),
+            line=_line(node),
+        )
+
+    def step_type(self, node: yaml.Node, where: str) -> StepType:
+        value = self.text(node, f"{where} `type`")
+        try:
+            return StepType(value)
+        except ValueError:
+            names = [t.value for t in StepType]
+            close = difflib.get_close_matches(value, names, n=1)
+            hint = f"did you mean `{close[0]}`?" if close else "one of: " + ", ".join(names)
+            self.fail(node, f"{where} has unknown type `{value}`", hint)
+
+    def condition(
+        self, node: yaml.Node, source: str, where: str, earlier: list[Step], step_id: str
+    ) -> None:
+        try:
+            condition = parse_condition(source)
+        except ConditionError as exc:
+            self.fail(
+                node,
+                f"{where} `when`: {exc.message} at column {exc.position + 1}",
+                "conditions look like `size in [medium, large] and not danger`",
+                rule="when-syntax",
+            )
+        earlier_ids = [s.id for s in earlier]
+        for test in condition.comparisons:
+            if test.name in earlier_ids:
+                continue
+            if test.name == step_id:
+                self.fail(
+                    node,
+                    f"{where} `when` refers to the step itself",
+                    "a condition can only use answers to earlier steps",
+                    rule="when-later-step",
+                )
+            close = difflib.get_close_matches(test.name, earlier_ids, n=1)
+            hint = f"did you mean `{close[0]}`?" if close else "use the id of an earlier step"
+            # A step further down is a different mistake from a typo: say which it is.
+            later = test.name in self.later_ids
+            self.fail(
+                node,
+                f"{where} `when` refers to `{test.name}`, "
+                + ("which is asked later" if later else "which is not a step in this form"),
+                "move the step it depends on above it" if later else hint,
+                rule="when-later-step" if later else "when-unknown-step",
+            )
+
+    later_ids: frozenset[str] = frozenset()
+
+    def options(
+        self, node: yaml.Node | None, step_type: StepType, where: str, at: NodePath
+    ) -> tuple[Option, ...]:
+        if step_type not in _CHOICE_TYPES:
+            if node is not None:
+                self.fail(
+                    node,
+                    f"{where} has `options` but is a {step_type} step",
+                    "options are for choice and multi_choice steps",
+                )
+            return ()
+        if node is None:
+            self.fail(
+                self.lines[at],
+                f"{where} is a {step_type} step without `options`",
+                "add the options residents choose from",
+            )
+        items = self.sequence(node, f"{where} `options`")
+        if len(items) < 2:
+            self.fail(node, f"{where} needs at least two options", "use a yes_no step for one")
+        options: list[Option] = []
+        seen: dict[str, int] = {}
+        for i, item in enumerate(items):
+            option_at: NodePath = (*at, "options", i)
+            fields = self.mapping(item, f"{where} option {i + 1}", _OPTION_KEYS, option_at)
+            self.lines[option_at] = _line(item)
+            for key in ("id", "label"):
+                if key not in fields:
+                    self.fail(item, f"{where} option {i + 1} has no `{key}`", f"add `{key}:`")
+            option_id = self.identifier(fields["id"], f"{where} option id")
+            if option_id in seen:
+                self.fail(
+                    fields["id"],
+                    f"option id `{option_id}` is used twice in {where} (first on line {seen[option_id]})",
+                    "give each option its own id",
+                    rule="duplicate-option-id",
+                )
+            seen[option_id] = _line(fields["id"])
+            synonyms: tuple[str, ...] = ()
+            if "synonyms" in fields:
+                synonyms = self.texts(
+                    fields["synonyms"],
+                    f"{where} option `{option_id}` synonyms",
+                    (*option_at, "synonyms"),
+                )
+            options.append(
+                Option(
+                    id=option_id,
+                    label=self.text(fields["label"], f"{where} option `{option_id}` label"),
+                    synonyms=synonyms,
+                    group=self.optional(
+                        fields, "group", self.text, f"{where} option `{option_id}`"
+                    ),
+                )
+            )
+        return tuple(options)
+
+    def validation(
+        self, node: yaml.Node | None, step_type: StepType, where: str, at: NodePath
+    ) -> Validation:
+        if node is None:
+            return Validation()
+        allowed = _VALIDATION_KEYS.get(step_type, ())
+        if not allowed:
+            self.fail(
+                node,
+                f"{where} is a {step_type} step, which takes no `validation`",
+                "remove `validation`",
+            )
+        if isinstance(node, yaml.MappingNode):
+            for key_node, _ in node.value:
+                types = [str(t) for t, keys in _VALIDATION_KEYS.items() if key_node.value in keys]
+                if types and key_node.value not in allowed:
+                    self.fail(
+                        key_node,
+                        f"{where} is a {step_type} step, which takes no `{key_node.value}`",
+                        f"`{key_node.value}` is for {', '.join(types)} steps; "
+                        f"{step_type} takes: {', '.join(allowed)}",
+                    )
+        fields = self.mapping(node, f"{where} `validation`", allowed, (*at, "validation"))
+        w = f"{where} validation"
+        minimum = self.optional(fields, "min", self.number, w)
+        maximum = self.optional(fields, "max", self.number, w)
+        if minimum is not None and maximum is not None and minimum > maximum:
+            self.fail(fields["max"], f"{w} `max` is below `min`", "swap them")
+
+        def length(node: yaml.Node, what: str) -> int:
+            return self.integer(node, what, 0)
+
+        min_length = self.optional(fields, "min_length", length, w)
+        max_length = self.optional(fields, "max_length", length, w)
+        if min_length is not None and max_length is not None and min_length > max_length:
+            self.fail(fields["max_length"], f"{w} `max_length` is below `min_length`", "swap them")
+        pattern = self.optional(fields, "pattern", self.text, w)
+        pattern_message = self.optional(fields, "pattern_message", self.text, w)
+        if pattern is not None:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                self.fail(fields["pattern"], f"{w} `pattern` is not a regular expression: {exc}")
+            if pattern_message is None:
+                self.fail(
+                    fields["pattern"],
+                    f"{w} has a `pattern` but no `pattern_message`",
+                    'add `pattern_message:` saying what to enter, e.g. "Enter the 8-digit meter number"',
+                )
+        elif pattern_message is not None:
+            self.fail(fields["pattern_message"], f"{w} has a `pattern_message` but no `pattern`")
+        return Validation(
+            min=minimum,
+            max=maximum,
+            min_length=min_length,
+            max_length=max_length,
+            pattern=pattern,
+            pattern_message=pattern_message,
+            max_days_past=self.optional(fields, "max_days_past", length, w),
+            max_days_future=self.optional(fields, "max_days_future", length, w),
+        )
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(value, yaml.SequenceNode):
+        return "a list"
+    if value is None:
+        return "empty"
+    return type(value).__name__
+
+
+def _compose(text: str, path: str) -> yaml.Node:
+    if len(text) > _MAX_BYTES:
+        raise FormError(path, 1, "the file is too large to be a form", "split it", "syntax")
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise FormError(path, 1, "the YAML is nested too deeply", "", "syntax") from None
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = int(mark.line) + 1 if mark is not None else 1
+        problem = exc.problem or exc.context or "it is not valid YAML"
+        raise FormError(
+            path, line, f"YAML syntax: {problem}", "check indentation, colons and quotes", "syntax"
+        ) from None
+    except yaml.YAMLError as exc:
+        # ReaderError (control characters, binary) has a position but no mark.
+        position = getattr(exc, "position", 0)
+        line = text.count("\n", 0, position) + 1 if isinstance(position, int) else 1
+        reason = getattr(exc, "reason", "") or "it is not YAML text"
+        raise FormError(
+            path,
+            line,
+            f"not a YAML text file: {reason}",
+            "save the form as plain UTF-8 text",
+            "syntax",
+        ) from None
+    if root is None:
+        raise FormError(path, 1, "the file is empty", "see docs/forms.md for an example", "schema")
+    return root
+
+
+def parse_form_lines(text: str, path: str = "<string>") -> tuple[Form, SourceLines]:
+    """Like ``parse_form``, and also the line of every value, keyed by its place in the form."""
+    root = _compose(text, path)
+    lines: SourceLines = {}
+    builder = _Builder(path, lines)
+    if isinstance(root, yaml.MappingNode):
+        builder.later_ids = frozenset(_declared_step_ids(root))
+    form = builder.form(root)
+    return form, lines
+
+
+def _declared_step_ids(root: yaml.MappingNode) -> Iterable[str]:
+    for key, value in root.value:
+        if getattr(key, "value", None) == "steps" and isinstance(value, yaml.SequenceNode):
+            for item in value.value:
+                if isinstance(item, yaml.MappingNode):
+                    for k, v in item.value:
+                        if getattr(k, "value", None) == "id" and isinstance(v, yaml.ScalarNode):
+                            yield str(v.value)
+
+
+def parse_form(text: str, path: str = "<string>") -> Form:
+    """Parse one form from YAML text; raises ``FormError`` at the first problem.
+
+    Example::
+
+        parse_form(Path("pothole.yaml").read_text(), "pothole.yaml").id   # 'pothole'
+    """
+    return parse_form_lines(text, path)[0]
+
+
+def read_form_text(path: Path) -> str:
+    """The text of a form file, or a FormError for a file that is missing or not UTF-8."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise FormError(
+            str(path), 1, f"cannot read the file: {exc.strerror}", "", "syntax"
+        ) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise FormError(
+            str(path), line, "the file is not UTF-8 text", "save it as UTF-8", "syntax"
+        ) from None
+
+
+def load_form(path: str | Path) -> Form:
+    """Load one form file; raises ``FormError`` with the file and line of the first problem."""
+    path = Path(path)
+    return parse_form(read_form_text(path), str(path))
+
+
+def form_files(folder: str | Path) -> list[Path]:
+    """The ``*.yaml`` and ``*.yml`` files under ``folder``, in name order."""
+    folder = Path(folder)
+    return sorted(p for p in folder.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+def _menu_order(form: Form) -> tuple[str, str, str]:
+    return (form.group or "", form.title.casefold(), form.id)
+
+
+def load_forms(folder: str | Path) -> dict[str, Form]:
+    """Every form under ``folder`` by id, in menu order (group, then title).
+
+    Two files with the same form id raise ``FormError`` (rule ``duplicate-form-id``).
+    """
+    forms: dict[str, Form] = {}
+    for file in form_files(folder):
+        form = load_form(file)
+        if form.id in forms:
+            raise FormError(
+                str(file),
+                1,
+                f"form id `{form.id}` is also used by {forms[form.id].path}",
+                "give each form its own id",
+                "duplicate-form-id",
+            )
+        forms[form.id] = form
+    return {form.id: form for form in sorted(forms.values(), key=_menu_order)}
+
+
+def standard_forms_dir() -> Path:
+    """The folder of the forms citybot ships (``forms_runtime/standard``)."""
+    return Path(__file__).resolve().parent / "standard"
+
+
+@cache
+def _standard_forms() -> dict[str, Form]:
+    return load_forms(standard_forms_dir())
+
+
+def standard_forms() -> dict[str, Form]:
+    """The standard forms by id, in menu order; loaded once per process."""
+    return dict(_standard_forms())
