@@ -238,11 +238,12 @@ def _sorted_words(name: str) -> str:
 
 
 def _prefixes(name: str) -> list[tuple[str, float]]:
-    """The name itself, and its first words where they are distinctive enough to stand alone:
-    "joe slovo park infills" -> "joe slovo park", "joe slovo"; never a lone generic word."""
+    """The name itself, and its first two or more words where they are distinctive enough to
+    stand alone: "joe slovo park infills" -> "joe slovo park", "joe slovo". One word is never
+    enough ("table" of "Table View" is too often just a table)."""
     words = name.split()
     out = [(name, 1.0)]
-    for n in range(len(words) - 1, 0, -1):
+    for n in range(len(words) - 1, 1, -1):
         head = words[:n]
         if sum(len(w) for w in head) >= 5 and any(_distinctive_word(w) for w in head):
             out.append((" ".join(head), _PREFIX_WEIGHT))
