@@ -25,10 +25,17 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy bot channels conversations forms_runtime notifier
 
-# Re-extract every text the bot says (Python and form YAML) and merge it into the catalogs.
+# Re-extract every text the bot says (Python and form YAML, see babel.cfg) and merge it into the
+# catalogs. Locations name the file only, so moving a line does not churn every catalog; new
+# catalogs are created as needed; fuzzy guesses are never made (a wrong guess would ship).
 locales: $(STAMP)
-	$(BIN)/pybabel extract -q -F babel.cfg -o locales/citybot.pot --no-location --sort-output .
-	for l in af zu xh en; do $(BIN)/pybabel update -q -N -i locales/citybot.pot -d locales -D citybot -l $$l --no-fuzzy-matching; done
+	$(BIN)/pybabel -q extract -F babel.cfg -k tr:2 -k N_ --add-location=file --sort-output \
+		--project=citybot --version=0.1.0 --copyright-holder="the citybot authors" \
+		-o locales/citybot.pot .
+	for l in en af zu xh; do \
+		$(BIN)/pybabel -q update -i locales/citybot.pot -d locales -D citybot -l $$l \
+			--init-missing --no-fuzzy-matching --ignore-obsolete || exit 1; \
+	done
 
 bench: $(STAMP)
 	$(BIN)/python bench/forms_engine.py
