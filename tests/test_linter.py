@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from babel.messages.catalog import Catalog
 from babel.messages.pofile import write_po
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.cli import main
 from forms_runtime import i18n
@@ -342,3 +344,30 @@ def test_standard_forms_lint_clean(capsys: pytest.CaptureFixture[str]) -> None:
     out = capsys.readouterr().out
     assert code == 0, out
     assert standard_forms_dir().is_dir()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_any_damage_to_a_form_gives_issues_never_an_exception(data: st.DataObject) -> None:
+    lines = REFERENCE.splitlines(keepends=True)
+    for _ in range(data.draw(st.integers(1, 4))):
+        index = data.draw(st.integers(0, len(lines) - 1))
+        action = data.draw(st.sampled_from(["drop", "dup", "junk", "indent"]))
+        if action == "drop":
+            del lines[index]
+        elif action == "dup":
+            lines.insert(index, lines[index])
+        elif action == "junk":
+            lines[index] = data.draw(st.text(max_size=20)) + "\n"
+        else:
+            lines[index] = " " + lines[index]
+        if not lines:
+            break
+    issues = lint_text(
+        "".join(lines),
+        "f.yaml",
+        locales=LOCALES,
+        has_translation=has_translation,
+        translate=translate,
+    )
+    assert all(i.line >= 1 and i.rule in RULES for i in issues)

@@ -6,6 +6,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.cli import main
 from forms_runtime.loader import (
@@ -271,3 +273,14 @@ def test_cli_forms_list_prints_id_code_and_title(capsys: pytest.CaptureFixture[s
     for line, form in zip(out, forms.values(), strict=True):
         assert line.split()[:2] == [form.id, form.service_code]
         assert line.endswith(form.title)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(st.text(max_size=200), st.text(alphabet="{}[]:,-'\"!&*#?|> \nabyn01", max_size=80))
+)
+def test_any_text_loads_or_raises_form_error(text: str) -> None:
+    try:
+        parse_form(text, "f.yaml")
+    except FormError as error:
+        assert error.line >= 1
