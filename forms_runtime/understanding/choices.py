@@ -60,6 +60,7 @@ _CLOSE = 10.0
 # Below a match but this good: offered as a "did you mean" candidate.
 _WEAK = 70.0
 _PREFIX_SCORE = 90.0
+_WHOLE = 88.0
 _INSIDE_SCORE = 85.0
 _MAX_QUERY_WORDS = 8
 
@@ -104,6 +105,8 @@ class CompiledOptions:
     label_words: tuple[tuple[tuple[int, ...], ...], ...]
     # Per vocabulary word: the (option, label) positions that contain it.
     vocab_labels: tuple[tuple[tuple[int, int], ...], ...]
+    # The folded labels as one list, for a whole-answer typo check ("about a car tire").
+    exact_keys: tuple[str, ...] = ()
     # Answers already understood (folded text -> match): residents repeat the same few.
     memo: dict[str, ChoiceMatch] = field(default_factory=dict, compare=False, hash=False)
 
@@ -147,6 +150,7 @@ def _compile(options: tuple[ChoiceOption, ...]) -> CompiledOptions:
         options=options,
         ids=tuple(option.id for option in options),
         exact={key: tuple(value) for key, value in exact.items()},
+        exact_keys=tuple(exact),
         vocab=tuple(vocab_index),
         vocab_index=vocab_index,
         prefixes={key: tuple(value) for key, value in prefixes.items()},
@@ -223,6 +227,14 @@ def _option_scores(folded: str, compiled: CompiledOptions) -> list[float]:
         for vocab in scores:
             for place in compiled.vocab_labels[vocab]:
                 touched[place] = None
+    # A whole answer one or two letters away from a whole label is that label, even when the
+    # misspelt word alone is too short to match ("tire" for "tyre").
+    if len(folded) >= 6:
+        for key, score, _ in process.extract(
+            folded, compiled.exact_keys, scorer=fuzz.ratio, score_cutoff=_WHOLE, limit=None
+        ):
+            for option in compiled.exact[key]:
+                totals[option] = max(totals[option], score)
     for option, label_at in touched:
         label = compiled.label_words[option][label_at]
         # How much of the answer the label explains, and how much of the label the answer

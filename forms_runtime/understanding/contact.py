@@ -36,6 +36,11 @@ def _phone(candidate: str, region: str) -> str | None:
             number = phonenumbers.parse(attempt, region)
         except phonenumbers.NumberParseException:
             continue
+        national = str(number.national_number)
+        # The metadata accepts some short codes (ZA "083 123"); a number a crew can phone back
+        # has at least 7 digits, and every South African one has 9 after the trunk 0.
+        if len(national) < (9 if number.country_code == 27 else 7):
+            continue
         if phonenumbers.is_valid_number(number):
             return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return None

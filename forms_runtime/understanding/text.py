@@ -100,6 +100,8 @@ def clean_text(text: str, max_length: int = 4000, *, multiline: bool = False) ->
         return " ".join(text.split())[:max_length].rstrip()
     if not text.isascii() and not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
+    if "\r\n" in text:
+        text = text.replace("\r\n", "\n")
     text = text.translate(_CLEAN)
     if multiline:
         text = _SPACES.sub(" ", text)
