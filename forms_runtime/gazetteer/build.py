@@ -156,7 +156,9 @@ def build_gazetteer(data_dir: Path, *, city: str = "Cape Town") -> dict[str, Any
     def ward_of(lon: float, lat: float) -> str | None:
         return next((a.name for a in ward_areas if a.contains(lon, lat)), None)
 
-    towns = _city_towns(city, suburb_towns, official, {s.town for s in settlements if s.town})
+    settlement_towns = {s.town for s in settlements if s.town}
+    towns, listed_towns = _city_towns(city, suburb_towns, official, settlement_towns)
+    suburb_towns = [(s, t) for s, t in suburb_towns if compact(fold(t)) in listed_towns]
     spelling = _preferred_spellings(suburb_towns, towns, settlements)
     areas = _areas(suburb_towns, official, towns, spelling)
 
@@ -256,8 +258,12 @@ def _city_towns(
     suburb_towns: Sequence[tuple[str, str]],
     official: Sequence[str],
     settlement_towns: Iterable[str],
-) -> set[str]:
-    """Compact keys of the towns that belong to the city (see docs/gazetteer.md, "Towns")."""
+) -> tuple[set[str], set[str]]:
+    """Compact keys of the city's towns, and of those whose suburb list is the city's.
+
+    See docs/gazetteer.md, "Towns". The two differ for a settlement's town that has a namesake
+    elsewhere: the settlement Witsand is the city's, the list's town Witsand is on the Breede.
+    """
     official_keys = {compact(fold(n)) for n in official}
     counts: dict[str, int] = defaultdict(int)
     for suburb, town in suburb_towns:
@@ -266,9 +272,21 @@ def _city_towns(
     city_key = compact(fold(city))
     for _, town in suburb_towns:
         key = compact(fold(town))
-        if key in official_keys or counts[key] >= _MIN_OFFICIAL_SUBURBS or city_key in key:
+        if counts[key] >= _MIN_OFFICIAL_SUBURBS or city_key in key:
             towns.add(key)
-    return towns
+    # A town named like an official suburb is the city's, unless the list also puts that suburb
+    # in one of the city's towns: then the town is a namesake elsewhere (Strandfontein on the
+    # West Coast; the city's Strandfontein is in Mitchells Plain).
+    namesakes = {
+        compact(fold(suburb))
+        for suburb, town in suburb_towns
+        if compact(fold(town)) in towns and compact(fold(town)) != compact(fold(suburb))
+    }
+    for _, town in suburb_towns:
+        key = compact(fold(town))
+        if key in official_keys and key not in namesakes:
+            towns.add(key)
+    return towns, towns - namesakes
 
 
 def _preferred_spellings(

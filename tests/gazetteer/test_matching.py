@@ -170,8 +170,9 @@ def test_places_without_an_honest_point_have_none(gazetteer: Gazetteer):
     assert sea_point.area_type == "unknown"
     assert not sea_point.approximate
     for place in gazetteer.places:
-        if place.lat is None:
-            assert place.ward is None and place.area_type == "unknown"
+        if place.lat is None or place.lon is None:
+            assert (place.lat, place.lon, place.ward) == (None, None, None)
+            assert place.area_type == "unknown"
         elif place.kind != "informal_settlement":
             assert place.approximate
             assert place.ward == gazetteer.locate(place.lat, place.lon).ward
@@ -181,4 +182,9 @@ def test_only_city_suburbs(gazetteer: Gazetteer):
     # Suburbs of other Western Cape towns in the suburb list are not the City's.
     for name in ("Knysna", "Hartenbos", "Franschhoek", "Oudtshoorn", "Outside"):
         assert gazetteer.get(name) is None, name
+    # Namesake towns elsewhere: Witsand on the Breede, Strandfontein on the West Coast.
+    for name in ("Breedezicht Estate", "Louis Rood"):
+        assert gazetteer.get(name) is None, name
+    strandfontein = gazetteer.get("Strandfontein")
+    assert strandfontein is not None and strandfontein.town == "Mitchells Plain"
     assert gazetteer.city == "Cape Town"
