@@ -67,6 +67,7 @@ def _parser() -> argparse.ArgumentParser:
     build = gaz_sub.add_parser("build", help="compile a gazetteer from a city's open data")
     build.add_argument("--data", default="../shared/data", help="folder with the source files")
     build.add_argument("--out", help="output file (default: the packaged Cape Town gazetteer)")
+    build.add_argument("--city", default="Cape Town", help="the city's name, stored in the file")
     build.set_defaults(module="gazetteer_build")
     return parser
 

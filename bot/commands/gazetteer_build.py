@@ -5,7 +5,7 @@ file elsewhere and points ``CITYBOT_GAZETTEER`` at it (docs/gazetteer.md).
 
 Example::
 
-    citybot gazetteer build --data ../shared/data --out /srv/citybot/my_city.json.gz
+    citybot gazetteer build --data ./my_city_data --city "My City" --out /srv/citybot/my_city.json.gz
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"citybot gazetteer build: no data folder at {data}", file=sys.stderr)
         return 2
     try:
-        document = build_gazetteer(data)
+        document = build_gazetteer(data, city=getattr(args, "city", None) or "Cape Town")
     except FileNotFoundError as error:
         print(f"citybot gazetteer build: missing source file {error.filename}", file=sys.stderr)
         return 2

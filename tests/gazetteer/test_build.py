@@ -40,6 +40,13 @@ def test_the_build_command_names_a_missing_file(tmp_path: Path, capsys):
     assert "cct_wards_2021.geojson" in capsys.readouterr().err
 
 
+def test_build_and_write_are_deterministic(data_dir: Path, tmp_path: Path):
+    first, second = tmp_path / "a.json.gz", tmp_path / "b.json.gz"
+    write_gazetteer(build_gazetteer(data_dir), first)
+    write_gazetteer(build_gazetteer(data_dir), second)
+    assert first.read_bytes() == second.read_bytes()
+
+
 def test_the_packaged_file_is_small_and_states_its_sources():
     assert packaged_path().stat().st_size < 1_000_000
     gazetteer = load_gazetteer(packaged_path())
@@ -110,7 +117,8 @@ def _write_city(folder: Path) -> None:
 def test_a_city_builds_and_selects_its_own_gazetteer(tmp_path: Path, monkeypatch):
     _write_city(tmp_path)
     out = tmp_path / "springfield.json.gz"
-    write_gazetteer(build_gazetteer(tmp_path, city="Springfield"), out)
+    args = ["--data", str(tmp_path), "--city", "Springfield", "--out", str(out)]
+    assert main(["gazetteer", "build", *args]) == 0
 
     monkeypatch.setenv(ENV_VAR, str(out))
     default_gazetteer.cache_clear()
