@@ -63,10 +63,11 @@ def _catalog(locale: str) -> dict[str, str]:
         catalog = read_po(fh, locale=locale)
     messages: dict[str, str] = {}
     for message in catalog:
-        if not message.id or message.fuzzy or isinstance(message.id, tuple):
+        msgid, msgstr = message.id, message.string
+        if not msgid or message.fuzzy or not isinstance(msgid, str):
             continue
-        if isinstance(message.string, str) and message.string:
-            messages[message.id] = message.string
+        if isinstance(msgstr, str) and msgstr:
+            messages[msgid] = msgstr
     return messages
 
 

@@ -1,0 +1,437 @@
+"""The pure step engine: a form and a state go in, a new state and effects come out.
+
+Nothing here does I/O or awaits; the conversation layer stores the state and carries out the
+effects. State is small JSON that names the form and version it belongs to, and never grows with
+retries: it holds at most one answer per step, the current position and one pending question.
+
+Example::
+
+    state, effects = start(form, "en")              # -> [Ask(step_id="location", ...)]
+    state, effects = step(form, state, Inbound(text="Site C Khayelitsha"))
+    ...
+    state, effects = step(form, state, Inbound(text="send"))   # -> [Submit(...)]
+
+State keys: ``form``, ``version``, ``locale``, ``at`` (a step id, ``"review"`` or ``"done"``),
+``answers`` (step id -> JSON answer; ``None`` for a skipped optional step), and optionally
+``pending`` (place candidates awaiting a pick), ``misses`` (unknown place attempts),
+``reviewing`` (answering a question from the review screen) and ``skip_personal`` (the resident
+declined consent: personal steps are not asked).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from forms_runtime import answers as answer_kinds
+from forms_runtime.effects import (
+    Ask,
+    Cancelled,
+    Effect,
+    Inbound,
+    InputKind,
+    Notice,
+    OptionView,
+    Reject,
+    Review,
+    ReviewItem,
+    Submit,
+)
+from forms_runtime.expressions import parse_condition
+from forms_runtime.gazetteer import Gazetteer, default_gazetteer
+from forms_runtime.i18n import LANGUAGE_NAMES, LOCALES, N_, normalise_locale, tr
+from forms_runtime.model import Form, Step, StepType
+from forms_runtime.understanding.navigation import NAVIGATION_WORDS, Navigation, parse_navigation
+
+__all__ = ["FormState", "applicable_steps", "resume", "start", "step"]
+
+FormState = dict[str, Any]
+
+REVIEW = "review"
+DONE = "done"
+
+_KIND_BY_TYPE: dict[StepType, InputKind] = {
+    StepType.TEXT: InputKind.TEXT,
+    StepType.LONG_TEXT: InputKind.TEXT,
+    StepType.NUMBER: InputKind.NUMBER,
+    StepType.YES_NO: InputKind.YES_NO,
+    StepType.CHOICE: InputKind.CHOICE,
+    StepType.MULTI_CHOICE: InputKind.MULTI_CHOICE,
+    StepType.DATE: InputKind.DATE,
+    StepType.PHONE: InputKind.PHONE,
+    StepType.EMAIL: InputKind.EMAIL,
+    StepType.NAME: InputKind.NAME,
+    StepType.LOCATION: InputKind.LOCATION,
+    StepType.PHOTO: InputKind.PHOTO,
+}
+
+
+# --- public API -------------------------------------------------------------------------------
+
+
+def start(
+    form: Form, locale: str, *, skip_personal: bool = False
+) -> tuple[FormState, list[Effect]]:
+    """Open ``form`` for a resident speaking ``locale`` and ask the first question."""
+    state: FormState = {
+        "form": form.id,
+        "version": form.version,
+        "locale": normalise_locale(locale),
+        "at": "",
+        "answers": {},
+    }
+    if skip_personal:
+        state["skip_personal"] = True
+    return _advance(form, state, after=-1, effects=[])
+
+
+def resume(form: Form, state: FormState) -> tuple[FormState, list[Effect]]:
+    """Ask the current question again, e.g. when a resident comes back after a break."""
+    stale = _stale(form, state)
+    if stale is not None:
+        return stale
+    state = _copy(state)
+    return state, _ask_current(form, state, [])
+
+
+def step(
+    form: Form,
+    state: FormState,
+    inbound: Inbound,
+    *,
+    gazetteer: Gazetteer | None = None,
+) -> tuple[FormState, list[Effect]]:
+    """Take one inbound message and move the form on by at most one question."""
+    stale = _stale(form, state)
+    if stale is not None:
+        return stale
+    state = _copy(state)
+    if state["at"] == DONE:
+        return state, []
+
+    text = inbound.text
+    if inbound.option_id is None and text is not None:
+        nav = parse_navigation(text)
+        if nav is not None:
+            handled = _navigate(form, state, nav)
+            if handled is not None:
+                return handled
+
+    if state["at"] == REVIEW:
+        return _review_answer(form, state, inbound)
+    current = form.step(state["at"])
+    outcome = answer_kinds.understand(
+        current,
+        inbound,
+        locale=state["locale"],
+        pending=state.get("pending"),
+        misses=int(state.get("misses", 0)),
+        today=_today(inbound.received_at),
+        gazetteer=gazetteer or default_gazetteer(),
+    )
+    if isinstance(outcome, answer_kinds.Understood):
+        state["answers"][current.id] = outcome.value
+        state.pop("pending", None)
+        state.pop("misses", None)
+        return _advance(form, state, after=form.index(current.id), effects=[])
+    if isinstance(outcome, answer_kinds.NeedsPick):
+        state["pending"] = outcome.pending
+        state.pop("misses", None)
+        return state, [_pick_question(current, state["locale"], outcome)]
+    # Not understood: say what to do, then ask again. Only the miss count changes, so the state
+    # stays the same size however often a resident retries.
+    if outcome.count_miss:
+        state["misses"] = min(int(state.get("misses", 0)) + 1, 9)
+    effects: list[Effect] = [Reject(outcome.message)]
+    return state, _ask_current(form, state, effects)
+
+
+def applicable_steps(form: Form, state: FormState) -> list[Step]:
+    """The steps that apply given the answers so far (``when`` holds, consent allows)."""
+    answers = state.get("answers", {})
+    skip_personal = bool(state.get("skip_personal"))
+    return [s for s in form.steps if _applies(s, answers, skip_personal)]
+
+
+# --- moving through the form -----------------------------------------------------------------
+
+
+def _applies(s: Step, answers: dict[str, Any], skip_personal: bool) -> bool:
+    if skip_personal and s.personal:
+        return False
+    return s.when is None or parse_condition(s.when).evaluate(answers)
+
+
+def _advance(
+    form: Form, state: FormState, *, after: int, effects: list[Effect]
+) -> tuple[FormState, list[Effect]]:
+    answers = state["answers"]
+    skip_personal = bool(state.get("skip_personal"))
+    nxt: Step | None = None
+    if state.pop("reviewing", False):
+        # Back from the review screen: only questions that a change made newly relevant.
+        for s in form.steps:
+            if s.id not in answers and _applies(s, answers, skip_personal):
+                nxt = s
+                state["reviewing"] = True
+                break
+    else:
+        for s in form.steps[after + 1 :]:
+            if _applies(s, answers, skip_personal):
+                nxt = s
+                break
+    if nxt is not None:
+        state["at"] = nxt.id
+        return state, _ask_current(form, state, effects)
+    if form.review:
+        state["at"] = REVIEW
+        effects.append(_review(form, state))
+        return state, effects
+    return _submit(form, state, effects)
+
+
+def _navigate(
+    form: Form, state: FormState, nav: Navigation
+) -> tuple[FormState, list[Effect]] | None:
+    locale = state["locale"]
+    kind = nav.kind
+    if kind == "language" and nav.locale in LOCALES:
+        state["locale"] = nav.locale
+        notice = Notice(
+            tr(
+                nav.locale,
+                N_("Language changed to {language}."),
+                language=LANGUAGE_NAMES[nav.locale],
+            )
+        )
+        return state, _ask_current(form, state, [notice])
+    if kind == "cancel":
+        state["at"] = DONE
+        state["answers"] = {}
+        state.pop("pending", None)
+        return state, [Cancelled(tr(locale, N_("Your report was cancelled. Nothing was sent.")))]
+    if kind == "restart":
+        fresh, effects = start(form, locale, skip_personal=bool(state.get("skip_personal")))
+        return fresh, [Notice(tr(locale, N_("Starting again from the first question."))), *effects]
+    if kind == "back":
+        return _go_back(form, state)
+    if kind == "skip":
+        if state["at"] == REVIEW:
+            return None
+        current = form.step(state["at"])
+        if current.required:
+            msg = tr(locale, N_("This question needs an answer."))
+            return state, _ask_current(form, state, [Reject(msg)])
+        state["answers"][current.id] = None
+        state.pop("pending", None)
+        state.pop("misses", None)
+        return _advance(form, state, after=form.index(current.id), effects=[])
+    if kind == "change" and state["at"] == REVIEW and nav.number is not None:
+        return _change(form, state, nav.number)
+    if kind == "send" and state["at"] == REVIEW:
+        return _submit(form, state, [])
+    return None
+
+
+def _go_back(form: Form, state: FormState) -> tuple[FormState, list[Effect]]:
+    state.pop("pending", None)
+    state.pop("misses", None)
+    state.pop("reviewing", None)
+    steps = applicable_steps(form, state)
+    if state["at"] == REVIEW:
+        target = steps[-1] if steps else None
+    else:
+        ids = [s.id for s in steps]
+        position = ids.index(state["at"]) if state["at"] in ids else 0
+        target = steps[position - 1] if position > 0 else None
+    if target is None:
+        notice = Notice(tr(state["locale"], N_("This is the first question.")))
+        return state, _ask_current(form, state, [notice])
+    state["at"] = target.id
+    return state, _ask_current(form, state, [])
+
+
+def _change(form: Form, state: FormState, number: int) -> tuple[FormState, list[Effect]]:
+    items = _review_steps(form, state)
+    if not 1 <= number <= len(items):
+        msg = tr(state["locale"], N_("Choose a number from 1 to {count}."), count=len(items))
+        return state, [Reject(msg), _review(form, state)]
+    target = items[number - 1]
+    state["at"] = target.id
+    state["reviewing"] = True
+    return state, _ask_current(form, state, [])
+
+
+def _review_answer(
+    form: Form, state: FormState, inbound: Inbound
+) -> tuple[FormState, list[Effect]]:
+    option = inbound.option_id
+    if option == "send":
+        return _submit(form, state, [])
+    if option and option.startswith("change:") and option[7:].isdigit():
+        return _change(form, state, int(option[7:]))
+    text = (inbound.text or "").strip()
+    if text.isdigit():
+        return _change(form, state, int(text))
+    if text and answer_kinds.parse_yes_no(text) is True:
+        return _submit(form, state, [])
+    locale = state["locale"]
+    words = NAVIGATION_WORDS.get(locale, NAVIGATION_WORDS["en"])
+    msg = tr(
+        locale,
+        N_("Reply {send} to send your report, or {change} and a number to change an answer."),
+        send=words["send"].upper(),
+        change=words["change"].upper(),
+    )
+    return state, [Reject(msg), _review(form, state)]
+
+
+def _submit(form: Form, state: FormState, effects: list[Effect]) -> tuple[FormState, list[Effect]]:
+    kept = {s.id for s in applicable_steps(form, state)}
+    answers = {k: v for k, v in state["answers"].items() if k in kept and v is not None}
+    locale = state["locale"]
+    state["at"] = DONE
+    state.pop("pending", None)
+    state.pop("reviewing", None)
+    effects.append(
+        Submit(
+            form_id=form.id,
+            form_version=form.version,
+            service_code=form.service_code,
+            locale=locale,
+            answers=answers,
+            confirmation=tr(locale, form.confirmation),
+        )
+    )
+    return state, effects
+
+
+def _stale(form: Form, state: FormState) -> tuple[FormState, list[Effect]] | None:
+    """A state made for another form or version cannot be trusted: restart, and say so."""
+    if (
+        state.get("form") == form.id
+        and state.get("version") == form.version
+        and _valid_at(form, state)
+    ):
+        return None
+    locale = normalise_locale(state.get("locale") if isinstance(state.get("locale"), str) else None)
+    fresh, effects = start(form, locale, skip_personal=bool(state.get("skip_personal")))
+    notice = Notice(
+        tr(locale, N_("This form has changed since you started, so we are starting it again."))
+    )
+    return fresh, [notice, *effects]
+
+
+def _valid_at(form: Form, state: FormState) -> bool:
+    at = state.get("at")
+    if at in (REVIEW, DONE):
+        return isinstance(state.get("answers"), dict)
+    return (
+        isinstance(at, str)
+        and any(s.id == at for s in form.steps)
+        and isinstance(state.get("answers"), dict)
+    )
+
+
+def _copy(state: FormState) -> FormState:
+    # Effects must never alias the caller's state: copy the one nested mutable part.
+    new = dict(state)
+    new["answers"] = dict(state.get("answers", {}))
+    return new
+
+
+def _today(received_at: datetime | None) -> date:
+    return received_at.date() if received_at is not None else date.today()
+
+
+# --- what the resident sees ------------------------------------------------------------------
+
+
+def _ask_current(form: Form, state: FormState, effects: list[Effect]) -> list[Effect]:
+    at = state["at"]
+    if at == REVIEW:
+        effects.append(_review(form, state))
+        return effects
+    if at == DONE:
+        return effects
+    current = form.step(at)
+    pending = state.get("pending")
+    if pending:
+        effects.append(_pick_question(current, state["locale"], answer_kinds.NeedsPick(pending)))
+        return effects
+    effects.append(_ask(form, state, current))
+    return effects
+
+
+def _ask(form: Form, state: FormState, s: Step) -> Ask:
+    locale = state["locale"]
+    steps = applicable_steps(form, state)
+    ids = [x.id for x in steps]
+    position = ids.index(s.id) + 1 if s.id in ids else 0
+    hint = tr(locale, s.hint) if s.hint else None
+    if s.personal and s.purpose:
+        why = tr(locale, N_("Why we ask: {purpose}"), purpose=tr(locale, s.purpose))
+        hint = f"{hint}\n{why}" if hint else why
+    return Ask(
+        step_id=s.id,
+        prompt=tr(locale, s.prompt),
+        kind=_KIND_BY_TYPE[s.type],
+        options=answer_kinds.option_views(s, locale),
+        hint=hint,
+        optional=not s.required,
+        position=position,
+        total=len(steps),
+    )
+
+
+def _pick_question(s: Step, locale: str, pick: answer_kinds.NeedsPick) -> Ask:
+    options = tuple(OptionView(id=f"pick:{i}", label=name) for i, name in enumerate(pick.names, 1))
+    none = OptionView(id="pick:none", label=tr(locale, N_("None of these")))
+    return Ask(
+        step_id=s.id,
+        prompt=tr(locale, N_("Which place do you mean?")),
+        kind=InputKind.CHOICE,
+        options=(*options, none),
+        hint=None,
+        optional=not s.required,
+    )
+
+
+def _review_steps(form: Form, state: FormState) -> list[Step]:
+    answers = state["answers"]
+    return [s for s in applicable_steps(form, state) if s.id in answers]
+
+
+def _review(form: Form, state: FormState) -> Review:
+    locale = state["locale"]
+    items = tuple(
+        ReviewItem(
+            number=n,
+            step_id=s.id,
+            label=tr(locale, s.label or s.prompt),
+            value=answer_kinds.display(s, state["answers"][s.id], locale),
+        )
+        for n, s in enumerate(_review_steps(form, state), 1)
+    )
+    words = NAVIGATION_WORDS.get(locale, NAVIGATION_WORDS["en"])
+    prompt = tr(
+        locale,
+        N_("Reply {send} to send your report, or {change} and a number to change an answer."),
+        send=words["send"].upper(),
+        change=words["change"].upper(),
+    )
+    options = (
+        OptionView(id="send", label=tr(locale, N_("Send"))),
+        *(
+            OptionView(
+                id=f"change:{i.number}", label=tr(locale, N_("Change {number}"), number=i.number)
+            )
+            for i in items
+        ),
+    )
+    return Review(
+        title=tr(locale, N_("Check your answers: {title}"), title=tr(locale, form.title)),
+        items=items,
+        prompt=prompt,
+        options=options,
+    )
