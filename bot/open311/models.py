@@ -1,7 +1,8 @@
-"""The built-in GeoReport v2 server's own table: the requests a city without a back end holds.
+"""Open311 tables: the built-in server's requests, and the filer's log of filing attempts.
 
-These rows stand in for the city's system, so they are kept apart from the bot's submissions:
-the bot files into this table over HTTP exactly as it would file to a real city.
+``open311_requests`` stands in for a city's system, so it is kept apart from the bot's
+submissions: the bot files into it over HTTP exactly as it would file to a real city.
+``filing_attempts`` is the bot's side: every try at filing a submission and its reason.
 
 Example::
 
@@ -14,13 +15,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Float, Index, Integer, String, Text
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bot.db.base import Base
 from bot.db.types import JsonDocument, UtcDateTime, utc_now
 
-__all__ = ["Open311Request"]
+__all__ = ["FilingAttempt", "Open311Request"]
 
 
 class Open311Request(Base):
@@ -59,3 +60,28 @@ class Open311Request(Base):
     @property
     def service_request_id(self) -> str:
         return str(self.id)
+
+
+class FilingAttempt(Base):
+    """One try at filing a submission with the city, and how it ended (the filer's log).
+
+    A row is written as ``in_flight`` *before* the POST and finished after it, so an attempt cut
+    short by a crash stays visible: the next attempt then looks for the report on the back end
+    (by its reference) before posting again.
+    """
+
+    __tablename__ = "filing_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    submission_id: Mapped[int] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE"), index=True
+    )
+    number: Mapped[int] = mapped_column(Integer)
+    worker: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    finished_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # in_flight, filed, found (already on the back end), token (id to come), retry, rejected
+    outcome: Mapped[str] = mapped_column(String(20), default="in_flight")
+    reason: Mapped[str | None] = mapped_column(Text)
+    service_request_id: Mapped[str | None] = mapped_column(String(128))
+    token: Mapped[str | None] = mapped_column(String(128))
