@@ -6,7 +6,7 @@ Example::
 
     gazetteer = default_gazetteer()
     match = gazetteer.match_place("Enkanini, Khayelitsha")
-    info = gazetteer.locate(-34.0363, 18.6776)   # PointInfo(ward="93", ...)
+    info = gazetteer.locate(-34.0363, 18.6776)   # PointInfo(ward="94", ...)
 """
 
 from forms_runtime.gazetteer.build import build_gazetteer, write_gazetteer

@@ -8,7 +8,7 @@ Example::
 
     gazetteer = default_gazetteer()
     gazetteer.match_place("mitchells plain").best.name   # "Mitchells Plain"
-    gazetteer.locate(-34.0363, 18.6776).ward              # "93"
+    gazetteer.locate(-34.0363, 18.6776).ward              # "94"
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 Example::
 
-    Place("Site C", "informal_settlement", "Khayelitsha", -34.05, 18.66, "94", "informal_settlement")
+    Place("Koekoe", "informal_settlement", "Cape Town", -33.91252, 18.49913, "56",
+          "informal_settlement")
 """
 
 from __future__ import annotations
