@@ -11,7 +11,7 @@ import random
 import time
 from datetime import UTC, datetime
 
-from forms_runtime.effects import Ask, Inbound, Review, Submit
+from forms_runtime.effects import Ask, Inbound, Reject, Review, Submit
 from forms_runtime.engine import start, step
 from forms_runtime.gazetteer import default_gazetteer
 from forms_runtime.loader import standard_forms
@@ -37,7 +37,7 @@ def run(seconds: float, seed: int = 7) -> tuple[int, int, float]:
                 break
             if not isinstance(last, Ask | Review):
                 break
-            answer = sample_answer(last, rng)
+            answer = sample_answer(last, rng, rejected=isinstance(effects[0], Reject))
             inbound = Inbound(
                 text=answer.text,
                 option_id=answer.option_id,

@@ -57,7 +57,10 @@ def typo(word: str, rng: random.Random) -> str:
     return word[:i] + word[i + 1 :]
 
 
-def sample_answer(effect: Ask | Review, rng: random.Random, *, typos: bool = True) -> Inbound:
+def sample_answer(
+    effect: Ask | Review, rng: random.Random, *, typos: bool = True, rejected: bool = False
+) -> Inbound:
+    """An answer to ``effect``; ``rejected`` says the last answer to it was not accepted."""
     if isinstance(effect, Review):
         return Inbound(text="send")
     kind = effect.kind
@@ -81,5 +84,8 @@ def sample_answer(effect: Ask | Review, rng: random.Random, *, typos: bool = Tru
         return Inbound(text=rng.choice(PLACES))
     if kind is InputKind.PHOTO:
         return Inbound(media=MediaRef("https://media.example/p.jpg", "image/jpeg", 120_000))
+    if rejected and kind is InputKind.TEXT:
+        # A text in a set format (a meter number): a resident tries digits, or skips.
+        return Inbound(text="skip" if effect.optional else "12345678")
     texts = _TEXTS.get(kind, _TEXTS[InputKind.TEXT])
     return Inbound(text=rng.choice(texts))
