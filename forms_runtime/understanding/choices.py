@@ -86,6 +86,7 @@ _ORDINALS = {
 _PUNCTUATION_SPLIT = re.compile(r"[,;/&+\n|]+")
 _WORD_SPLIT = re.compile(r"\s+(?:and|en|futhi|kwaye|plus|asook)\s+")
 _DIGITS_ONLY = re.compile(r"^\d+(?: \d+)*$")
+_MAX_PARTS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,8 +326,10 @@ def _numbers(folded: str, compiled: CompiledOptions) -> tuple[list[int], list[st
     unknown: list[str] = []
     count = len(compiled.options)
     for token in folded.split():
-        number = int(token)
-        if len(token) == 1 or count >= 10:
+        if len(token) > 3 and count >= 10:
+            unknown.append(token)
+        elif len(token) == 1 or count >= 10:
+            number = int(token)
             if 1 <= number <= count:
                 picked.append(number - 1)
             else:
@@ -358,9 +361,15 @@ def match_choices(
     whole = compiled.exact.get(fold(cleaned))
     if whole is not None and len(whole) == 1:
         return (compiled.ids[whole[0]],), ()
+    parts_seen = 0
     for chunk in _PUNCTUATION_SPLIT.split(cleaned.casefold()):
         folded_chunk = fold(chunk)
         if not folded_chunk:
+            continue
+        parts_seen += 1
+        if parts_seen > _MAX_PARTS:
+            # Nobody picks more than a few options; past that, spend no more time on it.
+            unknown.append(folded_chunk)
             continue
         exact = compiled.exact.get(folded_chunk)
         if exact is not None and len(exact) == 1:
@@ -380,8 +389,9 @@ def match_choices(
                 picked.add(compiled.ids.index(match.option_id))
                 continue
             # "water lights": every word an option of its own.
-            singles = [_match_folded(word, compiled).option_id for word in part.split()]
-            if len(singles) > 1 and all(singles):
+            words = part.split()
+            singles = [_match_folded(w, compiled).option_id for w in words[:_MAX_PARTS]]
+            if 1 < len(words) <= _MAX_PARTS and all(singles):
                 picked.update(compiled.ids.index(s) for s in singles if s is not None)
             else:
                 unknown.append(part)

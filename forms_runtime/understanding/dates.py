@@ -194,7 +194,7 @@ def _month(word: str) -> int | None:
 
 
 def _day_number(word: str) -> int | None:
-    if word.isdigit() and len(word) <= 2:
+    if word.isdecimal() and len(word) <= 2:
         return int(word)
     match = _ORDINAL.match(word)
     if match is not None:
@@ -221,7 +221,7 @@ def _words(words: list[str], today: date) -> date | None:
         if word in _DAYS_WORDS or word in _WEEKS_WORDS:
             unit = 7 if word in _WEEKS_WORDS else 1
             continue
-        if word.isdigit() and len(word) == 4:
+        if word.isdecimal() and len(word) == 4:
             if year is not None:
                 return None
             year = _year(word)
@@ -310,4 +310,4 @@ _TIME_WORDS = frozenset({"at", "om", "around", "about", "am", "pm", "morning", "
 
 
 def _only_times(words: list[str]) -> bool:
-    return all(w in _TIME_WORDS or w.isdigit() or w.rstrip("hapm").isdigit() for w in words)
+    return all(w in _TIME_WORDS or w.isdecimal() or w.rstrip("hapm").isdecimal() for w in words)

@@ -140,7 +140,7 @@ _MAX_CHANGE = 99
 
 
 def _number(word: str) -> int | None:
-    if word.isdigit() and len(word) <= 3:
+    if word.isdecimal() and len(word) <= 3:
         value = int(word)
     else:
         spelled = NUMBER_WORDS.get(word)

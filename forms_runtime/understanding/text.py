@@ -122,5 +122,5 @@ def fold(text: str) -> str:
     if text.isascii():
         return " ".join(text.lower().translate(_FOLD).split())
     # NFKD also turns full-width digits, ligatures and superscripts into their plain letters.
-    text = unicodedata.normalize("NFKD", text.casefold())
+    text = unicodedata.normalize("NFKD", text).casefold()
     return " ".join(text.translate(_FOLD).split())

@@ -135,7 +135,7 @@ def _from_words(folded: str) -> bool | None:
     words = folded.split()
     if len(words) > 6:
         return None
-    if words[0].isdigit():
+    if words[0].isdecimal():
         # "1 yes" copies the numbered option together with its label.
         words = words[1:]
         if not words:
