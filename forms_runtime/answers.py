@@ -24,7 +24,7 @@ from forms_runtime.understanding.choices import ChoiceOption, match_choice, matc
 from forms_runtime.understanding.contact import normalise_phone, parse_email, parse_name
 from forms_runtime.understanding.dates import parse_date
 from forms_runtime.understanding.numbers import parse_number
-from forms_runtime.understanding.text import clean_text
+from forms_runtime.understanding.text import clean_text, fold
 from forms_runtime.understanding.yes_no import parse_yes_no
 
 __all__ = [
@@ -286,6 +286,8 @@ def _location(
                 "source": "gps",
             }
         )
+    if pending and pending.get("kind") == "detail":
+        return _street_in(pending, inbound, locale, gazetteer)
     if pending and pending.get("names"):
         picked = _pick(pending, inbound)
         if picked == "none":
@@ -293,32 +295,65 @@ def _location(
         if picked is not None:
             place = gazetteer.get(picked)
             if place is not None:
-                return Understood(_place_answer(place, str(pending.get("text", ""))))
+                return _placed(place, str(pending.get("text", "")))
     raw = inbound.text or ""
     text = clean_text(raw, 300)
     if not text:
         return NotUnderstood(_landmark_message(locale))
     match = gazetteer.match_place(text)
     if match.best is not None:
-        return Understood(_place_answer(match.best, text))
+        return _placed(match.best, text)
     if match.candidates:
         return NeedsPick(
             {"kind": "place", "names": [p.name for p in match.candidates], "text": text}
         )
     if misses >= 1 and len(text) >= 5:
         # Second miss: a crew can still use a street address, so keep it rather than loop.
-        return Understood(
-            {
-                "lat": None,
-                "lon": None,
-                "ward": None,
-                "area_type": "unknown",
-                "place": None,
-                "address": text,
-                "source": "address",
-            }
-        )
+        return Understood(_address_answer(text))
     return NotUnderstood(_landmark_message(locale), count_miss=True)
+
+
+def _placed(place: Place, text: str) -> Outcome:
+    """A named place is enough for a settlement; a suburb or town also needs its street."""
+    if place.kind == "informal_settlement" or _names_more_than(text, place.name):
+        return Understood(_place_answer(place, text))
+    return NeedsPick({"kind": "detail", "place": place.name})
+
+
+def _names_more_than(text: str, place_name: str) -> bool:
+    # "12 Main Road, Sea Point" says where in Sea Point; "sea point" alone does not.
+    extra = set(fold(text).split()) - set(fold(place_name).split())
+    return any(ch.isdigit() for ch in text) or len(extra) >= 2
+
+
+def _street_in(
+    pending: dict[str, Any], inbound: Inbound, locale: str, gazetteer: Gazetteer
+) -> Outcome:
+    place = gazetteer.get(str(pending.get("place", "")))
+    text = clean_text(inbound.text or "", 300)
+    if place is None:
+        return (
+            Understood(_address_answer(text)) if text else NotUnderstood(_landmark_message(locale))
+        )
+    if not text:
+        return NotUnderstood(_landmark_message(locale))
+    # A settlement named inside the suburb pins it down better than the suburb itself.
+    inner = gazetteer.match_place(text).best
+    if inner is not None and inner.kind == "informal_settlement":
+        return Understood(_place_answer(inner, f"{text}, {place.name}"))
+    return Understood(_place_answer(place, f"{text}, {place.name}"))
+
+
+def _address_answer(text: str) -> dict[str, Any]:
+    return {
+        "lat": None,
+        "lon": None,
+        "ward": None,
+        "area_type": "unknown",
+        "place": None,
+        "address": text,
+        "source": "address",
+    }
 
 
 def _pick(pending: dict[str, Any], inbound: Inbound) -> str | None:

@@ -13,7 +13,7 @@ Example::
 
 State keys: ``form``, ``version``, ``locale``, ``at`` (a step id, ``"review"`` or ``"done"``),
 ``answers`` (step id -> JSON answer; ``None`` for a skipped optional step), and optionally
-``pending`` (place candidates awaiting a pick), ``misses`` (unknown place attempts),
+``pending`` (place candidates awaiting a pick, or a suburb awaiting its street), ``misses`` (unknown place attempts),
 ``reviewing`` (answering a question from the review screen) and ``skip_personal`` (the resident
 declined consent: personal steps are not asked).
 """
@@ -385,6 +385,18 @@ def _ask(form: Form, state: FormState, s: Step) -> Ask:
 
 
 def _pick_question(s: Step, locale: str, pick: answer_kinds.NeedsPick) -> Ask:
+    """The follow-up to a place answer: pick one of several places, or name a street in one."""
+    if pick.pending.get("kind") == "detail":
+        return Ask(
+            step_id=s.id,
+            prompt=tr(
+                locale,
+                N_("Which street or landmark in {place}? You can also send a location pin."),
+                place=str(pick.pending.get("place", "")),
+            ),
+            kind=InputKind.LOCATION,
+            optional=not s.required,
+        )
     options = tuple(OptionView(id=f"pick:{i}", label=name) for i, name in enumerate(pick.names, 1))
     none = OptionView(id="pick:none", label=tr(locale, N_("None of these")))
     return Ask(

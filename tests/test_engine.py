@@ -380,3 +380,23 @@ def test_every_locale_can_complete_the_form(locale: str) -> None:
     state, effects = step(FORM, state, Inbound(option_id="send"))
     assert isinstance(effects[-1], Submit)
     assert effects[-1].answers["since"] == "2026-12-03"
+
+
+def test_a_suburb_alone_asks_for_the_street_in_it() -> None:
+    state, _ = start(FORM, "en")
+    state, effects = say(state, "mitchells plain")
+    ask = last_ask(effects)
+    assert state["at"] == "location" and ask.kind is InputKind.LOCATION
+    assert "Mitchells Plain" in ask.prompt
+    state, _ = say(state, "Corner of AZ Berman Drive and Morgenster Road")
+    answer = state["answers"]["location"]
+    assert answer["place"] == "Mitchells Plain" and answer["source"] == "place"
+    assert answer["address"] == "Corner of AZ Berman Drive and Morgenster Road, Mitchells Plain"
+
+
+def test_a_pin_answers_the_street_question_too() -> None:
+    state, _ = start(FORM, "en")
+    state, _ = say(state, "sea point")
+    state, _ = say(state, location=IN_CITY)
+    assert state["answers"]["location"]["source"] == "gps"
+    assert "pending" not in state
