@@ -171,7 +171,7 @@ async def _world(database_url: str) -> AsyncIterator[World]:
     sessionmaker = create_sessionmaker(engine)
     faults = Faults()
     app = web.Application(middlewares=[faults.middleware])
-    add_open311_routes(app, sessionmaker, standard_forms(), api_key="", staff_token="")
+    add_open311_routes(app, sessionmaker, standard_forms(), api_key="", staff_token="staff")
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     try:

@@ -1,0 +1,299 @@
+"""Follow every filed request at the city and tell the resident about each change, once.
+
+One polling cycle pages through the submissions that are filed and not yet closed, asks the back
+end for their state in batches (``GET requests?service_request_id=a,b,...``, as many ids per
+call as the client's ``max_ids_per_call``), and records every change (status, the city's notes,
+the expected date) in ``request_status_changes`` with its timestamps. The first sighting is the
+city's acknowledgement; it is recorded but not sent, since the resident was already told the
+report was filed, unless it already says more than "open".
+
+Telling residents is a separate step (``notify_pending``) so that quiet hours only delay
+messages: a change found at 23:00 is sent at 07:00. Each change is claimed with a conditional
+update before it is sent, so two workers never send it twice; an opted-out resident is skipped;
+several changes waiting for one resident are collapsed into the latest.
+
+Example::
+
+    poller = StatusPoller(sessionmaker, backend, send=send_to_resident)
+    await poller.poll_once()        # -> PollReport(requests=1200, changes=3)
+    await poller.notify_pending()   # -> 3
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_date
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.db.models import Resident, Submission
+from bot.open311.client import CityBackend
+from bot.open311.types import ServiceRequest
+from forms_runtime.i18n import N_, tr
+from notifier.models import RequestStatusChange, TrackedRequest
+from notifier.ports import ResidentMessage, SendToResident
+
+__all__ = ["PollReport", "PollerSettings", "QuietHours", "StatusPoller", "status_message"]
+
+log = logging.getLogger("citybot.status")
+
+_STATUS_WORDS = {
+    "open": N_("open: the city is working on it"),
+    "closed": N_("closed"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class QuietHours:
+    """No status messages between ``start`` and ``end`` (local time in ``zone``); may span midnight."""
+
+    start: time = time(21, 0)
+    end: time = time(7, 0)
+    zone: str = "Africa/Johannesburg"
+
+    def contains(self, moment: datetime) -> bool:
+        local = moment.astimezone(ZoneInfo(self.zone)).time()
+        if self.start <= self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end
+
+
+@dataclass(frozen=True, slots=True)
+class PollerSettings:
+    # Submissions read from the database per page (each page is then batched over HTTP).
+    page_size: int = 5000
+    quiet_hours: QuietHours | None = field(default_factory=QuietHours)
+    interval_seconds: float = 300.0
+
+
+@dataclass(frozen=True, slots=True)
+class PollReport:
+    requests: int
+    changes: int
+
+
+def status_message(
+    locale: str,
+    reference: str,
+    number: str,
+    status: str,
+    notes: str | None,
+    expected: datetime | None,
+) -> str:
+    """The update as the resident reads it, in their language, dates formatted by babel."""
+    word = tr(locale, _STATUS_WORDS[status]) if status in _STATUS_WORDS else status
+    lines = [
+        tr(
+            locale,
+            N_("Update on your report {reference} (city number {number}): {status}."),
+            reference=reference,
+            number=number,
+            status=word,
+        )
+    ]
+    if notes:
+        lines.append(tr(locale, N_("The city says: {notes}"), notes=notes))
+    if expected is not None:
+        when = format_date(expected.date(), format="long", locale=locale)
+        lines.append(tr(locale, N_("Expected by {date}."), date=when))
+    return "\n".join(lines)
+
+
+class StatusPoller:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        backend: CityBackend,
+        *,
+        send: SendToResident,
+        settings: PollerSettings | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.backend = backend
+        self.send = send
+        self.settings = settings or PollerSettings()
+        self.clock = clock
+
+    async def run_forever(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.poll_once()
+                await self.notify_pending()
+            except Exception:  # a back end or database hiccup must not end the worker
+                log.exception("status polling cycle failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.settings.interval_seconds)
+
+    # -- polling -------------------------------------------------------------------------------
+
+    async def poll_once(self) -> PollReport:
+        after, requests, changes = 0, 0, 0
+        while True:
+            async with self.sessionmaker() as session:
+                page = (
+                    await session.execute(
+                        select(Submission.id, Submission.service_request_id)
+                        .where(
+                            Submission.status == "filed",
+                            Submission.service_request_id.is_not(None),
+                            Submission.id > after,
+                        )
+                        .order_by(Submission.id)
+                        .limit(self.settings.page_size)
+                    )
+                ).all()
+            if not page:
+                return PollReport(requests, changes)
+            after = page[-1][0]
+            requests += len(page)
+            found = await self.backend.status([str(ident) for _, ident in page])
+            changes += await self._record({sid: str(rid) for sid, rid in page}, found)
+
+    async def _record(self, page: dict[int, str], found: list[ServiceRequest]) -> int:
+        now = self.clock()
+        by_id = {request.service_request_id: request for request in found}
+        changes = 0
+        async with self.sessionmaker() as session, session.begin():
+            tracked = {
+                t.submission_id: t
+                for t in (
+                    await session.scalars(
+                        select(TrackedRequest).where(TrackedRequest.submission_id.in_(page))
+                    )
+                ).all()
+            }
+            for submission_id, request_id in page.items():
+                request = by_id.get(request_id)
+                if request is None:
+                    continue
+                known = tracked.get(submission_id)
+                state = (request.status, request.status_notes, request.expected_datetime)
+                if known is None:
+                    known = TrackedRequest(
+                        submission_id=submission_id,
+                        service_request_id=request_id,
+                        status=request.status,
+                        status_notes=request.status_notes,
+                        expected_datetime=request.expected_datetime,
+                        city_updated_at=request.updated_datetime,
+                        acknowledged_at=now,
+                        last_polled_at=now,
+                    )
+                    session.add(known)
+                    quiet_first = request.status == "open" and not request.status_notes
+                    notify = (
+                        "acknowledged"
+                        if quiet_first and request.expected_datetime is None
+                        else "pending"
+                    )
+                elif state != (known.status, known.status_notes, known.expected_datetime):
+                    known.status, known.status_notes, known.expected_datetime = state
+                    known.city_updated_at = request.updated_datetime
+                    notify = "pending"
+                else:
+                    known.last_polled_at = now
+                    continue
+                known.last_polled_at = now
+                changes += 1
+                session.add(
+                    RequestStatusChange(
+                        submission_id=submission_id,
+                        service_request_id=request_id,
+                        status=request.status,
+                        status_notes=request.status_notes,
+                        expected_datetime=request.expected_datetime,
+                        city_updated_at=request.updated_datetime,
+                        observed_at=now,
+                        notify_state=notify,
+                    )
+                )
+                if request.status == "closed":
+                    known.closed_at = request.updated_datetime or now
+                    await session.execute(
+                        update(Submission)
+                        .where(Submission.id == submission_id)
+                        .values(status="closed")
+                    )
+        return changes
+
+    # -- telling residents ---------------------------------------------------------------------
+
+    async def notify_pending(self) -> int:
+        """Send every pending change (outside quiet hours); returns how many messages went out."""
+        now = self.clock()
+        quiet = self.settings.quiet_hours
+        if quiet is not None and quiet.contains(now):
+            return 0
+        async with self.sessionmaker() as session:
+            rows = (
+                await session.execute(
+                    select(RequestStatusChange, Submission, Resident)
+                    .join(Submission, Submission.id == RequestStatusChange.submission_id)
+                    .outerjoin(Resident, Resident.id == Submission.resident_id)
+                    .where(RequestStatusChange.notify_state == "pending")
+                    .order_by(RequestStatusChange.id)
+                )
+            ).all()
+        latest: dict[int, int] = {}
+        for change, submission, _ in rows:
+            latest[submission.id] = change.id
+        sent = 0
+        for change, submission, resident in rows:
+            if latest[submission.id] != change.id:
+                await self._settle(change.id, "superseded", now)
+                continue
+            if resident is None or not submission.channel or resident.erased_at is not None:
+                await self._settle(change.id, "unreachable", now)
+                continue
+            if resident.opted_out_at is not None:
+                await self._settle(change.id, "opted_out", now)
+                continue
+            if not await self._settle(change.id, "sent", now):
+                continue  # another worker took it
+            text = status_message(
+                submission.locale,
+                submission.reference,
+                change.service_request_id,
+                change.status,
+                change.status_notes,
+                change.expected_datetime,
+            )
+            message = ResidentMessage(
+                resident_id=resident.id,
+                channel=submission.channel,
+                locale=submission.locale,
+                text=text,
+                purpose="status_update",
+                reference=submission.reference,
+                template_variables={"reference": submission.reference, "status": change.status},
+            )
+            try:
+                await self.send(message)
+                sent += 1
+            except Exception:
+                log.exception("status update for %s could not be sent", submission.reference)
+                await self._settle(change.id, "failed", now, expected="sent")
+        return sent
+
+    async def _settle(
+        self, change_id: int, state: str, now: datetime, expected: str = "pending"
+    ) -> bool:
+        """Move a change from ``expected`` to ``state``; False when someone else already did."""
+        async with self.sessionmaker() as session, session.begin():
+            result = await session.execute(
+                update(RequestStatusChange)
+                .where(
+                    RequestStatusChange.id == change_id,
+                    RequestStatusChange.notify_state == expected,
+                )
+                .values(notify_state=state, notified_at=now)
+            )
+        return bool(getattr(result, "rowcount", 0))

@@ -1,0 +1,167 @@
+"""Report -> filed -> staff change on the staff page -> the resident hears once, in their language."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, time
+from pathlib import Path
+
+import aiohttp
+import pytest
+from sqlalchemy import select
+from yarl import URL
+
+from bot.db.models import Submission
+from bot.open311.client import Open311Backend
+from bot.open311.staff import STAFF_PATH
+from notifier.models import RequestStatusChange, TrackedRequest
+from notifier.status_poller import PollerSettings, QuietHours, StatusPoller, status_message
+from tests.db.databases import sqlite_database
+from tests.test_filer import World, _world, drain
+
+NOON = datetime(2030, 6, 3, 10, 0, tzinfo=UTC)  # 12:00 in Johannesburg
+
+
+@pytest.fixture
+async def world(tmp_path: Path) -> AsyncIterator[World]:
+    async with sqlite_database(tmp_path) as url, _world(url) as w:
+        yield w
+
+
+async def _file(world: World, count: int, **options) -> list[str]:
+    references = await world.add(count, **options)
+    filer = world.filer()
+    try:
+        await drain(filer)
+    finally:
+        await filer.backend.close()
+    world.sent.clear()
+    return references
+
+
+async def _staff_update(world: World, request_id: str, **fields: str) -> None:
+    root = str(URL(world.url).with_path(""))
+    async with aiohttp.ClientSession() as http, http.post(
+        f"{root}{STAFF_PATH}/requests/{request_id}",
+        data=fields,
+        headers={"Authorization": "Bearer staff"},
+    ) as response:
+        assert response.status == 200, await response.text()
+
+
+def _poller(world: World, backend: Open311Backend, **settings) -> StatusPoller:
+    return StatusPoller(
+        world.sessionmaker,
+        backend,
+        send=world._send,
+        settings=PollerSettings(**settings),
+        clock=lambda: NOON,
+    )
+
+
+async def _request_ids(world: World) -> list[str]:
+    async with world.sessionmaker() as session:
+        rows = (await session.scalars(select(Submission).order_by(Submission.id))).all()
+    return [r.service_request_id or "" for r in rows]
+
+
+async def test_each_change_reaches_the_resident_once(world: World) -> None:
+    await _file(world, 5, locale="af")
+    backend = Open311Backend(world.url, max_ids_per_call=2)
+    poller = _poller(world, backend)
+    try:
+        report = await poller.poll_once()
+        assert (report.requests, report.changes) == (5, 5)
+        assert backend.calls == 3  # 5 ids, 2 per call
+        assert await poller.notify_pending() == 0  # the first sighting was already covered
+        first = (await _request_ids(world))[0]
+        await _staff_update(
+            world, first, status="closed", status_notes="Gat is gevul", expected_date="2030-06-05"
+        )
+        assert (await poller.poll_once()).changes == 1
+        assert await poller.notify_pending() == 1
+        assert (await poller.poll_once()).requests == 4  # closed requests are no longer polled
+        assert await poller.notify_pending() == 0
+    finally:
+        await backend.close()
+    [message] = world.sent
+    assert (
+        message.locale == "af" and message.purpose == "status_update" and message.channel == "sms"
+    )
+    assert "Gat is gevul" in message.text and first in message.text
+    assert "2030" in message.text and "Junie" in message.text  # babel's Afrikaans month name
+    async with world.sessionmaker() as session:
+        tracked = await session.get(TrackedRequest, 1)
+        submission = await session.get(Submission, 1)
+        history = (
+            await session.scalars(
+                select(RequestStatusChange).where(RequestStatusChange.submission_id == 1)
+            )
+        ).all()
+    assert tracked is not None and tracked.closed_at is not None and tracked.acknowledged_at == NOON
+    assert submission is not None and submission.status == "closed"
+    assert [(h.status, h.notify_state) for h in history] == [
+        ("open", "acknowledged"),
+        ("closed", "sent"),
+    ]
+
+
+async def test_nothing_to_opted_out_residents(world: World) -> None:
+    await _file(world, 1, opted_out=True)
+    backend = Open311Backend(world.url)
+    poller = _poller(world, backend)
+    try:
+        await poller.poll_once()
+        await _staff_update(world, (await _request_ids(world))[0], status="closed")
+        await poller.poll_once()
+        assert await poller.notify_pending() == 0
+    finally:
+        await backend.close()
+    assert world.sent == []
+    async with world.sessionmaker() as session:
+        states = (await session.scalars(select(RequestStatusChange.notify_state))).all()
+    assert list(states) == ["acknowledged", "opted_out"]
+
+
+async def test_quiet_hours_delay_and_collapse_updates(world: World) -> None:
+    await _file(world, 1)
+    backend = Open311Backend(world.url)
+    night = datetime(2030, 6, 3, 21, 30, tzinfo=UTC)  # 23:30 in Johannesburg
+    now = night
+    poller = StatusPoller(
+        world.sessionmaker,
+        backend,
+        send=world._send,
+        settings=PollerSettings(quiet_hours=QuietHours()),
+        clock=lambda: now,
+    )
+    try:
+        await poller.poll_once()
+        request_id = (await _request_ids(world))[0]
+        await _staff_update(world, request_id, status="open", status_notes="Crew on the way")
+        await poller.poll_once()
+        await _staff_update(world, request_id, status="closed", status_notes="Fixed")
+        await poller.poll_once()
+        assert await poller.notify_pending() == 0  # quiet hours
+        now = NOON
+        assert await poller.notify_pending() == 1
+    finally:
+        await backend.close()
+    [message] = world.sent
+    assert "Fixed" in message.text and "closed" in message.text
+
+
+def test_quiet_hours_span_midnight() -> None:
+    quiet = QuietHours(start=time(21), end=time(7), zone="Africa/Johannesburg")
+    assert quiet.contains(datetime(2030, 1, 1, 20, 0, tzinfo=UTC))  # 22:00 local
+    assert quiet.contains(datetime(2030, 1, 1, 4, 0, tzinfo=UTC))  # 06:00 local
+    assert not quiet.contains(datetime(2030, 1, 1, 5, 0, tzinfo=UTC))  # 07:00 local
+
+
+def test_status_message_in_english() -> None:
+    text = status_message(
+        "en", "CT-ABC123", "1042", "closed", "Filled", datetime(2030, 6, 5, tzinfo=UTC)
+    )
+    assert text == (
+        "Update on your report CT-ABC123 (city number 1042): closed.\nThe city says: Filled\nExpected by June 5, 2030."
+    )
