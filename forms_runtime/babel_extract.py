@@ -40,18 +40,24 @@ def extract_forms(
 ) -> Iterator[Extracted]:
     """Yield every translatable text of one form YAML file, with its 1-based line number.
 
+    Texts come in the order they appear in the file.
+
     ``keywords`` and ``comment_tags`` are part of babel's extractor signature and unused here;
     each text carries an automatic comment naming the form, step and field, which is what a
     translator needs to keep a prompt inside one SMS segment. A file that is not valid YAML yields
     nothing: ``citybot forms lint`` reports it with its line, extraction should not crash on it.
     """
-    encoding = str(options.get("encoding", "utf-8"))
+    # utf-8-sig: the loader accepts files saved with a byte order mark, so must this.
+    encoding = str(options.get("encoding", "utf-8-sig"))
     try:
         root = yaml.compose(fileobj.read().decode(encoding))
     except (yaml.YAMLError, UnicodeDecodeError):
         return
-    if not isinstance(root, yaml.MappingNode):
-        return
+    if isinstance(root, yaml.MappingNode):
+        yield from sorted(_form(root), key=lambda found: found[0])
+
+
+def _form(root: yaml.MappingNode) -> Iterator[Extracted]:
     form = _mapping(root)
     form_id = _scalar(form.get("id")) or "?"
     for name in FORM_TEXT_FIELDS:
