@@ -75,7 +75,7 @@ for _i, _stems in enumerate(
     for _stem in _stems:
         for _prefix in ("", "u", "ngo", "ngou"):
             _WEEKDAYS[_prefix + _stem] = _i
-for _stem in ("sonto", "cawa"):
+for _stem in ("sonto", "cawa", "cawe"):
     for _prefix in ("", "i", "nge", "ngei"):
         _WEEKDAYS[_prefix + _stem] = 6
 
@@ -86,10 +86,20 @@ for _i, _names in enumerate(
         ("january", "jan", "januarie", "januwari", "janyuwari", "masingana", "mqungu"),
         ("february", "feb", "februarie", "februwari", "febhuwari", "nhlolanja", "mdumba"),
         ("march", "mar", "maart", "mrt", "mashi", "matshi", "ndasa", "kwindla"),
-        ("april", "apr", "ephreli", "apreli", "epreli", "mbasa", "tshazimpuzi"),
+        (
+            "april",
+            "apr",
+            "ephreli",
+            "apreli",
+            "epreli",
+            "mbasa",
+            "tshazimpuzi",
+            "tshaziimpuzi",
+            "tshazimpunzi",
+        ),
         ("may", "mei", "meyi", "nhlaba", "canzibe"),
         ("june", "jun", "junie", "juni", "nhlangulana", "silimela"),
-        ("july", "jul", "julie", "julayi", "ntulikazi", "khala"),
+        ("july", "jul", "julie", "julayi", "ntulikazi", "khala", "ntlaba"),
         ("august", "aug", "augustus", "agasti", "ncwaba", "thupha"),
         ("september", "sep", "sept", "septhemba", "septemba", "mandulo", "msintsi"),
         ("october", "oct", "oktober", "okt", "okthoba", "oktobha", "mfumfu", "dwarha"),
@@ -107,7 +117,8 @@ for _i, _names in enumerate(
                 _MONTHS.setdefault(_prefix + _name, _i)
 for _name, _i in (("mnga", 12), ("mqungu", 1), ("mdumba", 2), ("msintsi", 9)):
     _MONTHS["eyo" + _name] = _i
-for _name, _i in (("kwindla", 3), ("silimela", 6), ("khala", 7), ("thupha", 8), ("dwarha", 10), ("nkanga", 11)):  # fmt: skip
+# isiXhosa month names carry "eyo"/"eye" ("of the month of"); both spellings are seen.
+for _name, _i in (("kwindla", 3), ("canzibe", 5), ("silimela", 6), ("khala", 7), ("ntlaba", 7), ("thupha", 8), ("dwarha", 10), ("nkanga", 11)):  # fmt: skip
     _MONTHS["eye" + _name] = _i
     _MONTHS["eyo" + _name] = _i
 # Only the bare names are compared for typos: prefixed forms would add time and no matches.

@@ -107,6 +107,10 @@ def test_isizulu(raw: str, expected: date) -> None:
         ("ngomhla we-3 kuDisemba", date(2025, 12, 3)),
         ("3 eyoMnga", date(2025, 12, 3)),
         ("3 uDisemba 2025", date(2025, 12, 3)),
+        ("ngeCawe", date(2026, 3, 1)),
+        ("1 eyeCanzibe 2025", date(2025, 5, 1)),
+        ("12 uTshazimpuzi 2025", date(2025, 4, 12)),
+        ("5 eyoKwindla", date(2025, 3, 5)),
     ],
 )
 def test_isixhosa(raw: str, expected: date) -> None:
