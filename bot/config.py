@@ -78,8 +78,8 @@ class Settings:
     # An open form idle for longer than this is offered to continue or start over.
     form_idle_hours: float = 24.0
     # Per-resident token bucket: a steady rate and a burst on top of it.
-    rate_limit_per_second: float = 2.0
-    rate_limit_burst: int = 10
+    rate_limit_per_second: float = 1.0
+    rate_limit_burst: int = 12
     # The message log (in and out) is purged after this many days.
     message_retention_days: int = 90
     log_level: str = "INFO"
@@ -133,9 +133,9 @@ class Settings:
             session_secret=text("CITYBOT_SESSION_SECRET") or _stored_secret(database_url),
             form_idle_hours=_number(env, "CITYBOT_FORM_IDLE_HOURS", 24.0, float, minimum=0.01),
             rate_limit_per_second=_number(
-                env, "CITYBOT_RATE_LIMIT_PER_SECOND", 2.0, float, minimum=0.01
+                env, "CITYBOT_RATE_LIMIT_PER_SECOND", 1.0, float, minimum=0.01
             ),
-            rate_limit_burst=_number(env, "CITYBOT_RATE_LIMIT_BURST", 10, int, minimum=1),
+            rate_limit_burst=_number(env, "CITYBOT_RATE_LIMIT_BURST", 12, int, minimum=1),
             message_retention_days=_number(
                 env, "CITYBOT_MESSAGE_RETENTION_DAYS", 90, int, minimum=1
             ),

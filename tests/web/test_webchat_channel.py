@@ -11,6 +11,7 @@ from channels.types import InboundKind
 from channels.webchat import COOKIE_NAME, MAX_BODY_BYTES, WebChatChannel
 from forms_runtime.effects import (
     Ask,
+    Effect,
     InputKind,
     Notice,
     OptionView,
@@ -121,7 +122,7 @@ REVIEW = Review(
 
 
 def test_effects_become_json_bubbles() -> None:
-    effects = [
+    effects: list[Effect] = [
         Reject("Choose one of the options"),
         ASK,
         Notice("Form restarted"),

@@ -1,0 +1,78 @@
+"""``citybot serve``: the web server (web chat, webhooks, Open311, operations) and the workers.
+
+Example::
+
+    $ citybot serve --port 8080
+    citybot is running: web chat at http://127.0.0.1:8080/
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+
+from aiohttp import web
+
+from bot.app import create_app
+from bot.config import ConfigError, Settings
+from bot.logging import configure_logging
+
+__all__ = ["run"]
+
+log = logging.getLogger("citybot.serve")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        print(f"citybot serve: {exc}", file=sys.stderr)
+        return 2
+    host = getattr(args, "host", None) or settings.host
+    port = settings.port if getattr(args, "port", None) is None else int(args.port)
+    configure_logging(settings.log_level)
+    try:
+        return asyncio.run(
+            _serve(settings, host, port, workers=not getattr(args, "no_workers", False))
+        )
+    except OSError as exc:
+        print(
+            f"citybot serve: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr
+        )
+        return 1
+
+
+async def _serve(settings: Settings, host: str, port: int, *, workers: bool) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+
+    app = await create_app(settings, workers=workers)
+    # aiohttp waits up to shutdown_timeout for requests in flight once we stop listening.
+    runner = web.AppRunner(app, shutdown_timeout=settings.shutdown_timeout, access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port, reuse_address=True)
+        await site.start()
+        bound = _bound_port(runner) or port
+        shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        print(f"citybot is running: web chat at http://{shown_host}:{bound}/", flush=True)
+        log.info("serving", extra={"host": host, "port": bound})
+        await stop.wait()
+        log.info("stopping: finishing turns in flight")
+    finally:
+        await runner.cleanup()
+    log.info("stopped")
+    return 0
+
+
+def _bound_port(runner: web.AppRunner) -> int | None:
+    """The port actually bound (differs from the one asked for when that was 0)."""
+    for address in runner.addresses:
+        if isinstance(address, tuple) and len(address) >= 2:
+            return int(address[1])
+    return None

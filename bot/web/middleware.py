@@ -1,0 +1,69 @@
+"""Middleware every route runs through: no tracebacks to clients, and safe browser defaults.
+
+Example::
+
+    app = web.Application(middlewares=[error_middleware(metrics), security_headers])
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from bot.metrics import Metrics
+from bot.web.errors import json_error, unavailable_errors
+
+__all__ = ["error_middleware", "security_headers"]
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+log = logging.getLogger("citybot.web")
+
+# The chat page loads only its own script and style, and posts only to its own origin.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+
+
+def error_middleware(metrics: Metrics) -> Middleware:
+    """Turn any unexpected exception into a JSON 500 (or 503 for a store that is down)."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if exc.status >= 400 and exc.content_type != "application/json":
+                # aiohttp's own 404/405/413 as JSON, with its short reason (never user data).
+                return json_error(exc.status, exc.reason, **_allow(exc))
+            raise
+        except unavailable_errors() as exc:
+            metrics.errors.labels(where="store").inc()
+            log.warning(
+                "store unavailable", extra={"path": request.path, "error": type(exc).__name__}
+            )
+            return json_error(503, "the service is briefly unavailable; try again")
+        except Exception:
+            metrics.errors.labels(where="http").inc()
+            log.exception("unhandled error", extra={"path": request.path})
+            return json_error(500, "something went wrong on our side; try again shortly")
+
+    return middleware
+
+
+def _allow(exc: web.HTTPException) -> dict[str, str]:
+    allow = exc.headers.get("Allow")
+    return {"Allow": allow} if allow else {}
+
+
+@web.middleware
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
+    response = await handler(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    if response.content_type == "text/html":
+        response.headers.setdefault("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+    return response

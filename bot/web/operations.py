@@ -1,0 +1,73 @@
+"""What operators and load balancers ask: is the process up, can it serve, what is it doing.
+
+Example::
+
+    GET /healthz   -> 200 {"status": "ok"}
+    GET /readyz    -> 200 {"status": "ready", "checks": {"database": "ok", "redis": "ok"}}
+                      503 {"status": "unavailable", "checks": {"database": "ok", "redis": "down"}}
+    GET /metrics   -> Prometheus text format
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from sqlalchemy import text
+
+from bot.services import Services
+
+__all__ = ["add_routes"]
+
+# A readiness probe must answer before the load balancer gives up on it.
+CHECK_TIMEOUT = 2.0
+
+
+def add_routes(app: web.Application, services: Services) -> None:
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(request: web.Request) -> web.Response:
+        checks = {"database": await _check(_database(services))}
+        if services.redis is not None:
+            checks["redis"] = await _check(_redis(services))
+        ready = all(v == "ok" for v in checks.values())
+        return web.json_response(
+            {"status": "ready" if ready else "unavailable", "checks": checks},
+            status=200 if ready else 503,
+        )
+
+    async def metrics(request: web.Request) -> web.Response:
+        body, content_type = services.metrics.exposition()
+        # aiohttp wants the charset apart from the media type.
+        media_type, _, params = content_type.partition(";")
+        charset = params.split("charset=")[-1].strip() if "charset=" in params else None
+        response = web.Response(body=body, content_type=media_type.strip())
+        if charset:
+            response.charset = charset
+        return response
+
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+
+
+async def _database(services: Services) -> None:
+    async with services.engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))
+
+
+async def _redis(services: Services) -> None:
+    assert services.redis is not None
+    await services.redis.ping()
+
+
+async def _check(probe: object) -> str:
+    """'ok', or 'down' when the probe fails or takes too long (never the error text: it may
+    carry a connection URL)."""
+    assert asyncio.iscoroutine(probe)
+    try:
+        await asyncio.wait_for(probe, CHECK_TIMEOUT)
+    except Exception:
+        return "down"
+    return "ok"

@@ -1,0 +1,166 @@
+"""The web chat: ``GET /`` serves the page, ``/webchat/`` is its JSON API.
+
+Routes only translate: the cookie and body go to ``channels.webchat``, the message goes through
+the same turn loop as every channel, and the effects come back as JSON.
+
+Example::
+
+    POST /webchat/messages  {"client_message_id": "m-1", "text": "pothole"}
+    -> 200 {"locale": "en", "messages": [{"type": "ask", "text": "Where is the pothole?", ...}]}
+    -> 400 {"error": "give exactly one of text, option_id or location"}
+    -> 413 {"error": "the body is over 65536 bytes"}
+    -> 503 {"error": "..."}  (database or Redis briefly down: nothing was processed; retry)
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cache
+from pathlib import Path
+
+from aiohttp import web
+from sqlalchemy import select
+
+from bot.db.models import MessageLog
+from bot.services import Services
+from bot.web.errors import json_error, unavailable_errors
+from bot.web.middleware import CONTENT_SECURITY_POLICY
+from channels.base import BadRequest
+from channels.webchat import COOKIE_NAME, MAX_BODY_BYTES, WebChatChannel
+from forms_runtime.i18n import LOCALES, N_, tr
+
+__all__ = ["STATIC_DIR", "UI_TEXTS", "add_routes", "ui_texts"]
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+HISTORY_LIMIT = 50
+# A year: the resident keeps their place across visits; "delete my data" ends it sooner.
+COOKIE_MAX_AGE = 365 * 24 * 3600
+
+log = logging.getLogger("citybot.webchat")
+
+# The page's own words (the bot's words come with each reply, already translated).
+UI_TEXTS: dict[str, str] = {
+    "title": N_("City services"),
+    "subtitle": N_("Report a problem, one question at a time"),
+    "language": N_("Language"),
+    "placeholder": N_("Type your message"),
+    "send": N_("Send"),
+    "location": N_("Send my location"),
+    "locating": N_("Finding your location..."),
+    "location_unavailable": N_(
+        "Your location is not available. Type the street and suburb instead."
+    ),
+    "my_location": N_("My location"),
+    "question_of": N_("Question {position} of {total}"),
+    "retrying": N_("Connecting again..."),
+    "offline": N_("Your message was not sent. Check your connection and send it again."),
+    "welcome": N_(
+        "Hello. Tell me what the problem is, for example: pothole, burst pipe, no electricity."
+    ),
+    "menu": N_("See all services"),
+    "change": N_("Change"),
+    "skip": N_("Skip this question"),
+    "reference": N_("Your reference: {reference}"),
+}
+
+
+@cache
+def ui_texts() -> dict[str, dict[str, str]]:
+    """The page's words in every locale, placeholders left for the page to fill."""
+    return {
+        locale: {key: tr(locale, msgid) for key, msgid in UI_TEXTS.items()} for locale in LOCALES
+    }
+
+
+def add_routes(app: web.Application, services: Services) -> None:
+    channel = services.channels.get("webchat")
+    if not isinstance(channel, WebChatChannel):
+        channel = WebChatChannel(services.settings.session_secret)
+        services.channels["webchat"] = channel
+    secure = services.settings.public_url.startswith("https://")
+
+    def session(request: web.Request) -> tuple[str, str | None]:
+        """The resident's session id, and a new cookie value to set when they had none."""
+        existing = channel.session_of(request.cookies.get(COOKIE_NAME))
+        if existing is not None:
+            return existing, None
+        cookie = channel.new_session()
+        session_id = channel.session_of(cookie)
+        assert session_id is not None
+        return session_id, cookie
+
+    def with_cookie(response: web.Response, cookie: str | None) -> web.Response:
+        if cookie is not None:
+            response.set_cookie(
+                COOKIE_NAME,
+                cookie,
+                max_age=COOKIE_MAX_AGE,
+                httponly=True,
+                samesite="Lax",
+                secure=secure,
+                path="/",
+            )
+        return response
+
+    async def index(request: web.Request) -> web.StreamResponse:
+        # Set here: a FileResponse learns its content type only as it is sent.
+        headers = {"Cache-Control": "no-cache", "Content-Security-Policy": CONTENT_SECURITY_POLICY}
+        return web.FileResponse(STATIC_DIR / "index.html", headers=headers)
+
+    async def post_message(request: web.Request) -> web.Response:
+        if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+            return json_error(413, f"the body is over {MAX_BODY_BYTES} bytes")
+        body = await request.content.read(MAX_BODY_BYTES + 1)
+        session_id, cookie = session(request)
+        try:
+            inbound = channel.parse_post(body, session_id)
+        except BadRequest as exc:
+            status = 413 if len(body) > MAX_BODY_BYTES else 400
+            return json_error(status, str(exc))
+        try:
+            result = await services.handle_inbound(inbound)
+        except unavailable_errors() as exc:
+            log.warning("turn deferred: store unavailable", extra={"error": type(exc).__name__})
+            return json_error(503, "the service is briefly unavailable; send the message again")
+        messages = channel.to_json(result.effects, result.locale)
+        services.metrics.messages_out.labels(channel=channel.name).inc(len(messages))
+        payload = {
+            "locale": result.locale,
+            "messages": messages,
+            "duplicate": result.duplicate,
+            "rate_limited": result.rate_limited,
+        }
+        if result.reference:
+            payload["reference"] = result.reference
+        return with_cookie(web.json_response(payload), cookie)
+
+    async def history(request: web.Request) -> web.Response:
+        """What this session said and was told recently, oldest first, for a reloaded page."""
+        session_id = channel.session_of(request.cookies.get(COOKIE_NAME))
+        if session_id is None:
+            return web.json_response({"messages": []})
+        query = (
+            select(MessageLog.direction, MessageLog.text, MessageLog.created_at)
+            .where(MessageLog.channel == channel.name, MessageLog.address == session_id)
+            .where(MessageLog.text.is_not(None))
+            .order_by(MessageLog.id.desc())
+            .limit(HISTORY_LIMIT)
+        )
+        try:
+            async with services.session_factory() as db:
+                rows = (await db.execute(query)).all()
+        except unavailable_errors():
+            return json_error(503, "the service is briefly unavailable; try again")
+        messages = [
+            {"direction": d, "text": t, "at": at.isoformat()} for d, t, at in reversed(rows)
+        ]
+        return web.json_response({"messages": messages})
+
+    async def texts(request: web.Request) -> web.Response:
+        return web.json_response(ui_texts(), headers={"Cache-Control": "max-age=300"})
+
+    app.router.add_get("/", index)
+    app.router.add_get("/webchat/texts", texts)
+    app.router.add_static("/static/", STATIC_DIR)
+    app.router.add_post("/webchat/messages", post_message)
+    app.router.add_get("/webchat/history", history)
