@@ -101,7 +101,8 @@ def test_db_upgrade_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("CITYBOT_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite3'}")
     assert main(["db", "upgrade"]) == 0
     assert (tmp_path / "cli.sqlite3").stat().st_size > 0
-    monkeypatch.setenv("CITYBOT_DATABASE_URL", f"sqlite:///{tmp_path / 'missing' / 'x.sqlite3'}")
+    # Nothing listens on port 1: the command says so and exits 1, no traceback.
+    monkeypatch.setenv("CITYBOT_DATABASE_URL", "postgresql://postgres@127.0.0.1:1/citybot")
     assert main(["db", "upgrade"]) == 1
 
 
