@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -160,9 +161,6 @@ class World:
 async def world(tmp_path: Path) -> AsyncIterator[World]:
     async with sqlite_database(tmp_path) as url, _world(url) as w:
         yield w
-
-
-from contextlib import asynccontextmanager  # noqa: E402
 
 
 @asynccontextmanager

@@ -41,11 +41,14 @@ async def _file(world: World, count: int, **options) -> list[str]:
 
 async def _staff_update(world: World, request_id: str, **fields: str) -> None:
     root = str(URL(world.url).with_path(""))
-    async with aiohttp.ClientSession() as http, http.post(
-        f"{root}{STAFF_PATH}/requests/{request_id}",
-        data=fields,
-        headers={"Authorization": "Bearer staff"},
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            f"{root}{STAFF_PATH}/requests/{request_id}",
+            data=fields,
+            headers={"Authorization": "Bearer staff"},
+        ) as response,
+    ):
         assert response.status == 200, await response.text()
 
 
