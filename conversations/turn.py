@@ -898,6 +898,7 @@ async def build_turn_loop(
     rate_per_second: float = 1.0,
     rate_burst: int = 12,
     engine_: AsyncEngine | None = None,
+    redis_prefix: str = "citybot:",
 ) -> TurnLoop:
     """The turn loop ``serve`` uses: SQL state and in-process locks, or Redis when configured.
 
@@ -919,12 +920,13 @@ async def build_turn_loop(
     limiter: BaseRateLimiter
     redis: Redis | None = Redis.from_url(redis_url) if redis_url else None
     if redis is not None:
-        states = RedisStateStore(
-            redis, ttl=int(max(idle_timeout * 4, timedelta(days=7)).total_seconds())
+        ttl = int(max(idle_timeout * 4, timedelta(days=7)).total_seconds())
+        states = RedisStateStore(redis, ttl=ttl, prefix=f"{redis_prefix}state:")
+        dedupe = RedisDedupe(redis, prefix=f"{redis_prefix}seen:")
+        locks = RedisLocks(redis, prefix=f"{redis_prefix}lock:")
+        limiter = RedisRateLimiter(
+            redis, rate=rate_per_second, burst=rate_burst, prefix=f"{redis_prefix}rate:"
         )
-        dedupe = RedisDedupe(redis)
-        locks = RedisLocks(redis)
-        limiter = RedisRateLimiter(redis, rate=rate_per_second, burst=rate_burst)
     else:
         states = SqlStateStore(sessionmaker)
         dedupe = SqlDedupe(sessionmaker)
