@@ -61,6 +61,7 @@ log = logging.getLogger("citybot.app")
 ROUTE_PROVIDERS: list[str] = [
     "bot.web.operations:add_routes",
     "bot.web.webchat:add_routes",
+    "bot.web.webhooks:add_routes",
 ]
 # Modules imported before workers start; each calls ``register_worker`` at import. Append yours.
 WORKER_MODULES: list[str] = [

@@ -32,6 +32,9 @@ def answer_for(
         if message["step_id"] == "consent":
             return {"option_id": "yes" if consent else "no"}
         kind = InputKind(message["input"])
+        rejected = any(m["type"] == "error" for m in messages)
+        if message["optional"] and rejected:
+            return {"text": "skip"}  # a sample answer that does not fit this step's pattern
         if kind is InputKind.PHOTO:
             return {"text": "skip"}  # the web chat takes no photos; every photo step is optional
         ask = Ask(step_id=message["step_id"], prompt=message["text"], kind=kind, options=options)

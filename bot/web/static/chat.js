@@ -299,13 +299,19 @@
       setStatus(t("location_unavailable"), true);
       return;
     }
+    if (busy) return;
     setStatus(t("locating"));
+    setBusy(true); // one tap, one location: the browser may take a few seconds to answer
     navigator.geolocation.getCurrentPosition(
       (position) => {
         const { latitude, longitude } = position.coords;
+        setBusy(false);
         send({ location: { lat: latitude, lon: longitude } }, t("my_location"));
       },
-      () => setStatus(t("location_unavailable"), true),
+      () => {
+        setBusy(false);
+        setStatus(t("location_unavailable"), true);
+      },
       { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 },
     );
   });
