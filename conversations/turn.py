@@ -3,7 +3,8 @@
 Order of a turn (DESIGN.md), all under the conversation's lock:
 
 1. lock the conversation (first, so one resident's messages keep their arrival order), then
-   dedupe (the provider's message id) and the per-resident rate limit;
+   dedupe (the provider's message id; with SQL dedupe the marker is the first write of the
+   turn's transaction) and the per-resident rate limit;
 2. load the state, find or create the resident;
 3. opt-out / opt-in / help keywords, in every locale and every state;
 4. support takeover (placeholder: no agent holds conversations yet);
@@ -191,20 +192,25 @@ class TurnLoop:
 
     async def handle(self, message: InboundMessage) -> TurnResult:
         key = ConversationKey.of(message)
+        sql_dedupe = isinstance(self.dedupe, SqlDedupe)
         async with self.locks.hold(key):
-            if await self.dedupe.seen(message.channel, message.message_id):
+            # The SQL marker is written first thing in the turn's own transaction (see _run), so
+            # a separate look-up first would only cost a round trip.
+            if not sql_dedupe and await self.dedupe.seen(message.channel, message.message_id):
                 return TurnResult(normalise_locale(message.language_hint), [], duplicate=True)
             decision = await self.rate_limiter.hit(key)
-            envelope = await self.states.get(key) or {}
             if decision is not RateDecision.ALLOW:
+                if sql_dedupe and await self.dedupe.seen(message.channel, message.message_id):
+                    return TurnResult(normalise_locale(message.language_hint), [], duplicate=True)
+                envelope = await self.states.get(key) or {}
                 return self._rate_limited(message, envelope, decision)
             try:
-                turn = await self._run(message, key, envelope)
+                turn = await self._run(message, key)
             except _AlreadyProcessed:
                 return TurnResult(normalise_locale(message.language_hint), [], duplicate=True)
             if not isinstance(self.states, SqlStateStore):
                 await self.states.set(key, turn.envelope)
-            if not isinstance(self.dedupe, SqlDedupe):
+            if not sql_dedupe:
                 await self.dedupe.mark(message.channel, message.message_id)
         return TurnResult(turn.locale, turn.effects, reference=turn.reference)
 
@@ -220,13 +226,21 @@ class TurnLoop:
             effects.append(Notice(tr(locale, text)))
         return TurnResult(locale, effects, rate_limited=True)
 
-    async def _run(
-        self, message: InboundMessage, key: ConversationKey, envelope: dict[str, Any]
-    ) -> _Turn:
+    async def _run(self, message: InboundMessage, key: ConversationKey) -> _Turn:
         now = self.clock()
+        states = self.states
+        envelope = None if isinstance(states, SqlStateStore) else await states.get(key)
         async with self.sessionmaker() as session, session.begin():
+            # Marked processed in the same transaction as the turn's effects: both or neither.
+            # On PostgreSQL a second process inserting the same marker waits for this commit.
+            if isinstance(self.dedupe, SqlDedupe) and not await self.dedupe.mark_in(
+                session, message.channel, message.message_id
+            ):
+                raise _AlreadyProcessed
+            if isinstance(states, SqlStateStore):
+                envelope = await states.get_in(session, key)
             resident, new = await self._resident(session, message, now)
-            turn = _Turn(message, key, session, resident, dict(envelope), now, new)
+            turn = _Turn(message, key, session, resident, dict(envelope or {}), now, new)
             session.add(_log_in(message, resident.id, now))
             await self._route(turn)
             await self._store_submissions(turn)
@@ -234,12 +248,8 @@ class TurnLoop:
             turn.envelope["touched"] = now.isoformat()
             if turn.effects:
                 session.add(_log_out(message, resident.id, turn.effects, now))
-            if isinstance(self.dedupe, SqlDedupe) and not await self.dedupe.mark_in(
-                session, message.channel, message.message_id
-            ):
-                raise _AlreadyProcessed
-            if isinstance(self.states, SqlStateStore):
-                await self.states.set_in(session, key, turn.envelope)
+            if isinstance(states, SqlStateStore):
+                await states.set_in(session, key, turn.envelope)
         return turn
 
     async def _resident(
