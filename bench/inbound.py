@@ -218,7 +218,9 @@ async def started_server(args: argparse.Namespace) -> AsyncIterator[str]:
     citybot = shutil.which("citybot", path=str(ROOT / ".venv" / "bin")) or "citybot"
     command = [citybot, "serve", "--no-workers"]
     if args.profile:
-        command = ["py-spy", "record", "-o", args.profile, "--rate", "250", "--", *command]
+        # A .txt name gets collapsed stacks (one line per stack, for grep and sort).
+        fmt = ["--format", "raw"] if args.profile.endswith(".txt") else []
+        command = ["py-spy", "record", "-o", args.profile, "--rate", "250", *fmt, "--", *command]
     process = subprocess.Popen(command, env=env, cwd=scratch)
     url = f"http://127.0.0.1:{port}"
     try:

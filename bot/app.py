@@ -62,10 +62,12 @@ ROUTE_PROVIDERS: list[str] = [
     "bot.web.operations:add_routes",
     "bot.web.webchat:add_routes",
     "bot.web.webhooks:add_routes",
+    "bot.open311.wiring:add_routes",
 ]
 # Modules imported before workers start; each calls ``register_worker`` at import. Append yours.
 WORKER_MODULES: list[str] = [
     "bot.housekeeping",
+    "bot.filing_workers",
 ]
 # Seconds a failed worker waits before it is started again (doubling up to the maximum).
 WORKER_RESTART_DELAY = 1.0

@@ -17,8 +17,10 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import time
 from pathlib import Path
 from typing import TypeVar
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.engine import make_url
 
@@ -86,6 +88,19 @@ class Settings:
     # Seconds a graceful shutdown waits for turns in flight.
     shutdown_timeout: float = 10.0
 
+    # The built-in Open311 server's staff page (list requests, change status); off when unset.
+    staff_token: str | None = field(default=None, repr=False)
+    # The filer: how long it sleeps when nothing is due, and the waits before each retry (the
+    # last repeats forever); an alert is raised after ``filer_alert_after`` failures of a report.
+    filer_idle_seconds: float = 1.0
+    filer_retry_delays: tuple[float, ...] = (60.0, 300.0, 1800.0)
+    filer_alert_after: int = 5
+    # The status poller asks the city about every open request this often.
+    status_poll_seconds: float = 300.0
+    # No status messages between these local times (None: send at any hour), in ``city_timezone``.
+    quiet_hours: tuple[time, time] | None = (time(21, 0), time(7, 0))
+    city_timezone: str = "Africa/Johannesburg"
+
     @property
     def telegram_enabled(self) -> bool:
         return bool(self.telegram_bot_token)
@@ -141,6 +156,15 @@ class Settings:
             ),
             log_level=_log_level(text("CITYBOT_LOG_LEVEL") or "INFO"),
             shutdown_timeout=_number(env, "CITYBOT_SHUTDOWN_TIMEOUT", 10.0, float, minimum=0),
+            staff_token=text("CITYBOT_STAFF_TOKEN"),
+            filer_idle_seconds=_number(env, "CITYBOT_FILER_IDLE_SECONDS", 1.0, float, minimum=0.01),
+            filer_retry_delays=_delays(text("CITYBOT_FILER_RETRY_DELAYS")),
+            filer_alert_after=_number(env, "CITYBOT_FILER_ALERT_AFTER", 5, int, minimum=1),
+            status_poll_seconds=_number(
+                env, "CITYBOT_STATUS_POLL_SECONDS", 300.0, float, minimum=0.01
+            ),
+            quiet_hours=_quiet_hours(text("CITYBOT_QUIET_HOURS")),
+            city_timezone=_timezone(text("CITYBOT_TIMEZONE") or "Africa/Johannesburg"),
         )
 
 
@@ -172,6 +196,46 @@ def _log_level(raw: str) -> str:
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         raise ConfigError(f"CITYBOT_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {raw!r}")
     return level
+
+
+def _delays(raw: str | None) -> tuple[float, ...]:
+    """``"60,300,1800"``: seconds before the 1st, 2nd, 3rd... filing retry."""
+    if raw is None:
+        return (60.0, 300.0, 1800.0)
+    try:
+        delays = tuple(float(part) for part in raw.split(","))
+    except ValueError:
+        delays = ()
+    if not delays or any(d < 0 for d in delays):
+        raise ConfigError(
+            f"CITYBOT_FILER_RETRY_DELAYS must be seconds separated by commas, e.g. 60,300,1800, got {raw!r}"
+        )
+    return delays
+
+
+def _quiet_hours(raw: str | None) -> tuple[time, time] | None:
+    """``"21:00-07:00"`` (may span midnight); ``"off"`` sends status messages at any hour."""
+    if raw is None:
+        return (time(21, 0), time(7, 0))
+    if raw.lower() in ("off", "none", "no"):
+        return None
+    start, _, end = raw.partition("-")
+    try:
+        return (time.fromisoformat(start.strip()), time.fromisoformat(end.strip()))
+    except ValueError:
+        raise ConfigError(
+            f"CITYBOT_QUIET_HOURS must be HH:MM-HH:MM or off, e.g. 21:00-07:00, got {raw!r}"
+        ) from None
+
+
+def _timezone(raw: str) -> str:
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"CITYBOT_TIMEZONE must be an IANA time zone, e.g. Africa/Johannesburg, got {raw!r}"
+        ) from None
+    return raw
 
 
 def _stored_secret(database_url: str) -> str:

@@ -200,7 +200,8 @@ class WebChatChannel(BaseChannel):
         """The page pulls its replies in the response to each post; nothing can be pushed.
 
         Messages the bot starts (status updates) are kept in the message log and shown by
-        ``GET /webchat/history`` when the resident next opens the page.
+        ``GET /webchat/history`` when the resident next opens the page; an open page polls
+        ``GET /webchat/messages?after=ID`` for them (``notifier.delivery`` logs them).
         """
         return Delivery(status=DeliveryStatus.QUEUED)
 

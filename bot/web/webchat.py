@@ -10,6 +10,15 @@ Example::
     -> 400 {"error": "give exactly one of text, option_id or location"}
     -> 413 {"error": "the body is over 65536 bytes"}
     -> 503 {"error": "..."}  (database or Redis briefly down: nothing was processed; retry)
+
+    GET /webchat/messages?after=41   (the page polls every few seconds)
+    -> 200 {"messages": [{"id": 42, "type": "notice", "purpose": "status_update", "text": ...}],
+            "last_id": 42}
+
+The page cannot be messaged first, so what the bot starts (the city's number once a report is
+filed, status updates) waits in the message log, written by ``notifier.delivery``; the poll
+returns those rows for this session after the id the page last saw. Replies to the page's own
+posts (kind "reply") are left out: the page already showed them.
 """
 
 from __future__ import annotations
@@ -33,6 +42,8 @@ __all__ = ["STATIC_DIR", "UI_TEXTS", "add_routes", "ui_texts"]
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 HISTORY_LIMIT = 50
+# Messages one poll returns at most; the page asks again from the last id it got.
+PUSHED_LIMIT = 20
 # A year: the resident keeps their place across visits; "delete my data" ends it sooner.
 COOKIE_MAX_AGE = 365 * 24 * 3600
 
@@ -156,6 +167,37 @@ def add_routes(app: web.Application, services: Services) -> None:
         ]
         return web.json_response({"messages": messages})
 
+    async def pushed(request: web.Request) -> web.Response:
+        """Messages the bot started for this session after ``after`` (a message log id)."""
+        session_id = channel.session_of(request.cookies.get(COOKIE_NAME))
+        raw_after = request.query.get("after", "0")
+        if not raw_after.isdigit():
+            return json_error(400, "after must be a message id (a whole number)")
+        after = int(raw_after)
+        if session_id is None:
+            return web.json_response({"messages": [], "last_id": after})
+        query = (
+            select(MessageLog.id, MessageLog.kind, MessageLog.text, MessageLog.created_at)
+            .where(MessageLog.channel == channel.name, MessageLog.address == session_id)
+            .where(MessageLog.direction == "out", MessageLog.kind != "reply")
+            .where(MessageLog.text.is_not(None), MessageLog.id > after)
+            .order_by(MessageLog.id)
+            .limit(PUSHED_LIMIT)
+        )
+        try:
+            async with services.session_factory() as db:
+                rows = (await db.execute(query)).all()
+        except unavailable_errors():
+            return json_error(503, "the service is briefly unavailable; try again")
+        messages = [
+            {"id": i, "type": "notice", "purpose": kind, "text": text, "at": at.isoformat()}
+            for i, kind, text, at in rows
+        ]
+        last_id = rows[-1][0] if rows else after
+        return web.json_response(
+            {"messages": messages, "last_id": last_id}, headers={"Cache-Control": "no-store"}
+        )
+
     async def texts(request: web.Request) -> web.Response:
         return web.json_response(ui_texts(), headers={"Cache-Control": "max-age=300"})
 
@@ -163,4 +205,5 @@ def add_routes(app: web.Application, services: Services) -> None:
     app.router.add_get("/webchat/texts", texts)
     app.router.add_static("/static/", STATIC_DIR)
     app.router.add_post("/webchat/messages", post_message)
+    app.router.add_get("/webchat/messages", pushed)
     app.router.add_get("/webchat/history", history)

@@ -69,6 +69,7 @@ __all__ = [
     "add_webhook_routes",
     "apply_receipt",
     "build_channels",
+    "record_deliveries",
     "record_delivery",
     "to_channel_request",
 ]
@@ -167,29 +168,39 @@ def _last_inbound(sessions: Sessions, channel: str) -> Callable[[str], Awaitable
 
 async def record_delivery(sessions: Sessions, message: OutboundMessage, delivery: Delivery) -> None:
     """Log a message sent (or given up on); a resident who cannot be reached is marked so."""
+    await record_deliveries(sessions, [(message, delivery)])
+
+
+async def record_deliveries(
+    sessions: Sessions, sent: Sequence[tuple[OutboundMessage, Delivery]]
+) -> None:
+    """Log the messages of one reply in one transaction (one commit per reply, not per SMS)."""
+    if not sent:
+        return
     now = datetime.now(UTC)
     async with sessions() as db, db.begin():
-        db.add(
-            MessageLog(
-                direction="out",
-                channel=message.channel,
-                address=message.address,
-                provider_message_id=delivery.provider_message_id,
-                kind=message.purpose,
-                # The turn loop already logged what was said; this row tracks one provider
-                # message and its receipts, so the text (personal data) is not stored twice.
-                text=None,
-                status=delivery.status.value,
-                status_updated_at=now,
+        for message, delivery in sent:
+            db.add(
+                MessageLog(
+                    direction="out",
+                    channel=message.channel,
+                    address=message.address,
+                    provider_message_id=delivery.provider_message_id,
+                    kind=message.purpose,
+                    # The turn loop already logged what was said; this row tracks one provider
+                    # message and its receipts, so the text (personal data) is not stored twice.
+                    text=None,
+                    status=delivery.status.value,
+                    status_updated_at=now,
+                )
             )
-        )
-        if delivery.status is DeliveryStatus.UNREACHABLE:
-            await _mark_unreachable(
-                db,
-                message.channel,
-                message.address,
-                opted_out=delivery.error_code == OPTED_OUT_CODE,
-            )
+            if delivery.status is DeliveryStatus.UNREACHABLE:
+                await _mark_unreachable(
+                    db,
+                    message.channel,
+                    message.address,
+                    opted_out=delivery.error_code == OPTED_OUT_CODE,
+                )
 
 
 async def apply_receipt(sessions: Sessions, receipt: DeliveryReceipt) -> bool:
@@ -258,14 +269,15 @@ class ReplySender:
 
     Example::
 
-        sender = ReplySender(record=lambda m, d: record_delivery(sessions, m, d))
+        sender = ReplySender(record=lambda sent: record_deliveries(sessions, sent))
         sender.schedule(channel, channel.render(effects, "en", address))
         await sender.drain(10)          # on shutdown
     """
 
     def __init__(
         self,
-        record: Callable[[OutboundMessage, Delivery], Awaitable[None]] | None = None,
+        record: Callable[[Sequence[tuple[OutboundMessage, Delivery]]], Awaitable[None]]
+        | None = None,
         *,
         attempts: int = 8,
         backoff: Sequence[float] = DEFAULT_BACKOFF,
@@ -303,10 +315,12 @@ class ReplySender:
             with contextlib.suppress(Exception):
                 await asyncio.shield(previous)
         pacer = getattr(channel, "pacer", None)
+        sent: list[tuple[OutboundMessage, Delivery]] = []
         for message in messages:
             delivery = await send_with_retries(
                 channel, message, pacer=pacer, attempts=self.attempts, backoff=self.backoff
             )
+            sent.append((message, delivery))
             if delivery.status not in (DeliveryStatus.SENT, DeliveryStatus.QUEUED):
                 log.warning(
                     "reply not delivered",
@@ -316,13 +330,13 @@ class ReplySender:
                         "code": delivery.error_code,
                     },
                 )
-            if self._record is not None:
-                try:
-                    await self._record(message, delivery)
-                except Exception:
-                    log.exception("could not log a sent message", extra={"channel": channel.name})
             if delivery.status is DeliveryStatus.UNREACHABLE:
-                return  # the rest of the batch would fail the same way
+                break  # the rest of the reply would fail the same way
+        if self._record is not None:
+            try:
+                await self._record(sent)
+            except Exception:
+                log.exception("could not log sent messages", extra={"channel": channel.name})
 
     def spawn(self, work: Awaitable[None]) -> None:
         """Run a small follow-up (answering a Telegram button tap) with a reference kept."""
@@ -375,7 +389,7 @@ def add_routes(app: web.Application, services: Services) -> None:
     settings = services.settings
     for name, channel in build_channels(settings, services.session_factory).items():
         services.channels.setdefault(name, channel)
-    sender = ReplySender(record=lambda m, d: record_delivery(services.session_factory, m, d))
+    sender = ReplySender(record=lambda sent: record_deliveries(services.session_factory, sent))
     app[REPLY_SENDER_KEY] = sender
 
     async def process(channel: BaseChannel, inbound: InboundMessage) -> None:

@@ -20,6 +20,12 @@
   let replaying = false;
   const STORE = "citybot.webchat";
   const KEEP = 60;
+  // Messages the bot starts (report filed, status updates) cannot ride on a reply: the page asks
+  // for them every few seconds, from the last message id it saw (kept across reloads).
+  const PUSHED = "citybot.webchat.pushed";
+  const POLL_MS = 5000;
+  let lastPushed = 0;
+  let polling = false;
 
   function loadTranscript() {
     try {
@@ -323,6 +329,43 @@
     send({ text: "language " + chosen }, languageSelect.selectedOptions[0].textContent);
   });
 
+  function loadLastPushed() {
+    try {
+      return Number(localStorage.getItem(PUSHED)) || 0;
+    } catch (error) {
+      return 0;
+    }
+  }
+
+  async function poll() {
+    if (polling || document.hidden) return;
+    polling = true;
+    try {
+      const response = await fetch("/webchat/messages?after=" + lastPushed, {
+        credentials: "same-origin",
+        cache: "no-store",
+      });
+      if (!response.ok) return;
+      const payload = await response.json();
+      for (const message of payload.messages || []) {
+        bubble(message.text, "bot", "notice");
+        remember({ pushed: message.text });
+      }
+      if (payload.last_id > lastPushed) {
+        lastPushed = payload.last_id;
+        try {
+          localStorage.setItem(PUSHED, String(lastPushed));
+        } catch (error) {
+          // As with the transcript: without storage the page only forgets across reloads.
+        }
+      }
+    } catch (error) {
+      // Offline for a moment: the next poll asks again from the same id.
+    } finally {
+      polling = false;
+    }
+  }
+
   // --- start ---------------------------------------------------------------------------------
 
   async function start() {
@@ -340,6 +383,7 @@
       replaying = true;
       for (const item of saved.items) {
         if (item.me !== undefined) bubble(item.me, "me");
+        else if (item.pushed !== undefined) bubble(item.pushed, "bot", "notice");
         else showReply(item.reply);
       }
       replaying = false;
@@ -349,6 +393,10 @@
       optionButtons([{ id: "menu", say: "menu", label: t("menu") }]);
     }
     input.focus();
+    lastPushed = loadLastPushed();
+    poll();
+    setInterval(poll, POLL_MS);
+    document.addEventListener("visibilitychange", poll);
   }
 
   start();

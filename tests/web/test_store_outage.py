@@ -1,0 +1,96 @@
+"""A database that is briefly down: 503 with a reason, the message is not marked processed,
+and the same message sent again once the database is back is processed normally.
+
+The outage is real: PostgreSQL is reached through a small TCP proxy that the test stops (closing
+every connection) and starts again on the same port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from bot.app import create_app
+from bot.config import Settings
+from tests.web.webchat_residents import WebResident
+
+pytestmark = pytest.mark.postgres
+
+
+class TcpProxy:
+    """Forwards 127.0.0.1:<port> to a server; ``stop`` cuts every connection, like a crash."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        await self._server.wait_closed()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.close()
+            return
+        self._writers |= {writer, up_writer}
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(OSError, asyncio.CancelledError):
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        writer.close()
+        self._writers.discard(writer)
+
+
+async def test_database_down_gives_503_and_the_message_is_kept_for_a_retry(
+    aiohttp_client: Callable[..., Any], postgres_url: str
+) -> None:
+    url = make_url(postgres_url)
+    proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
+    await proxy.start()
+    settings = Settings(
+        database_url=url.set(host="127.0.0.1", port=proxy.port).render_as_string(False),
+        session_secret="x",
+        rate_limit_per_second=100.0,
+        rate_limit_burst=100,
+    )
+    client = await aiohttp_client(await create_app(settings, workers=False))
+    resident = WebResident(client)
+    try:
+        await resident.say(text="pothole", client_message_id="m-1")
+
+        await proxy.stop()
+        down = await resident.say(expect=503, option_id="pothole", client_message_id="m-2")
+        assert "unavailable" in down["error"]
+        ready = await client.get("/readyz")
+        assert ready.status == 503
+        assert (await ready.json())["checks"] == {"database": "down"}
+
+        await proxy.start()
+        again = await resident.say(option_id="pothole", client_message_id="m-2")
+        assert not again["duplicate"] and again["messages"], "the retry was processed, once"
+        assert (await client.get("/readyz")).status == 200
+        metrics = await (await client.get("/metrics")).text()
+        assert 'citybot_errors_total{where="turn"}' in metrics
+    finally:
+        await resident.close()
+        with contextlib.suppress(Exception):
+            await proxy.stop()
