@@ -67,6 +67,6 @@ async def test_metrics_count_messages_and_turns(client: TestClient[Any, Any]) ->
 async def test_unknown_paths_and_methods_answer_json(client: TestClient[Any, Any]) -> None:
     missing = await client.get("/nothing-here")
     assert missing.status == 404 and (await missing.json())["error"]
-    wrong = await client.get("/webchat/messages")
+    wrong = await client.put("/webchat/messages")
     assert wrong.status == 405 and "POST" in wrong.headers["Allow"]
     assert (await wrong.json())["error"]
