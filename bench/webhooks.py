@@ -1,0 +1,275 @@
+"""Webhook load: signed Twilio SMS posts and Telegram updates through one ``citybot serve``.
+
+Every request is what a provider sends: a Telegram Update JSON with the secret header, or a
+Twilio form post signed with ``RequestValidator.compute_signature`` against the public URL. The
+server verifies it, runs the whole turn loop (dedupe, lock, state, engine, message log, commit),
+answers the provider, then sends the reply through the real SDK to a local fake Telegram / Twilio
+server run by this bench (which records every request, so the report says how many replies were
+sent too). Simulated residents walk through the pothole form and start again; each one waits for
+the answer to its last message before sending the next (closed loop).
+
+    .venv/bin/python bench/webhooks.py --seconds 10 \\
+        --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/test \\
+        --redis-url redis://127.0.0.1:6379/15
+
+Target (issue 4): at least 1,500 messages/s per process on PostgreSQL + Redis.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+
+import aiohttp
+from twilio.request_validator import RequestValidator
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
+from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio  # noqa: E402
+
+TOKEN = "7000000001:AAFakeTokenForBench"
+SECRET = "bench-secret"
+# What a resident types through the pothole form (consent, place, kind, size, danger, photo...).
+SCRIPT = (
+    "pothole",
+    "1",
+    "yes",
+    "Site C Khayelitsha",
+    "1",
+    "2",
+    "no",
+    "skip",
+    "no",
+    "send",
+)
+
+
+@dataclass
+class Stats:
+    latencies: dict[str, list[float]] = field(default_factory=lambda: {"sms": [], "telegram": []})
+    statuses: Counter[int] = field(default_factory=Counter)
+
+
+class Resident:
+    def __init__(self, number: int, channel: str, url: str, session: aiohttp.ClientSession):
+        self.channel = channel
+        self.url = url
+        self.session = session
+        self.number = number
+        self.phone = f"+2783{number:07d}"
+        self.chat_id = 500_000_000 + number
+        self.script = itertools.cycle(SCRIPT)
+        self.ids = itertools.count(1)
+        self.validator = RequestValidator(AUTH_TOKEN)
+
+    async def say(self, stats: Stats) -> None:
+        text = next(self.script)
+        n = next(self.ids)
+        if self.channel == "telegram":
+            path = "/webhooks/telegram"
+            update_id = self.number * 1_000_000 + n
+            body = {
+                "update_id": update_id,
+                "message": {
+                    "message_id": n,
+                    "from": {
+                        "id": self.chat_id,
+                        "is_bot": False,
+                        "first_name": "R",
+                        "language_code": "en",
+                    },
+                    "chat": {"id": self.chat_id, "type": "private", "first_name": "R"},
+                    "date": int(time.time()),
+                    "text": text,
+                },
+            }
+            kwargs: dict[str, object] = {
+                "data": json.dumps(body),
+                "headers": {
+                    "Content-Type": "application/json",
+                    "X-Telegram-Bot-Api-Secret-Token": SECRET,
+                },
+            }
+        else:
+            path = "/webhooks/twilio/sms"
+            sid = f"SM{self.number:016d}{n:016d}"
+            form = {
+                "MessageSid": sid,
+                "SmsSid": sid,
+                "AccountSid": ACCOUNT_SID,
+                "From": self.phone,
+                "To": "+27211234567",
+                "Body": text,
+                "NumMedia": "0",
+            }
+            signature = self.validator.compute_signature(self.url + path, form)
+            kwargs = {
+                "data": urlencode(form),
+                "headers": {
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "X-Twilio-Signature": signature,
+                },
+            }
+        started = time.perf_counter()
+        async with self.session.post(self.url + path, **kwargs) as response:  # type: ignore[arg-type]
+            await response.read()
+            stats.statuses[response.status] += 1
+        stats.latencies[self.channel].append(time.perf_counter() - started)
+
+
+async def closed_loop(residents: list[Resident], seconds: float) -> Stats:
+    stats = Stats()
+    deadline = time.perf_counter() + seconds
+
+    async def run(resident: Resident) -> None:
+        while time.perf_counter() < deadline:
+            await resident.say(stats)
+
+    await asyncio.gather(*(run(r) for r in residents))
+    return stats
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def started_server(
+    args: argparse.Namespace, telegram: FakeTelegram, twilio: FakeTwilio
+) -> AsyncIterator[str]:
+    scratch = tempfile.mkdtemp(prefix="citybot-bench-")
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {
+        **os.environ,
+        "CITYBOT_DATABASE_URL": args.database_url or f"sqlite+aiosqlite:///{scratch}/bench.sqlite3",
+        "CITYBOT_PORT": str(port),
+        "CITYBOT_HOST": "127.0.0.1",
+        "CITYBOT_PUBLIC_URL": url,
+        "CITYBOT_SESSION_SECRET": "bench",
+        "CITYBOT_RATE_LIMIT_PER_SECOND": "100000",
+        "CITYBOT_RATE_LIMIT_BURST": "100000",
+        "CITYBOT_LOG_LEVEL": "WARNING",
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "TELEGRAM_WEBHOOK_SECRET": SECRET,
+        "TELEGRAM_API_BASE_URL": telegram.url,
+        "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "TWILIO_SMS_FROM": "+27211234567",
+        "TWILIO_API_BASE_URL": twilio.url,
+        # Outbound pacing is the providers' rule, not what this measures: the fakes take any rate.
+        "CITYBOT_TELEGRAM_SEND_RATE": "100000",
+        "CITYBOT_TWILIO_SEND_RATE": "100000",
+    }
+    env.pop("CITYBOT_REDIS_URL", None)
+    if args.redis_url:
+        env["CITYBOT_REDIS_URL"] = args.redis_url
+    citybot = shutil.which("citybot", path=str(ROOT / ".venv" / "bin")) or "citybot"
+    command = [citybot, "serve", "--no-workers"]
+    if args.profile:
+        spy = shutil.which("py-spy", path=str(ROOT / ".venv" / "bin")) or "py-spy"
+        command = [spy, "record", "-o", args.profile, "-f", "raw", "--rate", "200", "--", *command]
+    process = subprocess.Popen(command, env=env, cwd=scratch)
+    try:
+        async with aiohttp.ClientSession() as probe:
+            for _ in range(300):
+                with contextlib.suppress(aiohttp.ClientError):
+                    async with probe.get(url + "/readyz") as response:
+                        if response.status == 200:
+                            break
+                if process.poll() is not None:
+                    raise SystemExit(f"citybot serve exited with {process.returncode}")
+                await asyncio.sleep(0.1)
+            else:
+                raise SystemExit("citybot serve did not become ready")
+        yield url
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _ms(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
+
+
+async def bench(args: argparse.Namespace) -> int:
+    async with contextlib.AsyncExitStack() as stack:
+        telegram = await stack.enter_async_context(FakeTelegram())
+        twilio = await stack.enter_async_context(FakeTwilio())
+        url = await stack.enter_async_context(started_server(args, telegram, twilio))
+        connector = aiohttp.TCPConnector(limit=args.residents)
+        session = await stack.enter_async_context(aiohttp.ClientSession(connector=connector))
+        residents = [
+            Resident(i, "telegram" if i % 2 else "sms", url, session) for i in range(args.residents)
+        ]
+        await closed_loop(residents, args.warmup)
+        sent_before = len(telegram.requests) + len(twilio.requests)
+        started = time.perf_counter()
+        stats = await closed_loop(residents, args.seconds)
+        elapsed = time.perf_counter() - started
+        replies = len(telegram.requests) + len(twilio.requests) - sent_before
+    total = sum(len(v) for v in stats.latencies.values())
+    everything = [x for v in stats.latencies.values() for x in v]
+    backend = (
+        "PostgreSQL + Redis"
+        if args.database_url and args.redis_url
+        else ("PostgreSQL" if args.database_url else "SQLite")
+    )
+    print(
+        f"webhooks through the full turn loop, one citybot serve, {backend}, {args.residents} residents"
+    )
+    print(
+        f"  messages/s: {total / elapsed:,.0f}  ({total} in {elapsed:.1f} s; HTTP statuses {dict(stats.statuses)})"
+    )
+    print(
+        f"  p50 {_ms(everything, 0.5):.1f} ms   p99 {_ms(everything, 0.99):.1f} ms   (mean {statistics.fmean(everything) * 1000:.1f} ms)"
+    )
+    for channel, values in stats.latencies.items():
+        print(
+            f"  {channel:8s} {len(values) / elapsed:,.0f} msgs/s   p50 {_ms(values, 0.5):.1f} ms   p99 {_ms(values, 0.99):.1f} ms"
+        )
+    print(f"  replies that reached the fake providers during the run: {replies:,}")
+    return 0 if stats.statuses.keys() <= {200} else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--residents", type=int, default=200)
+    parser.add_argument("--profile", help="write a py-spy profile of the server to this file")
+    parser.add_argument("--database-url", default=os.environ.get("CITYBOT_TEST_POSTGRES_URL"))
+    parser.add_argument("--redis-url", default=os.environ.get("CITYBOT_TEST_REDIS_URL"))
+    return asyncio.run(bench(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
