@@ -40,7 +40,8 @@ def twilio_form(name: str, **changes: str) -> dict[str, str]:
 
 
 def twilio_signature(path: str, form: dict[str, str], token: str = AUTH_TOKEN) -> str:
-    return RequestValidator(token).compute_signature(PUBLIC_URL + path, form)
+    signature: str = RequestValidator(token).compute_signature(PUBLIC_URL + path, form)
+    return signature
 
 
 def twilio_request(
