@@ -25,6 +25,7 @@ from forms_runtime.effects import Ask, InputKind, OptionView
 from forms_runtime.i18n import N_, tr
 from forms_runtime.model import Form
 from forms_runtime.understanding.text import fold
+from forms_runtime.understanding.yes_no import parse_yes_no
 
 __all__ = ["GENERAL_FORM_ID", "MENU_OPTION", "PICKER_STEP", "Match", "ServicePicker"]
 
@@ -130,6 +131,11 @@ class ServicePicker:
         if folded.isdigit():
             index = int(folded) - 1
             return choices[index] if 0 <= index < len(choices) else None
+        if len(offered) == 1:
+            # "Do you want to report this?" is a yes/no question, whatever the buttons say.
+            agreed = parse_yes_no(text)
+            if agreed is not None:
+                return offered[0] if agreed else MENU_OPTION
         titles = {form_id: fold(self._forms[form_id].title) for form_id in offered}
         found = process.extractOne(folded, titles, scorer=fuzz.WRatio, score_cutoff=88)
         return str(found[2]) if found else None
