@@ -16,6 +16,7 @@ Example::
     parse_keyword("cancel", channel="sms", opted_out=False)  # Command(CommandKind.OPT_OUT)
     parse_keyword("cancel", channel="telegram", opted_out=False)  # None (the form cancels)
     parse_command("status ct-7kq4xm")   # Command(CommandKind.STATUS, "CT-7KQ4XM")
+    parse_command("status 1042")        # Command(CommandKind.STATUS, "1042"): the city's number
 """
 
 from __future__ import annotations
@@ -99,6 +100,8 @@ _LANGUAGE_NAMES: dict[str, str] = {
 _STATUS_WORDS = ("status", "stand", "isimo", "imeko")
 _SUBSCRIBE_WORDS = ("subscribe", "teken in", "inteken", "bhalisa")
 _REFERENCE = re.compile(r"^CT[\s-]?([A-Z0-9]{6})$")
+# A city's service_request_id after a status word ("status 1042"): digits, letters, dashes.
+_CITY_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
 _REFERENCE_ALPHABET = frozenset(REFERENCE_ALPHABET)
 
 
@@ -134,7 +137,10 @@ def parse_command(text: str | None) -> Command | None:
             return Command(CommandKind.LANGUAGE, chosen)
     for word in _STATUS_WORDS:
         if folded.startswith(word + " "):
-            reference = parse_reference(text[text.lower().index(word) + len(word) :])
+            given = text[text.lower().index(word) + len(word) :].strip()
+            reference = parse_reference(given)
+            if reference is None and _CITY_NUMBER.match(given):
+                reference = given
             return Command(CommandKind.STATUS, reference or "")
     reference = parse_reference(text)
     if reference is not None:

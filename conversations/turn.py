@@ -26,7 +26,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -80,10 +80,14 @@ from forms_runtime.model import Form, StepType
 from forms_runtime.understanding.text import fold
 from forms_runtime.understanding.yes_no import parse_yes_no
 
-__all__ = ["DEFAULT_IDLE_TIMEOUT", "TurnLoop", "TurnResult", "build_turn_loop"]
+__all__ = ["DEFAULT_IDLE_TIMEOUT", "CityStatus", "TurnLoop", "TurnResult", "build_turn_loop"]
 
 DEFAULT_IDLE_TIMEOUT = timedelta(hours=24)
 Clock = Callable[[], datetime]
+# What the city's back end says now about a filed report, in the resident's language:
+# ``await city_status(reference, service_request_id, locale)`` -> a sentence, or None when the
+# city cannot be asked (the answer then comes from the submissions table). Wired in bot/.
+CityStatus = Callable[[str, str, str], Awaitable[str | None]]
 
 # The bot's own questions, kept in the state envelope under "pending".
 _CONSENT = "consent"
@@ -140,6 +144,9 @@ class _Turn:
     new_resident: bool
     effects: list[Effect] = field(default_factory=list)
     reference: str | None = None
+    # "status REF" of a filed report: (index of the local answer in effects, reference, city id),
+    # asked of the city after the transaction commits (the city may be this process, on SQLite).
+    city_query: tuple[int, str, str] | None = None
 
     @property
     def locale(self) -> str:
@@ -165,6 +172,7 @@ class TurnLoop:
         clock: Clock = utc_now,
         idle_timeout: timedelta = DEFAULT_IDLE_TIMEOUT,
         office_hours: str = "Monday to Friday, 08:00 to 16:30",
+        city_status: CityStatus | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.states = states
@@ -177,6 +185,7 @@ class TurnLoop:
         self.clock = clock
         self.idle_timeout = idle_timeout
         self.office_hours = office_hours
+        self.city_status = city_status
         self._owned: list[Callable[[], Any]] = []
 
     async def close(self) -> None:
@@ -212,7 +221,17 @@ class TurnLoop:
                 await self.states.set(key, turn.envelope)
             if not sql_dedupe:
                 await self.dedupe.mark(message.channel, message.message_id)
+            if turn.city_query is not None:
+                await self._ask_city(turn, *turn.city_query)
         return TurnResult(turn.locale, turn.effects, reference=turn.reference)
+
+    async def _ask_city(self, turn: _Turn, index: int, reference: str, number: str) -> None:
+        """Replace the local status answer with what the city says now, if it answers."""
+        if self.city_status is None:
+            return
+        said = await self.city_status(reference, number, turn.locale)
+        if said:
+            turn.effects[index] = Notice(said)
 
     def _rate_limited(
         self, message: InboundMessage, envelope: dict[str, Any], decision: RateDecision
@@ -427,6 +446,16 @@ class TurnLoop:
                 select(Submission).where(Submission.reference == reference)
             )
             found = row.scalar_one_or_none()
+        if found is None and reference:
+            # The city's number: only the resident's own reports (city numbers are guessable).
+            found = await turn.session.scalar(
+                select(Submission)
+                .where(
+                    Submission.service_request_id == reference,
+                    Submission.resident_id == turn.resident.id,
+                )
+                .limit(1)
+            )
         if found is None:
             text = N_("I cannot find a report with that reference. References look like CT-7KQ4XM.")
             turn.say(Notice(tr(turn.locale, text)))
@@ -454,6 +483,8 @@ class TurnLoop:
                     )
                 )
             )
+            if found.status != "pending" and self.city_status is not None:
+                turn.city_query = (len(turn.effects) - 1, found.reference, found.service_request_id)
         else:
             text = N_("Report {reference} ({title}) is {status}.")
             turn.say(

@@ -1,0 +1,172 @@
+"""``SendToResident`` for the running app: a message the bot starts, on the resident's channel.
+
+The filer ("your report is with the city") and the status poller ("closed") decide what to say;
+``ResidentDelivery`` finds where to say it and says it:
+
+1. the resident must still be reachable: not opted out, not erased (checked again here, since
+   they may have sent STOP after the message was decided);
+2. their address on the channel they reported on (the one they wrote from last, if several;
+   none the provider called unreachable);
+3. the channel renders the text as it renders any notice (SMS segments, WhatsApp length) and
+   sends it paced and retried (``send_with_retries``). WhatsApp outside its 24-hour window sends
+   the approved template configured for the message's ``purpose`` (the channel decides, from
+   ``resident_addresses.last_inbound_at``); the web chat cannot push, so the message waits in the
+   message log for the page, which polls ``GET /webchat/messages?after=ID``;
+4. every message is written to the message log with its text, its purpose as the kind and the
+   provider's id, so delivery receipts update it and the web chat can show it.
+
+A message that could not be sent raises ``NotDelivered``; the poller records that.
+
+Example::
+
+    deliver = ResidentDelivery(sessionmaker, services.channels)
+    filer = Filer(sessionmaker, backend, forms, send=deliver)
+    await deliver(ResidentMessage(resident_id=7, channel="sms", locale="zu", text="...",
+                                  purpose="status_update", reference="CT-7KQ4XM"))
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.db.models import MessageLog, Resident, ResidentAddress
+from channels.base import BaseChannel
+from channels.retrying import send_with_retries
+from channels.types import Delivery, DeliveryStatus, OutboundMessage
+from forms_runtime.effects import Notice
+from notifier.ports import ResidentMessage
+
+__all__ = ["NotDelivered", "ResidentDelivery"]
+
+log = logging.getLogger("citybot.delivery")
+
+# Twilio's error for a number that texted STOP to the carrier: honoured as an opt-out everywhere.
+_CARRIER_OPT_OUT = "21610"
+_DELIVERED = (DeliveryStatus.SENT, DeliveryStatus.QUEUED, DeliveryStatus.DELIVERED)
+
+
+class NotDelivered(Exception):
+    """The message did not reach the resident's channel; the reason says why."""
+
+
+class ResidentDelivery:
+    """Deliver ``ResidentMessage``s through ``channels`` (by name), logging each one.
+
+    ``channels`` is read at each call, so channels added after construction (the webhooks'
+    route provider fills ``services.channels``) are used.
+    """
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        channels: Mapping[str, BaseChannel],
+        *,
+        attempts: int = 6,
+    ) -> None:
+        self.sessionmaker = sessionmaker
+        self.channels = channels
+        self.attempts = attempts
+
+    async def __call__(self, message: ResidentMessage) -> None:
+        address = await self._address(message)
+        if address is None:
+            return
+        channel = self.channels.get(message.channel)
+        if channel is None:
+            raise NotDelivered(f"the {message.channel} channel is not configured")
+        outbound = [
+            replace(m, purpose=message.purpose, template_variables=dict(message.template_variables))
+            for m in channel.render([Notice(message.text)], message.locale, address)
+        ]
+        if len(outbound) > 1 and not await _free_form_allowed(channel, address):
+            # Each part would go as the whole template: send the template once.
+            outbound = outbound[:1]
+        pacer = getattr(channel, "pacer", None)
+        for part_number, part in enumerate(outbound):
+            delivery = await send_with_retries(channel, part, pacer=pacer, attempts=self.attempts)
+            # The whole text is logged once, on the first part: it is what the resident was told.
+            await self._record(message, part, delivery, logged_text=part_number == 0)
+            if delivery.status not in _DELIVERED:
+                raise NotDelivered(
+                    f"{message.purpose} for {message.reference} on {message.channel}: "
+                    f"{delivery.status.value} {delivery.error_code or ''} {delivery.error or ''}".strip()
+                )
+
+    async def _address(self, message: ResidentMessage) -> str | None:
+        async with self.sessionmaker() as session:
+            resident = await session.get(Resident, message.resident_id)
+            if resident is None or resident.erased_at is not None:
+                log.info("not sent: resident %s is gone", message.resident_id)
+                return None
+            if resident.opted_out_at is not None:
+                log.info("not sent: resident %s opted out", message.resident_id)
+                return None
+            address = await session.scalar(
+                select(ResidentAddress.address)
+                .where(
+                    ResidentAddress.resident_id == resident.id,
+                    ResidentAddress.channel == message.channel,
+                    ResidentAddress.unreachable_at.is_(None),
+                )
+                .order_by(
+                    ResidentAddress.last_inbound_at.desc().nulls_last(), ResidentAddress.id.desc()
+                )
+                .limit(1)
+            )
+        if address is None:
+            raise NotDelivered(
+                f"resident {message.resident_id} has no reachable {message.channel} address"
+            )
+        return address
+
+    async def _record(
+        self,
+        message: ResidentMessage,
+        part: OutboundMessage,
+        delivery: Delivery,
+        *,
+        logged_text: bool,
+    ) -> None:
+        now = datetime.now(UTC)
+        async with self.sessionmaker() as session, session.begin():
+            session.add(
+                MessageLog(
+                    direction="out",
+                    channel=part.channel,
+                    address=part.address,
+                    resident_id=message.resident_id,
+                    provider_message_id=delivery.provider_message_id,
+                    kind=message.purpose,
+                    text=message.text if logged_text else None,
+                    status=delivery.status.value,
+                    status_updated_at=now,
+                    created_at=now,
+                )
+            )
+            if delivery.status is DeliveryStatus.UNREACHABLE:
+                await session.execute(
+                    update(ResidentAddress)
+                    .where(
+                        ResidentAddress.channel == part.channel,
+                        ResidentAddress.address == part.address,
+                    )
+                    .values(unreachable_at=now)
+                )
+                if delivery.error_code == _CARRIER_OPT_OUT:
+                    await session.execute(
+                        update(Resident)
+                        .where(Resident.id == message.resident_id, Resident.opted_out_at.is_(None))
+                        .values(opted_out_at=now)
+                    )
+
+
+async def _free_form_allowed(channel: BaseChannel, address: str) -> bool:
+    """False where the channel sends a template instead of the text (WhatsApp after 24 hours)."""
+    in_window = getattr(channel, "in_window", None)
+    return in_window is None or bool(await in_window(address))

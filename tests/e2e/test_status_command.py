@@ -1,0 +1,63 @@
+""" "status CT-XXXXXX" and "status <city number>" answer from the city's back end once filed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from forms_runtime.effects import Notice
+from notifier.status_poller import status_message
+from tests.e2e.city import City, SmsResident, eventually, running_city
+from tests.fakes.twilio_api import FakeTwilio
+
+NOTES = "A crew is booked for Thursday."
+
+
+async def answer_to(city: City, resident: SmsResident, text: str) -> str:
+    await resident.say(("text", text, 0))
+    _, result = city.results[-1]
+    [notice] = result.effects
+    assert isinstance(notice, Notice)
+    return notice.message
+
+
+async def test_status_answers_with_what_the_city_says_now(tmp_path: Path) -> None:
+    async with FakeTwilio() as twilio, running_city(tmp_path, twilio=twilio) as city:
+        resident = SmsResident(city)
+        reference = await resident.report("pothole", "af")
+        filed = await eventually(lambda: city.filed(reference))
+        number = filed.service_request_id
+        # Only the city knows the notes: the bot's own table has no column for them.
+        await city.staff_sets_status(number, "open", NOTES)
+        expected = status_message("af", reference, number, "open", NOTES, None)
+
+        assert await answer_to(city, resident, f"status {reference}") == expected
+        assert await answer_to(city, resident, f"stand {number}") == expected
+
+
+async def test_status_of_another_residents_city_number_is_not_found(tmp_path: Path) -> None:
+    async with FakeTwilio() as twilio, running_city(tmp_path, twilio=twilio) as city:
+        owner, other = SmsResident(city), SmsResident(city, phone="+27830000001")
+        reference = await owner.report("pothole", "en")
+        filed = await eventually(lambda: city.filed(reference))
+        await other.say(("text", "hello", 0))
+        said = await answer_to(city, other, f"status {filed.service_request_id}")
+        assert "cannot find" in said
+
+
+async def test_status_falls_back_to_the_local_answer_when_the_city_is_down(
+    tmp_path: Path,
+) -> None:
+    async with FakeTwilio() as twilio, running_city(tmp_path, twilio=twilio) as city:
+        resident = SmsResident(city)
+        reference = await resident.report("pothole", "en")
+        filed = await eventually(lambda: city.filed(reference))
+        # The back end now points nowhere: the resident still gets the bot's own answer.
+        loop = city.services.turn_loop
+        assert loop.city_status is not None
+
+        async def city_down(reference: str, number: str, locale: str) -> str | None:
+            return None
+
+        loop.city_status = city_down
+        said = await answer_to(city, resident, f"status {reference}")
+        assert reference in said and str(filed.service_request_id) in said
