@@ -71,6 +71,7 @@ __all__ = [
     "build_channels",
     "record_deliveries",
     "record_delivery",
+    "run_turns",
     "to_channel_request",
 ]
 
@@ -384,6 +385,33 @@ async def to_channel_request(request: web.Request) -> ChannelRequest:
     )
 
 
+async def run_turns(
+    services: Services,
+    sender: ReplySender,
+    channel: BaseChannel,
+    request: ChannelRequest,
+    messages: Sequence[InboundMessage],
+) -> None:
+    """Run the turns of one verified, parsed request and schedule the replies.
+
+    The webhook routes and the Telegram long poller (``bot.telegram_polling``) share it, so a
+    message takes the same path however it arrived. Raises what the turn raises (a store that is
+    down): nothing is then recorded, and the same request may be run again.
+    """
+    for inbound in messages:
+        screened = screen(inbound)
+        result = await services.handle_inbound(screened.message)
+        if result.duplicate:
+            continue
+        effects: list[Effect] = list(result.effects)
+        # No effects: the resident opted out (or is rate limited): say nothing, not even this.
+        if screened.notice is not None and effects:
+            effects.insert(0, Notice(notice_text(screened.notice, result.locale)))
+        sender.schedule(channel, channel.render(effects, result.locale, inbound.address))
+    if isinstance(channel, TelegramChannel):
+        sender.spawn(channel.acknowledge(request))
+
+
 def add_routes(app: web.Application, services: Services) -> None:
     """Register the provider webhooks on ``app``; channels without credentials answer 404."""
     settings = services.settings
@@ -391,17 +419,6 @@ def add_routes(app: web.Application, services: Services) -> None:
         services.channels.setdefault(name, channel)
     sender = ReplySender(record=lambda sent: record_deliveries(services.session_factory, sent))
     app[REPLY_SENDER_KEY] = sender
-
-    async def process(channel: BaseChannel, inbound: InboundMessage) -> None:
-        screened = screen(inbound)
-        result = await services.handle_inbound(screened.message)
-        if result.duplicate:
-            return
-        effects: list[Effect] = list(result.effects)
-        # No effects: the resident opted out (or is rate limited): say nothing, not even this.
-        if screened.notice is not None and effects:
-            effects.insert(0, Notice(notice_text(screened.notice, result.locale)))
-        sender.schedule(channel, channel.render(effects, result.locale, inbound.address))
 
     async def handle(
         request: web.Request, name: str, answer: Callable[[], web.Response]
@@ -419,14 +436,11 @@ def add_routes(app: web.Application, services: Services) -> None:
         except BadRequest as exc:
             return json_error(400, str(exc))
         try:
-            for inbound in messages:
-                await process(channel, inbound)
+            await run_turns(services, sender, channel, creq, messages)
         except unavailable_errors() as exc:
             # Not recorded: the provider's redelivery will be processed, not dropped as a duplicate.
             log.warning("webhook deferred: store unavailable", extra={"error": type(exc).__name__})
             return json_error(503, "the service is briefly unavailable; deliver again")
-        if isinstance(channel, TelegramChannel):
-            sender.spawn(channel.acknowledge(creq))
         return answer()
 
     def ok() -> web.Response:
