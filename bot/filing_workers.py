@@ -24,6 +24,7 @@ import asyncio
 import weakref
 
 from bot.app import register_worker
+from bot.config import Settings
 from bot.filer import Filer, FilerSettings
 from bot.open311.wiring import backend_from_settings
 from bot.services import Services
@@ -56,8 +57,8 @@ async def ensure_channels(services: Services) -> None:
         await channel.close()
 
 
-def poller_settings(services: Services) -> PollerSettings:
-    settings = services.settings
+def poller_settings(settings: Settings) -> PollerSettings:
+    """The poller's interval and quiet hours (in the city's time zone) from ``Settings``."""
     quiet = None
     if settings.quiet_hours is not None:
         start, end = settings.quiet_hours
@@ -102,7 +103,7 @@ async def run_status_poller(services: Services) -> None:
         services.session_factory,
         backend,
         send=ResidentDelivery(services.session_factory, services.channels),
-        settings=poller_settings(services),
+        settings=poller_settings(services.settings),
     )
     try:
         await poller.run_forever(asyncio.Event())
