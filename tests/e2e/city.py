@@ -418,8 +418,9 @@ class WebChatResident:
 
     channel = "webchat"
 
-    def __init__(self, city: City) -> None:
-        self.city = city
+    def __init__(self, city: City | str) -> None:
+        # A running city, or the URL of one (a ``citybot serve`` subprocess).
+        self.url = city if isinstance(city, str) else city.url
         self.http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
         self.rng = random.Random(3)
         self.ids = itertools.count(1)
@@ -429,7 +430,7 @@ class WebChatResident:
 
     async def say(self, **answer: Any) -> dict[str, Any]:
         body = {"client_message_id": f"m-{next(self.ids)}", **answer}
-        async with self.http.post(self.city.url + "/webchat/messages", json=body) as response:
+        async with self.http.post(self.url + "/webchat/messages", json=body) as response:
             payload: dict[str, Any] = await response.json()
             assert response.status == 200, payload
         if payload["messages"]:
@@ -449,7 +450,7 @@ class WebChatResident:
     async def poll(self) -> list[str]:
         """One poll of ``GET /webchat/messages?after=ID``, as chat.js does every few seconds."""
         async with self.http.get(
-            self.city.url + "/webchat/messages", params={"after": str(self.last_pushed)}
+            self.url + "/webchat/messages", params={"after": str(self.last_pushed)}
         ) as response:
             assert response.status == 200
             payload = await response.json()
