@@ -18,9 +18,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from datetime import datetime, timedelta
+from typing import cast
 
 from redis.asyncio import Redis
-from sqlalchemy import delete, select
+from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -28,9 +29,31 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.db.models import ProcessedMessage
 from bot.db.types import utc_now
 
-__all__ = ["DEDUPE_TTL", "BaseDedupe", "RedisDedupe", "SqlDedupe"]
+__all__ = ["DEDUPE_TTL", "BaseDedupe", "RedisDedupe", "SqlDedupe", "mark_processed_in"]
 
 DEDUPE_TTL = timedelta(hours=24)
+
+_processed = cast(Table, ProcessedMessage.__table__)
+_INSERT_OR_IGNORE = {
+    "postgresql": pg_insert(_processed).on_conflict_do_nothing(
+        index_elements=["channel", "provider_message_id"]
+    ),
+    "sqlite": sqlite_insert(_processed).on_conflict_do_nothing(
+        index_elements=["channel", "provider_message_id"]
+    ),
+}
+
+
+async def mark_processed_in(session: AsyncSession, channel: str, message_id: str) -> bool:
+    """The SQL processed marker, inside the caller's transaction; ``False`` if already there.
+
+    The turn loop writes it in every transaction a turn commits, whichever dedupe store it
+    uses, so a turn's SQL effects (a submission) happen once even if a Redis marker is lost.
+    """
+    statement = _INSERT_OR_IGNORE[session.get_bind().dialect.name]
+    values = {"channel": channel, "provider_message_id": message_id, "created_at": utc_now()}
+    result = await session.execute(statement, values)
+    return bool(getattr(result, "rowcount", 0) == 1)
 
 
 class BaseDedupe(ABC):
@@ -66,14 +89,7 @@ class SqlDedupe(BaseDedupe):
 
     async def mark_in(self, session: AsyncSession, channel: str, message_id: str) -> bool:
         """Insert-or-ignore inside the caller's transaction; ``True`` when this call inserted."""
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        statement = (
-            insert(ProcessedMessage)
-            .values(channel=channel, provider_message_id=message_id, created_at=utc_now())
-            .on_conflict_do_nothing(index_elements=["channel", "provider_message_id"])
-        )
-        result = await session.execute(statement)
-        return bool(getattr(result, "rowcount", 0) == 1)
+        return await mark_processed_in(session, channel, message_id)
 
     async def purge(self, now: datetime | None = None, keep: timedelta = DEDUPE_TTL) -> int:
         """Forget markers older than ``keep`` (never less than 24 hours); returns how many."""
@@ -94,14 +110,23 @@ class RedisDedupe(BaseDedupe):
         self._ttl = max(ttl, DEDUPE_TTL)
         self._prefix = prefix
 
-    def _name(self, channel: str, message_id: str) -> str:
+    @property
+    def redis(self) -> Redis:
+        return self._redis
+
+    @property
+    def ttl_seconds(self) -> int:
+        return int(self._ttl.total_seconds())
+
+    def name(self, channel: str, message_id: str) -> str:
+        """The Redis key of a processed marker."""
         return f"{self._prefix}{channel}:{message_id}"
 
     async def seen(self, channel: str, message_id: str) -> bool:
-        return bool(await self._redis.exists(self._name(channel, message_id)))
+        return bool(await self._redis.exists(self.name(channel, message_id)))
 
     async def mark(self, channel: str, message_id: str) -> bool:
         created = await self._redis.set(
-            self._name(channel, message_id), b"1", nx=True, ex=int(self._ttl.total_seconds())
+            self.name(channel, message_id), b"1", nx=True, ex=int(self._ttl.total_seconds())
         )
         return bool(created)

@@ -112,10 +112,27 @@ class RedisLocks(BaseLocks):
         self._renew = redis.register_script(_RENEW)
         self._release = redis.register_script(_RELEASE)
 
+    @property
+    def redis(self) -> Redis:
+        return self._redis
+
+    @property
+    def lease_ms(self) -> int:
+        return self._lease_ms
+
+    @property
+    def wait(self) -> float:
+        """Seconds a turn waits for a conversation another turn holds."""
+        return self._wait
+
+    def name(self, key: ConversationKey) -> str:
+        """The Redis key of a conversation's lock."""
+        return self._prefix + key.storage_key
+
     @asynccontextmanager
     async def hold(self, key: ConversationKey) -> AsyncIterator[None]:
         async with self._local.hold(key):
-            name = self._prefix + key.storage_key
+            name = self.name(key)
             token = secrets.token_hex(16)
             await self._acquire(name, token)
             renewer = asyncio.create_task(self._keep_renewing(name, token))

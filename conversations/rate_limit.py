@@ -44,6 +44,10 @@ class BaseRateLimiter(ABC):
     @abstractmethod
     async def hit(self, key: ConversationKey) -> RateDecision: ...
 
+    def now(self) -> float:
+        """The limiter's clock, in seconds."""
+        return self._clock()
+
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections the limiter opened itself."""
 
@@ -134,13 +138,18 @@ class RedisRateLimiter(BaseRateLimiter):
     ) -> None:
         super().__init__(rate, burst, clock)
         self._prefix = prefix
+        self.redis = redis
         self._take = redis.register_script(_TAKE)
         # A bucket refills completely in burst/rate seconds; after that it need not exist.
-        self._expire_ms = int((burst / rate + 1) * 1000)
+        self.expire_ms = int((burst / rate + 1) * 1000)
+
+    def name(self, key: ConversationKey) -> str:
+        """The Redis key of a resident's bucket."""
+        return self._prefix + key.storage_key
 
     async def hit(self, key: ConversationKey) -> RateDecision:
         result = await self._take(
-            keys=[self._prefix + key.storage_key],
-            args=[self.burst, self.rate, repr(self._clock()), self._expire_ms],
+            keys=[self.name(key)],
+            args=[self.burst, self.rate, repr(self._clock()), self.expire_ms],
         )
         return _DECISIONS[int(result)]

@@ -115,11 +115,20 @@ class RedisStateStore(BaseStateStore):
         # The client is usually shared with the locks and dedupe: its owner closes it.
         self._close_client = close_client
 
-    def _name(self, key: ConversationKey) -> str:
+    @property
+    def redis(self) -> Redis:
+        return self._redis
+
+    @property
+    def ttl(self) -> int:
+        return self._ttl
+
+    def name(self, key: ConversationKey) -> str:
+        """The Redis key of a conversation's state."""
         return self._prefix + key.storage_key
 
     async def get(self, key: ConversationKey) -> dict[str, Any] | None:
-        raw = await self._redis.get(self._name(key))
+        raw = await self._redis.get(self.name(key))
         if raw is None:
             return None
         state: dict[str, Any] = json.loads(raw)
@@ -127,11 +136,11 @@ class RedisStateStore(BaseStateStore):
 
     async def set(self, key: ConversationKey, state: dict[str, Any]) -> None:
         await self._redis.set(
-            self._name(key), json.dumps(state, separators=(",", ":")), ex=self._ttl
+            self.name(key), json.dumps(state, separators=(",", ":")), ex=self._ttl
         )
 
     async def delete(self, key: ConversationKey) -> None:
-        await self._redis.delete(self._name(key))
+        await self._redis.delete(self.name(key))
 
     async def close(self) -> None:
         if self._close_client:

@@ -1,0 +1,67 @@
+""" "Delete my data": a resident's personal data goes; anonymous facts stay.
+
+Removed: the resident's channel addresses, subscriptions, consent times, the text and address of
+every logged message, and the personal answers (steps marked ``personal``) of their reports. Kept:
+the reports themselves (what, where, when: the city still has to fix the pothole), the resident
+row with ``erased_at`` (so counts stay right) and an audit row with the counts.
+
+Example::
+
+    counts = await erase_resident(session, forms, resident_id=7, now=now)
+    counts.reports   # 2
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import AuditLog, Resident, ResidentAddress, Submission, Subscription
+from conversations.message_log import scrub_resident
+from forms_runtime.model import Form
+
+__all__ = ["ErasureCounts", "erase_resident"]
+
+
+@dataclass(frozen=True)
+class ErasureCounts:
+    reports: int
+    messages: int
+
+
+async def erase_resident(
+    session: AsyncSession, forms: Mapping[str, Form], *, resident_id: int, now: datetime
+) -> ErasureCounts:
+    """Erase inside the caller's transaction; the caller commits (or rolls back) all of it."""
+    submissions = (
+        (await session.execute(select(Submission).where(Submission.resident_id == resident_id)))
+        .scalars()
+        .all()
+    )
+    for submission in submissions:
+        form = forms.get(submission.form_id)
+        personal = {s.id for s in form.steps if s.personal} if form else set(submission.answers)
+        submission.answers = {k: v for k, v in submission.answers.items() if k not in personal}
+    messages = await scrub_resident(session, resident_id)
+    await session.execute(delete(Subscription).where(Subscription.resident_id == resident_id))
+    await session.execute(delete(ResidentAddress).where(ResidentAddress.resident_id == resident_id))
+    await session.execute(
+        update(Resident)
+        .where(Resident.id == resident_id)
+        .values(erased_at=now, consent_at=None, consent_declined_at=None)
+    )
+    counts = ErasureCounts(reports=len(submissions), messages=messages)
+    session.add(
+        AuditLog(
+            at=now,
+            actor=f"resident:{resident_id}",
+            action="erase",
+            subject=f"resident:{resident_id}",
+            details={"reports": counts.reports, "messages": counts.messages},
+        )
+    )
+    return counts

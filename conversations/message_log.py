@@ -1,0 +1,254 @@
+"""The message log (every message in and out), written in the turn or behind it in batches.
+
+Two ways to write, chosen once per turn loop:
+
+* in the turn's transaction (``write_rows``), when the turn has a SQL transaction anyway (the SQL
+  state store, the embedded default): the log is exactly as durable as the state;
+* behind the turn (``MessageLogWriter``), when the state lives in Redis and an ordinary turn
+  touches no SQL at all: rows are queued in memory and a background task writes them as one
+  multi-row ``INSERT`` every ``interval`` seconds (or as soon as ``batch`` rows wait).
+
+The trade-off of writing behind, on purpose: the audit rows of the last ``interval`` (50 ms by
+default) are lost if the process is killed; a graceful shutdown (``close``) writes them. Nothing
+else is behind: submissions and their outbox rows, consent, opt-outs and erasures are committed
+before the resident is answered, and the state and processed marker are in Redis. If the
+database is down the rows wait (up to ``max_pending``) and are written when it is back.
+
+The writer keeps the queue's order, so log ids follow arrival order per resident. An erasure
+queues a ``scrub`` after the resident's rows, so rows still waiting lose their text too.
+
+Example::
+
+    writer = MessageLogWriter(engine)
+    writer.add(inbound_row(message, resident_id, now), outbound_row(message, resident_id, effects, now))
+    await writer.close()   # writes what is still queued
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, bindparam, insert, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+from bot.db.models import MessageLog, ResidentAddress
+from channels.types import InboundMessage
+from forms_runtime.effects import Ask, Cancelled, Effect, Notice, Reject, Review
+
+__all__ = [
+    "MessageLogWriter",
+    "effect_text",
+    "inbound_row",
+    "outbound_row",
+    "scrub_resident",
+    "write_rows",
+]
+
+log = logging.getLogger(__name__)
+
+_log = cast(Table, MessageLog.__table__)
+_addresses = cast(Table, ResidentAddress.__table__)
+_INSERT = insert(_log)
+_TOUCH = (
+    update(_addresses)
+    .where(
+        and_(_addresses.c.channel == bindparam("c"), _addresses.c.address == bindparam("a")),
+    )
+    .values(last_inbound_at=bindparam("at"))
+)
+
+Row = dict[str, Any]
+
+
+def inbound_row(message: InboundMessage, resident_id: int | None, now: datetime) -> Row:
+    text = message.text if message.text is not None else message.option_id
+    if text is None and message.location is not None:
+        text = f"{message.location.lat},{message.location.lon}"
+    return {
+        "direction": "in",
+        "channel": message.channel,
+        "address": message.address,
+        "resident_id": resident_id,
+        "provider_message_id": message.message_id,
+        "kind": str(message.kind),
+        "text": text,
+        "status": None,
+        "created_at": now,
+    }
+
+
+def outbound_row(
+    message: InboundMessage, resident_id: int | None, effects: Sequence[Effect], now: datetime
+) -> Row:
+    return {
+        "direction": "out",
+        "channel": message.channel,
+        "address": message.address,
+        "resident_id": resident_id,
+        "provider_message_id": None,
+        "kind": "reply",
+        "text": "\n".join(t for t in map(effect_text, effects) if t),
+        "status": "queued",
+        "created_at": now,
+    }
+
+
+def effect_text(effect: Effect) -> str:
+    """What the log keeps of one effect: the words the resident was shown."""
+    if isinstance(effect, Ask):
+        options = " | ".join(o.label for o in effect.options)
+        return f"{effect.prompt} [{options}]" if options else effect.prompt
+    if isinstance(effect, Review):
+        items = "; ".join(f"{i.number}. {i.label}: {i.value}" for i in effect.items)
+        return f"{effect.title} {items} {effect.prompt}"
+    if isinstance(effect, Reject | Notice | Cancelled):
+        return effect.message
+    return ""
+
+
+async def write_rows(db: AsyncSession | AsyncConnection, rows: Sequence[Row]) -> None:
+    """Insert ``rows`` inside the caller's transaction (one multi-row statement)."""
+    if rows:
+        await db.execute(_INSERT, list(rows))
+
+
+async def scrub_resident(db: AsyncSession | AsyncConnection, resident_id: int) -> int:
+    """Clear the text and address of every logged message of a resident; returns how many."""
+    result = await db.execute(
+        update(_log).where(_log.c.resident_id == resident_id).values(text=None, address=None)
+    )
+    return int(getattr(result, "rowcount", 0))
+
+
+@dataclass(frozen=True, slots=True)
+class _Scrub:
+    resident_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Touch:
+    channel: str
+    address: str
+    at: datetime
+
+
+class MessageLogWriter:
+    """Writes log rows behind the turns: batched, ordered, retried, flushed on ``close``."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        interval: float = 0.05,
+        batch: int = 500,
+        max_pending: int = 200_000,
+    ) -> None:
+        self._engine = engine
+        self._interval = interval
+        self._batch = batch
+        self._max_pending = max_pending
+        self._queue: deque[Row | _Scrub | _Touch] = deque()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._closed = False
+        self._flushing = asyncio.Lock()
+        self.dropped = 0  # rows given up on because the database stayed down too long
+
+    def __len__(self) -> int:
+        """Rows and updates waiting to be written."""
+        return len(self._queue)
+
+    def add(self, *rows: Row) -> None:
+        self._queue.extend(rows)
+        self._kick()
+
+    def scrub(self, resident_id: int) -> None:
+        """Clear a resident's logged texts once everything queued before is written (erasure)."""
+        self._queue.append(_Scrub(resident_id))
+        self._kick()
+
+    def touch(self, channel: str, address: str, at: datetime) -> None:
+        """Set ``resident_addresses.last_inbound_at`` with the next batch."""
+        self._queue.append(_Touch(channel, address, at))
+        self._kick()
+
+    def _kick(self) -> None:
+        if self._closed:
+            raise RuntimeError("the message log writer is closed")
+        if len(self._queue) > self._max_pending:
+            self._drop_oldest()
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="message-log-writer")
+        if len(self._queue) >= self._batch:
+            self._wake.set()
+
+    def _drop_oldest(self) -> None:
+        excess = len(self._queue) - self._max_pending
+        for _ in range(excess):
+            self._queue.popleft()
+        self.dropped += excess
+        log.error("message log: database down too long, %d rows dropped", excess)
+
+    async def _run(self) -> None:
+        pause = self._interval
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), pause)
+            self._wake.clear()
+            try:
+                await self.flush()
+                pause = self._interval
+            except Exception:
+                # The rows stay queued; try again, backing off up to five seconds.
+                pause = min(max(pause * 2, 0.25), 5.0)
+                log.warning("message log: write failed, retrying in %.2f s", pause, exc_info=True)
+
+    async def flush(self) -> None:
+        """Write everything queued so far (raises if the database refuses; nothing is lost)."""
+        async with self._flushing:
+            while self._queue:
+                taken = [self._queue.popleft() for _ in range(min(self._batch, len(self._queue)))]
+                try:
+                    async with self._engine.begin() as connection:
+                        await _write(connection, taken)
+                except BaseException:
+                    self._queue.extendleft(reversed(taken))
+                    raise
+
+    async def close(self) -> None:
+        """Write what is queued and stop; a database that is down loses the queued rows."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        try:
+            await self.flush()
+        except Exception:
+            log.error("message log: %d rows not written at shutdown", len(self._queue))
+        self._closed = True
+
+
+async def _write(connection: AsyncConnection, items: list[Row | _Scrub | _Touch]) -> None:
+    """One transaction for a batch, in queue order: runs of rows, then scrubs and touches."""
+    rows: list[Row] = []
+    touches: list[dict[str, Any]] = []
+    for item in items:
+        if isinstance(item, dict):
+            rows.append(item)
+        elif isinstance(item, _Touch):
+            touches.append({"c": item.channel, "a": item.address, "at": item.at})
+        else:
+            await write_rows(connection, rows)
+            rows = []
+            await scrub_resident(connection, item.resident_id)
+    await write_rows(connection, rows)
+    if touches:
+        await connection.execute(_TOUCH, touches)

@@ -1,0 +1,253 @@
+"""A turn's Redis work in two round trips: one script to get in, one to get out.
+
+With every store in Redis, a turn used to make six or seven round trips (lock, dedupe check, rate
+limit, state read, state write, processed marker, unlock) plus a lease-renewing task per turn.
+``RedisTurnGate`` does the same work, with the same keys and values as the separate stores, in:
+
+* ``enter``: a Lua script that takes the lock (``SET NX PX``), and unless the message was already
+  processed or the resident is over the rate limit, returns the state. A duplicate or a rate-limited
+  message releases the lock in the same script.
+* ``leave``: a Lua script that saves the state, marks the message processed and releases the lock
+  (only if this turn still holds it). ``abandon`` only releases it (the turn failed: the message
+  stays unprocessed, so the provider's retry runs it again).
+
+Leases are renewed by one task per process for all turns in flight (not one task per turn). The
+in-process lock is still taken first, so one process keeps arrival order and only one of its
+tasks waits on a resident's Redis lock. The scripts touch several keys, so on a Redis Cluster
+the keys would need one hash slot; citybot runs one Redis (with replicas), as DESIGN.md says.
+
+Example::
+
+    gate = fuse_redis_stores(states, dedupe, locks, limiter)   # None unless all share one Redis
+    async with gate.local.hold(key):
+        ticket = await gate.enter(key, "sms", "SM123")
+        if ticket.runs:
+            ...                                 # the turn
+            await gate.leave(ticket, new_state)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from conversations.dedupe import BaseDedupe, RedisDedupe
+from conversations.keys import ConversationKey
+from conversations.locks import BaseLocks, InProcessLocks, LockTimeout, RedisLocks
+from conversations.rate_limit import BaseRateLimiter, RateDecision, RedisRateLimiter
+from conversations.state_store import BaseStateStore, RedisStateStore
+
+__all__ = ["RedisTurnGate", "Ticket", "fuse_redis_stores"]
+
+log = logging.getLogger(__name__)
+
+# KEYS: lock, processed marker, rate bucket, state.
+# ARGV: token, lease ms, burst, rate, now, bucket expiry ms.
+# Returns {0} locked by another turn, {1} already processed, {2, decision, state} otherwise;
+# the lock is kept only when the decision is 0 (allow).
+_ENTER = """
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {0} end
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('DEL', KEYS[1])
+  return {1}
+end
+local cap = tonumber(ARGV[3])
+local rate = tonumber(ARGV[4])
+local now = tonumber(ARGV[5])
+local bucket = redis.call('HMGET', KEYS[3], 't', 'ts', 'w')
+local tokens = tonumber(bucket[1]) or cap
+local at = tonumber(bucket[2]) or now
+local warned = tonumber(bucket[3]) or 0
+tokens = math.min(cap, tokens + math.max(0, now - at) * rate)
+local decision = 2
+if tokens >= 1 then
+  tokens = tokens - 1
+  warned = 0
+  decision = 0
+elseif warned == 0 then
+  warned = 1
+  decision = 1
+end
+redis.call('HSET', KEYS[3], 't', tostring(tokens), 'ts', tostring(now), 'w', warned)
+redis.call('PEXPIRE', KEYS[3], ARGV[6])
+if decision ~= 0 then redis.call('DEL', KEYS[1]) end
+return {2, decision, redis.call('GET', KEYS[4])}
+"""
+
+# KEYS: lock, processed marker, state. ARGV: token, state JSON ('' keeps it), state ttl, marker ttl.
+_LEAVE = """
+if ARGV[2] ~= '' then redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[3]) end
+redis.call('SET', KEYS[2], '1', 'EX', ARGV[4])
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+"""
+
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+_RENEW = """
+local renewed = 0
+for i, key in ipairs(KEYS) do
+  if redis.call('GET', key) == ARGV[i + 1] then
+    redis.call('PEXPIRE', key, ARGV[1])
+    renewed = renewed + 1
+  end
+end
+return renewed
+"""
+
+_DECISIONS = (RateDecision.ALLOW, RateDecision.WARN, RateDecision.DROP)
+
+
+@dataclass
+class Ticket:
+    """The outcome of ``enter``: whether the turn runs, and the state it starts from."""
+
+    key: ConversationKey
+    channel: str
+    message_id: str
+    token: str
+    duplicate: bool = False
+    decision: RateDecision = RateDecision.ALLOW
+    state: dict[str, Any] | None = None
+
+    @property
+    def runs(self) -> bool:
+        return not self.duplicate and self.decision is RateDecision.ALLOW
+
+
+class RedisTurnGate:
+    def __init__(
+        self,
+        states: RedisStateStore,
+        dedupe: RedisDedupe,
+        locks: RedisLocks,
+        limiter: RedisRateLimiter,
+    ) -> None:
+        self._redis: Redis = states.redis
+        self._states = states
+        self._dedupe = dedupe
+        self._locks = locks
+        self._limiter = limiter
+        self.local = InProcessLocks()
+        self._enter = self._redis.register_script(_ENTER)
+        self._leave = self._redis.register_script(_LEAVE)
+        self._release = self._redis.register_script(_RELEASE)
+        self._renew = self._redis.register_script(_RENEW)
+        # Locks this process holds, name -> token, renewed together by one task.
+        self._held: dict[str, str] = {}
+        self._renewer: asyncio.Task[None] | None = None
+
+    async def enter(self, key: ConversationKey, channel: str, message_id: str) -> Ticket:
+        """Lock the conversation and read its state (waits while another process holds it)."""
+        lock = self._locks.name(key)
+        ticket = Ticket(key, channel, message_id, secrets.token_hex(8))
+        keys = [lock, self._dedupe.name(channel, message_id), self._limiter.name(key)]
+        keys.append(self._states.name(key))
+        args: list[str | int | float] = [
+            ticket.token,
+            self._locks.lease_ms,
+            self._limiter.burst,
+            self._limiter.rate,
+            repr(self._limiter.now()),
+            self._limiter.expire_ms,
+        ]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._locks.wait
+        pause = 0.002
+        while True:
+            result = await self._enter(keys=keys, args=args)
+            if int(result[0]) != 0:
+                break
+            if loop.time() >= deadline:
+                raise LockTimeout(f"conversation lock {lock} still held after {self._locks.wait}s")
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 0.05)
+        if int(result[0]) == 1:
+            ticket.duplicate = True
+            return ticket
+        ticket.decision = _DECISIONS[int(result[1])]
+        if len(result) > 2 and result[2] is not None:
+            ticket.state = json.loads(result[2])
+        if ticket.decision is RateDecision.ALLOW:
+            self._hold(lock, ticket.token)
+        return ticket
+
+    async def leave(self, ticket: Ticket, state: dict[str, Any] | None) -> None:
+        """Save ``state`` (``None``: leave it as it was), mark the message processed, unlock."""
+        lock = self._locks.name(ticket.key)
+        self._held.pop(lock, None)
+        payload = json.dumps(state, separators=(",", ":")) if state is not None else ""
+        released = await self._leave(
+            keys=[
+                lock,
+                self._dedupe.name(ticket.channel, ticket.message_id),
+                self._states.name(ticket.key),
+            ],
+            args=[ticket.token, payload, self._states.ttl, self._dedupe.ttl_seconds],
+        )
+        if not released:
+            log.warning("conversation lock %s was lost before the turn ended", lock)
+
+    async def abandon(self, ticket: Ticket) -> None:
+        """Release the lock without saving anything (the turn failed; it will be retried)."""
+        lock = self._locks.name(ticket.key)
+        self._held.pop(lock, None)
+        await self._release(keys=[lock], args=[ticket.token])
+
+    def _hold(self, lock: str, token: str) -> None:
+        self._held[lock] = token
+        if self._renewer is None or self._renewer.done():
+            self._renewer = asyncio.create_task(self._keep_renewing(), name="redis-lock-renewer")
+
+    async def _keep_renewing(self) -> None:
+        # A third of the lease: two renewals can be late before a lease runs out. A turn shorter
+        # than that (nearly all) is never renewed at all.
+        interval = self._locks.lease_ms / 3000
+        while self._held:
+            await asyncio.sleep(interval)
+            held = list(self._held.items())
+            for start in range(0, len(held), 500):
+                part = held[start : start + 500]
+                try:
+                    await self._renew(
+                        keys=[name for name, _ in part],
+                        args=[self._locks.lease_ms, *(token for _, token in part)],
+                    )
+                except Exception:
+                    log.warning("renewing conversation locks failed", exc_info=True)
+
+    async def close(self) -> None:
+        if self._renewer is not None:
+            self._renewer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewer
+            self._renewer = None
+
+
+def fuse_redis_stores(
+    states: BaseStateStore, dedupe: BaseDedupe, locks: BaseLocks, limiter: BaseRateLimiter
+) -> RedisTurnGate | None:
+    """A gate when all four stores are the Redis ones on one client; otherwise ``None``."""
+    if not (
+        isinstance(states, RedisStateStore)
+        and isinstance(dedupe, RedisDedupe)
+        and isinstance(locks, RedisLocks)
+        and isinstance(limiter, RedisRateLimiter)
+    ):
+        return None
+    if not (states.redis is dedupe.redis is locks.redis is limiter.redis):
+        return None
+    return RedisTurnGate(states, dedupe, locks, limiter)

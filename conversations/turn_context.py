@@ -1,0 +1,120 @@
+"""One turn in progress: the message, the conversation state, the resident, what to say.
+
+The turn's SQL transaction is opened only when something needs it (``await turn.sql()``): with
+the state in Redis, an ordinary answer to a question never touches the database; a submission,
+a consent answer or an opt-out does, and all of the turn's SQL writes then commit together.
+
+Example::
+
+    turn = Turn(message, key, envelope={}, now=now, open_session=sessionmaker)
+    session = await turn.sql()          # BEGIN (once); the turn loop commits it
+    turn.say(Notice("Hello"))
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
+
+from bot.db.models import AuditLog
+from channels.types import InboundMessage
+from conversations.keys import ConversationKey
+from conversations.residents import ResidentProfile
+from forms_runtime.effects import Effect
+
+__all__ = ["Turn"]
+
+
+@dataclass
+class Turn:
+    message: InboundMessage
+    key: ConversationKey
+    envelope: dict[str, Any]
+    now: datetime
+    open_session: Callable[[], AsyncSession]
+    # Turns queue here, first come first served, for one of the pool's connections (see
+    # ``TurnLoop``); without it a busy resident's next turn can take a connection ahead of
+    # turns that have waited for seconds.
+    sql_slots: asyncio.Semaphore | None = None
+    # Set by the turn loop before routing; ``None`` only before that.
+    profile: ResidentProfile = field(default=None)  # type: ignore[assignment]
+    new_resident: bool = False
+    effects: list[Effect] = field(default_factory=list)
+    reference: str | None = None
+    # "status REF" of a filed report: (index of the local answer in effects, reference, city id),
+    # asked of the city after the transaction commits (the city may be this process, on SQLite).
+    city_query: tuple[int, str, str] | None = None
+    # Run after the commit (never if the turn fails), e.g. scrubbing queued log rows.
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
+    # The resident's data was erased: the next message starts afresh.
+    forget_resident: bool = False
+    _session: AsyncSession | None = None
+    _transaction: AsyncSessionTransaction | None = None
+
+    @property
+    def locale(self) -> str:
+        return self.profile.locale
+
+    @property
+    def resident_id(self) -> int:
+        return self.profile.id
+
+    def say(self, *effects: Effect) -> None:
+        self.effects.extend(effects)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._session is not None
+
+    async def sql(self) -> AsyncSession:
+        """The turn's session, in a transaction begun on first use."""
+        if self._session is None:
+            if self.sql_slots is not None:
+                await self.sql_slots.acquire()
+            session = self.open_session()
+            try:
+                self._transaction = await session.begin()
+            except BaseException:
+                await session.close()
+                self._release_slot()
+                raise
+            self._session = session
+        return self._session
+
+    def _release_slot(self) -> None:
+        if self.sql_slots is not None:
+            self.sql_slots.release()
+
+    async def audit(self, action: str, details: dict[str, Any] | None = None) -> None:
+        """An audit row (no personal data) in the turn's transaction."""
+        session = await self.sql()
+        subject = f"resident:{self.profile.id}"
+        session.add(
+            AuditLog(
+                at=self.now, actor=subject, action=action, subject=subject, details=details or {}
+            )
+        )
+
+    async def commit(self) -> None:
+        if self._session is not None and self._transaction is not None:
+            try:
+                await self._transaction.commit()
+            finally:
+                await self._session.close()
+                self._session = self._transaction = None
+                self._release_slot()
+
+    async def rollback(self) -> None:
+        if self._session is not None:
+            try:
+                if self._transaction is not None:
+                    await self._transaction.rollback()
+            finally:
+                await self._session.close()
+                self._session = self._transaction = None
+                self._release_slot()
