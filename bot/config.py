@@ -63,6 +63,9 @@ class Settings:
     telegram_bot_token: str | None = None
     telegram_webhook_secret: str | None = None
     telegram_api_base_url: str | None = None
+    # ``citybot serve --telegram-polling`` (or CITYBOT_TELEGRAM_POLLING=1): getUpdates instead of
+    # a webhook, for a machine with no public URL. One process per bot only.
+    telegram_polling: bool = False
 
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
@@ -137,6 +140,8 @@ class Settings:
             telegram_bot_token=text("TELEGRAM_BOT_TOKEN"),
             telegram_webhook_secret=text("TELEGRAM_WEBHOOK_SECRET"),
             telegram_api_base_url=text("TELEGRAM_API_BASE_URL"),
+            telegram_polling=(text("CITYBOT_TELEGRAM_POLLING") or "").lower()
+            in ("1", "true", "yes", "on"),
             twilio_account_sid=text("TWILIO_ACCOUNT_SID"),
             twilio_auth_token=text("TWILIO_AUTH_TOKEN"),
             twilio_sms_from=text("TWILIO_SMS_FROM"),

@@ -18,6 +18,11 @@ Decisions worth knowing:
   so a GIF gets the polite "send a JPEG, PNG or WebP" answer.
 - Inline buttons carry the option id as ``callback_data`` (Telegram allows 64 bytes); a button
   that stands for typed text (a yes/no word, or an id too long for 64 bytes) carries ``txt:...``.
+- Long polling (``poll``, for a machine with no public URL) hands back each update as the
+  ``ChannelRequest`` a webhook would have carried, so it takes the same parse and turn path;
+  failures come back as ``PollingError`` (with Telegram's ``retry_after`` on a 429).
+- ``download_file`` (getFile, then the file download) is how the media proxy gets a photo's bytes
+  with the bot token, which must never leave this process.
 
 Example::
 
@@ -34,6 +39,7 @@ import json
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -47,11 +53,19 @@ from telegram import (
     Update,
 )
 from telegram.error import BadRequest as TelegramBadRequest
-from telegram.error import Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.error import (
+    Conflict,
+    Forbidden,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
 from telegram.request import HTTPXRequest
 
 from channels.base import BadRequest, BaseChannel, ChannelRequest, ForbiddenRequest
 from channels.media import telegram_file_ref
+from channels.media_fetch import MediaNotFound, MediaRefused, MediaUnavailable
 from channels.pacing import Pacer
 from channels.render_text import render_plain
 from channels.retrying import PROVIDER_DOWN
@@ -68,7 +82,7 @@ from channels.types import (
 from forms_runtime.effects import Ask, Effect, GeoPoint, InputKind, MediaRef, OptionView, Review
 from forms_runtime.i18n import N_, tr
 
-__all__ = ["SECRET_HEADER", "TEXT_PREFIX", "TelegramChannel"]
+__all__ = ["SECRET_HEADER", "TEXT_PREFIX", "PolledUpdate", "PollingError", "TelegramChannel"]
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +118,35 @@ _UNSUPPORTED_FIELDS = (
 )
 
 
+class PollingError(Exception):
+    """getUpdates failed; poll again after ``retry_after`` (Telegram's, on a 429) or a back-off.
+
+    ``conflict``: Telegram refused because a webhook is set or another process is polling.
+    ``refused``: the token is wrong or revoked; polling again will not help until it is fixed.
+    """
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        retry_after: float | None = None,
+        conflict: bool = False,
+        refused: bool = False,
+    ) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
+        self.conflict = conflict
+        self.refused = refused
+
+
+@dataclass(frozen=True, slots=True)
+class PolledUpdate:
+    """One update from getUpdates, as the webhook request that would have carried it."""
+
+    update_id: int
+    request: ChannelRequest
+
+
 class TelegramChannel(BaseChannel):
     name = "telegram"
     capabilities = Capabilities(
@@ -131,11 +174,16 @@ class TelegramChannel(BaseChannel):
         self._request = HTTPXRequest(
             connection_pool_size=connection_pool_size, read_timeout=10.0, connect_timeout=5.0
         )
+        # getUpdates holds its connection for the whole long poll: a pool of its own.
+        self._updates_request = HTTPXRequest(
+            connection_pool_size=1, read_timeout=10.0, connect_timeout=5.0
+        )
         self.bot = Bot(
             token,
             base_url=f"{base}/bot",
             base_file_url=f"{base}/file/bot",
             request=self._request,
+            get_updates_request=self._updates_request,
         )
         self.pacer = Pacer(per_second, per_chat_per_second)
 
@@ -238,8 +286,78 @@ class TelegramChannel(BaseChannel):
             allowed_updates=["message", "callback_query"],
         )
 
+    # -- long polling (no public URL) -----------------------------------------------------------
+
+    async def delete_webhook(self) -> None:
+        """Remove any webhook, which Telegram requires before getUpdates; raises PollingError."""
+        try:
+            await self.bot.delete_webhook(drop_pending_updates=False)
+        except TelegramError as exc:
+            raise _polling_error(exc) from None
+
+    async def poll(
+        self, offset: int | None, timeout: float, limit: int = 100
+    ) -> list[PolledUpdate]:
+        """Updates from ``offset`` on, waiting up to ``timeout`` seconds for the first.
+
+        Passing ``offset`` confirms every update below it: Telegram will not send those again.
+        """
+        try:
+            updates = await self.bot.get_updates(
+                offset=offset,
+                timeout=int(timeout),
+                limit=limit,
+                allowed_updates=["message", "callback_query"],
+            )
+        except TelegramError as exc:
+            raise _polling_error(exc) from None
+        return [
+            PolledUpdate(
+                update.update_id,
+                ChannelRequest(
+                    method="POST",
+                    url="telegram:getUpdates",
+                    headers={"Content-Type": "application/json"},
+                    body=json.dumps(update.to_dict()).encode(),
+                    form={},
+                ),
+            )
+            for update in updates
+        ]
+
+    # -- media ------------------------------------------------------------------------------------
+
+    async def download_file(self, file_id: str, max_bytes: int) -> bytes:
+        """A file's bytes (getFile, then the download), refused above ``max_bytes``.
+
+        Raises ``MediaNotFound``, ``MediaRefused`` or ``MediaUnavailable`` with a reason that
+        never contains the file URL (it carries the bot token).
+        """
+        try:
+            file = await self.bot.get_file(file_id)
+            if file.file_size is not None and file.file_size > max_bytes:
+                raise MediaRefused("the photo is larger than the limit", too_large=True)
+            body = bytes(await file.download_as_bytearray())
+        except RetryAfter as exc:
+            raise MediaUnavailable(
+                "Telegram is rate limiting", retry_after=_retry_after(exc)
+            ) from None
+        except (TelegramBadRequest, InvalidToken) as exc:
+            # "invalid file_id", "file is too big" (over the Bot API's 20 MB), an unknown path.
+            raise MediaNotFound(f"Telegram has no such file ({type(exc).__name__})") from None
+        except (NetworkError, TelegramError) as exc:
+            raise MediaUnavailable(
+                f"Telegram could not be reached ({type(exc).__name__})"
+            ) from None
+        except RuntimeError:
+            raise MediaNotFound("Telegram gave no path for the file") from None
+        if len(body) > max_bytes:
+            raise MediaRefused("the photo is larger than the limit", too_large=True)
+        return body
+
     async def close(self) -> None:
         await self._request.shutdown()
+        await self._updates_request.shutdown()
 
 
 def _header(request: ChannelRequest, name: str) -> str | None:
@@ -389,6 +507,16 @@ def _markup(buttons: Sequence[Button]) -> InlineKeyboardMarkup | ReplyKeyboardMa
         else:
             rows.append([key])
     return InlineKeyboardMarkup(rows)
+
+
+def _polling_error(exc: TelegramError) -> PollingError:
+    if isinstance(exc, RetryAfter):
+        return PollingError("Telegram is rate limiting", retry_after=_retry_after(exc))
+    if isinstance(exc, Conflict):
+        return PollingError(f"Telegram refused: {exc}", conflict=True)
+    if isinstance(exc, InvalidToken | Forbidden):
+        return PollingError(f"Telegram refused the bot token: {exc}", refused=True)
+    return PollingError(f"Telegram could not be reached: {type(exc).__name__}: {exc}")
 
 
 def _retry_after(exc: RetryAfter) -> float:

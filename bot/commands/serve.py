@@ -4,12 +4,14 @@ Example::
 
     $ citybot serve --port 8080
     citybot is running: web chat at http://127.0.0.1:8080/
+    $ citybot serve --telegram-polling     # no public URL: ask Telegram for updates instead
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import logging
 import signal
 import sys
@@ -31,8 +33,15 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"citybot serve: {exc}", file=sys.stderr)
         return 2
+    if getattr(args, "telegram_polling", False):
+        if not settings.telegram_bot_token:
+            print("citybot serve: --telegram-polling needs TELEGRAM_BOT_TOKEN", file=sys.stderr)
+            return 2
+        settings = dataclasses.replace(settings, telegram_polling=True)
     host = getattr(args, "host", None) or settings.host
     port = settings.port if getattr(args, "port", None) is None else int(args.port)
+    # The filer finds the built-in Open311 server at this listener (bot.open311.wiring).
+    settings = dataclasses.replace(settings, host=host, port=port)
     configure_logging(settings.log_level)
     try:
         return asyncio.run(
