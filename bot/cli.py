@@ -31,7 +31,9 @@ def _parser() -> argparse.ArgumentParser:
     worker.set_defaults(module="worker")
 
     chat = sub.add_parser("chat", help="talk to the bot in this terminal")
-    chat.add_argument("--channel", default="terminal", choices=["terminal", "sms", "whatsapp", "telegram"])
+    chat.add_argument(
+        "--channel", default="terminal", choices=["terminal", "sms", "whatsapp", "telegram"]
+    )
     chat.add_argument("--locale", default="en", help="start in this language (en, af, zu, xh)")
     chat.add_argument("--form", help="open this form straight away")
     chat.set_defaults(module="chat")
@@ -39,7 +41,9 @@ def _parser() -> argparse.ArgumentParser:
     forms = sub.add_parser("forms", help="work with form definitions")
     forms_sub = forms.add_subparsers(dest="forms_command", required=True, metavar="ACTION")
     lint = forms_sub.add_parser("lint", help="check forms; exit 1 on any error")
-    lint.add_argument("paths", nargs="*", help="YAML files or folders (default: the standard forms)")
+    lint.add_argument(
+        "paths", nargs="*", help="YAML files or folders (default: the standard forms)"
+    )
     lint.add_argument("--format", choices=["text", "json"], default="text")
     lint.set_defaults(module="forms_lint")
     listing = forms_sub.add_parser("list", help="list the forms citybot offers")
