@@ -64,6 +64,7 @@ ROUTE_PROVIDERS: list[str] = [
     "bot.web.webhooks:add_routes",
     "bot.open311.wiring:add_routes",
     "bot.telegram_polling:add_routes",
+    "bot.web.media:add_routes",
 ]
 # Modules imported before workers start; each calls ``register_worker`` at import. Append yours.
 WORKER_MODULES: list[str] = [

@@ -87,6 +87,8 @@ class Settings:
     rate_limit_burst: int = 12
     # The message log (in and out) is purged after this many days.
     message_retention_days: int = 90
+    # The photo links sent to the city (``/media/<token>``) stop working after this many days.
+    media_link_days: float = 90.0
     log_level: str = "INFO"
     # Seconds a graceful shutdown waits for turns in flight.
     shutdown_timeout: float = 10.0
@@ -159,6 +161,7 @@ class Settings:
             message_retention_days=_number(
                 env, "CITYBOT_MESSAGE_RETENTION_DAYS", 90, int, minimum=1
             ),
+            media_link_days=_number(env, "CITYBOT_MEDIA_LINK_DAYS", 90.0, float, minimum=0.01),
             log_level=_log_level(text("CITYBOT_LOG_LEVEL") or "INFO"),
             shutdown_timeout=_number(env, "CITYBOT_SHUTDOWN_TIMEOUT", 10.0, float, minimum=0),
             staff_token=text("CITYBOT_STAFF_TOKEN"),

@@ -45,6 +45,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import Resident, Submission, SubmissionOutbox
+from bot.media_links import MediaLinks
 from bot.open311.client import CityBackend
 from bot.open311.errors import ApiKeyRefused, BackendRejected, Open311Error, RequestNotFound
 from bot.open311.mapping import draft_from_answers
@@ -116,8 +117,11 @@ class Filer:
         registry: CollectorRegistry | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         rng: random.Random | None = None,
+        media_links: MediaLinks | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
+        # Photos go to the city as signed links to our media proxy (``/media/<token>``).
+        self.media_links = media_links
         self.backend = backend
         self.forms = dict(forms)
         self.send = send
@@ -238,10 +242,17 @@ class Filer:
             claim.answers,
             reference=claim.reference,
             definition=await self._definition(claim.service_code),
+            photo_url=self._photo_url(claim),
         )
         if draft.lat is None and claim.lat is not None and claim.lon is not None:
             draft = _with_place(draft, claim)
         return draft
+
+    def _photo_url(self, claim: _Claim) -> Callable[[str], str] | None:
+        links = self.media_links
+        if links is None:
+            return None
+        return lambda step_id: links.url_for(claim.submission_id, step_id)
 
     async def _attempt(self, claim: _Claim) -> _Outcome:
         try:

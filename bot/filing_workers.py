@@ -26,6 +26,7 @@ import weakref
 from bot.app import register_worker
 from bot.config import Settings
 from bot.filer import Filer, FilerSettings
+from bot.media_links import MediaLinks
 from bot.open311.wiring import backend_from_settings
 from bot.services import Services
 from bot.web.webhooks import build_channels
@@ -81,6 +82,7 @@ def _filer(services: Services) -> Filer:
                 idle_seconds=settings.filer_idle_seconds,
             ),
             registry=services.metrics.registry,
+            media_links=MediaLinks.from_settings(settings),
         )
         _FILERS[services] = filer
     return filer

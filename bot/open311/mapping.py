@@ -20,7 +20,7 @@ Example::
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from bot.open311.types import (
@@ -145,8 +145,13 @@ def draft_from_answers(
     *,
     reference: str | None = None,
     definition: ServiceDefinition | None = None,
+    photo_url: Callable[[str], str] | None = None,
 ) -> ServiceRequestDraft:
     """The report to POST for a submission's answers.
+
+    ``photo_url(step_id)`` gives the URL the city fetches a photo from: the filer passes the
+    media proxy's signed link, because the stored reference (``tg-file://...``, a Twilio media
+    URL) needs credentials the city does not have. Without it the stored reference is sent.
 
     Personal answers are present only when the resident gave them with consent (the conversation
     core skips personal steps otherwise), so whatever is present is sent. With the city's
@@ -168,7 +173,7 @@ def draft_from_answers(
             if value.get("ward"):
                 lines.append(f"Ward: {value['ward']}")
         elif step.type is StepType.PHOTO and isinstance(value, Mapping):
-            media_url = value.get("url")
+            media_url = photo_url(step.id) if photo_url else value.get("url")
         elif step.type is StepType.NAME:
             first_name, _, last_name = str(value).partition(" ")
         elif step.type is StepType.PHONE:

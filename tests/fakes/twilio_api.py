@@ -7,11 +7,16 @@ Example::
     async with FakeTwilio("AC...", "token") as twilio:
         ...
         assert twilio.messages()[0].form["To"] == "+27831234567"
+
+Media: ``twilio.media["ME..."] = ("image/jpeg", b"...")`` serves a resident's photo as Twilio
+does: ``GET .../Messages/<MM>/Media/<ME>`` with Basic auth answers 307 to a pre-signed storage
+URL (here ``/cdn/<ME>`` on the same fake), which needs no credentials.
 """
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -38,9 +43,44 @@ class FakeTwilio(RecordingServer):
         self.account_sid = account_sid
         self._auth = "Basic " + base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
         self._next_sid = 4000
+        # media SID -> (content type, bytes)
+        self.media: dict[str, tuple[str, bytes]] = {}
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", self._create_message)
+        app.router.add_get(
+            "/2010-04-01/Accounts/{sid}/Messages/{message}/Media/{media}", self._media
+        )
+        app.router.add_get("/cdn/{media}", self._cdn)
+
+    def media_url(self, media_sid: str, message_sid: str = "MM" + "0" * 32) -> str:
+        """The MediaUrl Twilio would post in the webhook for this media."""
+        return (
+            f"https://api.twilio.com/2010-04-01/Accounts/{self.account_sid}"
+            f"/Messages/{message_sid}/Media/{media_sid}"
+        )
+
+    async def _media(self, request: web.Request) -> web.StreamResponse:
+        recorded = await self.record(request)
+        if request.headers.get("Authorization") != self._auth:
+            body = {"code": 20003, "message": "Authenticate", "status": 401}
+            return self.respond(recorded, ScriptedAnswer(401, body))
+        scripted = self.scripted()
+        if scripted is not None:
+            return self.respond(recorded, scripted)
+        media = request.match_info["media"]
+        if media not in self.media:
+            body = {"code": 20404, "message": "The requested resource was not found", "status": 404}
+            return self.respond(recorded, ScriptedAnswer(404, body))
+        self.requests.append(dataclasses.replace(recorded, status=307))
+        signed = f"/cdn/{media}?Expires=1742032800&Signature=fake"
+        return web.Response(status=307, headers={"Location": signed})
+
+    async def _cdn(self, request: web.Request) -> web.Response:
+        recorded = await self.record(request)
+        content_type, body = self.media[request.match_info["media"]]
+        self.requests.append(dataclasses.replace(recorded, status=200))
+        return web.Response(body=body, headers={"Content-Type": content_type})
 
     def messages(self) -> list[RecordedRequest]:
         """Messages the fake accepted (201)."""
