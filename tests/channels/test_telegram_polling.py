@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
+import os
+import signal
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -25,6 +27,7 @@ from channels.base import ChannelRequest
 from channels.telegram import PollingError, TelegramChannel
 from tests.channels.signed import telegram_update
 from tests.fakes.telegram_api import FakeTelegram
+from tests.web.serve_process import CITYBOT, free_port
 
 TOKEN = "7000000001:AAFakeTokenForTests"
 CHAT_ID = 123456789
@@ -297,3 +300,40 @@ def test_polling_can_be_switched_on_from_the_environment() -> None:
     env = {"CITYBOT_SESSION_SECRET": "test"}
     assert Settings.from_env({**env, "CITYBOT_TELEGRAM_POLLING": "1"}).telegram_polling
     assert not Settings.from_env(env).telegram_polling
+
+
+async def test_citybot_serve_with_the_flag_polls_and_stops_cleanly(
+    tmp_path: Path, telegram: FakeTelegram
+) -> None:
+    """The real command in a subprocess: ``citybot serve --telegram-polling``, then SIGTERM."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("CITYBOT_", "TELEGRAM_"))},
+        "CITYBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/citybot.sqlite3",
+        "CITYBOT_PORT": str(free_port()),
+        "CITYBOT_LOG_LEVEL": "WARNING",
+        "TELEGRAM_BOT_TOKEN": TOKEN,
+        "TELEGRAM_API_BASE_URL": telegram.url,
+    }
+    telegram.push_update(text_update(910000081, "/start"))
+    process = await asyncio.create_subprocess_exec(
+        str(CITYBOT),
+        "serve",
+        "--telegram-polling",
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        assert process.stdout is not None
+        line = await asyncio.wait_for(process.stdout.readline(), 30)
+        assert b"citybot is running" in line
+        await eventually(lambda: len(sent_texts(telegram)) == 1, timeout=30)
+        await eventually(lambda: not telegram.pending_updates)
+        process.send_signal(signal.SIGTERM)
+        # The long poll in flight is abandoned at once, not waited out.
+        assert await asyncio.wait_for(process.wait(), 10) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
