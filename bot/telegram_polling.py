@@ -5,9 +5,11 @@ Instead of Telegram calling ``POST /webhooks/telegram``, this process asks for u
 ``channel.parse`` -> ``bot.web.webhooks.run_turns`` (screen, turn loop, render, reply sender).
 
 - **Nothing lost, nothing doubled.** The offset (which tells Telegram an update is done) moves
-  past an update only after its turn committed. A crash, a kill or a store outage before that
-  leaves the update with Telegram, which hands it out again; the turn loop's dedupe on
-  ``tg:<update_id>`` makes a second run of a committed turn a no-op. The offset is not stored:
+  past a batch of updates only after every turn in it committed. A crash, a kill or a store
+  outage before that leaves the batch with Telegram, which hands it out again; the turn loop's
+  dedupe on ``tg:<update_id>`` makes a second run of a committed turn a no-op.
+- **In order per resident, residents side by side:** a batch's updates are grouped by chat; each
+  chat's run in order, the chats concurrently (as Telegram's concurrent webhook deliveries do). The offset is not stored:
   Telegram keeps unconfirmed updates, and a restarted poller starts from the oldest of them.
 - **Store down:** the same update is retried with back-off, for as long as it takes (like a
   webhook answered 503). Any other failure is retried a few times, then the update is skipped
@@ -92,19 +94,29 @@ class TelegramPoller:
             await self.run_once()
 
     async def run_once(self) -> int:
-        """One getUpdates and every update it returned; how many updates were handled."""
+        """One getUpdates and every update it returned; how many updates were handled.
+
+        Each chat's updates run in order; different chats run side by side, as webhook
+        deliveries do. The offset moves past the batch once every update in it is done.
+        """
         try:
             updates = await self.channel.poll(self.offset, self.timeout)
         except PollingError as exc:
             await self._poll_failed(exc)
             return 0
         self._failures = 0
+        chats: dict[str, list[PolledUpdate]] = {}
         for update in updates:
-            if self.offset is not None and update.update_id < self.offset:
-                continue  # already confirmed (cannot happen with Telegram; cheap to guard)
-            await self._handle(update)
-            self.offset = update.update_id + 1
+            if self.offset is None or update.update_id >= self.offset:
+                chats.setdefault(update.chat, []).append(update)
+        await asyncio.gather(*(self._handle_in_order(chat) for chat in chats.values()))
+        if updates:
+            self.offset = max(update.update_id for update in updates) + 1
         return len(updates)
+
+    async def _handle_in_order(self, updates: Sequence[PolledUpdate]) -> None:
+        for update in updates:
+            await self._handle(update)
 
     async def _handle(self, update: PolledUpdate) -> None:
         """Run one update until its turn commits; returns only then (or when it is skipped)."""

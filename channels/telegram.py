@@ -145,6 +145,8 @@ class PolledUpdate:
 
     update_id: int
     request: ChannelRequest
+    # The chat it belongs to: updates of one chat are handled in order, chats side by side.
+    chat: str = ""
 
 
 class TelegramChannel(BaseChannel):
@@ -321,6 +323,7 @@ class TelegramChannel(BaseChannel):
                     body=json.dumps(update.to_dict()).encode(),
                     form={},
                 ),
+                chat=str(update.effective_chat.id) if update.effective_chat else "",
             )
             for update in updates
         ]
