@@ -18,9 +18,9 @@ Where things are stored depends on the stores given:
   first, state read, state write, the message log rows); all or nothing.
 * Redis state, dedupe, locks and rate limits (scale-out): steps 1 and 5 are one Lua script each
   (``conversations.redis_turns``), an ordinary turn runs no SQL at all, and the message log is
-  written behind the turn in batches (``conversations.message_log``). A turn with SQL work also
-  writes the SQL processed marker in its transaction, so a submission is never stored twice even
-  if Redis fails right after the commit.
+  written behind the turn in batches (``conversations.message_log``). A turn that stores a
+  report also writes the SQL processed marker in its transaction, so a submission is never
+  stored twice even if Redis fails right after the commit.
 
 If the database (or Redis) fails, ``handle`` raises before anything is marked processed, so the
 web layer answers 503 and the provider retries the same message.
@@ -331,9 +331,11 @@ class TurnLoop:
                 resident_id = profile.id
                 turn.after_commit.append(lambda: writer.scrub(resident_id))
             turn.after_commit.append(lambda: writer.add(*rows))
-        # A turn with SQL effects is marked in SQL too: its effects happen once.
+        # A turn that stored a report is marked in SQL too, so the report is stored once even
+        # if Redis fails after the commit and the provider retries. (Other SQL work of a turn,
+        # such as finding the resident, is safe to repeat.)
         if (
-            turn.in_transaction
+            turn.reference is not None
             and not self._sql_dedupe
             and not await mark_processed_in(await turn.sql(), message.channel, message.message_id)
         ):
