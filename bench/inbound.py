@@ -29,18 +29,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
+import functools
 import random
-import shutil
-import signal
-import socket
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +45,10 @@ from forms_runtime.loader import standard_forms
 from forms_runtime.sample_answers import sample_answer
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.latency import LatencySummary, closed_loop  # noqa: E402
+from bench.serve_process import serve_in_subprocess  # noqa: E402
 
 
 @dataclass
@@ -136,15 +133,9 @@ class Resident:
         await self.session.close()
 
 
-async def closed_loop(residents: list[Resident], seconds: float) -> Stats:
+async def closed_loop_stats(residents: list[Resident], seconds: float) -> Stats:
     stats = Stats()
-    deadline = time.perf_counter() + seconds
-
-    async def run(resident: Resident) -> None:
-        while time.perf_counter() < deadline:
-            await resident.say(stats)
-
-    await asyncio.gather(*(run(r) for r in residents))
+    await closed_loop([functools.partial(r.say, stats) for r in residents], seconds)
     return stats
 
 
@@ -169,80 +160,16 @@ async def fixed_rate(residents: list[Resident], seconds: float, rate: float) -> 
 
 
 def report(title: str, stats: Stats, seconds: float) -> float:
-    n = len(stats.latencies)
     ok = stats.statuses.get(200, 0)
     rate = ok / seconds if seconds else 0.0
-    if n:
-        ordered = sorted(stats.latencies)
-        p50 = ordered[int(0.50 * (n - 1))] * 1000
-        p99 = ordered[int(0.99 * (n - 1))] * 1000
-        mean = statistics.fmean(ordered) * 1000
-        worst = ordered[-1] * 1000
-    else:
-        p50 = p99 = mean = worst = 0.0
     statuses = ", ".join(f"{k}: {v}" for k, v in sorted(stats.statuses.items()))
     print(
         f"{title}: {rate:,.0f} messages/s ({ok} ok in {seconds:.1f} s; {statuses}); "
-        f"latency p50 {p50:.1f} ms, p99 {p99:.1f} ms, mean {mean:.1f} ms, max {worst:.1f} ms; "
+        f"latency {LatencySummary.of(stats.latencies)}; "
         f"{stats.submitted} forms submitted; {stats.rate_limited} rate-limited",
         flush=True,
     )
     return rate
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.asynccontextmanager
-async def started_server(args: argparse.Namespace) -> AsyncIterator[str]:
-    """``citybot serve`` in a subprocess on a free port, with the rate limit out of the way."""
-    scratch = tempfile.mkdtemp(prefix="citybot-bench-")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "CITYBOT_DATABASE_URL": args.database_url or f"sqlite+aiosqlite:///{scratch}/bench.sqlite3",
-        "CITYBOT_PORT": str(port),
-        "CITYBOT_HOST": "127.0.0.1",
-        "CITYBOT_SESSION_SECRET": "bench",
-        # The bench's residents type far faster than people; this is not what it measures.
-        "CITYBOT_RATE_LIMIT_PER_SECOND": "100000",
-        "CITYBOT_RATE_LIMIT_BURST": "100000",
-        "CITYBOT_LOG_LEVEL": "WARNING",
-    }
-    env.pop("CITYBOT_REDIS_URL", None)
-    if args.redis_url:
-        env["CITYBOT_REDIS_URL"] = args.redis_url
-    citybot = shutil.which("citybot", path=str(ROOT / ".venv" / "bin")) or "citybot"
-    command = [citybot, "serve", "--no-workers"]
-    if args.profile:
-        # A .txt name gets collapsed stacks (one line per stack, for grep and sort).
-        fmt = ["--format", "raw"] if args.profile.endswith(".txt") else []
-        command = ["py-spy", "record", "-o", args.profile, "--rate", "250", *fmt, "--", *command]
-    process = subprocess.Popen(command, env=env, cwd=scratch)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with aiohttp.ClientSession() as probe:
-            for _ in range(200):
-                with contextlib.suppress(aiohttp.ClientError):
-                    async with probe.get(url + "/readyz") as response:
-                        if response.status == 200:
-                            break
-                if process.poll() is not None:
-                    raise SystemExit(f"citybot serve exited with {process.returncode}")
-                await asyncio.sleep(0.1)
-            else:
-                raise SystemExit("citybot serve did not become ready")
-        yield url
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        shutil.rmtree(scratch, ignore_errors=True)
 
 
 async def bench(args: argparse.Namespace) -> None:
@@ -250,7 +177,13 @@ async def bench(args: argparse.Namespace) -> None:
         form.keywords["en"][0] for form in standard_forms().values() if form.keywords.get("en")
     ]
     async with contextlib.AsyncExitStack() as stack:
-        url = await stack.enter_async_context(started_server(args)) if args.start else args.url
+        if args.start:
+            server = serve_in_subprocess(
+                database_url=args.database_url, redis_url=args.redis_url, profile=args.profile
+            )
+            url = await stack.enter_async_context(server)
+        else:
+            url = args.url
         connector = aiohttp.TCPConnector(limit=0, force_close=False)
         stack.push_async_callback(connector.close)
         what = (
@@ -271,10 +204,10 @@ async def bench(args: argparse.Namespace) -> None:
             return people
 
         warm = await residents(args.residents, 0)
-        await closed_loop(warm, args.warmup)  # connections, caches, the JIT of the mind
+        await closed_loop_stats(warm, args.warmup)  # connections, caches, the JIT of the mind
         rate = args.rate
         if rate is None or args.half:
-            stats = await closed_loop(await residents(args.residents, 10_000), args.seconds)
+            stats = await closed_loop_stats(await residents(args.residents, 10_000), args.seconds)
             maximum = report(
                 f"max, {args.residents} residents in a closed loop", stats, args.seconds
             )
@@ -303,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
         "--half", action="store_true", help="measure the max, then offer half of it"
     )
     parser.add_argument(
-        "--profile", help="with --start: record the server with py-spy into this SVG"
+        "--profile",
+        help="with --start: record the server with py-spy into this SVG (.txt: collapsed stacks)",
     )
     args = parser.parse_args(argv)
     asyncio.run(bench(args))

@@ -24,8 +24,8 @@ import argparse
 import asyncio
 import contextlib
 import cProfile
+import functools
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -45,6 +45,11 @@ from forms_runtime.effects import Ask, Review
 from forms_runtime.gazetteer import default_gazetteer
 from forms_runtime.loader import standard_forms
 from forms_runtime.sample_answers import sample_answer
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.latency import LatencySummary, closed_loop  # noqa: E402
 
 
 @dataclass
@@ -101,30 +106,17 @@ class Resident:
         self.last = result
 
 
-async def closed_loop(loop: TurnLoop, residents: list[Resident], seconds: float) -> Stats:
+async def closed_loop_stats(loop: TurnLoop, residents: list[Resident], seconds: float) -> Stats:
     stats = Stats()
-    deadline = time.perf_counter() + seconds
-
-    async def run(resident: Resident) -> None:
-        while time.perf_counter() < deadline:
-            await resident.say(loop, stats)
-
-    await asyncio.gather(*(run(r) for r in residents))
+    await closed_loop([functools.partial(r.say, loop, stats) for r in residents], seconds)
     return stats
 
 
 def report(title: str, stats: Stats, seconds: float) -> None:
-    ordered = sorted(stats.latencies)
-    n = len(ordered)
-    if not n:
-        print(f"{title}: no turns")
-        return
-    p50 = ordered[int(0.50 * (n - 1))] * 1000
-    p99 = ordered[int(0.99 * (n - 1))] * 1000
-    mean = statistics.fmean(ordered) * 1000
+    latency = LatencySummary.of(stats.latencies)
     print(
-        f"{title}: {n / seconds:,.0f} turns/s ({n} in {seconds:.1f} s); latency p50 {p50:.2f} ms, "
-        f"p99 {p99:.2f} ms, mean {mean:.2f} ms; {stats.submitted} forms submitted",
+        f"{title}: {latency.count / seconds:,.0f} turns/s ({latency.count} in {seconds:.1f} s); "
+        f"latency {latency}; {stats.submitted} forms submitted",
         flush=True,
     )
 
@@ -173,12 +165,14 @@ async def bench(args: argparse.Namespace) -> None:
         what += " + Redis" if args.redis_url else ""
         print(f"citybot turn loop bench ({what}), {args.residents} residents", flush=True)
         try:
-            await closed_loop(loop, [Resident(i, keywords) for i in range(args.residents)], 1.0)
+            await closed_loop_stats(
+                loop, [Resident(i, keywords) for i in range(args.residents)], 1.0
+            )
             residents = [Resident(1000 + i, keywords) for i in range(args.residents)]
             profiler = cProfile.Profile() if args.profile else None
             if profiler is not None:
                 profiler.enable()
-            stats = await closed_loop(loop, residents, args.seconds)
+            stats = await closed_loop_stats(loop, residents, args.seconds)
             if profiler is not None:
                 profiler.disable()
                 profiler.dump_stats(args.profile)

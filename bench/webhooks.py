@@ -20,19 +20,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import itertools
 import json
 import os
-import shutil
-import signal
-import socket
-import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
@@ -43,6 +37,8 @@ from twilio.request_validator import RequestValidator
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.latency import LatencySummary, closed_loop  # noqa: E402
+from bench.serve_process import serve_in_subprocess  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio  # noqa: E402
 
@@ -136,41 +132,9 @@ class Resident:
         stats.latencies[self.channel].append(time.perf_counter() - started)
 
 
-async def closed_loop(residents: list[Resident], seconds: float) -> Stats:
-    stats = Stats()
-    deadline = time.perf_counter() + seconds
-
-    async def run(resident: Resident) -> None:
-        while time.perf_counter() < deadline:
-            await resident.say(stats)
-
-    await asyncio.gather(*(run(r) for r in residents))
-    return stats
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.asynccontextmanager
-async def started_server(
-    args: argparse.Namespace, telegram: FakeTelegram, twilio: FakeTwilio
-) -> AsyncIterator[str]:
-    scratch = tempfile.mkdtemp(prefix="citybot-bench-")
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "CITYBOT_DATABASE_URL": args.database_url or f"sqlite+aiosqlite:///{scratch}/bench.sqlite3",
-        "CITYBOT_PORT": str(port),
-        "CITYBOT_HOST": "127.0.0.1",
-        "CITYBOT_PUBLIC_URL": url,
-        "CITYBOT_SESSION_SECRET": "bench",
-        "CITYBOT_RATE_LIMIT_PER_SECOND": "100000",
-        "CITYBOT_RATE_LIMIT_BURST": "100000",
-        "CITYBOT_LOG_LEVEL": "WARNING",
+def server_env(telegram: FakeTelegram, twilio: FakeTwilio) -> dict[str, str]:
+    """Both channels on, talking to the bench's fake providers."""
+    return {
         "TELEGRAM_BOT_TOKEN": TOKEN,
         "TELEGRAM_WEBHOOK_SECRET": SECRET,
         "TELEGRAM_API_BASE_URL": telegram.url,
@@ -182,62 +146,32 @@ async def started_server(
         "CITYBOT_TELEGRAM_SEND_RATE": "100000",
         "CITYBOT_TWILIO_SEND_RATE": "100000",
     }
-    env.pop("CITYBOT_REDIS_URL", None)
-    if args.redis_url:
-        env["CITYBOT_REDIS_URL"] = args.redis_url
-    citybot = shutil.which("citybot", path=str(ROOT / ".venv" / "bin")) or "citybot"
-    command = [citybot, "serve", "--no-workers"]
-    if args.profile:
-        spy = shutil.which("py-spy", path=str(ROOT / ".venv" / "bin")) or "py-spy"
-        command = [spy, "record", "-o", args.profile, "-f", "raw", "--rate", "200", "--", *command]
-    process = subprocess.Popen(command, env=env, cwd=scratch)
-    try:
-        async with aiohttp.ClientSession() as probe:
-            for _ in range(300):
-                with contextlib.suppress(aiohttp.ClientError):
-                    async with probe.get(url + "/readyz") as response:
-                        if response.status == 200:
-                            break
-                if process.poll() is not None:
-                    raise SystemExit(f"citybot serve exited with {process.returncode}")
-                await asyncio.sleep(0.1)
-            else:
-                raise SystemExit("citybot serve did not become ready")
-        yield url
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
-def _ms(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
 
 
 async def bench(args: argparse.Namespace) -> int:
     async with contextlib.AsyncExitStack() as stack:
         telegram = await stack.enter_async_context(FakeTelegram())
         twilio = await stack.enter_async_context(FakeTwilio())
-        url = await stack.enter_async_context(started_server(args, telegram, twilio))
+        server = serve_in_subprocess(
+            database_url=args.database_url,
+            redis_url=args.redis_url,
+            env=server_env(telegram, twilio),
+            profile=args.profile,
+        )
+        url = await stack.enter_async_context(server)
         connector = aiohttp.TCPConnector(limit=args.residents)
         session = await stack.enter_async_context(aiohttp.ClientSession(connector=connector))
         residents = [
             Resident(i, "telegram" if i % 2 else "sms", url, session) for i in range(args.residents)
         ]
-        await closed_loop(residents, args.warmup)
+        await closed_loop([functools.partial(r.say, Stats()) for r in residents], args.warmup)
         sent_before = len(telegram.requests) + len(twilio.requests)
         started = time.perf_counter()
-        stats = await closed_loop(residents, args.seconds)
+        stats = Stats()
+        await closed_loop([functools.partial(r.say, stats) for r in residents], args.seconds)
         elapsed = time.perf_counter() - started
         replies = len(telegram.requests) + len(twilio.requests) - sent_before
-    total = sum(len(v) for v in stats.latencies.values())
-    everything = [x for v in stats.latencies.values() for x in v]
+    everything = LatencySummary.of([x for v in stats.latencies.values() for x in v])
     backend = (
         "PostgreSQL + Redis"
         if args.database_url and args.redis_url
@@ -247,15 +181,12 @@ async def bench(args: argparse.Namespace) -> int:
         f"webhooks through the full turn loop, one citybot serve, {backend}, {args.residents} residents"
     )
     print(
-        f"  messages/s: {total / elapsed:,.0f}  ({total} in {elapsed:.1f} s; HTTP statuses {dict(stats.statuses)})"
+        f"  messages/s: {everything.count / elapsed:,.0f}  ({everything.count} in {elapsed:.1f} s; "
+        f"HTTP statuses {dict(stats.statuses)})"
     )
-    print(
-        f"  p50 {_ms(everything, 0.5):.1f} ms   p99 {_ms(everything, 0.99):.1f} ms   (mean {statistics.fmean(everything) * 1000:.1f} ms)"
-    )
+    print(f"  {everything}")
     for channel, values in stats.latencies.items():
-        print(
-            f"  {channel:8s} {len(values) / elapsed:,.0f} msgs/s   p50 {_ms(values, 0.5):.1f} ms   p99 {_ms(values, 0.99):.1f} ms"
-        )
+        print(f"  {channel:8s} {len(values) / elapsed:,.0f} msgs/s   {LatencySummary.of(values)}")
     print(f"  replies that reached the fake providers during the run: {replies:,}")
     return 0 if stats.statuses.keys() <= {200} else 1
 
@@ -265,7 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--residents", type=int, default=200)
-    parser.add_argument("--profile", help="write a py-spy profile of the server to this file")
+    parser.add_argument(
+        "--profile", help="record the server with py-spy into this SVG (.txt: collapsed stacks)"
+    )
     parser.add_argument("--database-url", default=os.environ.get("CITYBOT_TEST_POSTGRES_URL"))
     parser.add_argument("--redis-url", default=os.environ.get("CITYBOT_TEST_REDIS_URL"))
     return asyncio.run(bench(parser.parse_args(argv)))

@@ -1,0 +1,102 @@
+"""``citybot serve`` in a subprocess on a free port, for the benches that measure it over HTTP.
+
+The server runs in a scratch folder (its SQLite file lives there unless a database URL is given)
+with the per-resident rate limit out of the way: simulated residents type far faster than people,
+and that limit is not what any bench measures. It is stopped with SIGINT, as an operator would,
+so a profile taken with py-spy is written out whole.
+
+Example::
+
+    async with serve_in_subprocess(database_url=None, redis_url=None) as url:
+        ...  # POST to f"{url}/webchat/messages"
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
+
+import aiohttp
+
+__all__ = ["free_port", "serve_in_subprocess"]
+
+VENV_BIN = Path(__file__).resolve().parent.parent / ".venv" / "bin"
+# How long a fresh server may take to answer /readyz (migrations on PostgreSQL included).
+READY_SECONDS = 30.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def serve_in_subprocess(
+    *,
+    database_url: str | None,
+    redis_url: str | None,
+    env: Mapping[str, str] | None = None,
+    profile: str | None = None,
+) -> AsyncIterator[str]:
+    """``citybot serve --no-workers`` until the block ends; yields its URL once /readyz says 200.
+
+    ``env`` adds to (or overrides) the server's environment; ``profile`` records the server with
+    py-spy into that file (collapsed stacks for a ``.txt`` name, for grep and sort; else an SVG).
+    """
+    scratch = tempfile.mkdtemp(prefix="citybot-bench-")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    server_env = {
+        **os.environ,
+        "CITYBOT_DATABASE_URL": database_url or f"sqlite+aiosqlite:///{scratch}/bench.sqlite3",
+        "CITYBOT_PORT": str(port),
+        "CITYBOT_HOST": "127.0.0.1",
+        "CITYBOT_PUBLIC_URL": url,
+        "CITYBOT_SESSION_SECRET": "bench",
+        "CITYBOT_RATE_LIMIT_PER_SECOND": "100000",
+        "CITYBOT_RATE_LIMIT_BURST": "100000",
+        "CITYBOT_LOG_LEVEL": "WARNING",
+        **(env or {}),
+    }
+    # The caller's shell may name a Redis; only the one asked for here is used.
+    server_env.pop("CITYBOT_REDIS_URL", None)
+    if redis_url:
+        server_env["CITYBOT_REDIS_URL"] = redis_url
+    command = [shutil.which("citybot", path=str(VENV_BIN)) or "citybot", "serve", "--no-workers"]
+    if profile:
+        spy = shutil.which("py-spy", path=str(VENV_BIN)) or "py-spy"
+        fmt = ["--format", "raw"] if profile.endswith(".txt") else []
+        command = [spy, "record", "-o", profile, "--rate", "250", *fmt, "--", *command]
+    process = subprocess.Popen(command, env=server_env, cwd=scratch)
+    try:
+        await _wait_until_ready(process, url)
+        yield url
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+async def _wait_until_ready(process: subprocess.Popen[bytes], url: str) -> None:
+    async with aiohttp.ClientSession() as probe:
+        for _ in range(int(READY_SECONDS * 10)):
+            with contextlib.suppress(aiohttp.ClientError):
+                async with probe.get(url + "/readyz") as response:
+                    if response.status == 200:
+                        return
+            if process.poll() is not None:
+                raise SystemExit(f"citybot serve exited with {process.returncode}")
+            await asyncio.sleep(0.1)
+    raise SystemExit("citybot serve did not become ready")
