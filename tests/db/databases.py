@@ -23,11 +23,12 @@ REDIS_ENV = "CITYBOT_TEST_REDIS_URL"
 
 
 def _service_or_skip(var: str, what: str) -> str:
+    """The server's URL; skip with a clear message where it is not configured."""
     url = os.environ.get(var)
     if url:
         return url
     message = f"{what} not configured: set {var} (CI sets it)"
-    # In CI a missing server is a failure, never a silent skip (as in tests/conftest.py).
+    # In CI a missing server is a failure, never a silent skip.
     if os.environ.get("CITYBOT_TEST_REQUIRE_SERVICES") == "1":
         pytest.fail(message)
     pytest.skip(message)
