@@ -146,6 +146,11 @@ class RedisTurnGate:
         self._leave = self._redis.register_script(_LEAVE)
         self._release = self._redis.register_script(_RELEASE)
         self._renew = self._redis.register_script(_RENEW)
+        # Turns queue here for a connection, first come first served: the client's pool refuses
+        # (MaxConnectionsError) rather than waits when more commands are in flight than it has
+        # connections, and hundreds of turns can be in flight at once.
+        limit = getattr(self._redis.connection_pool, "max_connections", None) or 100
+        self._slots = asyncio.Semaphore(max(1, min(limit // 2, 50)))
         # Locks this process holds, name -> token, renewed together by one task.
         self._held: dict[str, str] = {}
         self._renewer: asyncio.Task[None] | None = None
@@ -168,7 +173,8 @@ class RedisTurnGate:
         deadline = loop.time() + self._locks.wait
         pause = 0.002
         while True:
-            result = await self._enter(keys=keys, args=args)
+            async with self._slots:
+                result = await self._enter(keys=keys, args=args)
             if int(result[0]) != 0:
                 break
             if loop.time() >= deadline:
@@ -190,14 +196,15 @@ class RedisTurnGate:
         lock = self._locks.name(ticket.key)
         self._held.pop(lock, None)
         payload = json.dumps(state, separators=(",", ":")) if state is not None else ""
-        released = await self._leave(
-            keys=[
-                lock,
-                self._dedupe.name(ticket.channel, ticket.message_id),
-                self._states.name(ticket.key),
-            ],
-            args=[ticket.token, payload, self._states.ttl, self._dedupe.ttl_seconds],
-        )
+        async with self._slots:
+            released = await self._leave(
+                keys=[
+                    lock,
+                    self._dedupe.name(ticket.channel, ticket.message_id),
+                    self._states.name(ticket.key),
+                ],
+                args=[ticket.token, payload, self._states.ttl, self._dedupe.ttl_seconds],
+            )
         if not released:
             log.warning("conversation lock %s was lost before the turn ended", lock)
 
@@ -205,7 +212,8 @@ class RedisTurnGate:
         """Release the lock without saving anything (the turn failed; it will be retried)."""
         lock = self._locks.name(ticket.key)
         self._held.pop(lock, None)
-        await self._release(keys=[lock], args=[ticket.token])
+        async with self._slots:
+            await self._release(keys=[lock], args=[ticket.token])
 
     def _hold(self, lock: str, token: str) -> None:
         self._held[lock] = token
@@ -222,10 +230,11 @@ class RedisTurnGate:
             for start in range(0, len(held), 500):
                 part = held[start : start + 500]
                 try:
-                    await self._renew(
-                        keys=[name for name, _ in part],
-                        args=[self._locks.lease_ms, *(token for _, token in part)],
-                    )
+                    async with self._slots:
+                        await self._renew(
+                            keys=[name for name, _ in part],
+                            args=[self._locks.lease_ms, *(token for _, token in part)],
+                        )
                 except Exception:
                     log.warning("renewing conversation locks failed", exc_info=True)
 
