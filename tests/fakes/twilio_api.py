@@ -60,14 +60,21 @@ class FakeTwilio(RecordingServer):
             f"/Messages/{message_sid}/Media/{media_sid}"
         )
 
-    async def _media(self, request: web.Request) -> web.StreamResponse:
-        recorded = await self.record(request)
+    def _refused_or_scripted(
+        self, request: web.Request, recorded: RecordedRequest
+    ) -> web.Response | None:
+        """401 without the account's Basic auth, as Twilio does; else a scripted failure, if any."""
         if request.headers.get("Authorization") != self._auth:
             body = {"code": 20003, "message": "Authenticate", "status": 401}
             return self.respond(recorded, ScriptedAnswer(401, body))
         scripted = self.scripted()
-        if scripted is not None:
-            return self.respond(recorded, scripted)
+        return None if scripted is None else self.respond(recorded, scripted)
+
+    async def _media(self, request: web.Request) -> web.StreamResponse:
+        recorded = await self.record(request)
+        refused = self._refused_or_scripted(request, recorded)
+        if refused is not None:
+            return refused
         media = request.match_info["media"]
         if media not in self.media:
             body = {"code": 20404, "message": "The requested resource was not found", "status": 404}
@@ -101,12 +108,9 @@ class FakeTwilio(RecordingServer):
 
     async def _create_message(self, request: web.Request) -> web.Response:
         recorded = await self.record(request)
-        if request.headers.get("Authorization") != self._auth:
-            body = {"code": 20003, "message": "Authenticate", "status": 401}
-            return self.respond(recorded, ScriptedAnswer(401, body))
-        scripted = self.scripted()
-        if scripted is not None:
-            return self.respond(recorded, scripted)
+        refused = self._refused_or_scripted(request, recorded)
+        if refused is not None:
+            return refused
         self._next_sid += 1
         created = fixture("rest_messages_create_201.json")
         sid = f"SM{self._next_sid:032d}"
