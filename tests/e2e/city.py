@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
-import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -44,6 +43,7 @@ from forms_runtime.sample_answers import sample_answer
 from tests.channels.signed import TELEGRAM_SECRET, telegram_update, twilio_form
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
+from tests.web.serve_process import free_port
 from tests.web.webchat_residents import answer_for
 
 __all__ = [
@@ -65,12 +65,6 @@ CITY_NUMBER = "+27211234567"
 PIN = GeoPoint(-34.0363, 18.6776)
 # Provider message ids are unique across residents, as the providers' are.
 _MESSAGE_IDS = itertools.count(1)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def eventually(
