@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -31,34 +32,10 @@ from forms_runtime.loader import standard_forms
 from notifier.ports import ResidentMessage
 from notifier.status_poller import PollerSettings, StatusPoller
 
-ANSWERS = {
-    "location": {
-        "lat": -34.0363,
-        "lon": 18.6776,
-        "place": "Khayelitsha",
-        "ward": "99",
-        "source": "gps",
-    },
-    "kind": "pothole",
-    "size": "large",
-    "danger": True,
-    "callback": False,
-}
+# tests/ is not installed; the bench files the same pothole report the filer's tests do.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-
-def _submission(i: int, **extra: object) -> dict[str, object]:
-    return {
-        "reference": f"CT-B{i:07d}",
-        "channel": "sms",
-        "form_id": "pothole",
-        "form_version": 1,
-        "service_code": "ROADS-POTHOLE",
-        "locale": "en",
-        "answers": ANSWERS,
-        "lat": -34.0363,
-        "lon": 18.6776,
-        **extra,
-    }
+from tests.pothole_report import pothole_submission
 
 
 async def _nobody(message: ResidentMessage) -> None:
@@ -76,7 +53,7 @@ async def bench_filing(folder: Path, reports: int, workers: int) -> None:
     await server.start_server()
     async with sessionmaker() as session, session.begin():
         for i in range(reports):
-            submission = Submission(**_submission(i))
+            submission = Submission(**pothole_submission(f"CT-B{i:07d}"))
             session.add(submission)
             await session.flush()
             session.add(SubmissionOutbox(submission_id=submission.id))
@@ -136,7 +113,10 @@ async def bench_polling(folder: Path, open_requests: int, ids_per_call: list[int
             )
             await session.execute(
                 insert(Submission),
-                [_submission(i, status="filed", service_request_id=str(i)) for i in chunk],
+                [
+                    pothole_submission(f"CT-B{i:07d}", status="filed", service_request_id=str(i))
+                    for i in chunk
+                ],
             )
     app = web.Application()
     add_open311_routes(app, sessionmaker, standard_forms(), api_key="", staff_token="")

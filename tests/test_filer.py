@@ -28,21 +28,9 @@ from bot.open311.server import PREFIX, add_open311_routes
 from forms_runtime.loader import standard_forms
 from notifier.ports import ResidentMessage
 from tests.db.databases import postgres_database, sqlite_database
+from tests.pothole_report import POTHOLE_ANSWERS, pothole_submission
 
 FAST = FilerSettings(retry_delays=(0.0,), jitter=0.0, alert_after=3, lease_seconds=30.0)
-ANSWERS = {
-    "location": {
-        "lat": -34.0363,
-        "lon": 18.6776,
-        "place": "Khayelitsha",
-        "ward": "99",
-        "source": "gps",
-    },
-    "kind": "pothole",
-    "size": "large",
-    "danger": True,
-    "callback": False,
-}
 
 
 @dataclass
@@ -88,17 +76,22 @@ class World:
     database_url: str
     sent: list[ResidentMessage] = field(default_factory=list)
 
-    def filer(self, settings: FilerSettings = FAST, **options: Any) -> Filer:
+    @asynccontextmanager
+    async def filer(self, settings: FilerSettings = FAST, **options: Any) -> AsyncIterator[Filer]:
+        """A filer on the fake back end, its HTTP client closed when the block ends."""
         backend = Open311Backend(self.url, timeout=options.pop("timeout", 0.5))
-        return Filer(
-            self.sessionmaker,
-            backend,
-            standard_forms(),
-            send=self._send,
-            settings=settings,
-            registry=CollectorRegistry(),
-            **options,
-        )
+        try:
+            yield Filer(
+                self.sessionmaker,
+                backend,
+                standard_forms(),
+                send=self._send,
+                settings=settings,
+                registry=CollectorRegistry(),
+                **options,
+            )
+        finally:
+            await backend.close()
 
     async def _send(self, message: ResidentMessage) -> None:
         self.sent.append(message)
@@ -117,18 +110,13 @@ class World:
             for i in range(count):
                 reference = f"CT-T{start + i:05d}"
                 submission = Submission(
-                    reference=reference,
-                    resident_id=resident.id,
-                    channel="sms",
-                    form_id="pothole",
-                    form_version=1,
-                    service_code="ROADS-POTHOLE",
-                    locale=locale,
-                    answers=ANSWERS,
-                    lat=-34.0363,
-                    lon=18.6776,
-                    ward="99",
-                    area_type="informal_settlement",
+                    **pothole_submission(
+                        reference,
+                        resident_id=resident.id,
+                        locale=locale,
+                        ward="99",
+                        area_type="informal_settlement",
+                    )
                 )
                 session.add(submission)
                 await session.flush()
@@ -190,11 +178,8 @@ async def drain(*filers: Filer, rounds: int = 30) -> None:
 
 async def test_files_in_order_and_tells_the_resident(world: World) -> None:
     references = await world.add(3, locale="en")
-    filer = world.filer()
-    try:
+    async with world.filer() as filer:
         await drain(filer)
-    finally:
-        await filer.backend.close()
     await world.assert_filed_exactly_once(references)
     async with world.sessionmaker() as session:
         ids = [
@@ -210,11 +195,8 @@ async def test_files_in_order_and_tells_the_resident(world: World) -> None:
 
 async def test_opted_out_residents_are_not_told(world: World) -> None:
     references = await world.add(1, opted_out=True)
-    filer = world.filer()
-    try:
+    async with world.filer() as filer:
         await drain(filer)
-    finally:
-        await filer.backend.close()
     await world.assert_filed_exactly_once(references)
     assert world.sent == []
 
@@ -231,11 +213,8 @@ async def test_opted_out_residents_are_not_told(world: World) -> None:
 async def test_faults_never_double_or_lose_a_report(world: World, faults: list[str]) -> None:
     references = await world.add(3)
     world.faults.posts = list(faults)
-    filer = world.filer()
-    try:
+    async with world.filer() as filer:
         await drain(filer)
-    finally:
-        await filer.backend.close()
     await world.assert_filed_exactly_once(references)
     async with world.sessionmaker() as session:
         attempts = (await session.scalars(select(FilingAttempt).order_by(FilingAttempt.id))).all()
@@ -248,8 +227,7 @@ async def test_faults_never_double_or_lose_a_report(world: World, faults: list[s
 async def test_back_end_down_for_a_while_then_everything_arrives(world: World, caplog) -> None:
     references = await world.add(4)
     world.faults.down = True
-    filer = world.filer()
-    try:
+    async with world.filer() as filer:
         for _ in range(4):
             await filer.run_once()
         async with world.sessionmaker() as session:
@@ -261,8 +239,6 @@ async def test_back_end_down_for_a_while_then_everything_arrives(world: World, c
         assert "failed to file 4 times" in caplog.text
         world.faults.down = False
         await drain(filer)
-    finally:
-        await filer.backend.close()
     await world.assert_filed_exactly_once(references)
 
 
@@ -272,8 +248,7 @@ async def test_backoff_schedule_with_jitter(world: World) -> None:
     await world.add(1)
     world.faults.down = True
     now = datetime(2030, 1, 1, tzinfo=UTC)
-    filer = world.filer(FilerSettings(jitter=0.2), clock=lambda: now)
-    try:
+    async with world.filer(FilerSettings(jitter=0.2), clock=lambda: now) as filer:
         waits = []
         for _ in range(5):
             assert await filer.run_once() == 1
@@ -282,8 +257,6 @@ async def test_backoff_schedule_with_jitter(world: World) -> None:
             waits.append((outbox.next_attempt_at - now).total_seconds())
             assert await filer.run_once() == 0  # not due yet
             now = outbox.next_attempt_at
-    finally:
-        await filer.backend.close()
     for wait, base in zip(waits, [60, 300, 1800, 1800, 1800], strict=True):
         assert base * 0.8 <= wait <= base * 1.2
     assert timedelta(seconds=waits[0]) < timedelta(minutes=2)
@@ -293,12 +266,9 @@ async def test_a_refused_report_is_parked_not_retried(world: World) -> None:
     references = await world.add(1)
     async with world.sessionmaker() as session, session.begin():
         submission = (await session.scalars(select(Submission))).one()
-        submission.answers = {**ANSWERS, "kind": "volcano"}
-    filer = world.filer()
-    try:
+        submission.answers = {**POTHOLE_ANSWERS, "kind": "volcano"}
+    async with world.filer() as filer:
         await drain(filer)
-    finally:
-        await filer.backend.close()
     async with world.sessionmaker() as session:
         submission = (await session.scalars(select(Submission))).one()
         outbox = (await session.scalars(select(SubmissionOutbox))).one()
@@ -310,12 +280,8 @@ async def test_a_refused_report_is_parked_not_retried(world: World) -> None:
 async def _two_workers(world: World) -> None:
     references = await world.add(40)
     world.faults.posts = ["500_after", "timeout_after", "500_before"]
-    one, two = world.filer(), world.filer()
-    try:
+    async with world.filer() as one, world.filer() as two:
         await drain(one, two)
-    finally:
-        await one.backend.close()
-        await two.backend.close()
     await world.assert_filed_exactly_once(references)
 
 
@@ -379,11 +345,8 @@ async def test_kill_9_in_the_middle_of_a_post(world: World) -> None:
         "in_flight",
     ]  # claimed both, died in the 1st
     await asyncio.sleep(1.1)  # the dead worker's lease runs out
-    filer = world.filer()
-    try:
+    async with world.filer() as filer:
         await drain(filer)
-    finally:
-        await filer.backend.close()
     await world.assert_filed_exactly_once(references)
     async with world.sessionmaker() as session:
         outcomes = sorted(a.outcome for a in (await session.scalars(select(FilingAttempt))).all())

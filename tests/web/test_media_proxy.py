@@ -30,6 +30,7 @@ from channels.media_fetch import MAX_FETCH_BYTES
 from forms_runtime.loader import standard_forms
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
+from tests.pothole_report import POTHOLE_ANSWERS, pothole_submission
 
 TOKEN = "7000000001:AAFakeTokenForTests"
 PUBLIC_URL = "https://bot.city.example"
@@ -38,13 +39,6 @@ JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)) * 4
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x01" * 500
 GIF = b"GIF89a" + b"\x00" * 200
 MEDIA_SID = "ME00000000000000000000000000002003"
-ANSWERS: dict[str, Any] = {
-    "location": {"lat": -34.0363, "lon": 18.6776, "place": "Khayelitsha", "source": "gps"},
-    "kind": "pothole",
-    "size": "large",
-    "danger": True,
-    "callback": False,
-}
 
 
 @dataclass
@@ -56,19 +50,13 @@ class World:
     links: MediaLinks
 
     async def submission(self, photo_url: str | None, content_type: str = "image/jpeg") -> int:
-        answers = dict(ANSWERS)
+        answers = dict(POTHOLE_ANSWERS)
         if photo_url is not None:
             answers["photo"] = {"url": photo_url, "content_type": content_type, "size": None}
         async with self.services.session_factory() as db, db.begin():
             count = len((await db.scalars(select(Submission.id))).all())
             row = Submission(
-                reference=f"CT-M{count:05d}",
-                channel="telegram",
-                form_id="pothole",
-                form_version=1,
-                service_code="ROADS-POTHOLE",
-                locale="en",
-                answers=answers,
+                **pothole_submission(f"CT-M{count:05d}", channel="telegram", answers=answers)
             )
             db.add(row)
             await db.flush()
@@ -260,7 +248,10 @@ async def test_the_filer_sends_the_city_a_link_to_the_proxy(world: World) -> Non
 
 def test_without_links_the_mapping_keeps_the_stored_reference() -> None:
     form = standard_forms()["pothole"]
-    answers = {**ANSWERS, "photo": {"url": "https://example.org/p.jpg", "content_type": "x"}}
+    answers = {
+        **POTHOLE_ANSWERS,
+        "photo": {"url": "https://example.org/p.jpg", "content_type": "x"},
+    }
     assert draft_from_answers(form, answers).media_url == "https://example.org/p.jpg"
     proxied = draft_from_answers(form, answers, photo_url=lambda step: f"{PUBLIC_URL}/m/{step}")
     assert proxied.media_url == f"{PUBLIC_URL}/m/photo"
