@@ -30,11 +30,8 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
 
 async def _file(world: World, count: int, **options) -> list[str]:
     references = await world.add(count, **options)
-    filer = world.filer()
-    try:
+    async with world.filer() as filer:
         await drain(filer)
-    finally:
-        await filer.backend.close()
     world.sent.clear()
     return references
 
