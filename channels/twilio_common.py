@@ -1,5 +1,9 @@
 """What Twilio SMS and Twilio WhatsApp share: signatures, the REST client, delivery receipts.
 
+``TwilioChannel`` is the part of both channels that is the same: it verifies the signature, holds
+the REST client, reads the message id and sender and the photos of an inbound post, renders
+numbered plain text (each channel cuts it to its own length) and names the StatusCallback URL.
+
 - Signatures: ``X-Twilio-Signature`` is checked with twilio's ``RequestValidator`` against the URL
   Twilio called, which is ``CITYBOT_PUBLIC_URL`` + path (+ query), not the URL this process saw
   (behind a proxy or load balancer those differ in scheme, host and port).
@@ -21,7 +25,8 @@ import asyncio
 import base64
 import contextvars
 import logging
-from collections.abc import Mapping
+from abc import abstractmethod
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -33,17 +38,21 @@ from twilio.http.response import Response
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from channels.base import BadRequest, ChannelRequest, ForbiddenRequest
+from channels.base import BadRequest, BaseChannel, ChannelRequest, ForbiddenRequest
+from channels.render_text import render_plain
 from channels.retrying import PROVIDER_DOWN
-from channels.types import Delivery, DeliveryStatus
+from channels.types import Delivery, DeliveryStatus, OutboundMessage
+from forms_runtime.effects import Effect, MediaRef
 
 __all__ = [
     "SIGNATURE_HEADER",
+    "STATUS_CALLBACK_PATH",
     "BaseUrlHttpClient",
     "DeliveryReceipt",
     "TwilioAccount",
+    "TwilioChannel",
     "delivery_from_error",
-    "make_client",
+    "media_from_form",
     "parse_receipt",
     "signed_url",
     "verify_twilio_signature",
@@ -52,6 +61,9 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
+STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
+# Twilio posts at most ten photos with one message (MediaUrl0..MediaUrl9).
+_MAX_MEDIA = 10
 # Twilio: "Attempt to send to unsubscribed recipient" (the resident replied STOP at the carrier).
 OPTED_OUT_CODE = 21610
 
@@ -137,9 +149,69 @@ def parse_receipt(request: ChannelRequest) -> DeliveryReceipt:
     )
 
 
-def make_client(account: TwilioAccount) -> tuple[Client, BaseUrlHttpClient]:
-    http = BaseUrlHttpClient(account.api_base_url)
-    return Client(account.account_sid, account.auth_token, http_client=http), http
+class TwilioChannel(BaseChannel):
+    """A channel whose messages come and go through Twilio: SMS and WhatsApp.
+
+    Subclasses parse their own posts (``inbound_ids`` and ``media_from_form`` read the shared
+    fields), send, and say how a text is cut (``split``).
+
+    Example::
+
+        class SmsChannel(TwilioChannel):
+            def split(self, text: str) -> list[str]:
+                return split_for_sms(text, max_segments=3)
+    """
+
+    def __init__(self, account: TwilioAccount) -> None:
+        self.account = account
+        self._http = BaseUrlHttpClient(account.api_base_url)
+        self.client = Client(account.account_sid, account.auth_token, http_client=self._http)
+
+    def verify(self, request: ChannelRequest) -> None:
+        verify_twilio_signature(request, self.account.auth_token, self.account.public_url)
+
+    def inbound_ids(self, form: Mapping[str, str]) -> tuple[str, str]:
+        """The message SID and the sender (as Twilio wrote it); ``BadRequest`` if either is missing."""
+        sid, sender = form.get("MessageSid") or form.get("SmsSid"), form.get("From")
+        if not sid or not sender:
+            raise BadRequest(f"an inbound {self.name} message needs MessageSid and From")
+        return sid, sender
+
+    @abstractmethod
+    def split(self, text: str) -> list[str]:
+        """The text cut into the messages this channel sends."""
+
+    def render(self, effects: Sequence[Effect], locale: str, address: str) -> list[OutboundMessage]:
+        # Free-form Twilio messages carry no buttons: options are numbered on both channels.
+        text = render_plain(effects, locale, numbered_options=True)
+        if not text:
+            return []
+        return [
+            OutboundMessage(channel=self.name, address=address, text=part)
+            for part in self.split(text)
+        ]
+
+    @property
+    def status_callback(self) -> str:
+        """Where Twilio posts delivery receipts for what this channel sends."""
+        return self.account.public_url.rstrip("/") + STATUS_CALLBACK_PATH
+
+    async def close(self) -> None:
+        await self._http.close()
+
+
+def media_from_form(form: Mapping[str, str]) -> tuple[MediaRef, ...]:
+    """Twilio's MediaUrlN / MediaContentTypeN pairs as references (nothing is downloaded)."""
+    try:
+        count = int(form.get("NumMedia", "0") or "0")
+    except ValueError:
+        raise BadRequest("NumMedia is not a number") from None
+    refs = []
+    for i in range(min(max(count, 0), _MAX_MEDIA)):
+        url = form.get(f"MediaUrl{i}")
+        if url:
+            refs.append(MediaRef(url=url, content_type=form.get(f"MediaContentType{i}", "")))
+    return tuple(refs)
 
 
 def delivery_from_error(exc: BaseException) -> Delivery:

@@ -16,17 +16,14 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
-from channels.base import BadRequest, BaseChannel, ChannelRequest
+from channels.base import ChannelRequest
 from channels.pacing import Pacer
-from channels.render_text import render_plain
 from channels.sms_render import split_for_sms
 from channels.twilio_common import (
     TwilioAccount,
+    TwilioChannel,
     delivery_from_error,
-    make_client,
-    verify_twilio_signature,
+    media_from_form,
 )
 from channels.types import (
     Capabilities,
@@ -36,15 +33,13 @@ from channels.types import (
     InboundMessage,
     OutboundMessage,
 )
-from forms_runtime.effects import Effect, MediaRef
 
-__all__ = ["STATUS_CALLBACK_PATH", "SmsChannel", "media_from_form"]
+__all__ = ["SmsChannel"]
 
-STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
 MAX_SEGMENTS = 3
 
 
-class SmsChannel(BaseChannel):
+class SmsChannel(TwilioChannel):
     name = "sms"
     capabilities = Capabilities(
         max_length=MAX_SEGMENTS * 153,
@@ -64,20 +59,14 @@ class SmsChannel(BaseChannel):
         per_second: float = 10.0,
         per_address_per_second: float | None = None,
     ) -> None:
-        self.account = account
+        super().__init__(account)
         self.from_number = from_number
-        self.client, self._http = make_client(account)
         # Twilio queues per sending number at its MPS; pacing here keeps our queue, not theirs.
         self.pacer = Pacer(per_second, per_address_per_second)
 
-    def verify(self, request: ChannelRequest) -> None:
-        verify_twilio_signature(request, self.account.auth_token, self.account.public_url)
-
     def parse(self, request: ChannelRequest) -> list[InboundMessage]:
         form = request.form
-        sid, sender = form.get("MessageSid") or form.get("SmsSid"), form.get("From")
-        if not sid or not sender:
-            raise BadRequest("an inbound SMS needs MessageSid and From")
+        sid, sender = self.inbound_ids(form)
         body = form.get("Body", "")
         media = media_from_form(form)
         return [
@@ -91,14 +80,8 @@ class SmsChannel(BaseChannel):
             )
         ]
 
-    def render(self, effects: Sequence[Effect], locale: str, address: str) -> list[OutboundMessage]:
-        text = render_plain(effects, locale, numbered_options=True)
-        if not text:
-            return []
-        return [
-            OutboundMessage(channel=self.name, address=address, text=part)
-            for part in split_for_sms(text, max_segments=MAX_SEGMENTS)
-        ]
+    def split(self, text: str) -> list[str]:
+        return split_for_sms(text, max_segments=MAX_SEGMENTS)
 
     async def send(self, message: OutboundMessage) -> Delivery:
         try:
@@ -106,25 +89,8 @@ class SmsChannel(BaseChannel):
                 to=message.address,
                 from_=self.from_number,
                 body=message.text,
-                status_callback=self.account.public_url.rstrip("/") + STATUS_CALLBACK_PATH,
+                status_callback=self.status_callback,
             )
         except Exception as exc:  # send reports every failure in the Delivery
             return delivery_from_error(exc)
         return Delivery(status=DeliveryStatus.SENT, provider_message_id=str(sent.sid))
-
-    async def close(self) -> None:
-        await self._http.close()
-
-
-def media_from_form(form: Mapping[str, str]) -> tuple[MediaRef, ...]:
-    """Twilio's MediaUrlN / MediaContentTypeN pairs as references (nothing is downloaded)."""
-    try:
-        count = int(form.get("NumMedia", "0") or "0")
-    except ValueError:
-        raise BadRequest("NumMedia is not a number") from None
-    refs = []
-    for i in range(min(max(count, 0), 10)):
-        url = form.get(f"MediaUrl{i}")
-        if url:
-            refs.append(MediaRef(url=url, content_type=form.get(f"MediaContentType{i}", "")))
-    return tuple(refs)

@@ -21,21 +21,19 @@ Example::
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from channels.base import BadRequest, BaseChannel, ChannelRequest
+from channels.base import BadRequest, ChannelRequest
 from channels.pacing import Pacer
-from channels.render_text import render_plain
 from channels.sms_render import split_for_length
 from channels.twilio_common import (
     TwilioAccount,
+    TwilioChannel,
     delivery_from_error,
-    make_client,
-    verify_twilio_signature,
+    media_from_form,
 )
-from channels.twilio_sms import STATUS_CALLBACK_PATH, media_from_form
 from channels.types import (
     Capabilities,
     Delivery,
@@ -44,7 +42,7 @@ from channels.types import (
     InboundMessage,
     OutboundMessage,
 )
-from forms_runtime.effects import Effect, GeoPoint
+from forms_runtime.effects import GeoPoint
 
 __all__ = ["SESSION_WINDOW", "WhatsAppChannel"]
 
@@ -57,7 +55,7 @@ _UNREADABLE_TYPES = frozenset({"audio", "video", "sticker", "contacts", "reactio
 LastInbound = Callable[[str], Awaitable[datetime | None]]
 
 
-class WhatsAppChannel(BaseChannel):
+class WhatsAppChannel(TwilioChannel):
     name = "whatsapp"
     capabilities = Capabilities(
         max_length=_MAX_LENGTH,
@@ -78,22 +76,16 @@ class WhatsAppChannel(BaseChannel):
         per_second: float = 20.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self.account = account
+        super().__init__(account)
         self.from_number = (from_number or "").removeprefix(PREFIX)
         self.templates = dict(templates or {})
         self.last_inbound = last_inbound
         self._clock = clock
-        self.client, self._http = make_client(account)
         self.pacer = Pacer(per_second, 1.0)
-
-    def verify(self, request: ChannelRequest) -> None:
-        verify_twilio_signature(request, self.account.auth_token, self.account.public_url)
 
     def parse(self, request: ChannelRequest) -> list[InboundMessage]:
         form = request.form
-        sid, sender = form.get("MessageSid") or form.get("SmsSid"), form.get("From")
-        if not sid or not sender:
-            raise BadRequest("an inbound WhatsApp message needs MessageSid and From")
+        sid, sender = self.inbound_ids(form)
         common: dict[str, Any] = {
             "channel": self.name,
             "address": sender.removeprefix(PREFIX),
@@ -127,14 +119,8 @@ class WhatsAppChannel(BaseChannel):
             ]
         return [InboundMessage(kind=InboundKind.TEXT, text=body, **common)]
 
-    def render(self, effects: Sequence[Effect], locale: str, address: str) -> list[OutboundMessage]:
-        text = render_plain(effects, locale, numbered_options=True)
-        if not text:
-            return []
-        return [
-            OutboundMessage(channel=self.name, address=address, text=part)
-            for part in split_for_length(text, _MAX_LENGTH)
-        ]
+    def split(self, text: str) -> list[str]:
+        return split_for_length(text, _MAX_LENGTH)
 
     async def in_window(self, address: str) -> bool:
         """Whether the resident wrote within the last 24 hours (free-form messages allowed)."""
@@ -151,7 +137,7 @@ class WhatsAppChannel(BaseChannel):
         params: dict[str, str] = {
             "to": PREFIX + message.address,
             "from_": PREFIX + self.from_number,
-            "status_callback": self.account.public_url.rstrip("/") + STATUS_CALLBACK_PATH,
+            "status_callback": self.status_callback,
         }
         try:
             if message.purpose == "reply" or await self.in_window(message.address):
@@ -170,6 +156,3 @@ class WhatsAppChannel(BaseChannel):
         except Exception as exc:  # send reports every failure in the Delivery
             return delivery_from_error(exc)
         return Delivery(status=DeliveryStatus.SENT, provider_message_id=str(sent.sid))
-
-    async def close(self) -> None:
-        await self._http.close()
