@@ -35,6 +35,14 @@ class ChannelRequest:
     # Form fields for form-encoded posts (Twilio), already decoded; empty otherwise.
     form: Mapping[str, str]
 
+    def header(self, name: str) -> str | None:
+        """A header's value by name in any case (HTTP names are case-insensitive), else None."""
+        value = self.headers.get(name)
+        if value is not None:
+            return value
+        lowered = name.lower()
+        return next((v for k, v in self.headers.items() if k.lower() == lowered), None)
+
 
 class ForbiddenRequest(Exception):
     """Signature or secret did not match: answer 403 and store nothing."""

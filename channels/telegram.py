@@ -194,7 +194,7 @@ class TelegramChannel(BaseChannel):
     def verify(self, request: ChannelRequest) -> None:
         if not self._secret:
             raise ForbiddenRequest("TELEGRAM_WEBHOOK_SECRET is not set: refusing unsigned updates")
-        given = _header(request, SECRET_HEADER)
+        given = request.header(SECRET_HEADER)
         if given is None or not hmac.compare_digest(
             given.encode("utf-8", "replace"), self._secret.encode("utf-8")
         ):
@@ -361,16 +361,6 @@ class TelegramChannel(BaseChannel):
     async def close(self) -> None:
         await self._request.shutdown()
         await self._updates_request.shutdown()
-
-
-def _header(request: ChannelRequest, name: str) -> str | None:
-    value = request.headers.get(name)
-    if value is None:
-        lowered = name.lower()
-        for key, candidate in request.headers.items():
-            if key.lower() == lowered:
-                return candidate
-    return value
 
 
 def _update(body: bytes) -> Update:

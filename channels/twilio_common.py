@@ -118,7 +118,7 @@ def signed_url(public_url: str, request_url: str) -> str:
 
 
 def verify_twilio_signature(request: ChannelRequest, auth_token: str, public_url: str) -> None:
-    signature = _header(request, SIGNATURE_HEADER)
+    signature = request.header(SIGNATURE_HEADER)
     if not signature:
         raise ForbiddenRequest("missing X-Twilio-Signature")
     url = signed_url(public_url, request.url)
@@ -316,11 +316,3 @@ def _retry_after_seconds(raw: str | None) -> float | None:
         return max(0.0, float(raw)) if raw else None
     except ValueError:
         return None
-
-
-def _header(request: ChannelRequest, name: str) -> str | None:
-    lowered = name.lower()
-    for key, value in request.headers.items():
-        if key.lower() == lowered:
-            return value
-    return None
