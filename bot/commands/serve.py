@@ -13,13 +13,13 @@ import argparse
 import asyncio
 import dataclasses
 import logging
-import signal
 import sys
 
 from aiohttp import web
 
 from bot.app import create_app
-from bot.config import ConfigError, Settings
+from bot.commands.lifecycle import settings_or_none, stop_on_signals
+from bot.config import Settings
 from bot.logging import configure_logging
 
 __all__ = ["run"]
@@ -28,10 +28,8 @@ log = logging.getLogger("citybot.serve")
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        print(f"citybot serve: {exc}", file=sys.stderr)
+    settings = settings_or_none("citybot serve")
+    if settings is None:
         return 2
     if getattr(args, "telegram_polling", False):
         if not settings.telegram_bot_token:
@@ -55,10 +53,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(settings: Settings, host: str, port: int, *, workers: bool) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
 
     app = await create_app(settings, workers=workers)
     # aiohttp waits up to shutdown_timeout for requests in flight once we stop listening.

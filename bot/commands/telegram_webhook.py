@@ -15,7 +15,8 @@ import sys
 
 from telegram.error import TelegramError
 
-from bot.config import ConfigError, Settings
+from bot.commands.lifecycle import settings_or_none
+from bot.config import Settings
 from channels.telegram import TelegramChannel
 
 __all__ = ["WEBHOOK_PATH", "run", "set_webhook"]
@@ -24,10 +25,8 @@ WEBHOOK_PATH = "/webhooks/telegram"
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        print(f"citybot: {exc}", file=sys.stderr)
+    settings = settings_or_none("citybot")
+    if settings is None:
         return 2
     return asyncio.run(set_webhook(settings))
 

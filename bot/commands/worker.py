@@ -13,11 +13,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
-import sys
 
 from bot.app import build_services, close_services, run_workers
-from bot.config import ConfigError, Settings
+from bot.commands.lifecycle import settings_or_none, stop_on_signals
+from bot.config import Settings
 from bot.logging import configure_logging
 
 __all__ = ["run"]
@@ -26,20 +25,15 @@ log = logging.getLogger("citybot.worker")
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        settings = Settings.from_env()
-    except ConfigError as exc:
-        print(f"citybot worker: {exc}", file=sys.stderr)
+    settings = settings_or_none("citybot worker")
+    if settings is None:
         return 2
     configure_logging(settings.log_level)
     return asyncio.run(_work(settings))
 
 
 async def _work(settings: Settings) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    stop = stop_on_signals()
     services = await build_services(settings)
     try:
         async with run_workers(services) as names:
