@@ -273,10 +273,16 @@ class Open311Backend(CityBackend):
         # Neither id nor token (or an empty list) is legal enough: the filer polls later.
         return results[0] if results else SubmitResult()
 
-    async def request_id_from_token(self, token: str) -> str | None:
+    async def _get_if_found(self, path: str) -> bytes | None:
+        """GET one resource; None where the city answers 404 (not there, or not yet)."""
         try:
-            body = await self._call("GET", f"tokens/{token}", self._params())
+            return await self._call("GET", path, self._params())
         except RequestNotFound:
+            return None
+
+    async def request_id_from_token(self, token: str) -> str | None:
+        body = await self._get_if_found(f"tokens/{token}")
+        if body is None:
             return None
         for result in parse_token_results(body, self.format):
             if result.service_request_id:
@@ -298,9 +304,8 @@ class Open311Backend(CityBackend):
         return [request for batch in found for request in batch]
 
     async def request(self, service_request_id: str) -> ServiceRequest | None:
-        try:
-            body = await self._call("GET", f"requests/{service_request_id}", self._params())
-        except RequestNotFound:
+        body = await self._get_if_found(f"requests/{service_request_id}")
+        if body is None:
             return None
         found = parse_requests(body, self.format)
         return found[0] if found else None
@@ -316,8 +321,8 @@ class Open311Backend(CityBackend):
         params = self._params(
             _present(
                 service_code=service_code,
-                start_date=start_date.isoformat(timespec="seconds") if start_date else None,
-                end_date=end_date.isoformat(timespec="seconds") if end_date else None,
+                start_date=_iso(start_date),
+                end_date=_iso(end_date),
                 status=status,
             )
         )
@@ -328,8 +333,8 @@ class Open311Backend(CityBackend):
     ) -> list[ServiceRequestUpdate]:
         params = self._params(
             _present(
-                start_date=start_date.isoformat(timespec="seconds"),
-                end_date=end_date.isoformat(timespec="seconds") if end_date else None,
+                start_date=_iso(start_date),
+                end_date=_iso(end_date),
             )
         )
         return parse_updates(await self._call("GET", "servicerequestupdates", params), self.format)
@@ -342,6 +347,11 @@ class Open311Backend(CityBackend):
 
 def _present(**values: str | None) -> dict[str, str]:
     return {name: value for name, value in values.items() if value}
+
+
+def _iso(moment: datetime | None) -> str | None:
+    # GeoReport v2 dates are W3C datetimes; whole seconds are all any server expects.
+    return moment.isoformat(timespec="seconds") if moment else None
 
 
 def _raise_if_error_array(body: bytes, fmt: Format) -> None:
