@@ -27,6 +27,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, time
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
@@ -176,17 +177,17 @@ class StatusPoller:
                     continue
                 known = tracked.get(submission_id)
                 state = (request.status, request.status_notes, request.expected_datetime)
+                # What the city said, as both the tracked request and its history row keep it.
+                seen: dict[str, Any] = {
+                    "submission_id": submission_id,
+                    "service_request_id": request_id,
+                    "status": request.status,
+                    "status_notes": request.status_notes,
+                    "expected_datetime": request.expected_datetime,
+                    "city_updated_at": request.updated_datetime,
+                }
                 if known is None:
-                    known = TrackedRequest(
-                        submission_id=submission_id,
-                        service_request_id=request_id,
-                        status=request.status,
-                        status_notes=request.status_notes,
-                        expected_datetime=request.expected_datetime,
-                        city_updated_at=request.updated_datetime,
-                        acknowledged_at=now,
-                        last_polled_at=now,
-                    )
+                    known = TrackedRequest(**seen, acknowledged_at=now, last_polled_at=now)
                     session.add(known)
                     quiet_first = request.status == "open" and not request.status_notes
                     notify = (
@@ -203,18 +204,7 @@ class StatusPoller:
                     continue
                 known.last_polled_at = now
                 changes += 1
-                session.add(
-                    RequestStatusChange(
-                        submission_id=submission_id,
-                        service_request_id=request_id,
-                        status=request.status,
-                        status_notes=request.status_notes,
-                        expected_datetime=request.expected_datetime,
-                        city_updated_at=request.updated_datetime,
-                        observed_at=now,
-                        notify_state=notify,
-                    )
-                )
+                session.add(RequestStatusChange(**seen, observed_at=now, notify_state=notify))
                 if request.status == "closed":
                     known.closed_at = request.updated_datetime or now
                     await session.execute(
