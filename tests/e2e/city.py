@@ -53,6 +53,7 @@ __all__ = [
     "TelegramResident",
     "WebChatResident",
     "WhatsAppResident",
+    "choose",
     "eventually",
     "free_port",
     "running_city",
@@ -214,8 +215,15 @@ async def running_city(
 # -- residents -----------------------------------------------------------------------------------
 
 
-def _choose(question: Ask | Review, rng: random.Random, form_id: str) -> tuple[str, Any, int]:
-    """A valid answer to ``question`` as (kind, value, option number)."""
+# A move a resident makes: (kind, value, option number), kind "text", "option", "location", "photo".
+Move = tuple[str, Any, int]
+SKIP_PHOTO: Move = ("text", "skip", 0)
+
+
+def choose(
+    question: Ask | Review, rng: random.Random, form_id: str, *, photo: Move = SKIP_PHOTO
+) -> Move:
+    """A valid answer to ``question``; ``photo`` is the move made where a photo is asked for."""
     if isinstance(question, Review):
         return ("option", "send", 0)
     if question.step_id == "consent":
@@ -226,7 +234,7 @@ def _choose(question: Ask | Review, rng: random.Random, form_id: str) -> tuple[s
     if question.kind is InputKind.LOCATION:
         return ("location", PIN, 0)
     if question.kind is InputKind.PHOTO:
-        return ("text", "skip", 0)
+        return photo
     answer = sample_answer(question, rng, typos=False)
     if answer.option_id is not None:
         return ("option", answer.option_id, ids.index(answer.option_id) + 1)
@@ -275,7 +283,7 @@ class ProviderResident:
             done = [r.reference for r in self._my_results() if r.reference]
             if done:
                 return done[-1]
-            await self.say(_choose(self._last_question(), self.rng, form_id))
+            await self.say(choose(self._last_question(), self.rng, form_id))
         raise AssertionError(f"{form_id} did not finish on {self.channel}")
 
     def _post_twilio_form(self, path: str, form: dict[str, str]) -> tuple[dict[str, str], str]:

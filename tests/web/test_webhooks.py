@@ -29,10 +29,9 @@ from conversations.locks import InProcessLocks
 from conversations.rate_limit import InProcessRateLimiter
 from conversations.state_store import SqlStateStore
 from conversations.turn import TurnLoop, TurnResult
-from forms_runtime.effects import Ask, GeoPoint, InputKind, Review
+from forms_runtime.effects import Ask, GeoPoint, Review
 from forms_runtime.gazetteer import default_gazetteer
 from forms_runtime.loader import standard_forms
-from forms_runtime.sample_answers import sample_answer
 from forms_runtime.sms import segments
 from tests.channels.signed import (
     PUBLIC_URL,
@@ -42,6 +41,7 @@ from tests.channels.signed import (
     twilio_signature,
 )
 from tests.db.databases import sqlite_database
+from tests.e2e.city import choose
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 
@@ -202,29 +202,6 @@ def last_question(world: World) -> Ask | Review:
     raise AssertionError("the bot asked nothing")
 
 
-def choose(question: Ask | Review, rng: random.Random, form_id: str) -> Any:
-    if question.__class__ is Review:
-        return ("option", "send", 0)
-    assert isinstance(question, Ask)
-    if question.step_id == "consent":
-        return ("text", "yes", 0)
-    ids = [o.id for o in question.options]
-    if form_id in ids:
-        return ("option", form_id, ids.index(form_id) + 1)
-    if question.kind is InputKind.LOCATION:
-        return ("location", GeoPoint(-34.0363, 18.6776), 0)
-    if question.kind is InputKind.PHOTO:
-        return ("photo", None, 0)
-    answer = sample_answer(question, rng, typos=False)
-    if answer.option_id is not None:
-        return ("option", answer.option_id, ids.index(answer.option_id) + 1)
-    if answer.location is not None:
-        return ("location", answer.location, 0)
-    if answer.media is not None:
-        return ("photo", None, 0)
-    return ("text", answer.text or "", 0)
-
-
 async def complete(world: World, channel: str, form_id: str) -> None:
     rng = random.Random(7)
     send = {"telegram": telegram_turn, "sms": sms_turn, "whatsapp": whatsapp_turn}[channel]
@@ -232,7 +209,8 @@ async def complete(world: World, channel: str, form_id: str) -> None:
     for _ in range(40):
         if any(r.reference for r in world.loop.results):
             return
-        assert await send(world, choose(last_question(world), rng, form_id)) == 200
+        move = choose(last_question(world), rng, form_id, photo=("photo", None, 0))
+        assert await send(world, move) == 200
     raise AssertionError(f"{form_id} did not finish on {channel}")
 
 
