@@ -157,11 +157,9 @@ def add_routes(app: web.Application, services: Services) -> None:
             .order_by(MessageLog.id.desc())
             .limit(HISTORY_LIMIT)
         )
-        try:
-            async with services.session_factory() as db:
-                rows = (await db.execute(query)).all()
-        except unavailable_errors():
-            return json_error(503, "the service is briefly unavailable; try again")
+        # A store that is down is answered 503 by the error middleware, like every route.
+        async with services.session_factory() as db:
+            rows = (await db.execute(query)).all()
         messages = [
             {"direction": d, "text": t, "at": at.isoformat()} for d, t, at in reversed(rows)
         ]
@@ -184,11 +182,9 @@ def add_routes(app: web.Application, services: Services) -> None:
             .order_by(MessageLog.id)
             .limit(PUSHED_LIMIT)
         )
-        try:
-            async with services.session_factory() as db:
-                rows = (await db.execute(query)).all()
-        except unavailable_errors():
-            return json_error(503, "the service is briefly unavailable; try again")
+        # A store that is down is answered 503 by the error middleware, like every route.
+        async with services.session_factory() as db:
+            rows = (await db.execute(query)).all()
         messages = [
             {"id": i, "type": "notice", "purpose": kind, "text": text, "at": at.isoformat()}
             for i, kind, text, at in rows
