@@ -2,7 +2,8 @@
 
 A channel never downloads a photo while a resident waits: it records the provider's URL (Twilio's
 media URL, or ``tg-file://<file_id>`` for Telegram, resolved with the bot token only when the back
-end needs the bytes), the content type and the size if the provider says it.
+end needs the bytes), the content type and the size if the provider says it. The size limit is
+the engine's (``forms_runtime.answers.MAX_PHOTO_BYTES``), so the two never disagree.
 
 Example::
 
@@ -12,12 +13,12 @@ Example::
 
 from __future__ import annotations
 
+from forms_runtime.answers import MAX_PHOTO_BYTES, PHOTO_TOO_BIG
 from forms_runtime.effects import MediaRef
 from forms_runtime.i18n import N_
 
 __all__ = [
     "ACCEPTED_IMAGE_TYPES",
-    "MAX_PHOTO_BYTES",
     "TELEGRAM_FILE_SCHEME",
     "media_problem",
     "telegram_file_id",
@@ -25,13 +26,10 @@ __all__ = [
 ]
 
 ACCEPTED_IMAGE_TYPES: frozenset[str] = frozenset({"image/jpeg", "image/png", "image/webp"})
-# WhatsApp caps images at 5 MB; a bigger file is not a phone photo of a pothole.
-MAX_PHOTO_BYTES = 5 * 1024 * 1024
 
 TELEGRAM_FILE_SCHEME = "tg-file://"
 
 WRONG_TYPE = N_("Send the photo as a JPEG, PNG or WebP picture.")
-TOO_BIG = N_("That photo is too big. Send a photo smaller than 5 MB.")
 
 
 def telegram_file_ref(file_id: str) -> str:
@@ -49,5 +47,5 @@ def media_problem(media: MediaRef) -> str | None:
     if content_type not in ACCEPTED_IMAGE_TYPES:
         return WRONG_TYPE
     if media.size is not None and media.size > MAX_PHOTO_BYTES:
-        return TOO_BIG
+        return PHOTO_TOO_BIG
     return None

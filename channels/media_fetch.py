@@ -10,8 +10,9 @@ file URL contains the bot token; Twilio media needs the account's Basic auth), s
 - Twilio: a GET of the MediaUrl with Basic auth, answered with a redirect to a pre-signed
   storage URL, which is followed WITHOUT the credentials. Only URLs under this account on the
   Twilio API host are fetched, so a stored reference can never send the credentials elsewhere.
-- Every fetch is capped at ``MAX_FETCH_BYTES`` and its content type is read from the bytes
-  themselves (JPEG, PNG or WebP), not from what the provider or the resident claimed.
+- Every fetch is capped at ``MAX_PHOTO_BYTES`` (the engine's photo limit) and its content type
+  is read from the bytes themselves (JPEG, PNG or WebP), not from what the provider or the
+  resident claimed.
 
 Errors, drawn once::
 
@@ -36,9 +37,9 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import aiohttp
 
 from channels.media import telegram_file_id
+from forms_runtime.answers import MAX_PHOTO_BYTES
 
 __all__ = [
-    "MAX_FETCH_BYTES",
     "FetchedMedia",
     "MediaError",
     "MediaFetchers",
@@ -49,8 +50,6 @@ __all__ = [
     "sniff_image_type",
 ]
 
-# A phone photo is a few MB; anything larger is not worth holding in memory for the city.
-MAX_FETCH_BYTES = 10 * 1024 * 1024
 TWILIO_API_HOST = "api.twilio.com"
 _REDIRECTS = (301, 302, 303, 307, 308)
 _MAX_REDIRECTS = 3
@@ -96,7 +95,7 @@ def sniff_image_type(head: bytes) -> str | None:
     return None
 
 
-def checked(body: bytes, max_bytes: int = MAX_FETCH_BYTES) -> FetchedMedia:
+def checked(body: bytes, max_bytes: int = MAX_PHOTO_BYTES) -> FetchedMedia:
     """The bytes as ``FetchedMedia`` if they are an accepted image within the size limit."""
     if len(body) > max_bytes:
         raise MediaRefused("the photo is larger than the limit", too_large=True)
@@ -122,7 +121,7 @@ class TwilioMediaFetcher:
         *,
         api_base_url: str | None = None,
         timeout: float = 20.0,
-        max_bytes: int = MAX_FETCH_BYTES,
+        max_bytes: int = MAX_PHOTO_BYTES,
     ) -> None:
         self.account_sid = account_sid
         self._auth = "Basic " + base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
@@ -215,7 +214,7 @@ class MediaFetchers:
         *,
         telegram: DownloadTelegramFile | None = None,
         twilio: TwilioMediaFetcher | None = None,
-        max_bytes: int = MAX_FETCH_BYTES,
+        max_bytes: int = MAX_PHOTO_BYTES,
     ) -> None:
         self._telegram = telegram
         self._twilio = twilio

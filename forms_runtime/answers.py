@@ -28,6 +28,8 @@ from forms_runtime.understanding.text import clean_text, fold
 from forms_runtime.understanding.yes_no import parse_yes_no
 
 __all__ = [
+    "MAX_PHOTO_BYTES",
+    "PHOTO_TOO_BIG",
     "NeedsPick",
     "NotUnderstood",
     "Outcome",
@@ -40,7 +42,11 @@ __all__ = [
 
 # Photos we can pass on to a crew; anything else is answered with what to send instead.
 PHOTO_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/heic"})
+# The one photo limit: the engine, the channels' screening and the media proxy all use it, so a
+# photo the resident was told is fine is never refused later. A phone photo is a few MB.
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
+# What a resident is told when a photo is over MAX_PHOTO_BYTES (keep the two in step).
+PHOTO_TOO_BIG = N_("Send a photo smaller than 10 MB.")
 # A resident may type at most this much into one answer; the rest is cut, never stored.
 MAX_TEXT = 4000
 
@@ -251,7 +257,7 @@ def _photo(inbound: Inbound, locale: str) -> Outcome:
     if media.content_type.lower() not in PHOTO_TYPES:
         return NotUnderstood(tr(locale, N_("Send a photo in JPEG or PNG format.")))
     if media.size is not None and media.size > MAX_PHOTO_BYTES:
-        return NotUnderstood(tr(locale, N_("Send a photo smaller than 10 MB.")))
+        return NotUnderstood(tr(locale, PHOTO_TOO_BIG))
     return Understood({"url": media.url, "content_type": media.content_type, "size": media.size})
 
 

@@ -14,8 +14,9 @@ Answers, so a back end can tell what to do:
 - 415 not a JPEG, PNG or WebP image; 413 larger than the limit (neither gets better on retry);
 - 502 with ``Retry-After``: the provider is down or limiting; try again.
 
-The bytes are read whole (up to ``MAX_FETCH_BYTES``) before the first byte is answered, so a
-provider failing half way gives a clean 502, never a truncated image with a 200.
+The bytes are read whole (up to the engine's photo limit, ``MAX_PHOTO_BYTES``) before the first
+byte is answered, so a provider failing half way gives a clean 502, never a truncated image with
+a 200.
 
 Example::
 

@@ -26,7 +26,7 @@ from bot.open311.server import PREFIX
 from bot.services import Services
 from bot.web.media import CACHE_CONTROL
 from channels.media import telegram_file_ref
-from channels.media_fetch import MAX_FETCH_BYTES
+from forms_runtime.answers import MAX_PHOTO_BYTES
 from forms_runtime.loader import standard_forms
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
@@ -174,7 +174,7 @@ async def test_a_file_that_is_not_a_jpeg_png_or_webp_is_refused(world: World) ->
 
 
 async def test_a_photo_over_the_limit_is_refused(world: World) -> None:
-    huge = b"\xff\xd8\xff\xe0" + b"\x00" * MAX_FETCH_BYTES
+    huge = b"\xff\xd8\xff\xe0" + b"\x00" * MAX_PHOTO_BYTES
     # Telegram says how big the file is: refused before the download.
     world.telegram.files["AgAChuge"] = huge
     submission = await world.submission(telegram_file_ref("AgAChuge"))
