@@ -107,14 +107,6 @@ class Settings:
     city_timezone: str = "Africa/Johannesburg"
 
     @property
-    def telegram_enabled(self) -> bool:
-        return bool(self.telegram_bot_token)
-
-    @property
-    def twilio_enabled(self) -> bool:
-        return bool(self.twilio_account_sid and self.twilio_auth_token)
-
-    @property
     def builtin_open311(self) -> bool:
         """No city endpoint configured: file with the built-in GeoReport v2 server."""
         return not self.open311_endpoint

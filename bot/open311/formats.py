@@ -39,7 +39,6 @@ from bot.open311.types import (
 )
 
 __all__ = [
-    "FORMATS",
     "Format",
     "decode",
     "parse_datetime",
@@ -59,7 +58,6 @@ __all__ = [
 ]
 
 Format = Literal["json", "xml"]
-FORMATS: tuple[Format, ...] = ("json", "xml")
 
 # XML containers whose children form a list, and the name of one child when writing.
 _LIST_ITEM = {

@@ -66,11 +66,9 @@ __all__ = [
     "REPLY_SENDER_KEY",
     "ReplySender",
     "add_routes",
-    "add_webhook_routes",
     "apply_receipt",
     "build_channels",
     "record_deliveries",
-    "record_delivery",
     "run_turns",
     "to_channel_request",
 ]
@@ -165,11 +163,6 @@ def _last_inbound(sessions: Sessions, channel: str) -> Callable[[str], Awaitable
 
 
 # -- the message log: sends and receipts ------------------------------------------------------
-
-
-async def record_delivery(sessions: Sessions, message: OutboundMessage, delivery: Delivery) -> None:
-    """Log a message sent (or given up on); a resident who cannot be reached is marked so."""
-    await record_deliveries(sessions, [(message, delivery)])
 
 
 async def record_deliveries(
@@ -484,7 +477,3 @@ def add_routes(app: web.Application, services: Services) -> None:
     app.router.add_post("/webhooks/twilio/sms", sms)
     app.router.add_post("/webhooks/twilio/whatsapp", whatsapp)
     app.router.add_post("/webhooks/twilio/status", status)
-
-
-# The name the task brief used; ``bot.app`` looks for ``add_routes``.
-add_webhook_routes = add_routes

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["AREA_TYPES", "KINDS", "Place", "PlaceMatch", "PointInfo"]
-
-KINDS = ("informal_settlement", "suburb", "town")
-AREA_TYPES = ("informal_settlement", "formal", "unknown")
+__all__ = ["Place", "PlaceMatch", "PointInfo"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,12 +18,12 @@ class Place:
     """A place residents name: an informal settlement, an official suburb or a town."""
 
     name: str  # display name, unique in its gazetteer: "Enkanini", "Mitchells Plain"
-    kind: str  # one of KINDS
+    kind: str  # "informal_settlement", "suburb" or "town"
     town: str | None
     lat: float | None
     lon: float | None
     ward: str | None  # the ward containing (lat, lon), e.g. "94"
-    area_type: str  # one of AREA_TYPES
+    area_type: str  # "informal_settlement", "formal" or "unknown"
     approximate: bool = False  # True when (lat, lon) is estimated, not measured
 
 

@@ -11,7 +11,7 @@ import re
 
 from forms_runtime.understanding.text import clean_text, fold
 
-__all__ = ["NUMBER_WORDS", "number_word", "parse_number"]
+__all__ = ["NUMBER_WORDS", "parse_number"]
 
 _EN_UNITS = [
     "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
@@ -109,11 +109,6 @@ _NUMBER = re.compile(
     r"|\d{1,3},\d{3}\.\d+|\d{1,3}\.\d{3},\d+"
     r"|\d+(?:[.,]\d+)?)"
 )
-
-
-def number_word(folded: str) -> int | None:
-    """The value of a folded number word or phrase ("five", "vyf en twintig"), else None."""
-    return NUMBER_WORDS.get(folded)
 
 
 def _to_float(digits: str, locale: str) -> float | None:

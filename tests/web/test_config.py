@@ -16,9 +16,8 @@ def test_defaults_are_the_embedded_default(tmp_path: Path, monkeypatch: pytest.M
     assert (settings.host, settings.port) == ("127.0.0.1", 8080)
     assert settings.redis_url is None
     assert settings.public_url == "http://localhost:8080"
-    assert (
-        settings.builtin_open311 and not settings.telegram_enabled and not settings.twilio_enabled
-    )
+    assert settings.builtin_open311
+    assert settings.telegram_bot_token is None and settings.twilio_account_sid is None
     assert settings.form_idle_hours == 24.0
 
 
@@ -43,7 +42,12 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
     s = Settings.from_env(env)
     assert s.port == 9000 and s.host == "0.0.0.0"
     assert s.public_url == "https://bot.city.example"
-    assert s.telegram_enabled and s.twilio_enabled and not s.builtin_open311
+    assert (s.telegram_bot_token, s.twilio_account_sid, s.twilio_auth_token) == (
+        "123:abc",
+        "AC1",
+        "tok",
+    )
+    assert not s.builtin_open311
     assert s.session_secret == "s3cret"
     assert (s.form_idle_hours, s.rate_limit_per_second, s.rate_limit_burst) == (2.5, 5.0, 20)
     assert s.message_retention_days == 30 and s.log_level == "DEBUG"
