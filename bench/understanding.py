@@ -130,7 +130,7 @@ READERS: dict[str, tuple[Callable[[str], object], list[str]]] = {
     "match_choice (cold)": (_cold_match, CHOICE_ANSWERS),
     "match_choices": (lambda t: match_choices(t, OPTIONS), ANSWERS["multi_choice"]),
     "parse_yes_no": (parse_yes_no, ANSWERS["yes_no"]),
-    "parse_date": (lambda t: parse_date(t, TODAY, "en"), ANSWERS["date"]),
+    "parse_date": (lambda t: parse_date(t, TODAY), ANSWERS["date"]),
     "parse_number": (lambda t: parse_number(t, "af"), ANSWERS["number"]),
     "normalise_phone": (normalise_phone, ANSWERS["phone"]),
     "normalise_phone (cold)": (_cold_phone, ANSWERS["phone"]),

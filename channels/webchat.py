@@ -22,7 +22,7 @@ Example::
     cookie = channel.new_session()                     # set as the citybot_session cookie
     session = channel.session_of(cookie)               # the id, or None when forged
     inbound = channel.parse_post(body, session)        # -> InboundMessage(channel="webchat", ...)
-    payload = channel.to_json(effects, "en")           # -> [{"type": "ask", "text": ...}, ...]
+    payload = channel.to_json(effects)                 # -> [{"type": "ask", "text": ...}, ...]
 """
 
 from __future__ import annotations
@@ -169,14 +169,17 @@ class WebChatChannel(BaseChannel):
 
     # --- render: effects into JSON messages ----------------------------------------------------
 
-    def to_json(self, effects: Sequence[Effect], locale: str) -> list[dict[str, Any]]:
-        """The page's view of the effects: one JSON object per bubble, buttons included."""
+    def to_json(self, effects: Sequence[Effect]) -> list[dict[str, Any]]:
+        """The page's view of the effects: one JSON object per bubble, buttons included.
+
+        The effects' texts are already in the resident's language, so no locale is needed.
+        """
         return [m for effect in effects if (m := _effect_json(effect)) is not None]
 
     def render(self, effects: Sequence[Effect], locale: str, address: str) -> list[OutboundMessage]:
         """Plain messages with buttons, for code that speaks ``OutboundMessage`` (the notifier)."""
         out: list[OutboundMessage] = []
-        for message in self.to_json(effects, locale):
+        for message in self.to_json(effects):
             text = message["text"]
             if message["type"] == "review":
                 lines = [f"{i['number']}. {i['label']}: {i['value']}" for i in message["items"]]

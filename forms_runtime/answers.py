@@ -177,7 +177,7 @@ def _multi_choice(s: Step, raw: str, locale: str, today: date) -> Outcome:
 
 
 def _date(s: Step, raw: str, locale: str, today: date) -> Outcome:
-    value = parse_date(raw, today, locale)
+    value = parse_date(raw, today)
     if value is None:
         return NotUnderstood(tr(locale, N_("Enter a date, like 3 December or 03/12/2026.")))
     v = s.validation

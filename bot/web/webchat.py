@@ -133,7 +133,7 @@ def add_routes(app: web.Application, services: Services) -> None:
         except unavailable_errors() as exc:
             log.warning("turn deferred: store unavailable", extra={"error": type(exc).__name__})
             return json_error(503, "the service is briefly unavailable; send the message again")
-        messages = channel.to_json(result.effects, result.locale)
+        messages = channel.to_json(result.effects)
         services.metrics.messages_out.labels(channel=channel.name).inc(len(messages))
         payload = {
             "locale": result.locale,

@@ -6,7 +6,7 @@ without a year is the most recent such date not after today. Impossible dates re
 
 Example::
 
-    parse_date("3 Desember", date(2026, 1, 10), "af")   # date(2025, 12, 3)
+    parse_date("3 Desember", date(2026, 1, 10))   # date(2025, 12, 3)
 """
 
 from __future__ import annotations
@@ -286,15 +286,16 @@ def _words(words: list[str], today: date) -> date | None:
     return None
 
 
-def parse_date(text: str, today: date, locale: str) -> date | None:
+def parse_date(text: str, today: date) -> date | None:
     """The date a resident means, or None.
 
-    Words in every supported locale are understood whatever ``locale`` is, because residents
-    mix languages; ``today`` is the resident's local date, so the caller decides the time zone.
+    Words in every supported locale are understood, whatever the resident's language, because
+    residents mix languages; ``today`` is the resident's local date, so the caller decides the
+    time zone.
 
     Example::
 
-        parse_date("izolo", date(2026, 3, 5), "zu")   # date(2026, 3, 4)
+        parse_date("izolo", date(2026, 3, 5))   # date(2026, 3, 4)
     """
     cleaned = clean_text(text, 100)
     if not cleaned:

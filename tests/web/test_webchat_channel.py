@@ -129,7 +129,7 @@ def test_effects_become_json_bubbles() -> None:
         REVIEW,
         Submit("pothole", 1, "ROADS", "en", {"size": "large"}),
     ]
-    error, ask, notice, review = channel.to_json(effects, "en")
+    error, ask, notice, review = channel.to_json(effects)
     assert error == {"type": "error", "text": "Choose one of the options"}
     assert ask["type"] == "ask" and ask["input"] == "choice" and ask["hint"] == "Pick one"
     assert ask["progress"] == {"position": 2, "total": 5}
