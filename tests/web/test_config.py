@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,15 @@ def test_sqlite_path() -> None:
     assert sqlite_path("sqlite+aiosqlite:////tmp/x.sqlite3") == Path("/tmp/x.sqlite3")
     assert sqlite_path("sqlite+aiosqlite://") is None
     assert sqlite_path("postgresql+asyncpg://u@h/db") is None
+
+
+def test_every_variable_is_documented() -> None:
+    # docs/configuration.md is the operators' table; a variable added here must be added there.
+    root = Path(__file__).resolve().parents[2]
+    source = (root / "bot" / "config.py").read_text()
+    read = set(re.findall(r'"((?:CITYBOT|TELEGRAM|TWILIO|OPEN311)_[A-Z0-9_]+)"', source))
+    documented = set(
+        re.findall(r"\| `([A-Z0-9_]+)` \|", (root / "docs/configuration.md").read_text())
+    )
+    assert len(read) > 30
+    assert read - documented == set()
