@@ -6,6 +6,11 @@ keywords in every locale and its title (English and the resident's locale), word
 rapidfuzz so typos still count; the best few are offered as a short choice. A clear miss offers
 the menu and the general enquiry form. Pure: no I/O, so it is fast and easy to test.
 
+Every phrase's words are known in advance, so each locale gets an index once: the distinct words
+of all phrases, and which phrases each word is in. A message's few words are then compared with
+that vocabulary in one rapidfuzz call per word (not one call per phrase word), and only the
+phrases that share a word with the message are scored.
+
 Example::
 
     picker = ServicePicker(standard_forms())
@@ -17,12 +22,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
 
 from rapidfuzz import fuzz, process
 
 from forms_runtime.effects import Ask, InputKind, OptionView
-from forms_runtime.i18n import N_, tr
+from forms_runtime.i18n import LOCALES, N_, tr
 from forms_runtime.model import Form
 from forms_runtime.understanding.text import fold
 from forms_runtime.understanding.yes_no import parse_yes_no
@@ -73,6 +77,31 @@ class _Phrase:
     words: tuple[str, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class _Index:
+    """The phrases of one locale, by word: what ``match`` compares a message with."""
+
+    phrases: tuple[_Phrase, ...]
+    vocabulary: tuple[str, ...]
+    # For each phrase, the positions of its words in ``vocabulary``.
+    positions: tuple[tuple[int, ...], ...]
+    # For each vocabulary word, the phrases it is in.
+    used_in: tuple[tuple[int, ...], ...]
+
+    @classmethod
+    def of(cls, phrases: Sequence[_Phrase]) -> _Index:
+        where: dict[str, int] = {}
+        for phrase in phrases:
+            for word in phrase.words:
+                where.setdefault(word, len(where))
+        positions = tuple(tuple(where[w] for w in phrase.words) for phrase in phrases)
+        used_in: list[list[int]] = [[] for _ in where]
+        for number, spots in enumerate(positions):
+            for spot in set(spots):
+                used_in[spot].append(number)
+        return cls(tuple(phrases), tuple(where), positions, tuple(map(tuple, used_in)))
+
+
 def _words(text: str) -> tuple[str, ...]:
     return tuple(_SAME_MEANING.get(w, w) for w in fold(text).split() if w not in _STOPWORDS)
 
@@ -80,34 +109,48 @@ def _words(text: str) -> tuple[str, ...]:
 class ServicePicker:
     def __init__(self, forms: Mapping[str, Form]) -> None:
         self._forms = dict(forms)
+        self._indexes: dict[str, _Index] = {}
+        base: list[_Phrase] = []
+        for form in self._forms.values():
+            texts = [form.title, form.id.replace("_", " ")]
+            for keywords in form.keywords.values():
+                texts.extend(keywords)
+            base.extend(_Phrase(form.id, words) for words in map(_words, texts) if words)
+        self._phrases = tuple(base)
 
     @property
     def forms(self) -> Mapping[str, Form]:
         return self._forms
 
-    @cached_property
-    def _phrases(self) -> tuple[_Phrase, ...]:
-        phrases: list[_Phrase] = []
-        for form in self._forms.values():
-            texts = [form.title, form.id.replace("_", " ")]
-            for keywords in form.keywords.values():
-                texts.extend(keywords)
-            for text in texts:
-                words = _words(text)
-                if words:
-                    phrases.append(_Phrase(form.id, words))
-        return tuple(phrases)
+    def _index(self, locale: str) -> _Index:
+        """Every form's keywords in every locale, and its title in ``locale`` (built once)."""
+        index = self._indexes.get(locale)
+        if index is None:
+            titles = (_Phrase(f.id, _words(tr(locale, f.title))) for f in self._forms.values())
+            index = _Index.of([*self._phrases, *(p for p in titles if p.words)])
+            if locale in LOCALES:  # anything else is built again: no unbounded cache
+                self._indexes[locale] = index
+        return index
 
     def match(self, text: str, locale: str = "en") -> list[Match]:
         """The forms ``text`` probably means, best first; empty on a clear miss."""
         said = _words(text)
         if not said:
             return []
+        index = self._index(locale)
+        # How closely the resident said each vocabulary word (0 when not close enough).
+        heard: dict[int, float] = {}
+        for word in set(said):
+            for _, score, spot in process.extract(
+                word, index.vocabulary, scorer=fuzz.ratio, score_cutoff=_WORD_CUTOFF, limit=None
+            ):
+                if score > heard.get(spot, 0.0):
+                    heard[spot] = score
+        candidates = sorted({number for spot in heard for number in index.used_in[spot]})
         best: dict[str, float] = {}
-        extra = {form.id: _words(tr(locale, form.title)) for form in self._forms.values()}
-        candidates = [*self._phrases, *(_Phrase(fid, w) for fid, w in extra.items() if w)]
-        for phrase in candidates:
-            score = _phrase_score(phrase.words, said)
+        for number in candidates:
+            phrase = index.phrases[number]
+            score = _phrase_score(index.positions[number], heard)
             if score > best.get(phrase.form_id, 0.0):
                 best[phrase.form_id] = score
         ranked = sorted(best.items(), key=lambda item: -item[1])
@@ -182,16 +225,11 @@ class ServicePicker:
         )
 
 
-def _phrase_score(phrase: tuple[str, ...], said: tuple[str, ...]) -> float:
-    """How much of ``phrase`` the resident said (0-100), each word matched with typos allowed.
+def _phrase_score(positions: tuple[int, ...], heard: Mapping[int, float]) -> float:
+    """How much of a phrase the resident said (0-100), each word matched with typos allowed.
 
     Covering a whole phrase scores highest; longer phrases covered count a little more, because
     "burst pipe" says more than "pipe" alone.
     """
-    total = 0.0
-    for word in phrase:
-        found = process.extractOne(word, said, scorer=fuzz.ratio, score_cutoff=_WORD_CUTOFF)
-        if found is not None:
-            total += found[1]
-    coverage = total / len(phrase)
-    return coverage + min(len(phrase) - 1, 3) * 5 * (coverage / 100)
+    coverage = sum(heard.get(spot, 0.0) for spot in positions) / len(positions)
+    return coverage + min(len(positions) - 1, 3) * 5 * (coverage / 100)
