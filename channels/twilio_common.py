@@ -105,8 +105,6 @@ class DeliveryReceipt:
     channel: str
     address: str
     error_code: str | None = None
-    # The provider's own status word ("undelivered", "read"), kept for the message log.
-    provider_status: str = ""
 
 
 def signed_url(public_url: str, request_url: str) -> str:
@@ -145,7 +143,6 @@ def parse_receipt(request: ChannelRequest) -> DeliveryReceipt:
         channel=channel,
         address=to.removeprefix("whatsapp:"),
         error_code=error_code,
-        provider_status=raw_status,
     )
 
 
