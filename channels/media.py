@@ -13,7 +13,7 @@ Example::
 
 from __future__ import annotations
 
-from forms_runtime.answers import MAX_PHOTO_BYTES, PHOTO_TOO_BIG
+from forms_runtime.answers import MAX_PHOTO_BYTES, PHOTO_TOO_BIG, PHOTO_TYPES
 from forms_runtime.effects import MediaRef
 from forms_runtime.i18n import N_
 
@@ -25,7 +25,8 @@ __all__ = [
     "telegram_file_ref",
 ]
 
-ACCEPTED_IMAGE_TYPES: frozenset[str] = frozenset({"image/jpeg", "image/png", "image/webp"})
+# The engine's list: one answer to "which photos can the city use?".
+ACCEPTED_IMAGE_TYPES: frozenset[str] = PHOTO_TYPES
 
 TELEGRAM_FILE_SCHEME = "tg-file://"
 

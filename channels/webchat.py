@@ -59,6 +59,7 @@ from forms_runtime.effects import (
     Review,
     Submit,
 )
+from forms_runtime.i18n import N_, tr
 
 __all__ = [
     "COOKIE_NAME",
@@ -189,7 +190,9 @@ class WebChatChannel(BaseChannel):
             )
             if message.get("input") == InputKind.LOCATION:
                 buttons = (
-                    Button(id="location", label="Send my location", kind="location"),
+                    Button(
+                        id="location", label=tr(locale, N_("Send my location")), kind="location"
+                    ),
                     *buttons,
                 )
             out.append(

@@ -40,8 +40,9 @@ __all__ = [
     "understand",
 ]
 
-# Photos we can pass on to a crew; anything else is answered with what to send instead.
-PHOTO_TYPES = frozenset({"image/jpeg", "image/png", "image/webp", "image/heic"})
+# Photos a crew's browser can open (HEIC is not, in most); anything else is answered with
+# what to send instead. The channels and the media proxy check the same list.
+PHOTO_TYPES = frozenset({"image/jpeg", "image/png", "image/webp"})
 # The one photo limit: the engine, the channels' screening and the media proxy all use it, so a
 # photo the resident was told is fine is never refused later. A phone photo is a few MB.
 MAX_PHOTO_BYTES = 10 * 1024 * 1024
