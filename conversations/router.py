@@ -469,7 +469,8 @@ class Router:
             return
         message = turn.message
         inbound = Inbound(
-            text=message.text,
+            # A shared contact (Telegram's "Share my number") answers a phone question.
+            text=message.text if message.text is not None else message.contact_phone,
             option_id=message.option_id,
             location=message.location,
             media=message.media[0] if message.media else None,

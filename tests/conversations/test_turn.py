@@ -331,3 +331,24 @@ async def test_database_unreachable_raises(h: Harness) -> None:
     with pytest.raises(OSError):
         await h.loop.handle(h.message("pothole", kind=InboundKind.TEXT))
     await down.dispose()
+
+
+async def test_a_shared_contact_answers_the_phone_question(h: Harness) -> None:
+    await h.say("pothole")
+    await h.say("1")
+    result = await h.say("yes")  # consent
+    rng = random.Random(5)
+    for _ in range(30):
+        last = result.effects[-1]
+        if isinstance(last, Ask) and last.step_id == "phone":
+            break
+        if isinstance(last, Ask) and last.step_id == "callback":
+            result = await h.say("yes")
+            continue
+        result = await _answer(h, result, rng)
+    else:
+        raise AssertionError("the phone question never came")
+    shared = await h.say(kind=InboundKind.CONTACT, contact_phone="+27831234567")
+    review = shared.effects[-1]
+    assert isinstance(review, Review), shared.effects
+    assert "+27831234567" in [item.value for item in review.items]
