@@ -44,7 +44,7 @@ from channels.types import (
 )
 from forms_runtime.effects import GeoPoint
 
-__all__ = ["SESSION_WINDOW", "WhatsAppChannel"]
+__all__ = ["SESSION_WINDOW", "WhatsAppChannel", "content_variables"]
 
 SESSION_WINDOW = timedelta(hours=24)
 PREFIX = "whatsapp:"
@@ -151,8 +151,18 @@ class WhatsAppChannel(TwilioChannel):
                         error=f"outside the 24-hour window and no template for {message.purpose!r}",
                     )
                 params["content_sid"] = content_sid
-                params["content_variables"] = json.dumps(message.template_variables)
+                params["content_variables"] = content_variables(message.template_variables)
             sent = await self.client.messages.create_async(**params)
         except Exception as exc:  # send reports every failure in the Delivery
             return delivery_from_error(exc)
         return Delivery(status=DeliveryStatus.SENT, provider_message_id=str(sent.sid))
+
+
+def content_variables(variables: Mapping[str, str]) -> str:
+    """WhatsApp templates take positional placeholders ({{1}}, {{2}}): number ours in order.
+
+    The notifier gives them in a fixed order per purpose (``status_update``: reference, status;
+    ``report_filed``: reference, the city's number), which is the order the approved template
+    must use.
+    """
+    return json.dumps({str(i): value for i, value in enumerate(variables.values(), 1)})

@@ -140,7 +140,7 @@ async def test_outside_the_window_a_status_update_goes_as_its_template(fake):
             "+27831234567",
             "Your report CT-000123 is fixed",
             purpose="status_update",
-            template_variables={"1": "CT-000123", "2": "fixed"},
+            template_variables={"reference": "CT-000123", "status": "fixed"},
         )
         assert (await channel.send(message)).status is DeliveryStatus.SENT
     finally:

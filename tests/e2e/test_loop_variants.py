@@ -76,7 +76,7 @@ async def test_whatsapp_after_24_hours_is_told_through_the_template(
 
         [sent] = await eventually(templated)
         assert "Body" not in sent
-        assert json.loads(sent["ContentVariables"]) == {"reference": reference, "status": "closed"}
+        assert json.loads(sent["ContentVariables"]) == {"1": reference, "2": "closed"}
         await asyncio.sleep(city.settings.status_poll_seconds * 5)
         assert len(await templated()) == 1
 
