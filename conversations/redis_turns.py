@@ -11,6 +11,8 @@ limit, state read, state write, processed marker, unlock) plus a lease-renewing 
   (only if this turn still holds it). ``abandon`` only releases it (the turn failed: the message
   stays unprocessed, so the provider's retry runs it again).
 
+The scripts of all turns in flight go out together, one pipeline per round trip
+(``conversations.redis_pipeline``), so under load a turn's share of the Redis work is small.
 Leases are renewed by one task per process for all turns in flight (not one task per turn). The
 in-process lock is still taken first, so one process keeps arrival order and only one of its
 tasks waits on a resident's Redis lock. The scripts touch several keys, so on a Redis Cluster
@@ -42,6 +44,7 @@ from conversations.dedupe import BaseDedupe, RedisDedupe
 from conversations.keys import ConversationKey
 from conversations.locks import BaseLocks, InProcessLocks, LockTimeout, RedisLocks
 from conversations.rate_limit import BaseRateLimiter, RateDecision, RedisRateLimiter
+from conversations.redis_pipeline import ScriptPipeline
 from conversations.state_store import BaseStateStore, RedisStateStore
 
 __all__ = ["RedisTurnGate", "Ticket", "fuse_redis_stores"]
@@ -142,15 +145,13 @@ class RedisTurnGate:
         self._locks = locks
         self._limiter = limiter
         self.local = InProcessLocks()
-        self._enter = self._redis.register_script(_ENTER)
-        self._leave = self._redis.register_script(_LEAVE)
-        self._release = self._redis.register_script(_RELEASE)
-        self._renew = self._redis.register_script(_RENEW)
-        # Turns queue here for a connection, first come first served: the client's pool refuses
-        # (MaxConnectionsError) rather than waits when more commands are in flight than it has
-        # connections, and hundreds of turns can be in flight at once.
-        limit = getattr(self._redis.connection_pool, "max_connections", None) or 100
-        self._slots = asyncio.Semaphore(max(1, min(limit // 2, 50)))
+        # One pipeline (one connection) for every turn's scripts: hundreds of turns in flight
+        # never exhaust the client's pool, and they share round trips.
+        self._scripts = ScriptPipeline(self._redis)
+        self._enter = self._scripts.script(_ENTER)
+        self._leave = self._scripts.script(_LEAVE)
+        self._release = self._scripts.script(_RELEASE)
+        self._renew = self._scripts.script(_RENEW)
         # Locks this process holds, name -> token, renewed together by one task.
         self._held: dict[str, str] = {}
         self._renewer: asyncio.Task[None] | None = None
@@ -173,8 +174,7 @@ class RedisTurnGate:
         deadline = loop.time() + self._locks.wait
         pause = 0.002
         while True:
-            async with self._slots:
-                result = await self._enter(keys=keys, args=args)
+            result = await self._scripts.run(self._enter, keys, args)
             if int(result[0]) != 0:
                 break
             if loop.time() >= deadline:
@@ -196,15 +196,15 @@ class RedisTurnGate:
         lock = self._locks.name(ticket.key)
         self._held.pop(lock, None)
         payload = json.dumps(state, separators=(",", ":")) if state is not None else ""
-        async with self._slots:
-            released = await self._leave(
-                keys=[
-                    lock,
-                    self._dedupe.name(ticket.channel, ticket.message_id),
-                    self._states.name(ticket.key),
-                ],
-                args=[ticket.token, payload, self._states.ttl, self._dedupe.ttl_seconds],
-            )
+        released = await self._scripts.run(
+            self._leave,
+            [
+                lock,
+                self._dedupe.name(ticket.channel, ticket.message_id),
+                self._states.name(ticket.key),
+            ],
+            [ticket.token, payload, self._states.ttl, self._dedupe.ttl_seconds],
+        )
         if not released:
             log.warning("conversation lock %s was lost before the turn ended", lock)
 
@@ -212,8 +212,7 @@ class RedisTurnGate:
         """Release the lock without saving anything (the turn failed; it will be retried)."""
         lock = self._locks.name(ticket.key)
         self._held.pop(lock, None)
-        async with self._slots:
-            await self._release(keys=[lock], args=[ticket.token])
+        await self._scripts.run(self._release, [lock], [ticket.token])
 
     def _hold(self, lock: str, token: str) -> None:
         self._held[lock] = token
@@ -230,11 +229,11 @@ class RedisTurnGate:
             for start in range(0, len(held), 500):
                 part = held[start : start + 500]
                 try:
-                    async with self._slots:
-                        await self._renew(
-                            keys=[name for name, _ in part],
-                            args=[self._locks.lease_ms, *(token for _, token in part)],
-                        )
+                    await self._scripts.run(
+                        self._renew,
+                        [name for name, _ in part],
+                        [self._locks.lease_ms, *(token for _, token in part)],
+                    )
                 except Exception:
                     log.warning("renewing conversation locks failed", exc_info=True)
 
@@ -244,6 +243,7 @@ class RedisTurnGate:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._renewer
             self._renewer = None
+        await self._scripts.close()
 
 
 def fuse_redis_stores(
