@@ -29,17 +29,12 @@ from bot.open311.client import Open311Backend
 from bot.open311.models import Open311Request
 from bot.open311.server import PREFIX, add_open311_routes
 from forms_runtime.loader import standard_forms
-from notifier.ports import ResidentMessage
 from notifier.status_poller import PollerSettings, StatusPoller
 
 # tests/ is not installed; the bench files the same pothole report the filer's tests do.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.pothole_report import pothole_submission
-
-
-async def _nobody(message: ResidentMessage) -> None:
-    return None
 
 
 async def bench_filing(folder: Path, reports: int, workers: int) -> None:
@@ -62,7 +57,6 @@ async def bench_filing(folder: Path, reports: int, workers: int) -> None:
             sessionmaker,
             Open311Backend(str(server.make_url(PREFIX))),
             standard_forms(),
-            send=_nobody,
             settings=FilerSettings(batch_size=50),
             registry=CollectorRegistry(),
         )
@@ -126,9 +120,7 @@ async def bench_polling(folder: Path, open_requests: int, ids_per_call: list[int
         backend = Open311Backend(
             str(server.make_url(PREFIX)), max_ids_per_call=per_call, timeout=120
         )
-        poller = StatusPoller(
-            sessionmaker, backend, send=_nobody, settings=PollerSettings(quiet_hours=None)
-        )
+        poller = StatusPoller(sessionmaker, backend, settings=PollerSettings(quiet_hours=None))
         started = time.perf_counter()
         report = await poller.poll_once()
         seconds = time.perf_counter() - started

@@ -100,6 +100,10 @@ class Settings:
     filer_idle_seconds: float = 1.0
     filer_retry_delays: tuple[float, ...] = (60.0, 300.0, 1800.0)
     filer_alert_after: int = 5
+    # The notification dispatcher: how long it sleeps when nothing is due, and how many times it
+    # tries one message before giving up (logged as an alert).
+    dispatch_idle_seconds: float = 1.0
+    dispatch_max_attempts: int = 8
     # The status poller asks the city about every open request this often.
     status_poll_seconds: float = 300.0
     # No status messages between these local times (None: send at any hour), in ``city_timezone``.
@@ -160,6 +164,10 @@ class Settings:
             filer_idle_seconds=_number(env, "CITYBOT_FILER_IDLE_SECONDS", 1.0, float, minimum=0.01),
             filer_retry_delays=_delays(text("CITYBOT_FILER_RETRY_DELAYS")),
             filer_alert_after=_number(env, "CITYBOT_FILER_ALERT_AFTER", 5, int, minimum=1),
+            dispatch_idle_seconds=_number(
+                env, "CITYBOT_DISPATCH_IDLE_SECONDS", 1.0, float, minimum=0.01
+            ),
+            dispatch_max_attempts=_number(env, "CITYBOT_DISPATCH_MAX_ATTEMPTS", 8, int, minimum=1),
             status_poll_seconds=_number(
                 env, "CITYBOT_STATUS_POLL_SECONDS", 300.0, float, minimum=0.01
             ),

@@ -18,12 +18,14 @@ conversation core; the filer takes due rows in order and files them through ``Ci
   workers never take the same row; the lease outlasts the HTTP timeout, and the attempt number
   fences off a worker whose lease ran out.
 
-On success the submission gets the city's ``service_request_id`` and status ``filed``, and the
-resident is told the city's number in their language (unless they opted out).
+On success the submission gets the city's ``service_request_id`` and status ``filed`` and, in
+the same transaction, the resident's "your report is with the city, its number is ..." message
+goes into the notification outbox in their language (``notifier.outbox``; unless they opted
+out), so a crash right after filing cannot lose it: the dispatcher sends it.
 
 Example::
 
-    filer = Filer(sessionmaker, backend, standard_forms(), send=send_to_resident)
+    filer = Filer(sessionmaker, backend, standard_forms())
     await filer.run_once()          # files what is due now; returns how many rows it handled
     await filer.run_forever(stop)   # as ``citybot serve`` and ``citybot worker`` do
 """
@@ -53,7 +55,8 @@ from bot.open311.models import FilingAttempt
 from bot.open311.types import ServiceDefinition, ServiceRequestDraft
 from forms_runtime.i18n import N_, tr
 from forms_runtime.model import Form
-from notifier.ports import ResidentMessage, SendToResident
+from notifier.outbox import enqueue
+from notifier.ports import ResidentMessage
 
 __all__ = ["Filer", "FilerSettings"]
 
@@ -112,7 +115,6 @@ class Filer:
         backend: CityBackend,
         forms: Mapping[str, Form],
         *,
-        send: SendToResident | None = None,
         settings: FilerSettings | None = None,
         registry: CollectorRegistry | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -124,7 +126,6 @@ class Filer:
         self.media_links = media_links
         self.backend = backend
         self.forms = dict(forms)
-        self.send = send
         self.settings = settings or FilerSettings()
         self.clock = clock
         self.rng = rng or random.Random()
@@ -296,7 +297,6 @@ class Filer:
 
     async def _finish(self, claim: _Claim, outcome: _Outcome) -> None:
         now = self.clock()
-        message: ResidentMessage | None = None
         async with self.sessionmaker() as session, session.begin():
             attempt = await session.get(FilingAttempt, claim.attempt_id)
             outbox = await session.get(SubmissionOutbox, claim.outbox_id)
@@ -320,6 +320,8 @@ class Filer:
                 if first_time:
                     self.filed.inc()
                     message = await self._filed_message(session, submission)
+                    if message is not None:
+                        await enqueue(session, message, submission_id=submission.id, now=now)
             elif ours and outcome.kind == "rejected":
                 submission.status = "rejected"
                 outbox.done_at = now
@@ -344,11 +346,6 @@ class Filer:
                         )
                     else:
                         log.warning("report %s not filed yet (%s)", claim.reference, outcome.reason)
-        if message is not None and self.send is not None:
-            try:
-                await self.send(message)
-            except Exception:
-                log.exception("could not tell the resident that %s was filed", claim.reference)
 
     async def _filed_message(
         self, session: AsyncSession, submission: Submission

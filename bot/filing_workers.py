@@ -1,17 +1,19 @@
-"""The workers that close the loop: the filer and the status poller, in every worker process.
+"""The workers that close the loop: filer, status poller and dispatcher, in every worker process.
 
 Imported through ``bot.app.WORKER_MODULES``; registers
 
-* ``filer``: files every stored report with the city (``bot.filer.Filer``) and tells the
-  resident the city's number;
+* ``filer``: files every stored report with the city (``bot.filer.Filer``) and queues the
+  resident's "the city's number is ..." message;
 * ``status_poller``: follows every filed request (``notifier.status_poller.StatusPoller``) and
-  tells the resident each change, in their language, on the channel they reported on.
+  queues a message for each change, in the resident's language;
+* ``dispatcher``: sends the queued messages (``notifier.dispatcher.NotificationDispatcher``)
+  through ``notifier.delivery.ResidentDelivery``, on the channel the resident reported on.
 
-Both file and poll through ``bot.open311.wiring.backend_from_settings`` (the city's endpoint or
-the built-in server over HTTP), speak to residents through ``notifier.delivery.ResidentDelivery``
-and count into the app's metrics registry (``/metrics``). Their pace comes from ``Settings``
-(``CITYBOT_FILER_IDLE_SECONDS``, ``CITYBOT_FILER_RETRY_DELAYS``, ``CITYBOT_STATUS_POLL_SECONDS``,
-``CITYBOT_QUIET_HOURS``, ``CITYBOT_TIMEZONE``).
+The filer and the poller talk to ``bot.open311.wiring.backend_from_settings`` (the city's
+endpoint or the built-in server over HTTP); all three count into the app's metrics registry
+(``/metrics``). Their pace comes from ``Settings`` (``CITYBOT_FILER_IDLE_SECONDS``,
+``CITYBOT_FILER_RETRY_DELAYS``, ``CITYBOT_STATUS_POLL_SECONDS``, ``CITYBOT_DISPATCH_IDLE_SECONDS``,
+``CITYBOT_DISPATCH_MAX_ATTEMPTS``, ``CITYBOT_QUIET_HOURS``, ``CITYBOT_TIMEZONE``).
 
 Example::
 
@@ -32,13 +34,24 @@ from bot.services import Services
 from bot.web.webhooks import build_channels
 from channels.base import BaseChannel
 from notifier.delivery import ResidentDelivery
+from notifier.dispatcher import DispatchSettings, NotificationDispatcher
 from notifier.status_poller import PollerSettings, QuietHours, StatusPoller
 
-__all__ = ["ensure_channels", "poller_settings", "run_filer", "run_status_poller"]
+__all__ = [
+    "dispatch_settings",
+    "ensure_channels",
+    "poller_settings",
+    "run_dispatcher",
+    "run_filer",
+    "run_status_poller",
+]
 
-# One Filer per Services: its counters live in the app's registry, which refuses a second set
-# when the supervisor restarts a crashed worker.
+# One Filer and one dispatcher per Services: their counters live in the app's registry, which
+# refuses a second set when the supervisor restarts a crashed worker.
 _FILERS: weakref.WeakKeyDictionary[Services, Filer] = weakref.WeakKeyDictionary()
+_DISPATCHERS: weakref.WeakKeyDictionary[Services, NotificationDispatcher] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 async def ensure_channels(services: Services) -> None:
@@ -67,6 +80,15 @@ def poller_settings(settings: Settings) -> PollerSettings:
     return PollerSettings(quiet_hours=quiet, interval_seconds=settings.status_poll_seconds)
 
 
+def dispatch_settings(settings: Settings) -> DispatchSettings:
+    """The dispatcher's pace, attempts and quiet hours (the poller's) from ``Settings``."""
+    return DispatchSettings(
+        quiet_hours=poller_settings(settings).quiet_hours,
+        idle_seconds=settings.dispatch_idle_seconds,
+        max_attempts=settings.dispatch_max_attempts,
+    )
+
+
 def _filer(services: Services) -> Filer:
     filer = _FILERS.get(services)
     if filer is None:
@@ -75,7 +97,6 @@ def _filer(services: Services) -> Filer:
             services.session_factory,
             backend_from_settings(settings),
             services.turn_loop.forms,
-            send=ResidentDelivery(services.session_factory, services.channels),
             settings=FilerSettings(
                 retry_delays=settings.filer_retry_delays,
                 alert_after=settings.filer_alert_after,
@@ -104,7 +125,6 @@ async def run_status_poller(services: Services) -> None:
     poller = StatusPoller(
         services.session_factory,
         backend,
-        send=ResidentDelivery(services.session_factory, services.channels),
         settings=poller_settings(services.settings),
     )
     try:
@@ -113,5 +133,24 @@ async def run_status_poller(services: Services) -> None:
         await backend.close()
 
 
+def _dispatcher(services: Services) -> NotificationDispatcher:
+    dispatcher = _DISPATCHERS.get(services)
+    if dispatcher is None:
+        dispatcher = NotificationDispatcher(
+            services.session_factory,
+            ResidentDelivery(services.session_factory, services.channels),
+            settings=dispatch_settings(services.settings),
+            registry=services.metrics.registry,
+        )
+        _DISPATCHERS[services] = dispatcher
+    return dispatcher
+
+
+async def run_dispatcher(services: Services) -> None:
+    await ensure_channels(services)
+    await _dispatcher(services).run_forever(asyncio.Event())
+
+
 register_worker("filer", run_filer)
 register_worker("status_poller", run_status_poller)
+register_worker("dispatcher", run_dispatcher)

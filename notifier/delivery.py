@@ -15,19 +15,21 @@ The filer ("your report is with the city") and the status poller ("closed") deci
 4. every message is written to the message log with its text, its purpose as the kind and the
    provider's id, so delivery receipts update it and the web chat can show it.
 
-A message that could not be sent raises ``NotDelivered``; the poller records that.
+A message that was not sent raises (``notifier.ports``): ``ResidentGone`` for an opted-out or
+erased resident, ``Undeliverable`` where trying again cannot help (no reachable address, the
+provider says the resident cannot be reached), ``NotDelivered`` otherwise (the provider is down,
+the channel is not configured); the dispatcher settles or retries the notification accordingly.
 
 Example::
 
     deliver = ResidentDelivery(sessionmaker, services.channels)
-    filer = Filer(sessionmaker, backend, forms, send=deliver)
+    dispatcher = NotificationDispatcher(sessionmaker, send=deliver)
     await deliver(ResidentMessage(resident_id=7, channel="sms", locale="zu", text="...",
                                   purpose="status_update", reference="CT-7KQ4XM"))
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -40,19 +42,13 @@ from channels.base import BaseChannel
 from channels.retrying import send_with_retries
 from channels.types import Delivery, DeliveryStatus, OutboundMessage
 from forms_runtime.effects import Notice
-from notifier.ports import ResidentMessage
+from notifier.ports import NotDelivered, ResidentGone, ResidentMessage, Undeliverable
 
-__all__ = ["NotDelivered", "ResidentDelivery"]
-
-log = logging.getLogger("citybot.delivery")
+__all__ = ["NotDelivered", "ResidentDelivery", "ResidentGone", "Undeliverable"]
 
 # Twilio's error for a number that texted STOP to the carrier: honoured as an opt-out everywhere.
 _CARRIER_OPT_OUT = "21610"
 _DELIVERED = (DeliveryStatus.SENT, DeliveryStatus.QUEUED, DeliveryStatus.DELIVERED)
-
-
-class NotDelivered(Exception):
-    """The message did not reach the resident's channel; the reason says why."""
 
 
 class ResidentDelivery:
@@ -75,8 +71,6 @@ class ResidentDelivery:
 
     async def __call__(self, message: ResidentMessage) -> None:
         address = await self._address(message)
-        if address is None:
-            return
         channel = self.channels.get(message.channel)
         if channel is None:
             raise NotDelivered(f"the {message.channel} channel is not configured")
@@ -93,20 +87,21 @@ class ResidentDelivery:
             # The whole text is logged once, on the first part: it is what the resident was told.
             await self._record(message, part, delivery, logged_text=part_number == 0)
             if delivery.status not in _DELIVERED:
-                raise NotDelivered(
+                reason = (
                     f"{message.purpose} for {message.reference} on {message.channel}: "
-                    f"{delivery.status.value} {delivery.error_code or ''} {delivery.error or ''}".strip()
-                )
+                    f"{delivery.status.value} {delivery.error_code or ''} {delivery.error or ''}"
+                ).strip()
+                if delivery.status is DeliveryStatus.UNREACHABLE:
+                    raise Undeliverable(reason)
+                raise NotDelivered(reason)
 
-    async def _address(self, message: ResidentMessage) -> str | None:
+    async def _address(self, message: ResidentMessage) -> str:
         async with self.sessionmaker() as session:
             resident = await session.get(Resident, message.resident_id)
             if resident is None or resident.erased_at is not None:
-                log.info("not sent: resident %s is gone", message.resident_id)
-                return None
+                raise ResidentGone(f"resident {message.resident_id} is erased")
             if resident.opted_out_at is not None:
-                log.info("not sent: resident %s opted out", message.resident_id)
-                return None
+                raise ResidentGone(f"resident {message.resident_id} opted out")
             address = await session.scalar(
                 select(ResidentAddress.address)
                 .where(
@@ -120,7 +115,7 @@ class ResidentDelivery:
                 .limit(1)
             )
         if address is None:
-            raise NotDelivered(
+            raise Undeliverable(
                 f"resident {message.resident_id} has no reachable {message.channel} address"
             )
         return address

@@ -1,16 +1,22 @@
-"""The port through which the filer and the status poller speak to a resident.
+"""The port through which the bot speaks first to a resident, and how a send can fail.
 
-They decide *what* to say, in the resident's language, and *that* it may be said (opt-out,
-quiet hours); the application wires ``SendToResident`` to the resident's channel (looking up the
-address, rendering, pacing, WhatsApp templates by ``purpose``).
+The filer and the status poller decide *what* to say, in the resident's language, and store it in
+the notification outbox (``notifier.outbox.enqueue``); the dispatcher hands each stored message to
+a ``SendToResident`` (``notifier.delivery.ResidentDelivery`` in the app: address lookup,
+rendering, pacing, WhatsApp templates by ``purpose``).
+
+A send returns when the provider accepted the message, or raises:
+
+    NotDelivered              did not reach the resident this time; worth trying again later
+    └── Undeliverable         will never reach them this way (no reachable address, blocked)
+        └── ResidentGone      opted out or erased: nothing may be sent
 
 Example::
 
     async def send(message: ResidentMessage) -> None:
-        channel = services.channels[message.channel]
-        await services.send(channel, OutboundMessage(channel=message.channel, address=..., text=message.text,
-                                                     purpose=message.purpose,
-                                                     template_variables=message.template_variables))
+        if await opted_out(message.resident_id):
+            raise ResidentGone(f"resident {message.resident_id} opted out")
+        await channel.send(OutboundMessage(channel=message.channel, address=..., text=message.text))
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-__all__ = ["ResidentMessage", "SendToResident"]
+__all__ = ["NotDelivered", "ResidentGone", "ResidentMessage", "SendToResident", "Undeliverable"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +38,18 @@ class ResidentMessage:
     purpose: str
     reference: str
     template_variables: dict[str, str] = field(default_factory=dict)
+
+
+class NotDelivered(Exception):
+    """The message did not reach the resident's channel this time; the reason says why."""
+
+
+class Undeliverable(NotDelivered):
+    """Trying again would fail the same way: no reachable address, the resident blocked us."""
+
+
+class ResidentGone(Undeliverable):
+    """The resident opted out or was erased: nothing may be sent to them."""
 
 
 SendToResident = Callable[[ResidentMessage], Awaitable[None]]

@@ -8,15 +8,22 @@ city's acknowledgement; it is recorded but not sent, since the resident was alre
 report was filed, unless it already says more than "open".
 
 Telling residents is a separate step (``notify_pending``) so that quiet hours only delay
-messages: a change found at 23:00 is sent at 07:00. Each change is claimed with a conditional
-update before it is sent, so two workers never send it twice; an opted-out resident is skipped;
-several changes waiting for one resident are collapsed into the latest.
+messages: a change found at 23:00 is queued at 07:00. It settles each pending change with a
+conditional update and, in the same transaction, writes the resident's message into the
+notification outbox (``notifier.outbox``), so two pollers never queue it twice and a crash never
+loses it; the dispatcher (``notifier.dispatcher``) sends it. An opted-out resident gets nothing;
+several changes waiting for one request are collapsed into the latest (and a still unsent update
+for it in the outbox is replaced).
+
+States of a change: ``pending`` (to tell), ``queued`` (in the outbox), ``superseded`` (a later
+change is told instead), ``opted_out``, ``unreachable`` (no resident or channel), ``acknowledged``
+(the first sighting, which the "filed" message already covered).
 
 Example::
 
-    poller = StatusPoller(sessionmaker, backend, send=send_to_resident)
+    poller = StatusPoller(sessionmaker, backend)
     await poller.poll_once()        # -> PollReport(requests=1200, changes=3)
-    await poller.notify_pending()   # -> 3
+    await poller.notify_pending()   # -> 3 messages queued
 """
 
 from __future__ import annotations
@@ -26,9 +33,8 @@ import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
 from sqlalchemy import select, update
@@ -39,7 +45,9 @@ from bot.open311.client import CityBackend
 from bot.open311.types import ServiceRequest
 from forms_runtime.i18n import N_, tr
 from notifier.models import RequestStatusChange, TrackedRequest
-from notifier.ports import ResidentMessage, SendToResident
+from notifier.outbox import enqueue
+from notifier.ports import ResidentMessage
+from notifier.quiet_hours import QuietHours
 
 __all__ = ["PollReport", "PollerSettings", "QuietHours", "StatusPoller", "status_message"]
 
@@ -49,21 +57,6 @@ _STATUS_WORDS = {
     "open": N_("open: the city is working on it"),
     "closed": N_("closed"),
 }
-
-
-@dataclass(frozen=True, slots=True)
-class QuietHours:
-    """No status messages between ``start`` and ``end`` (local time in ``zone``); may span midnight."""
-
-    start: time = time(21, 0)
-    end: time = time(7, 0)
-    zone: str = "Africa/Johannesburg"
-
-    def contains(self, moment: datetime) -> bool:
-        local = moment.astimezone(ZoneInfo(self.zone)).time()
-        if self.start <= self.end:
-            return self.start <= local < self.end
-        return local >= self.start or local < self.end
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,13 +106,11 @@ class StatusPoller:
         sessionmaker: async_sessionmaker[AsyncSession],
         backend: CityBackend,
         *,
-        send: SendToResident,
         settings: PollerSettings | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.sessionmaker = sessionmaker
         self.backend = backend
-        self.send = send
         self.settings = settings or PollerSettings()
         self.clock = clock
 
@@ -217,7 +208,7 @@ class StatusPoller:
     # -- telling residents ---------------------------------------------------------------------
 
     async def notify_pending(self) -> int:
-        """Send every pending change (outside quiet hours); returns how many messages went out."""
+        """Queue every pending change (outside quiet hours); returns how many messages were queued."""
         now = self.clock()
         quiet = self.settings.quiet_hours
         if quiet is not None and quiet.contains(now):
@@ -235,55 +226,49 @@ class StatusPoller:
         latest: dict[int, int] = {}
         for change, submission, _ in rows:
             latest[submission.id] = change.id
-        sent = 0
+        queued = 0
         for change, submission, resident in rows:
+            message: ResidentMessage | None = None
             if latest[submission.id] != change.id:
-                await self._settle(change.id, "superseded", now)
-                continue
-            if resident is None or not submission.channel or resident.erased_at is not None:
-                await self._settle(change.id, "unreachable", now)
-                continue
-            if resident.opted_out_at is not None:
-                await self._settle(change.id, "opted_out", now)
-                continue
-            if not await self._settle(change.id, "sent", now):
-                continue  # another worker took it
-            text = status_message(
-                submission.locale,
-                submission.reference,
-                change.service_request_id,
-                change.status,
-                change.status_notes,
-                change.expected_datetime,
-            )
-            message = ResidentMessage(
-                resident_id=resident.id,
-                channel=submission.channel,
-                locale=submission.locale,
-                text=text,
-                purpose="status_update",
-                reference=submission.reference,
-                template_variables={"reference": submission.reference, "status": change.status},
-            )
-            try:
-                await self.send(message)
-                sent += 1
-            except Exception:
-                log.exception("status update for %s could not be sent", submission.reference)
-                await self._settle(change.id, "failed", now, expected="sent")
-        return sent
-
-    async def _settle(
-        self, change_id: int, state: str, now: datetime, expected: str = "pending"
-    ) -> bool:
-        """Move a change from ``expected`` to ``state``; False when someone else already did."""
-        async with self.sessionmaker() as session, session.begin():
-            result = await session.execute(
-                update(RequestStatusChange)
-                .where(
-                    RequestStatusChange.id == change_id,
-                    RequestStatusChange.notify_state == expected,
+                state = "superseded"
+            elif resident is None or not submission.channel or resident.erased_at is not None:
+                state = "unreachable"
+            elif resident.opted_out_at is not None:
+                state = "opted_out"
+            else:
+                state = "queued"
+                message = ResidentMessage(
+                    resident_id=resident.id,
+                    channel=submission.channel,
+                    locale=submission.locale,
+                    text=status_message(
+                        submission.locale,
+                        submission.reference,
+                        change.service_request_id,
+                        change.status,
+                        change.status_notes,
+                        change.expected_datetime,
+                    ),
+                    purpose="status_update",
+                    reference=submission.reference,
+                    template_variables={"reference": submission.reference, "status": change.status},
                 )
-                .values(notify_state=state, notified_at=now)
-            )
-        return bool(getattr(result, "rowcount", 0))
+            async with self.sessionmaker() as session, session.begin():
+                if not await _settle(session, change.id, state, now):
+                    continue  # another poller settled it
+                if message is not None:
+                    await enqueue(
+                        session, message, submission_id=submission.id, now=now, collapse=True
+                    )
+                    queued += 1
+        return queued
+
+
+async def _settle(session: AsyncSession, change_id: int, state: str, now: datetime) -> bool:
+    """Move a pending change to ``state``; False when someone else already did."""
+    result = await session.execute(
+        update(RequestStatusChange)
+        .where(RequestStatusChange.id == change_id, RequestStatusChange.notify_state == "pending")
+        .values(notify_state=state, notified_at=now)
+    )
+    return bool(getattr(result, "rowcount", 0))

@@ -9,6 +9,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,12 +21,14 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import Resident, Submission, SubmissionOutbox
+from bot.db.models_notifications import ResidentNotification
 from bot.db.session import create_engine, create_sessionmaker
 from bot.filer import Filer, FilerSettings
 from bot.open311.client import Open311Backend, reference_marker
 from bot.open311.models import FilingAttempt, Open311Request
 from bot.open311.server import PREFIX, add_open311_routes
 from forms_runtime.loader import standard_forms
+from notifier.dispatcher import DispatchSettings, NotificationDispatcher
 from notifier.ports import ResidentMessage
 from tests.db.databases import postgres_database, sqlite_database
 from tests.pothole_report import POTHOLE_ANSWERS, pothole_submission
@@ -85,7 +88,6 @@ class World:
                 self.sessionmaker,
                 backend,
                 standard_forms(),
-                send=self._send,
                 settings=settings,
                 registry=CollectorRegistry(),
                 **options,
@@ -95,6 +97,18 @@ class World:
 
     async def _send(self, message: ResidentMessage) -> None:
         self.sent.append(message)
+
+    async def dispatch(self, at: datetime | None = None) -> None:
+        """Send every notification queued by ``at`` (now) to ``sent``, the resident's side."""
+        dispatcher = NotificationDispatcher(
+            self.sessionmaker,
+            self._send,
+            settings=DispatchSettings(retry_delays=(0.0,), jitter=0.0),
+            registry=CollectorRegistry(),
+            clock=lambda: at or datetime.now(UTC),
+        )
+        while await dispatcher.run_once():
+            pass
 
     async def add(self, count: int, *, locale: str = "en", opted_out: bool = False) -> list[str]:
         from datetime import UTC, datetime
@@ -181,6 +195,7 @@ async def test_files_in_order_and_tells_the_resident(world: World) -> None:
     async with world.filer() as filer:
         await drain(filer)
     await world.assert_filed_exactly_once(references)
+    await world.dispatch()
     async with world.sessionmaker() as session:
         ids = [
             s.service_request_id or ""
@@ -198,6 +213,7 @@ async def test_opted_out_residents_are_not_told(world: World) -> None:
     async with world.filer() as filer:
         await drain(filer)
     await world.assert_filed_exactly_once(references)
+    await world.dispatch()
     assert world.sent == []
 
 
@@ -351,3 +367,47 @@ async def test_kill_9_in_the_middle_of_a_post(world: World) -> None:
     async with world.sessionmaker() as session:
         outcomes = sorted(a.outcome for a in (await session.scalars(select(FilingAttempt))).all())
     assert outcomes == ["filed", "found", "in_flight", "in_flight"]
+
+
+FILER_THEN_DIE = """
+import asyncio, os, signal, sys
+from prometheus_client import CollectorRegistry
+from bot.db.session import create_engine, create_sessionmaker
+from bot.filer import Filer, FilerSettings
+from bot.open311.client import Open311Backend
+from forms_runtime.loader import standard_forms
+
+async def main():
+    engine = create_engine(sys.argv[1])
+    filer = Filer(create_sessionmaker(engine), Open311Backend(sys.argv[2]), standard_forms(),
+                  settings=FilerSettings(retry_delays=(0.0,), jitter=0.0),
+                  registry=CollectorRegistry())
+    assert await filer.run_once() == 1
+    # Committed: the report is filed. The process dies before anything is sent.
+    os.kill(os.getpid(), signal.SIGKILL)
+
+asyncio.run(main())
+"""
+
+
+async def test_a_filer_killed_after_filing_still_gets_the_resident_told(world: World) -> None:
+    [reference] = await world.add(1, locale="af")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", FILER_THEN_DIE, world.database_url, world.url, cwd=os.getcwd()
+    )
+    assert await process.wait() == -signal.SIGKILL
+    await world.assert_filed_exactly_once([reference])
+    async with world.sessionmaker() as session:
+        [row] = (await session.scalars(select(ResidentNotification))).all()
+    assert (row.state, row.purpose, row.reference, row.locale) == (
+        "pending",
+        "report_filed",
+        reference,
+        "af",
+    )
+    assert world.sent == []
+    await world.dispatch()
+    [message] = world.sent
+    assert message.reference == reference and message.purpose == "report_filed"
+    await world.dispatch()
+    assert len(world.sent) == 1

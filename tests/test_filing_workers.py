@@ -15,8 +15,8 @@ from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.twilio_api import FakeTwilio
 
 
-def test_both_workers_are_registered() -> None:
-    assert {"filer", "status_poller"} <= set(registered_workers())
+def test_the_loop_workers_are_registered() -> None:
+    assert {"filer", "status_poller", "dispatcher"} <= set(registered_workers())
 
 
 async def test_a_worker_only_process_builds_the_provider_channels_once(tmp_path: Path) -> None:

@@ -166,6 +166,7 @@ def city_settings(
         "CITYBOT_FILER_IDLE_SECONDS": "0.05",
         "CITYBOT_FILER_RETRY_DELAYS": "0.2",
         "CITYBOT_STATUS_POLL_SECONDS": "0.1",
+        "CITYBOT_DISPATCH_IDLE_SECONDS": "0.05",
         "CITYBOT_QUIET_HOURS": "off",
     }
     if telegram is not None:

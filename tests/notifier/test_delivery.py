@@ -19,7 +19,7 @@ from channels.base import BaseChannel
 from channels.twilio_common import TwilioAccount
 from channels.twilio_sms import SmsChannel
 from channels.webchat import WebChatChannel
-from notifier.delivery import NotDelivered, ResidentDelivery
+from notifier.delivery import NotDelivered, ResidentDelivery, ResidentGone, Undeliverable
 from notifier.ports import ResidentMessage
 from tests.db.databases import sqlite_database
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
@@ -102,7 +102,8 @@ async def test_sends_on_the_reported_channel_and_logs_the_text(setup: Setup) -> 
 @pytest.mark.parametrize("gone", ["opted_out_at", "erased_at"])
 async def test_nothing_goes_to_an_opted_out_or_erased_resident(setup: Setup, gone: str) -> None:
     resident = await setup.resident(gone=gone)
-    await ResidentDelivery(setup.sessions, setup.channels)(message(resident))
+    with pytest.raises(ResidentGone):
+        await ResidentDelivery(setup.sessions, setup.channels)(message(resident))
     assert setup.twilio.messages() == []
     assert await setup.log() == []
 
@@ -133,7 +134,7 @@ async def test_the_latest_reachable_address_is_used(setup: Setup) -> None:
 
 async def test_no_address_on_that_channel_is_not_delivered(setup: Setup) -> None:
     resident = await setup.resident(channel="telegram", address="123")
-    with pytest.raises(NotDelivered, match="no reachable sms address"):
+    with pytest.raises(Undeliverable, match="no reachable sms address"):
         await ResidentDelivery(setup.sessions, setup.channels)(message(resident))
 
 
@@ -146,7 +147,7 @@ async def test_a_channel_that_is_off_is_not_delivered(setup: Setup) -> None:
 async def test_a_carrier_opt_out_marks_the_resident(setup: Setup) -> None:
     resident = await setup.resident()
     setup.twilio.fail_with_fixture("rest_error_21610.json")
-    with pytest.raises(NotDelivered, match="unreachable"):
+    with pytest.raises(Undeliverable, match="unreachable"):
         await ResidentDelivery(setup.sessions, setup.channels)(message(resident))
     async with setup.sessions() as db:
         person = await db.get(Resident, resident)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time
 from pathlib import Path
@@ -12,6 +13,7 @@ from sqlalchemy import select
 from yarl import URL
 
 from bot.db.models import Submission
+from bot.db.models_notifications import ResidentNotification
 from bot.open311.client import Open311Backend
 from bot.open311.staff import STAFF_PATH
 from notifier.models import RequestStatusChange, TrackedRequest
@@ -32,6 +34,7 @@ async def _file(world: World, count: int, **options) -> list[str]:
     references = await world.add(count, **options)
     async with world.filer() as filer:
         await drain(filer)
+    await world.dispatch()
     world.sent.clear()
     return references
 
@@ -53,7 +56,6 @@ def _poller(world: World, backend: Open311Backend, **settings) -> StatusPoller:
     return StatusPoller(
         world.sessionmaker,
         backend,
-        send=world._send,
         settings=PollerSettings(**settings),
         clock=lambda: NOON,
     )
@@ -79,9 +81,12 @@ async def test_each_change_reaches_the_resident_once(world: World) -> None:
             world, first, status="closed", status_notes="Gat is gevul", expected_date="2030-06-05"
         )
         assert (await poller.poll_once()).changes == 1
+        assert world.sent == []
         assert await poller.notify_pending() == 1
+        await world.dispatch(NOON)
         assert (await poller.poll_once()).requests == 4  # closed requests are no longer polled
         assert await poller.notify_pending() == 0
+        await world.dispatch(NOON)
     finally:
         await backend.close()
     [message] = world.sent
@@ -102,7 +107,7 @@ async def test_each_change_reaches_the_resident_once(world: World) -> None:
     assert submission is not None and submission.status == "closed"
     assert [(h.status, h.notify_state) for h in history] == [
         ("open", "acknowledged"),
-        ("closed", "sent"),
+        ("closed", "queued"),
     ]
 
 
@@ -115,6 +120,7 @@ async def test_nothing_to_opted_out_residents(world: World) -> None:
         await _staff_update(world, (await _request_ids(world))[0], status="closed")
         await poller.poll_once()
         assert await poller.notify_pending() == 0
+        await world.dispatch(NOON)
     finally:
         await backend.close()
     assert world.sent == []
@@ -131,7 +137,6 @@ async def test_quiet_hours_delay_and_collapse_updates(world: World) -> None:
     poller = StatusPoller(
         world.sessionmaker,
         backend,
-        send=world._send,
         settings=PollerSettings(quiet_hours=QuietHours()),
         clock=lambda: now,
     )
@@ -143,8 +148,11 @@ async def test_quiet_hours_delay_and_collapse_updates(world: World) -> None:
         await _staff_update(world, request_id, status="closed", status_notes="Fixed")
         await poller.poll_once()
         assert await poller.notify_pending() == 0  # quiet hours
+        await world.dispatch(now)
+        assert world.sent == []
         now = NOON
         assert await poller.notify_pending() == 1
+        await world.dispatch(now)
     finally:
         await backend.close()
     [message] = world.sent
@@ -165,3 +173,52 @@ def test_status_message_in_english() -> None:
     assert text == (
         "Update on your report CT-ABC123 (city number 1042): closed.\nThe city says: Filled\nExpected by June 5, 2030."
     )
+
+
+async def _notifications(world: World) -> list[tuple[str, str]]:
+    async with world.sessionmaker() as session:
+        rows = (
+            await session.scalars(select(ResidentNotification).order_by(ResidentNotification.id))
+        ).all()
+    return [(r.purpose, r.state) for r in rows]
+
+
+async def test_two_pollers_queue_a_change_once(world: World) -> None:
+    await _file(world, 1)
+    backend = Open311Backend(world.url)
+    one, two = _poller(world, backend), _poller(world, backend)
+    try:
+        await one.poll_once()
+        await _staff_update(world, (await _request_ids(world))[0], status="closed")
+        await one.poll_once()
+        assert sorted(await asyncio.gather(one.notify_pending(), two.notify_pending())) == [0, 1]
+    finally:
+        await backend.close()
+    assert await _notifications(world) == [("report_filed", "sent"), ("status_update", "pending")]
+    await world.dispatch(NOON)
+    assert len(world.sent) == 1
+
+
+async def test_a_newer_change_replaces_an_update_not_sent_yet(world: World) -> None:
+    await _file(world, 1)
+    backend = Open311Backend(world.url)
+    poller = _poller(world, backend)
+    try:
+        await poller.poll_once()
+        request_id = (await _request_ids(world))[0]
+        await _staff_update(world, request_id, status="open", status_notes="Crew on the way")
+        await poller.poll_once()
+        assert await poller.notify_pending() == 1  # queued; no dispatcher has run since
+        await _staff_update(world, request_id, status="closed", status_notes="Fixed")
+        await poller.poll_once()
+        assert await poller.notify_pending() == 1
+    finally:
+        await backend.close()
+    assert await _notifications(world) == [
+        ("report_filed", "sent"),
+        ("status_update", "skipped"),
+        ("status_update", "pending"),
+    ]
+    await world.dispatch(NOON)
+    [message] = world.sent
+    assert "Fixed" in message.text
