@@ -57,7 +57,9 @@ class RequestStatusChange(Base):
     # The city's updated_datetime, and when citybot noticed the change.
     city_updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     observed_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
-    # pending (to tell), sent, opted_out, unreachable (no channel or resident), acknowledged
-    # (the first sighting, which the "filed" message already covered)
+    # pending (to tell), queued (in resident_notifications; the dispatcher sends it), superseded
+    # (a later change is told instead), opted_out, unreachable (no channel or resident),
+    # acknowledged (the first sighting, which the "filed" message already covered); rows from
+    # before the notification outbox may say "sent" or "failed"
     notify_state: Mapped[str] = mapped_column(String(20), default="pending")
     notified_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

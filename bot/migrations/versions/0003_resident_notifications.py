@@ -50,6 +50,14 @@ def upgrade() -> None:
         batch_op.create_index('ix_resident_notifications_submission', ['submission_id', 'purpose'], unique=False)
 
     # ### end Alembic commands ###
+    # Before the outbox a status update whose send failed stayed "failed" for good. Where it is
+    # still a request's latest change, hand it back to the poller, which queues it in the outbox.
+    op.execute(
+        "UPDATE request_status_changes SET notify_state = 'pending', notified_at = NULL "
+        "WHERE notify_state = 'failed' AND id = ("
+        "SELECT max(later.id) FROM request_status_changes AS later "
+        "WHERE later.submission_id = request_status_changes.submission_id)"
+    )
 
 
 def downgrade() -> None:
