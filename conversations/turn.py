@@ -20,7 +20,10 @@ Where things are stored depends on the stores given:
   (``conversations.redis_turns``), an ordinary turn runs no SQL at all, and the message log is
   written behind the turn in batches (``conversations.message_log``). A turn that stores a
   report also writes the SQL processed marker in its transaction, so a submission is never
-  stored twice even if Redis fails right after the commit.
+  stored twice even if Redis fails right after the commit. The small SQL work of other turns
+  (finding or creating the resident on first contact, a consent answer, an opt-out) is group
+  committed with that of the turns in flight beside it (``conversations.sql_batch``): still
+  committed before the resident is answered, but one transaction for many turns.
 
 If the database (or Redis) fails, ``handle`` raises before anything is marked processed, so the
 web layer answers 503 and the provider retries the same message.
@@ -42,7 +45,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.db.session import create_engine, create_sessionmaker, default_database_url
 from bot.db.types import utc_now
@@ -61,16 +64,19 @@ from conversations.rate_limit import (
 from conversations.redis_turns import RedisTurnGate, fuse_redis_stores
 from conversations.residents import (
     SEEN_RESOLUTION,
+    FirstContact,
     ResidentProfile,
     create_resident,
+    find_or_create_many,
     find_resident,
-    save_resident,
+    resident_update,
     touch_address,
 )
 from conversations.router import DEFAULT_IDLE_TIMEOUT, Router
+from conversations.sql_batch import SqlBatcher
 from conversations.state_store import BaseStateStore, RedisStateStore, SqlStateStore
 from conversations.submissions import store_submission
-from conversations.turn_context import Turn
+from conversations.turn_context import Turn, Write, run_writes
 from forms_runtime.effects import Effect, Notice, Submit
 from forms_runtime.gazetteer import Gazetteer
 from forms_runtime.i18n import N_, normalise_locale, tr
@@ -140,11 +146,16 @@ class TurnLoop:
         if profile_recheck is None:
             profile_recheck = timedelta(0) if self._sql_state else REDIS_PROFILE_RECHECK
         self.profile_recheck = profile_recheck
-        # With SQL state every turn has a transaction: the log goes in it. Otherwise, behind.
+        # With SQL state every turn has a transaction: the log goes in it. Otherwise, behind,
+        # and the little SQL other turns need is group committed.
         engine: AsyncEngine = sessionmaker.kw["bind"]
-        self.message_log: MessageLogWriter | None = (
-            None if self._sql_state else MessageLogWriter(engine)
-        )
+        self.message_log: MessageLogWriter | None = None
+        self._residents: SqlBatcher[FirstContact, tuple[ResidentProfile, bool]] | None = None
+        self._writes: SqlBatcher[list[Write], None] | None = None
+        if not self._sql_state:
+            self.message_log = MessageLogWriter(engine)
+            self._residents = SqlBatcher(engine, find_or_create_many, name="residents")
+            self._writes = SqlBatcher(engine, _commit_writes, name="writes")
         self._sql_slots = asyncio.Semaphore(_sql_slots(engine))
         self._owned: list[Callable[[], Any]] = []
 
@@ -159,6 +170,9 @@ class TurnLoop:
 
     async def close(self) -> None:
         """Write what is queued, close the stores and whatever ``build_turn_loop`` opened."""
+        for batcher in (self._residents, self._writes):
+            if batcher is not None:
+                await batcher.close()
         if self.message_log is not None:
             await self.message_log.close()
         if self._gate is not None:
@@ -252,6 +266,7 @@ class TurnLoop:
             await self.router.route(turn)
             await self._store_submissions(turn)
             await self._finish(turn, before)
+            await self._write(turn)
             await turn.commit()
         except BaseException:
             await turn.rollback()
@@ -259,6 +274,15 @@ class TurnLoop:
         for action in turn.after_commit:
             action()
         return turn
+
+    async def _write(self, turn: Turn) -> None:
+        """The turn's noted writes: in its transaction if it has one, else group committed."""
+        if not turn.writes:
+            return
+        if turn.in_transaction or self._writes is None:
+            await run_writes(await turn.sql(), turn.writes)
+        else:
+            await self._writes.submit(turn.writes)
 
     async def _find_resident(self, turn: Turn) -> None:
         message, now = turn.message, turn.now
@@ -268,7 +292,11 @@ class TurnLoop:
             or profile.checked_at is None
             or now - profile.checked_at >= self.profile_recheck
         )
-        if due:
+        if due and self._residents is not None and not turn.in_transaction:
+            locale = normalise_locale(message.language_hint)
+            contact = FirstContact(message.channel, message.address, locale, now)
+            profile, turn.new_resident = await self._residents.submit(contact)
+        elif due:
             session = await turn.sql()
             profile = await find_resident(session, message.channel, message.address, now)
             if profile is None:
@@ -309,7 +337,7 @@ class TurnLoop:
         message, now, profile = turn.message, turn.now, turn.profile
         if not turn.forget_resident:
             if profile.facts() != before:
-                await save_resident(await turn.sql(), profile)
+                turn.write(*resident_update(profile))
             if profile.seen_at is None or now - profile.seen_at >= SEEN_RESOLUTION:
                 profile.seen_at = now
                 if turn.in_transaction:
@@ -342,6 +370,12 @@ class TurnLoop:
             raise _AlreadyProcessed
         if isinstance(self.states, SqlStateStore):
             await self.states.set_in(await turn.sql(), turn.key, turn.envelope)
+
+
+async def _commit_writes(connection: AsyncConnection, turns: list[list[Write]]) -> list[None]:
+    """The writes of many turns in one transaction (the ``SqlBatcher`` of writes)."""
+    await run_writes(connection, [write for writes in turns for write in writes])
+    return [None] * len(turns)
 
 
 def _sql_slots(engine: AsyncEngine) -> int:

@@ -2,24 +2,32 @@
 
 The turn's SQL transaction is opened only when something needs it (``await turn.sql()``): with
 the state in Redis, an ordinary answer to a question never touches the database; a submission,
-a consent answer or an opt-out does, and all of the turn's SQL writes then commit together.
+a status look-up or an erasure does, and all of the turn's SQL writes then commit together.
+
+Writes that need no answer from the database (a changed profile, an audit row) are only noted
+(``turn.write``): the turn loop runs them in the turn's transaction if it has one, or else hands
+them to a group commit with other turns' writes (``conversations.sql_batch``). Either way they
+are committed before the resident is answered, all of one turn's writes together.
 
 Example::
 
     turn = Turn(message, key, envelope={}, now=now, open_session=sessionmaker)
     session = await turn.sql()          # BEGIN (once); the turn loop commits it
     turn.say(Notice("Hello"))
+    turn.write(*resident_update(turn.profile))   # run at the end of the turn, committed with it
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy.ext.asyncio import AsyncSession, AsyncSessionTransaction
+from sqlalchemy import Table, insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, AsyncSessionTransaction
+from sqlalchemy.sql.dml import UpdateBase
 
 from bot.db.models import AuditLog
 from channels.types import InboundMessage
@@ -27,7 +35,25 @@ from conversations.keys import ConversationKey
 from conversations.residents import ResidentProfile
 from forms_runtime.effects import Effect
 
-__all__ = ["Turn"]
+__all__ = ["Turn", "Write", "run_writes"]
+
+# A statement and its parameters, run later; statements are shared so writes can go as one.
+Write = tuple[UpdateBase, dict[str, Any]]
+
+_AUDIT = insert(cast(Table, AuditLog.__table__))
+
+
+async def run_writes(db: AsyncSession | AsyncConnection, writes: Sequence[Write]) -> None:
+    """Run ``writes`` in the caller's transaction: one (multi-row) execution per statement.
+
+    Statements run in the order each first appears. The writes of a turn do not depend on one
+    another (an update of the resident, audit rows), so grouping them keeps their meaning.
+    """
+    grouped: dict[int, tuple[UpdateBase, list[dict[str, Any]]]] = {}
+    for statement, params in writes:
+        grouped.setdefault(id(statement), (statement, []))[1].append(params)
+    for statement, rows in grouped.values():
+        await db.execute(statement, rows)
 
 
 @dataclass
@@ -53,6 +79,8 @@ class Turn:
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     # The resident's data was erased: the next message starts afresh.
     forget_resident: bool = False
+    # Writes that need no result, committed with the turn (see ``write``).
+    writes: list[Write] = field(default_factory=list)
     _session: AsyncSession | None = None
     _transaction: AsyncSessionTransaction | None = None
 
@@ -90,15 +118,15 @@ class Turn:
         if self.sql_slots is not None:
             self.sql_slots.release()
 
+    def write(self, statement: UpdateBase, params: dict[str, Any]) -> None:
+        """Run ``statement`` with ``params`` before the turn ends, committed with the turn."""
+        self.writes.append((statement, params))
+
     async def audit(self, action: str, details: dict[str, Any] | None = None) -> None:
-        """An audit row (no personal data) in the turn's transaction."""
-        session = await self.sql()
+        """An audit row (no personal data), committed with the turn."""
         subject = f"resident:{self.profile.id}"
-        session.add(
-            AuditLog(
-                at=self.now, actor=subject, action=action, subject=subject, details=details or {}
-            )
-        )
+        row = {"at": self.now, "actor": subject, "action": action, "subject": subject}
+        self.write(_AUDIT, {**row, "details": details or {}})
 
     async def commit(self) -> None:
         if self._session is not None and self._transaction is not None:
