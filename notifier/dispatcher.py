@@ -11,8 +11,8 @@ out provider 429s).
 - **Never to the wrong person.** An opted-out or erased resident's row is settled ``skipped``;
   so is a status update that a later one for the same request superseded while it waited.
 - **Never twice, but one case.** A claim gives the row a lease (``claimed_until``) in one short
-  transaction (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; on SQLite run one dispatcher, its
-  writers are serialised anyway), so two dispatchers never hold the same row, and the attempt
+  transaction (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises writers, so there
+  the claims simply take turns), so two dispatchers never hold the same row, and the attempt
   number fences off one whose lease ran out. A send is cut off well before the lease ends. The
   one duplicate left is at-least-once by nature: a process that dies (or is cut off) after the
   provider accepted a message and before the row says ``sent`` leaves the row pending, and it is
@@ -143,7 +143,14 @@ class NotificationDispatcher:
                 for claim in queue:  # in the order they were written
                     await self._finish(claim, await self._deliver(claim))
 
-        await asyncio.gather(*(one_resident(queue) for queue in by_resident.values()))
+        # Every resident's sends run to the end even if another's bookkeeping fails: cutting a
+        # send off mid-way is what could make a message go twice.
+        results = await asyncio.gather(
+            *(one_resident(queue) for queue in by_resident.values()), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
         return len(claims)
 
     # -- claiming ------------------------------------------------------------------------------

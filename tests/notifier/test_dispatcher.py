@@ -27,7 +27,7 @@ from channels.twilio_sms import SmsChannel
 from notifier.delivery import ResidentDelivery
 from notifier.dispatcher import DispatchSettings, NotificationDispatcher
 from notifier.outbox import SUPERSEDED, enqueue
-from notifier.ports import ResidentMessage
+from notifier.ports import NotDelivered, ResidentMessage
 from notifier.quiet_hours import QuietHours
 from tests.db.databases import postgres_database, sqlite_database
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
@@ -317,3 +317,28 @@ async def test_two_dispatchers_at_once_sqlite(outbox: Outbox) -> None:
 async def test_two_dispatchers_at_once_postgres() -> None:
     async with postgres_database() as url, _outbox(url) as outbox:
         await _two_dispatchers(outbox)
+
+
+async def test_a_dispatcher_whose_lease_ran_out_cannot_undo_the_next_ones_work(
+    outbox: Outbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    resident = await outbox.resident()
+    await outbox.enqueue(resident, "Closed.")
+    reached, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_then_failed(message: ResidentMessage) -> None:
+        reached.set()
+        await release.wait()
+        raise NotDelivered("the provider answered too late")
+
+    late = asyncio.create_task(outbox.dispatcher(send=slow_then_failed).run_once())
+    await asyncio.wait_for(reached.wait(), 5)
+    outbox.clock.now += timedelta(seconds=FAST.lease_seconds)
+    assert await outbox.dispatcher().run_once() == 1  # takes the row over and sends it
+    release.set()
+    assert await late == 1
+    [row] = await outbox.rows()
+    # Without the fence the late failure would put the row back to pending: sent again later.
+    assert (row.state, row.attempts, row.last_error) == ("sent", 2, None)
+    assert outbox.bodies() == ["Closed."]
+    assert "taken over" in caplog.text
