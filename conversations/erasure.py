@@ -17,10 +17,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import case, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import AuditLog, Resident, ResidentAddress, Submission, Subscription
+from bot.db.models_notifications import ResidentNotification
 from conversations.message_log import scrub_resident
 from forms_runtime.model import Form
 
@@ -47,6 +48,19 @@ async def erase_resident(
         personal = {s.id for s in form.steps if s.personal} if form else set(submission.answers)
         submission.answers = {k: v for k, v in submission.answers.items() if k not in personal}
     messages = await scrub_resident(session, resident_id)
+    # Messages still to send are dropped, and no text is kept, even of a failed one.
+    await session.execute(
+        update(ResidentNotification)
+        .where(ResidentNotification.resident_id == resident_id)
+        .values(
+            text="",
+            template_variables={},
+            state=case(
+                (ResidentNotification.state == "pending", "skipped"),
+                else_=ResidentNotification.state,
+            ),
+        )
+    )
     await session.execute(delete(Subscription).where(Subscription.resident_id == resident_id))
     await session.execute(delete(ResidentAddress).where(ResidentAddress.resident_id == resident_id))
     await session.execute(

@@ -22,6 +22,7 @@ from bot.db.models import (
     SubmissionOutbox,
     Subscription,
 )
+from bot.db.models_notifications import ResidentNotification
 from channels.types import InboundKind
 from conversations.keys import ConversationKey
 from conversations.turn import TurnResult
@@ -177,6 +178,21 @@ async def test_delete_my_data_erases_personal_data_and_keeps_counts(h: Harness) 
         answers = (await session.execute(select(Submission.answers))).scalar_one()
     assert "phone" in answers
     await h.say("subscribe")
+    async with h.sessionmaker() as session, session.begin():
+        submission = (await session.execute(select(Submission))).scalar_one()
+        for state in ("pending", "failed"):
+            session.add(
+                ResidentNotification(
+                    resident_id=submission.resident_id,
+                    submission_id=submission.id,
+                    channel="webchat",
+                    locale="en",
+                    purpose="status_update",
+                    reference=submission.reference,
+                    text=f"Report {submission.reference} is closed",
+                    state=state,
+                )
+            )
     asked = await h.say("delete my data")
     assert _asks(asked)[-1].step_id == "erase"
     erased = await h.say("yes")
@@ -191,6 +207,10 @@ async def test_delete_my_data_erases_personal_data_and_keeps_counts(h: Harness) 
     assert await _count(h, ResidentAddress, ResidentAddress.resident_id == resident.id) == 0
     assert await _count(h, Subscription) == 0
     assert await _count(h, AuditLog, AuditLog.action == "erase") == 1
+    async with h.sessionmaker() as session:
+        outbox = (await session.execute(select(ResidentNotification))).scalars().all()
+    assert sorted(n.state for n in outbox) == ["failed", "skipped"]
+    assert all(n.text == "" for n in outbox)
 
 
 async def test_opt_out_mid_form_then_opt_in_offers_to_continue(h: Harness) -> None:
