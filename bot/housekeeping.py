@@ -1,24 +1,32 @@
 """Housekeeping worker: forget what the city promised to forget, on time.
 
-Every ``interval`` seconds it clears the text of message-log rows older than the retention
-setting (the row stays, so message counts stay right) and drops dedupe markers old enough that no
-provider still retries them. Both statements are idempotent, so several workers may run it.
+Every ``interval`` seconds it
+- removes the personal answers of reports older than their form's ``retention_days`` (the
+  report itself stays: place, ward, what and when, for the city's statistics);
+- clears the text of message-log rows and settled notifications older than the message
+  retention setting (the rows stay, so counts stay right);
+- drops dedupe markers old enough that no provider still retries them.
+Every statement is idempotent, so several workers may run it.
 
 Example::
 
-    purged = await purge_expired(services)      # {"message_texts": 120, "dedupe_markers": 3400}
+    purged = await purge_expired(services)
+    # {"personal_answers": 4, "message_texts": 120, "notification_texts": 9, "dedupe_markers": 3400}
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from collections.abc import Mapping
+from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.app import register_worker
-from bot.db.models import MessageLog
+from bot.db.models import MessageLog, Submission
+from bot.db.models_notifications import ResidentNotification
 from bot.db.types import utc_now
 from bot.services import Services
 from conversations.dedupe import SqlDedupe
@@ -28,6 +36,8 @@ __all__ = ["DEDUPE_KEEP", "purge_expired", "run_housekeeping"]
 # Providers retry for hours at most (Twilio, Telegram); the design promises at least 24 h.
 DEDUPE_KEEP = timedelta(days=3)
 INTERVAL_SECONDS = 3600.0
+# Reports whose personal answers are removed per transaction: short locks on a busy database.
+RETENTION_BATCH = 500
 
 log = logging.getLogger("citybot.housekeeping")
 
@@ -35,14 +45,61 @@ log = logging.getLogger("citybot.housekeeping")
 async def purge_expired(services: Services) -> dict[str, int]:
     now = utc_now()
     text_cutoff = now - timedelta(days=services.settings.message_retention_days)
+    personal = 0
+    for form in services.turn_loop.forms.values():
+        steps = frozenset(s.id for s in form.steps if s.personal)
+        cutoff = now - timedelta(days=form.retention_days)
+        while True:
+            async with services.session_factory() as session, session.begin():
+                removed = await _remove_personal(session, form.id, steps, cutoff, now)
+            personal += removed
+            if removed < RETENTION_BATCH:
+                break
     async with services.session_factory() as session, session.begin():
         texts = await session.execute(
             update(MessageLog)
             .where(MessageLog.created_at < text_cutoff, MessageLog.text.is_not(None))
             .values(text=None)
         )
+        # Sent and skipped rows are emptied when settled; this catches failed ones, kept
+        # for a person to look into, once the message retention has passed.
+        notifications = await session.execute(
+            update(ResidentNotification)
+            .where(ResidentNotification.created_at < text_cutoff, ResidentNotification.text != "")
+            .values(text="", template_variables={})
+        )
     markers = await SqlDedupe(services.session_factory).purge(now, keep=DEDUPE_KEEP)
-    return {"message_texts": _count(texts), "dedupe_markers": markers}
+    return {
+        "personal_answers": personal,
+        "message_texts": _count(texts),
+        "notification_texts": _count(notifications),
+        "dedupe_markers": markers,
+    }
+
+
+async def _remove_personal(
+    session: AsyncSession, form_id: str, steps: frozenset[str], cutoff: datetime, now: datetime
+) -> int:
+    """Remove one batch of expired personal answers; returns how many reports it touched."""
+    due = (
+        await session.scalars(
+            select(Submission)
+            .where(
+                Submission.form_id == form_id,
+                Submission.created_at < cutoff,
+                Submission.personal_removed_at.is_(None),
+            )
+            .limit(RETENTION_BATCH)
+        )
+    ).all()
+    for submission in due:
+        submission.answers = _without(submission.answers, steps)
+        submission.personal_removed_at = now
+    return len(due)
+
+
+def _without(answers: Mapping[str, object], steps: frozenset[str]) -> dict[str, object]:
+    return {key: value for key, value in answers.items() if key not in steps}
 
 
 def _count(result: object) -> int:

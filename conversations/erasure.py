@@ -47,6 +47,7 @@ async def erase_resident(
         form = forms.get(submission.form_id)
         personal = {s.id for s in form.steps if s.personal} if form else set(submission.answers)
         submission.answers = {k: v for k, v in submission.answers.items() if k not in personal}
+        submission.personal_removed_at = now
     messages = await scrub_resident(session, resident_id)
     # Messages still to send are dropped, and no text is kept, even of a failed one.
     await session.execute(

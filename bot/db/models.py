@@ -139,6 +139,9 @@ class Submission(Base):
     service_request_id: Mapped[str | None] = mapped_column(String(128), index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now, onupdate=utc_now)
+    # When the personal answers were removed: the form's retention ran out, or the resident
+    # asked. The report itself (place, ward, what and when) stays for the city's statistics.
+    personal_removed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class SubmissionOutbox(Base):
