@@ -24,12 +24,20 @@ from redis.asyncio import Redis
 from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from bot.db.models import ProcessedMessage
 from bot.db.types import utc_now
+from conversations.turn_context import dialect_name
 
-__all__ = ["DEDUPE_TTL", "BaseDedupe", "RedisDedupe", "SqlDedupe", "mark_processed_in"]
+__all__ = [
+    "DEDUPE_TTL",
+    "BaseDedupe",
+    "RedisDedupe",
+    "SqlDedupe",
+    "mark_processed_in",
+    "mark_processed_many",
+]
 
 DEDUPE_TTL = timedelta(hours=24)
 
@@ -42,6 +50,24 @@ _INSERT_OR_IGNORE = {
         index_elements=["channel", "provider_message_id"]
     ),
 }
+
+_MARK_RETURNING = {
+    name: statement.returning(_processed.c.channel, _processed.c.provider_message_id)
+    for name, statement in _INSERT_OR_IGNORE.items()
+}
+
+
+async def mark_processed_many(
+    db: AsyncSession | AsyncConnection, messages: list[tuple[str, str]], now: datetime
+) -> set[tuple[str, str]]:
+    """Mark many ``(channel, message_id)`` processed in the caller's transaction at once;
+    returns those marked now (the others already were)."""
+    if not messages:
+        return set()
+    statement = _MARK_RETURNING[dialect_name(db)]
+    rows = [{"channel": c, "provider_message_id": m, "created_at": now} for c, m in messages]
+    result = await db.execute(statement, rows)
+    return {(str(channel), str(message_id)) for channel, message_id in result.all()}
 
 
 async def mark_processed_in(session: AsyncSession, channel: str, message_id: str) -> bool:

@@ -75,7 +75,7 @@ from conversations.residents import (
 from conversations.router import DEFAULT_IDLE_TIMEOUT, Router
 from conversations.sql_batch import SqlBatcher
 from conversations.state_store import BaseStateStore, RedisStateStore, SqlStateStore
-from conversations.submissions import store_submission
+from conversations.submissions import StoreWork, store_many, store_submission
 from conversations.turn_context import Turn, Write, run_writes
 from forms_runtime.effects import Effect, Notice, Submit
 from forms_runtime.gazetteer import Gazetteer
@@ -152,10 +152,13 @@ class TurnLoop:
         self.message_log: MessageLogWriter | None = None
         self._residents: SqlBatcher[FirstContact, tuple[ResidentProfile, bool]] | None = None
         self._writes: SqlBatcher[list[Write], None] | None = None
+        self._stores: SqlBatcher[StoreWork, list[str] | None] | None = None
         if not self._sql_state:
             self.message_log = MessageLogWriter(engine)
             self._residents = SqlBatcher(engine, find_or_create_many, name="residents")
             self._writes = SqlBatcher(engine, _commit_writes, name="writes")
+            if not self._sql_dedupe:
+                self._stores = SqlBatcher(engine, store_many, name="submissions")
         self._sql_slots = asyncio.Semaphore(_sql_slots(engine))
         self._owned: list[Callable[[], Any]] = []
 
@@ -170,7 +173,7 @@ class TurnLoop:
 
     async def close(self) -> None:
         """Write what is queued, close the stores and whatever ``build_turn_loop`` opened."""
-        for batcher in (self._residents, self._writes):
+        for batcher in (self._residents, self._writes, self._stores):
             if batcher is not None:
                 await batcher.close()
         if self.message_log is not None:
@@ -264,8 +267,9 @@ class TurnLoop:
             await self._find_resident(turn)
             before = turn.profile.facts()
             await self.router.route(turn)
+            self._note_profile(turn, before)
             await self._store_submissions(turn)
-            await self._finish(turn, before)
+            await self._finish(turn)
             await self._write(turn)
             await turn.commit()
         except BaseException:
@@ -310,34 +314,61 @@ class TurnLoop:
 
     async def _store_submissions(self, turn: Turn) -> None:
         """Each Submit becomes a submission and its outbox row, and a confirmation to say."""
-        if not any(isinstance(e, Submit) for e in turn.effects):
+        submits = [e for e in turn.effects if isinstance(e, Submit)]
+        if not submits:
             return
+        message = turn.message
+        if self._stores is not None and not turn.in_transaction:
+            # Group committed with other turns' reports: marker, reports, outbox rows and this
+            # turn's other writes, all in one transaction.
+            work = StoreWork(
+                message.channel,
+                message.message_id,
+                turn.resident_id,
+                tuple((s, self.forms.get(s.form_id)) for s in submits),
+                tuple(turn.writes),
+                turn.now,
+            )
+            stored = await self._stores.submit(work)
+            if stored is None:
+                raise _AlreadyProcessed
+            references = stored
+            turn.writes.clear()
+            turn.marked_processed = True
+        else:
+            session = await turn.sql()
+            references = [
+                await store_submission(
+                    session,
+                    submit,
+                    self.forms.get(submit.form_id),
+                    resident_id=turn.resident_id,
+                    channel=message.channel,
+                    now=turn.now,
+                )
+                for submit in submits
+            ]
+        told = iter(references)
         effects: list[Effect] = []
-        session = await turn.sql()
         for effect in turn.effects:
             if not isinstance(effect, Submit):
                 effects.append(effect)
                 continue
-            reference = await store_submission(
-                session,
-                effect,
-                self.forms.get(effect.form_id),
-                resident_id=turn.resident_id,
-                channel=turn.message.channel,
-                now=turn.now,
-            )
-            turn.reference = reference
+            turn.reference = reference = next(told)
             text = N_("{confirmation} Your reference is {reference}.")
             said = tr(effect.locale, text, confirmation=effect.confirmation, reference=reference)
             effects.append(Notice(said))
         turn.effects = effects
 
-    async def _finish(self, turn: Turn, before: tuple[Any, ...]) -> None:
-        """Write back what changed, log the messages, save the state (SQL store)."""
+    def _note_profile(self, turn: Turn, before: tuple[Any, ...]) -> None:
+        """A profile the turn changed is written back, committed with the turn."""
+        if not turn.forget_resident and turn.profile.facts() != before:
+            turn.write(*resident_update(turn.profile))
+
+    async def _finish(self, turn: Turn) -> None:
+        """Log the messages, save the state (SQL store)."""
         message, now, profile = turn.message, turn.now, turn.profile
         if not turn.forget_resident:
-            if profile.facts() != before:
-                turn.write(*resident_update(profile))
             if profile.seen_at is None or now - profile.seen_at >= SEEN_RESOLUTION:
                 profile.seen_at = now
                 if turn.in_transaction:
@@ -365,6 +396,7 @@ class TurnLoop:
         if (
             turn.reference is not None
             and not self._sql_dedupe
+            and not turn.marked_processed
             and not await mark_processed_in(await turn.sql(), message.channel, message.message_id)
         ):
             raise _AlreadyProcessed

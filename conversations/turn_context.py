@@ -35,12 +35,19 @@ from conversations.keys import ConversationKey
 from conversations.residents import ResidentProfile
 from forms_runtime.effects import Effect
 
-__all__ = ["Turn", "Write", "run_writes"]
+__all__ = ["Turn", "Write", "dialect_name", "run_writes"]
 
 # A statement and its parameters, run later; statements are shared so writes can go as one.
 Write = tuple[UpdateBase, dict[str, Any]]
 
 _AUDIT = insert(cast(Table, AuditLog.__table__))
+
+
+def dialect_name(db: AsyncSession | AsyncConnection) -> str:
+    """``"postgresql"`` or ``"sqlite"``: which prebuilt statement to run."""
+    if isinstance(db, AsyncSession):
+        return db.get_bind().dialect.name
+    return db.dialect.name
 
 
 async def run_writes(db: AsyncSession | AsyncConnection, writes: Sequence[Write]) -> None:
@@ -79,6 +86,8 @@ class Turn:
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     # The resident's data was erased: the next message starts afresh.
     forget_resident: bool = False
+    # The SQL processed marker was written with the turn's reports (group committed).
+    marked_processed: bool = False
     # Writes that need no result, committed with the turn (see ``write``).
     writes: list[Write] = field(default_factory=list)
     _session: AsyncSession | None = None
