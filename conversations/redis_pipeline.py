@@ -4,7 +4,8 @@ Under load hundreds of turns are in flight, and each calls a script to get in an
 (``conversations.redis_turns``). Sent one by one, every call pays redis-py's per-command work
 (a pooled connection, retries, timeouts, observability hooks) and a ``send`` system call, and
 needs a connection of its own while it waits. ``ScriptPipeline`` queues the calls instead; one
-sender sends everything queued as one pipeline (``EVALSHA`` each, not a transaction), waits for
+sender writes everything queued on its own connection as one pipeline (``EVALSHA`` each, not a
+transaction; without redis-py's ``Pipeline`` object, which costs more than a lone command), reads
 the replies and hands each caller its own. While a pipeline is on the wire the next one fills, so
 batches grow with the load by themselves and a lone call goes out at once: under light load a
 call waits no longer than before, under heavy load the per-call cost falls.
@@ -34,8 +35,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError
+from redis.exceptions import NoScriptError, ResponseError
 
 __all__ = ["ScriptPipeline"]
 
@@ -61,6 +63,7 @@ class ScriptPipeline:
         self._queue: deque[_Call] = deque()
         self._wake = asyncio.Event()
         self._sender: asyncio.Task[None] | None = None
+        self._connection: AbstractConnection | None = None
         self._closed = False
         self.batches = 0  # pipelines sent (how well calls were batched: see the tests)
 
@@ -94,6 +97,9 @@ class ScriptPipeline:
             call = self._queue.popleft()
             if not call.future.done():
                 call.future.set_exception(RedisConnectionError("the script pipeline is closed"))
+        if self._connection is not None:
+            await self._redis.connection_pool.release(self._connection)
+            self._connection = None
 
     async def _send_forever(self) -> None:
         while True:
@@ -135,10 +141,25 @@ class ScriptPipeline:
 
     async def _pipeline(self, calls: list[_Call]) -> list[Any]:
         self.batches += 1
-        pipe = self._redis.pipeline(transaction=False)
-        for call in calls:
-            pipe.evalsha(call.sha, len(call.keys), *call.keys, *call.args)
-        return list(await pipe.execute(raise_on_error=False))
+        if self._connection is None:
+            pool = self._redis.connection_pool
+            self._connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+        connection = self._connection
+        commands = [("EVALSHA", c.sha, len(c.keys), *c.keys, *c.args) for c in calls]
+        replies: list[Any] = []
+        try:
+            # Connects again by itself after a disconnect below.
+            await connection.send_packed_command(connection.pack_commands(commands))
+            for _ in calls:
+                try:
+                    replies.append(await connection.read_response())
+                except ResponseError as refused:  # this call's error; the others still read
+                    replies.append(refused)
+        except BaseException:
+            # Replies may be left unread: never reuse the connection in that state.
+            await connection.disconnect(nowait=True)
+            raise
+        return replies
 
     async def _load(self) -> None:
         for source in list(self._sources.values()):

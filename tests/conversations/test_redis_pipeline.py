@@ -68,3 +68,24 @@ async def test_a_closed_pipeline_refuses_calls() -> None:
         await pipeline.close()
         with pytest.raises(RedisConnectionError):
             await pipeline.run(incr, [f"{prefix}d"], [1])
+
+
+async def test_a_dropped_connection_fails_its_batch_and_the_next_call_reconnects() -> None:
+    async with redis_client() as (client, prefix):
+        pipeline = ScriptPipeline(client)
+        incr = pipeline.script(_INCR)
+        assert await pipeline.run(incr, [f"{prefix}e"], [1]) == 1
+        connection = pipeline._connection
+        assert connection is not None
+        await connection.send_command("CLIENT", "ID")
+        await client.execute_command("CLIENT", "KILL", "ID", await connection.read_response())
+        failed = 0
+        for _ in range(2):
+            try:
+                assert await pipeline.run(incr, [f"{prefix}e"], [1]) == 2
+                break
+            except RedisConnectionError:
+                failed += 1  # the batch that met the dropped connection
+        assert failed <= 1
+        assert int(await client.get(f"{prefix}e") or 0) == 2
+        await pipeline.close()
