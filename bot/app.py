@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import logging
 from collections.abc import AsyncIterator
@@ -225,6 +226,10 @@ async def create_app(settings: Settings, *, workers: bool = True) -> web.Applica
     _add_routes(app, services)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        # What is built by now (forms, gazetteer, routes, pools) lives as long as the process.
+        # A full garbage collection walked all of it, a pause of about 80 ms for every turn in
+        # flight (measured at 800 messages/s); frozen, the collector skips it (about 5 ms).
+        gc.freeze()
         # One context, so the order on the way out is fixed: workers stop, then pools close.
         try:
             if workers:
@@ -234,6 +239,7 @@ async def create_app(settings: Settings, *, workers: bool = True) -> web.Applica
                 yield
         finally:
             await close_services(services)
+            gc.unfreeze()
 
     async def finish_turns(app: web.Application) -> None:
         if not await services.wait_idle(settings.shutdown_timeout):
