@@ -11,9 +11,10 @@ hands each caller its result. While one batch is in the database the next one fi
 grow with the load by themselves and a lone item goes at once.
 
 The guarantee a turn had is kept: its work is committed before its caller goes on, and all of
-one item's statements commit together. If a batch fails (a constraint, a deadlock), each of its
+one item's statements commit together. If a batch fails on its data (a constraint), each of its
 items is tried again alone, in its own transaction, so one bad item fails only its own turn; if
-the database is down, every caller gets the error and its turn is retried by the provider.
+the database is unreachable, every caller gets the error at once (no item is tried alone against
+a database that is down) and its turn is retried by the provider.
 
 Example::
 
@@ -36,6 +37,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 __all__ = ["BatchClosed", "SqlBatcher"]
@@ -44,6 +47,17 @@ log = logging.getLogger(__name__)
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
+
+
+# The database could not be reached or used: trying each item alone would only wait longer.
+_UNREACHABLE = (
+    OperationalError,
+    InterfaceError,
+    DisconnectionError,
+    PoolTimeoutError,
+    OSError,
+    TimeoutError,
+)
 
 
 class BatchClosed(RuntimeError):
@@ -122,7 +136,7 @@ class SqlBatcher(Generic[Item, Result]):
         try:
             results = await self._transaction([w.item for w in waiting])
         except Exception as exc:
-            if len(waiting) == 1:
+            if len(waiting) == 1 or isinstance(exc, _UNREACHABLE):
                 _fail(waiting, exc)
                 return
             log.warning(

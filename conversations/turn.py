@@ -7,9 +7,10 @@ A turn, under the conversation's lock (so one resident's messages keep their arr
    re-check, see ``conversations.residents``);
 3. route the message (``conversations.router``): keywords, commands, the bot's own questions,
    the open form, the service picker;
-4. one SQL transaction, only if the turn needs one: a ``Submit`` becomes a submission and its
-   outbox row (``conversations.submissions``), a changed profile is written back, audit rows;
-   the resident's confirmation with the reference exists only after that commit;
+4. SQL, only if the turn needs it, all of the turn's writes committed together: a ``Submit``
+   becomes a submission and its outbox row (``conversations.submissions``), a changed profile
+   is written back, audit rows; the resident's confirmation with the reference exists only
+   after that commit;
 5. get out: save the state, mark the message processed, unlock.
 
 Where things are stored depends on the stores given:
@@ -18,12 +19,14 @@ Where things are stored depends on the stores given:
   first, state read, state write, the message log rows); all or nothing.
 * Redis state, dedupe, locks and rate limits (scale-out): steps 1 and 5 are one Lua script each
   (``conversations.redis_turns``), an ordinary turn runs no SQL at all, and the message log is
-  written behind the turn in batches (``conversations.message_log``). A turn that stores a
-  report also writes the SQL processed marker in its transaction, so a submission is never
-  stored twice even if Redis fails right after the commit. The small SQL work of other turns
-  (finding or creating the resident on first contact, a consent answer, an opt-out) is group
-  committed with that of the turns in flight beside it (``conversations.sql_batch``): still
-  committed before the resident is answered, but one transaction for many turns.
+  written behind the turn in batches (``conversations.message_log``). The SQL a turn does need
+  is group committed with that of the turns in flight beside it (``conversations.sql_batch``):
+  first contacts found or created together, profile updates and audit rows written together,
+  reports stored together. Each turn still waits for the commit before its resident is
+  answered, and all of one turn's writes commit together; there is one transaction for many
+  turns instead of one each. A turn that stores a report also writes the SQL processed marker
+  in that transaction, so a submission is never stored twice even if Redis fails right after
+  the commit.
 
 If the database (or Redis) fails, ``handle`` raises before anything is marked processed, so the
 web layer answers 503 and the provider retries the same message.

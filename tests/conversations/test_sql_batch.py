@@ -11,8 +11,8 @@ from typing import Any, cast
 
 import pytest
 from sqlalchemy import Table, func, insert, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from bot.db.models import AuditLog, Resident, ResidentAddress
 from bot.db.session import create_engine
@@ -107,3 +107,24 @@ async def test_first_contacts_are_found_or_created_many_at_a_time(engine: AsyncE
     assert new[1] and new[0].locale == "af" and new[0].checked_at == NOW
     assert await _count(engine, Resident) == 3
     assert await _count(engine, ResidentAddress) == 3
+
+
+async def test_an_unreachable_database_fails_the_whole_batch_at_once() -> None:
+    attempts = 0
+
+    async def refuse() -> Any:
+        nonlocal attempts
+        attempts += 1
+        raise ConnectionRefusedError("the database is down")
+
+    down = create_async_engine("postgresql+asyncpg://", async_creator=refuse)
+    batcher: SqlBatcher[str, str] = SqlBatcher(
+        down, lambda c, items: _audit_rows(c, items), name="audit"
+    )
+    results = await asyncio.gather(
+        *(batcher.submit(f"a{i}") for i in range(5)), return_exceptions=True
+    )
+    assert all(isinstance(r, OSError | DBAPIError) for r in results), results
+    assert attempts <= 2  # one per batch, never once per item
+    await batcher.close()
+    await down.dispose()
