@@ -25,6 +25,7 @@ from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 
 import aiohttp
+from redis.asyncio import Redis
 
 __all__ = ["free_port", "serve_in_subprocess"]
 
@@ -87,6 +88,25 @@ async def serve_in_subprocess(
         except subprocess.TimeoutExpired:
             process.kill()
         shutil.rmtree(scratch, ignore_errors=True)
+        if redis_url:
+            await _forget_bench_keys(redis_url)
+
+
+async def _forget_bench_keys(redis_url: str) -> None:
+    """A run leaves hundreds of thousands of residents' keys; they would slow every later user
+    of that Redis database (the tests' key clean-ups among them)."""
+    client = Redis.from_url(redis_url)
+    try:
+        batch: list[bytes] = []
+        async for key in client.scan_iter(match="citybot:*", count=5000):
+            batch.append(key)
+            if len(batch) >= 5000:
+                await client.unlink(*batch)
+                batch.clear()
+        if batch:
+            await client.unlink(*batch)
+    finally:
+        await client.aclose()
 
 
 async def _wait_until_ready(process: subprocess.Popen[bytes], url: str) -> None:
