@@ -82,7 +82,14 @@ from channels.types import (
 from forms_runtime.effects import Ask, Effect, GeoPoint, InputKind, MediaRef, OptionView, Review
 from forms_runtime.i18n import N_, tr
 
-__all__ = ["SECRET_HEADER", "TEXT_PREFIX", "PolledUpdate", "PollingError", "TelegramChannel"]
+__all__ = [
+    "SECRET_HEADER",
+    "TEXT_PREFIX",
+    "PolledUpdate",
+    "PollingError",
+    "TelegramChannel",
+    "WebhookRefused",
+]
 
 log = logging.getLogger(__name__)
 
@@ -116,6 +123,10 @@ _UNSUPPORTED_FIELDS = (
     "venue",
     "story",
 )
+
+
+class WebhookRefused(Exception):
+    """Telegram would not register the webhook; the message says why, in Telegram's words."""
 
 
 class PollingError(Exception):
@@ -282,11 +293,15 @@ class TelegramChannel(BaseChannel):
         """Register ``url`` with the secret (``citybot telegram set-webhook``)."""
         if not self._secret:
             raise ValueError("TELEGRAM_WEBHOOK_SECRET must be set before registering a webhook")
-        return await self.bot.set_webhook(
-            url=url,
-            secret_token=self._secret,
-            allowed_updates=["message", "callback_query"],
-        )
+        try:
+            return await self.bot.set_webhook(
+                url=url,
+                secret_token=self._secret,
+                allowed_updates=["message", "callback_query"],
+            )
+        except TelegramError as exc:
+            # Callers outside channels/ never see the SDK's exception types.
+            raise WebhookRefused(str(exc)) from exc
 
     # -- long polling (no public URL) -----------------------------------------------------------
 

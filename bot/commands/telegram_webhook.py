@@ -13,11 +13,9 @@ import argparse
 import asyncio
 import sys
 
-from telegram.error import TelegramError
-
 from bot.commands.lifecycle import settings_or_none
 from bot.config import Settings
-from channels.telegram import TelegramChannel
+from channels.telegram import TelegramChannel, WebhookRefused
 
 __all__ = ["WEBHOOK_PATH", "run", "set_webhook"]
 
@@ -52,7 +50,7 @@ async def set_webhook(settings: Settings) -> int:
     )
     try:
         await channel.set_webhook(url)
-    except TelegramError as exc:
+    except WebhookRefused as exc:
         print(f"citybot: Telegram refused the webhook: {exc}", file=sys.stderr)
         return 1
     finally:
