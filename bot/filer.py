@@ -33,7 +33,6 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import random
@@ -57,6 +56,7 @@ from forms_runtime.i18n import N_, tr
 from forms_runtime.model import Form
 from notifier.outbox import enqueue
 from notifier.ports import ResidentMessage
+from notifier.worker_loop import repeat_until_stopped
 
 __all__ = ["Filer", "FilerSettings"]
 
@@ -147,15 +147,9 @@ class Filer:
     # -- the loop ------------------------------------------------------------------------------
 
     async def run_forever(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                handled = await self.run_once()
-            except Exception:  # a database hiccup must not end the worker
-                log.exception("filer cycle failed")
-                handled = 0
-            if handled == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.settings.idle_seconds)
+        await repeat_until_stopped(
+            self.run_once, stop, idle_seconds=self.settings.idle_seconds, what="filer"
+        )
 
     async def run_once(self) -> int:
         """File every row due now, in order; returns how many rows this worker handled."""

@@ -34,7 +34,6 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Callable
@@ -50,6 +49,7 @@ from bot.db.models_notifications import ResidentNotification
 from notifier.outbox import SUPERSEDED
 from notifier.ports import ResidentGone, ResidentMessage, SendToResident, Undeliverable
 from notifier.quiet_hours import QuietHours
+from notifier.worker_loop import repeat_until_stopped
 
 __all__ = ["DispatchSettings", "NotificationDispatcher"]
 
@@ -120,15 +120,9 @@ class NotificationDispatcher:
     # -- the loop ------------------------------------------------------------------------------
 
     async def run_forever(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                handled = await self.run_once()
-            except Exception:  # a database hiccup must not end the worker
-                log.exception("dispatch cycle failed")
-                handled = 0
-            if handled == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), self.settings.idle_seconds)
+        await repeat_until_stopped(
+            self.run_once, stop, idle_seconds=self.settings.idle_seconds, what="dispatch"
+        )
 
     async def run_once(self) -> int:
         """Send every row due now; returns how many rows this dispatcher took."""

@@ -29,7 +29,6 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -48,6 +47,7 @@ from notifier.models import RequestStatusChange, TrackedRequest
 from notifier.outbox import enqueue
 from notifier.ports import ResidentMessage
 from notifier.quiet_hours import QuietHours
+from notifier.worker_loop import repeat_until_stopped
 
 __all__ = ["PollReport", "PollerSettings", "QuietHours", "StatusPoller", "status_message"]
 
@@ -115,14 +115,14 @@ class StatusPoller:
         self.clock = clock
 
     async def run_forever(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.poll_once()
-                await self.notify_pending()
-            except Exception:  # a back end or database hiccup must not end the worker
-                log.exception("status polling cycle failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.settings.interval_seconds)
+        await repeat_until_stopped(
+            self._cycle, stop, idle_seconds=self.settings.interval_seconds, what="status polling"
+        )
+
+    async def _cycle(self) -> int:
+        await self.poll_once()
+        await self.notify_pending()
+        return 0  # poll on a schedule, however much changed
 
     # -- polling -------------------------------------------------------------------------------
 
