@@ -34,6 +34,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
@@ -180,9 +181,14 @@ class TelegramChannel(BaseChannel):
         api_base_url: str | None = None,
         per_second: float = 30.0,
         per_chat_per_second: float = 1.0,
-        connection_pool_size: int = 64,
+        connection_pool_size: int = 16,
     ) -> None:
         self._secret = secret
+        # No more sends in flight than the pool has connections: httpcore rescans every queued
+        # request against every connection (checking each socket) whenever one starts or ends,
+        # so a long queue costs quadratic CPU in a flood, and a request left queued longer than
+        # the pool timeout fails as if Telegram were down.
+        self._in_flight = asyncio.Semaphore(connection_pool_size)
         base = (api_base_url or "https://api.telegram.org").rstrip("/")
         self._request = HTTPXRequest(
             connection_pool_size=connection_pool_size, read_timeout=10.0, connect_timeout=5.0
@@ -227,6 +233,14 @@ class TelegramChannel(BaseChannel):
         # Edited messages, channel posts, member updates...: acknowledged, nothing to answer.
         return []
 
+    def may_need_acknowledging(self, request: ChannelRequest) -> bool:
+        """Whether ``acknowledge`` could have anything to do (a button tap), without parsing.
+
+        The webhook path asks this for every update, so that the Update is not parsed a second
+        time and no task is started for the plain messages that make up nearly all traffic.
+        """
+        return b"callback_query" in request.body
+
     async def acknowledge(self, request: ChannelRequest) -> None:
         """Stop the spinner on a tapped inline button (answerCallbackQuery); errors are logged."""
         try:
@@ -263,11 +277,12 @@ class TelegramChannel(BaseChannel):
 
     async def send(self, message: OutboundMessage) -> Delivery:
         try:
-            sent = await self.bot.send_message(
-                chat_id=int(message.address),
-                text=message.text,
-                reply_markup=_markup(message.buttons),
-            )
+            async with self._in_flight:
+                sent = await self.bot.send_message(
+                    chat_id=int(message.address),
+                    text=message.text,
+                    reply_markup=_markup(message.buttons),
+                )
         except RetryAfter as exc:
             return Delivery(
                 status=DeliveryStatus.RATE_LIMITED,

@@ -39,8 +39,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 from aiohttp import web
-from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.db.models import MessageLog, Resident, ResidentAddress
@@ -59,6 +59,7 @@ from channels.twilio_common import (
 from channels.twilio_sms import SmsChannel
 from channels.types import Delivery, DeliveryStatus, InboundMessage, OutboundMessage
 from channels.whatsapp import WhatsAppChannel
+from conversations.sql_batch import SqlBatcher
 from forms_runtime.effects import Effect, Notice
 
 __all__ = [
@@ -71,6 +72,7 @@ __all__ = [
     "record_deliveries",
     "run_turns",
     "to_channel_request",
+    "write_deliveries",
 ]
 
 log = logging.getLogger("citybot.webhooks")
@@ -171,23 +173,41 @@ async def record_deliveries(
     """Log the messages of one reply in one transaction (one commit per reply, not per SMS)."""
     if not sent:
         return
-    now = datetime.now(UTC)
     async with sessions() as db, db.begin():
+        await write_deliveries(db, [sent])
+
+
+async def write_deliveries(
+    db: AsyncSession | AsyncConnection,
+    replies: Sequence[Sequence[tuple[OutboundMessage, Delivery]]],
+) -> list[None]:
+    """Log the messages of several replies in the caller's transaction (one multi-row insert).
+
+    ``add_routes`` hands it to a ``SqlBatcher``: during a flood the replies sent while one batch
+    is in the database share the next commit, instead of one commit per reply.
+    """
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "direction": "out",
+            "channel": message.channel,
+            "address": message.address,
+            "provider_message_id": delivery.provider_message_id,
+            "kind": message.purpose,
+            # The turn loop already logged what was said; this row tracks one provider
+            # message and its receipts, so the text (personal data) is not stored twice.
+            "text": None,
+            "status": delivery.status.value,
+            "status_updated_at": now,
+            "created_at": now,
+        }
+        for sent in replies
+        for message, delivery in sent
+    ]
+    if rows:
+        await db.execute(insert(MessageLog), rows)
+    for sent in replies:
         for message, delivery in sent:
-            db.add(
-                MessageLog(
-                    direction="out",
-                    channel=message.channel,
-                    address=message.address,
-                    provider_message_id=delivery.provider_message_id,
-                    kind=message.purpose,
-                    # The turn loop already logged what was said; this row tracks one provider
-                    # message and its receipts, so the text (personal data) is not stored twice.
-                    text=None,
-                    status=delivery.status.value,
-                    status_updated_at=now,
-                )
-            )
             if delivery.status is DeliveryStatus.UNREACHABLE:
                 await _mark_unreachable(
                     db,
@@ -195,6 +215,7 @@ async def record_deliveries(
                     message.address,
                     opted_out=delivery.error_code == OPTED_OUT_CODE,
                 )
+    return [None] * len(replies)
 
 
 async def apply_receipt(sessions: Sessions, receipt: DeliveryReceipt) -> bool:
@@ -235,7 +256,7 @@ def _rank(status: str | None) -> int:
 
 
 async def _mark_unreachable(
-    db: AsyncSession, channel: str, address: str, *, opted_out: bool
+    db: AsyncSession | AsyncConnection, channel: str, address: str, *, opted_out: bool
 ) -> None:
     now = datetime.now(UTC)
     await db.execute(
@@ -401,7 +422,7 @@ async def run_turns(
         if screened.notice is not None and effects:
             effects.insert(0, Notice(notice_text(screened.notice, result.locale)))
         sender.schedule(channel, channel.render(effects, result.locale, inbound.address))
-    if isinstance(channel, TelegramChannel):
+    if isinstance(channel, TelegramChannel) and channel.may_need_acknowledging(request):
         sender.spawn(channel.acknowledge(request))
 
 
@@ -410,7 +431,11 @@ def add_routes(app: web.Application, services: Services) -> None:
     settings = services.settings
     for name, channel in build_channels(settings, services.session_factory).items():
         services.channels.setdefault(name, channel)
-    sender = ReplySender(record=lambda sent: record_deliveries(services.session_factory, sent))
+    # The delivery rows of replies sent at about the same time share one commit.
+    deliveries: SqlBatcher[Sequence[tuple[OutboundMessage, Delivery]], None] = SqlBatcher(
+        services.engine, write_deliveries, name="deliveries"
+    )
+    sender = ReplySender(record=deliveries.submit)
     app[REPLY_SENDER_KEY] = sender
 
     async def handle(
@@ -471,6 +496,7 @@ def add_routes(app: web.Application, services: Services) -> None:
     async def drain(app: web.Application) -> None:
         if not await sender.drain(settings.shutdown_timeout):
             log.warning("shutdown: replies still being sent after the timeout")
+        await deliveries.close()
 
     app.on_shutdown.append(drain)
     app.router.add_post("/webhooks/telegram", telegram)

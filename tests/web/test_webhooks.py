@@ -535,3 +535,46 @@ def _sent_sid(world: World) -> str:
     assert sids
     # The fake numbers its SIDs in order, starting after 4000.
     return f"SM{4000 + len(sids):032d}"
+
+
+async def test_a_tapped_button_is_acknowledged_and_a_typed_message_is_not(world: World) -> None:
+    await world.tg_text("hello")
+    assert world.telegram.calls("answerCallbackQuery") == []
+    await world.tg_tap("pothole")
+    [call] = world.telegram.calls("answerCallbackQuery")
+    assert call.form["callback_query_id"]
+
+
+async def test_replies_sent_side_by_side_are_all_logged_with_their_provider_ids(
+    world: World,
+) -> None:
+    phones = [f"+2783555{i:04d}" for i in range(12)]
+    for i, phone in enumerate(phones):
+        sid = f"SM{9000 + i:032d}"
+        form = twilio_form("inbound_sms.json", Body="hello", From=phone, MessageSid=sid, SmsSid=sid)
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": twilio_signature("/webhooks/twilio/sms", form),
+        }
+        # Not settled in between: the replies are in flight together and share commits.
+        response = await world.client.post(
+            "/webhooks/twilio/sms", data=urlencode(form), headers=headers
+        )
+        assert response.status == 200
+    await world.settle()
+    sent = world.twilio.messages()
+    assert len(sent) >= len(phones)
+    async with world.services.session_factory() as db:
+        logged = (
+            await db.execute(
+                # The turn loop logs what was said; the sender logs each provider message.
+                select(MessageLog.address, MessageLog.provider_message_id).where(
+                    MessageLog.direction == "out", MessageLog.provider_message_id.is_not(None)
+                )
+            )
+        ).all()
+    assert len(logged) == len(sent)
+    assert {address for address, _ in logged} == set(phones)
+    # One row per provider message, each with its own SID (for the receipts to find).
+    assert len({sid for _, sid in logged}) == len(sent)
+    assert all(sid.startswith("SM") for _, sid in logged)
