@@ -71,6 +71,7 @@ from channels.pacing import Pacer
 from channels.render_text import render_plain
 from channels.retrying import PROVIDER_DOWN
 from channels.sms_render import split_for_length
+from channels.telegram_http import AiohttpRequest
 from channels.types import (
     Button,
     Capabilities,
@@ -184,13 +185,14 @@ class TelegramChannel(BaseChannel):
         connection_pool_size: int = 16,
     ) -> None:
         self._secret = secret
-        # No more sends in flight than the pool has connections: httpcore rescans every queued
-        # request against every connection (checking each socket) whenever one starts or ends,
-        # so a long queue costs quadratic CPU in a flood, and a request left queued longer than
-        # the pool timeout fails as if Telegram were down.
+        # No more sends in flight than the pool has connections: a request queued inside the
+        # HTTP client for a free connection runs down its timeout while it waits, so in a flood
+        # it would fail as if Telegram were down; here it waits without a clock running.
         self._in_flight = asyncio.Semaphore(connection_pool_size)
         base = (api_base_url or "https://api.telegram.org").rstrip("/")
-        self._request = HTTPXRequest(
+        # Replies go through aiohttp (``channels.telegram_http``: far less CPU per request under
+        # a flood); the long poll keeps the SDK's own transport, which it was built around.
+        self._request = AiohttpRequest(
             connection_pool_size=connection_pool_size, read_timeout=10.0, connect_timeout=5.0
         )
         # getUpdates holds its connection for the whole long poll: a pool of its own.
