@@ -4,7 +4,7 @@ import pytest
 
 from channels.base import BadRequest, ForbiddenRequest
 from channels.retrying import PROVIDER_DOWN, send_with_retries
-from channels.telegram import TEXT_PREFIX, TelegramChannel
+from channels.telegram import TEXT_PREFIX, TelegramChannel, _de_json, _message, _plain_text
 from channels.types import DeliveryStatus, InboundKind, OutboundMessage
 from forms_runtime.effects import Ask, InputKind, OptionView, Reject, Review, ReviewItem
 from tests.channels.signed import TELEGRAM_SECRET, telegram_request, telegram_update
@@ -312,3 +312,66 @@ async def test_set_webhook_registers_the_url_with_the_secret(channel, fake):
     [call] = fake.calls("setWebhook")
     assert call.form["url"] == "https://bot.city.example/webhooks/telegram"
     assert call.form["secret_token"] == TELEGRAM_SECRET
+
+
+# -- the plain text fast path ---------------------------------------------------------------------
+
+
+def _through_the_sdk(update: dict) -> list:
+    parsed = _de_json(update)
+    assert parsed.message is not None
+    message = _message(parsed.update_id, parsed.message)
+    return [] if message is None else [message]
+
+
+def _text_update(**message_changes) -> dict:
+    update = telegram_update("update_message_text.json")
+    update["message"].update(message_changes)
+    return update
+
+
+@pytest.mark.parametrize(
+    "update",
+    [
+        telegram_update("update_message_text.json"),
+        _text_update(text="Ngiyabonga, Sawubona — “indlela”"),
+        _text_update(chat={"id": -1001234567890, "type": "supergroup", "title": "Ward 12"}),
+        _text_update(**{"from": {"id": 5, "is_bot": False, "first_name": "Sipho"}}),
+        _text_update(
+            **{"from": {"id": 5, "is_bot": False, "first_name": "", "language_code": "zu"}}
+        ),
+    ],
+)
+def test_a_plain_text_message_read_without_the_sdk_is_what_the_sdk_reads(update):
+    fast = _plain_text(update)
+    assert fast is not None
+    assert [fast] == _through_the_sdk(update)
+    assert offline_channel().parse(telegram_request(update)) == [fast]
+
+
+@pytest.mark.parametrize(
+    "update",
+    [
+        _text_update(text="/start"),
+        _text_update(entities=[{"type": "bold", "offset": 0, "length": 2}]),
+        _text_update(**{"from": {"id": 5, "is_bot": True, "first_name": "Bot"}}),
+        _text_update(**{"from": {"id": "5", "is_bot": False, "first_name": "Sipho"}}),
+        _text_update(date="yesterday"),
+        _text_update(date=10**30),
+        _text_update(message_id=True),
+        _text_update(
+            reply_to_message={"message_id": 1, "date": 0, "chat": {"id": 1, "type": "private"}}
+        ),
+        telegram_update("update_message_photo.json"),
+        telegram_update("update_callback_query.json"),
+        telegram_update("update_edited_message.json"),
+        {**telegram_update("update_message_text.json"), "edited_message": {}},
+    ],
+)
+def test_anything_but_a_plain_text_message_goes_through_the_sdk(update):
+    assert _plain_text(update) is None
+
+
+def test_a_command_still_becomes_its_word():
+    [inbound] = offline_channel().parse(telegram_request(_text_update(text="/start")))
+    assert inbound.text == "menu"
