@@ -29,7 +29,7 @@ from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import aiohttp
 from twilio.base.exceptions import TwilioRestException
@@ -271,7 +271,7 @@ class BaseUrlHttpClient(AsyncHttpClient):  # type: ignore[misc]  # twilio ships 
             self.target(url),
             params={k: v for k, v in (params or {}).items() if v is not None} or None,
             data=_form(data),
-            headers=_with_basic_auth(headers, auth),
+            headers=_with_basic_auth(headers, auth, form=bool(data)),
             timeout=aiohttp.ClientTimeout(total=timeout or self.timeout),
             allow_redirects=allow_redirects,
         ) as response:
@@ -286,22 +286,25 @@ class BaseUrlHttpClient(AsyncHttpClient):  # type: ignore[misc]  # twilio ships 
             self._session = None
 
 
-def _form(data: Mapping[str, Any] | None) -> list[tuple[str, str]] | None:
-    # Lists (MediaUrl, PersistentAction) become repeated fields, as Twilio expects.
+def _form(data: Mapping[str, Any] | None) -> bytes | None:
+    # Lists (MediaUrl, PersistentAction) become repeated fields, as Twilio expects. Encoded here
+    # rather than by aiohttp's FormData, which costs several times more per message in a flood.
     if not data:
         return None
     fields: list[tuple[str, str]] = []
     for key, value in data.items():
         values = value if isinstance(value, list | tuple) else [value]
         fields.extend((key, str(v)) for v in values if v is not None)
-    return fields
+    return urlencode(fields).encode("ascii")
 
 
 def _with_basic_auth(
-    headers: Mapping[str, str] | None, auth: tuple[str, str] | None
+    headers: Mapping[str, str] | None, auth: tuple[str, str] | None, *, form: bool = False
 ) -> dict[str, str]:
     # Built by hand: aiohttp 3.14 deprecates ``auth=BasicAuth`` and older ones lack its successor.
     merged = dict(headers or {})
+    if form:
+        merged.setdefault("Content-Type", "application/x-www-form-urlencoded")
     if auth:
         token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
         merged["Authorization"] = "Basic " + token
