@@ -22,7 +22,13 @@ from redis.asyncio import Redis
 
 from conversations.keys import ConversationKey
 
-__all__ = ["BaseRateLimiter", "InProcessRateLimiter", "RateDecision", "RedisRateLimiter"]
+__all__ = [
+    "BaseRateLimiter",
+    "InProcessRateLimiter",
+    "RateDecision",
+    "RedisRateLimiter",
+    "token_bucket_lua",
+]
 
 
 class RateDecision(StrEnum):
@@ -98,28 +104,47 @@ class InProcessRateLimiter(BaseRateLimiter):
             del self._buckets[name]
 
 
-_TAKE = """
-local cap = tonumber(ARGV[1])
-local rate = tonumber(ARGV[2])
-local now = tonumber(ARGV[3])
-local bucket = redis.call('HMGET', KEYS[1], 't', 'ts', 'w')
+def token_bucket_lua(*, key: str, cap: str, rate: str, now: str, expiry_ms: str, into: str) -> str:
+    """Lua that takes one token from the bucket hash at ``key``: the one rate-limit rule, shared by
+    ``RedisRateLimiter`` and the Redis turn scripts (``conversations.redis_turns``).
+
+    The arguments are Lua expressions (``"KEYS[1]"``, ``"ARGV[2]"``); the local variable named by
+    ``into`` gets 0 (allowed), 1 (over the limit, warn this once) or 2 (over, stay silent).
+    """
+    return f"""
+local cap = tonumber({cap})
+local rate = tonumber({rate})
+local now = tonumber({now})
+local bucket = redis.call('HMGET', {key}, 't', 'ts', 'w')
 local tokens = tonumber(bucket[1]) or cap
 local at = tonumber(bucket[2]) or now
 local warned = tonumber(bucket[3]) or 0
 tokens = math.min(cap, tokens + math.max(0, now - at) * rate)
-local result = 2
+local {into} = 2
 if tokens >= 1 then
   tokens = tokens - 1
   warned = 0
-  result = 0
+  {into} = 0
 elseif warned == 0 then
   warned = 1
-  result = 1
+  {into} = 1
 end
-redis.call('HSET', KEYS[1], 't', tostring(tokens), 'ts', tostring(now), 'w', warned)
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return result
+redis.call('HSET', {key}, 't', tostring(tokens), 'ts', tostring(now), 'w', warned)
+redis.call('PEXPIRE', {key}, {expiry_ms})
 """
+
+
+_TAKE = (
+    token_bucket_lua(
+        key="KEYS[1]",
+        cap="ARGV[1]",
+        rate="ARGV[2]",
+        now="ARGV[3]",
+        expiry_ms="ARGV[4]",
+        into="result",
+    )
+    + "return result\n"
+)
 
 _DECISIONS = (RateDecision.ALLOW, RateDecision.WARN, RateDecision.DROP)
 

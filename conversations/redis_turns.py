@@ -43,7 +43,12 @@ from redis.asyncio import Redis
 from conversations.dedupe import BaseDedupe, RedisDedupe
 from conversations.keys import ConversationKey
 from conversations.locks import BaseLocks, InProcessLocks, LockTimeout, RedisLocks
-from conversations.rate_limit import BaseRateLimiter, RateDecision, RedisRateLimiter
+from conversations.rate_limit import (
+    BaseRateLimiter,
+    RateDecision,
+    RedisRateLimiter,
+    token_bucket_lua,
+)
 from conversations.redis_pipeline import ScriptPipeline
 from conversations.state_store import BaseStateStore, RedisStateStore
 
@@ -55,34 +60,27 @@ log = logging.getLogger(__name__)
 # ARGV: token, lease ms, burst, rate, now, bucket expiry ms.
 # Returns {0} locked by another turn, {1} already processed, {2, decision, state} otherwise;
 # the lock is kept only when the decision is 0 (allow).
-_ENTER = """
+_ENTER = (
+    """
 if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return {0} end
 if redis.call('EXISTS', KEYS[2]) == 1 then
   redis.call('DEL', KEYS[1])
   return {1}
 end
-local cap = tonumber(ARGV[3])
-local rate = tonumber(ARGV[4])
-local now = tonumber(ARGV[5])
-local bucket = redis.call('HMGET', KEYS[3], 't', 'ts', 'w')
-local tokens = tonumber(bucket[1]) or cap
-local at = tonumber(bucket[2]) or now
-local warned = tonumber(bucket[3]) or 0
-tokens = math.min(cap, tokens + math.max(0, now - at) * rate)
-local decision = 2
-if tokens >= 1 then
-  tokens = tokens - 1
-  warned = 0
-  decision = 0
-elseif warned == 0 then
-  warned = 1
-  decision = 1
-end
-redis.call('HSET', KEYS[3], 't', tostring(tokens), 'ts', tostring(now), 'w', warned)
-redis.call('PEXPIRE', KEYS[3], ARGV[6])
+"""
+    + token_bucket_lua(
+        key="KEYS[3]",
+        cap="ARGV[3]",
+        rate="ARGV[4]",
+        now="ARGV[5]",
+        expiry_ms="ARGV[6]",
+        into="decision",
+    )
+    + """
 if decision ~= 0 then redis.call('DEL', KEYS[1]) end
 return {2, decision, redis.call('GET', KEYS[4])}
 """
+)
 
 # KEYS: lock, processed marker, state. ARGV: token, state JSON ('' keeps it), state ttl, marker ttl.
 _LEAVE = """
