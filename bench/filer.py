@@ -1,9 +1,18 @@
-"""Benchmark: reports filed per second, and the cost of one status polling cycle.
+"""Benchmark: reports filed per second, and the cost of status polling cycles.
 
-Both run against the built-in GeoReport v2 server over real HTTP on loopback, with a SQLite
-database (the embedded default) migrated from scratch in a temporary folder.
+Both run against the built-in GeoReport v2 server over real HTTP on loopback. The database is a
+SQLite file (the embedded default) migrated from scratch in a temporary folder, or, with
+``--database-url postgresql+asyncpg://...``, a throw-away database created on that server and
+dropped afterwards (the one the URL names is only used to create it).
+
+Polling runs, for each ``--ids-per-call`` value, ``--cycles`` cycles over ``--open`` filed
+requests: the very first one records every first sighting, the later ones find nothing changed;
+then one more cycle finds ``--changed`` requests that the city changed meanwhile. Each line says
+how many INSERT and UPDATE rows the cycle wrote (an executemany counts once per row).
 
     .venv/bin/python bench/filer.py --reports 500 --open 100000 --ids-per-call 50 1000
+    .venv/bin/python bench/filer.py --part polling --database-url \\
+        postgresql+asyncpg://postgres@127.0.0.1:5432/test
 """
 
 from __future__ import annotations
@@ -13,13 +22,21 @@ import asyncio
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from prometheus_client import CollectorRegistry
-from sqlalchemy import insert
+from sqlalchemy import event, insert, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.db.migrate import upgrade_database
 from bot.db.models import Submission, SubmissionOutbox
@@ -37,52 +54,100 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.pothole_report import pothole_submission
 
 
-async def bench_filing(folder: Path, reports: int, workers: int) -> None:
-    url = f"sqlite+aiosqlite:///{folder / 'filing.sqlite3'}"
-    await upgrade_database(url)
-    engine = create_engine(url)
-    sessionmaker = create_sessionmaker(engine)
-    app = web.Application()
-    add_open311_routes(app, sessionmaker, standard_forms(), api_key="", staff_token="")
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    async with sessionmaker() as session, session.begin():
-        for i in range(reports):
-            submission = Submission(**pothole_submission(f"CT-B{i:07d}"))
-            session.add(submission)
-            await session.flush()
-            session.add(SubmissionOutbox(submission_id=submission.id))
-    filers = [
-        Filer(
-            sessionmaker,
-            Open311Backend(str(server.make_url(PREFIX))),
-            standard_forms(),
-            settings=FilerSettings(batch_size=50),
-            registry=CollectorRegistry(),
+@asynccontextmanager
+async def database(folder: Path, name: str, server_url: str | None) -> AsyncIterator[str]:
+    """A migrated, empty database: a SQLite file in ``folder``, or a fresh one on ``server_url``."""
+    if server_url is None:
+        url = f"sqlite+aiosqlite:///{folder / f'{name}.sqlite3'}"
+        await upgrade_database(url)
+        yield url
+        return
+    base = make_url(server_url)
+    scratch = f"citybot_bench_{name}_{uuid.uuid4().hex[:8]}"
+    admin_dsn = base.set(drivername="postgresql").render_as_string(hide_password=False)
+    admin = await asyncpg.connect(admin_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{scratch}"')
+    finally:
+        await admin.close()
+    url = base.set(database=scratch).render_as_string(hide_password=False)
+    try:
+        await upgrade_database(url)
+        yield url
+    finally:
+        admin = await asyncpg.connect(admin_dsn)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
+        finally:
+            await admin.close()
+
+
+def _kind(url: str) -> str:
+    return "PostgreSQL" if url.startswith("postgresql") else "SQLite"
+
+
+async def bench_filing(folder: Path, server_url: str | None, reports: int, workers: int) -> None:
+    async with database(folder, "filing", server_url) as url:
+        engine = create_engine(url)
+        sessionmaker = create_sessionmaker(engine)
+        app = web.Application()
+        add_open311_routes(app, sessionmaker, standard_forms(), api_key="", staff_token="")
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        async with sessionmaker() as session, session.begin():
+            for i in range(reports):
+                submission = Submission(**pothole_submission(f"CT-B{i:07d}"))
+                session.add(submission)
+                await session.flush()
+                session.add(SubmissionOutbox(submission_id=submission.id))
+        filers = [
+            Filer(
+                sessionmaker,
+                Open311Backend(str(server.make_url(PREFIX))),
+                standard_forms(),
+                settings=FilerSettings(batch_size=50),
+                registry=CollectorRegistry(),
+            )
+            for _ in range(workers)
+        ]
+        started = time.perf_counter()
+        while any(await asyncio.gather(*(f.run_once() for f in filers))):
+            pass
+        seconds = time.perf_counter() - started
+        filed = sum(int(f.filed._value.get()) for f in filers)
+        print(
+            f"filing: {filed} reports in {seconds:.2f} s = {filed / seconds:.0f} reports/s "
+            f"({workers} worker{'s' if workers > 1 else ''}, {_kind(url)}, "
+            "built-in server over HTTP)"
         )
-        for _ in range(workers)
-    ]
-    started = time.perf_counter()
-    while any(await asyncio.gather(*(f.run_once() for f in filers))):
-        pass
-    seconds = time.perf_counter() - started
-    filed = sum(int(f.filed._value.get()) for f in filers)
-    print(
-        f"filing: {filed} reports in {seconds:.2f} s = {filed / seconds:.0f} reports/s "
-        f"({workers} worker{'s' if workers > 1 else ''}, SQLite, built-in server over HTTP)"
-    )
-    for f in filers:
-        await f.backend.close()
-    await server.close()
-    await engine.dispose()
+        for f in filers:
+            await f.backend.close()
+        await server.close()
+        await engine.dispose()
 
 
-async def bench_polling(folder: Path, open_requests: int, ids_per_call: list[int]) -> None:
-    url = f"sqlite+aiosqlite:///{folder / 'polling.sqlite3'}"
-    await upgrade_database(url)
-    engine = create_engine(url)
+def count_writes(engine: AsyncEngine) -> Counter[str]:
+    """Rows written and statements run per verb (INSERT, UPDATE, DELETE) through ``engine``."""
+    writes: Counter[str] = Counter()
+
+    @event.listens_for(engine.sync_engine, "after_execute")
+    def _count(
+        _conn: Any, clause: Any, multiparams: Any, _params: Any, _options: Any, result: Any
+    ) -> None:
+        verb = str(getattr(clause, "is_dml", False) and clause.__visit_name__).upper()
+        if verb in ("INSERT", "UPDATE", "DELETE"):
+            # An executemany counts once per parameter set: the database runs it per row (and
+            # its rowcount is not reliable with asyncpg, nor an INSERT's with RETURNING).
+            statements = max(1, len(multiparams or []))
+            rows = result.rowcount if verb != "INSERT" and statements == 1 else statements
+            writes[verb] += max(rows, 0)
+            writes[f"{verb} statements"] += statements
+
+    return writes
+
+
+async def _seed(engine: AsyncEngine, open_requests: int, now: datetime) -> None:
     sessionmaker = create_sessionmaker(engine)
-    now = datetime.now(UTC)
     async with sessionmaker() as session, session.begin():
         for start in range(0, open_requests, 10_000):
             chunk = range(start + 1, min(start + 10_001, open_requests + 1))
@@ -112,37 +177,103 @@ async def bench_polling(folder: Path, open_requests: int, ids_per_call: list[int
                     for i in chunk
                 ],
             )
-    app = web.Application()
-    add_open311_routes(app, sessionmaker, standard_forms(), api_key="", staff_token="")
-    server = TestServer(app, host="127.0.0.1")
-    await server.start_server()
-    for per_call in ids_per_call:
-        backend = Open311Backend(
-            str(server.make_url(PREFIX)), max_ids_per_call=per_call, timeout=120
+
+
+async def _city_changes(engine: AsyncEngine, open_requests: int, count: int, cycle: int) -> None:
+    """The city's staff add a note to ``count`` requests spread over the whole range."""
+    if count <= 0:
+        return
+    step = max(1, open_requests // count)
+    ids = list(range(1, open_requests + 1, step))[:count]
+    async with engine.begin() as connection:
+        await connection.execute(
+            update(Open311Request)
+            .where(Open311Request.id.in_(ids))
+            .values(
+                status_notes=f"Crew visit {cycle}",
+                updated_datetime=datetime.now(UTC) + timedelta(seconds=cycle),
+            )
         )
-        poller = StatusPoller(sessionmaker, backend, settings=PollerSettings(quiet_hours=None))
-        started = time.perf_counter()
-        report = await poller.poll_once()
-        seconds = time.perf_counter() - started
-        print(
-            f"polling: {report.requests} open requests, {per_call} ids per call: "
-            f"{backend.calls} HTTP calls, {seconds:.1f} s ({report.changes} first sightings recorded)"
-        )
-        await backend.close()
-    await server.close()
-    await engine.dispose()
+
+
+async def bench_polling(
+    folder: Path,
+    server_url: str | None,
+    open_requests: int,
+    ids_per_call: list[int],
+    cycles: int,
+    changed: int,
+) -> None:
+    async with database(folder, "polling", server_url) as url:
+        engine = create_engine(url)
+        sessionmaker = create_sessionmaker(engine)
+        await _seed(engine, open_requests, datetime.now(UTC))
+        app = web.Application()
+        add_open311_routes(app, sessionmaker, standard_forms(), api_key="", staff_token="")
+        server = TestServer(app, host="127.0.0.1")
+        await server.start_server()
+        writes = count_writes(engine)
+        cycle = 0
+        for per_call in ids_per_call:
+            runs = ["unchanged"] * cycles + (["changed"] if changed > 0 else [])
+            for run in runs:
+                if run == "changed":
+                    await _city_changes(engine, open_requests, changed, cycle)
+                backend = Open311Backend(
+                    str(server.make_url(PREFIX)), max_ids_per_call=per_call, timeout=120
+                )
+                poller = StatusPoller(
+                    sessionmaker, backend, settings=PollerSettings(quiet_hours=None)
+                )
+                writes.clear()
+                started = time.perf_counter()
+                report = await poller.poll_once()
+                seconds = time.perf_counter() - started
+                label = "first" if cycle == 0 else f"later, {run}"
+                print(
+                    f"polling ({_kind(url)}, {label}): {report.requests} open requests, "
+                    f"{per_call} ids per call: {backend.calls} HTTP calls, {seconds:.1f} s, "
+                    f"{report.changes} changes recorded; rows written: "
+                    f"{writes['INSERT']} inserted, {writes['UPDATE']} updated "
+                    f"({writes['UPDATE statements']} UPDATE statements)",
+                    flush=True,
+                )
+                await backend.close()
+                cycle += 1
+        await server.close()
+        await engine.dispose()
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--reports", type=int, default=500)
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--open", type=int, default=100_000)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--part", choices=["filing", "polling", "both"], default="both")
+    parser.add_argument(
+        "--database-url",
+        help="a PostgreSQL server to create a throw-away database on (default: a SQLite file)",
+    )
+    parser.add_argument("--reports", type=int, default=500, help="reports to file")
+    parser.add_argument("--workers", type=int, default=1, help="filers running side by side")
+    parser.add_argument("--open", type=int, default=100_000, help="open requests to poll")
     parser.add_argument("--ids-per-call", type=int, nargs="+", default=[50, 1000])
+    parser.add_argument(
+        "--cycles", type=int, default=2, help="cycles per --ids-per-call value before changes"
+    )
+    parser.add_argument(
+        "--changed", type=int, default=1000, help="requests changed before the last cycle"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
-        await bench_filing(Path(scratch), args.reports, args.workers)
-        await bench_polling(Path(scratch), args.open, args.ids_per_call)
+        if args.part in ("filing", "both"):
+            await bench_filing(Path(scratch), args.database_url, args.reports, args.workers)
+        if args.part in ("polling", "both"):
+            await bench_polling(
+                Path(scratch),
+                args.database_url,
+                args.open,
+                args.ids_per_call,
+                args.cycles,
+                args.changed,
+            )
 
 
 if __name__ == "__main__":
