@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from forms_runtime.effects import Ask, Cancelled, Effect, Notice, Reject, Review, Submit
@@ -51,27 +52,22 @@ def render_plain(effects: Sequence[Effect], locale: str, *, numbered_options: bo
     return "\n\n".join(p for p in parts if p)
 
 
+# A sentence ends at a line break or at ". ", "! " or "? " (the space stays with it); the last
+# piece may have no end. Written as runs of ordinary characters so the scan stays linear: long
+# replies and broadcasts are all cut here.
+_SENTENCE = re.compile(
+    r"""
+    [^\n.!?]* (?: [.!?](?!\ ) [^\n.!?]* )*   # anything up to the first sentence end
+    (?: \n | [.!?]\  )                       # the end: a line break, or . ! ? and a space
+    | .+                                      # the rest, which has no end
+    """,
+    re.DOTALL | re.VERBOSE,
+)
+
+
 def split_sentences(text: str) -> list[str]:
     """Cut ``text`` after sentence ends and at line breaks, keeping every character.
 
     Joining the pieces gives ``text`` back, so a splitter can pack them into messages.
     """
-    pieces: list[str] = []
-    start = 0
-    i = 0
-    n = len(text)
-    while i < n:
-        ch = text[i]
-        end: int | None = None
-        if ch == "\n":
-            end = i + 1
-        elif ch in ".!?" and i + 1 < n and text[i + 1] == " ":
-            end = i + 2
-        if end is not None:
-            pieces.append(text[start:end])
-            start = i = end
-            continue
-        i += 1
-    if start < n:
-        pieces.append(text[start:])
-    return pieces
+    return _SENTENCE.findall(text)
