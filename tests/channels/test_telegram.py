@@ -4,7 +4,14 @@ import pytest
 
 from channels.base import BadRequest, ForbiddenRequest
 from channels.retrying import PROVIDER_DOWN, send_with_retries
-from channels.telegram import TEXT_PREFIX, TelegramChannel, _de_json, _message, _plain_text
+from channels.telegram import (
+    TEXT_PREFIX,
+    TelegramChannel,
+    _de_json,
+    _markup,
+    _message,
+    _plain_text,
+)
 from channels.types import DeliveryStatus, InboundKind, OutboundMessage
 from forms_runtime.effects import Ask, InputKind, OptionView, Reject, Review, ReviewItem
 from tests.channels.signed import TELEGRAM_SECRET, telegram_request, telegram_update
@@ -232,6 +239,76 @@ async def test_send_builds_an_inline_keyboard(channel, fake):
         "text": "Smaller than a plate",
         "callback_data": "small",
     }
+
+
+_REVIEW = Review(
+    title="Check your answers",
+    items=(ReviewItem(1, "size", "Size", "Small"),),
+    prompt="Reply SEND to send your report, or CHANGE and a number to change an answer.",
+    options=(OptionView("send", "Send"), OptionView("change:1", "Change 1")),
+)
+
+
+@pytest.mark.parametrize(
+    ("effects", "locale"),
+    [
+        ([Reject("Choose one")], "en"),
+        ([SIZE], "en"),
+        ([SIZE], "zu"),
+        ([_REVIEW], "af"),
+        ([Ask(step_id="where", prompt="Where is it?", kind=InputKind.LOCATION)], "en"),
+        ([Ask(step_id="phone", prompt="Your number?", kind=InputKind.PHONE)], "xh"),
+        ([Ask(step_id="danger", prompt="Is it dangerous? & <b>", kind=InputKind.YES_NO)], "zu"),
+        (
+            [
+                Ask(
+                    step_id="kind",
+                    prompt="Which one? 🚧\nPick one.",
+                    kind=InputKind.CHOICE,
+                    options=(
+                        OptionView("a" * 80, "An id too long for callback data"),
+                        OptionView("b", "Größer 🚧"),
+                        OptionView("c", "C"),
+                        OptionView(
+                            "d", "A label longer than sixty-four characters, which is cut, " * 2
+                        ),
+                    ),
+                )
+            ],
+            "en",
+        ),
+        (
+            [Ask(step_id="s", prompt="Long. " * 1000, kind=InputKind.CHOICE, options=SIZE.options)],
+            "en",
+        ),
+    ],
+)
+async def test_send_posts_exactly_what_the_sdks_send_message_posts(fake, effects, locale):
+    channel = TelegramChannel(TOKEN, TELEGRAM_SECRET, api_base_url=fake.url)
+    messages = channel.render(effects, locale, "123456789")
+    try:
+        for message in messages * 2:  # the second time, the keyboard's JSON comes from the cache
+            delivery = await channel.send(message)
+            await channel.bot.send_message(
+                chat_id=int(message.address),
+                text=message.text,
+                reply_markup=_markup(message.buttons),
+            )
+            assert delivery.status is DeliveryStatus.SENT
+    finally:
+        await channel.close()
+    calls = fake.calls("sendMessage")
+    assert len(calls) == 4 * len(messages)
+    ours, sdks = calls[0::2], calls[1::2]
+    assert [(c.path, c.headers.get("Content-Type"), c.body) for c in ours] == [
+        (c.path, c.headers.get("Content-Type"), c.body) for c in sdks
+    ]
+
+
+async def test_send_reports_the_message_id_telegram_gave(channel, fake):
+    first = await channel.send(OutboundMessage("telegram", "123456789", "Hello"))
+    second = await channel.send(OutboundMessage("telegram", "123456789", "Again"))
+    assert (first.provider_message_id, second.provider_message_id) == ("1001", "1002")
 
 
 async def test_send_asks_for_location_with_a_reply_keyboard(channel, fake):
