@@ -20,6 +20,8 @@ declined consent: personal steps are not asked).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -119,7 +121,7 @@ def step(
 
     if state["at"] == REVIEW:
         return _review_answer(form, state, inbound)
-    current = form.step(state["at"])
+    at, current = _step_at(form, state["at"])
     outcome = answer_kinds.understand(
         current,
         inbound,
@@ -133,7 +135,7 @@ def step(
         state["answers"][current.id] = outcome.value
         state.pop("pending", None)
         state.pop("misses", None)
-        return _advance(form, state, after=form.index(current.id), effects=[])
+        return _advance(form, state, after=at, effects=[])
     if isinstance(outcome, answer_kinds.NeedsPick):
         state["pending"] = outcome.pending
         state.pop("misses", None)
@@ -150,16 +152,59 @@ def applicable_steps(form: Form, state: FormState) -> list[Step]:
     """The steps that apply given the answers so far (``when`` holds, consent allows)."""
     answers = state.get("answers", {})
     skip_personal = bool(state.get("skip_personal"))
-    return [s for s in form.steps if _applies(s, answers, skip_personal)]
+    return [
+        s
+        for s, when in _plan(form).gates
+        if not (skip_personal and s.personal) and (when is None or when(answers))
+    ]
+
+
+# --- what the engine works out once per form -------------------------------------------------
+
+_Gate = Callable[[Mapping[str, Any]], bool]
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A form's steps with their ``when`` conditions compiled, and each step's position by id."""
+
+    form: Form
+    gates: tuple[tuple[Step, _Gate | None], ...]
+    positions: dict[str, int]
+
+
+# A turn asks several times which steps apply and where a step is: worked out once per form, not
+# by looking each condition up by its text and scanning the steps by id every time. Keyed by id()
+# like the answer readers' option cache; each plan keeps its form alive so the id cannot be reused
+# while it is here, and the cap bounds what forms built on the fly (tests) can leave behind.
+_PLANS: dict[int, _Plan] = {}
+_MAX_PLANS = 256
+
+
+def _plan(form: Form) -> _Plan:
+    plan = _PLANS.get(id(form))
+    if plan is not None and plan.form is form:
+        return plan
+    gates = tuple(
+        (s, None if s.when is None else parse_condition(s.when).evaluate) for s in form.steps
+    )
+    positions: dict[str, int] = {}
+    for i, s in enumerate(form.steps):
+        positions.setdefault(s.id, i)
+    plan = _Plan(form, gates, positions)
+    if len(_PLANS) >= _MAX_PLANS:
+        _PLANS.clear()
+    _PLANS[id(form)] = plan
+    return plan
+
+
+def _step_at(form: Form, step_id: str) -> tuple[int, Step]:
+    """The position and step of ``step_id`` (``KeyError`` when the form has no such step)."""
+    i = _plan(form).positions[step_id]
+    return i, form.steps[i]
 
 
 # --- moving through the form -----------------------------------------------------------------
-
-
-def _applies(s: Step, answers: dict[str, Any], skip_personal: bool) -> bool:
-    if skip_personal and s.personal:
-        return False
-    return s.when is None or parse_condition(s.when).evaluate(answers)
 
 
 def _advance(
@@ -168,16 +213,21 @@ def _advance(
     answers = state["answers"]
     skip_personal = bool(state.get("skip_personal"))
     nxt: Step | None = None
+    gates = _plan(form).gates
     if state.pop("reviewing", False):
         # Back from the review screen: only questions that a change made newly relevant.
-        for s in form.steps:
-            if s.id not in answers and _applies(s, answers, skip_personal):
+        for s, when in gates:
+            if (
+                s.id not in answers
+                and not (skip_personal and s.personal)
+                and (when is None or when(answers))
+            ):
                 nxt = s
                 state["reviewing"] = True
                 break
     else:
-        for s in form.steps[after + 1 :]:
-            if _applies(s, answers, skip_personal):
+        for s, when in gates[after + 1 :]:
+            if not (skip_personal and s.personal) and (when is None or when(answers)):
                 nxt = s
                 break
     if nxt is not None:
@@ -218,14 +268,14 @@ def _navigate(
     if kind == "skip":
         if state["at"] == REVIEW:
             return None
-        current = form.step(state["at"])
+        at, current = _step_at(form, state["at"])
         if current.required:
             msg = tr(locale, N_("This question needs an answer."))
             return state, _ask_current(form, state, [Reject(msg)])
         state["answers"][current.id] = None
         state.pop("pending", None)
         state.pop("misses", None)
-        return _advance(form, state, after=form.index(current.id), effects=[])
+        return _advance(form, state, after=at, effects=[])
     if kind == "change" and state["at"] == REVIEW and nav.number is not None:
         return _change(form, state, nav.number)
     if kind == "send" and state["at"] == REVIEW:
@@ -328,7 +378,7 @@ def _valid_at(form: Form, state: FormState) -> bool:
         return isinstance(state.get("answers"), dict)
     return (
         isinstance(at, str)
-        and any(s.id == at for s in form.steps)
+        and at in _plan(form).positions
         and isinstance(state.get("answers"), dict)
     )
 
@@ -354,7 +404,7 @@ def _ask_current(form: Form, state: FormState, effects: list[Effect]) -> list[Ef
         return effects
     if at == DONE:
         return effects
-    current = form.step(at)
+    _, current = _step_at(form, at)
     pending = state.get("pending")
     if pending:
         effects.append(_pick_question(current, state["locale"], answer_kinds.NeedsPick(pending)))

@@ -157,16 +157,29 @@ def _is_empty(answer: Any) -> bool:
     return answer is None or answer == "" or (isinstance(answer, list | tuple) and not answer)
 
 
-def _matches(answer: Any, literal: Literal) -> bool:
-    """Equality between one stored answer (never a list) and one literal."""
-    if isinstance(answer, bool):
-        return literal.kind == "word" and literal.value == ("yes" if answer else "no")
-    if literal.kind == "number":
-        number = _as_number(answer)
-        return number is not None and number == literal.value
-    if isinstance(answer, str):
-        return answer == literal.value
-    return False
+def _matcher(literals: tuple[Literal, ...]) -> Callable[[Any], bool]:
+    """Equality between one stored answer (never a list) and any of ``literals``.
+
+    A ``yes`` / ``no`` word matches a ``True`` / ``False`` answer and nothing else matches a
+    boolean; a number literal matches an answer that reads as that number; a word or a string
+    matches the same text. The literals are sorted into sets once, so a test costs a look-up.
+    """
+    texts = frozenset(lit.value for lit in literals if lit.kind != "number")
+    numbers = frozenset(lit.value for lit in literals if lit.kind == "number")
+    words = {lit.value for lit in literals if lit.kind == "word"}
+    yes, no = "yes" in words, "no" in words
+
+    def matches(answer: Any) -> bool:
+        if isinstance(answer, bool):
+            return yes if answer else no
+        if isinstance(answer, str) and answer in texts:
+            return True
+        if numbers:
+            number = _as_number(answer)
+            return number is not None and number in numbers
+        return False
+
+    return matches
 
 
 def _as_number(answer: Any) -> float | None:
@@ -194,10 +207,16 @@ def _ordered(answer: Any, literal: Literal, op: str) -> bool:
     return False
 
 
-def _any_matches(answer: Any, literals: tuple[Literal, ...]) -> bool:
-    if isinstance(answer, list | tuple | set | frozenset):
-        return any(_matches(item, lit) for item in answer for lit in literals)
-    return any(_matches(answer, lit) for lit in literals)
+def _any_matcher(literals: tuple[Literal, ...]) -> Callable[[Any], bool]:
+    """Whether an answer, or any item of a multi_choice answer, equals any of ``literals``."""
+    matches = _matcher(literals)
+
+    def any_matches(answer: Any) -> bool:
+        if isinstance(answer, list | tuple | set | frozenset):
+            return any(map(matches, answer))
+        return matches(answer)
+
+    return any_matches
 
 
 def _compile_test(test: Comparison) -> _Eval:
@@ -210,17 +229,19 @@ def _compile_test(test: Comparison) -> _Eval:
 
         return truthy
     if op in ("==", "in"):
+        any_matches = _any_matcher(values)
 
         def member(answers: Answers) -> bool:
             answer = answers.get(name)
-            return not _is_empty(answer) and _any_matches(answer, values)
+            return not _is_empty(answer) and any_matches(answer)
 
         return member
     if op in ("!=", "not_in"):
+        any_matches = _any_matcher(values)
 
         def not_member(answers: Answers) -> bool:
             answer = answers.get(name)
-            return _is_empty(answer) or not _any_matches(answer, values)
+            return _is_empty(answer) or not any_matches(answer)
 
         return not_member
     literal = values[0]
