@@ -23,8 +23,12 @@ _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 
 def fold(text: str) -> str:
     """Lowercase, strip diacritics and punctuation, collapse spaces."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+    if text.isascii():
+        # Nothing to decompose and no marks to drop: most place texts, on every location answer.
+        plain = text.lower()
+    else:
+        decomposed = unicodedata.normalize("NFKD", text)
+        plain = "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
     plain = _APOSTROPHES.sub("", plain)
     return _NOT_ALNUM.sub(" ", plain).strip()
 
