@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from forms_runtime.gazetteer.build import FORMAT, FORMAT_VERSION
-from forms_runtime.gazetteer.geometry import Area
+from forms_runtime.gazetteer.geometry import Area, AreaIndex
 from forms_runtime.gazetteer.matching import PlaceIndex
 from forms_runtime.gazetteer.places import Place, PlaceMatch, PointInfo
 
@@ -62,10 +62,10 @@ class Gazetteer:
             [p.get("aliases", ()) for p in document["places"]],
             [p.get("parts", ()) for p in document["places"]],
         )
-        self._wards = [Area(w["ward"], _rings(w["rings"])) for w in document["wards"]]
+        self._wards = AreaIndex([Area(w["ward"], _rings(w["rings"])) for w in document["wards"]])
         settlements = [Area(s["name"], _rings(s["rings"])) for s in document["settlements"]]
         # Where settlement polygons overlap, the smaller one is the more specific answer.
-        self._settlements = sorted(settlements, key=lambda a: a.bbox_area)
+        self._settlements = AreaIndex(sorted(settlements, key=lambda a: a.bbox_area))
 
     @property
     def city(self) -> str:
@@ -86,8 +86,10 @@ class Gazetteer:
 
     def locate(self, lat: float, lon: float) -> PointInfo:
         """The ward and informal settlement (if any) containing a GPS point."""
-        ward = next((a.name for a in self._wards if a.contains(lon, lat)), None)
-        settlement = next((a.name for a in self._settlements if a.contains(lon, lat)), None)
+        ward_area = self._wards.first_containing(lon, lat)
+        settlement_area = self._settlements.first_containing(lon, lat)
+        ward = ward_area.name if ward_area is not None else None
+        settlement = settlement_area.name if settlement_area is not None else None
         return PointInfo(
             ward=ward,
             settlement=settlement,

@@ -4,9 +4,10 @@ An area is a GeoJSON Polygon or MultiPolygon given as rings of ``[lon, lat]`` pa
 ray casting with the even-odd rule over every ring of the area, which is right for holes and for
 the parts of a MultiPolygon alike (valid GeoJSON parts never overlap).
 
-Speed comes from two prefilters, both built once at load: the area's bounding box, and a
-horizontal band index so a point is tested only against the few edges that cross its latitude
-band (a Cape Town ward has about 260 edges; a band holds a handful).
+Speed comes from three prefilters, all built once at load: a grid over the areas' bounding boxes
+(``AreaIndex``) so a point is tested only against the areas whose box covers its cell, the area's
+bounding box, and a horizontal band index so a point is tested only against the few edges that
+cross its latitude band (a Cape Town ward has about 260 edges; a band holds a handful).
 
 Example::
 
@@ -20,7 +21,7 @@ import itertools
 import math
 from collections.abc import Sequence
 
-__all__ = ["Area", "Ring", "rings_of", "round_ring"]
+__all__ = ["Area", "AreaIndex", "Ring", "rings_of", "round_ring"]
 
 # A ring as GeoJSON gives it: a closed list of [lon, lat] positions.
 Ring = Sequence[Sequence[float]]
@@ -28,6 +29,9 @@ Ring = Sequence[Sequence[float]]
 # About one band per eight edges, capped: enough to make bands short, few enough to stay small.
 _EDGES_PER_BAND = 8
 _MAX_BANDS = 256
+# Cells a side of the grid over a set of areas: a Cape Town ward spans a few cells, a settlement
+# usually one, so a cell lists a handful of the 116 wards or 330 settlements.
+_GRID_CELLS = 64
 
 
 def rings_of(geometry: dict[str, object]) -> list[list[list[float]]]:
@@ -103,3 +107,58 @@ class Area:
     def bbox_area(self) -> float:
         """The bounding box's area in square degrees: a cheap "which is smaller" measure."""
         return (self.max_x - self.min_x) * (self.max_y - self.min_y)
+
+
+class AreaIndex:
+    """Areas in a given order, found by point: the first one (in that order) containing it.
+
+    Equivalent to testing every area in order, but a point is tested only against the areas
+    whose bounding box overlaps its cell of a grid laid over all the boxes; a cell keeps its
+    areas in the given order, so the first found is the same.
+
+    Example::
+
+        wards = AreaIndex([Area("1", rings_1), Area("2", rings_2)])
+        wards.first_containing(18.07, -33.97)  # Area "1" (or None outside every ward)
+    """
+
+    __slots__ = ("_cell_h", "_cell_w", "_cells", "areas", "max_x", "max_y", "min_x", "min_y")
+
+    def __init__(self, areas: Sequence[Area]) -> None:
+        self.areas = tuple(areas)
+        if not areas:
+            self.min_x = self.min_y = math.inf
+            self.max_x = self.max_y = -math.inf
+            self._cell_w = self._cell_h = 1.0
+            self._cells: tuple[tuple[Area, ...], ...] = ()
+            return
+        self.min_x = min(a.min_x for a in areas)
+        self.max_x = max(a.max_x for a in areas)
+        self.min_y = min(a.min_y for a in areas)
+        self.max_y = max(a.max_y for a in areas)
+        self._cell_w = (self.max_x - self.min_x) / _GRID_CELLS or 1.0
+        self._cell_h = (self.max_y - self.min_y) / _GRID_CELLS or 1.0
+        cells: list[list[Area]] = [[] for _ in range(_GRID_CELLS * _GRID_CELLS)]
+        for area in areas:
+            # Cells are found with the same arithmetic as a point's, which is monotonic, so every
+            # point inside the box falls in one of the cells listed here.
+            for row in range(self._row(area.min_y), self._row(area.max_y) + 1):
+                for column in range(self._column(area.min_x), self._column(area.max_x) + 1):
+                    cells[row * _GRID_CELLS + column].append(area)
+        self._cells = tuple(tuple(cell) for cell in cells)
+
+    def _column(self, x: float) -> int:
+        return min(_GRID_CELLS - 1, max(0, math.floor((x - self.min_x) / self._cell_w)))
+
+    def _row(self, y: float) -> int:
+        return min(_GRID_CELLS - 1, max(0, math.floor((y - self.min_y) / self._cell_h)))
+
+    def first_containing(self, x: float, y: float) -> Area | None:
+        """The first area containing the point (lon ``x``, lat ``y``), or None."""
+        # Outside every box (NaN included, which compares false) no area can contain it.
+        if not (self.min_x <= x <= self.max_x and self.min_y <= y <= self.max_y):
+            return None
+        for area in self._cells[self._row(y) * _GRID_CELLS + self._column(x)]:
+            if area.contains(x, y):
+                return area
+        return None

@@ -1,6 +1,11 @@
-import pytest
+import math
 
-from forms_runtime.gazetteer.geometry import Area, rings_of, round_ring
+import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+from forms_runtime.gazetteer import default_gazetteer
+from forms_runtime.gazetteer.geometry import Area, AreaIndex, rings_of, round_ring
 
 SQUARE = [[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0], [0.0, 0.0]]
 HOLE = [[4.0, 4.0], [6.0, 4.0], [6.0, 6.0], [4.0, 6.0], [4.0, 4.0]]
@@ -45,3 +50,72 @@ def test_round_ring_rounds_and_closes():
 def test_other_geometry_is_refused():
     with pytest.raises(ValueError, match="Polygon"):
         rings_of({"type": "Point", "coordinates": [0, 0]})
+
+
+def _first_by_scan(areas: list[Area], x: float, y: float) -> Area | None:
+    return next((a for a in areas if a.contains(x, y)), None)
+
+
+# Overlapping boxes and parts, a hole, and a degenerate strip, in an order that is not by size.
+_AREAS = [
+    Area("square-with-hole", rings_of({"type": "Polygon", "coordinates": [SQUARE, HOLE]})),
+    Area("in-the-hole", [HOLE]),
+    Area("parts", rings_of({"type": "MultiPolygon", "coordinates": [[FAR], [HOLE]]})),
+    Area("strip", [[[0.0, 0.0], [30.0, 30.0], [30.0, 30.5], [0.0, 0.0]]]),
+]
+_INDEX = AreaIndex(_AREAS)
+_coordinate = st.one_of(
+    st.floats(min_value=-5, max_value=35),
+    st.sampled_from([0.0, 4.0, 6.0, 10.0, 20.0, 22.0, 30.0, 30.5, math.nan, math.inf]),
+)
+
+
+@given(_coordinate, _coordinate)
+@example(5.0, 5.0)
+@example(21.0, 21.0)
+def test_the_grid_finds_what_a_scan_in_order_finds(x: float, y: float) -> None:
+    assert _INDEX.first_containing(x, y) is _first_by_scan(_AREAS, x, y)
+
+
+_CITY = default_gazetteer()
+
+
+@given(st.floats(min_value=18.2, max_value=19.1), st.floats(min_value=-34.5, max_value=-33.3))
+@example(18.6776, -34.0363)
+def test_the_grid_over_the_city_finds_what_a_scan_finds(lon: float, lat: float) -> None:
+    for index in (_CITY._wards, _CITY._settlements):
+        assert index.first_containing(lon, lat) is _first_by_scan(list(index.areas), lon, lat)
+
+
+def _near_the_box_edges(area: Area) -> list[tuple[float, float]]:
+    """Points just inside an area near the vertices that set its bounding box: they fall in the
+    first and last rows and columns of grid cells the area is listed in."""
+    vertices = [(band[i], band[i + 1]) for band in area._bands for i in range(0, len(band), 2)]
+    middle = ((area.min_x + area.max_x) / 2, (area.min_y + area.max_y) / 2)
+    extremes = [
+        min(vertices),
+        max(vertices),
+        min(vertices, key=lambda v: v[1]),
+        max(vertices, key=lambda v: v[1]),
+    ]
+    return [
+        (x + (middle[0] - x) * share, y + (middle[1] - y) * share)
+        for x, y in extremes
+        for share in (0.0, 1e-6, 1e-4, 1e-2)
+    ]
+
+
+def test_points_at_the_edges_of_every_box_are_found_as_a_scan_finds_them() -> None:
+    for index in (_CITY._wards, _CITY._settlements):
+        areas = list(index.areas)
+        for area in areas:
+            for x, y in _near_the_box_edges(area):
+                assert index.first_containing(x, y) is _first_by_scan(areas, x, y), (
+                    area.name,
+                    x,
+                    y,
+                )
+
+
+def test_an_empty_index_contains_nothing() -> None:
+    assert AreaIndex([]).first_containing(0.0, 0.0) is None
