@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any
 
 from babel.dates import format_date
@@ -191,7 +192,7 @@ def _date(s: Step, raw: str, locale: str, today: date) -> Outcome:
             tr(
                 locale,
                 N_("Enter a date after {date}."),
-                date=format_date(earliest, "d MMMM yyyy", locale=locale),
+                date=_long_date(earliest, locale),
             )
         )
     return Understood(value.isoformat())
@@ -461,7 +462,7 @@ def display(s: Step, value: Any, locale: str) -> str:
         labels = _labels(s, locale)
         return ", ".join(labels.get(str(v), str(v)) for v in value)
     if s.type is StepType.DATE:
-        return format_date(date.fromisoformat(str(value)), "d MMMM yyyy", locale=locale)
+        return _long_date(date.fromisoformat(str(value)), locale)
     if s.type is StepType.NUMBER:
         return _num(value, locale)
     if s.type is StepType.PHOTO:
@@ -481,8 +482,16 @@ def _display_location(value: dict[str, Any], locale: str) -> str:
     return str(name)
 
 
+# Babel formats a date or a number in 10-25 us, and review screens and re-asks show the same few
+# values over and over: remembered, per locale (typed, so 1 and 1.0 stay apart).
+@lru_cache(maxsize=4096, typed=True)
 def _num(value: float | int, locale: str) -> str:
     return str(format_decimal(value, locale=locale))
+
+
+@lru_cache(maxsize=4096)
+def _long_date(day: date, locale: str) -> str:
+    return str(format_date(day, "d MMMM yyyy", locale=locale))
 
 
 _PATTERNS: dict[str, re.Pattern[str]] = {}
