@@ -8,7 +8,7 @@ follow GOV.UK style: they say what to do, never "invalid", never blame the resid
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
@@ -19,7 +19,7 @@ from babel.numbers import format_decimal
 
 from forms_runtime.effects import Inbound, OptionView
 from forms_runtime.gazetteer import Gazetteer, Place
-from forms_runtime.i18n import LOCALES, N_, tr
+from forms_runtime.i18n import LOCALES, N_, catalog, tr
 from forms_runtime.model import Step, StepType
 from forms_runtime.understanding.choices import ChoiceOption, match_choice, match_choices
 from forms_runtime.understanding.contact import normalise_phone, parse_email, parse_name
@@ -442,12 +442,31 @@ def _labels(s: Step, locale: str) -> dict[str, str]:
     return {o.id: tr(locale, o.label) for o in s.options}
 
 
+# Every question with options shows them, translated, as frozen OptionViews that are costly to
+# build: built once per step and locale, and checked against the catalog they were translated
+# with. Keyed by id() like _OPTION_CACHE, each entry keeping its step alive; bounded.
+_VIEW_CACHE: dict[tuple[int, str], tuple[Step, Mapping[str, str], tuple[OptionView, ...]]] = {}
+_VIEW_CACHE_LIMIT = 4096
+
+
 def option_views(s: Step, locale: str) -> tuple[OptionView, ...]:
+    if s.type not in (StepType.YES_NO, StepType.CHOICE, StepType.MULTI_CHOICE):
+        return ()
+    translations = catalog(locale)
+    cached = _VIEW_CACHE.get((id(s), locale))
+    if cached is not None and cached[0] is s and cached[1] is translations:
+        return cached[2]
+    views = _option_views(s, locale)
+    if len(_VIEW_CACHE) >= _VIEW_CACHE_LIMIT:
+        _VIEW_CACHE.clear()
+    _VIEW_CACHE[(id(s), locale)] = (s, translations, views)
+    return views
+
+
+def _option_views(s: Step, locale: str) -> tuple[OptionView, ...]:
     if s.type is StepType.YES_NO:
         return (OptionView("yes", tr(locale, N_("Yes"))), OptionView("no", tr(locale, N_("No"))))
-    if s.type in (StepType.CHOICE, StepType.MULTI_CHOICE):
-        return tuple(OptionView(o.id, tr(locale, o.label)) for o in s.options)
-    return ()
+    return tuple(OptionView(o.id, tr(locale, o.label)) for o in s.options)
 
 
 def display(s: Step, value: Any, locale: str) -> str:

@@ -13,6 +13,7 @@ Example::
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 
@@ -23,6 +24,7 @@ __all__ = [
     "LANGUAGE_NAMES",
     "LOCALES",
     "N_",
+    "catalog",
     "has_translation",
     "locales_dir",
     "normalise_locale",
@@ -69,6 +71,15 @@ def _catalog(locale: str) -> dict[str, str]:
         if isinstance(msgstr, str) and msgstr:
             messages[msgid] = msgstr
     return messages
+
+
+def catalog(locale: str) -> Mapping[str, str]:
+    """The translations of ``locale`` (msgid -> text), loaded once.
+
+    The same object for as long as the catalogs are not reloaded, so a cache of translated texts
+    can keep it beside its entries and see that they are still current.
+    """
+    return _catalog(locale)
 
 
 def normalise_locale(locale: str | None) -> str:
