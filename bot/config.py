@@ -92,6 +92,9 @@ class Settings:
     log_level: str = "INFO"
     # Seconds a graceful shutdown waits for turns in flight.
     shutdown_timeout: float = 10.0
+    # With Redis: seconds a queued reply taken by a process that stopped waits before another
+    # process takes it over (``notifier.replies``).
+    reply_claim_seconds: float = 60.0
 
     # The built-in Open311 server's staff page (list requests, change status); off when unset.
     staff_token: str | None = field(default=None, repr=False)
@@ -160,6 +163,9 @@ class Settings:
             media_link_days=_number(env, "CITYBOT_MEDIA_LINK_DAYS", 90.0, float, minimum=0.01),
             log_level=_log_level(text("CITYBOT_LOG_LEVEL") or "INFO"),
             shutdown_timeout=_number(env, "CITYBOT_SHUTDOWN_TIMEOUT", 10.0, float, minimum=0),
+            reply_claim_seconds=_number(
+                env, "CITYBOT_REPLY_CLAIM_SECONDS", 60.0, float, minimum=0.1
+            ),
             staff_token=text("CITYBOT_STAFF_TOKEN"),
             filer_idle_seconds=_number(env, "CITYBOT_FILER_IDLE_SECONDS", 1.0, float, minimum=0.01),
             filer_retry_delays=_delays(text("CITYBOT_FILER_RETRY_DELAYS")),

@@ -26,12 +26,12 @@ import asyncio
 import weakref
 
 from bot.app import register_worker
+from bot.channel_setup import build_channels
 from bot.config import Settings
 from bot.filer import Filer, FilerSettings
 from bot.media_links import MediaLinks
 from bot.open311.wiring import backend_from_settings
 from bot.services import Services
-from bot.web.webhooks import build_channels
 from channels.base import BaseChannel
 from notifier.delivery import ResidentDelivery
 from notifier.dispatcher import DispatchSettings, NotificationDispatcher

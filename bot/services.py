@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-    from conversations.turn import TurnLoop, TurnResult
+    from conversations.turn import ReplyEncoder, TurnLoop, TurnResult
 
 __all__ = ["Services", "WorkerFactory"]
 
@@ -58,24 +58,28 @@ class Services:
     def __post_init__(self) -> None:
         self._idle.set()
 
-    async def handle_inbound(self, message: InboundMessage) -> TurnResult:
+    async def handle_inbound(
+        self, message: InboundMessage, reply: ReplyEncoder | None = None
+    ) -> TurnResult:
         """Run one turn for ``message`` and record it in the metrics.
+
+        ``reply`` lets the turn queue its reply in its own commit (see ``TurnLoop.handle``).
 
         The turn runs in its own task, shielded from the caller: a client that hangs up, or a
         shutdown that cancels the handler, never leaves a turn half done.
         """
-        task = asyncio.ensure_future(self._timed_turn(message))
+        task = asyncio.ensure_future(self._timed_turn(message, reply))
         self._in_flight.add(task)
         self._idle.clear()
         task.add_done_callback(self._turn_done)
         return await asyncio.shield(task)
 
-    async def _timed_turn(self, message: InboundMessage) -> TurnResult:
+    async def _timed_turn(self, message: InboundMessage, reply: ReplyEncoder | None) -> TurnResult:
         channel = message.channel
         self.metrics.messages_in.labels(channel=channel).inc()
         started = time.perf_counter()
         try:
-            result = await self.turn_loop.handle(message)
+            result = await self.turn_loop.handle(message, reply)
         except Exception:
             self.metrics.errors.labels(where="turn").inc()
             raise

@@ -21,8 +21,8 @@ Instead of Telegram calling ``POST /webhooks/telegram``, this process asks for u
 
 Only one process may poll a bot: run ``--telegram-polling`` on one ``citybot serve`` only.
 Polling starts and stops with the web app (it is an inbound path, like the webhook routes), so it
-runs with ``--no-workers`` too; replies go through the app's ``ReplySender`` and are drained on
-shutdown like the webhook's.
+runs with ``--no-workers`` too; replies go out as the webhook's do (``notifier.replies``: with
+Redis committed on the reply stream with the turn, else sent from the app's ``ReplySender``).
 
 Example::
 

@@ -7,8 +7,11 @@ limit, state read, state write, processed marker, unlock) plus a lease-renewing 
 * ``enter``: a Lua script that takes the lock (``SET NX PX``), and unless the message was already
   processed or the resident is over the rate limit, returns the state. A duplicate or a rate-limited
   message releases the lock in the same script.
-* ``leave``: a Lua script that saves the state, marks the message processed and releases the lock
-  (only if this turn still holds it). ``abandon`` only releases it (the turn failed: the message
+* ``leave``: a Lua script that saves the state, marks the message processed, queues the reply on
+  the reply stream (``REPLY_STREAM``, read by ``notifier.replies``) and releases the lock (only if
+  this turn still holds it). The reply is committed with the state: a process that dies after
+  ``leave`` has left the reply for another process to send, and one that dies before it has
+  committed nothing, so the provider's redelivery runs the turn again. ``abandon`` only releases it (the turn failed: the message
   stays unprocessed, so the provider's retry runs it again).
 
 The scripts of all turns in flight go out together, one pipeline per round trip
@@ -52,7 +55,7 @@ from conversations.rate_limit import (
 from conversations.redis_pipeline import ScriptPipeline
 from conversations.state_store import BaseStateStore, RedisStateStore
 
-__all__ = ["RedisTurnGate", "Ticket", "fuse_redis_stores"]
+__all__ = ["REPLY_STREAM", "RedisTurnGate", "Ticket", "fuse_redis_stores"]
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +85,12 @@ return {2, decision, redis.call('GET', KEYS[4])}
 """
 )
 
-# KEYS: lock, processed marker, state. ARGV: token, state JSON ('' keeps it), state ttl, marker ttl.
+# KEYS: lock, processed marker, state, reply stream.
+# ARGV: token, state JSON ('' keeps it), state ttl, marker ttl, reply ('' for none).
 _LEAVE = """
 if ARGV[2] ~= '' then redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[3]) end
 redis.call('SET', KEYS[2], '1', 'EX', ARGV[4])
+if ARGV[5] ~= '' then redis.call('XADD', KEYS[4], '*', 'reply', ARGV[5]) end
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
   return 1
@@ -108,6 +113,9 @@ for i, key in ipairs(KEYS) do
 end
 return renewed
 """
+
+# The stream of replies waiting to be sent, after the stores' prefix ("citybot:replies").
+REPLY_STREAM = "replies"
 
 _DECISIONS = (RateDecision.ALLOW, RateDecision.WARN, RateDecision.DROP)
 
@@ -143,6 +151,8 @@ class RedisTurnGate:
         self._locks = locks
         self._limiter = limiter
         self.local = InProcessLocks()
+        # Beside the state keys: "citybot:state:" -> "citybot:replies".
+        self.reply_stream = states.prefix.removesuffix("state:") + REPLY_STREAM
         # One pipeline (one connection) for every turn's scripts: hundreds of turns in flight
         # never exhaust the client's pool, and they share round trips.
         self._scripts = ScriptPipeline(self._redis)
@@ -189,8 +199,11 @@ class RedisTurnGate:
             self._hold(lock, ticket.token)
         return ticket
 
-    async def leave(self, ticket: Ticket, state: dict[str, Any] | None) -> None:
-        """Save ``state`` (``None``: leave it as it was), mark the message processed, unlock."""
+    async def leave(
+        self, ticket: Ticket, state: dict[str, Any] | None, reply: str | None = None
+    ) -> None:
+        """Save ``state`` (``None``: leave it as it was), mark the message processed, queue
+        ``reply`` (an encoded ``notifier.replies`` entry) on the reply stream, unlock."""
         lock = self._locks.name(ticket.key)
         self._held.pop(lock, None)
         payload = json.dumps(state, separators=(",", ":")) if state is not None else ""
@@ -200,8 +213,9 @@ class RedisTurnGate:
                 lock,
                 self._dedupe.name(ticket.channel, ticket.message_id),
                 self._states.name(ticket.key),
+                self.reply_stream,
             ],
-            [ticket.token, payload, self._states.ttl, self._dedupe.ttl_seconds],
+            [ticket.token, payload, self._states.ttl, self._dedupe.ttl_seconds, reply or ""],
         )
         if not released:
             log.warning("conversation lock %s was lost before the turn ended", lock)

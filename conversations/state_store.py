@@ -129,6 +129,10 @@ class RedisStateStore(BaseStateStore):
     def ttl(self) -> int:
         return self._ttl
 
+    @property
+    def prefix(self) -> str:
+        return self._prefix
+
     def name(self, key: ConversationKey) -> str:
         """The Redis key of a conversation's state."""
         return self._prefix + key.storage_key

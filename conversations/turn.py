@@ -85,7 +85,14 @@ from forms_runtime.gazetteer import Gazetteer
 from forms_runtime.i18n import N_, normalise_locale, tr
 from forms_runtime.model import Form
 
-__all__ = ["DEFAULT_IDLE_TIMEOUT", "CityStatus", "TurnLoop", "TurnResult", "build_turn_loop"]
+__all__ = [
+    "DEFAULT_IDLE_TIMEOUT",
+    "CityStatus",
+    "ReplyEncoder",
+    "TurnLoop",
+    "TurnResult",
+    "build_turn_loop",
+]
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +114,14 @@ class TurnResult:
     duplicate: bool = False
     rate_limited: bool = False
     reference: str | None = None
+    # The reply was committed with the turn (on the Redis reply stream): the caller must not
+    # send it as well. False: the caller sends ``effects`` itself.
+    reply_queued: bool = False
+
+
+# How a caller that sends replies later turns a turn's answer into a queued reply:
+# ``encode(locale, effects)`` -> the entry for the reply stream, or None for nothing to send.
+ReplyEncoder = Callable[[str, list[Effect]], str | None]
 
 
 class _AlreadyProcessed(Exception):
@@ -192,10 +207,19 @@ class TurnLoop:
 
     # --- getting in and out --------------------------------------------------------------
 
-    async def handle(self, message: InboundMessage) -> TurnResult:
+    @property
+    def reply_stream(self) -> str | None:
+        """The Redis stream that queued replies go to; None where replies are not queued."""
+        return self._gate.reply_stream if self._gate is not None else None
+
+    async def handle(
+        self, message: InboundMessage, reply: ReplyEncoder | None = None
+    ) -> TurnResult:
+        """Run one turn. With ``reply`` and Redis stores, the reply is queued in the turn's
+        commit (``TurnResult.reply_queued``); otherwise the caller sends ``effects``."""
         key = ConversationKey.of(message)
         if self._gate is not None:
-            return await self._handle_through_gate(self._gate, message, key)
+            return await self._handle_through_gate(self._gate, message, key, reply)
         async with self.locks.hold(key):
             # The SQL marker is written first thing in the turn's own transaction (see _run), so
             # a separate look-up first would only cost a round trip.
@@ -220,7 +244,11 @@ class TurnLoop:
         return TurnResult(turn.locale, turn.effects, reference=turn.reference)
 
     async def _handle_through_gate(
-        self, gate: RedisTurnGate, message: InboundMessage, key: ConversationKey
+        self,
+        gate: RedisTurnGate,
+        message: InboundMessage,
+        key: ConversationKey,
+        reply: ReplyEncoder | None,
     ) -> TurnResult:
         async with gate.local.hold(key):
             ticket = await gate.enter(key, message.channel, message.message_id)
@@ -230,15 +258,19 @@ class TurnLoop:
                 return _rate_limited(message, ticket.state or {}, ticket.decision)
             try:
                 turn = await self._run(message, key, ticket.state)
+                # Before leave: the reply committed there must carry the city's answer.
+                await self._ask_city(turn)
+                queued = reply(turn.locale, turn.effects) if reply and turn.effects else None
             except _AlreadyProcessed:
                 await gate.leave(ticket, None)  # the SQL marker says so: mark Redis too
                 return _duplicate(message)
             except BaseException:
                 await gate.abandon(ticket)
                 raise
-            await gate.leave(ticket, turn.envelope)
-            await self._ask_city(turn)
-        return TurnResult(turn.locale, turn.effects, reference=turn.reference)
+            await gate.leave(ticket, turn.envelope, queued)
+        return TurnResult(
+            turn.locale, turn.effects, reference=turn.reference, reply_queued=queued is not None
+        )
 
     async def _ask_city(self, turn: Turn) -> None:
         """Replace the local status answer with what the city says now, if it answers."""

@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import MessageLog, Resident, ResidentAddress
@@ -42,12 +42,11 @@ from channels.base import BaseChannel
 from channels.retrying import send_with_retries
 from channels.types import Delivery, DeliveryStatus, OutboundMessage
 from forms_runtime.effects import Notice
+from notifier.delivery_log import CARRIER_OPT_OUT, mark_unreachable
 from notifier.ports import NotDelivered, ResidentGone, ResidentMessage, Undeliverable
 
 __all__ = ["NotDelivered", "ResidentDelivery", "ResidentGone", "Undeliverable"]
 
-# Twilio's error for a number that texted STOP to the carrier: honoured as an opt-out everywhere.
-_CARRIER_OPT_OUT = "21610"
 _DELIVERED = (DeliveryStatus.SENT, DeliveryStatus.QUEUED, DeliveryStatus.DELIVERED)
 
 
@@ -145,20 +144,12 @@ class ResidentDelivery:
                 )
             )
             if delivery.status is DeliveryStatus.UNREACHABLE:
-                await session.execute(
-                    update(ResidentAddress)
-                    .where(
-                        ResidentAddress.channel == part.channel,
-                        ResidentAddress.address == part.address,
-                    )
-                    .values(unreachable_at=now)
+                await mark_unreachable(
+                    session,
+                    part.channel,
+                    part.address,
+                    opted_out=delivery.error_code == CARRIER_OPT_OUT,
                 )
-                if delivery.error_code == _CARRIER_OPT_OUT:
-                    await session.execute(
-                        update(Resident)
-                        .where(Resident.id == message.resident_id, Resident.opted_out_at.is_(None))
-                        .values(opted_out_at=now)
-                    )
 
 
 async def _free_form_allowed(channel: BaseChannel, address: str) -> bool:

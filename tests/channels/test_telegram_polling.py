@@ -22,9 +22,10 @@ from bot.app import SERVICES_KEY, create_app
 from bot.commands import serve
 from bot.config import Settings
 from bot.telegram_polling import POLLER_KEY, Handle, TelegramPoller
-from bot.web.webhooks import REPLY_SENDER_KEY, ReplySender, run_turns
+from bot.web.webhooks import REPLY_SENDER_KEY, run_turns
 from channels.base import ChannelRequest
 from channels.telegram import PollingError, TelegramChannel
+from notifier.replies import ReplySender
 from tests.channels.signed import telegram_update
 from tests.fakes.telegram_api import FakeTelegram
 from tests.web.serve_process import CITYBOT, free_port

@@ -37,7 +37,7 @@ from bot.db.models import Submission
 from bot.services import Services
 from channels.pacing import Pacer
 from channels.types import InboundMessage
-from conversations.turn import TurnResult
+from conversations.turn import ReplyEncoder, TurnResult
 from forms_runtime.effects import Ask, GeoPoint, InputKind, Review
 from forms_runtime.sample_answers import sample_answer
 from tests.channels.signed import TELEGRAM_SECRET, telegram_update, twilio_form
@@ -127,8 +127,8 @@ def _observe(city: City) -> None:
     loop = city.services.turn_loop
     handle = loop.handle
 
-    async def observed(message: InboundMessage) -> TurnResult:
-        result = await handle(message)
+    async def observed(message: InboundMessage, reply: ReplyEncoder | None = None) -> TurnResult:
+        result = await handle(message, reply)
         city.results.append((message, result))
         return result
 

@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 
 from bot.db.models import Submission
 from forms_runtime.i18n import N_, tr
 from notifier.status_poller import status_message
+from tests.db.databases import postgres_database
 from tests.e2e.city import (
     City,
     ProviderResident,
@@ -118,3 +122,50 @@ async def test_sms_resident_is_told_filed_and_closed(tmp_path: Path) -> None:
 async def test_whatsapp_resident_is_told_filed_and_closed(tmp_path: Path) -> None:
     async with FakeTwilio() as twilio, running_city(tmp_path, twilio=twilio) as city:
         await close_the_loop(city, WhatsAppResident(city), "xh")
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+async def test_provider_residents_close_the_loop_on_postgres_and_redis(
+    tmp_path: Path, redis_url: str
+) -> None:
+    # The scale-out stores: replies are committed on the Redis reply stream with each turn and
+    # sent by the stream's reader; the filer and notifier run on PostgreSQL.
+    async with (
+        postgres_database() as database_url,
+        fresh_redis_keys(redis_url),
+        FakeTelegram() as telegram,
+        FakeTwilio() as twilio,
+        running_city(
+            tmp_path,
+            telegram=telegram,
+            twilio=twilio,
+            env={"CITYBOT_DATABASE_URL": database_url, "CITYBOT_REDIS_URL": redis_url},
+        ) as city,
+    ):
+        assert city.services.turn_loop.reply_stream == "citybot:replies"
+        await close_the_loop(city, TelegramResident(city), "xh")
+        await close_the_loop(city, SmsResident(city), "en")
+        await close_the_loop(city, WhatsAppResident(city), "af")
+        assert city.services.redis is not None
+        [group] = await city.services.redis.xinfo_groups("citybot:replies")
+        assert group["entries-read"] >= 3 * 8  # every reply of the three reports went that way
+        assert group["pending"] == 0
+
+
+@asynccontextmanager
+async def fresh_redis_keys(redis_url: str) -> AsyncIterator[None]:
+    """No state, dedupe marker or queued reply of an earlier run under the default prefix."""
+    redis = Redis.from_url(redis_url)
+
+    async def clear() -> None:
+        keys = [key async for key in redis.scan_iter("citybot:*", count=1000)]
+        if keys:
+            await redis.delete(*keys)
+
+    try:
+        await clear()
+        yield
+        await clear()
+    finally:
+        await redis.aclose()

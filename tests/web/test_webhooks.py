@@ -55,8 +55,8 @@ class ObservedTurnLoop(TurnLoop):
 
     results: list[TurnResult]
 
-    async def handle(self, message: Any) -> TurnResult:
-        result = await super().handle(message)
+    async def handle(self, message: Any, reply: Any = None) -> TurnResult:
+        result = await super().handle(message, reply)
         self.results.append(result)
         return result
 

@@ -1,0 +1,460 @@
+"""Sending the bot's replies to residents' own messages, after the provider has been answered.
+
+A webhook answers the provider as soon as the turn is committed; the reply goes out afterwards,
+since sending takes a round trip to the provider and may have to wait out a 429 or an outage.
+Two parts:
+
+* ``ReplySender`` sends in this process: one chain of tasks per resident (so replies keep their
+  order), paced per channel, retried with back-off while the provider is down, each sent message
+  logged with the provider's id (``notifier.delivery_log``). It holds at most ``max_pending``
+  replies: past that, ``wait_for_room`` makes the webhook wait, so a flood slows the providers'
+  deliveries down instead of growing memory without bound.
+* ``ReplyStream`` (with Redis) is where replies wait durably. The turn loop commits each reply on
+  the Redis stream in the same script that saves the conversation state
+  (``conversations.redis_turns``), so a reply exists exactly when its turn does. Every process
+  that serves webhooks reads the stream in one consumer group (each reply goes to one of them),
+  hands the replies to its ``ReplySender`` and acknowledges (and deletes) each entry once it is
+  sent or has finally failed. Entries a process took but did not finish (it was killed) are
+  claimed by another process, or by the same one restarted, once they have been idle for
+  ``claim_idle`` seconds; a live process keeps touching the entries it is still sending (retries
+  can take minutes), so they are never sent twice while it lives. A process killed after sending
+  but before acknowledging does send that reply twice: at least once, never lost.
+
+Without Redis (the embedded default) the replies are sent from this process's memory, as
+DESIGN.md allows for the single-process set-up: a reply in flight when the process is killed is
+lost, but the conversation state is saved, so the resident's next message re-asks the question.
+
+Example::
+
+    sender = ReplySender(record=lambda sent: record_deliveries(sessions, sent))
+    sender.schedule(channel, channel.render(effects, "en", address))
+    stream = ReplyStream(redis, "citybot:replies", channels, sender)
+    stream.start()                               # with Redis: sends what the turns queued
+    await stream.stop(); await sender.drain(10, queued=False); await stream.close()  # shutdown
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import logging
+import os
+import secrets
+import socket
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, cast
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError, ResponseError
+
+from channels.base import BaseChannel
+from channels.retrying import DEFAULT_BACKOFF, send_with_retries
+from channels.types import Button, Delivery, DeliveryStatus, OutboundMessage
+from notifier.delivery_log import Sent
+
+__all__ = [
+    "GROUP",
+    "ReplySender",
+    "ReplyStream",
+    "decode_reply",
+    "encode_reply",
+]
+
+log = logging.getLogger("citybot.replies")
+
+# The consumer group every webhook-serving process reads the reply stream in.
+GROUP = "citybot-replies"
+
+Record = Callable[[Sent], Awaitable[None]]
+
+
+# -- the entry on the stream ------------------------------------------------------------------
+
+
+def encode_reply(messages: Sequence[OutboundMessage]) -> str | None:
+    """One reply (the messages a turn's answer renders to) as a stream entry; None if empty."""
+    if not messages:
+        return None
+    first = messages[0]
+    return json.dumps(
+        {
+            "channel": first.channel,
+            "address": first.address,
+            "messages": [
+                {
+                    "text": m.text,
+                    "buttons": [[b.id, b.label, b.kind] for b in m.buttons],
+                    "purpose": m.purpose,
+                    "variables": m.template_variables,
+                }
+                for m in messages
+            ],
+        },
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+
+
+def decode_reply(entry: str | bytes) -> tuple[str, list[OutboundMessage]]:
+    """The channel name and messages of an entry ``encode_reply`` made."""
+    loaded: dict[str, Any] = json.loads(entry)
+    channel, address = str(loaded["channel"]), str(loaded["address"])
+    return channel, [
+        OutboundMessage(
+            channel=channel,
+            address=address,
+            text=str(m["text"]),
+            buttons=tuple(Button(str(i), str(label), str(kind)) for i, label, kind in m["buttons"]),
+            purpose=str(m.get("purpose") or "reply"),
+            template_variables={str(k): str(v) for k, v in (m.get("variables") or {}).items()},
+        )
+        for m in loaded["messages"]
+    ]
+
+
+# -- sending in this process ------------------------------------------------------------------
+
+
+class ReplySender:
+    """Send replies in order per resident, paced, retried, logged; never more than
+    ``max_pending`` at once."""
+
+    def __init__(
+        self,
+        record: Record | None = None,
+        *,
+        attempts: int = 8,
+        backoff: Sequence[float] = DEFAULT_BACKOFF,
+        max_pending: int = 5000,
+    ) -> None:
+        self._record = record
+        self.attempts = attempts
+        self.backoff = tuple(backoff)
+        self.max_pending = max_pending
+        self._tasks: set[asyncio.Task[None]] = set()
+        # The last chain per (channel, address): a new batch waits for it, so order holds.
+        self._tails: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._room = asyncio.Event()
+        self._room.set()
+        # Set when the turns queue replies on a Redis stream: ``drain`` then waits for it too.
+        self.stream: ReplyStream | None = None
+
+    @property
+    def queues_in_turn(self) -> bool:
+        """Whether turns should commit their replies on the stream rather than hand them here."""
+        return self.stream is not None
+
+    def schedule(
+        self,
+        channel: BaseChannel,
+        messages: Sequence[OutboundMessage],
+        on_done: Callable[[], None] | None = None,
+    ) -> None:
+        """Send ``messages`` (one reply) after this resident's earlier replies; ``on_done``
+        runs once they are sent or have finally failed."""
+        if not messages:
+            if on_done is not None:
+                on_done()
+            return
+        key = (channel.name, messages[0].address)
+        previous = self._tails.get(key)
+        task = asyncio.create_task(self._send_all(channel, messages, previous))
+        self._tasks.add(task)
+        self._tails[key] = task
+        if len(self._tasks) >= self.max_pending:
+            self._room.clear()
+
+        def done(finished: asyncio.Task[None]) -> None:
+            self._tasks.discard(finished)
+            if self._tails.get(key) is finished:
+                del self._tails[key]
+            if len(self._tasks) < self.max_pending:
+                self._room.set()
+            if on_done is not None and not finished.cancelled():
+                on_done()
+
+        task.add_done_callback(done)
+
+    async def wait_for_room(self) -> None:
+        """Return once fewer than ``max_pending`` replies are being sent."""
+        await self._room.wait()
+
+    async def _send_all(
+        self,
+        channel: BaseChannel,
+        messages: Sequence[OutboundMessage],
+        previous: asyncio.Task[None] | None,
+    ) -> None:
+        if previous is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(previous)
+        pacer = getattr(channel, "pacer", None)
+        sent: list[tuple[OutboundMessage, Delivery]] = []
+        for message in messages:
+            delivery = await send_with_retries(
+                channel, message, pacer=pacer, attempts=self.attempts, backoff=self.backoff
+            )
+            sent.append((message, delivery))
+            if delivery.status not in (DeliveryStatus.SENT, DeliveryStatus.QUEUED):
+                log.warning(
+                    "reply not delivered",
+                    extra={
+                        "channel": channel.name,
+                        "status": delivery.status.value,
+                        "code": delivery.error_code,
+                    },
+                )
+            if delivery.status is DeliveryStatus.UNREACHABLE:
+                break  # the rest of the reply would fail the same way
+        if self._record is not None:
+            try:
+                await self._record(sent)
+            except Exception:
+                log.exception("could not log sent messages", extra={"channel": channel.name})
+
+    def spawn(self, work: Awaitable[None]) -> None:
+        """Run a small follow-up (answering a Telegram button tap) with a reference kept."""
+
+        async def run() -> None:
+            await work
+
+        task = asyncio.create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @property
+    def pending(self) -> int:
+        return len(self._tasks)
+
+    async def cancel(self) -> None:
+        """Stop every send still in flight (on shutdown, after ``drain`` gave up): with a
+        stream their entries stay queued for the next process; without, they are lost."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def drain(self, timeout: float, *, queued: bool = True) -> bool:
+        """Wait for every reply in flight here and, with ``queued``, every reply on the stream;
+        False if ``timeout`` passed first."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        if queued and self.stream is not None and not await self.stream.wait_empty(timeout):
+            return False
+        if not self._tasks:
+            return True
+        _, still = await asyncio.wait(set(self._tasks), timeout=max(0.0, deadline - loop.time()))
+        return not still
+
+
+# -- the durable queue (Redis) ----------------------------------------------------------------
+
+
+class ReplyStream:
+    """Read the reply stream in the consumer group and send each reply through ``sender``."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        stream: str,
+        channels: Mapping[str, BaseChannel],
+        sender: ReplySender,
+        *,
+        batch: int = 256,
+        block: float = 1.0,
+        claim_idle: float = 60.0,
+        consumer: str | None = None,
+    ) -> None:
+        self.redis = redis
+        self.stream = stream
+        self.channels = channels
+        self.sender = sender
+        self.batch = batch
+        self.block = block
+        self.claim_idle = claim_idle
+        self.consumer = consumer or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        # Entries taken and not yet acknowledged, and those done and waiting to be.
+        self._in_flight: set[str] = set()
+        self._done: list[str] = []
+        self._acked = asyncio.Event()
+        self._done_ready = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def start(self) -> None:
+        """Start reading the stream (and claiming what stopped processes left)."""
+        self._tasks = [
+            asyncio.create_task(self._read_forever(), name="reply-stream-read"),
+            asyncio.create_task(self._claim_forever(), name="reply-stream-claims"),
+            asyncio.create_task(self._ack_forever(), name="reply-stream-acks"),
+        ]
+
+    async def stop(self) -> None:
+        """Take no more entries; what this process is sending is still acknowledged."""
+        for task in self._tasks[:2]:
+            task.cancel()
+        for task in self._tasks[:2]:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def close(self) -> None:
+        """Acknowledge what was sent; entries still in flight stay pending for a claim."""
+        await self.stop()
+        for task in self._tasks[2:]:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        try:
+            await self._flush_acks()
+        except Exception:
+            log.warning("could not acknowledge sent replies; they may be sent again", exc_info=True)
+
+    async def _read_forever(self) -> None:
+        grouped = False
+        while True:
+            await self.sender.wait_for_room()
+            room = max(1, min(self.batch, self.sender.max_pending - self.sender.pending))
+            try:
+                if not grouped:
+                    await self._ensure_group()
+                    grouped = True
+                read = await self.redis.xreadgroup(
+                    GROUP,
+                    self.consumer,
+                    {self.stream: ">"},
+                    count=room,
+                    block=int(self.block * 1000),
+                )
+            except (OSError, RedisError):
+                # Redis is down: the replies wait on the stream; /readyz reports it.
+                log.warning("reading the reply stream failed; will retry", exc_info=True)
+                await asyncio.sleep(1.0)
+                continue
+            for _, entries in cast(list[tuple[Any, Any]], read or []):
+                self._take(entries)
+
+    async def wait_empty(self, timeout: float) -> bool:
+        """Wait until every queued reply has been sent and acknowledged; False on timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while await self.redis.xlen(self.stream):
+            if loop.time() >= deadline:
+                return False
+            self._acked.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._acked.wait(), min(0.05, deadline - loop.time()))
+        return True
+
+    def _take(self, entries: Sequence[tuple[Any, Any]]) -> None:
+        for raw_id, fields in entries:
+            entry_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+            if entry_id in self._in_flight:
+                continue  # claimed back while this process is still sending it
+            body = (fields or {}).get(b"reply") if fields else None
+            channel = None
+            messages: list[OutboundMessage] = []
+            if body is not None:
+                try:
+                    name, messages = decode_reply(body)
+                    channel = self.channels.get(name)
+                except (ValueError, KeyError, TypeError):
+                    log.error("unreadable reply entry dropped", extra={"entry": entry_id})
+            if channel is None:
+                if body is not None and messages:
+                    # Every process is configured alike; a channel missing here is missing
+                    # everywhere, and keeping the entry would only block the stream.
+                    log.error(
+                        "reply for a channel that is not configured dropped",
+                        extra={"entry": entry_id},
+                    )
+                self._finish(entry_id)
+                continue
+            self._in_flight.add(entry_id)
+            self.sender.schedule(
+                channel, messages, on_done=functools.partial(self._finish, entry_id)
+            )
+
+    def _finish(self, entry_id: str) -> None:
+        self._in_flight.discard(entry_id)
+        self._done.append(entry_id)
+        self._done_ready.set()
+
+    async def _ack_forever(self) -> None:
+        while True:
+            await self._done_ready.wait()
+            self._done_ready.clear()
+            try:
+                await self._flush_acks()
+            except Exception:
+                log.warning("acknowledging sent replies failed; will retry", exc_info=True)
+                await asyncio.sleep(0.5)
+                self._done_ready.set()
+
+    async def _flush_acks(self) -> None:
+        if not self._done:
+            return
+        done, self._done = self._done, []
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.xack(self.stream, GROUP, *done)
+                pipe.xdel(self.stream, *done)
+                await pipe.execute()
+        except BaseException:
+            self._done[:0] = done
+            raise
+        self._acked.set()
+
+    async def _claim_forever(self) -> None:
+        """Keep this process's entries fresh and take over those of processes that died."""
+        every = self.claim_idle / 4
+        while True:
+            try:
+                await self._touch_in_flight()
+                await self._claim_abandoned()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("claiming idle replies failed; will retry", exc_info=True)
+            await asyncio.sleep(every)
+
+    async def _touch_in_flight(self) -> None:
+        ids: list[str | bytes | int | memoryview[int]] = list(self._in_flight)
+        for start in range(0, len(ids), 500):
+            await self.redis.xclaim(
+                self.stream, GROUP, self.consumer, 0, ids[start : start + 500], justid=True
+            )
+
+    async def _claim_abandoned(self) -> None:
+        cursor: Any = "0-0"
+        while True:
+            if self.sender.pending >= self.sender.max_pending:
+                return
+            answer = await self.redis.xautoclaim(
+                self.stream,
+                GROUP,
+                self.consumer,
+                int(self.claim_idle * 1000),
+                start_id=cursor,
+                count=self.batch,
+            )
+            cursor, entries = answer[0], answer[1]
+            live = [entry for entry in entries if entry is not None and entry[1]]
+            if live:
+                log.info("claimed replies of a stopped process", extra={"count": len(live)})
+                self._take(live)
+            # Entries deleted while pending come back as ids only: acknowledge them away.
+            gone = list(answer[2]) if len(answer) > 2 else []
+            if gone:
+                await self.redis.xack(self.stream, GROUP, *gone)
+            if cursor in (b"0-0", "0-0"):
+                return
+
+    async def _ensure_group(self) -> None:
+        try:
+            # From the start of the stream: replies queued before any consumer existed count.
+            await self.redis.xgroup_create(self.stream, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
