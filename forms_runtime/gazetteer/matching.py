@@ -137,6 +137,10 @@ class PlaceIndex:
 
         scores = {}
         for window in self._windows(words, 2):
+            if window == whole:
+                # Whole-text fuzzy matching found nothing at _CUTOFF, so nothing reaches the
+                # stricter _WINDOW_CUTOFF either: one- and two-word texts skip a second search.
+                continue
             for i, score in self._fuzzy(window, _WINDOW_CUTOFF).items():
                 scores[i] = max(scores.get(i, 0.0), score)
         return self._decide(scores, limit) if scores else PlaceMatch(None)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from forms_runtime.gazetteer import Gazetteer
+from forms_runtime.gazetteer import Gazetteer, default_gazetteer, matching
 from forms_runtime.gazetteer.folding import fold
 
 
@@ -188,3 +190,28 @@ def test_only_city_suburbs(gazetteer: Gazetteer):
     strandfontein = gazetteer.get("Strandfontein")
     assert strandfontein is not None and strandfontein.town == "Mitchells Plain"
     assert gazetteer.city == "Cape Town"
+
+
+# What match() relies on to skip a second fuzzy search of the whole text: a stricter cut-off
+# finds a subset of what the looser one found (so nothing, when the looser found nothing).
+_PLACE_WORDS = [fold(p.name) for p in default_gazetteer().places][::7]
+
+
+@given(
+    st.one_of(
+        st.sampled_from(_PLACE_WORDS),
+        st.builds(
+            lambda name, at, n: name[:at] + name[at + n :],
+            st.sampled_from(_PLACE_WORDS),
+            st.integers(min_value=0, max_value=12),
+            st.integers(min_value=0, max_value=2),
+        ),
+        st.text("abcdehiklmnopstuy ", min_size=3, max_size=14),
+    )
+)
+def test_the_window_cut_off_finds_a_subset_of_the_whole_text_cut_off(query: str) -> None:
+    index = default_gazetteer()._index
+    strict = index._fuzzy(query, matching._WINDOW_CUTOFF)
+    loose = index._fuzzy(query, matching._CUTOFF)
+    assert matching._WINDOW_CUTOFF >= matching._CUTOFF
+    assert strict.keys() <= loose.keys()
