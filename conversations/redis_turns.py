@@ -35,12 +35,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from redis.asyncio import Redis
 
 from conversations.dedupe import BaseDedupe, RedisDedupe
@@ -194,19 +194,19 @@ class RedisTurnGate:
             return ticket
         ticket.decision = _DECISIONS[int(result[1])]
         if len(result) > 2 and result[2] is not None:
-            ticket.state = json.loads(result[2])
+            ticket.state = orjson.loads(result[2])
         if ticket.decision is RateDecision.ALLOW:
             self._hold(lock, ticket.token)
         return ticket
 
     async def leave(
-        self, ticket: Ticket, state: dict[str, Any] | None, reply: str | None = None
+        self, ticket: Ticket, state: dict[str, Any] | None, reply: bytes | None = None
     ) -> None:
         """Save ``state`` (``None``: leave it as it was), mark the message processed, queue
         ``reply`` (an encoded ``notifier.replies`` entry) on the reply stream, unlock."""
         lock = self._locks.name(ticket.key)
         self._held.pop(lock, None)
-        payload = json.dumps(state, separators=(",", ":")) if state is not None else ""
+        payload = orjson.dumps(state) if state is not None else b""
         released = await self._scripts.run(
             self._leave,
             [
@@ -215,7 +215,7 @@ class RedisTurnGate:
                 self._states.name(ticket.key),
                 self.reply_stream,
             ],
-            [ticket.token, payload, self._states.ttl, self._dedupe.ttl_seconds, reply or ""],
+            [ticket.token, payload, self._states.ttl, self._dedupe.ttl_seconds, reply or b""],
         )
         if not released:
             log.warning("conversation lock %s was lost before the turn ended", lock)

@@ -14,10 +14,10 @@ Example::
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from typing import Any
 
+import orjson
 from redis.asyncio import Redis
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -141,13 +141,11 @@ class RedisStateStore(BaseStateStore):
         raw = await self._redis.get(self.name(key))
         if raw is None:
             return None
-        state: dict[str, Any] = json.loads(raw)
+        state: dict[str, Any] = orjson.loads(raw)
         return state
 
     async def set(self, key: ConversationKey, state: dict[str, Any]) -> None:
-        await self._redis.set(
-            self.name(key), json.dumps(state, separators=(",", ":")), ex=self._ttl
-        )
+        await self._redis.set(self.name(key), orjson.dumps(state), ex=self._ttl)
 
     async def delete(self, key: ConversationKey) -> None:
         await self._redis.delete(self.name(key))

@@ -121,7 +121,7 @@ class TurnResult:
 
 # How a caller that sends replies later turns a turn's answer into a queued reply:
 # ``encode(locale, effects)`` -> the entry for the reply stream, or None for nothing to send.
-ReplyEncoder = Callable[[str, list[Effect]], str | None]
+ReplyEncoder = Callable[[str, list[Effect]], bytes | None]
 
 
 class _AlreadyProcessed(Exception):

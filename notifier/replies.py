@@ -38,7 +38,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import logging
 import os
 import secrets
@@ -46,6 +45,7 @@ import socket
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, cast
 
+import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
@@ -73,12 +73,12 @@ Record = Callable[[Sent], Awaitable[None]]
 # -- the entry on the stream ------------------------------------------------------------------
 
 
-def encode_reply(messages: Sequence[OutboundMessage]) -> str | None:
+def encode_reply(messages: Sequence[OutboundMessage]) -> bytes | None:
     """One reply (the messages a turn's answer renders to) as a stream entry; None if empty."""
     if not messages:
         return None
     first = messages[0]
-    return json.dumps(
+    return orjson.dumps(
         {
             "channel": first.channel,
             "address": first.address,
@@ -91,15 +91,13 @@ def encode_reply(messages: Sequence[OutboundMessage]) -> str | None:
                 }
                 for m in messages
             ],
-        },
-        separators=(",", ":"),
-        ensure_ascii=False,
+        }
     )
 
 
 def decode_reply(entry: str | bytes) -> tuple[str, list[OutboundMessage]]:
     """The channel name and messages of an entry ``encode_reply`` made."""
-    loaded: dict[str, Any] = json.loads(entry)
+    loaded: dict[str, Any] = orjson.loads(entry)
     channel, address = str(loaded["channel"]), str(loaded["address"])
     return channel, [
         OutboundMessage(
@@ -359,7 +357,7 @@ class ReplyStream:
                 try:
                     name, messages = decode_reply(body)
                     channel = self.channels.get(name)
-                except (ValueError, KeyError, TypeError):
+                except (orjson.JSONDecodeError, ValueError, KeyError, TypeError):
                     log.error("unreadable reply entry dropped", extra={"entry": entry_id})
             if channel is None:
                 if body is not None and messages:

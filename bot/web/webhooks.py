@@ -112,7 +112,7 @@ async def run_turns(
 def _reply_encoder(channel: BaseChannel, address: str, notice: str | None) -> ReplyEncoder:
     """What the turn commits on the reply stream: the reply rendered for ``channel``."""
 
-    def encode(locale: str, effects: list[Effect]) -> str | None:
+    def encode(locale: str, effects: list[Effect]) -> bytes | None:
         return encode_reply(channel.render(_noticed(effects, notice, locale), locale, address))
 
     return encode

@@ -46,7 +46,7 @@ def test_an_entry_keeps_every_field_of_every_message() -> None:
     entry = encode_reply(reply)
     assert entry is not None
     assert decode_reply(entry) == ("telegram", reply)
-    assert decode_reply(entry.encode()) == ("telegram", reply)
+    assert decode_reply(entry.decode()) == ("telegram", reply)
     assert encode_reply([]) is None
 
 
