@@ -21,13 +21,13 @@ Example::
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 import aiohttp
 from telegram._utils.defaultvalue import DefaultValue
 from telegram._utils.types import ODVInput
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
+
+from channels.form_encoding import form_urlencode
 
 __all__ = ["AiohttpRequest"]
 
@@ -85,9 +85,7 @@ class AiohttpRequest(BaseRequest):
         fields = request_data.json_parameters if request_data else {}
         # Form-encoded like the SDK's own transport (encoded here: aiohttp's FormData costs
         # several times more per message); a multipart body when files are uploaded.
-        body: aiohttp.FormData | bytes | None = (
-            urlencode(fields).encode("ascii") if fields else None
-        )
+        body: aiohttp.FormData | bytes | None = form_urlencode(fields.items()) if fields else None
         headers = {"Content-Type": "application/x-www-form-urlencoded"} if fields else None
         if files:
             headers = None

@@ -24,13 +24,14 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextvars
+import functools
 import hmac
 import logging
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 from twilio.base.exceptions import TwilioRestException
@@ -40,6 +41,7 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from channels.base import BadRequest, BaseChannel, ChannelRequest, ForbiddenRequest
+from channels.form_encoding import form_urlencode
 from channels.render_text import render_plain
 from channels.retrying import PROVIDER_DOWN
 from channels.types import Delivery, DeliveryStatus, OutboundMessage
@@ -261,7 +263,8 @@ class BaseUrlHttpClient(AsyncHttpClient):  # type: ignore[misc]  # twilio ships 
     """twilio's async HTTP client port, on aiohttp, sending to ``base_url`` when one is set.
 
     The SDK still builds the URL path, the form body and the Basic auth; only the scheme and host
-    change. The aiohttp session is made on first use, inside the running event loop.
+    change. The aiohttp session is made on first use, inside the running event loop. What is the
+    same for every request (the default timeout, the encoded credentials) is made once.
     """
 
     def __init__(self, base_url: str | None, *, timeout: float = 10.0, limit: int = 100) -> None:
@@ -269,6 +272,7 @@ class BaseUrlHttpClient(AsyncHttpClient):  # type: ignore[misc]  # twilio ships 
         self._base = urlsplit(base_url.rstrip("/")) if base_url else None
         self._limit = limit
         self._session: aiohttp.ClientSession | None = None
+        self._default_timeout = aiohttp.ClientTimeout(total=timeout)
 
     def target(self, url: str) -> str:
         if self._base is None:
@@ -297,7 +301,7 @@ class BaseUrlHttpClient(AsyncHttpClient):  # type: ignore[misc]  # twilio ships 
             params={k: v for k, v in (params or {}).items() if v is not None} or None,
             data=_form(data),
             headers=_with_basic_auth(headers, auth, form=bool(data)),
-            timeout=aiohttp.ClientTimeout(total=timeout or self.timeout),
+            timeout=aiohttp.ClientTimeout(total=timeout) if timeout else self._default_timeout,
             allow_redirects=allow_redirects,
         ) as response:
             text = await response.text()
@@ -318,9 +322,11 @@ def _form(data: Mapping[str, Any] | None) -> bytes | None:
         return None
     fields: list[tuple[str, str]] = []
     for key, value in data.items():
-        values = value if isinstance(value, list | tuple) else [value]
-        fields.extend((key, str(v)) for v in values if v is not None)
-    return urlencode(fields).encode("ascii")
+        if isinstance(value, list | tuple):
+            fields.extend((key, str(v)) for v in value if v is not None)
+        elif value is not None:
+            fields.append((key, str(value)))
+    return form_urlencode(fields)
 
 
 def _with_basic_auth(
@@ -331,9 +337,14 @@ def _with_basic_auth(
     if form:
         merged.setdefault("Content-Type", "application/x-www-form-urlencoded")
     if auth:
-        token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
-        merged["Authorization"] = "Basic " + token
+        merged["Authorization"] = _basic_authorization(auth[0], auth[1])
     return merged
+
+
+@functools.lru_cache(maxsize=8)
+def _basic_authorization(username: str, password: str) -> str:
+    # One account (or a few) signs every request: encoded once, not per message.
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
 
 
 def _retry_after_seconds(raw: str | None) -> float | None:

@@ -6,19 +6,25 @@ only when that does not match; these tests hold it to answering exactly as ``val
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import hashlib
 import json
-from urllib.parse import urlencode
+from collections.abc import AsyncIterator
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
+from twilio.rest import Client
 
 from channels.base import ChannelRequest, ForbiddenRequest
-from channels.twilio_common import signed_url, verify_twilio_signature
+from channels.twilio_common import BaseUrlHttpClient, signed_url, verify_twilio_signature
 from tests.channels.signed import twilio_form
-from tests.fakes.twilio_api import AUTH_TOKEN
+from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 
 SMS_PATH = "/webhooks/twilio/sms"
 
@@ -191,3 +197,69 @@ def _posts(draw: st.DrawFn) -> tuple[str, ChannelRequest]:
 def test_the_check_answers_as_the_sdks_validate_alone(post_to: tuple[str, ChannelRequest]):
     public_url, request = post_to
     assert accepted(request, public_url) == validate_alone(request, public_url)
+
+
+# -- the HTTP client under the SDK ----------------------------------------------------------------
+
+
+@pytest.fixture
+async def fake_twilio() -> AsyncIterator[FakeTwilio]:
+    async with FakeTwilio() as server:
+        yield server
+
+
+async def test_the_sdk_request_arrives_whole_with_basic_auth(fake_twilio):
+    http = BaseUrlHttpClient(fake_twilio.url)
+    client = Client(ACCOUNT_SID, AUTH_TOKEN, http_client=http)
+    media = ["https://city.example/a.jpg", "https://city.example/b.jpg?x=1&y=2"]
+    try:
+        for body in ("Ngiyabonga! 🚧 & 100% = done? " * 3, "Hi"):
+            message = await client.messages.create_async(
+                to="whatsapp:+27831234567",
+                from_="whatsapp:+27211234567",
+                body=body,
+                media_url=media,
+            )
+            assert message.sid.startswith("SM")
+    finally:
+        await http.close()
+    first, second = fake_twilio.messages()
+    expected_auth = "Basic " + base64.b64encode(f"{ACCOUNT_SID}:{AUTH_TOKEN}".encode()).decode()
+    for call, body in ((first, "Ngiyabonga! 🚧 & 100% = done? " * 3), (second, "Hi")):
+        assert call.headers["Authorization"] == expected_auth
+        assert call.headers["Content-Type"] == "application/x-www-form-urlencoded"
+        assert call.headers["User-Agent"].startswith("twilio-python/")
+        fields = parse_qsl(call.body.decode("ascii"), keep_blank_values=True, strict_parsing=True)
+        assert [v for k, v in fields if k == "MediaUrl"] == media
+        assert {k: v for k, v in fields if k != "MediaUrl"} == {
+            "To": "whatsapp:+27831234567",
+            "From": "whatsapp:+27211234567",
+            "Body": body,
+        }
+
+
+@pytest.fixture
+async def slow_server() -> AsyncIterator[TestServer]:
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(2)
+        return web.json_response({}, status=201)
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", slow)
+    async with TestServer(app, host="127.0.0.1") as running:
+        yield running
+
+
+@pytest.mark.parametrize(("default", "given"), [(0.2, None), (10.0, 0.2)])
+async def test_a_request_times_out_after_the_default_or_the_given_timeout(
+    slow_server, default, given
+):
+    http = BaseUrlHttpClient(str(slow_server.make_url("")), timeout=default)
+    url = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
+    started = asyncio.get_running_loop().time()
+    try:
+        with pytest.raises(TimeoutError):
+            await http.request("POST", url, data={"Body": "Hi"}, timeout=given)
+    finally:
+        await http.close()
+    assert asyncio.get_running_loop().time() - started < 1.5
