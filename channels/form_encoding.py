@@ -3,13 +3,14 @@
 ``form_urlencode(fields)`` gives exactly the bytes of ``urlencode(fields).encode("ascii")``. The
 Twilio and Telegram transports encode a body for every message they send, and percent-encoding
 walks every byte of every value: about 20 us for a typical reply, as much as the rest of our side
-of the HTTP client. Most of those values come back again and again (the sending number, the
-StatusCallback URL, the same question asked of every resident in their language, the same
-keyboard), so long values are encoded once and kept in a small LRU; short ones (a phone number, a
-chat id) cost little to encode and would only push the long ones out.
+of the HTTP client. Nearly all of those values come back again and again (the field names, the
+sending number, the StatusCallback URL, the same question asked of every resident in their
+language, the same keyboard, the resident's number or chat id for each reply of a conversation),
+so each is encoded once and kept in an LRU: a value in use stays, one no longer sent drops out.
 
-The cache holds outgoing texts, which are also in the message log; it is bounded in entries
-(``_CACHED_VALUES``) and in size (values up to 4096 characters, Telegram's longest message).
+The cache holds outgoing texts and addresses, which are also in the message log; it is bounded
+in entries (``_CACHED_VALUES``) and in size (values up to ``_LONGEST_CACHED`` characters, the
+longest a Twilio message may be; longer ones are encoded every time).
 
 Example::
 
@@ -25,10 +26,8 @@ from urllib.parse import quote_plus
 
 __all__ = ["form_urlencode"]
 
-# Values shorter than this are encoded every time (cheap); longer ones go through the cache.
-_SHORT = 40
-_LONGEST_CACHED = 4096
-_CACHED_VALUES = 512
+_LONGEST_CACHED = 1600
+_CACHED_VALUES = 1024
 
 
 def form_urlencode(fields: Iterable[tuple[str, str]]) -> bytes:
@@ -41,7 +40,7 @@ def form_urlencode(fields: Iterable[tuple[str, str]]) -> bytes:
 
 
 def _quote(text: str) -> str:
-    if _SHORT <= len(text) <= _LONGEST_CACHED:
+    if len(text) <= _LONGEST_CACHED:
         return _quote_cached(text)
     return quote_plus(text, safe="")
 
