@@ -39,6 +39,10 @@ class TrackedRequest(Base):
     # When the city's back end first showed the request (after filing).
     acknowledged_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # When the city last answered about the request, to within the poller's
+    # ``polled_at_resolution_seconds`` (an hour): an unchanged request's stamp is refreshed only
+    # once it is that old, so that a cycle writes only what changed (see
+    # ``notifier.status_poller._stamp_polled``).
     last_polled_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
 
 

@@ -5,7 +5,9 @@ end for their state in batches (``GET requests?service_request_id=a,b,...``, as 
 call as the client's ``max_ids_per_call``), and records every change (status, the city's notes,
 the expected date) in ``request_status_changes`` with its timestamps. The first sighting is the
 city's acknowledgement; it is recorded but not sent, since the resident was already told the
-report was filed, unless it already says more than "open".
+report was filed, unless it already says more than "open". A page is compared with what is stored
+and only what changed is written (in one transaction per page): most requests are unchanged in
+most cycles, and rewriting each of them was most of a cycle's cost.
 
 Telling residents is a separate step (``notify_pending``) so that quiet hours only delay
 messages: a change found at 23:00 is queued at 07:00. It settles each pending change with a
@@ -32,11 +34,11 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from babel.dates import format_date
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import Resident, Submission
@@ -65,6 +67,9 @@ class PollerSettings:
     page_size: int = 5000
     quiet_hours: QuietHours | None = field(default_factory=QuietHours)
     interval_seconds: float = 300.0
+    # How stale ``tracked_requests.last_polled_at`` may grow before an unchanged request's stamp
+    # is refreshed (0: every cycle). See ``_stamp_polled`` for why it is not written every time.
+    polled_at_resolution_seconds: float = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,24 +155,42 @@ class StatusPoller:
             changes += await self._record({sid: str(rid) for sid, rid in page}, found)
 
     async def _record(self, page: dict[int, str], found: list[ServiceRequest]) -> int:
+        """Write what changed on one page, in one transaction; returns how many changes."""
         now = self.clock()
+        stamp_before = now - timedelta(seconds=self.settings.polled_at_resolution_seconds)
         by_id = {request.service_request_id: request for request in found}
-        changes = 0
+        first_sightings: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        history: list[dict[str, Any]] = []
+        closed: list[int] = []
+        stale: list[int] = []
         async with self.sessionmaker() as session, session.begin():
-            tracked = {
-                t.submission_id: t
-                for t in (
-                    await session.scalars(
-                        select(TrackedRequest).where(TrackedRequest.submission_id.in_(page))
-                    )
-                ).all()
+            # Plain rows, not ORM objects: most of a page is unchanged and is only compared.
+            known = {
+                row.submission_id: (
+                    (row.status, row.status_notes, row.expected_datetime),
+                    row.last_polled_at,
+                )
+                for row in await session.execute(
+                    select(
+                        TrackedRequest.submission_id,
+                        TrackedRequest.status,
+                        TrackedRequest.status_notes,
+                        TrackedRequest.expected_datetime,
+                        TrackedRequest.last_polled_at,
+                    ).where(TrackedRequest.submission_id.in_(page))
+                )
             }
             for submission_id, request_id in page.items():
                 request = by_id.get(request_id)
                 if request is None:
                     continue
-                known = tracked.get(submission_id)
                 state = (request.status, request.status_notes, request.expected_datetime)
+                before, polled_at = known.get(submission_id, (None, None))
+                if before == state:
+                    if polled_at is not None and polled_at <= stamp_before:
+                        stale.append(submission_id)
+                    continue
                 # What the city said, as both the tracked request and its history row keep it.
                 seen: dict[str, Any] = {
                     "submission_id": submission_id,
@@ -177,33 +200,36 @@ class StatusPoller:
                     "expected_datetime": request.expected_datetime,
                     "city_updated_at": request.updated_datetime,
                 }
-                if known is None:
-                    known = TrackedRequest(**seen, acknowledged_at=now, last_polled_at=now)
-                    session.add(known)
+                tracked = {**seen, "last_polled_at": now}
+                if request.status == "closed":
+                    tracked["closed_at"] = request.updated_datetime or now
+                    closed.append(submission_id)
+                if before is None:
+                    first_sightings.append({**tracked, "acknowledged_at": now})
                     quiet_first = request.status == "open" and not request.status_notes
                     notify = (
                         "acknowledged"
                         if quiet_first and request.expected_datetime is None
                         else "pending"
                     )
-                elif state != (known.status, known.status_notes, known.expected_datetime):
-                    known.status, known.status_notes, known.expected_datetime = state
-                    known.city_updated_at = request.updated_datetime
-                    notify = "pending"
                 else:
-                    known.last_polled_at = now
-                    continue
-                known.last_polled_at = now
-                changes += 1
-                session.add(RequestStatusChange(**seen, observed_at=now, notify_state=notify))
-                if request.status == "closed":
-                    known.closed_at = request.updated_datetime or now
-                    await session.execute(
-                        update(Submission)
-                        .where(Submission.id == submission_id)
-                        .values(status="closed")
-                    )
-        return changes
+                    updates.append(tracked)
+                    notify = "pending"
+                history.append({**seen, "observed_at": now, "notify_state": notify})
+            if first_sightings:
+                await session.execute(insert(TrackedRequest), first_sightings)
+            if updates:
+                # Bulk UPDATE by primary key: one statement per change, none for the rest.
+                await session.execute(update(TrackedRequest), updates)
+            if history:
+                await session.execute(insert(RequestStatusChange), history)
+            if closed:
+                await session.execute(
+                    update(Submission).where(Submission.id.in_(closed)).values(status="closed")
+                )
+            if stale:
+                await _stamp_polled(session, stale, now)
+        return len(history)
 
     # -- telling residents ---------------------------------------------------------------------
 
@@ -272,3 +298,23 @@ async def _settle(session: AsyncSession, change_id: int, state: str, now: dateti
         .values(notify_state=state, notified_at=now)
     )
     return bool(getattr(result, "rowcount", 0))
+
+
+async def _stamp_polled(session: AsyncSession, submission_ids: list[int], now: datetime) -> None:
+    """Refresh ``last_polled_at`` of unchanged requests whose stamp has grown stale, at once.
+
+    Nothing in citybot reads ``last_polled_at``: every cycle pages through all open requests in
+    id order, so no request waits for its turn and the stamp plays no part in choosing what to
+    poll. It is still the one sign, per request, that the city goes on answering about it (a
+    request the city dropped keeps an old stamp), so it is kept, to within
+    ``PollerSettings.polled_at_resolution_seconds``. Stamping every request every cycle wrote
+    every row every five minutes, most of a cycle's database time; refreshing a stale stamp
+    costs one statement per page, about once an hour per request, and a cycle in between writes
+    only what changed.
+    """
+    await session.execute(
+        update(TrackedRequest)
+        .where(TrackedRequest.submission_id.in_(submission_ids))
+        .values(last_polled_at=now)
+        .execution_options(synchronize_session=False)
+    )

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 from yarl import URL
 
 from bot.db.models import Submission
@@ -18,7 +21,7 @@ from bot.open311.client import Open311Backend
 from bot.open311.staff import STAFF_PATH
 from notifier.models import RequestStatusChange, TrackedRequest
 from notifier.status_poller import PollerSettings, QuietHours, StatusPoller, status_message
-from tests.db.databases import sqlite_database
+from tests.db.databases import postgres_database, sqlite_database
 from tests.test_filer import World, _world, drain
 
 NOON = datetime(2030, 6, 3, 10, 0, tzinfo=UTC)  # 12:00 in Johannesburg
@@ -222,3 +225,108 @@ async def test_a_newer_change_replaces_an_update_not_sent_yet(world: World) -> N
     await world.dispatch(NOON)
     [message] = world.sent
     assert "Fixed" in message.text
+
+
+@dataclass
+class Writes:
+    """Every INSERT and UPDATE sent through an engine: (verb, table, parameter sets)."""
+
+    seen: list[tuple[str, str, int]] = field(default_factory=list)
+
+    def on(self, engine: AsyncEngine) -> None:
+        @event.listens_for(engine.sync_engine, "after_execute")
+        def _record(
+            _conn: Any, clause: Any, multiparams: Any, _params: Any, _options: Any, _result: Any
+        ) -> None:
+            if getattr(clause, "is_dml", False):
+                self.seen.append(
+                    (clause.__visit_name__, clause.table.name, max(1, len(multiparams or [])))
+                )
+
+    def rows(self, verb: str, table: str) -> int:
+        """Statements run per row: an executemany counts once per parameter set."""
+        return sum(n for v, t, n in self.seen if (v, t) == (verb, table))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def any_world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[World]:
+    database = sqlite_database(tmp_path) if request.param == "sqlite" else postgres_database()
+    async with database as url, _world(url) as w:
+        yield w
+
+
+async def _polled_at(world: World) -> dict[int, datetime]:
+    async with world.sessionmaker() as session:
+        rows = (await session.scalars(select(TrackedRequest))).all()
+    return {r.submission_id: r.last_polled_at for r in rows}
+
+
+async def test_a_cycle_writes_only_what_changed(any_world: World) -> None:
+    world = any_world
+    await _file(world, 5)
+    ids = await _request_ids(world)
+    await _staff_update(world, ids[1], status="closed", status_notes="Done already")
+    now = NOON
+    backend = Open311Backend(world.url, max_ids_per_call=2)
+    poller = StatusPoller(
+        world.sessionmaker, backend, settings=PollerSettings(page_size=3), clock=lambda: now
+    )
+    writes = Writes()
+    writes.on(world.sessionmaker.kw["bind"])
+    try:
+        assert (await poller.poll_once()).changes == 5  # first sightings, one already closed
+        writes.seen.clear()
+        now = NOON + timedelta(minutes=5)
+        report = await poller.poll_once()
+        assert (report.requests, report.changes) == (4, 0)
+        assert writes.seen == []
+
+        await _staff_update(world, ids[0], status="open", status_notes="Crew on the way")
+        writes.seen.clear()
+        now = NOON + timedelta(minutes=10)
+        assert (await poller.poll_once()).changes == 1
+        assert writes.seen == [
+            ("update", "tracked_requests", 1),
+            ("insert", "request_status_changes", 1),
+        ]
+
+        # An hour on, the unchanged requests' stamps are stale: one UPDATE per page (of 3 and
+        # 1 open requests) refreshes them all.
+        writes.seen.clear()
+        now = NOON + timedelta(minutes=65)
+        assert (await poller.poll_once()).changes == 0
+        assert writes.seen == [("update", "tracked_requests", 1)] * 2
+        assert await _polled_at(world) == {
+            1: NOON + timedelta(minutes=10),  # changed at 12:10
+            2: NOON,  # closed at its first sighting, no longer polled
+            3: now,
+            4: now,
+            5: now,
+        }
+        assert await poller.notify_pending() == 2  # the change and the closed first sighting
+        assert await poller.notify_pending() == 0
+        await world.dispatch(now)
+    finally:
+        await backend.close()
+    assert sorted(m.text.splitlines()[1] for m in world.sent) == [
+        "The city says: Crew on the way",
+        "The city says: Done already",
+    ]
+    async with world.sessionmaker() as session:
+        tracked = await session.get(TrackedRequest, 1)
+        closed = await session.get(Submission, 2)
+        closed_tracked = await session.get(TrackedRequest, 2)
+        history = (
+            await session.scalars(select(RequestStatusChange).order_by(RequestStatusChange.id))
+        ).all()
+    assert tracked is not None and tracked.status_notes == "Crew on the way"
+    assert closed is not None and closed.status == "closed"
+    assert closed_tracked is not None and closed_tracked.closed_at is not None
+    assert [(h.submission_id, h.status, h.notify_state, h.observed_at) for h in history] == [
+        (1, "open", "acknowledged", NOON),
+        (2, "closed", "queued", NOON),
+        (3, "open", "acknowledged", NOON),
+        (4, "open", "acknowledged", NOON),
+        (5, "open", "acknowledged", NOON),
+        (1, "open", "queued", NOON + timedelta(minutes=10)),
+    ]
