@@ -7,8 +7,10 @@ dropped afterwards (the one the URL names is only used to create it).
 
 Polling runs, for each ``--ids-per-call`` value, ``--cycles`` cycles over ``--open`` filed
 requests: the very first one records every first sighting, the later ones find nothing changed;
-then one more cycle finds ``--changed`` requests that the city changed meanwhile. Each line says
-how many INSERT and UPDATE rows the cycle wrote (an executemany counts once per row).
+then one finds nothing changed but every ``last_polled_at`` stale (as about once an hour), and
+one more finds ``--changed`` requests that the city changed meanwhile. Each line says how many
+rows the cycle inserted and updated, and in how many UPDATE statements (an executemany counts
+once per row).
 
     .venv/bin/python bench/filer.py --reports 500 --open 100000 --ids-per-call 50 1000
     .venv/bin/python bench/filer.py --part polling --database-url \\
@@ -24,7 +26,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -45,6 +47,7 @@ from bot.filer import Filer, FilerSettings
 from bot.open311.client import Open311Backend
 from bot.open311.models import Open311Request
 from bot.open311.server import PREFIX, add_open311_routes
+from bot.open311.types import ServiceRequest
 from forms_runtime.loader import standard_forms
 from notifier.status_poller import PollerSettings, StatusPoller
 
@@ -124,6 +127,23 @@ async def bench_filing(folder: Path, server_url: str | None, reports: int, worke
             await f.backend.close()
         await server.close()
         await engine.dispose()
+
+
+class TimedBackend(Open311Backend):
+    """The HTTP client, timing its status calls.
+
+    The built-in server runs in this process, so a cycle's time is the poller's own work plus
+    the city's answers (the server's reads included); this tells the two apart.
+    """
+
+    waited = 0.0
+
+    async def status(self, ids: Sequence[str]) -> list[ServiceRequest]:
+        started = time.perf_counter()
+        try:
+            return await super().status(ids)
+        finally:
+            self.waited += time.perf_counter() - started
 
 
 def count_writes(engine: AsyncEngine) -> Counter[str]:
@@ -215,16 +235,19 @@ async def bench_polling(
         writes = count_writes(engine)
         cycle = 0
         for per_call in ids_per_call:
-            runs = ["unchanged"] * cycles + (["changed"] if changed > 0 else [])
+            runs = ["unchanged"] * cycles + ["unchanged, stale stamps"]
+            runs += ["changed"] if changed > 0 else []
             for run in runs:
                 if run == "changed":
                     await _city_changes(engine, open_requests, changed, cycle)
-                backend = Open311Backend(
+                backend = TimedBackend(
                     str(server.make_url(PREFIX)), max_ids_per_call=per_call, timeout=120
                 )
-                poller = StatusPoller(
-                    sessionmaker, backend, settings=PollerSettings(quiet_hours=None)
-                )
+                # "stale stamps": the cycle, about once an hour, that refreshes last_polled_at
+                # of every unchanged request; resolution 0 makes every stamp stale now.
+                resolution = 0.0 if run == "unchanged, stale stamps" else 3600.0
+                settings = PollerSettings(quiet_hours=None, polled_at_resolution_seconds=resolution)
+                poller = StatusPoller(sessionmaker, backend, settings=settings)
                 writes.clear()
                 started = time.perf_counter()
                 report = await poller.poll_once()
@@ -232,7 +255,8 @@ async def bench_polling(
                 label = "first" if cycle == 0 else f"later, {run}"
                 print(
                     f"polling ({_kind(url)}, {label}): {report.requests} open requests, "
-                    f"{per_call} ids per call: {backend.calls} HTTP calls, {seconds:.1f} s, "
+                    f"{per_call} ids per call: {backend.calls} HTTP calls, {seconds:.1f} s "
+                    f"({seconds - backend.waited:.1f} s without the city's answers), "
                     f"{report.changes} changes recorded; rows written: "
                     f"{writes['INSERT']} inserted, {writes['UPDATE']} updated "
                     f"({writes['UPDATE statements']} UPDATE statements)",
