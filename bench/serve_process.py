@@ -27,7 +27,7 @@ from pathlib import Path
 import aiohttp
 from redis.asyncio import Redis
 
-__all__ = ["free_port", "serve_in_subprocess"]
+__all__ = ["Served", "free_port", "serve_in_subprocess"]
 
 VENV_BIN = Path(__file__).resolve().parent.parent / ".venv" / "bin"
 # How long a fresh server may take to answer /readyz (migrations on PostgreSQL included).
@@ -40,6 +40,23 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class Served(str):
+    """The server's URL, which also knows the server's process (for its CPU time)."""
+
+    pid: int | None = None
+
+    def cpu_seconds(self) -> float | None:
+        """CPU seconds the server has used so far (user + system); None if unknown."""
+        if self.pid is None:
+            return None
+        try:
+            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        # utime and stime are fields 14 and 15 of /proc/PID/stat, in clock ticks.
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.asynccontextmanager
 async def serve_in_subprocess(
     *,
@@ -47,7 +64,7 @@ async def serve_in_subprocess(
     redis_url: str | None,
     env: Mapping[str, str] | None = None,
     profile: str | None = None,
-) -> AsyncIterator[str]:
+) -> AsyncIterator[Served]:
     """``citybot serve --no-workers`` until the block ends; yields its URL once /readyz says 200.
 
     ``env`` adds to (or overrides) the server's environment; ``profile`` records the server with
@@ -80,7 +97,10 @@ async def serve_in_subprocess(
     process = subprocess.Popen(command, env=server_env, cwd=scratch)
     try:
         await _wait_until_ready(process, url)
-        yield url
+        served = Served(url)
+        # Under py-spy the child is py-spy itself: its CPU time would not be the server's.
+        served.pid = None if profile else process.pid
+        yield served
     finally:
         process.send_signal(signal.SIGINT)
         try:

@@ -166,10 +166,12 @@ async def bench(args: argparse.Namespace) -> int:
         ]
         await closed_loop([functools.partial(r.say, Stats()) for r in residents], args.warmup)
         sent_before = len(telegram.requests) + len(twilio.requests)
+        cpu_before = url.cpu_seconds()
         started = time.perf_counter()
         stats = Stats()
         await closed_loop([functools.partial(r.say, stats) for r in residents], args.seconds)
         elapsed = time.perf_counter() - started
+        cpu_after = url.cpu_seconds()
         replies = len(telegram.requests) + len(twilio.requests) - sent_before
     everything = LatencySummary.of([x for v in stats.latencies.values() for x in v])
     backend = (
@@ -188,6 +190,14 @@ async def bench(args: argparse.Namespace) -> int:
     for channel, values in stats.latencies.items():
         print(f"  {channel:8s} {len(values) / elapsed:,.0f} msgs/s   {LatencySummary.of(values)}")
     print(f"  replies that reached the fake providers during the run: {replies:,}")
+    if cpu_before is not None and cpu_after is not None and everything.count:
+        cpu = cpu_after - cpu_before
+        # Comparable across machines and loads: what one message costs the server's one core.
+        print(
+            f"  server CPU: {cpu:.1f} s of {elapsed:.1f} s ({100 * cpu / elapsed:.0f}% of a core), "
+            f"{1000 * cpu / everything.count:.2f} ms a message "
+            f"(= {everything.count / cpu:,.0f} msg/s per fully used core)"
+        )
     return 0 if stats.statuses.keys() <= {200} else 1
 
 

@@ -325,6 +325,15 @@ class ReplyStream:
                     count=room,
                     block=int(self.block * 1000),
                 )
+            except ResponseError as exc:
+                if str(exc).startswith(("NOGROUP", "UNBLOCKED")):
+                    # The stream was deleted (by hand, or evicted): make it and the group again.
+                    log.warning("the reply stream or its group was gone; creating it again")
+                    grouped = False
+                    continue
+                log.error("reading the reply stream failed; will retry", exc_info=True)
+                await asyncio.sleep(1.0)
+                continue
             except (OSError, RedisError):
                 # Redis is down: the replies wait on the stream; /readyz reports it.
                 log.warning("reading the reply stream failed; will retry", exc_info=True)

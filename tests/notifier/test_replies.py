@@ -203,3 +203,19 @@ async def test_the_sender_makes_callers_wait_when_it_is_full() -> None:
         finally:
             await channel.close()
         assert sorted(m.form["Body"] for m in twilio.messages()) == ["a", "b"]
+
+
+async def test_a_deleted_stream_is_made_again_and_read(rig: Rig) -> None:
+    stream, sender = rig.consumer("a")
+    stream.start()
+    try:
+        await rig.queue([sms("+27830000010", "before")])
+        assert await sender.drain(10)
+        await rig.redis.delete(rig.stream)  # an operator's clean-up, or eviction
+        await asyncio.sleep(0.1)
+        await rig.queue([sms("+27830000011", "after")])
+        await asyncio.sleep(1.5)  # the reader's blocking read ends, fails, and makes the group
+        assert await sender.drain(10)
+    finally:
+        await stream.close()
+    assert sorted(rig.bodies()) == [("+27830000010", "before"), ("+27830000011", "after")]
