@@ -279,6 +279,7 @@ class ReplyStream:
         self._acked = asyncio.Event()
         self._done_ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._grouped = asyncio.Event()  # claims wait for the reader to make the group
 
     def start(self) -> None:
         """Start reading the stream (and claiming what stopped processes left)."""
@@ -318,6 +319,7 @@ class ReplyStream:
                 if not grouped:
                     await self._ensure_group()
                     grouped = True
+                    self._grouped.set()
                 read = await self.redis.xreadgroup(
                     GROUP,
                     self.consumer,
@@ -416,6 +418,7 @@ class ReplyStream:
     async def _claim_forever(self) -> None:
         """Keep this process's entries fresh and take over those of processes that died."""
         every = self.claim_idle / 4
+        await self._grouped.wait()
         while True:
             try:
                 await self._touch_in_flight()
