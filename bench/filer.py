@@ -24,7 +24,6 @@ import asyncio
 import sys
 import tempfile
 import time
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -32,12 +31,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from prometheus_client import CollectorRegistry
 from sqlalchemy import event, insert, update
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.db.migrate import upgrade_database
@@ -54,6 +51,7 @@ from notifier.status_poller import PollerSettings, StatusPoller
 # tests/ is not installed; the bench files the same pothole report the filer's tests do.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from tests.db.databases import postgres_database
 from tests.pothole_report import pothole_submission
 
 
@@ -65,24 +63,8 @@ async def database(folder: Path, name: str, server_url: str | None) -> AsyncIter
         await upgrade_database(url)
         yield url
         return
-    base = make_url(server_url)
-    scratch = f"citybot_bench_{name}_{uuid.uuid4().hex[:8]}"
-    admin_dsn = base.set(drivername="postgresql").render_as_string(hide_password=False)
-    admin = await asyncpg.connect(admin_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{scratch}"')
-    finally:
-        await admin.close()
-    url = base.set(database=scratch).render_as_string(hide_password=False)
-    try:
-        await upgrade_database(url)
+    async with postgres_database(server_url, prefix=f"citybot_bench_{name}") as url:
         yield url
-    finally:
-        admin = await asyncpg.connect(admin_dsn)
-        try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{scratch}" WITH (FORCE)')
-        finally:
-            await admin.close()
 
 
 def _kind(url: str) -> str:

@@ -7,11 +7,12 @@ Target (issue 2): at least 20,000 steps/s.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import time
 from datetime import UTC, datetime
 
-from forms_runtime.effects import Ask, Inbound, Reject, Review, Submit
+from forms_runtime.effects import Ask, Reject, Review, Submit
 from forms_runtime.engine import start, step
 from forms_runtime.gazetteer import default_gazetteer
 from forms_runtime.loader import standard_forms
@@ -38,13 +39,7 @@ def run(seconds: float, seed: int = 7) -> tuple[int, int, float]:
             if not isinstance(last, Ask | Review):
                 break
             answer = sample_answer(last, rng, rejected=isinstance(effects[0], Reject))
-            inbound = Inbound(
-                text=answer.text,
-                option_id=answer.option_id,
-                location=answer.location,
-                media=answer.media,
-                received_at=NOW,
-            )
+            inbound = dataclasses.replace(answer, received_at=NOW)
             state, effects = step(form, state, inbound)
             steps += 1
     return steps, submitted, time.perf_counter() - began

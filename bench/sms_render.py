@@ -11,6 +11,7 @@ Run: .venv/bin/python bench/sms_render.py [--repeat 5]
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -18,7 +19,7 @@ from datetime import UTC, datetime
 
 from channels.render_text import render_plain, split_sentences
 from channels.sms_render import split_for_length, split_for_sms
-from forms_runtime.effects import Ask, Effect, Inbound, Reject, Review, Submit
+from forms_runtime.effects import Ask, Effect, Reject, Review, Submit
 from forms_runtime.engine import start, step
 from forms_runtime.gazetteer import default_gazetteer
 from forms_runtime.loader import standard_forms
@@ -45,13 +46,7 @@ def turns(seed: int = 7, walks: int = 200) -> list[tuple[list[Effect], str]]:
             if not isinstance(last, Ask | Review):
                 break
             answer = sample_answer(last, rng, rejected=isinstance(effects[0], Reject))
-            inbound = Inbound(
-                text=answer.text,
-                option_id=answer.option_id,
-                location=answer.location,
-                media=answer.media,
-                received_at=NOW,
-            )
+            inbound = dataclasses.replace(answer, received_at=NOW)
             state, effects = step(form, state, inbound)
             if effects and not isinstance(effects[-1], Submit | Ask | Review | Reject):
                 break

@@ -51,9 +51,13 @@ async def sqlite_database(folder: Path, *, migrate: bool = True) -> AsyncIterato
 
 
 @asynccontextmanager
-async def postgres_database(*, migrate: bool = True) -> AsyncIterator[str]:
-    base = make_url(postgres_url_or_skip())
-    name = f"citybot_t_{uuid.uuid4().hex[:12]}"
+async def postgres_database(
+    server_url: str | None = None, *, migrate: bool = True, prefix: str = "citybot_t"
+) -> AsyncIterator[str]:
+    """A new database on the PostgreSQL server (the tests' one unless ``server_url``), dropped
+    at the end."""
+    base = make_url(server_url or postgres_url_or_skip())
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     admin_dsn = base.set(drivername="postgresql").render_as_string(hide_password=False)
     admin = await asyncpg.connect(admin_dsn)
     try:

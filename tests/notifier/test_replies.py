@@ -66,6 +66,15 @@ class Rig:
     def bodies(self) -> list[tuple[str, str]]:
         return [(m.form["To"], m.form["Body"]) for m in self.twilio.messages()]
 
+    async def send_everything(self, name: str, **options: float) -> None:
+        """Run a consumer until every queued reply is sent and acknowledged."""
+        stream, sender = self.consumer(name, **options)
+        stream.start()
+        try:
+            assert await sender.drain(10)
+        finally:
+            await stream.close()
+
     def consumer(self, name: str, **options: float) -> tuple[ReplyStream, ReplySender]:
         sender = ReplySender(backoff=(0.05,))
         stream = ReplyStream(
@@ -98,12 +107,7 @@ async def test_queued_replies_are_sent_in_order_once_then_deleted(rig: Rig) -> N
         [sms("+27830000002", "two")],
         [sms("+27830000001", "one c")],
     )
-    stream, sender = rig.consumer("a")
-    stream.start()
-    try:
-        assert await sender.drain(10)
-    finally:
-        await stream.close()
+    await rig.send_everything("a")
     bodies = rig.bodies()
     assert sorted(bodies) == sorted(
         [
@@ -122,12 +126,7 @@ async def test_queued_replies_are_sent_in_order_once_then_deleted(rig: Rig) -> N
 async def test_a_provider_outage_keeps_the_reply_until_it_is_sent(rig: Rig) -> None:
     rig.twilio.fail_next(503, {"code": 20500, "message": "down", "status": 503}, times=3)
     await rig.queue([sms("+27830000003", "after the outage")])
-    stream, sender = rig.consumer("a")
-    stream.start()
-    try:
-        assert await sender.drain(10)
-    finally:
-        await stream.close()
+    await rig.send_everything("a")
     assert rig.bodies() == [("+27830000003", "after the outage")]
 
 
@@ -137,12 +136,7 @@ async def test_replies_a_dead_process_took_are_sent_by_another_once(rig: Rig) ->
     await rig.redis.xgroup_create(rig.stream, GROUP, id="0", mkstream=True)
     taken = await rig.redis.xreadgroup(GROUP, "dead", {rig.stream: ">"}, count=10)
     assert len(taken[0][1]) == 2
-    stream, sender = rig.consumer("alive", claim_idle=0.3)
-    stream.start()
-    try:
-        assert await sender.drain(10)
-    finally:
-        await stream.close()
+    await rig.send_everything("alive", claim_idle=0.3)
     assert sorted(rig.bodies()) == [
         ("+27830000004", "taken by the dead"),
         ("+27830000005", "also"),
@@ -175,12 +169,7 @@ async def test_an_unreadable_entry_is_dropped_and_does_not_block_the_rest(rig: R
     await rig.redis.xadd(rig.stream, {"reply": "{not json"})
     await rig.redis.xadd(rig.stream, {"reply": '{"channel":"fax","address":"1","messages":[]}'})
     await rig.queue([sms("+27830000007", "still sent")])
-    stream, sender = rig.consumer("a")
-    stream.start()
-    try:
-        assert await sender.drain(10)
-    finally:
-        await stream.close()
+    await rig.send_everything("a")
     assert rig.bodies() == [("+27830000007", "still sent")]
     assert await rig.redis.xlen(rig.stream) == 0
 
