@@ -93,11 +93,10 @@ async def run_turns(
     for inbound in messages:
         screened = screen(inbound)
         notice = screened.notice
-
-        reply = _reply_encoder(channel, inbound.address, notice)
         encoder: ReplyEncoder | None = None
         if sender.queues_in_turn:
-            encoder = reply  # committed on the stream with the turn: Redis absorbs a flood
+            # Committed on the reply stream with the turn: Redis absorbs a flood.
+            encoder = _reply_encoder(channel, inbound.address, notice)
         else:
             await sender.wait_for_room()  # sent from memory: a flood waits here instead
         result = await services.handle_inbound(screened.message, encoder)
