@@ -8,7 +8,7 @@ limit, state read, state write, processed marker, unlock) plus a lease-renewing 
   processed or the resident is over the rate limit, returns the state. A duplicate or a rate-limited
   message releases the lock in the same script.
 * ``leave``: a Lua script that saves the state, marks the message processed, queues the reply on
-  the reply stream (``REPLY_STREAM``, read by ``notifier.replies``) and releases the lock (only if
+  the channel's reply stream (``citybot:replies:<channel>``, read by ``notifier.replies``) and releases the lock (only if
   this turn still holds it). The reply is committed with the state: a process that dies after
   ``leave`` has left the reply for another process to send, and one that dies before it has
   committed nothing, so the provider's redelivery runs the turn again. ``abandon`` only releases it (the turn failed: the message
@@ -114,7 +114,8 @@ end
 return renewed
 """
 
-# The stream of replies waiting to be sent, after the stores' prefix ("citybot:replies").
+# The streams of replies waiting to be sent, after the stores' prefix and before the channel
+# ("citybot:replies:sms").
 REPLY_STREAM = "replies"
 
 _DECISIONS = (RateDecision.ALLOW, RateDecision.WARN, RateDecision.DROP)
@@ -213,7 +214,7 @@ class RedisTurnGate:
                 lock,
                 self._dedupe.name(ticket.channel, ticket.message_id),
                 self._states.name(ticket.key),
-                self.reply_stream,
+                f"{self.reply_stream}:{ticket.channel}",
             ],
             [ticket.token, payload, self._states.ttl, self._dedupe.ttl_seconds, reply or b""],
         )

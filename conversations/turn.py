@@ -209,7 +209,8 @@ class TurnLoop:
 
     @property
     def reply_stream(self) -> str | None:
-        """The Redis stream that queued replies go to; None where replies are not queued."""
+        """The prefix of the Redis streams queued replies go to (``<prefix>:<channel>``); None
+        where replies are not queued."""
         return self._gate.reply_stream if self._gate is not None else None
 
     async def handle(

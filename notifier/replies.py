@@ -7,12 +7,14 @@ Two parts:
 * ``ReplySender`` sends in this process: one chain of tasks per resident (so replies keep their
   order), paced per channel, retried with back-off while the provider is down, each sent message
   logged with the provider's id (``notifier.delivery_log``). It holds at most ``max_pending``
-  replies: past that, ``wait_for_room`` makes the webhook wait, so a flood slows the providers'
-  deliveries down instead of growing memory without bound.
-* ``ReplyStream`` (with Redis) is where replies wait durably. The turn loop commits each reply on
-  the Redis stream in the same script that saves the conversation state
-  (``conversations.redis_turns``), so a reply exists exactly when its turn does. Every process
-  that serves webhooks reads the stream in one consumer group (each reply goes to one of them),
+  replies per channel: past that, ``wait_for_room`` makes the webhook wait, so a flood slows the
+  providers' deliveries down instead of growing memory without bound, and a channel held back by
+  its provider's limits (Telegram: 30 messages/s, 1 per chat per second) never holds up another.
+* ``ReplyStream`` (with Redis) is where replies wait durably, one stream per channel
+  (``citybot:replies:sms``...). The turn loop commits each reply on its channel's stream in the
+  same script that saves the conversation state (``conversations.redis_turns``), so a reply
+  exists exactly when its turn does. Every process that serves webhooks reads the streams in one
+  consumer group (each reply goes to one of them),
   hands the replies to its ``ReplySender`` and acknowledges (and deletes) each entry once it is
   sent or has finally failed. Entries a process took but did not finish (it was killed) are
   claimed by another process, or by the same one restarted, once they have been idle for
@@ -28,7 +30,7 @@ Example::
 
     sender = ReplySender(record=lambda sent: record_deliveries(sessions, sent))
     sender.schedule(channel, channel.render(effects, "en", address))
-    stream = ReplyStream(redis, "citybot:replies", channels, sender)
+    stream = ReplyStream(redis, "citybot:replies", sms_channel, sender)   # citybot:replies:sms
     stream.start()                               # with Redis: sends what the turns queued
     await stream.stop(); await sender.drain(10, queued=False); await stream.close()  # shutdown
 """
@@ -42,7 +44,8 @@ import logging
 import os
 import secrets
 import socket
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, cast
 
 import orjson
@@ -134,15 +137,17 @@ class ReplySender:
         self._tasks: set[asyncio.Task[None]] = set()
         # The last chain per (channel, address): a new batch waits for it, so order holds.
         self._tails: dict[tuple[str, str], asyncio.Task[None]] = {}
-        self._room = asyncio.Event()
-        self._room.set()
-        # Set when the turns queue replies on a Redis stream: ``drain`` then waits for it too.
-        self.stream: ReplyStream | None = None
+        # Replies being sent per channel, and whether that channel has room for more: a
+        # channel held back by its provider's limits never keeps another channel waiting.
+        self._pending: Counter[str] = Counter()
+        self._room: dict[str, asyncio.Event] = {}
+        # Set when the turns queue replies on Redis streams: ``drain`` then waits for them too.
+        self.streams: list[ReplyStream] = []
 
     @property
     def queues_in_turn(self) -> bool:
         """Whether turns should commit their replies on the stream rather than hand them here."""
-        return self.stream is not None
+        return bool(self.streams)
 
     def schedule(
         self,
@@ -156,28 +161,42 @@ class ReplySender:
             if on_done is not None:
                 on_done()
             return
-        key = (channel.name, messages[0].address)
+        name = channel.name
+        key = (name, messages[0].address)
         previous = self._tails.get(key)
         task = asyncio.create_task(self._send_all(channel, messages, previous))
         self._tasks.add(task)
         self._tails[key] = task
-        if len(self._tasks) >= self.max_pending:
-            self._room.clear()
+        self._pending[name] += 1
+        if self._pending[name] >= self.max_pending:
+            self._room_of(name).clear()
 
         def done(finished: asyncio.Task[None]) -> None:
             self._tasks.discard(finished)
             if self._tails.get(key) is finished:
                 del self._tails[key]
-            if len(self._tasks) < self.max_pending:
-                self._room.set()
+            self._pending[name] -= 1
+            if self._pending[name] < self.max_pending:
+                self._room_of(name).set()
             if on_done is not None and not finished.cancelled():
                 on_done()
 
         task.add_done_callback(done)
 
-    async def wait_for_room(self) -> None:
-        """Return once fewer than ``max_pending`` replies are being sent."""
-        await self._room.wait()
+    def room(self, channel: str) -> int:
+        """How many more replies on ``channel`` may be taken on now."""
+        return max(0, self.max_pending - self._pending[channel])
+
+    async def wait_for_room(self, channel: str) -> None:
+        """Return once fewer than ``max_pending`` replies on ``channel`` are being sent."""
+        await self._room_of(channel).wait()
+
+    def _room_of(self, channel: str) -> asyncio.Event:
+        event = self._room.get(channel)
+        if event is None:
+            event = self._room[channel] = asyncio.Event()
+            event.set()
+        return event
 
     async def _send_all(
         self,
@@ -239,8 +258,9 @@ class ReplySender:
         False if ``timeout`` passed first."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        if queued and self.stream is not None and not await self.stream.wait_empty(timeout):
-            return False
+        for stream in self.streams if queued else ():
+            if not await stream.wait_empty(max(0.0, deadline - loop.time())):
+                return False
         if not self._tasks:
             return True
         _, still = await asyncio.wait(set(self._tasks), timeout=max(0.0, deadline - loop.time()))
@@ -251,13 +271,14 @@ class ReplySender:
 
 
 class ReplyStream:
-    """Read the reply stream in the consumer group and send each reply through ``sender``."""
+    """Read one channel's reply stream (``<prefix>:<channel>``) in the consumer group and send
+    each reply through ``sender``."""
 
     def __init__(
         self,
         redis: Redis,
-        stream: str,
-        channels: Mapping[str, BaseChannel],
+        prefix: str,
+        channel: BaseChannel,
         sender: ReplySender,
         *,
         batch: int = 256,
@@ -266,8 +287,8 @@ class ReplyStream:
         consumer: str | None = None,
     ) -> None:
         self.redis = redis
-        self.stream = stream
-        self.channels = channels
+        self.stream = f"{prefix}:{channel.name}"
+        self.channel = channel
         self.sender = sender
         self.batch = batch
         self.block = block
@@ -313,8 +334,8 @@ class ReplyStream:
     async def _read_forever(self) -> None:
         grouped = False
         while True:
-            await self.sender.wait_for_room()
-            room = max(1, min(self.batch, self.sender.max_pending - self.sender.pending))
+            await self.sender.wait_for_room(self.channel.name)
+            room = max(1, min(self.batch, self.sender.room(self.channel.name)))
             try:
                 if not grouped:
                     await self._ensure_group()
@@ -362,27 +383,25 @@ class ReplyStream:
             if entry_id in self._in_flight:
                 continue  # claimed back while this process is still sending it
             body = (fields or {}).get(b"reply") if fields else None
-            channel = None
+            name = ""
             messages: list[OutboundMessage] = []
-            if body is not None:
-                try:
+            try:
+                if body is not None:
                     name, messages = decode_reply(body)
-                    channel = self.channels.get(name)
-                except (orjson.JSONDecodeError, ValueError, KeyError, TypeError):
-                    log.error("unreadable reply entry dropped", extra={"entry": entry_id})
-            if channel is None:
-                if body is not None and messages:
-                    # Every process is configured alike; a channel missing here is missing
-                    # everywhere, and keeping the entry would only block the stream.
+            except (orjson.JSONDecodeError, ValueError, KeyError, TypeError):
+                log.error("unreadable reply entry dropped", extra={"entry": entry_id})
+            if name != self.channel.name or not messages:
+                if name and name != self.channel.name:
+                    # Written by a process that put it on the wrong stream: nothing can send
+                    # it here, and keeping it would only come back at every claim.
                     log.error(
-                        "reply for a channel that is not configured dropped",
-                        extra={"entry": entry_id},
+                        "reply on another channel's stream dropped", extra={"entry": entry_id}
                     )
                 self._finish(entry_id)
                 continue
             self._in_flight.add(entry_id)
             self.sender.schedule(
-                channel, messages, on_done=functools.partial(self._finish, entry_id)
+                self.channel, messages, on_done=functools.partial(self._finish, entry_id)
             )
 
     def _finish(self, entry_id: str) -> None:
@@ -439,7 +458,7 @@ class ReplyStream:
     async def _claim_abandoned(self) -> None:
         cursor: Any = "0-0"
         while True:
-            if self.sender.pending >= self.sender.max_pending:
+            if not self.sender.room(self.channel.name):
                 return
             answer = await self.redis.xautoclaim(
                 self.stream,

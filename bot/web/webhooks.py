@@ -98,7 +98,7 @@ async def run_turns(
             # Committed on the reply stream with the turn: Redis absorbs a flood.
             encoder = _reply_encoder(channel, inbound.address, notice)
         else:
-            await sender.wait_for_room()  # sent from memory: a flood waits here instead
+            await sender.wait_for_room(channel.name)  # sent from memory: a flood waits here
         result = await services.handle_inbound(screened.message, encoder)
         if result.duplicate or result.reply_queued:
             continue
@@ -193,44 +193,46 @@ def add_routes(app: web.Application, services: Services) -> None:
 
 
 def _reply_sender(app: web.Application, services: Services) -> ReplySender:
-    """The app's reply sender, its delivery log batcher and (with Redis) its stream reader."""
+    """The app's reply sender, its delivery log batcher and (with Redis) its stream readers."""
     # The delivery rows of replies sent at about the same time share one commit.
     deliveries: SqlBatcher[Sent, None] = SqlBatcher(
         services.engine, write_deliveries, name="deliveries"
     )
     sender = ReplySender(record=deliveries.submit)
     app[REPLY_SENDER_KEY] = sender
-    stream_name = services.turn_loop.reply_stream
-    stream = (
-        ReplyStream(
-            services.redis,
-            stream_name,
-            services.channels,
-            sender,
-            claim_idle=services.settings.reply_claim_seconds,
-        )
-        if services.redis is not None and stream_name is not None
-        else None
-    )
-    sender.stream = stream
+    prefix = services.turn_loop.reply_stream
+    if services.redis is not None and prefix is not None:
+        # One stream per provider channel (the web chat answers in its HTTP response).
+        sender.streams = [
+            ReplyStream(
+                services.redis,
+                prefix,
+                channel,
+                sender,
+                claim_idle=services.settings.reply_claim_seconds,
+            )
+            for name, channel in services.channels.items()
+            if name != "webchat"
+        ]
+    streams = sender.streams
 
     async def drain(app: web.Application) -> None:
-        # The stream keeps what this process has not taken; only what it took is waited for.
-        if stream is not None:
+        # The streams keep what this process has not taken; only what it took is waited for.
+        for stream in streams:
             await stream.stop()
         if not await sender.drain(services.settings.shutdown_timeout, queued=False):
             log.warning(
                 "shutdown: replies still being sent after the timeout; "
-                + ("they stay queued for the next process" if stream else "they are dropped"),
+                + ("they stay queued for the next process" if streams else "they are dropped"),
                 extra={"replies": sender.pending},
             )
             await sender.cancel()  # before the channels close under them
-        if stream is not None:
+        for stream in streams:
             await stream.close()
         await deliveries.close()
 
     async def start_reading(app: web.Application) -> None:
-        if stream is not None:
+        for stream in streams:
             stream.start()
 
     app.on_startup.append(start_reading)

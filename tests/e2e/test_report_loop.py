@@ -148,9 +148,11 @@ async def test_provider_residents_close_the_loop_on_postgres_and_redis(
         await close_the_loop(city, SmsResident(city), "en")
         await close_the_loop(city, WhatsAppResident(city), "af")
         assert city.services.redis is not None
-        [group] = await city.services.redis.xinfo_groups("citybot:replies")
-        assert group["entries-read"] >= 3 * 8  # every reply of the three reports went that way
-        assert group["pending"] == 0
+        for channel, replies in (("telegram", 8), ("sms", 8), ("whatsapp", 8)):
+            # Every reply of each report went through its channel's stream.
+            [group] = await city.services.redis.xinfo_groups(f"citybot:replies:{channel}")
+            assert group["entries-read"] >= replies
+            assert group["pending"] == 0
 
 
 @asynccontextmanager

@@ -53,9 +53,13 @@ def test_an_entry_keeps_every_field_of_every_message() -> None:
 @dataclass
 class Rig:
     redis: Redis
-    stream: str
+    prefix: str
     twilio: FakeTwilio
-    channels: dict[str, BaseChannel]
+    channel: BaseChannel
+
+    @property
+    def stream(self) -> str:
+        return f"{self.prefix}:sms"
 
     async def queue(self, *replies: list[OutboundMessage]) -> None:
         for reply in replies:
@@ -78,26 +82,26 @@ class Rig:
     def consumer(self, name: str, **options: float) -> tuple[ReplyStream, ReplySender]:
         sender = ReplySender(backoff=(0.05,))
         stream = ReplyStream(
-            self.redis, self.stream, self.channels, sender, consumer=name, **options
+            self.redis, self.prefix, self.channel, sender, consumer=name, **options
         )
-        sender.stream = stream
+        sender.streams = [stream]
         return stream, sender
 
 
 @pytest.fixture
 async def rig(redis_url: str) -> AsyncIterator[Rig]:
     redis = Redis.from_url(redis_url)
-    stream = f"citybot-test:{uuid.uuid4().hex[:8]}:replies"
+    prefix = f"citybot-test:{uuid.uuid4().hex[:8]}:replies"
     async with FakeTwilio() as twilio:
         account = TwilioAccount(
             ACCOUNT_SID, AUTH_TOKEN, "https://bot.city.example", api_base_url=twilio.url
         )
         channel = SmsChannel(account, "+27211234567", per_second=10_000)
         try:
-            yield Rig(redis, stream, twilio, {"sms": channel})
+            yield Rig(redis, prefix, twilio, channel)
         finally:
             await channel.close()
-            await redis.delete(stream)
+            await redis.delete(f"{prefix}:sms")
             await redis.aclose()
 
 
@@ -168,13 +172,14 @@ async def test_a_live_process_keeps_its_replies_however_long_they_take(rig: Rig)
 async def test_an_unreadable_entry_is_dropped_and_does_not_block_the_rest(rig: Rig) -> None:
     await rig.redis.xadd(rig.stream, {"reply": "{not json"})
     await rig.redis.xadd(rig.stream, {"reply": '{"channel":"fax","address":"1","messages":[]}'})
+    await rig.queue([OutboundMessage(channel="telegram", address="5", text="not on this stream")])
     await rig.queue([sms("+27830000007", "still sent")])
     await rig.send_everything("a")
     assert rig.bodies() == [("+27830000007", "still sent")]
     assert await rig.redis.xlen(rig.stream) == 0
 
 
-async def test_the_sender_makes_callers_wait_when_it_is_full() -> None:
+async def test_the_sender_makes_callers_wait_when_a_channel_is_full() -> None:
     async with FakeTwilio() as twilio:
         account = TwilioAccount(
             ACCOUNT_SID, AUTH_TOKEN, "https://bot.city.example", api_base_url=twilio.url
@@ -184,9 +189,12 @@ async def test_the_sender_makes_callers_wait_when_it_is_full() -> None:
         try:
             sender.schedule(channel, [sms("+27830000008", "a")])
             sender.schedule(channel, [sms("+27830000009", "b")])
-            waiting = asyncio.ensure_future(sender.wait_for_room())
+            waiting = asyncio.ensure_future(sender.wait_for_room("sms"))
             await asyncio.sleep(0)
             assert not waiting.done()
+            # A channel held back never holds up another.
+            await asyncio.wait_for(sender.wait_for_room("telegram"), 0.1)
+            assert (sender.room("sms"), sender.room("telegram")) == (0, 2)
             assert await sender.drain(10)
             await asyncio.wait_for(waiting, 1)
         finally:
