@@ -6,10 +6,11 @@ import asyncio
 import uuid
 
 import pytest
+from redis.asyncio.connection import Connection
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
-from conversations.redis_pipeline import ScriptPipeline
+from conversations.redis_pipeline import ScriptPipeline, pack_commands
 from tests.conversations.stores import redis_client
 
 _INCR = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
@@ -89,3 +90,20 @@ async def test_a_dropped_connection_fails_its_batch_and_the_next_call_reconnects
         assert failed <= 1
         assert int(await client.get(f"{prefix}e") or 0) == 2
         await pipeline.close()
+
+
+def test_commands_are_packed_as_redis_py_packs_them() -> None:
+    commands = [
+        (
+            "EVALSHA",
+            "a" * 40,
+            2,
+            "citybot:lock:sms:+27830000001",
+            "citybot:state:sms:x",
+            "tok",
+            30000,
+        ),
+        ("EVALSHA", "b" * 40, 1, "k", 12, 1.0, 0.25, repr(1764433000.123), b"", b"\x00\xff"),
+        ("EVALSHA", "c" * 40, 1, "k", "Kuphi? — “quotes” 🚧", "x" * 10_000),
+    ]
+    assert pack_commands(commands) == b"".join(Connection().pack_commands(commands))
