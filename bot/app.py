@@ -71,6 +71,7 @@ ROUTE_PROVIDERS: list[str] = [
 WORKER_MODULES: list[str] = [
     "bot.housekeeping",
     "bot.filing_workers",
+    "bot.reply_workers",
 ]
 # Seconds a failed worker waits before it is started again (doubling up to the maximum).
 WORKER_RESTART_DELAY = 1.0

@@ -60,6 +60,8 @@ class Services:
     # Channels by name ("webchat", "telegram", "sms", "whatsapp"), for routes and the notifier.
     channels: dict[str, BaseChannel] = field(default_factory=dict)
     # Turns in flight, so a graceful shutdown can wait for them.
+    # This process reads the Redis reply streams already (``bot.reply_workers``).
+    reads_replies: bool = False
     _in_flight: set[asyncio.Task[Any]] = field(default_factory=set)
     _idle: asyncio.Event = field(default_factory=asyncio.Event)
     _turn_metrics: dict[str, _TurnMetrics] = field(default_factory=dict)

@@ -31,6 +31,7 @@ from collections.abc import Callable, Sequence
 from aiohttp import web
 
 from bot.channel_setup import build_channels
+from bot.reply_workers import Replies
 from bot.services import Services
 from bot.web.errors import json_error, unavailable_errors
 from channels.base import BadRequest, BaseChannel, ChannelRequest, ForbiddenRequest
@@ -38,11 +39,10 @@ from channels.screening import notice_text, screen
 from channels.telegram import TelegramChannel
 from channels.twilio_common import parse_receipt, verify_twilio_signature
 from channels.types import InboundMessage
-from conversations.sql_batch import SqlBatcher
 from conversations.turn import ReplyEncoder
 from forms_runtime.effects import Effect, Notice
-from notifier.delivery_log import Sent, apply_receipt, write_deliveries
-from notifier.replies import ReplySender, ReplyStream, encode_reply
+from notifier.delivery_log import apply_receipt
+from notifier.replies import ReplySender, encode_reply
 
 __all__ = [
     "EMPTY_TWIML",
@@ -193,48 +193,16 @@ def add_routes(app: web.Application, services: Services) -> None:
 
 
 def _reply_sender(app: web.Application, services: Services) -> ReplySender:
-    """The app's reply sender, its delivery log batcher and (with Redis) its stream readers."""
-    # The delivery rows of replies sent at about the same time share one commit.
-    deliveries: SqlBatcher[Sent, None] = SqlBatcher(
-        services.engine, write_deliveries, name="deliveries"
-    )
-    sender = ReplySender(record=deliveries.submit)
-    app[REPLY_SENDER_KEY] = sender
-    prefix = services.turn_loop.reply_stream
-    if services.redis is not None and prefix is not None:
-        # One stream per provider channel (the web chat answers in its HTTP response).
-        sender.streams = [
-            ReplyStream(
-                services.redis,
-                prefix,
-                channel,
-                sender,
-                claim_idle=services.settings.reply_claim_seconds,
-            )
-            for name, channel in services.channels.items()
-            if name != "webchat"
-        ]
-    streams = sender.streams
-
-    async def drain(app: web.Application) -> None:
-        # The streams keep what this process has not taken; only what it took is waited for.
-        for stream in streams:
-            await stream.stop()
-        if not await sender.drain(services.settings.shutdown_timeout, queued=False):
-            log.warning(
-                "shutdown: replies still being sent after the timeout; "
-                + ("they stay queued for the next process" if streams else "they are dropped"),
-                extra={"replies": sender.pending},
-            )
-            await sender.cancel()  # before the channels close under them
-        for stream in streams:
-            await stream.close()
-        await deliveries.close()
+    """The app's reply sender; with Redis it reads the reply streams while the app runs."""
+    replies = Replies.build(services)
+    app[REPLY_SENDER_KEY] = replies.sender
 
     async def start_reading(app: web.Application) -> None:
-        for stream in streams:
-            stream.start()
+        replies.start()
+
+    async def drain(app: web.Application) -> None:
+        await replies.stop(services.settings.shutdown_timeout)
 
     app.on_startup.append(start_reading)
     app.on_shutdown.append(drain)
-    return sender
+    return replies.sender
