@@ -107,12 +107,19 @@ def decode_reply(entry: str | bytes) -> tuple[str, list[OutboundMessage]]:
             channel=channel,
             address=address,
             text=str(m["text"]),
-            buttons=tuple(Button(str(i), str(label), str(kind)) for i, label, kind in m["buttons"]),
+            buttons=_buttons(tuple(map(tuple, m["buttons"]))),
             purpose=str(m.get("purpose") or "reply"),
             template_variables={str(k): str(v) for k, v in (m.get("variables") or {}).items()},
         )
         for m in loaded["messages"]
     ]
+
+
+@functools.lru_cache(maxsize=4096)
+def _buttons(raw: tuple[tuple[str, str, str], ...]) -> tuple[Button, ...]:
+    # The same keyboards come back for every resident asked the same question; building their
+    # (frozen) Buttons was a sixth of reading an entry.
+    return tuple(Button(str(i), str(label), str(kind)) for i, label, kind in raw)
 
 
 # -- sending in this process ------------------------------------------------------------------
