@@ -127,7 +127,7 @@ def _buttons(raw: tuple[tuple[str, str, str], ...]) -> tuple[Button, ...]:
 
 class ReplySender:
     """Send replies in order per resident, paced, retried, logged; never more than
-    ``max_pending`` at once."""
+    ``max_pending`` at once on one channel."""
 
     def __init__(
         self,
@@ -389,7 +389,7 @@ class ReplyStream:
             entry_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
             if entry_id in self._in_flight:
                 continue  # claimed back while this process is still sending it
-            body = (fields or {}).get(b"reply") if fields else None
+            body = fields.get(b"reply") if fields else None
             name = ""
             messages: list[OutboundMessage] = []
             try:
