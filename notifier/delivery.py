@@ -42,7 +42,7 @@ from channels.base import BaseChannel
 from channels.retrying import send_with_retries
 from channels.types import Delivery, DeliveryStatus, OutboundMessage
 from forms_runtime.effects import Notice
-from notifier.delivery_log import CARRIER_OPT_OUT, mark_unreachable
+from notifier.delivery_log import note_unreachable
 from notifier.ports import NotDelivered, ResidentGone, ResidentMessage, Undeliverable
 
 __all__ = ["NotDelivered", "ResidentDelivery", "ResidentGone", "Undeliverable"]
@@ -143,13 +143,9 @@ class ResidentDelivery:
                     created_at=now,
                 )
             )
-            if delivery.status is DeliveryStatus.UNREACHABLE:
-                await mark_unreachable(
-                    session,
-                    part.channel,
-                    part.address,
-                    opted_out=delivery.error_code == CARRIER_OPT_OUT,
-                )
+            await note_unreachable(
+                session, part.channel, part.address, delivery.status, delivery.error_code
+            )
 
 
 async def _free_form_allowed(channel: BaseChannel, address: str) -> bool:

@@ -25,16 +25,15 @@ from channels.twilio_common import DeliveryReceipt
 from channels.types import Delivery, DeliveryStatus, OutboundMessage
 
 __all__ = [
-    "CARRIER_OPT_OUT",
     "Sent",
     "apply_receipt",
-    "mark_unreachable",
+    "note_unreachable",
     "record_deliveries",
     "write_deliveries",
 ]
 
 # Twilio's error for a number that texted STOP to the carrier: honoured as an opt-out everywhere.
-CARRIER_OPT_OUT = "21610"
+_CARRIER_OPT_OUT = "21610"
 
 # The messages of one reply as sent, each with what the provider said.
 Sent = Sequence[tuple[OutboundMessage, Delivery]]
@@ -79,13 +78,9 @@ async def write_deliveries(
         await db.execute(insert(MessageLog), rows)
     for sent in replies:
         for message, delivery in sent:
-            if delivery.status is DeliveryStatus.UNREACHABLE:
-                await mark_unreachable(
-                    db,
-                    message.channel,
-                    message.address,
-                    opted_out=delivery.error_code == CARRIER_OPT_OUT,
-                )
+            await note_unreachable(
+                db, message.channel, message.address, delivery.status, delivery.error_code
+            )
     return [None] * len(replies)
 
 
@@ -109,13 +104,9 @@ async def apply_receipt(sessions: Sessions, receipt: DeliveryReceipt) -> bool:
         if row is not None and _rank(receipt.status.value) >= _rank(row.status):
             row.status = receipt.status.value
             row.status_updated_at = now
-        if receipt.status is DeliveryStatus.UNREACHABLE:
-            await mark_unreachable(
-                db,
-                receipt.channel,
-                receipt.address,
-                opted_out=receipt.error_code == CARRIER_OPT_OUT,
-            )
+        await note_unreachable(
+            db, receipt.channel, receipt.address, receipt.status, receipt.error_code
+        )
     return row is not None
 
 
@@ -129,17 +120,24 @@ def _rank(status: str | None) -> int:
     return _ORDER.index(status) if status in _ORDER else -1
 
 
-async def mark_unreachable(
-    db: AsyncSession | AsyncConnection, channel: str, address: str, *, opted_out: bool
+async def note_unreachable(
+    db: AsyncSession | AsyncConnection,
+    channel: str,
+    address: str,
+    status: DeliveryStatus,
+    error_code: str | None,
 ) -> None:
-    """The provider cannot reach this address; ``opted_out``: the resident opted out there."""
+    """Where the provider says it cannot reach this address, mark it so; where the resident
+    opted out at the carrier (Twilio 21610), opt them out everywhere. Else nothing."""
+    if status is not DeliveryStatus.UNREACHABLE:
+        return
     now = datetime.now(UTC)
     await db.execute(
         update(ResidentAddress)
         .where(ResidentAddress.channel == channel, ResidentAddress.address == address)
         .values(unreachable_at=now)
     )
-    if opted_out:
+    if error_code == _CARRIER_OPT_OUT:
         resident_ids = select(ResidentAddress.resident_id).where(
             ResidentAddress.channel == channel, ResidentAddress.address == address
         )
