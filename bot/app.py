@@ -174,10 +174,15 @@ async def close_services(services: Services) -> None:
 
 
 @contextlib.asynccontextmanager
-async def run_workers(services: Services) -> AsyncIterator[list[str]]:
-    """Start every registered worker under a supervisor; cancel them all on exit."""
+async def run_workers(services: Services, only: set[str] | None = None) -> AsyncIterator[list[str]]:
+    """Start every registered worker (or those named in ``only``) under a supervisor; cancel
+    them all on exit."""
     tasks: list[asyncio.Task[None]] = []
-    workers = registered_workers()
+    workers = {
+        name: factory
+        for name, factory in registered_workers().items()
+        if only is None or name in only
+    }
     for name, factory in workers.items():
         task = asyncio.create_task(_supervise(name, factory, services), name=f"worker:{name}")
         tasks.append(task)

@@ -25,9 +25,17 @@ def _parser() -> argparse.ArgumentParser:
         "--telegram-polling", action="store_true", help="long-poll Telegram instead of a webhook"
     )
     serve.add_argument("--no-workers", action="store_true", help="serve HTTP only")
+    serve.add_argument(
+        "--no-replies",
+        action="store_true",
+        help="leave the queued replies to citybot worker processes (needs CITYBOT_REDIS_URL)",
+    )
     serve.set_defaults(module="serve")
 
     worker = sub.add_parser("worker", help="run the workers only (filer, notifier, dispatch)")
+    worker.add_argument(
+        "--only", metavar="NAMES", help="run only these workers, comma-separated (e.g. replies)"
+    )
     worker.set_defaults(module="worker")
 
     chat = sub.add_parser("chat", help="talk to the bot in this terminal")

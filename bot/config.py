@@ -66,6 +66,10 @@ class Settings:
     # ``citybot serve --telegram-polling`` (or CITYBOT_TELEGRAM_POLLING=1): getUpdates instead of
     # a webhook, for a machine with no public URL. One process per bot only.
     telegram_polling: bool = False
+    # With Redis, whether this process sends the replies queued on the reply streams. Off
+    # (``citybot serve --no-replies`` or CITYBOT_SEND_REPLIES=0), a web process only takes
+    # messages in, and ``citybot worker`` processes send the replies.
+    send_replies: bool = True
 
     twilio_account_sid: str | None = None
     twilio_auth_token: str | None = None
@@ -143,6 +147,8 @@ class Settings:
             telegram_api_base_url=text("TELEGRAM_API_BASE_URL"),
             telegram_polling=(text("CITYBOT_TELEGRAM_POLLING") or "").lower()
             in ("1", "true", "yes", "on"),
+            send_replies=(text("CITYBOT_SEND_REPLIES") or "on").lower()
+            not in ("0", "false", "no", "off"),
             twilio_account_sid=text("TWILIO_ACCOUNT_SID"),
             twilio_auth_token=text("TWILIO_AUTH_TOKEN"),
             twilio_sms_from=text("TWILIO_SMS_FROM"),

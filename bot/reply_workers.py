@@ -47,7 +47,8 @@ class Replies:
         )
         sender = ReplySender(record=deliveries.submit)
         prefix = services.turn_loop.reply_stream
-        if services.redis is not None and prefix is not None:
+        sender.queues_in_turn = services.redis is not None and prefix is not None
+        if services.redis is not None and prefix is not None and services.settings.send_replies:
             # One stream per provider channel (the web chat answers in its HTTP response).
             sender.streams = [
                 ReplyStream(
@@ -86,8 +87,15 @@ class Replies:
 
 async def run_replies(services: Services) -> None:
     """The ``replies`` worker: read the reply streams where nothing in this process does."""
-    if services.reads_replies or services.redis is None or services.turn_loop.reply_stream is None:
-        return  # the webhook routes read them here, or replies are not queued at all
+    if (
+        services.reads_replies
+        or not services.settings.send_replies
+        or services.redis is None
+        or services.turn_loop.reply_stream is None
+    ):
+        # The webhook routes read them here, this process was told to leave them to others,
+        # or replies are not queued at all.
+        return
     await ensure_channels(services)
     replies = Replies.build(services)
     replies.start()

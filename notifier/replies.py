@@ -148,13 +148,11 @@ class ReplySender:
         # channel held back by its provider's limits never keeps another channel waiting.
         self._pending: Counter[str] = Counter()
         self._room: dict[str, asyncio.Event] = {}
-        # Set when the turns queue replies on Redis streams: ``drain`` then waits for them too.
+        # Whether turns commit their replies on Redis streams rather than hand them here. The
+        # streams this process reads are below (none where other processes send the replies);
+        # ``drain`` waits for what they hold too.
+        self.queues_in_turn = False
         self.streams: list[ReplyStream] = []
-
-    @property
-    def queues_in_turn(self) -> bool:
-        """Whether turns should commit their replies on the stream rather than hand them here."""
-        return bool(self.streams)
 
     def schedule(
         self,

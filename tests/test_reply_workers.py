@@ -4,17 +4,21 @@ stands aside in a process whose webhook routes read the streams already."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
+from twilio.request_validator import RequestValidator
 
 from bot.app import build_services, close_services, registered_workers, run_workers
 from channels.types import OutboundMessage
 from notifier.replies import encode_reply
+from tests.channels.signed import twilio_form
 from tests.e2e.city import city_settings, free_port, running_city
 from tests.e2e.test_report_loop import fresh_redis_keys
-from tests.fakes.twilio_api import FakeTwilio
+from tests.fakes.twilio_api import AUTH_TOKEN, FakeTwilio
 
 pytestmark = pytest.mark.redis
 
@@ -58,3 +62,66 @@ async def test_a_web_process_reads_the_streams_once(tmp_path: Path, redis_url: s
         await asyncio.sleep(0.3)  # the routes' readers and the workers are all running
         readers = [t for t in asyncio.all_tasks() if t.get_name() == "reply-stream-read"]
         assert len(readers) == 2, "one reader per stream (sms, whatsapp) in one process"
+
+
+async def test_a_web_process_told_not_to_send_leaves_replies_to_a_worker(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """``serve --no-replies``: the webhook's turn queues the reply and answers Twilio, nothing
+    in the web process sends it; a ``worker --only replies`` beside it does."""
+    async with (
+        fresh_redis_keys(redis_url),
+        FakeTwilio() as twilio,
+        running_city(
+            tmp_path,
+            twilio=twilio,
+            env={"CITYBOT_REDIS_URL": redis_url, "CITYBOT_SEND_REPLIES": "0"},
+            workers=False,
+        ) as city,
+    ):
+        assert not city.settings.send_replies
+        form = twilio_form(
+            "inbound_sms.json", Body="pothole", From="+27831230002", MessageSid="SM" + "7" * 32
+        )
+        url = city.settings.public_url + "/webhooks/twilio/sms"
+        signature = RequestValidator(AUTH_TOKEN).compute_signature(url, form)
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": signature,
+        }
+        async with city.http.post(url, data=urlencode(form), headers=headers) as response:
+            assert response.status == 200
+        await asyncio.sleep(0.5)
+        assert not twilio.messages(), "the web process sent a reply it was told to leave"
+        assert not [t for t in asyncio.all_tasks() if t.get_name() == "reply-stream-read"]
+        assert city.services.redis is not None
+        assert await city.services.redis.xlen("citybot:replies:sms") == 1
+
+        worker_settings = dataclasses.replace(city.settings, send_replies=True)
+        services = await build_services(worker_settings)
+        try:
+            async with run_workers(services, only={"replies"}) as names:
+                assert names == ["replies"]
+                deadline = time.monotonic() + 10
+                while not twilio.messages():
+                    assert time.monotonic() < deadline, "the worker sent nothing"
+                    await asyncio.sleep(0.05)
+        finally:
+            await close_services(services)
+        [sent] = twilio.messages()
+        assert sent.form["To"] == "+27831230002"
+        assert "service" in sent.form["Body"].lower()
+
+
+async def test_a_worker_told_not_to_send_stands_aside(tmp_path: Path, redis_url: str) -> None:
+    async with fresh_redis_keys(redis_url), FakeTwilio() as twilio:
+        env = {"CITYBOT_REDIS_URL": redis_url, "CITYBOT_SEND_REPLIES": "off"}
+        services = await build_services(
+            city_settings(tmp_path, free_port(), twilio=twilio, env=env)
+        )
+        try:
+            async with run_workers(services, only={"replies"}):
+                await asyncio.sleep(0.3)
+                assert not [t for t in asyncio.all_tasks() if t.get_name() == "reply-stream-read"]
+        finally:
+            await close_services(services)

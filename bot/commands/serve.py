@@ -5,18 +5,19 @@ Example::
     $ citybot serve --port 8080
     citybot is running: web chat at http://127.0.0.1:8080/
     $ citybot serve --telegram-polling     # no public URL: ask Telegram for updates instead
+    $ citybot serve --no-workers --no-replies   # take messages in only; workers do the rest
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import logging
 import sys
 
 from aiohttp import web
 
+from bot import event_loop
 from bot.app import create_app
 from bot.commands.lifecycle import settings_or_none, stop_on_signals
 from bot.config import Settings
@@ -36,13 +37,24 @@ def run(args: argparse.Namespace) -> int:
             print("citybot serve: --telegram-polling needs TELEGRAM_BOT_TOKEN", file=sys.stderr)
             return 2
         settings = dataclasses.replace(settings, telegram_polling=True)
+    if getattr(args, "no_replies", False):
+        settings = dataclasses.replace(settings, send_replies=False)
+    if not settings.send_replies and not settings.redis_url:
+        # Without Redis a reply lives only in this process's memory: no other process could
+        # send it, so it would never go.
+        print(
+            "citybot serve: --no-replies (CITYBOT_SEND_REPLIES=0) needs CITYBOT_REDIS_URL, "
+            "where replies wait for citybot worker",
+            file=sys.stderr,
+        )
+        return 2
     host = getattr(args, "host", None) or settings.host
     port = settings.port if getattr(args, "port", None) is None else int(args.port)
     # The filer finds the built-in Open311 server at this listener (bot.open311.wiring).
     settings = dataclasses.replace(settings, host=host, port=port)
     configure_logging(settings.log_level)
     try:
-        return asyncio.run(
+        return event_loop.run(
             _serve(settings, host, port, workers=not getattr(args, "no_workers", False))
         )
     except OSError as exc:

@@ -198,6 +198,8 @@ def _reply_sender(app: web.Application, services: Services) -> ReplySender:
     app[REPLY_SENDER_KEY] = replies.sender
 
     async def start_reading(app: web.Application) -> None:
+        if replies.sender.queues_in_turn and not replies.sender.streams:
+            log.info("replies are left to citybot worker processes (send_replies is off)")
         replies.start()
 
     async def drain(app: web.Application) -> None:

@@ -27,3 +27,24 @@ def test_serve_and_worker_exit_2_on_a_bad_setting(
     monkeypatch.setenv("CITYBOT_LOG_LEVEL", "LOUD")
     assert command.run(argparse.Namespace()) == 2
     assert "CITYBOT_LOG_LEVEL" in capsys.readouterr().err
+
+
+def test_serve_refuses_no_replies_without_redis(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Without Redis a reply lives only in the web process: leaving it to workers would lose it.
+    monkeypatch.delenv("CITYBOT_REDIS_URL", raising=False)
+    assert serve.run(argparse.Namespace(no_replies=True)) == 2
+    err = capsys.readouterr().err
+    assert "--no-replies" in err and "CITYBOT_REDIS_URL" in err
+
+
+@pytest.mark.parametrize("only", ["nonsense", "replies,nonsense", " , "])
+def test_worker_only_names_known_workers(
+    only: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert worker.run(argparse.Namespace(only=only)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("citybot worker: no worker named ")
+    assert "replies" in err.split("the workers are", 1)[1]
+    assert "nonsense" not in err.split("the workers are", 1)[1]

@@ -85,6 +85,7 @@ class Rig:
             self.redis, self.prefix, self.channel, sender, consumer=name, **options
         )
         sender.streams = [stream]
+        sender.queues_in_turn = True
         return stream, sender
 
 
