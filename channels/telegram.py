@@ -46,6 +46,7 @@ import functools
 import hmac
 import json
 import logging
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -190,9 +191,13 @@ class TelegramChannel(BaseChannel):
         api_base_url: str | None = None,
         per_second: float = 30.0,
         per_chat_per_second: float = 1.0,
-        connection_pool_size: int = 16,
+        connection_pool_size: int | None = None,
     ) -> None:
         self._secret = secret
+        if connection_pool_size is None:
+            # Enough connections to keep up the configured rate with quarter-second round trips
+            # (Telegram's 30 a second needs far fewer than 16; a paid broadcast rate needs more).
+            connection_pool_size = max(16, min(256, math.ceil(per_second / 4)))
         # No more sends in flight than the pool has connections: a request queued inside the
         # HTTP client for a free connection runs down its timeout while it waits, so in a flood
         # it would fail as if Telegram were down; here it waits without a clock running.
