@@ -44,17 +44,26 @@ class Served(str):
     """The server's URL, which also knows the server's process (for its CPU time)."""
 
     pid: int | None = None
+    # ``citybot worker --only replies`` processes beside the server, if any were asked for.
+    worker_pids: tuple[int, ...] = ()
 
     def cpu_seconds(self) -> float | None:
         """CPU seconds the server has used so far (user + system); None if unknown."""
-        if self.pid is None:
-            return None
-        try:
-            fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return None
-        # utime and stime are fields 14 and 15 of /proc/PID/stat, in clock ticks.
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return None if self.pid is None else _cpu_seconds(self.pid)
+
+    def worker_cpu_seconds(self) -> float | None:
+        """CPU seconds the reply workers have used so far, all together."""
+        used = [_cpu_seconds(pid) for pid in self.worker_pids]
+        return None if None in used else sum(u for u in used if u is not None)
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # utime and stime are fields 14 and 15 of /proc/PID/stat, in clock ticks.
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextlib.asynccontextmanager
@@ -64,11 +73,14 @@ async def serve_in_subprocess(
     redis_url: str | None,
     env: Mapping[str, str] | None = None,
     profile: str | None = None,
+    reply_workers: int = 0,
 ) -> AsyncIterator[Served]:
     """``citybot serve --no-workers`` until the block ends; yields its URL once /readyz says 200.
 
     ``env`` adds to (or overrides) the server's environment; ``profile`` records the server with
     py-spy into that file (collapsed stacks for a ``.txt`` name, for grep and sort; else an SVG).
+    With ``reply_workers`` (and Redis) the server runs ``--no-replies`` and that many
+    ``citybot worker --only replies`` processes send the replies.
     """
     scratch = tempfile.mkdtemp(prefix="citybot-bench-")
     port = free_port()
@@ -89,24 +101,36 @@ async def serve_in_subprocess(
     server_env.pop("CITYBOT_REDIS_URL", None)
     if redis_url:
         server_env["CITYBOT_REDIS_URL"] = redis_url
-    command = [shutil.which("citybot", path=str(VENV_BIN)) or "citybot", "serve", "--no-workers"]
+    citybot = shutil.which("citybot", path=str(VENV_BIN)) or "citybot"
+    command = [citybot, "serve", "--no-workers"]
+    if reply_workers:
+        command.append("--no-replies")
     if profile:
         spy = shutil.which("py-spy", path=str(VENV_BIN)) or "py-spy"
         fmt = ["--format", "raw"] if profile.endswith(".txt") else []
         command = [spy, "record", "-o", profile, "--rate", "250", *fmt, "--", *command]
     process = subprocess.Popen(command, env=server_env, cwd=scratch)
+    workers: list[subprocess.Popen[bytes]] = []
     try:
         await _wait_until_ready(process, url)
+        # After the server, which has upgraded the database by then.
+        workers = [
+            subprocess.Popen([citybot, "worker", "--only", "replies"], env=server_env, cwd=scratch)
+            for _ in range(reply_workers)
+        ]
         served = Served(url)
         # Under py-spy the child is py-spy itself: its CPU time would not be the server's.
         served.pid = None if profile else process.pid
+        served.worker_pids = tuple(w.pid for w in workers)
         yield served
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        for child in (process, *workers):
+            child.send_signal(signal.SIGINT)
+        for child in (process, *workers):
+            try:
+                child.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                child.kill()
         shutil.rmtree(scratch, ignore_errors=True)
         if redis_url:
             await _forget_bench_keys(redis_url)

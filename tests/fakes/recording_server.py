@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -49,6 +50,8 @@ class RecordingServer:
         self._script: deque[ScriptedAnswer] = deque()
         self._runner: web.AppRunner | None = None
         self.port = 0
+        # Called with each request as it is answered (a bench waits on it for a resident's reply).
+        self.on_request: Callable[[RecordedRequest], None] | None = None
 
     # -- the test's controls ------------------------------------------------------------------
 
@@ -107,14 +110,15 @@ class RecordingServer:
         return self._script.popleft() if self._script else None
 
     def respond(self, recorded: RecordedRequest, answer: ScriptedAnswer) -> web.Response:
-        self.requests.append(
-            RecordedRequest(
-                recorded.method,
-                recorded.path,
-                recorded.headers,
-                recorded.form,
-                recorded.body,
-                answer.status,
-            )
+        answered = RecordedRequest(
+            recorded.method,
+            recorded.path,
+            recorded.headers,
+            recorded.form,
+            recorded.body,
+            answer.status,
         )
+        self.requests.append(answered)
+        if self.on_request is not None:
+            self.on_request(answered)
         return web.json_response(answer.body, status=answer.status, headers=answer.headers)
