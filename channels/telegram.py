@@ -41,7 +41,6 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hmac
 import json
@@ -80,7 +79,7 @@ from channels.pacing import Pacer
 from channels.render_text import render_plain
 from channels.retrying import PROVIDER_DOWN
 from channels.sms_render import split_for_length
-from channels.telegram_http import AiohttpRequest
+from channels.telegram_http import HttpClientRequest
 from channels.types import (
     Button,
     Capabilities,
@@ -198,14 +197,11 @@ class TelegramChannel(BaseChannel):
             # Enough connections to keep up the configured rate with quarter-second round trips
             # (Telegram's 30 a second needs far fewer than 16; a paid broadcast rate needs more).
             connection_pool_size = max(16, min(256, math.ceil(per_second / 4)))
-        # No more sends in flight than the pool has connections: a request queued inside the
-        # HTTP client for a free connection runs down its timeout while it waits, so in a flood
-        # it would fail as if Telegram were down; here it waits without a clock running.
-        self._in_flight = asyncio.Semaphore(connection_pool_size)
         base = (api_base_url or "https://api.telegram.org").rstrip("/")
-        # Replies go through aiohttp (``channels.telegram_http``: far less CPU per request under
-        # a flood); the long poll keeps the SDK's own transport, which it was built around.
-        self._request = AiohttpRequest(
+        # Replies go through the keep-alive client (``channels.telegram_http``: far less CPU
+        # per request under a flood; a send waiting for a free connection does so without its
+        # timeout running); the long poll keeps the SDK's own transport, built around it.
+        self._request = HttpClientRequest(
             connection_pool_size=connection_pool_size, read_timeout=10.0, connect_timeout=5.0
         )
         # getUpdates holds its connection for the whole long poll: a pool of its own.
@@ -296,10 +292,9 @@ class TelegramChannel(BaseChannel):
 
     async def send(self, message: OutboundMessage) -> Delivery:
         try:
-            async with self._in_flight:
-                message_id = await self.bot.send_text(
-                    int(message.address), message.text, _markup_json(tuple(message.buttons))
-                )
+            message_id = await self.bot.send_text(
+                int(message.address), message.text, _markup_json(tuple(message.buttons))
+            )
         except RetryAfter as exc:
             return Delivery(
                 status=DeliveryStatus.RATE_LIMITED,

@@ -1,39 +1,48 @@
-"""python-telegram-bot's HTTP port on aiohttp: the SDK builds every Bot API call, aiohttp moves it.
+"""python-telegram-bot's HTTP port on ``channels.http_client``: the SDK builds every Bot API
+call, the keep-alive client moves it.
 
 ``telegram.request.BaseRequest`` is the SDK's documented extension point for the transport; the
 SDK still encodes the parameters, reads the answer and raises its own errors (``RetryAfter``,
 ``Forbidden``, ``BadRequest``...) from the status and body returned here. Why not the default
-``HTTPXRequest``: under a flood of replies httpx and httpcore cost several times what aiohttp
-costs per request (httpcore rescans every pooled connection, asking each socket whether it is
-readable, whenever a request starts or ends), and that CPU is taken from the turns being
-answered. The Twilio channels already send through aiohttp (``twilio_common.BaseUrlHttpClient``).
+``HTTPXRequest``, nor aiohttp: under a flood of replies both cost several times more CPU per
+request than the request itself (httpcore rescans every pooled connection whenever a request
+starts or ends; aiohttp's client is general), and that CPU is taken from the turns being
+answered. The Twilio channels send through the same client (``twilio_common``).
 
 Transport failures become the SDK's ``TimedOut`` (a timeout) or ``NetworkError`` (refused,
-reset), which the channel reports as the provider being down, so the message is retried.
+reset, not HTTP), which the channel reports as the provider being down, so the message is
+retried.
 
 Example::
 
-    request = AiohttpRequest(connection_pool_size=16, read_timeout=10.0, connect_timeout=5.0)
+    request = HttpClientRequest(connection_pool_size=16, read_timeout=10.0, connect_timeout=5.0)
     bot = Bot(token, request=request)
-    await bot.send_message(chat_id=123456789, text="Hello")   # POST .../sendMessage via aiohttp
+    await bot.send_message(chat_id=123456789, text="Hello")   # POST .../sendMessage
     await request.shutdown()
 """
 
 from __future__ import annotations
 
-import aiohttp
+import secrets
+
 from telegram._utils.defaultvalue import DefaultValue
-from telegram._utils.types import ODVInput
+from telegram._utils.types import ODVInput, UploadFileDict
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 from channels.form_encoding import form_urlencode
+from channels.http_client import HttpClient
 
-__all__ = ["AiohttpRequest"]
+__all__ = ["HttpClientRequest"]
+
+# The Bot API serves files of up to 20 MB; downloads go through this transport too (the media
+# proxy checks its own, lower, limit on what arrives).
+MAX_ANSWER_BYTES = 21 * 1024 * 1024
 
 
-class AiohttpRequest(BaseRequest):
-    """A ``BaseRequest`` that sends with one aiohttp session (made on first use, in the loop)."""
+class HttpClientRequest(BaseRequest):
+    """A ``BaseRequest`` that sends with one keep-alive ``HttpClient`` (made again after a
+    shutdown, if the bot is used again)."""
 
     def __init__(
         self,
@@ -49,27 +58,29 @@ class AiohttpRequest(BaseRequest):
         self._write_timeout = write_timeout
         self._connect_timeout = connect_timeout
         self._media_write_timeout = media_write_timeout
-        self._session: aiohttp.ClientSession | None = None
+        self._client: HttpClient | None = None
 
     @property
     def read_timeout(self) -> float | None:
         return self._read_timeout
 
     async def initialize(self) -> None:
-        self._ensure_session()
+        self._ensure_client()
 
     async def shutdown(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
-    def _ensure_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self._pool_size),
-                headers={"User-Agent": self.USER_AGENT},
+    def _ensure_client(self) -> HttpClient:
+        if self._client is None:
+            self._client = HttpClient(
+                limit=self._pool_size,
+                connect_timeout=self._connect_timeout,
+                user_agent=self.USER_AGENT,
+                max_body=MAX_ANSWER_BYTES,
             )
-        return self._session
+        return self._client
 
     async def do_request(
         self,
@@ -83,37 +94,60 @@ class AiohttpRequest(BaseRequest):
     ) -> tuple[int, bytes]:
         files = request_data.multipart_data if request_data and request_data.contains_files else {}
         fields = request_data.json_parameters if request_data else {}
-        # Form-encoded like the SDK's own transport (encoded here: aiohttp's FormData costs
-        # several times more per message); a multipart body when files are uploaded.
-        body: aiohttp.FormData | bytes | None = form_urlencode(fields.items()) if fields else None
-        headers = {"Content-Type": "application/x-www-form-urlencoded"} if fields else None
+        # Form-encoded like the SDK's own transport; multipart when files are uploaded.
+        body: bytes | None = None
+        headers: dict[str, str] = {}
         if files:
-            headers = None
-            form = aiohttp.FormData()
-            for name, value in fields.items():
-                form.add_field(name, value)
-            for name, (filename, content, mime_type) in files.items():
-                form.add_field(name, content, filename=filename, content_type=mime_type)
-            body = form
+            boundary = secrets.token_hex(16)
+            body = _multipart(boundary, fields, files)
+            headers["Content-Type"] = f"multipart/form-data; boundary={boundary}"
+        elif fields:
+            body = form_urlencode(fields.items())
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
         write_default = self._media_write_timeout if files else self._write_timeout
         read = _given(read_timeout, self._read_timeout)
         write = _given(write_timeout, write_default)
-        # aiohttp has no separate write timeout: a request may take both, plus the connect.
+        # One clock for the whole exchange: the write and the read, after the connect.
         total = None if read is None or write is None else read + write
-        timeout = aiohttp.ClientTimeout(
-            total=total,
-            sock_connect=_given(connect_timeout, self._connect_timeout),
-            sock_read=read,
-        )
         try:
-            async with self._ensure_session().request(
-                method, url, data=body, headers=headers, timeout=timeout, allow_redirects=False
-            ) as response:
-                return response.status, await response.read()
+            answer = await self._ensure_client().request(
+                method, url, headers=headers, body=body, timeout=total
+            )
         except TimeoutError as exc:  # asyncio.TimeoutError too, from Python 3.11 on
             raise TimedOut from exc
-        except (aiohttp.ClientError, OSError) as exc:
-            raise NetworkError(f"aiohttp.{type(exc).__name__}: {exc}") from exc
+        except OSError as exc:  # HttpError among them
+            raise NetworkError(f"{type(exc).__name__}: {exc}") from exc
+        return answer.status, answer.body
+
+
+def _multipart(boundary: str, fields: dict[str, str], files: UploadFileDict) -> bytes:
+    """A multipart/form-data body (RFC 7578): the text fields, then the files."""
+    parts: list[bytes] = []
+    for name, value in fields.items():
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{_quoted(name)}"\r\n\r\n'.encode()
+            + value.encode()
+            + b"\r\n"
+        )
+    for name, (filename, file, mime_type) in files.items():
+        # The SDK hands over bytes, or (since 21.5) an open file.
+        content = file if isinstance(file, bytes) else file.read()
+        parts.append(
+            (
+                f"--{boundary}\r\nContent-Disposition: form-data; "
+                f'name="{_quoted(name)}"; filename="{_quoted(filename)}"\r\n'
+                f"Content-Type: {mime_type}\r\n\r\n"
+            ).encode()
+            + content
+            + b"\r\n"
+        )
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts)
+
+
+def _quoted(text: str) -> str:
+    # Quotes and line breaks would end the parameter early (RFC 7578, section 2).
+    return text.replace('"', "%22").replace("\r", "%0D").replace("\n", "%0A")
 
 
 def _given(value: ODVInput[float], default: float | None) -> float | None:

@@ -21,7 +21,6 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextvars
 import functools
@@ -31,9 +30,8 @@ from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
-import aiohttp
 from twilio.base.exceptions import TwilioRestException
 from twilio.http import AsyncHttpClient
 from twilio.http.response import Response
@@ -42,6 +40,7 @@ from twilio.rest import Client
 
 from channels.base import BadRequest, BaseChannel, ChannelRequest, ForbiddenRequest
 from channels.form_encoding import form_urlencode
+from channels.http_client import HttpClient
 from channels.render_text import render_plain
 from channels.retrying import PROVIDER_DOWN
 from channels.types import Delivery, DeliveryStatus, OutboundMessage
@@ -254,32 +253,36 @@ def delivery_from_error(exc: BaseException) -> Delivery:
         if exc.status >= 500:
             return Delivery(status=DeliveryStatus.FAILED, error_code=PROVIDER_DOWN, error=exc.msg)
         return Delivery(status=DeliveryStatus.FAILED, error_code=code, error=exc.msg)
-    if isinstance(exc, aiohttp.ClientError | asyncio.TimeoutError | OSError):
+    if isinstance(exc, TimeoutError | OSError):  # HttpError is an OSError
         return Delivery(status=DeliveryStatus.FAILED, error_code=PROVIDER_DOWN, error=repr(exc))
     return Delivery(status=DeliveryStatus.FAILED, error_code="error", error=repr(exc))
 
 
 class BaseUrlHttpClient(AsyncHttpClient):  # type: ignore[misc]  # twilio ships no type hints
-    """twilio's async HTTP client port, on aiohttp, sending to ``base_url`` when one is set.
+    """twilio's async HTTP client port, on the keep-alive ``HttpClient``, sending to
+    ``base_url`` when one is set.
 
     The SDK still builds the URL path, the form body and the Basic auth; only the scheme and host
-    change. The aiohttp session is made on first use, inside the running event loop. What is the
-    same for every request (the default timeout, the encoded credentials) is made once.
+    change. What is the same for every request (the encoded credentials) is made once.
     """
 
     def __init__(self, base_url: str | None, *, timeout: float = 10.0, limit: int = 100) -> None:
         super().__init__(logger=log, is_async=True, timeout=timeout)
         self._base = urlsplit(base_url.rstrip("/")) if base_url else None
         self._limit = limit
-        self._session: aiohttp.ClientSession | None = None
-        self._default_timeout = aiohttp.ClientTimeout(total=timeout)
+        self._client: HttpClient | None = None
+        self._default_timeout = timeout
 
-    def target(self, url: str) -> str:
-        if self._base is None:
-            return url
+    def target(self, url: str, params: Mapping[str, Any] | None = None) -> str:
         parts = urlsplit(url)
+        query = parts.query
+        given = [(k, str(v)) for k, v in (params or {}).items() if v is not None]
+        if given:
+            query = "&".join(filter(None, (query, urlencode(given))))
+        if self._base is None:
+            return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
         return urlunsplit(
-            (self._base.scheme, self._base.netloc, self._base.path + parts.path, parts.query, "")
+            (self._base.scheme, self._base.netloc, self._base.path + parts.path, query, "")
         )
 
     async def request(
@@ -293,31 +296,29 @@ class BaseUrlHttpClient(AsyncHttpClient):  # type: ignore[misc]  # twilio ships 
         timeout: float | None = None,
         allow_redirects: bool = False,
     ) -> Response:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=self._limit))
-        async with self._session.request(
+        if self._client is None:
+            self._client = HttpClient(limit=self._limit)
+        # Twilio's API does not redirect; a 3xx comes back as it is (allow_redirects is moot).
+        answer = await self._client.request(
             method.upper(),
-            self.target(url),
-            params={k: v for k, v in (params or {}).items() if v is not None} or None,
-            data=_form(data),
+            self.target(url, params),
             headers=_with_basic_auth(headers, auth, form=bool(data)),
-            timeout=aiohttp.ClientTimeout(total=timeout) if timeout else self._default_timeout,
-            allow_redirects=allow_redirects,
-        ) as response:
-            text = await response.text()
-            if response.status == 429:
-                _retry_after.set(_retry_after_seconds(response.headers.get("Retry-After")))
-            return Response(response.status, text, response.headers)
+            body=_form(data),
+            timeout=timeout or self._default_timeout,
+        )
+        text = answer.body.decode("utf-8", "replace")
+        if answer.status == 429:
+            _retry_after.set(_retry_after_seconds(answer.header("Retry-After")))
+        return Response(answer.status, text, answer.headers)
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
 
 
 def _form(data: Mapping[str, Any] | None) -> bytes | None:
-    # Lists (MediaUrl, PersistentAction) become repeated fields, as Twilio expects. Encoded here
-    # rather than by aiohttp's FormData, which costs several times more per message in a flood.
+    # Lists (MediaUrl, PersistentAction) become repeated fields, as Twilio expects.
     if not data:
         return None
     fields: list[tuple[str, str]] = []
@@ -332,7 +333,7 @@ def _form(data: Mapping[str, Any] | None) -> bytes | None:
 def _with_basic_auth(
     headers: Mapping[str, str] | None, auth: tuple[str, str] | None, *, form: bool = False
 ) -> dict[str, str]:
-    # Built by hand: aiohttp 3.14 deprecates ``auth=BasicAuth`` and older ones lack its successor.
+    # The SDK hands over (user, password); the header is built once per account (cached).
     merged = dict(headers or {})
     if form:
         merged.setdefault("Content-Type", "application/x-www-form-urlencoded")
