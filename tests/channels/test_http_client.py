@@ -327,3 +327,27 @@ def test_it_works_on_uvloop() -> None:
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         bodies = runner.run(exchange())
     assert bodies == [b'{"path": "/%d", "body": ""}' % i for i in range(3)]
+
+
+async def test_a_cancelled_request_gives_its_slot_back() -> None:
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.2)
+        return web.Response(text="ok")
+
+    client = HttpClient(limit=1)
+    try:
+        async with aiohttp_server(slow) as (url, _):
+            holding = asyncio.create_task(client.request("GET", url + "/"))
+            await asyncio.sleep(0.05)
+            waiting = asyncio.create_task(client.request("GET", url + "/"))
+            await asyncio.sleep(0.01)
+            waiting.cancel()  # cancelled while waiting for the one slot
+            holding.cancel()  # cancelled in the middle of its exchange
+            for task in (holding, waiting):
+                with pytest.raises(asyncio.CancelledError):
+                    await task
+            # Both slots' worth of cancellations left the one slot free.
+            answer = await client.request("GET", url + "/", timeout=2)
+    finally:
+        await client.close()
+    assert answer.body == b"ok"
