@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import secrets
 from dataclasses import dataclass
@@ -119,6 +120,10 @@ return renewed
 REPLY_STREAM = "replies"
 
 _DECISIONS = (RateDecision.ALLOW, RateDecision.WARN, RateDecision.DROP)
+# A lock token only has to be unique among holders: a random part per process and a counter
+# (os.urandom on every turn cost a system call for nothing more).
+_TOKEN_PREFIX = secrets.token_hex(6)
+_TOKEN_NUMBERS = itertools.count(1)
 
 
 @dataclass
@@ -168,7 +173,7 @@ class RedisTurnGate:
     async def enter(self, key: ConversationKey, channel: str, message_id: str) -> Ticket:
         """Lock the conversation and read its state (waits while another process holds it)."""
         lock = self._locks.name(key)
-        ticket = Ticket(key, channel, message_id, secrets.token_hex(8))
+        ticket = Ticket(key, channel, message_id, f"{_TOKEN_PREFIX}{next(_TOKEN_NUMBERS):x}")
         keys = [lock, self._dedupe.name(channel, message_id), self._limiter.name(key)]
         keys.append(self._states.name(key))
         args: list[str | int | float] = [
