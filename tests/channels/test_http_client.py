@@ -4,6 +4,9 @@ aiohttp server, and raw sockets that answer exactly what a test needs (odd, brok
 from __future__ import annotations
 
 import asyncio
+import shutil
+import ssl
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
@@ -351,3 +354,69 @@ async def test_a_cancelled_request_gives_its_slot_back() -> None:
     finally:
         await client.close()
     assert answer.body == b"ok"
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1, made with the openssl command."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("the openssl command is needed to make a test certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = str(folder / "cert.pem"), str(folder / "key.pem")
+    subprocess.run(
+        [
+            *(openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"),
+            *("-keyout", key, "-out", cert, "-subj", "/CN=127.0.0.1"),
+            *("-addext", "subjectAltName=IP:127.0.0.1"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+@asynccontextmanager
+async def tls_server(certificate: tuple[str, str]) -> AsyncIterator[tuple[str, list[int]]]:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificate)
+    ports: list[int] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        ports.append(peer[1] if peer else 0)
+        return web.Response(text=f"secure {request.secure}")
+
+    app = web.Application()
+    app.router.add_get("/", handler)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
+    await site.start()
+    try:
+        yield f"https://127.0.0.1:{runner.addresses[0][1]}", ports
+    finally:
+        await runner.cleanup()
+
+
+async def test_https_is_verified_and_kept_alive(certificate: tuple[str, str]) -> None:
+    trusting = ssl.create_default_context(cafile=certificate[0])
+    client = HttpClient(ssl_context=trusting)
+    try:
+        async with tls_server(certificate) as (url, ports):
+            bodies = [(await client.request("GET", url + "/")).body for _ in range(3)]
+    finally:
+        await client.close()
+    assert bodies == [b"secure True"] * 3
+    assert len(set(ports)) == 1
+
+
+async def test_an_untrusted_certificate_is_refused(certificate: tuple[str, str]) -> None:
+    client = HttpClient()  # the system's trust store, which does not know this certificate
+    try:
+        async with tls_server(certificate) as (url, ports):
+            with pytest.raises(HttpError, match="CERTIFICATE_VERIFY_FAILED"):
+                await client.request("GET", url + "/")
+    finally:
+        await client.close()
+    assert ports == []
