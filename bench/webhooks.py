@@ -68,6 +68,9 @@ SCRIPT = (
 )
 
 
+# Where this run's message ids start: a multiple of 10^9 that differs from run to run (for a
+# day and more), small enough for any integer column.
+RUN_IDS = (int(time.time()) % 100_000) * 10**9
 # How long a resident waits for a reply before counting it as missing and writing again.
 REPLY_TIMEOUT = 30.0
 
@@ -80,7 +83,8 @@ class Stats:
         default_factory=lambda: {"sms": [], "telegram": []}
     )
     statuses: Counter[int] = field(default_factory=Counter)
-    missing_replies: int = 0
+    # What residents said that got no reply in time, by what they said.
+    missing: Counter[str] = field(default_factory=Counter)
     # Only what finishes before this moment (time.perf_counter) counts.
     until: float = float("inf")
 
@@ -110,7 +114,9 @@ class Resident:
         self.phone = f"+2783{number:07d}"
         self.chat_id = 500_000_000 + number
         self.script = itertools.cycle(SCRIPT)
-        self.ids = itertools.count(1)
+        # Message ids new to this run: the database keeps earlier runs' ids as processed, and a
+        # provider never sends the same id for a new message.
+        self.ids = itertools.count(RUN_IDS + 1)
         self.validator = RequestValidator(AUTH_TOKEN)
         self.reply: asyncio.Future[None] | None = None
 
@@ -128,7 +134,7 @@ class Resident:
         n = next(self.ids)
         if self.channel == "telegram":
             path = "/webhooks/telegram"
-            update_id = self.number * 1_000_000 + n
+            update_id = RUN_IDS + self.number * 100_000 + (n - RUN_IDS)
             body = {
                 "update_id": update_id,
                 "message": {
@@ -151,7 +157,7 @@ class Resident:
             }
         else:
             path = "/webhooks/twilio/sms"
-            sid = f"SM{self.number:016d}{n:016d}"
+            sid = f"SM{self.number:08d}{n:024d}"
             form = {
                 "MessageSid": sid,
                 "SmsSid": sid,
@@ -182,7 +188,7 @@ class Resident:
         try:
             await asyncio.wait_for(self.reply, REPLY_TIMEOUT)
         except TimeoutError:
-            stats.missing_replies += 1
+            stats.missing[f"{self.channel}: {text}"] += 1
         finally:
             self.reply = None
         if time.perf_counter() <= stats.until:
@@ -295,7 +301,7 @@ async def bench(args: argparse.Namespace) -> int:
         window = await talk(residents, url, warmup=args.warmup, seconds=args.seconds)
         replies = len(telegram.requests) + len(twilio.requests) - sent_before
     report(args, window, replies)
-    return 0 if window.stats.statuses.keys() <= {200} and not window.stats.missing_replies else 1
+    return 0 if window.stats.statuses.keys() <= {200} and not window.stats.missing else 1
 
 
 def report(args: argparse.Namespace, window: Window, replies: int) -> None:
@@ -331,7 +337,8 @@ def report(args: argparse.Namespace, window: Window, replies: int) -> None:
         print(f"  post to reply at the provider: {replied}")
         for channel, values in stats.reply_latencies.items():
             print(f"    {channel:8s} {LatencySummary.of(values)}")
-        print(f"  replies missing after {REPLY_TIMEOUT:g} s: {stats.missing_replies}")
+        missing = sum(stats.missing.values())
+        print(f"  replies missing after {REPLY_TIMEOUT:g} s: {missing} {dict(stats.missing) or ''}")
     print(f"  requests that reached the fake providers (run and warm-up): {replies:,}")
     if window.cpu is not None and everything.count:
         cpu = window.cpu
