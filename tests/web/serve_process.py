@@ -25,8 +25,11 @@ def free_port() -> int:
 class ServeProcess:
     """Start, kill and restart one ``citybot serve`` with fixed environment and port."""
 
-    def __init__(self, workdir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, workdir: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+    ) -> None:
         self.workdir = workdir
+        self.args = args
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
@@ -41,7 +44,7 @@ class ServeProcess:
 
     def start(self, timeout: float = 30.0) -> None:
         self.process = subprocess.Popen(
-            [str(CITYBOT), "serve"],
+            [str(CITYBOT), "serve", *self.args],
             cwd=self.workdir,
             env=self.env,
             stdout=subprocess.PIPE,

@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 
 from tests.channels.signed import PUBLIC_URL, twilio_signature
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
-from tests.web.serve_process import ServeProcess
+from tests.web.serve_process import CITYBOT, ServeProcess
 
 pytestmark = pytest.mark.redis
 
@@ -109,5 +109,63 @@ async def test_replies_outlive_a_killed_server(
             assert await redis.xlen(STREAM) == 0
             assert server.stop() == 0
         finally:
+            if server.process is not None and server.process.poll() is None:
+                server.stop(signal.SIGKILL)
+
+
+async def test_a_web_process_without_replies_and_a_reply_worker(
+    tmp_path: Path, redis_url: str, redis: Redis
+) -> None:
+    """``citybot serve --no-workers --no-replies`` takes messages in; the replies wait on the
+    stream until ``citybot worker --only replies`` starts, which sends each one once."""
+    async with FakeTwilio() as twilio:
+        server = ServeProcess(
+            tmp_path,
+            {
+                "CITYBOT_REDIS_URL": redis_url,
+                "CITYBOT_PUBLIC_URL": PUBLIC_URL,
+                "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+                "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+                "TWILIO_SMS_FROM": "+27211234567",
+                "TWILIO_API_BASE_URL": twilio.url,
+                "CITYBOT_TWILIO_SEND_RATE": "1000",
+            },
+            args=("--no-workers", "--no-replies"),
+        )
+        worker: asyncio.subprocess.Process | None = None
+        numbers = tuple(f"+2784{_RUN:06d}{n}" for n in range(3))
+        try:
+            await asyncio.to_thread(server.start)
+            async with aiohttp.ClientSession() as http:
+                for number in numbers:
+                    await _post_sms(http, server.url, number)
+            await asyncio.sleep(1.0)
+            assert twilio.requests == [], "the web process sent what it was told to leave"
+            assert await redis.xlen(STREAM) == len(numbers)
+
+            worker = await asyncio.create_subprocess_exec(
+                str(CITYBOT),
+                "worker",
+                "--only",
+                "replies",
+                cwd=tmp_path,
+                env=server.env,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.DEVNULL,
+            )
+            assert worker.stdout is not None
+            line = await asyncio.wait_for(worker.stdout.readline(), 30)
+            assert line.decode().strip() == "citybot worker is running: replies"
+            await _until(lambda: len(twilio.messages()) >= len(numbers), 15)
+            await asyncio.sleep(0.5)  # time for any second copy to show up
+            assert sorted(m.form["To"] for m in twilio.messages()) == sorted(numbers)
+            assert await redis.xlen(STREAM) == 0
+            worker.send_signal(signal.SIGTERM)
+            assert await asyncio.wait_for(worker.wait(), 20) == 0
+            assert server.stop() == 0
+        finally:
+            if worker is not None and worker.returncode is None:
+                worker.kill()
+                await worker.wait()
             if server.process is not None and server.process.poll() is None:
                 server.stop(signal.SIGKILL)
