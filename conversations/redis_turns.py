@@ -86,18 +86,34 @@ return {2, decision, redis.call('GET', KEYS[4])}
 """
 )
 
-# KEYS: lock, processed marker, state, reply stream.
+# With a reply: number it in the resident's order hash (the state's TTL), and put the number
+# and the hash's name on the entry, so that whichever process sends it keeps the resident's
+# replies in order (``notifier.reply_order``). KEYS[4]: the stream, KEYS[5]: the hash.
+QUEUE_REPLY = """
+if ARGV[5] ~= '' then
+  local seq = redis.call('HINCRBY', KEYS[5], 'seq', 1)
+  if seq == 1 then redis.call('HSET', KEYS[5], 'done', 0) end
+  redis.call('EXPIRE', KEYS[5], ARGV[3])
+  redis.call('XADD', KEYS[4], '*', 'reply', ARGV[5], 'seq', seq, 'order', KEYS[5])
+end
+"""
+
+# KEYS: lock, processed marker, state, reply stream, the resident's reply order hash.
 # ARGV: token, state JSON ('' keeps it), state ttl, marker ttl, reply ('' for none).
-_LEAVE = """
+_LEAVE = (
+    """
 if ARGV[2] ~= '' then redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[3]) end
 redis.call('SET', KEYS[2], '1', 'EX', ARGV[4])
-if ARGV[5] ~= '' then redis.call('XADD', KEYS[4], '*', 'reply', ARGV[5]) end
+"""
+    + QUEUE_REPLY
+    + """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
   return 1
 end
 return 0
 """
+)
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -118,6 +134,12 @@ return renewed
 # The streams of replies waiting to be sent, after the stores' prefix and before the channel
 # ("citybot:replies:sms").
 REPLY_STREAM = "replies"
+
+
+def order_key(reply_stream: str, storage_key: str) -> str:
+    """The reply order hash of one conversation (``storage_key``: ``<channel>:<address>``)."""
+    return f"{reply_stream}:order:{storage_key}"
+
 
 _DECISIONS = (RateDecision.ALLOW, RateDecision.WARN, RateDecision.DROP)
 # A lock token only has to be unique among holders: a random part per process and a counter
@@ -209,7 +231,8 @@ class RedisTurnGate:
         self, ticket: Ticket, state: dict[str, Any] | None, reply: bytes | None = None
     ) -> None:
         """Save ``state`` (``None``: leave it as it was), mark the message processed, queue
-        ``reply`` (an encoded ``notifier.replies`` entry) on the reply stream, unlock."""
+        ``reply`` (an encoded ``notifier.replies`` entry) on the reply stream, numbered for
+        the resident (``notifier.reply_order``), unlock."""
         lock = self._locks.name(ticket.key)
         self._held.pop(lock, None)
         payload = orjson.dumps(state) if state is not None else b""
@@ -220,6 +243,7 @@ class RedisTurnGate:
                 self._dedupe.name(ticket.channel, ticket.message_id),
                 self._states.name(ticket.key),
                 f"{self.reply_stream}:{ticket.channel}",
+                order_key(self.reply_stream, ticket.key.storage_key),
             ],
             [ticket.token, payload, self._states.ttl, self._dedupe.ttl_seconds, reply or b""],
         )

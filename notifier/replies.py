@@ -46,16 +46,18 @@ import secrets
 import socket
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 import orjson
 from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from channels.base import BaseChannel
 from channels.retrying import DEFAULT_BACKOFF, send_with_retries
 from channels.types import Button, Delivery, DeliveryStatus, OutboundMessage
 from notifier.delivery_log import Sent
+from notifier.reply_order import ReplyOrder
 
 __all__ = [
     "GROUP",
@@ -274,6 +276,19 @@ class ReplySender:
 
 # -- the durable queue (Redis) ----------------------------------------------------------------
 
+# How often held replies (waiting for a resident's earlier reply, sent by another process) are
+# looked at again.
+HELD_RECHECK_SECONDS = 0.05
+
+
+@dataclass
+class _Held:
+    entry_id: str
+    key: str  # the resident's order hash
+    seq: int
+    messages: list[OutboundMessage]
+    since: float = field(default_factory=lambda: asyncio.get_running_loop().time())
+
 
 class ReplyStream:
     """Read one channel's reply stream (``<prefix>:<channel>``) in the consumer group and send
@@ -302,6 +317,16 @@ class ReplyStream:
         # Entries taken and not yet acknowledged, and those done and waiting to be.
         self._in_flight: set[str] = set()
         self._done: list[str] = []
+        # Each resident's replies in order across processes (``notifier.reply_order``): the
+        # numbers of the entries taken, those finished, and the entries held back meanwhile.
+        self.order = ReplyOrder(redis)
+        self._numbered: dict[str, tuple[str, int]] = {}
+        self._done_numbers: list[tuple[str, int]] = []
+        self._held: dict[str, _Held] = {}
+        self._holding = asyncio.Event()
+        # The reply before a held one is finished by then or its process died and the claim
+        # took it over; past this, something was lost (an expired hash), so it goes anyway.
+        self.max_hold = 2 * claim_idle + 30.0
         self._acked = asyncio.Event()
         self._done_ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -312,21 +337,23 @@ class ReplyStream:
         self._tasks = [
             asyncio.create_task(self._read_forever(), name="reply-stream-read"),
             asyncio.create_task(self._claim_forever(), name="reply-stream-claims"),
+            asyncio.create_task(self._release_forever(), name="reply-stream-held"),
             asyncio.create_task(self._ack_forever(), name="reply-stream-acks"),
         ]
 
     async def stop(self) -> None:
-        """Take no more entries; what this process is sending is still acknowledged."""
-        for task in self._tasks[:2]:
+        """Take no more entries; what this process is sending is still acknowledged (held
+        entries stay pending, for a claim)."""
+        for task in self._tasks[:3]:
             task.cancel()
-        for task in self._tasks[:2]:
+        for task in self._tasks[:3]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
     async def close(self) -> None:
         """Acknowledge what was sent; entries still in flight stay pending for a claim."""
         await self.stop()
-        for task in self._tasks[2:]:
+        for task in self._tasks[3:]:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
@@ -340,7 +367,8 @@ class ReplyStream:
         grouped = False
         while True:
             await self.sender.wait_for_room(self.channel.name)
-            room = max(1, min(self.batch, self.sender.room(self.channel.name)))
+            room = self.sender.room(self.channel.name) - len(self._held)
+            room = max(1, min(self.batch, room))
             try:
                 if not grouped:
                     await self._ensure_group()
@@ -368,7 +396,7 @@ class ReplyStream:
                 await asyncio.sleep(1.0)
                 continue
             for _, entries in cast(list[tuple[Any, Any]], read or []):
-                self._take(entries)
+                await self._take(entries)
 
     async def wait_empty(self, timeout: float) -> bool:
         """Wait until every queued reply has been sent and acknowledged; False on timeout."""
@@ -382,17 +410,21 @@ class ReplyStream:
                 await asyncio.wait_for(self._acked.wait(), min(0.05, deadline - loop.time()))
         return True
 
-    def _take(self, entries: Sequence[tuple[Any, Any]]) -> None:
+    async def _take(self, entries: Sequence[tuple[Any, Any]]) -> None:
+        waiting: list[_Held] = []
         for raw_id, fields in entries:
             entry_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
             if entry_id in self._in_flight:
-                continue  # claimed back while this process is still sending it
+                continue  # claimed back while this process is still sending (or holding) it
             body = fields.get(b"reply") if fields else None
             name = ""
             messages: list[OutboundMessage] = []
+            number: tuple[str, int] | None = None
             try:
                 if body is not None:
                     name, messages = decode_reply(body)
+                if fields.get(b"seq") and fields.get(b"order"):
+                    number = (fields[b"order"].decode(), int(fields[b"seq"]))
             except (orjson.JSONDecodeError, ValueError, KeyError, TypeError):
                 log.error("unreadable reply entry dropped", extra={"entry": entry_id})
             if name != self.channel.name or not messages:
@@ -402,16 +434,73 @@ class ReplyStream:
                     log.error(
                         "reply on another channel's stream dropped", extra={"entry": entry_id}
                     )
+                if number is not None:
+                    self._numbered[entry_id] = number  # finished too: the next one may go
                 self._finish(entry_id)
                 continue
             self._in_flight.add(entry_id)
-            self.sender.schedule(
-                self.channel, messages, on_done=functools.partial(self._finish, entry_id)
-            )
+            if number is None:
+                self._send(entry_id, messages)  # queued by an older version: not numbered
+                continue
+            self._numbered[entry_id] = number
+            if self.order.follows(*number):
+                # Nearly always: the resident's reply before is finished, or in this process's
+                # chain (a resident's entries come in order, so a batch's do too).
+                self.order.took(*number)
+                self._send(entry_id, messages)
+                continue
+            waiting.append(_Held(entry_id, number[0], number[1], messages))
+        if waiting:
+            await self._send_in_order(waiting)
+
+    async def _send_in_order(self, waiting: list[_Held]) -> None:
+        """Send each entry whose resident's earlier reply is finished or in this process's
+        chain; hold the others (``_release_forever`` looks at them again)."""
+        waiting.sort(key=lambda held: (held.key, held.seq))
+        unknown = [(h.key, h.seq) for h in waiting if not self.order.follows(h.key, h.seq)]
+        try:
+            answers = dict(zip(unknown, await self.order.ready(unknown), strict=True))
+        except (OSError, RedisError):
+            log.warning("could not read the replies' order; holding them", exc_info=True)
+            answers = {}
+        now = asyncio.get_running_loop().time()
+        for held in waiting:
+            overdue = now - held.since >= self.max_hold
+            if self.order.follows(held.key, held.seq) or answers.get((held.key, held.seq)):
+                self._held.pop(held.entry_id, None)
+            elif overdue:
+                log.warning(
+                    "a reply waited too long for the one before it; sending it",
+                    extra={"entry": held.entry_id, "seq": held.seq},
+                )
+                self._held.pop(held.entry_id, None)
+            else:
+                self._held[held.entry_id] = held
+                self._holding.set()
+                continue
+            self.order.took(held.key, held.seq)
+            self._send(held.entry_id, held.messages)
+
+    def _send(self, entry_id: str, messages: list[OutboundMessage]) -> None:
+        self.sender.schedule(
+            self.channel, messages, on_done=functools.partial(self._finish, entry_id)
+        )
+
+    async def _release_forever(self) -> None:
+        while True:
+            await self._holding.wait()
+            await asyncio.sleep(HELD_RECHECK_SECONDS)
+            if not self._held:
+                self._holding.clear()
+                continue
+            await self._send_in_order(list(self._held.values()))
 
     def _finish(self, entry_id: str) -> None:
         self._in_flight.discard(entry_id)
         self._done.append(entry_id)
+        number = self._numbered.pop(entry_id, None)
+        if number is not None:
+            self._done_numbers.append(number)
         self._done_ready.set()
 
     async def _ack_forever(self) -> None:
@@ -429,15 +518,25 @@ class ReplyStream:
         if not self._done:
             return
         done, self._done = self._done, []
+        numbers, self._done_numbers = self._done_numbers, []
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.xack(self.stream, GROUP, *done)
-                pipe.xdel(self.stream, *done)
-                await pipe.execute()
+            try:
+                await self._ack(done, numbers)
+            except NoScriptError:
+                await self.order.load()  # Redis restarted and forgot the script
+                await self._ack(done, numbers)
         except BaseException:
             self._done[:0] = done
+            self._done_numbers[:0] = numbers
             raise
         self._acked.set()
+
+    async def _ack(self, done: list[str], numbers: list[tuple[str, int]]) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xack(self.stream, GROUP, *done)
+            pipe.xdel(self.stream, *done)
+            self.order.mark_done(pipe, numbers)
+            await pipe.execute()
 
     async def _claim_forever(self) -> None:
         """Keep this process's entries fresh and take over those of processes that died."""
@@ -477,7 +576,7 @@ class ReplyStream:
             live = [entry for entry in entries if entry is not None and entry[1]]
             if live:
                 log.info("claimed replies of a stopped process", extra={"count": len(live)})
-                self._take(live)
+                await self._take(live)
             # Entries deleted while pending come back as ids only: acknowledge them away.
             gone = list(answer[2]) if len(answer) > 2 else []
             if gone:

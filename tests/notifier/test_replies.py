@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import pytest
@@ -19,6 +19,7 @@ from channels.base import BaseChannel
 from channels.twilio_common import TwilioAccount
 from channels.twilio_sms import SmsChannel
 from channels.types import Button, OutboundMessage
+from conversations.redis_turns import QUEUE_REPLY, order_key
 from notifier.replies import GROUP, ReplySender, ReplyStream, decode_reply, encode_reply
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 
@@ -67,6 +68,14 @@ class Rig:
             assert entry is not None
             await self.redis.xadd(self.stream, {"reply": entry})
 
+    async def queue_numbered(self, address: str, text: str) -> None:
+        """Queue a reply as a turn's commit does: numbered in the resident's order hash."""
+        entry = encode_reply([sms(address, text)])
+        assert entry is not None
+        order = order_key(self.prefix, f"sms:{address}")
+        keys = ["-", "-", "-", self.stream, order]
+        await self.redis.eval(QUEUE_REPLY, len(keys), *keys, "", "", 3600, "", entry)
+
     def bodies(self) -> list[tuple[str, str]]:
         return [(m.form["To"], m.form["Body"]) for m in self.twilio.messages()]
 
@@ -103,6 +112,8 @@ async def rig(redis_url: str) -> AsyncIterator[Rig]:
         finally:
             await channel.close()
             await redis.delete(f"{prefix}:sms")
+            async for key in redis.scan_iter(match=f"{prefix}:order:*"):
+                await redis.delete(key)
             await redis.aclose()
 
 
@@ -217,3 +228,104 @@ async def test_a_deleted_stream_is_made_again_and_read(rig: Rig) -> None:
     finally:
         await stream.close()
     assert sorted(rig.bodies()) == [("+27830000010", "before"), ("+27830000011", "after")]
+
+
+# -- each resident's replies in order across processes ------------------------------------------
+
+DOWN = {"code": 20500, "message": "down", "status": 503}
+
+
+async def _until(check: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_residents_replies_keep_their_order_across_live_processes(rig: Rig) -> None:
+    resident = "+27830000020"
+    # The first process takes the first reply and is still retrying it (Twilio is down) when the
+    # resident's second reply is queued and taken by another process.
+    rig.twilio.fail_next(503, DOWN, times=3)
+    first, first_sender = rig.consumer("first")
+    first_sender.backoff = (0.3,)
+    first.start()
+    second, second_sender = rig.consumer("second")
+    try:
+        await rig.queue_numbered(resident, "first reply")
+        await _until(lambda: len(rig.twilio.requests) >= 1)
+        await first.stop()  # it takes nothing more, and goes on sending what it has
+        second.start()
+        await rig.queue_numbered(resident, "second reply")
+        await _until(lambda: len(rig.twilio.messages()) >= 2)
+    finally:
+        await second.close()
+        await first.close()
+    assert rig.bodies() == [(resident, "first reply"), (resident, "second reply")]
+    assert second_sender.pending == 0 and first_sender.pending == 0
+
+
+async def test_a_held_reply_goes_after_the_one_a_dead_process_took(rig: Rig) -> None:
+    resident = "+27830000021"
+    await rig.queue_numbered(resident, "first reply")
+    # A process takes the first reply and dies before sending it.
+    await rig.redis.xgroup_create(rig.stream, GROUP, id="0", mkstream=True)
+    await rig.redis.xreadgroup(GROUP, "dead", {rig.stream: ">"}, count=10)
+    await rig.queue_numbered(resident, "second reply")
+    await rig.send_everything("alive", claim_idle=0.3)
+    assert rig.bodies() == [(resident, "first reply"), (resident, "second reply")]
+
+
+async def test_other_residents_are_not_held_up(rig: Rig) -> None:
+    await rig.queue_numbered("+27830000022", "first reply")
+    await rig.redis.xgroup_create(rig.stream, GROUP, id="0", mkstream=True)
+    await rig.redis.xreadgroup(GROUP, "dead", {rig.stream: ">"}, count=10)
+    await rig.queue_numbered("+27830000022", "second reply")
+    await rig.queue_numbered("+27830000023", "someone else")
+    stream, _ = rig.consumer("alive", claim_idle=5)
+    stream.start()
+    try:
+        await _until(lambda: len(rig.twilio.messages()) >= 1, timeout=2)
+        await asyncio.sleep(0.3)
+    finally:
+        await stream.close()
+    # The held reply waits for the dead process's claim; the other resident's goes at once.
+    assert rig.bodies() == [("+27830000023", "someone else")]
+
+
+async def test_a_reply_whose_order_was_lost_is_not_held(rig: Rig) -> None:
+    # The resident's order hash expired (or Redis lost it): nothing can be known, so it goes.
+    await rig.queue_numbered("+27830000024", "lost first")
+    await rig.queue_numbered("+27830000024", "second")
+    [(first_id, _), _] = await rig.redis.xrange(rig.stream)
+    await rig.redis.xdel(rig.stream, first_id)
+    await rig.redis.delete(order_key(rig.prefix, "sms:+27830000024"))
+    await rig.send_everything("a")
+    assert rig.bodies() == [("+27830000024", "second")]
+
+
+async def test_a_reply_held_too_long_goes_anyway(rig: Rig) -> None:
+    # The reply before it vanished (deleted by hand) while its number is still on record.
+    await rig.queue_numbered("+27830000025", "vanished")
+    await rig.queue_numbered("+27830000025", "held, then sent")
+    [(first_id, _), _] = await rig.redis.xrange(rig.stream)
+    await rig.redis.xdel(rig.stream, first_id)
+    stream, _ = rig.consumer("a")
+    stream.max_hold = 0.3
+    stream.start()
+    try:
+        await _until(lambda: len(rig.twilio.messages()) >= 1, timeout=5)
+    finally:
+        await stream.close()
+    assert rig.bodies() == [("+27830000025", "held, then sent")]
+
+
+async def test_acknowledging_survives_redis_forgetting_its_scripts(rig: Rig) -> None:
+    # A restarted Redis knows no scripts: the acknowledgement loads its own and goes again.
+    await rig.redis.script_flush()
+    await rig.queue_numbered("+27830000026", "first")
+    await rig.queue_numbered("+27830000026", "second")
+    await rig.send_everything("a")
+    assert rig.bodies() == [("+27830000026", "first"), ("+27830000026", "second")]
+    assert await rig.redis.xlen(rig.stream) == 0
+    assert await rig.redis.hget(order_key(rig.prefix, "sms:+27830000026"), "done") == b"2"
