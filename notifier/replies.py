@@ -20,7 +20,9 @@ Two parts:
   claimed by another process, or by the same one restarted, once they have been idle for
   ``claim_idle`` seconds; a live process keeps touching the entries it is still sending (retries
   can take minutes), so they are never sent twice while it lives. A process killed after sending
-  but before acknowledging does send that reply twice: at least once, never lost.
+  but before acknowledging does send that reply twice: at least once, never lost. Each
+  resident's replies keep their order whichever processes take them (``notifier.reply_order``):
+  a reply waits while the one before it is still being sent elsewhere.
 
 Without Redis (the embedded default) the replies are sent from this process's memory, as
 DESIGN.md allows for the single-process set-up: a reply in flight when the process is killed is
