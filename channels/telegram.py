@@ -52,6 +52,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from telegram import (
     Bot,
     InlineKeyboardButton,
@@ -414,8 +415,9 @@ class _ReplyBot(Bot):
     """
 
     async def send_text(self, chat_id: int, text: str, reply_markup: str | None) -> str | None:
+        # The chat id as the text the SDK would make of it (it json-encodes anything else).
         result = await self._post(
-            "sendMessage", {"chat_id": chat_id, "text": text, "reply_markup": reply_markup}
+            "sendMessage", {"chat_id": str(chat_id), "text": text, "reply_markup": reply_markup}
         )
         message_id = result.get("message_id") if isinstance(result, dict) else None
         return None if message_id is None else str(message_id)
@@ -427,7 +429,7 @@ def _update(body: bytes) -> Update:
 
 def _update_json(body: bytes) -> dict[str, Any]:
     try:
-        data = json.loads(body)
+        data = orjson.loads(body)  # several times the json module's speed, every update
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("the body is not JSON") from None
     if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):

@@ -70,7 +70,8 @@ async def to_channel_request(request: web.Request) -> ChannelRequest:
                 form.setdefault(key, value)
     return ChannelRequest(
         method=request.method,
-        url=str(request.url),
+        # The path and query exactly as received (what Twilio signed), without yarl's parse.
+        url=f"{request.scheme}://{request.host}{request.raw_path}",
         headers=dict(request.headers),
         body=body,
         form=form,
