@@ -1,7 +1,8 @@
 """``citybot serve`` in a subprocess on a free port, for the benches that measure it over HTTP.
 
-The server runs in a scratch folder (its SQLite file lives there unless a database URL is given)
-with the per-resident rate limit out of the way: simulated residents type far faster than people,
+The server runs in a scratch folder (its SQLite file lives there; with a PostgreSQL URL, in a
+database of its own on that server, dropped after the run: ``bench.scratch_database``) with the
+per-resident rate limit out of the way: simulated residents type far faster than people,
 and that limit is not what any bench measures. It is stopped with SIGINT, as an operator would,
 so a profile taken with py-spy is written out whole.
 
@@ -26,6 +27,8 @@ from pathlib import Path
 
 import aiohttp
 from redis.asyncio import Redis
+
+from bench.scratch_database import scratch_database
 
 __all__ = ["Served", "free_port", "serve_in_subprocess"]
 
@@ -82,6 +85,26 @@ async def serve_in_subprocess(
     With ``reply_workers`` (and Redis) the server runs ``--no-replies`` and that many
     ``citybot worker --only replies`` processes send the replies.
     """
+    if database_url and not database_url.startswith("sqlite"):
+        # A fresh PostgreSQL database per run (dropped after): runs comparable, nothing left.
+        async with (
+            scratch_database(database_url) as fresh,
+            _served(fresh, redis_url, env, profile, reply_workers) as served,
+        ):
+            yield served
+        return
+    async with _served(database_url, redis_url, env, profile, reply_workers) as served:
+        yield served
+
+
+@contextlib.asynccontextmanager
+async def _served(
+    database_url: str | None,
+    redis_url: str | None,
+    env: Mapping[str, str] | None,
+    profile: str | None,
+    reply_workers: int,
+) -> AsyncIterator[Served]:
     scratch = tempfile.mkdtemp(prefix="citybot-bench-")
     port = free_port()
     url = f"http://127.0.0.1:{port}"

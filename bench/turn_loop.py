@@ -22,23 +22,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import cProfile
 import functools
 import random
 import sys
-import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import asyncpg
 from redis.asyncio import Redis
-from sqlalchemy.engine import make_url
 
-from bot.db.migrate import upgrade_database
 from channels.types import InboundKind, InboundMessage
 from conversations.turn import TurnLoop, TurnResult, build_turn_loop
 from forms_runtime.effects import Ask, Review
@@ -50,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.latency import LatencySummary, closed_loop  # noqa: E402
+from bench.scratch_database import scratch_database  # noqa: E402
 
 
 @dataclass
@@ -119,30 +114,6 @@ def report(title: str, stats: Stats, seconds: float) -> None:
         f"latency {latency}; {stats.submitted} forms submitted",
         flush=True,
     )
-
-
-@contextlib.asynccontextmanager
-async def scratch_database(url: str | None) -> AsyncIterator[str]:
-    if url is None or url.startswith("sqlite"):
-        with tempfile.TemporaryDirectory(prefix="citybot-bench-") as folder:
-            path = url or f"sqlite+aiosqlite:///{Path(folder) / 'bench.sqlite3'}"
-            await upgrade_database(path)
-            yield path
-        return
-    base = make_url(url)
-    name = f"citybot_bench_{uuid.uuid4().hex[:10]}"
-    admin_dsn = base.set(drivername="postgresql").render_as_string(hide_password=False)
-    admin = await asyncpg.connect(admin_dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    scratch = base.set(database=name).render_as_string(hide_password=False)
-    try:
-        await upgrade_database(scratch)
-        yield scratch
-    finally:
-        admin = await asyncpg.connect(admin_dsn)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 async def bench(args: argparse.Namespace) -> None:

@@ -74,9 +74,6 @@ SCRIPT = (
 )
 
 
-# Where this run's message ids start: a multiple of 10^9 that differs from run to run (for a
-# day and more), small enough for any integer column.
-RUN_IDS = (int(time.time()) % 100_000) * 10**9
 # How long a resident waits for a reply before counting it as missing and writing again.
 REPLY_TIMEOUT = 30.0
 
@@ -120,9 +117,7 @@ class Resident:
         self.phone = f"+2783{number:07d}"
         self.chat_id = 500_000_000 + number
         self.script = itertools.cycle(SCRIPT)
-        # Message ids new to this run: the database keeps earlier runs' ids as processed, and a
-        # provider never sends the same id for a new message.
-        self.ids = itertools.count(RUN_IDS + 1)
+        self.ids = itertools.count(1)
         self.validator = RequestValidator(AUTH_TOKEN)
         self.reply: asyncio.Future[None] | None = None
 
@@ -140,7 +135,7 @@ class Resident:
         n = next(self.ids)
         if self.channel == "telegram":
             path = "/webhooks/telegram"
-            update_id = RUN_IDS + self.number * 100_000 + (n - RUN_IDS)
+            update_id = self.number * 1_000_000 + n
             body = {
                 "update_id": update_id,
                 "message": {
@@ -163,7 +158,7 @@ class Resident:
             }
         else:
             path = "/webhooks/twilio/sms"
-            sid = f"SM{self.number:08d}{n:024d}"
+            sid = f"SM{self.number:016d}{n:016d}"
             form = {
                 "MessageSid": sid,
                 "SmsSid": sid,
