@@ -190,9 +190,12 @@ class HttpClient:
         if not idle:
             return None
         oldest_allowed = asyncio.get_running_loop().time() - IDLE_SECONDS
+        # Those left idle since a burst are at the far end: close them as they age out.
+        while idle and idle[0].idle_since < oldest_allowed:
+            idle.popleft().close()
         while idle:
             connection = idle.pop()  # the most recently used: the least likely to be closed
-            if connection.reusable and connection.idle_since >= oldest_allowed:
+            if connection.reusable:
                 return connection
             connection.close()
         return None
@@ -232,7 +235,8 @@ def _where(url: str) -> tuple[tuple[str, str, int], str, str]:
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     if " " in target:
         raise HttpError(f"the URL's path holds a space: {url!r}")
-    return (scheme, parts.hostname, port), target, parts.netloc
+    # Host names the server only: never the credentials a URL may carry before an @.
+    return (scheme, parts.hostname, port), target, parts.netloc.rpartition("@")[2]
 
 
 class _Connection(asyncio.Protocol):

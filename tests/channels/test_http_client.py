@@ -420,3 +420,35 @@ async def test_an_untrusted_certificate_is_refused(certificate: tuple[str, str])
     finally:
         await client.close()
     assert ports == []
+
+
+async def test_credentials_in_a_url_never_reach_the_host_header() -> None:
+    async with raw_server(b"HTTP/1.1 204 No Content\r\n\r\n") as (url, seen):
+        client = HttpClient()
+        try:
+            await client.request("GET", url.replace("http://", "http://user:secret@") + "/")
+        finally:
+            await client.close()
+    assert b"secret" not in seen[0]
+    assert seen[0].startswith(b"GET / HTTP/1.1\r\nHost: " + url.removeprefix("http://").encode())
+
+
+async def test_connections_idle_since_a_burst_are_closed_as_they_age() -> None:
+    async def slow(request: web.Request) -> web.Response:
+        await asyncio.sleep(0.05)
+        return web.Response(text="ok")
+
+    client = HttpClient()
+    try:
+        async with aiohttp_server(slow) as (url, _):
+            await asyncio.gather(*(client.request("GET", url + "/") for _ in range(5)))
+            [idle] = client._idle.values()
+            assert len(idle) == 5 and len(client._open) == 5
+            for connection in list(idle)[:4]:
+                connection.idle_since = 0.0  # long past IDLE_SECONDS
+            # The one request reuses the freshest connection and closes the four aged ones.
+            await client.request("GET", url + "/")
+            await asyncio.sleep(0.05)
+            assert len(client._open) == 1
+    finally:
+        await client.close()
