@@ -17,6 +17,7 @@ from __future__ import annotations
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     disable_created_metrics,
     generate_latest,
@@ -69,6 +70,22 @@ class Metrics:
         self.rate_limited = Counter(
             "citybot_rate_limited",
             "Inbound messages refused by the per-resident rate limit",
+            ["channel"],
+            registry=self.registry,
+        )
+
+        # Read from Redis at each scrape (``bot.web.operations``): replies queued and not yet
+        # sent. A backlog that only grows, or an old oldest reply, means nothing is sending:
+        # after ``serve --no-replies``, is a ``citybot worker`` running?
+        self.replies_waiting = Gauge(
+            "citybot_replies_waiting",
+            "Replies queued on the channel's Redis stream, not yet sent and acknowledged",
+            ["channel"],
+            registry=self.registry,
+        )
+        self.replies_oldest_seconds = Gauge(
+            "citybot_replies_oldest_seconds",
+            "Age of the oldest reply still queued on the channel's Redis stream (0: none)",
             ["channel"],
             registry=self.registry,
         )

@@ -125,3 +125,35 @@ async def test_a_worker_told_not_to_send_stands_aside(tmp_path: Path, redis_url:
                 assert not [t for t in asyncio.all_tasks() if t.get_name() == "reply-stream-read"]
         finally:
             await close_services(services)
+
+
+async def test_metrics_show_replies_left_waiting(tmp_path: Path, redis_url: str) -> None:
+    """With no process sending (serve --no-replies and no worker), /metrics shows the backlog
+    growing old, which is what an operator's alert looks at."""
+    async with (
+        fresh_redis_keys(redis_url),
+        FakeTwilio() as twilio,
+        running_city(
+            tmp_path,
+            twilio=twilio,
+            env={"CITYBOT_REDIS_URL": redis_url, "CITYBOT_SEND_REPLIES": "0"},
+            workers=False,
+        ) as city,
+    ):
+        assert city.services.redis is not None
+        for number in ("+27831230003", "+27831230004"):
+            entry = encode_reply([OutboundMessage(channel="sms", address=number, text="hi")])
+            assert entry is not None
+            await city.services.redis.xadd("citybot:replies:sms", {"reply": entry})
+        await asyncio.sleep(1.1)
+        async with city.http.get(city.url + "/metrics") as response:
+            text = await response.text()
+    lines = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in text.splitlines()
+        if line.startswith("citybot_replies_")
+    }
+    assert lines['citybot_replies_waiting{channel="sms"}'] == 2
+    assert lines['citybot_replies_waiting{channel="whatsapp"}'] == 0
+    assert 1.0 <= lines['citybot_replies_oldest_seconds{channel="sms"}'] < 30
+    assert lines['citybot_replies_oldest_seconds{channel="whatsapp"}'] == 0

@@ -11,6 +11,8 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 
 from aiohttp import web
 from sqlalchemy import text
@@ -38,6 +40,9 @@ def add_routes(app: web.Application, services: Services) -> None:
         )
 
     async def metrics(request: web.Request) -> web.Response:
+        # Redis down: /readyz says so; the other series still answer.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(_reply_backlog(services), CHECK_TIMEOUT)
         body, content_type = services.metrics.exposition()
         # aiohttp wants the charset apart from the media type.
         media_type, _, params = content_type.partition(";")
@@ -50,6 +55,29 @@ def add_routes(app: web.Application, services: Services) -> None:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics)
+
+
+async def _reply_backlog(services: Services) -> None:
+    """Set the reply stream gauges: how many replies wait on each channel, and for how long."""
+    prefix = services.turn_loop.reply_stream
+    if services.redis is None or prefix is None:
+        return
+    names = sorted(name for name in services.channels if name != "webchat")
+    async with services.redis.pipeline(transaction=False) as pipe:
+        for name in names:
+            pipe.xlen(f"{prefix}:{name}")
+            pipe.xrange(f"{prefix}:{name}", count=1)
+        answers = await pipe.execute()
+    now_ms = time.time() * 1000
+    for i, name in enumerate(names):
+        waiting, first = answers[2 * i], answers[2 * i + 1]
+        oldest = 0.0
+        if first:
+            # An entry's id starts with the time it was added, in milliseconds.
+            added_ms = int(first[0][0].split(b"-")[0])
+            oldest = max(0.0, (now_ms - added_ms) / 1000)
+        services.metrics.replies_waiting.labels(channel=name).set(waiting)
+        services.metrics.replies_oldest_seconds.labels(channel=name).set(oldest)
 
 
 async def _database(services: Services) -> None:
