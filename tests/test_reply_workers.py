@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -16,11 +18,34 @@ from bot.app import build_services, close_services, registered_workers, run_work
 from channels.types import OutboundMessage
 from notifier.replies import encode_reply
 from tests.channels.signed import twilio_form
-from tests.e2e.city import city_settings, free_port, running_city
+from tests.e2e.city import City, city_settings, free_port, running_city
 from tests.e2e.test_report_loop import fresh_redis_keys
 from tests.fakes.twilio_api import AUTH_TOKEN, FakeTwilio
 
 pytestmark = pytest.mark.redis
+
+
+@asynccontextmanager
+async def web_process_without_replies(
+    tmp_path: Path, redis_url: str
+) -> AsyncIterator[tuple[City, FakeTwilio]]:
+    """A web process as ``serve --no-workers --no-replies`` runs it, with a fake Twilio."""
+    async with (
+        fresh_redis_keys(redis_url),
+        FakeTwilio() as twilio,
+        running_city(
+            tmp_path,
+            twilio=twilio,
+            env={"CITYBOT_REDIS_URL": redis_url, "CITYBOT_SEND_REPLIES": "0"},
+            workers=False,
+        ) as city,
+    ):
+        yield city, twilio
+
+
+def stream_readers() -> list[asyncio.Task[object]]:
+    """The reply stream readers running in this (test) process."""
+    return [t for t in asyncio.all_tasks() if t.get_name() == "reply-stream-read"]
 
 
 def test_the_replies_worker_is_registered() -> None:
@@ -60,7 +85,7 @@ async def test_a_web_process_reads_the_streams_once(tmp_path: Path, redis_url: s
     ):
         assert city.services.reads_replies
         await asyncio.sleep(0.3)  # the routes' readers and the workers are all running
-        readers = [t for t in asyncio.all_tasks() if t.get_name() == "reply-stream-read"]
+        readers = stream_readers()
         assert len(readers) == 2, "one reader per stream (sms, whatsapp) in one process"
 
 
@@ -69,16 +94,7 @@ async def test_a_web_process_told_not_to_send_leaves_replies_to_a_worker(
 ) -> None:
     """``serve --no-replies``: the webhook's turn queues the reply and answers Twilio, nothing
     in the web process sends it; a ``worker --only replies`` beside it does."""
-    async with (
-        fresh_redis_keys(redis_url),
-        FakeTwilio() as twilio,
-        running_city(
-            tmp_path,
-            twilio=twilio,
-            env={"CITYBOT_REDIS_URL": redis_url, "CITYBOT_SEND_REPLIES": "0"},
-            workers=False,
-        ) as city,
-    ):
+    async with web_process_without_replies(tmp_path, redis_url) as (city, twilio):
         assert not city.settings.send_replies
         form = twilio_form(
             "inbound_sms.json", Body="pothole", From="+27831230002", MessageSid="SM" + "7" * 32
@@ -93,7 +109,7 @@ async def test_a_web_process_told_not_to_send_leaves_replies_to_a_worker(
             assert response.status == 200
         await asyncio.sleep(0.5)
         assert not twilio.messages(), "the web process sent a reply it was told to leave"
-        assert not [t for t in asyncio.all_tasks() if t.get_name() == "reply-stream-read"]
+        assert not stream_readers()
         assert city.services.redis is not None
         assert await city.services.redis.xlen("citybot:replies:sms") == 1
 
@@ -122,7 +138,7 @@ async def test_a_worker_told_not_to_send_stands_aside(tmp_path: Path, redis_url:
         try:
             async with run_workers(services, only={"replies"}):
                 await asyncio.sleep(0.3)
-                assert not [t for t in asyncio.all_tasks() if t.get_name() == "reply-stream-read"]
+                assert not stream_readers()
         finally:
             await close_services(services)
 
@@ -130,16 +146,7 @@ async def test_a_worker_told_not_to_send_stands_aside(tmp_path: Path, redis_url:
 async def test_metrics_show_replies_left_waiting(tmp_path: Path, redis_url: str) -> None:
     """With no process sending (serve --no-replies and no worker), /metrics shows the backlog
     growing old, which is what an operator's alert looks at."""
-    async with (
-        fresh_redis_keys(redis_url),
-        FakeTwilio() as twilio,
-        running_city(
-            tmp_path,
-            twilio=twilio,
-            env={"CITYBOT_REDIS_URL": redis_url, "CITYBOT_SEND_REPLIES": "0"},
-            workers=False,
-        ) as city,
-    ):
+    async with web_process_without_replies(tmp_path, redis_url) as (city, _):
         assert city.services.redis is not None
         for number in ("+27831230003", "+27831230004"):
             entry = encode_reply([OutboundMessage(channel="sms", address=number, text="hi")])
