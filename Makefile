@@ -20,12 +20,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest -q
 
-PY_SOURCES := bot channels conversations forms_runtime notifier tests bench
+PY_SOURCES := bot channels city conversations forms_runtime notifier storage tests bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(PY_SOURCES)
 	$(BIN)/ruff format --check $(PY_SOURCES)
-	$(BIN)/mypy bot channels conversations forms_runtime notifier
+	$(BIN)/mypy bot channels city conversations forms_runtime notifier storage
 
 # Re-extract every text the bot says (Python and form YAML, see babel.cfg) and merge it into the
 # catalogs. Locations name the file only, so moving a line does not churn every catalog; new

@@ -37,22 +37,22 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import event, insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.db.migrate import upgrade_database
-from bot.db.models import Submission, SubmissionOutbox
-from bot.db.session import create_engine, create_sessionmaker
-from bot.filer import Filer, FilerSettings
-from bot.open311.client import Open311Backend
-from bot.open311.models import Open311Request
-from bot.open311.server import PREFIX, add_open311_routes
-from bot.open311.types import ServiceRequest
+from city.filer import Filer, FilerSettings
+from city.open311.client import Open311Backend
+from city.open311.server import PREFIX, add_open311_routes
+from city.open311.types import ServiceRequest
+from city.status_poller import PollerSettings, StatusPoller
 from forms_runtime.loader import standard_forms
-from notifier.status_poller import PollerSettings, StatusPoller
+from notifier.status_notices import queue_filed
+from storage.migrate import upgrade_database
+from storage.models import Open311Request, Submission, SubmissionOutbox
+from storage.session import create_engine, create_sessionmaker
 
 # tests/ is not installed; the bench files the same pothole report the filer's tests do.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.db.databases import postgres_database
 from tests.pothole_report import pothole_submission
+from tests.storage.databases import postgres_database
 
 
 @asynccontextmanager
@@ -92,6 +92,7 @@ async def bench_filing(folder: Path, server_url: str | None, reports: int, worke
                 standard_forms(),
                 settings=FilerSettings(batch_size=50),
                 registry=CollectorRegistry(),
+                on_filed=queue_filed,
             )
             for _ in range(workers)
         ]

@@ -21,7 +21,7 @@ from pathlib import Path
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from bot.db.migrate import upgrade_database
+from storage.migrate import upgrade_database
 
 __all__ = ["scratch_database"]
 

@@ -33,8 +33,9 @@ from pathlib import Path
 
 from redis.asyncio import Redis
 
+from bot.bootstrap import turn_loop_on
 from channels.types import InboundKind, InboundMessage
-from conversations.turn import TurnLoop, TurnResult, build_turn_loop
+from conversations.turn import TurnLoop, TurnResult
 from forms_runtime.effects import Ask, Review
 from forms_runtime.gazetteer import default_gazetteer
 from forms_runtime.loader import standard_forms
@@ -122,9 +123,9 @@ async def bench(args: argparse.Namespace) -> None:
     gazetteer = default_gazetteer()
     prefix = f"citybot-bench:{uuid.uuid4().hex[:8]}:"
     async with scratch_database(args.database_url) as url:
-        loop = await build_turn_loop(
-            database_url=url,
-            redis_url=args.redis_url,
+        loop = turn_loop_on(
+            url,
+            args.redis_url,
             forms=forms,
             gazetteer=gazetteer,
             # The simulated residents type far faster than people; not what this measures.

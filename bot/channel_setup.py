@@ -21,12 +21,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
-from bot.db.models import ResidentAddress
 from channels.base import BaseChannel
 from channels.telegram import TelegramChannel
 from channels.twilio_common import TwilioAccount
 from channels.twilio_sms import SmsChannel
 from channels.whatsapp import WhatsAppChannel
+from storage.models import ResidentAddress
 
 __all__ = ["build_channels"]
 

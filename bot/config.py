@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.engine import make_url
 
-__all__ = ["ConfigError", "Settings", "default_database_url", "sqlite_path"]
+__all__ = ["ConfigError", "Settings", "default_database_url", "listener_url", "sqlite_path"]
 
 _N = TypeVar("_N", int, float)
 
@@ -40,6 +40,16 @@ class ConfigError(ValueError):
 def default_database_url(cwd: Path | None = None) -> str:
     path = (cwd or Path.cwd()) / DEFAULT_SQLITE_FILE
     return f"sqlite+aiosqlite:///{path.resolve()}"
+
+
+def listener_url(host: str, port: int) -> str:
+    """The address of a ``serve`` listening on ``host:port``, as this machine reaches it: the
+    public URL when ``CITYBOT_PUBLIC_URL`` is not set."""
+    if host in ("", "0.0.0.0", "::", "[::]"):
+        host = "localhost"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
 
 
 def sqlite_path(database_url: str) -> Path | None:
@@ -130,6 +140,8 @@ class Settings:
             value = env.get(name, "").strip()
             return value or None
 
+        host = text("CITYBOT_HOST") or "127.0.0.1"
+        port = _number(env, "CITYBOT_PORT", 8080, int, minimum=0, maximum=65535)
         database_url = text("CITYBOT_DATABASE_URL") or default_database_url()
         try:
             make_url(database_url)
@@ -139,9 +151,9 @@ class Settings:
         return cls(
             database_url=database_url,
             redis_url=text("CITYBOT_REDIS_URL"),
-            public_url=(text("CITYBOT_PUBLIC_URL") or "http://localhost:8080").rstrip("/"),
-            host=text("CITYBOT_HOST") or "127.0.0.1",
-            port=_number(env, "CITYBOT_PORT", 8080, int, minimum=0, maximum=65535),
+            public_url=(text("CITYBOT_PUBLIC_URL") or listener_url(host, port)).rstrip("/"),
+            host=host,
+            port=port,
             telegram_bot_token=text("TELEGRAM_BOT_TOKEN"),
             telegram_webhook_secret=text("TELEGRAM_WEBHOOK_SECRET"),
             telegram_api_base_url=text("TELEGRAM_API_BASE_URL"),

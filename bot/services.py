@@ -1,44 +1,46 @@
-"""Everything a route or a worker needs, built once per process by ``bot.app``.
+"""Everything a route or a worker needs, built once per process by ``bot.bootstrap``.
 
 Routes and workers receive one ``Services`` and take what they need from it; nothing reaches for
-globals. ``handle_inbound`` is the one door into the conversation core for every channel: it
-counts the message, times the turn and records duplicates, rate limits and failures.
+globals and nothing adds to it after it is built. ``handle_inbound`` is the one door into the
+conversation core for every channel: it counts the message, times the turn and records
+duplicates, rate limits and failures; ``send`` counts what goes out.
 
 Example::
 
-    def add_routes(app: web.Application, services: Services) -> None:
-        async def webhook(request: web.Request) -> web.Response:
-            for inbound in channel.parse(await to_channel_request(request)):
-                result = await services.handle_inbound(inbound)
-                for message in channel.render(result.effects, result.locale, inbound.address):
-                    await services.send(channel, message)
-            return web.Response()
-        app.router.add_post("/webhooks/example", webhook)
+    services = await build_services(Settings.from_env())      # bot.bootstrap
+    result = await services.handle_inbound(inbound)
+    for message in channel.render(result.effects, result.locale, inbound.address):
+        await services.send(channel, message)
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.metrics import Metrics
 from channels.base import BaseChannel
+from channels.media_fetch import MediaFetchers
 from channels.types import Delivery, InboundMessage, OutboundMessage
+from city.filer import Filer
+from city.media_links import MediaLinks
+from city.open311.client import Open311Backend
+from city.status_poller import StatusPoller
+from conversations.ports import ReplyEncoder
+from conversations.retention import Retention
+from conversations.turn import TurnLoop, TurnResult
+from notifier.dispatcher import NotificationDispatcher
+from notifier.replies import Replies
+from notifier.status_notices import StatusNotices
 
-if TYPE_CHECKING:
-    from redis.asyncio import Redis
-    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-
-    from conversations.turn import ReplyEncoder, TurnLoop, TurnResult
-
-__all__ = ["Services", "WorkerFactory"]
-
-# A worker is a coroutine that runs until cancelled; the supervisor restarts it if it fails.
-WorkerFactory = Callable[["Services"], Awaitable[None]]
+__all__ = ["Services"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,16 +57,24 @@ class Services:
     metrics: Metrics
     engine: AsyncEngine
     session_factory: async_sessionmaker[AsyncSession]
+    redis: Redis | None
     turn_loop: TurnLoop
-    redis: Redis | None = None
-    # Channels by name ("webchat", "telegram", "sms", "whatsapp"), for routes and the notifier.
-    channels: dict[str, BaseChannel] = field(default_factory=dict)
+    # Channels by name ("webchat", and "telegram", "sms", "whatsapp" where configured).
+    channels: Mapping[str, BaseChannel]
+    replies: Replies
+    # The city's back end (``OPEN311_ENDPOINT``, or the built-in server over HTTP).
+    city: Open311Backend
+    filer: Filer
+    status_poller: StatusPoller
+    status_notices: StatusNotices
+    dispatcher: NotificationDispatcher
+    retention: Retention
+    media_links: MediaLinks
+    media_fetchers: MediaFetchers
     # Turns in flight, so a graceful shutdown can wait for them.
-    # This process reads the Redis reply streams already (``bot.reply_workers``).
-    reads_replies: bool = False
-    _in_flight: set[asyncio.Task[Any]] = field(default_factory=set)
-    _idle: asyncio.Event = field(default_factory=asyncio.Event)
-    _turn_metrics: dict[str, _TurnMetrics] = field(default_factory=dict)
+    _in_flight: set[asyncio.Task[Any]] = field(default_factory=set, init=False)
+    _idle: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _turn_metrics: dict[str, _TurnMetrics] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self._idle.set()

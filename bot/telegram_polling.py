@@ -38,15 +38,13 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 
-from aiohttp import web
-
 from bot.services import Services
 from bot.web.errors import unavailable_errors
-from bot.web.webhooks import REPLY_SENDER_KEY, run_turns
+from bot.web.webhooks import run_turns
 from channels.base import BadRequest, ChannelRequest
 from channels.telegram import PolledUpdate, PollingError, TelegramChannel
 
-__all__ = ["POLLER_KEY", "TelegramPoller", "add_routes"]
+__all__ = ["TelegramPoller", "telegram_polling"]
 
 log = logging.getLogger("citybot.telegram_polling")
 
@@ -75,14 +73,14 @@ class TelegramPoller:
         handle: Handle,
         *,
         timeout: float = POLL_TIMEOUT,
-        backoff: Sequence[float] = BACKOFF,
+        backoff: Sequence[float] | None = None,
         attempts_per_update: int = ATTEMPTS_PER_UPDATE,
         on_error: Callable[[str], None] | None = None,
     ) -> None:
         self.channel = channel
         self.handle = handle
         self.timeout = timeout
-        self.backoff = tuple(backoff)
+        self.backoff = tuple(BACKOFF if backoff is None else backoff)
         self.attempts_per_update = attempts_per_update
         self.offset: int | None = None
         self._failures = 0
@@ -180,23 +178,22 @@ class TelegramPoller:
         return self.backoff[min(failures, len(self.backoff) - 1)]
 
 
-POLLER_KEY = web.AppKey("telegram_poller", TelegramPoller)
-_TASK_KEY = web.AppKey("telegram_polling_task", asyncio.Task[None])
-
-
-def add_routes(app: web.Application, services: Services) -> None:
-    """With ``settings.telegram_polling``: poll Telegram while the app runs (no routes added).
-
-    Needs ``bot.web.webhooks:add_routes`` to have run first (the channel and the reply sender).
-    """
+@contextlib.asynccontextmanager
+async def telegram_polling(services: Services) -> AsyncIterator[TelegramPoller | None]:
+    """With ``settings.telegram_polling`` and a Telegram channel: poll while the block runs
+    (yields the poller; None when polling is off). Leaving the block stops polling first, so no
+    new turn starts once replies are being drained; a turn in flight is shielded
+    (``Services.handle_inbound``) and still commits."""
     channel = services.channels.get("telegram")
     if not services.settings.telegram_polling:
+        yield None
         return
     if not isinstance(channel, TelegramChannel):
         log.warning("--telegram-polling without TELEGRAM_BOT_TOKEN: nothing to poll")
+        yield None
         return
-    sender = app[REPLY_SENDER_KEY]
     telegram: TelegramChannel = channel
+    sender = services.replies.sender
 
     async def handle(request: ChannelRequest) -> None:
         await run_turns(services, sender, telegram, request, telegram.parse(request))
@@ -205,26 +202,15 @@ def add_routes(app: web.Application, services: Services) -> None:
         services.metrics.errors.labels(where=where).inc()
 
     poller = TelegramPoller(telegram, handle, on_error=count)
-    app[POLLER_KEY] = poller
-
-    async def polling(app: web.Application) -> AsyncIterator[None]:
-        task = asyncio.create_task(poller.run(), name="telegram-polling")
-        task.add_done_callback(_report_end)
-        app[_TASK_KEY] = task
-        yield
-        await stop(app)
-
-    async def stop(app: web.Application) -> None:
-        # On shutdown, before replies are drained: no new turn may start after the drain.
-        # A turn in flight is shielded (Services.handle_inbound) and still commits.
-        task = app.get(_TASK_KEY)
-        if task is not None and not task.done():
+    task = asyncio.create_task(poller.run(), name="telegram-polling")
+    task.add_done_callback(_report_end)
+    try:
+        yield poller
+    finally:
+        if not task.done():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-
-    app.cleanup_ctx.append(polling)
-    app.on_shutdown.insert(0, stop)
 
 
 def _report_end(task: asyncio.Task[None]) -> None:

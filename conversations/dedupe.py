@@ -26,9 +26,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
-from bot.db.models import ProcessedMessage
-from bot.db.types import utc_now
 from conversations.turn_context import dialect_name
+from storage.models import ProcessedMessage
+from storage.types import utc_now
 
 __all__ = [
     "DEDUPE_TTL",

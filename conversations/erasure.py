@@ -20,10 +20,16 @@ from datetime import datetime
 from sqlalchemy import case, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import AuditLog, Resident, ResidentAddress, Submission, Subscription
-from bot.db.models_notifications import ResidentNotification
 from conversations.message_log import scrub_resident
 from forms_runtime.model import Form
+from storage.models import (
+    AuditLog,
+    Resident,
+    ResidentAddress,
+    ResidentNotification,
+    Submission,
+    Subscription,
+)
 
 __all__ = ["ErasureCounts", "erase_resident"]
 

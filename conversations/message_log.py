@@ -38,9 +38,9 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from bot.db.models import MessageLog, ResidentAddress
 from channels.types import InboundMessage
 from forms_runtime.effects import Ask, Cancelled, Effect, Notice, Reject, Review
+from storage.models import MessageLog, ResidentAddress
 
 __all__ = [
     "MessageLogWriter",

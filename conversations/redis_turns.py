@@ -7,12 +7,13 @@ limit, state read, state write, processed marker, unlock) plus a lease-renewing 
 * ``enter``: a Lua script that takes the lock (``SET NX PX``), and unless the message was already
   processed or the resident is over the rate limit, returns the state. A duplicate or a rate-limited
   message releases the lock in the same script.
-* ``leave``: a Lua script that saves the state, marks the message processed, queues the reply on
-  the channel's reply stream (``citybot:replies:<channel>``, read by ``notifier.replies``) and releases the lock (only if
-  this turn still holds it). The reply is committed with the state: a process that dies after
-  ``leave`` has left the reply for another process to send, and one that dies before it has
-  committed nothing, so the provider's redelivery runs the turn again. ``abandon`` only releases it (the turn failed: the message
-  stays unprocessed, so the provider's retry runs it again).
+* ``leave``: a Lua script that saves the state, marks the message processed, queues the reply
+  through the reply queue the app hands in (``conversations.ports.ReplyQueueing``; its Lua and
+  key names belong to ``notifier.reply_queue``) and releases the lock (only if this turn still
+  holds it). The reply is committed with the state: a process that dies after ``leave`` has
+  left the reply for another process to send, and one that dies before it has committed
+  nothing, so the provider's redelivery runs the turn again. ``abandon`` only releases it (the
+  turn failed: the message stays unprocessed, so the provider's retry runs it again).
 
 The scripts of all turns in flight go out together, one pipeline per round trip
 (``conversations.redis_pipeline``), so under load a turn's share of the Redis work is small.
@@ -23,7 +24,7 @@ the keys would need one hash slot; citybot runs one Redis (with replicas), as DE
 
 Example::
 
-    gate = fuse_redis_stores(states, dedupe, locks, limiter)   # None unless all share one Redis
+    gate = fuse_redis_stores(states, dedupe, locks, limiter, replies)   # None unless one Redis
     async with gate.local.hold(key):
         ticket = await gate.enter(key, "sms", "SM123")
         if ticket.runs:
@@ -47,6 +48,7 @@ from redis.asyncio import Redis
 from conversations.dedupe import BaseDedupe, RedisDedupe
 from conversations.keys import ConversationKey
 from conversations.locks import BaseLocks, InProcessLocks, LockTimeout, RedisLocks
+from conversations.ports import ReplyQueueing
 from conversations.rate_limit import (
     BaseRateLimiter,
     RateDecision,
@@ -56,7 +58,7 @@ from conversations.rate_limit import (
 from conversations.redis_pipeline import ScriptPipeline
 from conversations.state_store import BaseStateStore, RedisStateStore
 
-__all__ = ["REPLY_STREAM", "RedisTurnGate", "Ticket", "fuse_redis_stores"]
+__all__ = ["RedisTurnGate", "Ticket", "fuse_redis_stores"]
 
 log = logging.getLogger(__name__)
 
@@ -86,34 +88,21 @@ return {2, decision, redis.call('GET', KEYS[4])}
 """
 )
 
-# With a reply: number it in the resident's order hash (the state's TTL), and put the number
-# and the hash's name on the entry, so that whichever process sends it keeps the resident's
-# replies in order (``notifier.reply_order``). KEYS[4]: the stream, KEYS[5]: the hash.
-QUEUE_REPLY = """
-if ARGV[5] ~= '' then
-  local seq = redis.call('HINCRBY', KEYS[5], 'seq', 1)
-  if seq == 1 then redis.call('HSET', KEYS[5], 'done', 0) end
-  redis.call('EXPIRE', KEYS[5], ARGV[3])
-  redis.call('XADD', KEYS[4], '*', 'reply', ARGV[5], 'seq', seq, 'order', KEYS[5])
-end
-"""
-
-# KEYS: lock, processed marker, state, reply stream, the resident's reply order hash.
-# ARGV: token, state JSON ('' keeps it), state ttl, marker ttl, reply ('' for none).
-_LEAVE = (
-    """
+# KEYS: lock, processed marker, state, and with a reply queue its two keys (the stream and the
+# resident's order hash). ARGV: token, state JSON ('' keeps it), state ttl, marker ttl, reply
+# ('' for none). The reply queue's Lua (between the two parts) numbers the reply in the
+# resident's order hash, which lives as long as the state (ARGV[3]).
+_LEAVE_SAVE = """
 if ARGV[2] ~= '' then redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[3]) end
 redis.call('SET', KEYS[2], '1', 'EX', ARGV[4])
 """
-    + QUEUE_REPLY
-    + """
+_LEAVE_UNLOCK = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
   return 1
 end
 return 0
 """
-)
 
 _RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
@@ -130,16 +119,6 @@ for i, key in ipairs(KEYS) do
 end
 return renewed
 """
-
-# The streams of replies waiting to be sent, after the stores' prefix and before the channel
-# ("citybot:replies:sms").
-REPLY_STREAM = "replies"
-
-
-def order_key(reply_stream: str, storage_key: str) -> str:
-    """The reply order hash of one conversation (``storage_key``: ``<channel>:<address>``)."""
-    return f"{reply_stream}:order:{storage_key}"
-
 
 _DECISIONS = (RateDecision.ALLOW, RateDecision.WARN, RateDecision.DROP)
 # A lock token only has to be unique among holders: a random part per process and a counter
@@ -172,6 +151,7 @@ class RedisTurnGate:
         dedupe: RedisDedupe,
         locks: RedisLocks,
         limiter: RedisRateLimiter,
+        replies: ReplyQueueing | None = None,
     ) -> None:
         self._redis: Redis = states.redis
         self._states = states
@@ -179,13 +159,17 @@ class RedisTurnGate:
         self._locks = locks
         self._limiter = limiter
         self.local = InProcessLocks()
-        # Beside the state keys: "citybot:state:" -> "citybot:replies".
-        self.reply_stream = states.prefix.removesuffix("state:") + REPLY_STREAM
+        self.replies = replies
+        queue_reply = (
+            replies.commit_lua(stream="KEYS[4]", order="KEYS[5]", entry="ARGV[5]", ttl="ARGV[3]")
+            if replies is not None
+            else ""
+        )
         # One pipeline (one connection) for every turn's scripts: hundreds of turns in flight
         # never exhaust the client's pool, and they share round trips.
         self._scripts = ScriptPipeline(self._redis)
         self._enter = self._scripts.script(_ENTER)
-        self._leave = self._scripts.script(_LEAVE)
+        self._leave = self._scripts.script(_LEAVE_SAVE + queue_reply + _LEAVE_UNLOCK)
         self._release = self._scripts.script(_RELEASE)
         self._renew = self._scripts.script(_RENEW)
         # Locks this process holds, name -> token, renewed together by one task.
@@ -231,20 +215,23 @@ class RedisTurnGate:
         self, ticket: Ticket, state: dict[str, Any] | None, reply: bytes | None = None
     ) -> None:
         """Save ``state`` (``None``: leave it as it was), mark the message processed, queue
-        ``reply`` (an encoded ``notifier.replies`` entry) on the reply stream, numbered for
-        the resident (``notifier.reply_order``), unlock."""
+        ``reply`` (an entry made by ``notifier.reply_queue.encode``) on the reply queue,
+        unlock."""
         lock = self._locks.name(ticket.key)
         self._held.pop(lock, None)
         payload = orjson.dumps(state) if state is not None else b""
+        keys = [
+            lock,
+            self._dedupe.name(ticket.channel, ticket.message_id),
+            self._states.name(ticket.key),
+        ]
+        if self.replies is not None:
+            keys.extend(self.replies.keys_for(ticket.key.channel, ticket.key.address))
+        elif reply:
+            raise ValueError("a reply to queue, but no reply queue was given")
         released = await self._scripts.run(
             self._leave,
-            [
-                lock,
-                self._dedupe.name(ticket.channel, ticket.message_id),
-                self._states.name(ticket.key),
-                f"{self.reply_stream}:{ticket.channel}",
-                order_key(self.reply_stream, ticket.key.storage_key),
-            ],
+            keys,
             [ticket.token, payload, self._states.ttl, self._dedupe.ttl_seconds, reply or b""],
         )
         if not released:
@@ -289,7 +276,11 @@ class RedisTurnGate:
 
 
 def fuse_redis_stores(
-    states: BaseStateStore, dedupe: BaseDedupe, locks: BaseLocks, limiter: BaseRateLimiter
+    states: BaseStateStore,
+    dedupe: BaseDedupe,
+    locks: BaseLocks,
+    limiter: BaseRateLimiter,
+    replies: ReplyQueueing | None = None,
 ) -> RedisTurnGate | None:
     """A gate when all four stores are the Redis ones on one client; otherwise ``None``."""
     if not (
@@ -301,4 +292,4 @@ def fuse_redis_stores(
         return None
     if not (states.redis is dedupe.redis is locks.redis is limiter.redis):
         return None
-    return RedisTurnGate(states, dedupe, locks, limiter)
+    return RedisTurnGate(states, dedupe, locks, limiter, replies)

@@ -35,7 +35,7 @@ from sqlalchemy import Table, bindparam, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.sql.dml import Update
 
-from bot.db.models import Resident, ResidentAddress
+from storage.models import Resident, ResidentAddress
 
 __all__ = [
     "SEEN_RESOLUTION",

@@ -26,7 +26,6 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.db.models import HandoffRequest, Submission, Subscription
 from channels.types import InboundMessage
 from conversations.commands import Command, CommandKind, parse_command, parse_keyword
 from conversations.consent import (
@@ -59,6 +58,7 @@ from forms_runtime.i18n import LANGUAGE_NAMES, LOCALES, N_, tr
 from forms_runtime.model import Form
 from forms_runtime.understanding.text import fold
 from forms_runtime.understanding.yes_no import parse_yes_no
+from storage.models import HandoffRequest, Submission, Subscription
 
 __all__ = ["DEFAULT_IDLE_TIMEOUT", "Router"]
 

@@ -24,9 +24,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.models import ConversationState
-from bot.db.types import utc_now
 from conversations.keys import ConversationKey
+from storage.models import ConversationState
+from storage.types import utc_now
 
 __all__ = ["BaseStateStore", "RedisStateStore", "SqlStateStore"]
 

@@ -6,7 +6,7 @@ The resident is told "received, your reference is CT-XXXXXX" only after that tra
 A reference is drawn at random and inserted with ``ON CONFLICT (reference) DO NOTHING``: a clash
 (rare: 25**6 references) inserts nothing and another is drawn, without a look-up first. With the
 state in Redis, the submissions of many turns are stored together (``store_many``, group committed
-by ``conversations.sql_batch``): each turn's processed marker, reports, outbox rows and other
+by ``storage.sql_batch``): each turn's processed marker, reports, outbox rows and other
 writes, in one transaction for all of them.
 
 Example::
@@ -26,12 +26,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from bot.db.models import Submission, SubmissionOutbox
 from conversations.dedupe import mark_processed_many
 from conversations.references import new_reference
 from conversations.turn_context import Write, dialect_name, run_writes
 from forms_runtime.effects import Submit
 from forms_runtime.model import Form, StepType
+from storage.models import Submission, SubmissionOutbox
 
 __all__ = ["StoreWork", "store_many", "store_submission"]
 

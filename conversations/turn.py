@@ -20,7 +20,7 @@ Where things are stored depends on the stores given:
 * Redis state, dedupe, locks and rate limits (scale-out): steps 1 and 5 are one Lua script each
   (``conversations.redis_turns``), an ordinary turn runs no SQL at all, and the message log is
   written behind the turn in batches (``conversations.message_log``). The SQL a turn does need
-  is group committed with that of the turns in flight beside it (``conversations.sql_batch``):
+  is group committed with that of the turns in flight beside it (``storage.sql_batch``):
   first contacts found or created together, profile updates and audit rows written together,
   reports stored together. Each turn still waits for the commit before its resident is
   answered, and all of one turn's writes commit together; there is one transaction for many
@@ -33,7 +33,8 @@ web layer answers 503 and the provider retries the same message.
 
 Example::
 
-    loop = await build_turn_loop(database_url="sqlite+aiosqlite:///./citybot.sqlite3")
+    loop = TurnLoop(sessionmaker=..., states=..., dedupe=..., locks=..., rate_limiter=...,
+                    forms=standard_forms())          # bot.bootstrap.build_turn_loop wires it
     result = await loop.handle(InboundMessage("webchat", "s1", "m1", text="pothole"))
     result.effects   # [Notice(privacy...), Ask(step_id="service", ...)]
 """
@@ -42,27 +43,23 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.db.session import create_engine, create_sessionmaker, default_database_url
-from bot.db.types import utc_now
 from channels.types import InboundMessage
-from conversations.dedupe import BaseDedupe, RedisDedupe, SqlDedupe, mark_processed_in
+from conversations.dedupe import BaseDedupe, SqlDedupe, mark_processed_in
 from conversations.keys import ConversationKey
-from conversations.locks import BaseLocks, InProcessLocks, RedisLocks
+from conversations.locks import BaseLocks
 from conversations.message_log import MessageLogWriter, inbound_row, outbound_row, write_rows
 from conversations.picker import ServicePicker
+from conversations.ports import CityStatus, ReplyEncoder, ReplyQueueing
 from conversations.rate_limit import (
     BaseRateLimiter,
-    InProcessRateLimiter,
     RateDecision,
-    RedisRateLimiter,
 )
 from conversations.redis_turns import RedisTurnGate, fuse_redis_stores
 from conversations.residents import (
@@ -76,31 +73,21 @@ from conversations.residents import (
     touch_address,
 )
 from conversations.router import DEFAULT_IDLE_TIMEOUT, Router
-from conversations.sql_batch import SqlBatcher
-from conversations.state_store import BaseStateStore, RedisStateStore, SqlStateStore
+from conversations.state_store import BaseStateStore, SqlStateStore
 from conversations.submissions import StoreWork, store_many, store_submission
 from conversations.turn_context import Turn, Write, run_writes
 from forms_runtime.effects import Effect, Notice, Submit
 from forms_runtime.gazetteer import Gazetteer
 from forms_runtime.i18n import N_, normalise_locale, tr
 from forms_runtime.model import Form
+from storage.sql_batch import SqlBatcher
+from storage.types import utc_now
 
-__all__ = [
-    "DEFAULT_IDLE_TIMEOUT",
-    "CityStatus",
-    "ReplyEncoder",
-    "TurnLoop",
-    "TurnResult",
-    "build_turn_loop",
-]
+__all__ = ["DEFAULT_IDLE_TIMEOUT", "TurnLoop", "TurnResult"]
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-# What the city's back end says now about a filed report, in the resident's language:
-# ``await city_status(reference, service_request_id, locale)`` -> a sentence, or None when the
-# city cannot be asked (the answer then comes from the submissions table). Wired in bot/.
-CityStatus = Callable[[str, str, str], Awaitable[str | None]]
 
 # With the state in Redis, the profile is re-read from SQL this often (an opt-out or erasure
 # recorded outside a turn is seen within this time). With the SQL state it is read every turn.
@@ -117,11 +104,6 @@ class TurnResult:
     # The reply was committed with the turn (on the Redis reply stream): the caller must not
     # send it as well. False: the caller sends ``effects`` itself.
     reply_queued: bool = False
-
-
-# How a caller that sends replies later turns a turn's answer into a queued reply:
-# ``encode(locale, effects)`` -> the entry for the reply stream, or None for nothing to send.
-ReplyEncoder = Callable[[str, list[Effect]], bytes | None]
 
 
 class _AlreadyProcessed(Exception):
@@ -146,6 +128,8 @@ class TurnLoop:
         office_hours: str = "Monday to Friday, 08:00 to 16:30",
         city_status: CityStatus | None = None,
         profile_recheck: timedelta | None = None,
+        reply_queue: ReplyQueueing | None = None,
+        on_close: Sequence[Callable[[], Awaitable[object]]] = (),
     ) -> None:
         self.sessionmaker = sessionmaker
         self.states = states
@@ -160,7 +144,9 @@ class TurnLoop:
         self.city_status = city_status
         self._sql_state = isinstance(states, SqlStateStore)
         self._sql_dedupe = isinstance(dedupe, SqlDedupe)
-        self._gate: RedisTurnGate | None = fuse_redis_stores(states, dedupe, locks, rate_limiter)
+        self._gate: RedisTurnGate | None = fuse_redis_stores(
+            states, dedupe, locks, rate_limiter, reply_queue
+        )
         if profile_recheck is None:
             profile_recheck = timedelta(0) if self._sql_state else REDIS_PROFILE_RECHECK
         self.profile_recheck = profile_recheck
@@ -178,7 +164,8 @@ class TurnLoop:
             if not self._sql_dedupe:
                 self._stores = SqlBatcher(engine, store_many, name="submissions")
         self._sql_slots = asyncio.Semaphore(_sql_slots(engine))
-        self._owned: list[Callable[[], Any]] = []
+        # What whoever built this loop wants closed with it (an engine, a Redis client).
+        self._on_close = list(on_close)
 
     @property
     def picker(self) -> ServicePicker:
@@ -190,7 +177,7 @@ class TurnLoop:
             await self.message_log.flush()
 
     async def close(self) -> None:
-        """Write what is queued, close the stores and whatever ``build_turn_loop`` opened."""
+        """Write what is queued, close the stores and what was handed in ``on_close``."""
         for batcher in (self._residents, self._writes, self._stores):
             if batcher is not None:
                 await batcher.close()
@@ -202,16 +189,15 @@ class TurnLoop:
         await self.dedupe.close()
         await self.locks.close()
         await self.rate_limiter.close()
-        for closer in reversed(self._owned):
+        for closer in reversed(self._on_close):
             await closer()
 
     # --- getting in and out --------------------------------------------------------------
 
     @property
-    def reply_stream(self) -> str | None:
-        """The prefix of the Redis streams queued replies go to (``<prefix>:<channel>``); None
-        where replies are not queued."""
-        return self._gate.reply_stream if self._gate is not None else None
+    def queues_replies(self) -> bool:
+        """Whether a turn can commit its reply on the reply queue (Redis stores and a queue)."""
+        return self._gate is not None and self._gate.replies is not None
 
     async def handle(
         self, message: InboundMessage, reply: ReplyEncoder | None = None
@@ -474,67 +460,3 @@ def _rate_limited(
         )
         effects.append(Notice(tr(locale, text)))
     return TurnResult(locale, effects, rate_limited=True)
-
-
-# --- wiring --------------------------------------------------------------------------------
-
-
-async def build_turn_loop(
-    *,
-    database_url: str | None = None,
-    redis_url: str | None = None,
-    forms: Mapping[str, Form] | None = None,
-    gazetteer: Gazetteer | None = None,
-    idle_timeout: timedelta = DEFAULT_IDLE_TIMEOUT,
-    rate_per_second: float = 1.0,
-    rate_burst: int = 12,
-    engine_: AsyncEngine | None = None,
-    redis_prefix: str = "citybot:",
-) -> TurnLoop:
-    """The turn loop ``serve`` uses: SQL state and in-process locks, or Redis when configured.
-
-    The database must already be upgraded (``bot.db.migrate.upgrade_database``).
-    """
-    if forms is None:
-        from forms_runtime.loader import standard_forms
-
-        forms = standard_forms()
-    if gazetteer is None:
-        from forms_runtime.gazetteer import default_gazetteer
-
-        gazetteer = default_gazetteer()
-    db = engine_ or create_engine(database_url or default_database_url())
-    sessionmaker = create_sessionmaker(db)
-    states: BaseStateStore
-    dedupe: BaseDedupe
-    locks: BaseLocks
-    limiter: BaseRateLimiter
-    redis: Redis | None = Redis.from_url(redis_url) if redis_url else None
-    if redis is not None:
-        ttl = int(max(idle_timeout * 4, timedelta(days=7)).total_seconds())
-        states = RedisStateStore(redis, ttl=ttl, prefix=f"{redis_prefix}state:")
-        dedupe = RedisDedupe(redis, prefix=f"{redis_prefix}seen:")
-        locks = RedisLocks(redis, prefix=f"{redis_prefix}lock:")
-        limiter = RedisRateLimiter(
-            redis, rate=rate_per_second, burst=rate_burst, prefix=f"{redis_prefix}rate:"
-        )
-    else:
-        states = SqlStateStore(sessionmaker)
-        dedupe = SqlDedupe(sessionmaker)
-        locks = InProcessLocks()
-        limiter = InProcessRateLimiter(rate=rate_per_second, burst=rate_burst)
-    loop = TurnLoop(
-        sessionmaker=sessionmaker,
-        states=states,
-        dedupe=dedupe,
-        locks=locks,
-        rate_limiter=limiter,
-        forms=forms,
-        gazetteer=gazetteer,
-        idle_timeout=idle_timeout,
-    )
-    if engine_ is None:
-        loop._owned.append(db.dispose)
-    if redis is not None:
-        loop._owned.append(redis.aclose)
-    return loop

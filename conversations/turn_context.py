@@ -6,7 +6,7 @@ a status look-up or an erasure does, and all of the turn's SQL writes then commi
 
 Writes that need no answer from the database (a changed profile, an audit row) are only noted
 (``turn.write``): the turn loop runs them in the turn's transaction if it has one, or else hands
-them to a group commit with other turns' writes (``conversations.sql_batch``). Either way they
+them to a group commit with other turns' writes (``storage.sql_batch``). Either way they
 are committed before the resident is answered, all of one turn's writes together.
 
 Example::
@@ -29,11 +29,11 @@ from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, AsyncSessionTransaction
 from sqlalchemy.sql.dml import UpdateBase
 
-from bot.db.models import AuditLog
 from channels.types import InboundMessage
 from conversations.keys import ConversationKey
 from conversations.residents import ResidentProfile
 from forms_runtime.effects import Effect
+from storage.models import AuditLog
 
 __all__ = ["Turn", "Write", "dialect_name", "run_writes"]
 

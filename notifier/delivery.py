@@ -37,13 +37,13 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.models import MessageLog, Resident, ResidentAddress
 from channels.base import BaseChannel
 from channels.retrying import send_with_retries
 from channels.types import Delivery, DeliveryStatus, OutboundMessage
 from forms_runtime.effects import Notice
 from notifier.delivery_log import note_unreachable
 from notifier.ports import NotDelivered, ResidentGone, ResidentMessage, Undeliverable
+from storage.models import MessageLog, Resident, ResidentAddress
 
 __all__ = ["NotDelivered", "ResidentDelivery", "ResidentGone", "Undeliverable"]
 

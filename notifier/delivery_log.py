@@ -20,9 +20,9 @@ from datetime import UTC, datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
-from bot.db.models import MessageLog, Resident, ResidentAddress
 from channels.twilio_common import DeliveryReceipt
 from channels.types import Delivery, DeliveryStatus, OutboundMessage
+from storage.models import MessageLog, Resident, ResidentAddress
 
 __all__ = [
     "Sent",

@@ -28,7 +28,6 @@ Example::
 
     dispatcher = NotificationDispatcher(sessionmaker, ResidentDelivery(sessionmaker, channels))
     await dispatcher.run_once()          # sends what is due now; returns how many rows it took
-    await dispatcher.run_forever(stop)   # as ``citybot serve`` and ``citybot worker`` do
 """
 
 from __future__ import annotations
@@ -45,11 +44,10 @@ from prometheus_client import CollectorRegistry, Counter
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.models_notifications import ResidentNotification
 from notifier.outbox import SUPERSEDED
 from notifier.ports import ResidentGone, ResidentMessage, SendToResident, Undeliverable
 from notifier.quiet_hours import QuietHours
-from notifier.worker_loop import repeat_until_stopped
+from storage.models import ResidentNotification
 
 __all__ = ["DispatchSettings", "NotificationDispatcher"]
 
@@ -118,11 +116,6 @@ class NotificationDispatcher:
         )
 
     # -- the loop ------------------------------------------------------------------------------
-
-    async def run_forever(self, stop: asyncio.Event) -> None:
-        await repeat_until_stopped(
-            self.run_once, stop, idle_seconds=self.settings.idle_seconds, what="dispatch"
-        )
 
     async def run_once(self) -> int:
         """Send every row due now; returns how many rows this dispatcher took."""

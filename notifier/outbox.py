@@ -23,8 +23,8 @@ from datetime import datetime
 from sqlalchemy import or_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models_notifications import ResidentNotification
 from notifier.ports import ResidentMessage
+from storage.models import ResidentNotification
 
 __all__ = ["SUPERSEDED", "enqueue"]
 

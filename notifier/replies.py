@@ -10,19 +10,21 @@ Two parts:
   replies per channel: past that, ``wait_for_room`` makes the webhook wait, so a flood slows the
   providers' deliveries down instead of growing memory without bound, and a channel held back by
   its provider's limits (Telegram: 30 messages/s, 1 per chat per second) never holds up another.
-* ``ReplyStream`` (with Redis) is where replies wait durably, one stream per channel
-  (``citybot:replies:sms``...). The turn loop commits each reply on its channel's stream in the
-  same script that saves the conversation state (``conversations.redis_turns``), so a reply
-  exists exactly when its turn does. Every process that serves webhooks reads the streams in one
-  consumer group (each reply goes to one of them),
-  hands the replies to its ``ReplySender`` and acknowledges (and deletes) each entry once it is
-  sent or has finally failed. Entries a process took but did not finish (it was killed) are
+* ``ReplyStream`` (with Redis) reads one channel's stream of the reply queue
+  (``notifier.reply_queue``, which owns the streams' names, the entries' format and each
+  resident's order), where the turn loop commits each reply in the same script that saves the
+  conversation state. Every sending process reads the streams in one consumer group (each
+  reply goes to one of them), hands the replies to its ``ReplySender`` and acknowledges (and
+  deletes) each entry once it is sent or has finally failed. Entries a process took but did not finish (it was killed) are
   claimed by another process, or by the same one restarted, once they have been idle for
   ``claim_idle`` seconds; a live process keeps touching the entries it is still sending (retries
   can take minutes), so they are never sent twice while it lives. A process killed after sending
   but before acknowledging does send that reply twice: at least once, never lost. Each
-  resident's replies keep their order whichever processes take them (``notifier.reply_order``):
-  a reply waits while the one before it is still being sent elsewhere.
+  resident's replies keep their order whichever processes take them
+  (``notifier.reply_queue.ReplyOrder``): a reply waits while the one before it is still being
+  sent elsewhere.
+* ``Replies`` puts them together for one process: the sender, its delivery log (group
+  committed) and, with Redis and ``send_replies``, a stream reader per provider channel.
 
 Without Redis (the embedded default) the replies are sent from this process's memory, as
 DESIGN.md allows for the single-process set-up: a reply in flight when the process is killed is
@@ -32,7 +34,7 @@ Example::
 
     sender = ReplySender(record=lambda sent: record_deliveries(sessions, sent))
     sender.schedule(channel, channel.render(effects, "en", address))
-    stream = ReplyStream(redis, "citybot:replies", sms_channel, sender)   # citybot:replies:sms
+    stream = ReplyStream(redis, ReplyQueue("citybot:"), sms_channel, sender)  # citybot:replies:sms
     stream.start()                               # with Redis: sends what the turns queued
     await stream.stop(); await sender.drain(10, queued=False); await stream.close()  # shutdown
 """
@@ -51,79 +53,21 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-import orjson
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError, ResponseError
 
 from channels.base import BaseChannel
 from channels.retrying import DEFAULT_BACKOFF, send_with_retries
-from channels.types import Button, Delivery, DeliveryStatus, OutboundMessage
+from channels.types import Delivery, DeliveryStatus, OutboundMessage
 from notifier.delivery_log import Sent
-from notifier.reply_order import ReplyOrder
+from notifier.reply_queue import GROUP, QueuedReply, ReplyOrder, ReplyQueue, UnreadableEntry
+from storage.sql_batch import SqlBatcher
 
-__all__ = [
-    "GROUP",
-    "ReplySender",
-    "ReplyStream",
-    "decode_reply",
-    "encode_reply",
-]
+__all__ = ["Replies", "ReplySender", "ReplyStream"]
 
 log = logging.getLogger("citybot.replies")
 
-# The consumer group every webhook-serving process reads the reply stream in.
-GROUP = "citybot-replies"
-
 Record = Callable[[Sent], Awaitable[None]]
-
-
-# -- the entry on the stream ------------------------------------------------------------------
-
-
-def encode_reply(messages: Sequence[OutboundMessage]) -> bytes | None:
-    """One reply (the messages a turn's answer renders to) as a stream entry; None if empty."""
-    if not messages:
-        return None
-    first = messages[0]
-    return orjson.dumps(
-        {
-            "channel": first.channel,
-            "address": first.address,
-            "messages": [
-                {
-                    "text": m.text,
-                    "buttons": [[b.id, b.label, b.kind] for b in m.buttons],
-                    "purpose": m.purpose,
-                    "variables": m.template_variables,
-                }
-                for m in messages
-            ],
-        }
-    )
-
-
-def decode_reply(entry: str | bytes) -> tuple[str, list[OutboundMessage]]:
-    """The channel name and messages of an entry ``encode_reply`` made."""
-    loaded: dict[str, Any] = orjson.loads(entry)
-    channel, address = str(loaded["channel"]), str(loaded["address"])
-    return channel, [
-        OutboundMessage(
-            channel=channel,
-            address=address,
-            text=str(m["text"]),
-            buttons=_buttons(tuple(map(tuple, m["buttons"]))),
-            purpose=str(m.get("purpose") or "reply"),
-            template_variables={str(k): str(v) for k, v in (m.get("variables") or {}).items()},
-        )
-        for m in loaded["messages"]
-    ]
-
-
-@functools.lru_cache(maxsize=4096)
-def _buttons(raw: tuple[tuple[str, str, str], ...]) -> tuple[Button, ...]:
-    # The same keyboards come back for every resident asked the same question; building their
-    # (frozen) Buttons was a sixth of reading an entry.
-    return tuple(Button(str(i), str(label), str(kind)) for i, label, kind in raw)
 
 
 # -- sending in this process ------------------------------------------------------------------
@@ -293,13 +237,13 @@ class _Held:
 
 
 class ReplyStream:
-    """Read one channel's reply stream (``<prefix>:<channel>``) in the consumer group and send
-    each reply through ``sender``."""
+    """Read one channel's stream of the reply queue in the consumer group and send each reply
+    through ``sender``."""
 
     def __init__(
         self,
         redis: Redis,
-        prefix: str,
+        queue: ReplyQueue,
         channel: BaseChannel,
         sender: ReplySender,
         *,
@@ -309,7 +253,7 @@ class ReplyStream:
         consumer: str | None = None,
     ) -> None:
         self.redis = redis
-        self.stream = f"{prefix}:{channel.name}"
+        self.stream = queue.stream(channel.name)
         self.channel = channel
         self.sender = sender
         self.batch = batch
@@ -418,17 +362,12 @@ class ReplyStream:
             entry_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
             if entry_id in self._in_flight:
                 continue  # claimed back while this process is still sending (or holding) it
-            body = fields.get(b"reply") if fields else None
-            name = ""
-            messages: list[OutboundMessage] = []
-            number: tuple[str, int] | None = None
             try:
-                if body is not None:
-                    name, messages = decode_reply(body)
-                if fields.get(b"seq") and fields.get(b"order"):
-                    number = (fields[b"order"].decode(), int(fields[b"seq"]))
-            except (orjson.JSONDecodeError, ValueError, KeyError, TypeError):
+                reply = QueuedReply.from_fields(entry_id, fields)
+            except UnreadableEntry:
                 log.error("unreadable reply entry dropped", extra={"entry": entry_id})
+                reply = QueuedReply(entry_id, "", [], None)
+            name, messages, number = reply.channel, reply.messages, reply.number
             if name != self.channel.name or not messages:
                 if name and name != self.channel.name:
                     # Written by a process that put it on the wrong stream: nothing can send
@@ -593,3 +532,51 @@ class ReplyStream:
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
+
+
+# -- one process's replies ------------------------------------------------------------------
+
+
+@dataclass
+class Replies:
+    """Everything one process needs to send residents' replies: the sender, its delivery log
+    (rows group committed) and, with Redis, the readers of the reply queue's streams.
+
+    Example::
+
+        replies = Replies(sender, deliveries, streams)   # built by bot.bootstrap
+        replies.start()                                  # readers go (with Redis)
+        await replies.stop(timeout=10)    # what was taken is finished or left for a claim
+    """
+
+    sender: ReplySender
+    deliveries: SqlBatcher[Sent, None]
+    # Readers of the reply queue: none without Redis, or where other processes send.
+    streams: list[ReplyStream] = field(default_factory=list)
+    queue: ReplyQueue | None = None
+
+    def __post_init__(self) -> None:
+        # The sender's drain waits for what the streams hold too.
+        self.sender.streams = self.streams
+
+    def start(self) -> None:
+        for stream in self.streams:
+            stream.start()
+
+    async def stop(self, timeout: float) -> None:
+        """Take no more; finish what was taken within ``timeout``; the rest stays queued."""
+        for stream in self.streams:
+            await stream.stop()
+        if not await self.sender.drain(timeout, queued=False):
+            log.warning(
+                "shutdown: replies still being sent after the timeout; "
+                + ("they stay queued for the next process" if self.streams else "they are dropped"),
+                extra={"replies": self.sender.pending},
+            )
+            await self.sender.cancel()  # before the channels close under them
+        for stream in self.streams:
+            await stream.close()
+
+    async def close(self) -> None:
+        """Write the delivery rows still queued."""
+        await self.deliveries.close()

@@ -2,7 +2,7 @@
 
 Tests that need a server ask for ``postgres_url`` or ``redis_url``. Where the server is not
 configured they skip with a clear message; in CI (CITYBOT_TEST_REQUIRE_SERVICES=1) a missing
-server is a failure, never a silent skip (``tests.db.databases`` decides, for fixtures and
+server is a failure, never a silent skip (``tests.storage.databases`` decides, for fixtures and
 helpers alike).
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.db.databases import postgres_url_or_skip, redis_url_or_skip
+from tests.storage.databases import postgres_url_or_skip, redis_url_or_skip
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
-"""The ``replies`` worker: a worker-only process sends the replies the turns queued on Redis, and
-stands aside in a process whose webhook routes read the streams already."""
+"""The ``replies`` worker: a worker-only process sends the replies the turns queued on Redis; a
+web process reads the streams itself (once), or leaves them to workers (``--no-replies``)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from urllib.parse import urlencode
 import pytest
 from twilio.request_validator import RequestValidator
 
-from bot.app import build_services, close_services, registered_workers, run_workers
+from bot.bootstrap import build_services, close_services
+from bot.workers import WORKERS, run_workers
 from channels.types import OutboundMessage
-from notifier.replies import encode_reply
+from notifier.reply_queue import encode
 from tests.channels.signed import twilio_form
 from tests.e2e.city import City, city_settings, free_port, running_city
 from tests.e2e.test_report_loop import fresh_redis_keys
@@ -48,8 +49,8 @@ def stream_readers() -> list[asyncio.Task[object]]:
     return [t for t in asyncio.all_tasks() if t.get_name() == "reply-stream-read"]
 
 
-def test_the_replies_worker_is_registered() -> None:
-    assert "replies" in registered_workers()
+def test_the_replies_worker_is_named() -> None:
+    assert "replies" in WORKERS
 
 
 async def test_a_worker_only_process_sends_queued_replies(tmp_path: Path, redis_url: str) -> None:
@@ -59,7 +60,7 @@ async def test_a_worker_only_process_sends_queued_replies(tmp_path: Path, redis_
         services = await build_services(settings)
         try:
             assert services.redis is not None
-            entry = encode_reply(
+            entry = encode(
                 [OutboundMessage(channel="sms", address="+27831230001", text="queued by a turn")]
             )
             assert entry is not None
@@ -69,7 +70,7 @@ async def test_a_worker_only_process_sends_queued_replies(tmp_path: Path, redis_
                 while not twilio.messages():
                     assert time.monotonic() < deadline, "the worker sent nothing"
                     await asyncio.sleep(0.05)
-                assert services.reads_replies
+                assert len(stream_readers()) == 2
             [sent] = twilio.messages()
             assert (sent.form["To"], sent.form["Body"]) == ("+27831230001", "queued by a turn")
             assert await services.redis.xlen("citybot:replies:sms") == 0
@@ -81,10 +82,9 @@ async def test_a_web_process_reads_the_streams_once(tmp_path: Path, redis_url: s
     async with (
         fresh_redis_keys(redis_url),
         FakeTwilio() as twilio,
-        running_city(tmp_path, twilio=twilio, env={"CITYBOT_REDIS_URL": redis_url}) as city,
+        running_city(tmp_path, twilio=twilio, env={"CITYBOT_REDIS_URL": redis_url}),
     ):
-        assert city.services.reads_replies
-        await asyncio.sleep(0.3)  # the routes' readers and the workers are all running
+        await asyncio.sleep(0.3)  # the app's readers and the workers are all running
         readers = stream_readers()
         assert len(readers) == 2, "one reader per stream (sms, whatsapp) in one process"
 
@@ -149,7 +149,7 @@ async def test_metrics_show_replies_left_waiting(tmp_path: Path, redis_url: str)
     async with web_process_without_replies(tmp_path, redis_url) as (city, _):
         assert city.services.redis is not None
         for number in ("+27831230003", "+27831230004"):
-            entry = encode_reply([OutboundMessage(channel="sms", address=number, text="hi")])
+            entry = encode([OutboundMessage(channel="sms", address=number, text="hi")])
             assert entry is not None
             await city.services.redis.xadd("citybot:replies:sms", {"reply": entry})
         await asyncio.sleep(1.1)

@@ -9,8 +9,8 @@ import sys
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.db.migrate import upgrade_database
-from bot.db.session import default_database_url
+from storage.migrate import upgrade_database
+from storage.session import default_database_url
 
 __all__ = ["run"]
 

@@ -22,10 +22,10 @@ from typing import Any
 
 import yaml
 
-from bot.open311.client import Open311Backend
-from bot.open311.errors import Open311Error
-from bot.open311.mapping import option_id_for, step_id_for, to_identifier
-from bot.open311.types import Attribute, Service, ServiceDefinition
+from city.open311.client import Open311Backend
+from city.open311.errors import Open311Error
+from city.open311.mapping import option_id_for, step_id_for, to_identifier
+from city.open311.types import Attribute, Service, ServiceDefinition
 from forms_runtime.linter import lint_paths
 
 __all__ = ["STEP_TYPES", "form_document", "run"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import sys
 
 from aiohttp import web
@@ -20,7 +21,7 @@ from aiohttp import web
 from bot import event_loop
 from bot.app import create_app
 from bot.commands.lifecycle import settings_or_none, stop_on_signals
-from bot.config import Settings
+from bot.config import Settings, listener_url
 from bot.logging import configure_logging
 
 __all__ = ["run"]
@@ -50,8 +51,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     host = getattr(args, "host", None) or settings.host
     port = settings.port if getattr(args, "port", None) is None else int(args.port)
-    # The filer finds the built-in Open311 server at this listener (bot.open311.wiring).
     settings = dataclasses.replace(settings, host=host, port=port)
+    if not os.environ.get("CITYBOT_PUBLIC_URL", "").strip():
+        # Unset, the public URL is this listener: providers' signatures are checked against
+        # it and the workers file with the built-in Open311 server there.
+        settings = dataclasses.replace(settings, public_url=listener_url(host, port))
     configure_logging(settings.log_level)
     try:
         return event_loop.run(

@@ -16,10 +16,11 @@ import logging
 import sys
 
 from bot import event_loop
-from bot.app import build_services, close_services, registered_workers, run_workers
+from bot.bootstrap import build_services, check_city, close_services
 from bot.commands.lifecycle import settings_or_none, stop_on_signals
 from bot.config import Settings
 from bot.logging import configure_logging
+from bot.workers import WORKERS, run_workers
 
 __all__ = ["run"]
 
@@ -33,9 +34,9 @@ def run(args: argparse.Namespace) -> int:
     only: set[str] | None = None
     if getattr(args, "only", None):
         only = {name.strip() for name in args.only.split(",") if name.strip()}
-        unknown = only - set(registered_workers())
+        unknown = only - set(WORKERS)
         if unknown or not only:
-            known = ", ".join(sorted(registered_workers()))
+            known = ", ".join(WORKERS)
             print(
                 f"citybot worker: no worker named {', '.join(sorted(unknown)) or '(none)'}; "
                 f"the workers are {known}",
@@ -52,6 +53,15 @@ async def _work(settings: Settings, only: set[str] | None) -> int:
     try:
         async with run_workers(services, only) as names:
             print(f"citybot worker is running: {', '.join(names) or 'no workers'}", flush=True)
+            if only is None or {"filer", "status_poller"} & only:
+                problem = await check_city(services)
+                if problem is not None:
+                    log.error(
+                        "the city's back end cannot be reached: %s; reports wait until it can "
+                        "(set CITYBOT_PUBLIC_URL to the address of citybot serve, or "
+                        "OPEN311_ENDPOINT)",
+                        problem,
+                    )
             await stop.wait()
             log.info("stopping workers")
     finally:

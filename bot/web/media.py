@@ -1,6 +1,6 @@
 """``GET /media/{token}``: a resident's photo for the city's back end, fetched when asked for.
 
-The filer sends Open311 ``media_url`` as a signed link (``bot.media_links``). When the city
+The filer sends Open311 ``media_url`` as a signed link (``city.media_links``). When the city
 follows it, this route checks the signature (403 if forged), finds the photo's reference in the
 submission (404 if the link expired, the submission is gone or its answers were erased), fetches
 the bytes from the provider with the provider's credentials (``channels.media_fetch``) and
@@ -31,20 +31,17 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.db.models import Submission
-from bot.media_links import ExpiredLink, ForgedLink, MediaLinks
 from bot.services import Services
 from bot.web.errors import json_error
 from channels.media_fetch import (
-    MediaFetchers,
     MediaNotFound,
     MediaRefused,
     MediaUnavailable,
-    TwilioMediaFetcher,
 )
-from channels.telegram import TelegramChannel
+from city.media_links import ExpiredLink, ForgedLink
+from storage.models import Submission
 
-__all__ = ["CACHE_CONTROL", "MEDIA_FETCHERS_KEY", "add_routes"]
+__all__ = ["CACHE_CONTROL", "add_routes"]
 
 log = logging.getLogger("citybot.media")
 
@@ -52,25 +49,6 @@ CACHE_CONTROL = "private, max-age=86400"
 # Seconds a back end is asked to wait when the provider is down and named no time.
 PROVIDER_RETRY_SECONDS = 30
 _EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
-
-MEDIA_FETCHERS_KEY = web.AppKey("media_fetchers", MediaFetchers)
-
-
-def build_fetchers(services: Services) -> MediaFetchers:
-    """Fetchers for the providers configured: the Telegram channel's SDK, Twilio's account."""
-    settings = services.settings
-    telegram = services.channels.get("telegram")
-    twilio = None
-    if settings.twilio_account_sid and settings.twilio_auth_token:
-        twilio = TwilioMediaFetcher(
-            settings.twilio_account_sid,
-            settings.twilio_auth_token,
-            api_base_url=settings.twilio_api_base_url,
-        )
-    return MediaFetchers(
-        telegram=telegram.download_file if isinstance(telegram, TelegramChannel) else None,
-        twilio=twilio,
-    )
 
 
 async def _photo_reference(services: Services, submission_id: int, step_id: str) -> str | None:
@@ -84,10 +62,9 @@ async def _photo_reference(services: Services, submission_id: int, step_id: str)
 
 
 def add_routes(app: web.Application, services: Services) -> None:
-    """Register ``GET /media/{token}``; runs after the webhooks (which build the channels)."""
-    links = MediaLinks.from_settings(services.settings)
-    fetchers = build_fetchers(services)
-    app[MEDIA_FETCHERS_KEY] = fetchers
+    """Register ``GET /media/{token}``."""
+    links = services.media_links
+    fetchers = services.media_fetchers
 
     async def media(request: web.Request) -> web.Response:
         try:
@@ -121,8 +98,4 @@ def add_routes(app: web.Application, services: Services) -> None:
             },
         )
 
-    async def close(app: web.Application) -> None:
-        await fetchers.close()
-
-    app.on_cleanup.append(close)
     app.router.add_get("/media/{token}", media)

@@ -59,14 +59,14 @@ def add_routes(app: web.Application, services: Services) -> None:
 
 async def _reply_backlog(services: Services) -> None:
     """Set the reply stream gauges: how many replies wait on each channel, and for how long."""
-    prefix = services.turn_loop.reply_stream
-    if services.redis is None or prefix is None:
+    queue = services.replies.queue
+    if services.redis is None or queue is None:
         return
     names = sorted(name for name in services.channels if name != "webchat")
     async with services.redis.pipeline(transaction=False) as pipe:
         for name in names:
-            pipe.xlen(f"{prefix}:{name}")
-            pipe.xrange(f"{prefix}:{name}", count=1)
+            pipe.xlen(queue.stream(name))
+            pipe.xrange(queue.stream(name), count=1)
         answers = await pipe.execute()
     now_ms = time.time() * 1000
     for i, name in enumerate(names):

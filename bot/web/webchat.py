@@ -30,13 +30,13 @@ from pathlib import Path
 from aiohttp import web
 from sqlalchemy import select
 
-from bot.db.models import MessageLog
 from bot.services import Services
 from bot.web.errors import json_error, unavailable_errors
 from bot.web.middleware import CONTENT_SECURITY_POLICY
 from channels.base import BadRequest
 from channels.webchat import COOKIE_NAME, MAX_BODY_BYTES, WebChatChannel
 from forms_runtime.i18n import LOCALES, N_, tr
+from storage.models import MessageLog
 
 __all__ = ["STATIC_DIR", "UI_TEXTS", "add_routes", "ui_texts"]
 
@@ -84,10 +84,8 @@ def ui_texts() -> dict[str, dict[str, str]]:
 
 
 def add_routes(app: web.Application, services: Services) -> None:
-    channel = services.channels.get("webchat")
-    if not isinstance(channel, WebChatChannel):
-        channel = WebChatChannel(services.settings.session_secret)
-        services.channels["webchat"] = channel
+    channel = services.channels["webchat"]
+    assert isinstance(channel, WebChatChannel)
     secure = services.settings.public_url.startswith("https://")
 
     def session(request: web.Request) -> tuple[str, str | None]:

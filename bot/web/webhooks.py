@@ -14,9 +14,8 @@ never committed; a redelivery of a turn that did commit is answered 200 and proc
 further. Twilio only redelivers when the webhook URL asks for it (``...#rc=3&rt=5000``
 connection overrides), so set that on the number.
 
-Wiring (``bot/app.py``): ``"bot.web.webhooks:add_routes"`` is in ``ROUTE_PROVIDERS``. The
-channels are built from ``Settings`` (``bot.channel_setup``); ``services.channels`` gets them,
-so the notifier can reuse them and their pacers.
+The channels (built from ``Settings`` by ``bot.bootstrap``) and the reply sender come from
+``Services``; the notifier uses the same channels and their pacers.
 
 Example::
 
@@ -30,8 +29,6 @@ from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
-from bot.channel_setup import build_channels
-from bot.reply_workers import Replies
 from bot.services import Services
 from bot.web.errors import json_error, unavailable_errors
 from channels.base import BadRequest, BaseChannel, ChannelRequest, ForbiddenRequest
@@ -39,24 +36,17 @@ from channels.screening import notice_text, screen
 from channels.telegram import TelegramChannel
 from channels.twilio_common import parse_receipt, verify_twilio_signature
 from channels.types import InboundMessage
-from conversations.turn import ReplyEncoder
+from conversations.ports import ReplyEncoder
 from forms_runtime.effects import Effect, Notice
+from notifier import reply_queue
 from notifier.delivery_log import apply_receipt
-from notifier.replies import ReplySender, encode_reply
+from notifier.replies import ReplySender
 
-__all__ = [
-    "EMPTY_TWIML",
-    "REPLY_SENDER_KEY",
-    "add_routes",
-    "run_turns",
-    "to_channel_request",
-]
+__all__ = ["EMPTY_TWIML", "add_routes", "run_turns", "to_channel_request"]
 
 log = logging.getLogger("citybot.webhooks")
 
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
-
-REPLY_SENDER_KEY = web.AppKey("reply_sender", ReplySender)
 
 
 async def to_channel_request(request: web.Request) -> ChannelRequest:
@@ -113,7 +103,9 @@ def _reply_encoder(channel: BaseChannel, address: str, notice: str | None) -> Re
     """What the turn commits on the reply stream: the reply rendered for ``channel``."""
 
     def encode(locale: str, effects: list[Effect]) -> bytes | None:
-        return encode_reply(channel.render(_noticed(effects, notice, locale), locale, address))
+        return reply_queue.encode(
+            channel.render(_noticed(effects, notice, locale), locale, address)
+        )
 
     return encode
 
@@ -128,9 +120,7 @@ def _noticed(effects: list[Effect], notice: str | None, locale: str) -> list[Eff
 def add_routes(app: web.Application, services: Services) -> None:
     """Register the provider webhooks on ``app``; channels without credentials answer 404."""
     settings = services.settings
-    for name, channel in build_channels(settings, services.session_factory).items():
-        services.channels.setdefault(name, channel)
-    sender = _reply_sender(app, services)
+    sender = services.replies.sender
 
     async def handle(
         request: web.Request, name: str, answer: Callable[[], web.Response]
@@ -191,21 +181,3 @@ def add_routes(app: web.Application, services: Services) -> None:
     app.router.add_post("/webhooks/twilio/sms", sms)
     app.router.add_post("/webhooks/twilio/whatsapp", whatsapp)
     app.router.add_post("/webhooks/twilio/status", status)
-
-
-def _reply_sender(app: web.Application, services: Services) -> ReplySender:
-    """The app's reply sender; with Redis it reads the reply streams while the app runs."""
-    replies = Replies.build(services)
-    app[REPLY_SENDER_KEY] = replies.sender
-
-    async def start_reading(app: web.Application) -> None:
-        if replies.sender.queues_in_turn and not replies.sender.streams:
-            log.info("replies are left to citybot worker processes (send_replies is off)")
-        replies.start()
-
-    async def drain(app: web.Application) -> None:
-        await replies.stop(services.settings.shutdown_timeout)
-
-    app.on_startup.append(start_reading)
-    app.on_shutdown.append(drain)
-    return replies.sender

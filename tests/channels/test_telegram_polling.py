@@ -18,11 +18,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from bot import telegram_polling
 from bot.app import SERVICES_KEY, create_app
 from bot.commands import serve
 from bot.config import Settings
-from bot.telegram_polling import POLLER_KEY, Handle, TelegramPoller
-from bot.web.webhooks import REPLY_SENDER_KEY, run_turns
+from bot.telegram_polling import Handle, TelegramPoller
+from bot.web.webhooks import run_turns
 from channels.base import ChannelRequest
 from channels.telegram import PollingError, TelegramChannel
 from notifier.replies import ReplySender
@@ -60,12 +61,16 @@ def settings_for(tmp_path: Path, telegram: FakeTelegram) -> Settings:
     )
 
 
+@pytest.fixture(autouse=True)
+def quick_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The app's poller waits this long after a failure: short, so the tests are quick.
+    monkeypatch.setattr(telegram_polling, "BACKOFF", (0.05,))
+
+
 @asynccontextmanager
 async def running(settings: Settings) -> AsyncIterator[web.Application]:
     """``citybot serve`` in this process: the app started (so polling runs), then shut down."""
     app = await create_app(settings, workers=False)
-    if settings.telegram_polling:
-        app[POLLER_KEY].backoff = (0.05,)
     channel = app[SERVICES_KEY].channels["telegram"]
     channel.pacer = type(channel.pacer)(10_000, 10_000)  # type: ignore[attr-defined]
     server = TestServer(app)
@@ -127,7 +132,7 @@ async def test_a_redelivered_update_after_a_restart_is_processed_once(
     async with running(settings) as app:
         await eventually(lambda: not telegram.pending_updates)
         await eventually(lambda: len(sent_texts(telegram)) >= 2)
-        await app[REPLY_SENDER_KEY].drain(5)
+        await app[SERVICES_KEY].replies.sender.drain(5)
         duplicates = app[SERVICES_KEY].metrics.duplicates.labels(channel="telegram")._value.get()
     texts = sent_texts(telegram)
     assert texts.count(menu) == 1, texts
@@ -249,9 +254,9 @@ async def test_an_update_that_keeps_failing_is_skipped_after_its_attempts(
 
 
 def pipeline(app: web.Application) -> tuple[TelegramChannel, Handle, ReplySender]:
-    """What ``bot.telegram_polling.add_routes`` gives the poller: the webhook's own path."""
+    """What ``bot.telegram_polling.telegram_polling`` gives the poller: the webhook's path."""
     services = app[SERVICES_KEY]
-    sender = app[REPLY_SENDER_KEY]
+    sender = app[SERVICES_KEY].replies.sender
     channel = services.channels["telegram"]
     assert isinstance(channel, TelegramChannel)
 

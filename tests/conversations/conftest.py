@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.db.session import create_engine, create_sessionmaker
 from channels.types import InboundKind, InboundMessage
 from conversations.dedupe import SqlDedupe
 from conversations.locks import InProcessLocks
@@ -21,7 +20,8 @@ from conversations.turn import TurnLoop, TurnResult
 from forms_runtime.effects import GeoPoint
 from forms_runtime.gazetteer import default_gazetteer
 from forms_runtime.loader import standard_forms
-from tests.db.databases import sqlite_database
+from storage.session import create_engine, create_sessionmaker
+from tests.storage.databases import sqlite_database
 
 
 class Clock:

@@ -14,8 +14,8 @@ from pathlib import Path
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.session import create_engine, create_sessionmaker
-from tests.db.databases import postgres_database, redis_url_or_skip, sqlite_database
+from storage.session import create_engine, create_sessionmaker
+from tests.storage.databases import postgres_database, redis_url_or_skip, sqlite_database
 
 
 @asynccontextmanager

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.db.types import utc_now
 from conversations.dedupe import BaseDedupe, RedisDedupe, SqlDedupe
+from storage.types import utc_now
 from tests.conversations.stores import redis_client, sql_sessionmaker
 
 

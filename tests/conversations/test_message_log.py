@@ -13,12 +13,12 @@ from sqlalchemy import event, insert, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.db.models import MessageLog, Resident, ResidentAddress
-from bot.db.session import create_engine
 from channels.types import InboundMessage
 from conversations.message_log import MessageLogWriter, inbound_row, outbound_row
 from forms_runtime.effects import Notice
-from tests.db.databases import sqlite_database
+from storage.models import MessageLog, Resident, ResidentAddress
+from storage.session import create_engine
+from tests.storage.databases import sqlite_database
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 

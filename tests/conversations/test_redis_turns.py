@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import event, func, select, update
 from sqlalchemy.exc import OperationalError
 
-from bot.db.models import MessageLog, ProcessedMessage, Resident, Submission
+from bot.bootstrap import turn_loop_on
 from channels.types import InboundMessage
 from conversations.dedupe import RedisDedupe
 from conversations.keys import ConversationKey
@@ -21,11 +21,12 @@ from conversations.locks import LockTimeout, RedisLocks
 from conversations.rate_limit import RedisRateLimiter
 from conversations.redis_turns import RedisTurnGate
 from conversations.state_store import RedisStateStore
-from conversations.turn import REDIS_PROFILE_RECHECK, TurnLoop, build_turn_loop
+from conversations.turn import REDIS_PROFILE_RECHECK, TurnLoop
 from forms_runtime.effects import Ask, GeoPoint, Reject, Review
 from forms_runtime.sample_answers import sample_answer
+from storage.models import MessageLog, ProcessedMessage, Resident, Submission
 from tests.conversations.stores import redis_client
-from tests.db.databases import postgres_database, redis_url_or_skip
+from tests.storage.databases import postgres_database, redis_url_or_skip
 
 
 class Clock:
@@ -38,9 +39,7 @@ class Clock:
 
 async def _loops(url: str, prefix: str, n: int = 2) -> list[TurnLoop]:
     return [
-        await build_turn_loop(
-            database_url=url, redis_url=redis_url_or_skip(), rate_burst=100, redis_prefix=prefix
-        )
+        turn_loop_on(url, redis_url_or_skip(), rate_burst=100, redis_prefix=prefix)
         for _ in range(n)
     ]
 

@@ -12,13 +12,13 @@ import pytest
 from sqlalchemy import Table, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.db.models import AuditLog, Resident, Submission, SubmissionOutbox
-from bot.db.session import create_engine
 from conversations import submissions
 from conversations.submissions import StoreWork, store_many, store_submission
 from conversations.turn_context import Write
 from forms_runtime.effects import Submit
-from tests.db.databases import postgres_database, sqlite_database
+from storage.models import AuditLog, Resident, Submission, SubmissionOutbox
+from storage.session import create_engine
+from tests.storage.databases import postgres_database, sqlite_database
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 _audit = insert(cast(Table, AuditLog.__table__))

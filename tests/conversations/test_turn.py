@@ -11,24 +11,24 @@ import pytest
 from sqlalchemy import event, func, select
 from sqlalchemy.exc import OperationalError
 
-from bot.db.models import (
-    AuditLog,
-    HandoffRequest,
-    MessageLog,
-    ProcessedMessage,
-    Resident,
-    ResidentAddress,
-    Submission,
-    SubmissionOutbox,
-    Subscription,
-)
-from bot.db.models_notifications import ResidentNotification
 from channels.types import InboundKind
 from conversations.keys import ConversationKey
 from conversations.turn import TurnResult
 from forms_runtime.effects import Ask, Cancelled, GeoPoint, Inbound, Notice, Reject, Review
 from forms_runtime.loader import standard_forms
 from forms_runtime.sample_answers import sample_answer
+from storage.models import (
+    AuditLog,
+    HandoffRequest,
+    MessageLog,
+    ProcessedMessage,
+    Resident,
+    ResidentAddress,
+    ResidentNotification,
+    Submission,
+    SubmissionOutbox,
+    Subscription,
+)
 from tests.conversations.conftest import Harness
 
 
@@ -344,7 +344,7 @@ async def test_database_failure_raises_and_writes_nothing(h: Harness) -> None:
 
 
 async def test_database_unreachable_raises(h: Harness) -> None:
-    from bot.db.session import create_engine, create_sessionmaker
+    from storage.session import create_engine, create_sessionmaker
 
     down = create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/none")
     h.loop.sessionmaker = create_sessionmaker(down)

@@ -7,12 +7,12 @@ import uuid
 
 from sqlalchemy import func, select
 
-from bot.db.models import MessageLog, Submission
+from bot.bootstrap import turn_loop_on
 from channels.types import InboundMessage
 from conversations.keys import ConversationKey
-from conversations.turn import build_turn_loop
+from storage.models import MessageLog, Submission
 from tests.conversations.stores import redis_client
-from tests.db.databases import postgres_database
+from tests.storage.databases import postgres_database
 
 
 def _message(address: str, text: str | None = None, **kwargs: object) -> InboundMessage:
@@ -21,12 +21,8 @@ def _message(address: str, text: str | None = None, **kwargs: object) -> Inbound
 
 async def test_two_processes_share_state_and_process_each_message_once() -> None:
     async with postgres_database() as url, redis_client() as (_client, prefix):
-        first = await build_turn_loop(
-            database_url=url, redis_url=_redis_url(), rate_burst=100, redis_prefix=prefix
-        )
-        second = await build_turn_loop(
-            database_url=url, redis_url=_redis_url(), rate_burst=100, redis_prefix=prefix
-        )
+        first = turn_loop_on(url, _redis_url(), rate_burst=100, redis_prefix=prefix)
+        second = turn_loop_on(url, _redis_url(), rate_burst=100, redis_prefix=prefix)
         try:
             address = uuid.uuid4().hex
             # The resident starts a report on one process and goes on on the other.
@@ -62,6 +58,6 @@ async def test_two_processes_share_state_and_process_each_message_once() -> None
 
 
 def _redis_url() -> str:
-    from tests.db.databases import redis_url_or_skip
+    from tests.storage.databases import redis_url_or_skip
 
     return redis_url_or_skip()

@@ -33,13 +33,13 @@ from twilio.request_validator import RequestValidator
 
 from bot.app import SERVICES_KEY, create_app
 from bot.config import Settings
-from bot.db.models import Submission
 from bot.services import Services
 from channels.pacing import Pacer
 from channels.types import InboundMessage
 from conversations.turn import ReplyEncoder, TurnResult
 from forms_runtime.effects import Ask, GeoPoint, InputKind, Review
 from forms_runtime.sample_answers import sample_answer
+from storage.models import Submission
 from tests.channels.signed import TELEGRAM_SECRET, telegram_update, twilio_form
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
@@ -296,9 +296,7 @@ class ProviderResident:
         }, urlencode(form)
 
     async def _drain_replies(self) -> None:
-        from bot.web.webhooks import REPLY_SENDER_KEY
-
-        assert await self.city.app[REPLY_SENDER_KEY].drain(10)
+        assert await self.city.services.replies.sender.drain(10)
 
 
 class TelegramResident(ProviderResident):

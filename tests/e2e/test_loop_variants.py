@@ -11,11 +11,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select, update
 
-from bot.db.models import ResidentAddress
-from bot.db.types import utc_now
-from bot.open311.models import Open311Request
-from notifier.models import RequestStatusChange
-from notifier.status_poller import status_message
+from notifier.status_notices import status_message
+from storage.models import Open311Request, RequestStatusChange, ResidentAddress
+from storage.types import utc_now
 from tests.e2e.city import (
     SmsResident,
     WebChatResident,

@@ -17,10 +17,9 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from bot.db.models import Submission
 from forms_runtime.i18n import N_, tr
-from notifier.status_poller import status_message
-from tests.db.databases import postgres_database
+from notifier.status_notices import status_message
+from storage.models import Submission
 from tests.e2e.city import (
     City,
     ProviderResident,
@@ -33,6 +32,7 @@ from tests.e2e.city import (
 )
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.twilio_api import FakeTwilio
+from tests.storage.databases import postgres_database
 
 NOTES = "Filled and rolled on Tuesday."
 
@@ -143,7 +143,7 @@ async def test_provider_residents_close_the_loop_on_postgres_and_redis(
             env={"CITYBOT_DATABASE_URL": database_url, "CITYBOT_REDIS_URL": redis_url},
         ) as city,
     ):
-        assert city.services.turn_loop.reply_stream == "citybot:replies"
+        assert city.services.turn_loop.queues_replies
         await close_the_loop(city, TelegramResident(city), "xh")
         await close_the_loop(city, SmsResident(city), "en")
         await close_the_loop(city, WhatsAppResident(city), "af")

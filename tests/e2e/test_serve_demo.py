@@ -12,7 +12,6 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.db.databases import postgres_database
 from tests.e2e.city import (
     STAFF_TOKEN,
     SmsResident,
@@ -22,6 +21,7 @@ from tests.e2e.city import (
 )
 from tests.e2e.test_report_loop import close_the_loop
 from tests.fakes.twilio_api import FakeTwilio
+from tests.storage.databases import postgres_database
 from tests.web.serve_process import ServeProcess
 
 

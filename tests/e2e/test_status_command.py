@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from forms_runtime.effects import Notice
-from notifier.status_poller import status_message
+from notifier.status_notices import status_message
 from tests.e2e.city import City, SmsResident, eventually, running_city
 from tests.fakes.twilio_api import FakeTwilio
 

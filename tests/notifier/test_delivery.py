@@ -12,17 +12,17 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.models import MessageLog, Resident, ResidentAddress
-from bot.db.session import create_engine, create_sessionmaker
-from bot.db.types import utc_now
 from channels.base import BaseChannel
 from channels.twilio_common import TwilioAccount
 from channels.twilio_sms import SmsChannel
 from channels.webchat import WebChatChannel
 from notifier.delivery import NotDelivered, ResidentDelivery, ResidentGone, Undeliverable
 from notifier.ports import ResidentMessage
-from tests.db.databases import sqlite_database
+from storage.models import MessageLog, Resident, ResidentAddress
+from storage.session import create_engine, create_sessionmaker
+from storage.types import utc_now
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
+from tests.storage.databases import sqlite_database
 
 PHONE = "+27831234567"
 

@@ -18,9 +18,6 @@ from prometheus_client import CollectorRegistry
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db.models import Resident, ResidentAddress, Submission
-from bot.db.models_notifications import ResidentNotification
-from bot.db.session import create_engine, create_sessionmaker
 from channels.base import BaseChannel
 from channels.twilio_common import TwilioAccount
 from channels.twilio_sms import SmsChannel
@@ -29,9 +26,11 @@ from notifier.dispatcher import DispatchSettings, NotificationDispatcher
 from notifier.outbox import SUPERSEDED, enqueue
 from notifier.ports import NotDelivered, ResidentMessage
 from notifier.quiet_hours import QuietHours
-from tests.db.databases import postgres_database, sqlite_database
+from storage.models import Resident, ResidentAddress, ResidentNotification, Submission
+from storage.session import create_engine, create_sessionmaker
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 from tests.pothole_report import pothole_submission
+from tests.storage.databases import postgres_database, sqlite_database
 
 NOON = datetime(2030, 6, 3, 10, 0, tzinfo=UTC)  # 12:00 in Johannesburg
 NIGHT = datetime(2030, 6, 3, 21, 30, tzinfo=UTC)  # 23:30 in Johannesburg

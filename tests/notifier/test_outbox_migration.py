@@ -9,10 +9,10 @@ from alembic import command
 from sqlalchemy import select, text
 from sqlalchemy.engine import Connection
 
-from bot.db.migrate import alembic_config, upgrade_database
-from bot.db.session import create_engine, create_sessionmaker
-from notifier.models import RequestStatusChange
-from tests.db.databases import sqlite_database
+from storage.migrate import alembic_config, upgrade_database
+from storage.models import RequestStatusChange
+from storage.session import create_engine, create_sessionmaker
+from tests.storage.databases import sqlite_database
 
 INSERT_CHANGE = (
     "INSERT INTO request_status_changes (submission_id, service_request_id, status, observed_at,"

@@ -19,9 +19,14 @@ from channels.base import BaseChannel
 from channels.twilio_common import TwilioAccount
 from channels.twilio_sms import SmsChannel
 from channels.types import Button, OutboundMessage
-from conversations.redis_turns import QUEUE_REPLY, order_key
-from notifier.replies import GROUP, ReplySender, ReplyStream, decode_reply, encode_reply
+from notifier.replies import ReplySender, ReplyStream
+from notifier.reply_queue import GROUP, ReplyQueue, decode, encode
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
+
+# The reply queue's commit Lua as a script of its own (the turn runs it inside its own).
+QUEUE_REPLY = ReplyQueue.commit_lua(
+    stream="KEYS[1]", order="KEYS[2]", entry="ARGV[1]", ttl="ARGV[2]"
+)
 
 
 def sms(address: str, text: str) -> OutboundMessage:
@@ -44,37 +49,36 @@ def test_an_entry_keeps_every_field_of_every_message() -> None:
             template_variables={"1": "CT-7KQ4XM"},
         ),
     ]
-    entry = encode_reply(reply)
+    entry = encode(reply)
     assert entry is not None
-    assert decode_reply(entry) == ("telegram", reply)
-    assert decode_reply(entry.decode()) == ("telegram", reply)
-    assert encode_reply([]) is None
+    assert decode(entry) == ("telegram", reply)
+    assert decode(entry.decode()) == ("telegram", reply)
+    assert encode([]) is None
 
 
 @dataclass
 class Rig:
     redis: Redis
-    prefix: str
+    reply_queue: ReplyQueue
     twilio: FakeTwilio
     channel: BaseChannel
 
     @property
     def stream(self) -> str:
-        return f"{self.prefix}:sms"
+        return self.reply_queue.stream("sms")
 
     async def queue(self, *replies: list[OutboundMessage]) -> None:
         for reply in replies:
-            entry = encode_reply(reply)
+            entry = encode(reply)
             assert entry is not None
             await self.redis.xadd(self.stream, {"reply": entry})
 
     async def queue_numbered(self, address: str, text: str) -> None:
         """Queue a reply as a turn's commit does: numbered in the resident's order hash."""
-        entry = encode_reply([sms(address, text)])
+        entry = encode([sms(address, text)])
         assert entry is not None
-        order = order_key(self.prefix, f"sms:{address}")
-        keys = ["-", "-", "-", self.stream, order]
-        await self.redis.eval(QUEUE_REPLY, len(keys), *keys, "", "", 3600, "", entry)
+        keys = self.reply_queue.keys_for("sms", address)
+        await self.redis.eval(QUEUE_REPLY, len(keys), *keys, entry, 3600)
 
     def bodies(self) -> list[tuple[str, str]]:
         return [(m.form["To"], m.form["Body"]) for m in self.twilio.messages()]
@@ -91,7 +95,7 @@ class Rig:
     def consumer(self, name: str, **options: float) -> tuple[ReplyStream, ReplySender]:
         sender = ReplySender(backoff=(0.05,))
         stream = ReplyStream(
-            self.redis, self.prefix, self.channel, sender, consumer=name, **options
+            self.redis, self.reply_queue, self.channel, sender, consumer=name, **options
         )
         sender.streams = [stream]
         sender.queues_in_turn = True
@@ -101,18 +105,17 @@ class Rig:
 @pytest.fixture
 async def rig(redis_url: str) -> AsyncIterator[Rig]:
     redis = Redis.from_url(redis_url)
-    prefix = f"citybot-test:{uuid.uuid4().hex[:8]}:replies"
+    queue = ReplyQueue(f"citybot-test:{uuid.uuid4().hex[:8]}:")
     async with FakeTwilio() as twilio:
         account = TwilioAccount(
             ACCOUNT_SID, AUTH_TOKEN, "https://bot.city.example", api_base_url=twilio.url
         )
         channel = SmsChannel(account, "+27211234567", per_second=10_000)
         try:
-            yield Rig(redis, prefix, twilio, channel)
+            yield Rig(redis, queue, twilio, channel)
         finally:
             await channel.close()
-            await redis.delete(f"{prefix}:sms")
-            async for key in redis.scan_iter(match=f"{prefix}:order:*"):
+            async for key in redis.scan_iter(match=f"{queue.prefix}*"):
                 await redis.delete(key)
             await redis.aclose()
 
@@ -299,7 +302,7 @@ async def test_a_reply_whose_order_was_lost_is_not_held(rig: Rig) -> None:
     await rig.queue_numbered("+27830000024", "second")
     [(first_id, _), _] = await rig.redis.xrange(rig.stream)
     await rig.redis.xdel(rig.stream, first_id)
-    await rig.redis.delete(order_key(rig.prefix, "sms:+27830000024"))
+    await rig.redis.delete(rig.reply_queue.order_key("sms", "+27830000024"))
     await rig.send_everything("a")
     assert rig.bodies() == [("+27830000024", "second")]
 
@@ -328,4 +331,4 @@ async def test_acknowledging_survives_redis_forgetting_its_scripts(rig: Rig) -> 
     await rig.send_everything("a")
     assert rig.bodies() == [("+27830000026", "first"), ("+27830000026", "second")]
     assert await rig.redis.xlen(rig.stream) == 0
-    assert await rig.redis.hget(order_key(rig.prefix, "sms:+27830000026"), "done") == b"2"
+    assert await rig.redis.hget(rig.reply_queue.order_key("sms", "+27830000026"), "done") == b"2"

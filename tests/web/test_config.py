@@ -16,7 +16,7 @@ def test_defaults_are_the_embedded_default(tmp_path: Path, monkeypatch: pytest.M
     assert settings.database_url == f"sqlite+aiosqlite:///{tmp_path.resolve()}/citybot.sqlite3"
     assert (settings.host, settings.port) == ("127.0.0.1", 8080)
     assert settings.redis_url is None
-    assert settings.public_url == "http://localhost:8080"
+    assert settings.public_url == "http://127.0.0.1:8080"
     assert settings.builtin_open311
     assert settings.telegram_bot_token is None and settings.twilio_account_sid is None
     assert settings.form_idle_hours == 24.0

@@ -16,18 +16,17 @@ from sqlalchemy import select
 
 from bot.app import SERVICES_KEY, create_app
 from bot.config import Settings
-from bot.db.models import Submission, SubmissionOutbox
-from bot.filer import Filer, FilerSettings
-from bot.media_links import MediaLinks
-from bot.open311.client import Open311Backend
-from bot.open311.mapping import draft_from_answers
-from bot.open311.models import Open311Request
-from bot.open311.server import PREFIX
 from bot.services import Services
 from bot.web.media import CACHE_CONTROL
 from channels.media import telegram_file_ref
+from city.filer import Filer, FilerSettings
+from city.media_links import MediaLinks
+from city.open311.client import Open311Backend
+from city.open311.mapping import draft_from_answers
+from city.open311.server import PREFIX
 from forms_runtime.answers import MAX_PHOTO_BYTES
 from forms_runtime.loader import standard_forms
+from storage.models import Open311Request, Submission, SubmissionOutbox
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 from tests.pothole_report import POTHOLE_ANSWERS, pothole_submission
@@ -228,7 +227,7 @@ async def test_the_filer_sends_the_city_a_link_to_the_proxy(world: World) -> Non
         standard_forms(),
         settings=FilerSettings(retry_delays=(0.0,), jitter=0.0),
         registry=CollectorRegistry(),
-        media_links=MediaLinks.from_settings(services.settings),
+        media_links=services.media_links,
     )
     try:
         assert await filer.run_once() == 1

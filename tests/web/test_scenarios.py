@@ -12,10 +12,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.db.models import MessageLog, Resident, Submission, SubmissionOutbox
-from bot.db.types import utc_now
 from bot.services import Services
 from forms_runtime.loader import standard_forms
+from storage.models import MessageLog, Resident, Submission, SubmissionOutbox
+from storage.types import utc_now
 from tests.web.webchat_residents import WebResident
 
 FORMS = standard_forms()

@@ -12,9 +12,9 @@ from sqlalchemy import func, select
 
 from bot.app import create_app
 from bot.config import Settings
-from bot.db.models import MessageLog
 from bot.services import Services
 from channels.webchat import COOKIE_NAME
+from storage.models import MessageLog
 from tests.web.webchat_residents import WebResident
 
 

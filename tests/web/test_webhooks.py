@@ -3,6 +3,7 @@ real SDKs sending to local fake Telegram and Twilio servers that record what the
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import random
@@ -17,12 +18,10 @@ from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import func, select
 
+from bot.app import app_for
+from bot.bootstrap import build_services
 from bot.config import Settings
-from bot.db.models import MessageLog, Resident, ResidentAddress, Submission
-from bot.db.session import create_engine, create_sessionmaker
-from bot.metrics import Metrics
 from bot.services import Services
-from bot.web.webhooks import REPLY_SENDER_KEY, add_routes
 from channels.screening import MAX_TEXT_CHARS, TOO_LONG, UNSUPPORTED, notice_text
 from conversations.dedupe import SqlDedupe
 from conversations.locks import InProcessLocks
@@ -33,6 +32,7 @@ from forms_runtime.effects import Ask, GeoPoint, Review
 from forms_runtime.gazetteer import default_gazetteer
 from forms_runtime.loader import standard_forms
 from forms_runtime.sms import segments
+from storage.models import MessageLog, Resident, ResidentAddress, Submission
 from tests.channels.signed import (
     PUBLIC_URL,
     TELEGRAM_SECRET,
@@ -40,10 +40,10 @@ from tests.channels.signed import (
     twilio_form,
     twilio_signature,
 )
-from tests.db.databases import sqlite_database
 from tests.e2e.city import choose
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
+from tests.storage.databases import sqlite_database
 
 TOKEN = "7000000001:AAFakeTokenForTests"
 CHAT_ID = 123456789
@@ -72,7 +72,7 @@ class World:
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     async def settle(self) -> None:
-        assert await self.app[REPLY_SENDER_KEY].drain(10)
+        assert await self.services.replies.sender.drain(10)
 
     async def count(self, model: type, *where: Any) -> int:
         async with self.services.session_factory() as db:
@@ -151,18 +151,6 @@ class World:
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
     async with FakeTelegram() as telegram, FakeTwilio() as twilio, sqlite_database(tmp_path) as url:
-        engine = create_engine(url)
-        sessions = create_sessionmaker(engine)
-        loop = ObservedTurnLoop(
-            sessionmaker=sessions,
-            states=SqlStateStore(sessions),
-            dedupe=SqlDedupe(sessions),
-            locks=InProcessLocks(),
-            rate_limiter=InProcessRateLimiter(rate=100.0, burst=100),
-            forms=standard_forms(),
-            gazetteer=default_gazetteer(),
-        )
-        loop.results = []
         settings = Settings.from_env(
             {
                 "CITYBOT_DATABASE_URL": url,
@@ -178,19 +166,31 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
                 "TWILIO_API_BASE_URL": twilio.url,
             }
         )
-        services = Services(settings, Metrics(), engine, sessions, loop)
-        app = web.Application()
-        add_routes(app, services)
+        built = await build_services(settings)
+        sessions = built.session_factory
+        # The app's turn loop on the same database, observed so a scripted resident can answer.
+        loop = ObservedTurnLoop(
+            sessionmaker=sessions,
+            states=SqlStateStore(sessions),
+            dedupe=SqlDedupe(sessions),
+            locks=InProcessLocks(),
+            rate_limiter=InProcessRateLimiter(rate=100.0, burst=100),
+            forms=standard_forms(),
+            gazetteer=default_gazetteer(),
+        )
+        loop.results = []
+        services = dataclasses.replace(built, turn_loop=loop)
+        app = app_for(services, workers=False)
         # Fast back-off and no per-chat pacing wait: the behaviour is the same, the test quicker.
-        app[REPLY_SENDER_KEY].backoff = (0.05,)
+        services.replies.sender.backoff = (0.05,)
         for channel in services.channels.values():
-            channel.pacer = type(channel.pacer)(10_000, 10_000)  # type: ignore[attr-defined]
-        async with TestClient(TestServer(app)) as client:
-            yield World(client, telegram, twilio, loop, services, app)
-        for channel in services.channels.values():
-            await channel.close()
-        await loop.close()
-        await engine.dispose()
+            if hasattr(channel, "pacer"):
+                channel.pacer = type(channel.pacer)(10_000, 10_000)  # type: ignore[attr-defined]
+        try:
+            async with TestClient(TestServer(app)) as client:
+                yield World(client, telegram, twilio, loop, services, app)
+        finally:
+            await built.turn_loop.close()
 
 
 def last_question(world: World) -> Ask | Review:

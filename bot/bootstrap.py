@@ -1,0 +1,356 @@
+"""The composition root: every service of one citybot process, built from ``Settings``.
+
+``build_services`` is the one place where adapters are chosen and wired: the stores (SQL by
+default, Redis when configured), the turn loop and its ports (the reply queue, the city's
+answer to "status CT-..."), the channels, the city back end with the filer and the status
+poller, the notifier's notices, dispatcher and reply senders, and retention. Nothing else
+constructs them, and nothing adds to ``Services`` afterwards; routes (``bot.app``) and workers
+(``bot.workers``) only read it. Tests call the same function with their own settings.
+
+Example::
+
+    services = await build_services(Settings.from_env())   # database upgraded, pools open
+    ...
+    await close_services(services)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
+from typing import Any
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.channel_setup import build_channels
+from bot.config import Settings
+from bot.metrics import Metrics
+from bot.services import Services
+from channels.base import BaseChannel
+from channels.media_fetch import MediaFetchers, TwilioMediaFetcher
+from channels.telegram import TelegramChannel
+from channels.webchat import WebChatChannel
+from city.filer import Filer, FilerSettings
+from city.media_links import MediaLinks
+from city.open311.client import Open311Backend
+from city.open311.errors import Open311Error
+from city.open311.server import PREFIX as OPEN311_PREFIX
+from city.status_poller import PollerSettings, StatusPoller
+from conversations.dedupe import BaseDedupe, RedisDedupe, SqlDedupe
+from conversations.locks import BaseLocks, InProcessLocks, RedisLocks
+from conversations.ports import CityStatus, ReplyQueueing
+from conversations.rate_limit import BaseRateLimiter, InProcessRateLimiter, RedisRateLimiter
+from conversations.retention import Retention
+from conversations.router import DEFAULT_IDLE_TIMEOUT
+from conversations.state_store import BaseStateStore, RedisStateStore, SqlStateStore
+from conversations.turn import TurnLoop
+from forms_runtime.gazetteer import Gazetteer, default_gazetteer
+from forms_runtime.loader import standard_forms
+from forms_runtime.model import Form
+from notifier.delivery import ResidentDelivery
+from notifier.delivery_log import Sent, write_deliveries
+from notifier.dispatcher import DispatchSettings, NotificationDispatcher
+from notifier.quiet_hours import QuietHours
+from notifier.replies import Replies, ReplySender, ReplyStream
+from notifier.reply_queue import ReplyQueue
+from notifier.status_notices import StatusNotices, queue_filed, status_message
+from storage.migrate import upgrade_database
+from storage.redis import connect_redis
+from storage.session import create_engine, create_sessionmaker
+from storage.sql_batch import SqlBatcher
+
+__all__ = [
+    "CITY_STATUS_TIMEOUT",
+    "REDIS_PREFIX",
+    "build_services",
+    "build_turn_loop",
+    "builtin_open311_endpoint",
+    "check_city",
+    "city_status_lookup",
+    "close_services",
+    "turn_loop_on",
+]
+
+log = logging.getLogger("citybot.bootstrap")
+
+# Every Redis key citybot writes starts with this.
+REDIS_PREFIX = "citybot:"
+# A resident asking "status CT-..." waits at most this long for the city before the local answer.
+CITY_STATUS_TIMEOUT = 3.0
+
+
+async def build_services(settings: Settings) -> Services:
+    """Upgrade the database, open the pools and build every service of this process."""
+    await upgrade_database(settings.database_url)
+    engine = create_engine(settings.database_url)
+    sessions = create_sessionmaker(engine)
+    redis = connect_redis(settings.redis_url) if settings.redis_url else None
+    try:
+        return _wire(settings, engine, sessions, redis)
+    except BaseException:
+        if redis is not None:
+            await redis.aclose()
+        await engine.dispose()
+        raise
+
+
+def _wire(
+    settings: Settings,
+    engine: AsyncEngine,
+    sessions: async_sessionmaker[AsyncSession],
+    redis: Redis | None,
+) -> Services:
+    metrics = Metrics()
+    forms = standard_forms()
+    city = Open311Backend(
+        settings.open311_endpoint or builtin_open311_endpoint(settings),
+        api_key=settings.open311_api_key,
+        jurisdiction_id=settings.open311_jurisdiction_id,
+    )
+    reply_queue = ReplyQueue(REDIS_PREFIX) if redis is not None else None
+    turn_loop = build_turn_loop(
+        sessions,
+        redis=redis,
+        forms=forms,
+        gazetteer=default_gazetteer(),
+        idle_timeout=timedelta(hours=settings.form_idle_hours),
+        rate_per_second=settings.rate_limit_per_second,
+        rate_burst=settings.rate_limit_burst,
+        reply_queue=reply_queue,
+        city_status=city_status_lookup(city),
+    )
+    channels: dict[str, BaseChannel] = {
+        "webchat": WebChatChannel(settings.session_secret),
+        **build_channels(settings, sessions),
+    }
+    media_links = MediaLinks(
+        settings.session_secret, settings.public_url, lifetime_days=settings.media_link_days
+    )
+    quiet = (
+        QuietHours(
+            start=settings.quiet_hours[0], end=settings.quiet_hours[1], zone=settings.city_timezone
+        )
+        if settings.quiet_hours is not None
+        else None
+    )
+    return Services(
+        settings=settings,
+        metrics=metrics,
+        engine=engine,
+        session_factory=sessions,
+        redis=redis,
+        turn_loop=turn_loop,
+        channels=channels,
+        replies=_replies(settings, engine, redis, reply_queue, channels, turn_loop),
+        city=city,
+        filer=Filer(
+            sessions,
+            city,
+            forms,
+            settings=FilerSettings(
+                retry_delays=settings.filer_retry_delays,
+                alert_after=settings.filer_alert_after,
+                idle_seconds=settings.filer_idle_seconds,
+            ),
+            registry=metrics.registry,
+            media_links=media_links,
+            on_filed=queue_filed,
+        ),
+        status_poller=StatusPoller(
+            sessions, city, settings=PollerSettings(interval_seconds=settings.status_poll_seconds)
+        ),
+        status_notices=StatusNotices(sessions, quiet_hours=quiet),
+        dispatcher=NotificationDispatcher(
+            sessions,
+            ResidentDelivery(sessions, channels),
+            settings=DispatchSettings(
+                quiet_hours=quiet,
+                idle_seconds=settings.dispatch_idle_seconds,
+                max_attempts=settings.dispatch_max_attempts,
+            ),
+            registry=metrics.registry,
+        ),
+        retention=Retention(
+            sessions, forms, message_retention_days=settings.message_retention_days
+        ),
+        media_links=media_links,
+        media_fetchers=_media_fetchers(settings, channels),
+    )
+
+
+def _media_fetchers(settings: Settings, channels: Mapping[str, BaseChannel]) -> MediaFetchers:
+    """How the media proxy gets a photo's bytes: the Telegram channel's SDK (the bot token never
+    leaves the process), Twilio's media URLs with the account's credentials."""
+    telegram = channels.get("telegram")
+    twilio = None
+    if settings.twilio_account_sid and settings.twilio_auth_token:
+        twilio = TwilioMediaFetcher(
+            settings.twilio_account_sid,
+            settings.twilio_auth_token,
+            api_base_url=settings.twilio_api_base_url,
+        )
+    return MediaFetchers(
+        telegram=telegram.download_file if isinstance(telegram, TelegramChannel) else None,
+        twilio=twilio,
+    )
+
+
+def _replies(
+    settings: Settings,
+    engine: AsyncEngine,
+    redis: Redis | None,
+    queue: ReplyQueue | None,
+    channels: Mapping[str, BaseChannel],
+    turn_loop: TurnLoop,
+) -> Replies:
+    """The reply sender, its delivery log and, with Redis and ``send_replies``, one reader of
+    the reply queue per provider channel (the web chat answers in its HTTP response)."""
+    deliveries: SqlBatcher[Sent, None] = SqlBatcher(engine, write_deliveries, name="deliveries")
+    sender = ReplySender(record=deliveries.submit)
+    sender.queues_in_turn = turn_loop.queues_replies
+    streams: list[ReplyStream] = []
+    if redis is not None and queue is not None and settings.send_replies:
+        streams = [
+            ReplyStream(redis, queue, channel, sender, claim_idle=settings.reply_claim_seconds)
+            for name, channel in channels.items()
+            if name != "webchat"
+        ]
+    return Replies(sender, deliveries, streams, queue)
+
+
+def build_turn_loop(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    redis: Redis | None = None,
+    forms: Mapping[str, Form] | None = None,
+    gazetteer: Gazetteer | None = None,
+    idle_timeout: timedelta = DEFAULT_IDLE_TIMEOUT,
+    rate_per_second: float = 1.0,
+    rate_burst: int = 12,
+    redis_prefix: str = REDIS_PREFIX,
+    reply_queue: ReplyQueueing | None = None,
+    city_status: CityStatus | None = None,
+    close_pools: bool = False,
+) -> TurnLoop:
+    """The turn loop on SQL stores and in-process locks, or on Redis when ``redis`` is given.
+
+    The database must already be upgraded. ``close_pools`` makes ``TurnLoop.close`` dispose
+    the engine and close Redis too (for tests and benches that build only a turn loop).
+    """
+    states: BaseStateStore
+    dedupe: BaseDedupe
+    locks: BaseLocks
+    limiter: BaseRateLimiter
+    if redis is not None:
+        # Kept well past the idle timeout, so a returning resident is offered to continue.
+        ttl = int(max(idle_timeout * 4, timedelta(days=7)).total_seconds())
+        states = RedisStateStore(redis, ttl=ttl, prefix=f"{redis_prefix}state:")
+        dedupe = RedisDedupe(redis, prefix=f"{redis_prefix}seen:")
+        locks = RedisLocks(redis, prefix=f"{redis_prefix}lock:")
+        limiter = RedisRateLimiter(
+            redis, rate=rate_per_second, burst=rate_burst, prefix=f"{redis_prefix}rate:"
+        )
+    else:
+        states = SqlStateStore(sessions)
+        dedupe = SqlDedupe(sessions)
+        locks = InProcessLocks()
+        limiter = InProcessRateLimiter(rate=rate_per_second, burst=rate_burst)
+    on_close: list[Callable[[], Awaitable[object]]] = []
+    if close_pools:
+        engine: AsyncEngine = sessions.kw["bind"]
+        on_close.append(engine.dispose)
+        if redis is not None:
+            on_close.append(redis.aclose)
+    return TurnLoop(
+        sessionmaker=sessions,
+        states=states,
+        dedupe=dedupe,
+        locks=locks,
+        rate_limiter=limiter,
+        forms=forms if forms is not None else standard_forms(),
+        gazetteer=gazetteer if gazetteer is not None else default_gazetteer(),
+        idle_timeout=idle_timeout,
+        city_status=city_status,
+        reply_queue=reply_queue,
+        on_close=on_close,
+    )
+
+
+def turn_loop_on(database_url: str, redis_url: str | None = None, **options: Any) -> TurnLoop:
+    """A turn loop with pools of its own, closed with it (tests and benches that need only the
+    turn loop); with ``redis_url``, replies are queued on the reply queue under the same key
+    prefix. ``options`` go to ``build_turn_loop``."""
+    sessions = create_sessionmaker(create_engine(database_url))
+    redis = connect_redis(redis_url) if redis_url else None
+    if redis is not None:
+        options.setdefault("reply_queue", ReplyQueue(options.get("redis_prefix", REDIS_PREFIX)))
+    return build_turn_loop(sessions, redis=redis, close_pools=True, **options)
+
+
+def builtin_open311_endpoint(settings: Settings) -> str:
+    """Where the built-in GeoReport v2 server answers: under the public URL, which every
+    process of a deployment shares (``OPEN311_ENDPOINT`` names another address, such as a
+    private one, for the same server)."""
+    return settings.public_url.rstrip("/") + OPEN311_PREFIX
+
+
+def city_status_lookup(backend: Open311Backend, timeout: float = CITY_STATUS_TIMEOUT) -> CityStatus:
+    """The turn loop's ``city_status`` port: what the city says now about one filed report, in
+    the resident's language, or None when the city cannot be asked right now."""
+
+    async def lookup(reference: str, service_request_id: str, locale: str) -> str | None:
+        try:
+            found = await asyncio.wait_for(backend.request(service_request_id), timeout)
+        except (Open311Error, TimeoutError) as exc:
+            log.warning("status from the city unavailable: %s", exc)
+            return None
+        except Exception:  # the port promises an answer or None, never a failed turn
+            log.exception("status from the city failed")
+            return None
+        if found is None:
+            return None
+        return status_message(
+            locale,
+            reference,
+            found.service_request_id,
+            found.status,
+            found.status_notes,
+            found.expected_datetime,
+        )
+
+    return lookup
+
+
+async def check_city(services: Services, timeout: float = 2.0) -> str | None:
+    """None when the city's back end answers (its service list), else why not, in a line."""
+    try:
+        await asyncio.wait_for(services.city.services(), timeout)
+    except TimeoutError:
+        return f"no answer from {services.city.endpoint} within {timeout:g} s"
+    except Exception as exc:  # refused, not GeoReport, an API key refused...
+        return f"{services.city.endpoint} cannot be used: {type(exc).__name__}: {exc}"
+    return None
+
+
+async def close_services(services: Services) -> None:
+    """Close channels, the city client, Redis and the database pool; each is closed even if
+    another fails."""
+    with contextlib.suppress(Exception):
+        await services.replies.close()
+    for channel in services.channels.values():
+        with contextlib.suppress(Exception):
+            await channel.close()
+    with contextlib.suppress(Exception):
+        await services.city.close()
+    with contextlib.suppress(Exception):
+        await services.media_fetchers.close()
+    with contextlib.suppress(Exception):
+        await services.turn_loop.close()
+    if services.redis is not None:
+        with contextlib.suppress(Exception):
+            await services.redis.aclose()
+    await services.engine.dispose()

@@ -1,1 +1,0 @@
-"""Alembic migrations for citybot's schema (see ``bot.db.migrate``)."""

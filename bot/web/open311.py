@@ -1,0 +1,30 @@
+"""The built-in GeoReport v2 server (``city.open311.server``), mounted where no city endpoint is
+set: ``/open311/v2/`` and its staff page at ``/open311/staff`` (on with ``CITYBOT_STAFF_TOKEN``).
+
+With ``OPEN311_ENDPOINT`` set the city's own server is the back end and nothing is mounted.
+
+Example::
+
+    add_routes(app, services)    # GET /open311/v2/services.json ...
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from bot.services import Services
+from city.open311.server import add_open311_routes
+
+__all__ = ["add_routes"]
+
+
+def add_routes(app: web.Application, services: Services) -> None:
+    settings = services.settings
+    if settings.builtin_open311:
+        add_open311_routes(
+            app,
+            services.session_factory,
+            services.turn_loop.forms,
+            api_key=settings.open311_api_key,
+            staff_token=settings.staff_token,
+        )

@@ -1,0 +1,163 @@
+"""The background workers every worker process runs, named once here, and the loop they run in.
+
+| worker | what it does |
+|---|---|
+| ``filer`` | files every stored report with the city (``city.filer``) |
+| ``status_poller`` | follows every filed request at the city (``city.status_poller``) |
+| ``status_notices`` | tells residents each status change (``notifier.status_notices``) |
+| ``dispatcher`` | sends what the bot starts: filed and status notices (``notifier.dispatcher``) |
+| ``housekeeping`` | forgets what the retention periods say, hourly (``conversations.retention``) |
+| ``replies`` | sends residents' replies queued on the reply queue (with Redis) |
+
+``citybot worker`` runs them all (or ``--only`` some); ``citybot serve`` runs all but
+``replies``, whose streams its web app reads itself (``bot.app``). A worker that fails is
+logged, counted and started again after a pause (doubling up to a minute); a cycle that fails is
+logged and the worker carries on, so one bad moment never ends the filer.
+
+Example::
+
+    async with run_workers(services, only={"filer"}) as names:   # ["filer"]
+        await stop.wait()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+
+from bot.services import Services
+
+__all__ = ["WORKERS", "repeat_until_stopped", "run_workers"]
+
+log = logging.getLogger("citybot.workers")
+
+# Seconds a failed worker waits before it is started again (doubling up to the maximum).
+WORKER_RESTART_DELAY = 1.0
+WORKER_RESTART_MAX = 60.0
+HOUSEKEEPING_SECONDS = 3600.0
+STATUS_NOTICES_SECONDS = 5.0
+
+Worker = Callable[[Services], Awaitable[None]]
+
+
+async def repeat_until_stopped(
+    cycle: Callable[[], Awaitable[int]],
+    stop: asyncio.Event | None = None,
+    *,
+    idle_seconds: float,
+    what: str,
+) -> None:
+    """Run ``cycle`` until ``stop`` is set (or the task is cancelled); rest ``idle_seconds``
+    whenever it handled nothing. A failed cycle is logged and the loop carries on."""
+    stop = stop or asyncio.Event()
+    while not stop.is_set():
+        try:
+            handled = await cycle()
+        except Exception:
+            log.exception("%s cycle failed", what)
+            handled = 0
+        if handled == 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), idle_seconds)
+
+
+async def _filer(services: Services) -> None:
+    filer = services.filer
+    await repeat_until_stopped(
+        filer.run_once, idle_seconds=filer.settings.idle_seconds, what="filer"
+    )
+
+
+async def _status_poller(services: Services) -> None:
+    poller = services.status_poller
+    await repeat_until_stopped(
+        poller.run_once, idle_seconds=poller.settings.interval_seconds, what="status polling"
+    )
+
+
+async def _status_notices(services: Services) -> None:
+    await repeat_until_stopped(
+        services.status_notices.notify_pending,
+        idle_seconds=STATUS_NOTICES_SECONDS,
+        what="status notices",
+    )
+
+
+async def _dispatcher(services: Services) -> None:
+    dispatcher = services.dispatcher
+    await repeat_until_stopped(
+        dispatcher.run_once, idle_seconds=dispatcher.settings.idle_seconds, what="dispatch"
+    )
+
+
+async def _housekeeping(services: Services) -> None:
+    async def purge() -> int:
+        await services.retention.purge_expired()
+        return 0  # on the hour, however much was forgotten
+
+    await repeat_until_stopped(purge, idle_seconds=HOUSEKEEPING_SECONDS, what="housekeeping")
+
+
+async def _replies(services: Services) -> None:
+    """Read the reply queue's streams in this process (nothing to do without them)."""
+    replies = services.replies
+    if not replies.streams:
+        return
+    replies.start()
+    try:
+        await asyncio.Event().wait()  # until the supervisor cancels the worker
+    finally:
+        await asyncio.shield(replies.stop(services.settings.shutdown_timeout))
+
+
+WORKERS: dict[str, Worker] = {
+    "filer": _filer,
+    "status_poller": _status_poller,
+    "status_notices": _status_notices,
+    "dispatcher": _dispatcher,
+    "housekeeping": _housekeeping,
+    "replies": _replies,
+}
+
+
+@contextlib.asynccontextmanager
+async def run_workers(
+    services: Services,
+    only: Collection[str] | None = None,
+    *,
+    without: Collection[str] = (),
+) -> AsyncIterator[list[str]]:
+    """Start the workers (those in ``only``, if given; never those in ``without``) under a
+    supervisor; cancel them all on exit. Yields their names."""
+    unknown = set(only or ()) - set(WORKERS)
+    if unknown:
+        raise ValueError(f"no worker named {', '.join(sorted(unknown))}")
+    chosen = [name for name in WORKERS if (only is None or name in only) and name not in without]
+    tasks = [
+        asyncio.create_task(_supervise(name, WORKERS[name], services), name=f"worker:{name}")
+        for name in chosen
+    ]
+    try:
+        yield chosen
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _supervise(name: str, worker: Worker, services: Services) -> None:
+    """Keep one worker running: a crash is logged, counted and followed by a restart."""
+    delay = WORKER_RESTART_DELAY
+    while True:
+        try:
+            await worker(services)
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            services.metrics.errors.labels(where=f"worker:{name}").inc()
+            log.exception("worker failed; restarting", extra={"worker": name, "delay": delay})
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, WORKER_RESTART_MAX)

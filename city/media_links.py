@@ -1,0 +1,97 @@
+"""Signed links to a submission's photo, for the city's back end: ``{public_url}/media/{token}``.
+
+The token names a submission and the step whose answer is the photo, and when the link stops
+working; an HMAC makes it unforgeable. It carries no provider URL and no file id: the media
+proxy (``bot.web.media``) looks the reference up in the submission, so erasing a resident's
+answers also ends every link to their photos.
+
+The key is derived from ``CITYBOT_SESSION_SECRET`` for this one purpose, so a web chat cookie
+signature can never pass as a media token. Every process that files or serves must share that
+secret (the filer signs, ``serve`` checks); production sets it.
+
+Example::
+
+    links = MediaLinks(secret="s3cret", public_url="https://bot.city.example")
+    url = links.url_for(submission_id=42, step_id="photo")   # https://bot.city.example/media/NDIu...
+    links.read(url.rsplit("/", 1)[1])                        # MediaLink(submission_id=42, step_id='photo')
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+import time
+from dataclasses import dataclass
+
+__all__ = ["ExpiredLink", "ForgedLink", "MediaLink", "MediaLinks"]
+
+_PURPOSE = b"citybot media links v1"
+_STEP_ID = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+class ForgedLink(Exception):
+    """The token was not signed with our key (or is not a token at all)."""
+
+
+class ExpiredLink(Exception):
+    """The token is genuine but its time is up."""
+
+
+@dataclass(frozen=True, slots=True)
+class MediaLink:
+    submission_id: int
+    step_id: str
+
+
+class MediaLinks:
+    def __init__(self, secret: str, public_url: str, *, lifetime_days: float = 90.0) -> None:
+        self._key = hmac.new(secret.encode(), _PURPOSE, hashlib.sha256).digest()
+        self.public_url = public_url.rstrip("/")
+        self.lifetime_seconds = lifetime_days * 86400
+
+    def token_for(self, submission_id: int, step_id: str, *, now: float | None = None) -> str:
+        if not _STEP_ID.match(step_id):
+            raise ValueError(f"not a step id: {step_id!r}")
+        expires = int((time.time() if now is None else now) + self.lifetime_seconds)
+        payload = f"{submission_id}.{step_id}.{expires}".encode()
+        return f"{_b64(payload)}.{_b64(self._sign(payload))}"
+
+    def url_for(self, submission_id: int, step_id: str, *, now: float | None = None) -> str:
+        return f"{self.public_url}/media/{self.token_for(submission_id, step_id, now=now)}"
+
+    def read(self, token: str, *, now: float | None = None) -> MediaLink:
+        """The link a token stands for; ``ForgedLink`` or ``ExpiredLink`` otherwise."""
+        encoded, _, signature = token.partition(".")
+        try:
+            payload = _unb64(encoded)
+            given = _unb64(signature)
+        except (ValueError, binascii.Error):
+            raise ForgedLink("not a media token") from None
+        if not hmac.compare_digest(given, self._sign(payload)):
+            raise ForgedLink("the media token's signature does not match")
+        # Signed by us, so well formed; parsed defensively all the same.
+        try:
+            raw_id, step_id, raw_expires = payload.decode("ascii").split(".")
+            link = MediaLink(int(raw_id), step_id)
+            expires = int(raw_expires)
+        except ValueError:
+            raise ForgedLink("not a media token") from None
+        if (time.time() if now is None else now) > expires:
+            raise ExpiredLink("the media link has expired")
+        return link
+
+    def _sign(self, payload: bytes) -> bytes:
+        return hmac.new(self._key, payload, hashlib.sha256).digest()
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    if not text or not re.fullmatch(r"[A-Za-z0-9_-]+", text):
+        raise ValueError("not base64url")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

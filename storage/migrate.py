@@ -1,0 +1,95 @@
+"""Bring a database to the newest schema: ``citybot db upgrade`` and ``serve`` at start.
+
+Alembic is configured in code (no alembic.ini), with paths taken from this package, so it works
+from any working directory and from an installed wheel. Its synchronous API runs inside
+``AsyncConnection.run_sync`` on the same async driver the bot uses.
+
+Adding a revision (for a new table in ``storage/models/``)::
+
+    .venv/bin/python -m storage.migrate revision -m "support tickets"
+
+writes ``storage/migrations/versions/<rev>_support_tickets.py`` from the difference between the models
+and a freshly upgraded scratch SQLite database; review it, then ``citybot db upgrade``.
+
+Example::
+
+    await upgrade_database("sqlite+aiosqlite:///./citybot.sqlite3")
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+
+from storage.session import create_engine, to_async_url
+
+__all__ = ["alembic_config", "import_model_modules", "upgrade_database"]
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# Any fixed number: two `serve` processes starting together take turns on PostgreSQL.
+_PG_MIGRATION_LOCK = 731_311
+
+
+def import_model_modules() -> None:
+    """Put every table on ``Base.metadata`` (``storage.models`` imports each domain's module)."""
+    importlib.import_module("storage.models")
+
+
+def alembic_config(url: str) -> Config:
+    """An Alembic ``Config`` pointing at citybot's migrations, for ``url``."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("path_separator", "os")
+    # ConfigParser interpolation would trip over a '%' in a password.
+    config.set_main_option("sqlalchemy.url", str(to_async_url(url)).replace("%", "%%"))
+    return config
+
+
+def _upgrade(connection: Connection, url: str) -> None:
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_MIGRATION_LOCK})
+    config = alembic_config(url)
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+async def upgrade_database(url: str) -> None:
+    """Apply every migration not yet applied; an empty SQLite file becomes a full database."""
+    engine = create_engine(url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(_upgrade, url)
+    finally:
+        await engine.dispose()
+
+
+def _write_revision(message: str) -> None:
+    with tempfile.TemporaryDirectory() as scratch:
+        url = f"sqlite+aiosqlite:///{scratch}/scratch.sqlite3"
+        asyncio.run(upgrade_database(url))
+        command.revision(alembic_config(url), message=message, autogenerate=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m storage.migrate")
+    sub = parser.add_subparsers(dest="action", required=True)
+    revision = sub.add_parser("revision", help="write a new revision from the models")
+    revision.add_argument("-m", "--message", required=True)
+    args = parser.parse_args(argv)
+    if args.action == "revision":
+        _write_revision(args.message)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

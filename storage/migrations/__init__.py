@@ -1,0 +1,1 @@
+"""Alembic migrations for citybot's schema (see ``storage.migrate``)."""

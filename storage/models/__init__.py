@@ -1,0 +1,43 @@
+"""Every citybot table, one module per domain, all on ``storage.base.Base`` so Alembic sees them.
+
+Importing this package puts every table on ``Base.metadata``; callers import the models from
+here. Datetimes are timezone-aware UTC everywhere (``UtcDateTime``); JSON is JSON on SQLite and
+JSONB on PostgreSQL. A new table goes in the module of its domain (or a new one, imported below),
+followed by a migration (``python -m storage.migrate revision -m "..."``).
+
+Example::
+
+    from storage.models import Resident
+
+    async with sessionmaker() as session, session.begin():
+        session.add(Resident(locale="zu"))
+"""
+
+from __future__ import annotations
+
+from storage.models.audit import AuditLog
+from storage.models.city import FilingAttempt, Open311Request, RequestStatusChange, TrackedRequest
+from storage.models.messages import ConversationState, MessageLog, ProcessedMessage
+from storage.models.notifications import ResidentNotification
+from storage.models.reports import Submission, SubmissionOutbox
+from storage.models.residents import Resident, ResidentAddress
+from storage.models.subscriptions import Subscription
+from storage.models.support import HandoffRequest
+
+__all__ = [
+    "AuditLog",
+    "ConversationState",
+    "FilingAttempt",
+    "HandoffRequest",
+    "MessageLog",
+    "Open311Request",
+    "ProcessedMessage",
+    "RequestStatusChange",
+    "Resident",
+    "ResidentAddress",
+    "ResidentNotification",
+    "Submission",
+    "SubmissionOutbox",
+    "Subscription",
+    "TrackedRequest",
+]

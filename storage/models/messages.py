@@ -1,0 +1,71 @@
+"""What was said, what was processed, and where each conversation is.
+
+``message_log`` keeps every message in and out (texts cleared after the retention period and on
+erasure); ``processed_messages`` is the SQL dedupe store; ``conversation_states`` the SQL state
+store (``conversations.state_store.SqlStateStore``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.base import Base
+from storage.types import JsonDocument, UtcDateTime, utc_now
+
+__all__ = ["ConversationState", "MessageLog", "ProcessedMessage"]
+
+
+class MessageLog(Base):
+    """Every message in and out. ``text`` is cleared after the retention period and on erasure."""
+
+    __tablename__ = "message_log"
+    __table_args__ = (
+        Index("ix_message_log_provider", "channel", "provider_message_id"),
+        Index("ix_message_log_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    direction: Mapped[str] = mapped_column(String(3))  # "in" | "out"
+    channel: Mapped[str] = mapped_column(String(32))
+    address: Mapped[str | None] = mapped_column(String(255))
+    resident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("residents.id", ondelete="SET NULL"), index=True
+    )
+    provider_message_id: Mapped[str | None] = mapped_column(String(128))
+    # "text", "button", "location", "media" in; "reply", "status_update", "broadcast" out.
+    kind: Mapped[str] = mapped_column(String(32), default="text")
+    text: Mapped[str | None] = mapped_column(Text)
+    # Delivery receipts: queued, sent, delivered, read, failed, unreachable.
+    status: Mapped[str | None] = mapped_column(String(32))
+    status_updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+
+class ProcessedMessage(Base):
+    """The SQL dedupe store: a provider message id seen once is never processed again."""
+
+    __tablename__ = "processed_messages"
+
+    channel: Mapped[str] = mapped_column(String(32), primary_key=True)
+    provider_message_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now, index=True)
+
+
+class ConversationState(Base):
+    """Where each conversation is (``SqlStateStore``); the key is ``ConversationKey.storage_key``."""
+
+    __tablename__ = "conversation_states"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    state: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)

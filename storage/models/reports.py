@@ -1,0 +1,77 @@
+"""Reports: a completed form, stored before the resident is told "received", and its filing outbox.
+
+A ``submissions`` row and its ``submission_outbox`` row are written in one transaction by the
+turn loop; ``city.filer`` files due outbox rows with the city's back end.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from storage.base import Base
+from storage.types import JsonDocument, UtcDateTime, utc_now
+
+__all__ = ["Submission", "SubmissionOutbox"]
+
+
+class Submission(Base):
+    """A completed form, stored before the resident is told "received". Filed from the outbox."""
+
+    __tablename__ = "submissions"
+    __table_args__ = (Index("ix_submissions_status", "status"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # "CT-" and 6 characters from an alphabet without look-alikes (see conversations.references).
+    reference: Mapped[str] = mapped_column(String(16), unique=True)
+    resident_id: Mapped[int | None] = mapped_column(
+        ForeignKey("residents.id", ondelete="SET NULL"), index=True
+    )
+    # The channel it was reported on: status updates go back there.
+    channel: Mapped[str | None] = mapped_column(String(32))
+    form_id: Mapped[str] = mapped_column(String(64))
+    form_version: Mapped[int] = mapped_column(Integer)
+    service_code: Mapped[str] = mapped_column(String(64))
+    locale: Mapped[str] = mapped_column(String(8))
+    answers: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    ward: Mapped[str | None] = mapped_column(String(32), index=True)
+    # informal_settlement | formal | unknown: the ground for equity analytics.
+    area_type: Mapped[str | None] = mapped_column(String(32))
+    address_string: Mapped[str | None] = mapped_column(Text)
+    # "pending" until the filer has it accepted by the city's back end.
+    status: Mapped[str] = mapped_column(String(32), default="pending")
+    service_request_id: Mapped[str | None] = mapped_column(String(128), index=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now, onupdate=utc_now)
+    # When the personal answers were removed: the form's retention ran out, or the resident
+    # asked. The report itself (place, ward, what and when) stays for the city's statistics.
+    personal_removed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class SubmissionOutbox(Base):
+    """One row per submission to file, written in the same transaction as the submission."""
+
+    __tablename__ = "submission_outbox"
+    __table_args__ = (Index("ix_submission_outbox_due", "done_at", "next_attempt_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    submission_id: Mapped[int] = mapped_column(
+        ForeignKey("submissions.id", ondelete="CASCADE"), unique=True
+    )
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    done_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
