@@ -41,11 +41,11 @@ from city.open311.errors import Open311Error
 from city.open311.server import PREFIX as OPEN311_PREFIX
 from city.status_poller import PollerSettings, StatusPoller
 from conversations.dedupe import BaseDedupe, RedisDedupe, SqlDedupe
+from conversations.form_flow import DEFAULT_IDLE_TIMEOUT
 from conversations.locks import BaseLocks, InProcessLocks, RedisLocks
 from conversations.ports import CityStatus, ReplyQueueing
 from conversations.rate_limit import BaseRateLimiter, InProcessRateLimiter, RedisRateLimiter
 from conversations.retention import Retention
-from conversations.router import DEFAULT_IDLE_TIMEOUT
 from conversations.state_store import BaseStateStore, RedisStateStore, SqlStateStore
 from conversations.turn import TurnLoop
 from forms_runtime.gazetteer import Gazetteer, default_gazetteer

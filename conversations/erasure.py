@@ -5,6 +5,9 @@ every logged message, and the personal answers (steps marked ``personal``) of th
 the reports themselves (what, where, when: the city still has to fix the pothole), the resident
 row with ``erased_at`` (so counts stay right) and an audit row with the counts.
 
+In the conversation, DELETE MY DATA asks first (``ask_erasure``); a YES erases
+(``confirm_erasure``) and the turn loop forgets the resident's state.
+
 Example::
 
     counts = await erase_resident(session, forms, resident_id=7, now=now)
@@ -20,7 +23,11 @@ from datetime import datetime
 from sqlalchemy import case, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from conversations.consent import yes_no_question
 from conversations.message_log import scrub_resident
+from conversations.turn_context import Turn
+from forms_runtime.effects import Ask, Notice
+from forms_runtime.i18n import N_, tr
 from forms_runtime.model import Form
 from storage.models import (
     AuditLog,
@@ -31,7 +38,14 @@ from storage.models import (
     Subscription,
 )
 
-__all__ = ["ErasureCounts", "erase_resident"]
+__all__ = ["ERASE", "ErasureCounts", "answer_erasure", "ask_erasure", "erase_resident"]
+
+# The bot's own question, kept in the state envelope under "pending".
+ERASE = "erase"
+_QUESTION = N_(
+    "This deletes your contact details, your messages and the personal answers in your "
+    "reports. Do you want to delete your data?"
+)
 
 
 @dataclass(frozen=True)
@@ -86,3 +100,27 @@ async def erase_resident(
         )
     )
     return counts
+
+
+def ask_erasure(turn: Turn) -> None:
+    turn.envelope["pending"] = {"kind": ERASE}
+    turn.say(erasure_question(turn.locale))
+
+
+def erasure_question(locale: str) -> Ask:
+    return yes_no_question(locale, ERASE, _QUESTION)
+
+
+async def answer_erasure(turn: Turn, agreed: bool, forms: Mapping[str, Form]) -> None:
+    """YES erases the resident's personal data; the turn loop then forgets their state."""
+    if not agreed:
+        turn.say(Notice(tr(turn.locale, N_("Nothing was deleted."))))
+        return
+    session = await turn.sql()
+    counts = await erase_resident(session, forms, resident_id=turn.resident_id, now=turn.now)
+    turn.forget_resident = True
+    turn.envelope.clear()
+    text = N_(
+        "Your personal data is deleted: your contact details, your messages and the personal answers in your {reports} reports. We kept the reports without your details, and anonymous counts of messages and reports."
+    )
+    turn.say(Notice(tr(turn.locale, text, reports=counts.reports)))

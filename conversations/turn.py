@@ -52,6 +52,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 
 from channels.types import InboundMessage
 from conversations.dedupe import BaseDedupe, SqlDedupe, mark_processed_in
+from conversations.form_flow import DEFAULT_IDLE_TIMEOUT
 from conversations.keys import ConversationKey
 from conversations.locks import BaseLocks
 from conversations.message_log import MessageLogWriter, inbound_row, outbound_row, write_rows
@@ -72,7 +73,7 @@ from conversations.residents import (
     resident_update,
     touch_address,
 )
-from conversations.router import DEFAULT_IDLE_TIMEOUT, Router
+from conversations.router import Router
 from conversations.state_store import BaseStateStore, SqlStateStore
 from conversations.submissions import StoreWork, store_many, store_submission
 from conversations.turn_context import Turn, Write, run_writes
@@ -169,7 +170,7 @@ class TurnLoop:
 
     @property
     def picker(self) -> ServicePicker:
-        return self.router.picker
+        return self.router.flow.picker
 
     async def flush(self) -> None:
         """Write the message log rows still queued (tests, and before reading the log)."""
