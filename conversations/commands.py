@@ -34,6 +34,7 @@ __all__ = [
     "SMS_ONLY_OPT_OUT_WORDS",
     "Command",
     "CommandKind",
+    "bypasses_rate_limit",
     "parse_command",
     "parse_keyword",
     "parse_reference",
@@ -70,6 +71,8 @@ OPT_OUT_WORDS = frozenset(
 )
 SMS_ONLY_OPT_OUT_WORDS = frozenset({"cancel", "end", "quit"})
 OPT_IN_WORDS = frozenset({"start", "unstop", "yes", "begin", "qala", "qalisa"})
+# Opt-in words that cannot be an answer to a question ("yes" can): these pass the rate limit.
+_EXPLICIT_OPT_IN_WORDS = frozenset({"start", "unstop"})
 HELP_WORDS = frozenset({"help", "info", "hulp", "inligting", "usizo", "siza", "uncedo", "nceda"})
 
 _COMMAND_WORDS: dict[CommandKind, frozenset[str]] = {
@@ -118,6 +121,20 @@ def parse_keyword(text: str | None, *, channel: str, opted_out: bool) -> Command
     if folded in HELP_WORDS:
         return Command(CommandKind.HELP)
     return None
+
+
+def bypasses_rate_limit(text: str | None, *, channel: str) -> bool:
+    """Whether a message is let through even when the resident is over the rate limit: an
+    opt-out word (a flooded resident who sends STOP must be opted out, whatever the bucket says)
+    or an explicit opt-in word. Cheap on purpose: it runs before the turn's lock and state."""
+    if not text or len(text) > 32:
+        return False
+    folded = fold(text)
+    return (
+        folded in OPT_OUT_WORDS
+        or folded in _EXPLICIT_OPT_IN_WORDS
+        or (channel == "sms" and folded in SMS_ONLY_OPT_OUT_WORDS)
+    )
 
 
 def parse_command(text: str | None) -> Command | None:

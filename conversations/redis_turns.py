@@ -63,7 +63,8 @@ __all__ = ["RedisTurnGate", "Ticket", "fuse_redis_stores"]
 log = logging.getLogger(__name__)
 
 # KEYS: lock, processed marker, rate bucket, state.
-# ARGV: token, lease ms, burst, rate, now, bucket expiry ms.
+# ARGV: token, lease ms, burst, rate, now, bucket expiry ms, '1' to take a token ('0' lets an
+# opt-out through a resident's empty bucket).
 # Returns {0} locked by another turn, {1} already processed, {2, decision, state} otherwise;
 # the lock is kept only when the decision is 0 (allow).
 _ENTER = (
@@ -74,15 +75,18 @@ if redis.call('EXISTS', KEYS[2]) == 1 then
   return {1}
 end
 """
+    + "local decision = 0\nif ARGV[7] == '1' then\n"
     + token_bucket_lua(
         key="KEYS[3]",
         cap="ARGV[3]",
         rate="ARGV[4]",
         now="ARGV[5]",
         expiry_ms="ARGV[6]",
-        into="decision",
+        into="taken",
     )
     + """
+decision = taken
+end
 if decision ~= 0 then redis.call('DEL', KEYS[1]) end
 return {2, decision, redis.call('GET', KEYS[4])}
 """
@@ -176,8 +180,11 @@ class RedisTurnGate:
         self._held: dict[str, str] = {}
         self._renewer: asyncio.Task[None] | None = None
 
-    async def enter(self, key: ConversationKey, channel: str, message_id: str) -> Ticket:
-        """Lock the conversation and read its state (waits while another process holds it)."""
+    async def enter(
+        self, key: ConversationKey, channel: str, message_id: str, *, limited: bool = True
+    ) -> Ticket:
+        """Lock the conversation and read its state (waits while another process holds it);
+        ``limited=False`` lets the message past the rate limit without taking a token."""
         lock = self._locks.name(key)
         ticket = Ticket(key, channel, message_id, f"{_TOKEN_PREFIX}{next(_TOKEN_NUMBERS):x}")
         keys = [lock, self._dedupe.name(channel, message_id), self._limiter.name(key)]
@@ -189,6 +196,7 @@ class RedisTurnGate:
             self._limiter.rate,
             repr(self._limiter.now()),
             self._limiter.expire_ms,
+            "1" if limited else "0",
         ]
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._locks.wait

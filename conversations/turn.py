@@ -51,6 +51,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from channels.types import InboundMessage
+from conversations.commands import bypasses_rate_limit
 from conversations.dedupe import BaseDedupe, SqlDedupe, mark_processed_in
 from conversations.form_flow import DEFAULT_IDLE_TIMEOUT
 from conversations.keys import ConversationKey
@@ -213,7 +214,11 @@ class TurnLoop:
             # a separate look-up first would only cost a round trip.
             if not self._sql_dedupe and await self.dedupe.seen(message.channel, message.message_id):
                 return _duplicate(message)
-            decision = await self.rate_limiter.hit(key)
+            decision = (
+                RateDecision.ALLOW
+                if bypasses_rate_limit(message.text, channel=message.channel)
+                else await self.rate_limiter.hit(key)
+            )
             if decision is not RateDecision.ALLOW:
                 if self._sql_dedupe and await self.dedupe.seen(message.channel, message.message_id):
                     return _duplicate(message)
@@ -239,7 +244,12 @@ class TurnLoop:
         reply: ReplyEncoder | None,
     ) -> TurnResult:
         async with gate.local.hold(key):
-            ticket = await gate.enter(key, message.channel, message.message_id)
+            ticket = await gate.enter(
+                key,
+                message.channel,
+                message.message_id,
+                limited=not bypasses_rate_limit(message.text, channel=message.channel),
+            )
             if ticket.duplicate:
                 return _duplicate(message)
             if ticket.decision is not RateDecision.ALLOW:
