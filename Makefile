@@ -26,6 +26,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check $(PY_SOURCES)
 	$(BIN)/ruff format --check $(PY_SOURCES)
 	$(BIN)/mypy bot channels city conversations forms_runtime notifier storage
+	$(BIN)/lint-imports
 
 # Re-extract every text the bot says (Python and form YAML, see babel.cfg) and merge it into the
 # catalogs. Locations name the file only, so moving a line does not churn every catalog; new
