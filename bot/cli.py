@@ -44,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     chat.add_argument("--locale", default="en", help="start in this language (en, af, zu, xh)")
     chat.add_argument("--form", help="open this form straight away")
+    chat.add_argument(
+        "--database",
+        help="keep the conversation in this database URL (default: a throw-away SQLite file)",
+    )
     chat.set_defaults(module="chat")
 
     forms = sub.add_parser("forms", help="work with form definitions")

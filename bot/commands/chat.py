@@ -1,48 +1,55 @@
-"""``citybot chat``: complete any standard form in this terminal, as a resident would see it.
+"""``citybot chat``: talk to citybot in this terminal, as a resident would on a channel.
 
-The conversation is the real engine (``forms_runtime.engine``) and each reply is rendered by the
-real channel code: ``--channel sms`` shows every SMS with its segment count and alphabet,
+Every line goes through the same turn loop and router as a message from Telegram, SMS or the web
+chat: free text picks the service ("water is pouring out of the road"), STOP, HELP, MENU,
+LANGUAGE, STATUS and the consent question all work, and each reply is rendered by the real
+channel code: ``--channel sms`` shows every SMS with its segment count and alphabet,
 ``--channel telegram`` the buttons a resident would tap (type the number or the words),
-``--channel whatsapp`` the numbered text. Nothing is sent anywhere and nothing is stored: a
-finished form shows its confirmation and the answers that would be filed.
+``--channel whatsapp`` the numbered text. The conversation is kept in a throw-away SQLite
+database (``--database`` keeps it elsewhere); nothing is sent to the city: a finished report
+shows its reference.
 
 Input is read line by line, so a script can pipe a whole conversation in::
 
-    printf '1\\n/location -33.9 18.6\\n...' | citybot chat --channel sms --locale zu
+    printf 'pothole\\n1\\n/location -33.9 18.6\\n...' | citybot chat --channel sms --locale zu
 
-``/location LAT LON`` sends a GPS pin, ``/photo URL [TYPE]`` a photo, ``/menu`` goes back to the
-list of forms, ``/quit`` ends (as does the end of the input).
+``/location LAT LON`` sends a GPS pin, ``/photo URL [TYPE]`` a photo, ``/quit`` ends (as does
+the end of the input).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import asyncio
 import sys
+import tempfile
+import uuid
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TextIO
 
+from bot.bootstrap import turn_loop_on
 from channels.base import BadRequest, BaseChannel
 from channels.sms_render import describe_sms
 from channels.telegram import TelegramChannel
 from channels.terminal import TerminalChannel
 from channels.twilio_common import TwilioAccount
 from channels.twilio_sms import SmsChannel
-from channels.types import InboundMessage
+from channels.types import InboundKind, InboundMessage
 from channels.whatsapp import WhatsAppChannel
-from forms_runtime import engine
-from forms_runtime.effects import Ask, Effect, Inbound, InputKind, OptionView, Submit
-from forms_runtime.i18n import N_, normalise_locale, tr
+from conversations.turn import TurnLoop
+from forms_runtime.effects import Effect
+from forms_runtime.i18n import normalise_locale
 from forms_runtime.loader import standard_forms
-from forms_runtime.model import Form
+from storage.migrate import upgrade_database
 
 __all__ = ["ChatSession", "run"]
 
-MENU_PROMPT = N_("Which service do you need?")
-
 
 def run(args: argparse.Namespace) -> int:
-    session = ChatSession(channel=args.channel, locale=args.locale, out=sys.stdout)
+    session = ChatSession(
+        channel=args.channel, locale=args.locale, out=sys.stdout, database_url=args.database
+    )
     try:
         return session.run(sys.stdin, form_id=args.form)
     except KeyboardInterrupt:
@@ -50,84 +57,79 @@ def run(args: argparse.Namespace) -> int:
 
 
 class ChatSession:
-    """One terminal conversation: pick a form, answer it, see each reply as the channel shows it."""
+    """One terminal conversation through the real turn loop, each reply shown as the channel
+    shows it."""
 
-    def __init__(self, *, channel: str, locale: str, out: TextIO) -> None:
+    def __init__(
+        self,
+        *,
+        channel: str,
+        locale: str,
+        out: TextIO,
+        database_url: str | None = None,
+        address: str = "terminal",
+    ) -> None:
         self.channel_name = channel
         self.locale = normalise_locale(locale)
         self.out = out
-        self.forms = standard_forms()
-        self.form: Form | None = None
-        self.state: engine.FormState | None = None
-        self.terminal = TerminalChannel(out)
+        self.database_url = database_url
+        self.terminal = TerminalChannel(out, address)
         self.renderer = _renderer(channel, self.terminal)
-        self._count = 0
 
     def run(self, lines: TextIO, *, form_id: str | None = None) -> int:
-        if form_id is not None:
-            if form_id not in self.forms:
-                self.out.write(f"No form called {form_id!r}. Forms: {', '.join(self.forms)}\n")
-                return 2
-            self._open(self.forms[form_id])
-        else:
-            self._menu()
-        for line in lines:
-            if not self.handle(line):
-                break
+        if form_id is not None and form_id not in standard_forms():
+            self.out.write(f"No form called {form_id!r}. Forms: {', '.join(standard_forms())}\n")
+            return 2
+        if self.database_url is not None:
+            return asyncio.run(self._run(self.database_url, lines, form_id))
+        with tempfile.TemporaryDirectory(prefix="citybot-chat-") as folder:
+            url = f"sqlite+aiosqlite:///{Path(folder) / 'chat.sqlite3'}"
+            return asyncio.run(self._run(url, lines, form_id))
+
+    async def _run(self, url: str, lines: TextIO, form_id: str | None) -> int:
+        await upgrade_database(url)
+        # A terminal is one resident: no rate limit gets in the way of a pasted script.
+        loop = turn_loop_on(url, rate_per_second=1000.0, rate_burst=1000)
+        try:
+            if form_id is not None:
+                await self._turn(loop, self._message(kind=InboundKind.BUTTON, option_id=form_id))
+            for line in lines:
+                if line.strip() in ("/quit", "/exit"):
+                    break
+                try:
+                    inbound = self.terminal.parse_line(line, "")
+                except BadRequest as exc:
+                    self._print(str(exc))
+                    continue
+                await self._turn(
+                    loop,
+                    self._message(
+                        kind=inbound.kind,
+                        text=inbound.text,
+                        location=inbound.location,
+                        media=inbound.media,
+                    ),
+                )
+        finally:
+            await loop.close()
         return 0
 
-    def handle(self, line: str) -> bool:
-        """Take one typed line; False when the person asked to quit."""
-        command = line.strip()
-        if command in ("/quit", "/exit"):
-            return False
-        if command == "/menu":
-            self.form = self.state = None
-            self._menu()
-            return True
-        self._count += 1
-        try:
-            inbound = self.terminal.parse_line(line, f"terminal:{self._count}")
-        except BadRequest as exc:
-            self._print(str(exc))
-            return True
-        if self.form is None or self.state is None:
-            self._pick(inbound.text or "")
-            return True
-        self.state, effects = engine.step(self.form, self.state, _to_engine(inbound))
-        self.locale = str(self.state.get("locale", self.locale))
-        self._show(effects)
-        if any(isinstance(e, Submit) for e in effects):
-            self.form = self.state = None
-            self._menu()
-        return True
-
-    def _menu(self) -> None:
-        menu = Ask(
-            step_id="menu",
-            prompt=tr(self.locale, MENU_PROMPT),
-            kind=InputKind.CHOICE,
-            options=tuple(OptionView(f.id, tr(self.locale, f.title)) for f in self.forms.values()),
+    def _message(self, **fields: object) -> InboundMessage:
+        return InboundMessage(
+            channel=self.channel_name,
+            address=self.terminal.address,
+            message_id=f"terminal:{uuid.uuid4().hex}",
+            language_hint=self.locale,
+            **fields,  # type: ignore[arg-type]
         )
-        self._show([menu])
 
-    def _pick(self, text: str) -> None:
-        forms = list(self.forms.values())
-        text = text.strip()
-        if text.isdigit() and 1 <= int(text) <= len(forms):
-            self._open(forms[int(text) - 1])
-        elif text in self.forms:
-            self._open(self.forms[text])
-        else:
-            self._menu()
+    async def _turn(self, loop: TurnLoop, message: InboundMessage) -> None:
+        result = await loop.handle(message)
+        self.locale = result.locale
+        self._show(result.effects, result.locale, result.reference)
 
-    def _open(self, form: Form) -> None:
-        self.form = form
-        self.state, effects = engine.start(form, self.locale)
-        self._show(effects)
-
-    def _show(self, effects: Sequence[Effect]) -> None:
-        for message in self.renderer.render(effects, self.locale, self.terminal.address):
+    def _show(self, effects: Sequence[Effect], locale: str, reference: str | None) -> None:
+        for message in self.renderer.render(effects, locale, self.terminal.address):
             text = message.text
             if self.channel_name == "sms":
                 text = f"[SMS: {describe_sms(message.text)}]\n{text}"
@@ -135,23 +137,12 @@ class ChatSession:
                 keys = " ".join(f"[{n}: {b.label}]" for n, b in enumerate(message.buttons, 1))
                 text = f"{text}\n{keys}"
             self._print(text)
-        for effect in effects:
-            if isinstance(effect, Submit):
-                answers = json.dumps(effect.answers, ensure_ascii=False, default=str)
-                self._print(f"(not filed from the terminal; {effect.service_code}: {answers})")
+        if reference is not None:
+            self._print(f"(report {reference} kept in this chat's database; not sent to the city)")
 
     def _print(self, text: str) -> None:
         self.out.write(text + "\n\n")
         self.out.flush()
-
-
-def _to_engine(message: InboundMessage) -> Inbound:
-    return Inbound(
-        text=message.text,
-        option_id=message.option_id,
-        location=message.location,
-        media=message.media[0] if message.media else None,
-    )
 
 
 def _renderer(name: str, terminal: TerminalChannel) -> BaseChannel:
