@@ -55,7 +55,7 @@ from notifier.delivery import ResidentDelivery
 from notifier.delivery_log import Sent, write_deliveries
 from notifier.dispatcher import DispatchSettings, NotificationDispatcher
 from notifier.quiet_hours import QuietHours
-from notifier.replies import Replies, ReplySender, ReplyStream
+from notifier.replies import CountSent, Replies, ReplySender, ReplyStream
 from notifier.reply_queue import ReplyQueue
 from notifier.status_notices import StatusNotices, queue_filed, status_message
 from storage.migrate import upgrade_database
@@ -112,6 +112,10 @@ def _wire(
         jurisdiction_id=settings.open311_jurisdiction_id,
     )
     reply_queue = ReplyQueue(REDIS_PREFIX) if redis is not None else None
+
+    def count_sent(channel: str, count: int) -> None:
+        metrics.messages_out.labels(channel=channel).inc(count)
+
     turn_loop = build_turn_loop(
         sessions,
         redis=redis,
@@ -145,7 +149,7 @@ def _wire(
         redis=redis,
         turn_loop=turn_loop,
         channels=channels,
-        replies=_replies(settings, engine, redis, reply_queue, channels, turn_loop),
+        replies=_replies(settings, engine, redis, reply_queue, channels, turn_loop, count_sent),
         city=city,
         filer=Filer(
             sessions,
@@ -166,7 +170,7 @@ def _wire(
         status_notices=StatusNotices(sessions, quiet_hours=quiet),
         dispatcher=NotificationDispatcher(
             sessions,
-            ResidentDelivery(sessions, channels),
+            ResidentDelivery(sessions, channels, count_sent=count_sent),
             settings=DispatchSettings(
                 quiet_hours=quiet,
                 idle_seconds=settings.dispatch_idle_seconds,
@@ -206,11 +210,12 @@ def _replies(
     queue: ReplyQueue | None,
     channels: Mapping[str, BaseChannel],
     turn_loop: TurnLoop,
+    count_sent: CountSent,
 ) -> Replies:
     """The reply sender, its delivery log and, with Redis and ``send_replies``, one reader of
     the reply queue per provider channel (the web chat answers in its HTTP response)."""
     deliveries: SqlBatcher[Sent, None] = SqlBatcher(engine, write_deliveries, name="deliveries")
-    sender = ReplySender(record=deliveries.submit)
+    sender = ReplySender(record=deliveries.submit, count_sent=count_sent)
     sender.queues_in_turn = turn_loop.queues_replies
     streams: list[ReplyStream] = []
     if redis is not None and queue is not None and settings.send_replies:

@@ -3,14 +3,16 @@
 Routes and workers receive one ``Services`` and take what they need from it; nothing reaches for
 globals and nothing adds to it after it is built. ``handle_inbound`` is the one door into the
 conversation core for every channel: it counts the message, times the turn and records
-duplicates, rate limits and failures; ``send`` counts what goes out.
+duplicates, rate limits and failures. What goes out is counted where it is sent (the reply
+sender and the notifier's delivery, told by the composition root; the web chat in its response).
 
 Example::
 
     services = await build_services(Settings.from_env())      # bot.bootstrap
     result = await services.handle_inbound(inbound)
-    for message in channel.render(result.effects, result.locale, inbound.address):
-        await services.send(channel, message)
+    services.replies.sender.schedule(
+        channel, channel.render(result.effects, result.locale, inbound.address)
+    )
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from bot.config import Settings
 from bot.metrics import Metrics
 from channels.base import BaseChannel
 from channels.media_fetch import MediaFetchers
-from channels.types import Delivery, InboundMessage, OutboundMessage
+from channels.types import InboundMessage
 from city.filer import Filer
 from city.media_links import MediaLinks
 from city.open311.client import Open311Backend
@@ -130,12 +132,6 @@ class Services:
             task.exception()
         if not self._in_flight:
             self._idle.set()
-
-    async def send(self, channel: BaseChannel, message: OutboundMessage) -> Delivery:
-        """Send through ``channel`` and count it."""
-        delivery = await channel.send(message)
-        self.metrics.messages_out.labels(channel=channel.name).inc()
-        return delivery
 
     async def wait_idle(self, timeout: float) -> bool:
         """Wait until no turn is in flight; False if ``timeout`` passed first."""

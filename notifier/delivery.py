@@ -30,7 +30,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -53,8 +53,7 @@ _DELIVERED = (DeliveryStatus.SENT, DeliveryStatus.QUEUED, DeliveryStatus.DELIVER
 class ResidentDelivery:
     """Deliver ``ResidentMessage``s through ``channels`` (by name), logging each one.
 
-    ``channels`` is read at each call, so channels added after construction (the webhooks'
-    route provider fills ``services.channels``) are used.
+    ``count_sent`` is told of each part a provider took (for ``citybot_messages_out``).
     """
 
     def __init__(
@@ -63,10 +62,12 @@ class ResidentDelivery:
         channels: Mapping[str, BaseChannel],
         *,
         attempts: int = 6,
+        count_sent: Callable[[str, int], None] | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.channels = channels
         self.attempts = attempts
+        self._count_sent = count_sent
 
     async def __call__(self, message: ResidentMessage) -> None:
         address = await self._address(message)
@@ -85,6 +86,8 @@ class ResidentDelivery:
             delivery = await send_with_retries(channel, part, pacer=pacer, attempts=self.attempts)
             # The whole text is logged once, on the first part: it is what the resident was told.
             await self._record(message, part, delivery, logged_text=part_number == 0)
+            if self._count_sent is not None and delivery.status in _DELIVERED:
+                self._count_sent(part.channel, 1)
             if delivery.status not in _DELIVERED:
                 reason = (
                     f"{message.purpose} for {message.reference} on {message.channel}: "

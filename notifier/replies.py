@@ -63,11 +63,14 @@ from notifier.delivery_log import Sent
 from notifier.reply_queue import GROUP, QueuedReply, ReplyOrder, ReplyQueue, UnreadableEntry
 from storage.sql_batch import SqlBatcher
 
-__all__ = ["Replies", "ReplySender", "ReplyStream"]
+__all__ = ["CountSent", "Replies", "ReplySender", "ReplyStream"]
 
 log = logging.getLogger("citybot.replies")
 
 Record = Callable[[Sent], Awaitable[None]]
+# Told how many messages a channel's provider took (sent or queued), for citybot_messages_out.
+CountSent = Callable[[str, int], None]
+_ACCEPTED = (DeliveryStatus.SENT, DeliveryStatus.QUEUED, DeliveryStatus.DELIVERED)
 
 
 # -- sending in this process ------------------------------------------------------------------
@@ -81,11 +84,13 @@ class ReplySender:
         self,
         record: Record | None = None,
         *,
+        count_sent: CountSent | None = None,
         attempts: int = 8,
         backoff: Sequence[float] = DEFAULT_BACKOFF,
         max_pending: int = 5000,
     ) -> None:
         self._record = record
+        self._count_sent = count_sent
         self.attempts = attempts
         self.backoff = tuple(backoff)
         self.max_pending = max_pending
@@ -178,6 +183,8 @@ class ReplySender:
                 )
             if delivery.status is DeliveryStatus.UNREACHABLE:
                 break  # the rest of the reply would fail the same way
+        if self._count_sent is not None:
+            self._count_sent(channel.name, sum(d.status in _ACCEPTED for _, d in sent))
         if self._record is not None:
             try:
                 await self._record(sent)

@@ -578,3 +578,25 @@ async def test_replies_sent_side_by_side_are_all_logged_with_their_provider_ids(
     # One row per provider message, each with its own SID (for the receipts to find).
     assert len({sid for _, sid in logged}) == len(sent)
     assert all(sid.startswith("SM") for _, sid in logged)
+
+
+async def test_messages_out_counts_replies_on_every_channel(world: World) -> None:
+    """citybot_messages_out counted only the web chat's replies before."""
+    await world.tg_text("pothole")
+    await world.sms("pothole")
+    await world.whatsapp()
+    metrics = await (await world.client.get("/metrics")).text()
+    counted = {
+        channel: _sample(metrics, f'citybot_messages_out_total{{channel="{channel}"}}')
+        for channel in ("telegram", "sms", "whatsapp")
+    }
+    assert counted["telegram"] == len(world.tg_sent())
+    assert counted["sms"] + counted["whatsapp"] == len(world.twilio.messages())
+    assert all(count >= 1 for count in counted.values()), counted
+
+
+def _sample(metrics: str, name: str) -> float:
+    for line in metrics.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return 0.0
