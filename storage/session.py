@@ -6,7 +6,7 @@ upgrade its read lock fails at once instead of waiting when another writer got t
 
 Example::
 
-    engine = create_engine(default_database_url())
+    engine = create_engine("sqlite+aiosqlite:///./citybot.sqlite3")
     sessionmaker = create_sessionmaker(engine)
     async with sessionmaker() as session, session.begin():
         ...
@@ -14,7 +14,6 @@ Example::
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from sqlalchemy import event
@@ -23,20 +22,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
 __all__ = [
-    "DEFAULT_DATABASE_URL",
     "create_engine",
     "create_sessionmaker",
-    "default_database_url",
     "to_async_url",
 ]
 
-DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./citybot.sqlite3"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
-
-
-def default_database_url() -> str:
-    """``CITYBOT_DATABASE_URL`` if set, else a SQLite file in the working directory."""
-    return os.environ.get("CITYBOT_DATABASE_URL") or DEFAULT_DATABASE_URL
 
 
 def to_async_url(url: str | URL) -> URL:

@@ -9,14 +9,18 @@ import sys
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.config import ConfigError, Settings
 from storage.migrate import upgrade_database
-from storage.session import default_database_url
 
 __all__ = ["run"]
 
 
 def run(args: argparse.Namespace) -> int:
-    url = default_database_url()
+    try:
+        url = Settings.from_env().database_url  # the same default as serve and worker
+    except ConfigError as exc:
+        print(f"citybot db upgrade: {exc}", file=sys.stderr)
+        return 2
     shown = make_url(url).render_as_string(hide_password=True)
     try:
         asyncio.run(upgrade_database(url))
