@@ -96,7 +96,12 @@ return {2, decision, redis.call('GET', KEYS[4])}
 # resident's order hash). ARGV: token, state JSON ('' keeps it), state ttl, marker ttl, reply
 # ('' for none). The reply queue's Lua (between the two parts) numbers the reply in the
 # resident's order hash, which lives as long as the state (ARGV[3]).
+# A turn whose lease ran out while a retry of the same message ran and finished elsewhere (the
+# marker is set, the lock is not ours) changes nothing: the retry's state and reply stand.
 _LEAVE_SAVE = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] and redis.call('EXISTS', KEYS[2]) == 1 then
+  return 0
+end
 if ARGV[2] ~= '' then redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[3]) end
 redis.call('SET', KEYS[2], '1', 'EX', ARGV[4])
 """

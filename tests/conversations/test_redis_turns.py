@@ -14,7 +14,7 @@ from sqlalchemy import event, func, select, update
 from sqlalchemy.exc import OperationalError
 
 from bot.bootstrap import turn_loop_on
-from channels.types import InboundMessage
+from channels.types import InboundMessage, OutboundMessage
 from conversations.dedupe import RedisDedupe
 from conversations.keys import ConversationKey
 from conversations.locks import LockTimeout, RedisLocks
@@ -24,6 +24,7 @@ from conversations.state_store import RedisStateStore
 from conversations.turn import REDIS_PROFILE_RECHECK, TurnLoop
 from forms_runtime.effects import Ask, GeoPoint, Reject, Review
 from forms_runtime.sample_answers import sample_answer
+from notifier.reply_queue import ReplyQueue, encode
 from storage.models import MessageLog, ProcessedMessage, Resident, Submission
 from tests.conversations.stores import redis_client
 from tests.storage.databases import postgres_database, redis_url_or_skip
@@ -196,3 +197,39 @@ async def test_the_gate_waits_for_the_lock_and_releases_on_every_path() -> None:
         assert not after.runs and not after.duplicate
         await first.close()
         await second.close()
+
+
+async def test_a_turn_that_lost_its_lock_to_a_finished_retry_changes_nothing() -> None:
+    """A turn whose lease ran out while a retry of the same message ran and finished on another
+    process must not overwrite the state the retry saved, nor queue a second reply."""
+    async with redis_client() as (client, prefix):
+        queue = ReplyQueue(prefix)
+
+        def gate() -> RedisTurnGate:
+            return RedisTurnGate(
+                RedisStateStore(client, prefix=f"{prefix}state:"),
+                RedisDedupe(client, prefix=f"{prefix}seen:"),
+                RedisLocks(client, prefix=f"{prefix}lock:", wait=1.0),
+                RedisRateLimiter(client, rate=1.0, burst=5, prefix=f"{prefix}rate:"),
+                queue,
+            )
+
+        slow, retry = gate(), gate()
+        key = ConversationKey("sms", "+27831234567")
+        stalled = await slow.enter(key, "sms", "SM1")
+        await client.delete(RedisLocks(client, prefix=f"{prefix}lock:").name(key))  # lease ran out
+        again = await retry.enter(key, "sms", "SM1")  # the provider's retry, lease gone
+        assert again.runs
+        await retry.leave(again, {"n": 2}, _reply(key, "from the retry"))
+        await slow.leave(stalled, {"n": 1}, _reply(key, "from the stalled turn"))
+        state = await RedisStateStore(client, prefix=f"{prefix}state:").get(key)
+        assert state == {"n": 2}
+        assert await client.xlen(queue.stream("sms")) == 1
+        await slow.close()
+        await retry.close()
+
+
+def _reply(key: ConversationKey, text: str) -> bytes:
+    entry = encode([OutboundMessage(channel=key.channel, address=key.address, text=text)])
+    assert entry is not None
+    return entry
