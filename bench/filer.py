@@ -76,7 +76,7 @@ async def bench_filing(folder: Path, server_url: str | None, reports: int, worke
         engine = create_engine(url)
         sessionmaker = create_sessionmaker(engine)
         app = web.Application()
-        add_open311_routes(app, sessionmaker, standard_forms(), api_key="", staff_token="")
+        add_open311_routes(app, sessionmaker, standard_forms())
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         async with sessionmaker() as session, session.begin():
@@ -212,7 +212,7 @@ async def bench_polling(
         sessionmaker = create_sessionmaker(engine)
         await _seed(engine, open_requests, datetime.now(UTC))
         app = web.Application()
-        add_open311_routes(app, sessionmaker, standard_forms(), api_key="", staff_token="")
+        add_open311_routes(app, sessionmaker, standard_forms())
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         writes = count_writes(engine)
@@ -229,7 +229,7 @@ async def bench_polling(
                 # "stale stamps": the cycle, about once an hour, that refreshes last_polled_at
                 # of every unchanged request; resolution 0 makes every stamp stale now.
                 resolution = 0.0 if run == "unchanged, stale stamps" else 3600.0
-                settings = PollerSettings(quiet_hours=None, polled_at_resolution_seconds=resolution)
+                settings = PollerSettings(polled_at_resolution_seconds=resolution)
                 poller = StatusPoller(sessionmaker, backend, settings=settings)
                 writes.clear()
                 started = time.perf_counter()
