@@ -16,7 +16,7 @@ from conversations.form_flow import FormFlow, pending_kind
 from conversations.turn_context import Turn
 from forms_runtime.effects import Ask, InputKind, Notice, OptionView
 from forms_runtime.i18n import LANGUAGE_NAMES, LOCALES, N_, tr
-from forms_runtime.understanding.text import fold
+from forms_runtime.understanding.text import fold, small_number
 
 __all__ = ["LANGUAGE", "answer_language", "ask_language", "chosen_language", "switch_language"]
 
@@ -66,8 +66,9 @@ def chosen_language(message: InboundMessage) -> str | None:
     if message.option_id in LOCALES:
         return message.option_id
     text = fold(message.text or "")
-    if text.isdecimal() and 1 <= int(text) <= len(LOCALES):
-        return LOCALES[int(text) - 1]
+    number = small_number(text)
+    if number is not None and 1 <= number <= len(LOCALES):
+        return LOCALES[number - 1]
     command = parse_command(text)
     if command is not None and command.kind is CommandKind.LANGUAGE and command.argument in LOCALES:
         return command.argument

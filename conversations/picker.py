@@ -28,7 +28,7 @@ from rapidfuzz import fuzz, process
 from forms_runtime.effects import Ask, InputKind, OptionView
 from forms_runtime.i18n import LOCALES, N_, tr
 from forms_runtime.model import Form
-from forms_runtime.understanding.text import fold
+from forms_runtime.understanding.text import fold, small_number
 from forms_runtime.understanding.yes_no import parse_yes_no
 
 __all__ = ["GENERAL_FORM_ID", "MENU_OPTION", "PICKER_STEP", "Match", "ServicePicker"]
@@ -171,8 +171,9 @@ class ServicePicker:
         if not text:
             return None
         folded = fold(text)
-        if folded.isdigit():
-            index = int(folded) - 1
+        number = small_number(folded)
+        if number is not None:
+            index = number - 1
             return choices[index] if 0 <= index < len(choices) else None
         if len(offered) == 1:
             # "Do you want to report this?" is a yes/no question, whatever the buttons say.

@@ -25,7 +25,7 @@ from forms_runtime.understanding.choices import ChoiceOption, match_choice, matc
 from forms_runtime.understanding.contact import normalise_phone, parse_email, parse_name
 from forms_runtime.understanding.dates import parse_date
 from forms_runtime.understanding.numbers import parse_number
-from forms_runtime.understanding.text import clean_text, fold
+from forms_runtime.understanding.text import clean_text, fold, small_number
 from forms_runtime.understanding.yes_no import parse_yes_no
 
 __all__ = [
@@ -369,12 +369,12 @@ def _pick(pending: dict[str, Any], inbound: Inbound) -> str | None:
     option = inbound.option_id
     if option == "pick:none":
         return "none"
-    if option and option.startswith("pick:") and option[5:].isdigit():
-        i = int(option[5:])
-        return names[i - 1] if 1 <= i <= len(names) else None
+    picked = small_number(option[5:]) if option and option.startswith("pick:") else None
+    if picked is not None:
+        return names[picked - 1] if 1 <= picked <= len(names) else None
     text = (inbound.text or "").strip()
-    if text.isdigit():
-        i = int(text)
+    i = small_number(text)
+    if i is not None:
         if i == len(names) + 1:
             return "none"
         return names[i - 1] if 1 <= i <= len(names) else None

@@ -44,6 +44,7 @@ from forms_runtime.gazetteer import Gazetteer, default_gazetteer
 from forms_runtime.i18n import LANGUAGE_NAMES, LOCALES, N_, normalise_locale, tr
 from forms_runtime.model import Form, Step, StepType
 from forms_runtime.understanding.navigation import NAVIGATION_WORDS, Navigation, parse_navigation
+from forms_runtime.understanding.text import small_number
 
 __all__ = ["FormState", "applicable_steps", "resume", "start", "step"]
 
@@ -318,11 +319,13 @@ def _review_answer(
     option = inbound.option_id
     if option == "send":
         return _submit(form, state, [])
-    if option and option.startswith("change:") and option[7:].isdigit():
-        return _change(form, state, int(option[7:]))
+    picked = small_number(option[7:]) if option and option.startswith("change:") else None
+    if picked is not None:
+        return _change(form, state, picked)
     text = (inbound.text or "").strip()
-    if text.isdigit():
-        return _change(form, state, int(text))
+    typed = small_number(text)
+    if typed is not None:
+        return _change(form, state, typed)
     if text and answer_kinds.parse_yes_no(text) is True:
         return _submit(form, state, [])
     locale = state["locale"]

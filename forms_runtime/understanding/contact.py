@@ -27,7 +27,7 @@ _PHONE_CHARS = re.compile(r"[+\d][\d\s().\-/]*\d")
 @lru_cache(maxsize=2048)
 def _phone(candidate: str, region: str) -> str | None:
     attempts = [candidate]
-    digits = "".join(ch for ch in candidate if ch.isdigit())
+    digits = "".join(ch for ch in candidate if ch in "0123456789")
     if not candidate.startswith("+") and not digits.startswith("0") and len(digits) > 9:
         # "27831234567": the country code typed without its plus.
         attempts.append("+" + digits)

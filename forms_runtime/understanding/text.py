@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-__all__ = ["clean_text", "fold"]
+__all__ = ["clean_text", "fold", "small_number"]
 
 # Code points seen so far are classified once; the cap bounds memory against hostile input
 # that walks the whole of Unicode (past it, new code points are classified every time).
@@ -124,3 +124,15 @@ def fold(text: str) -> str:
     # NFKD also turns full-width digits, ligatures and superscripts into their plain letters.
     text = unicodedata.normalize("NFKD", text).casefold()
     return " ".join(text.translate(_FOLD).split())
+
+
+def small_number(text: str, max_digits: int = 6) -> int | None:
+    """The number a resident typed to pick an option ("2"), or None.
+
+    ASCII digits only: ``str.isdigit`` also accepts "²" and other characters ``int`` refuses,
+    and ``int`` refuses more than 4,300 digits; neither may fail a turn.
+    """
+    text = text.strip()
+    if not text or len(text) > max_digits or not (text.isascii() and text.isdigit()):
+        return None
+    return int(text)

@@ -372,3 +372,23 @@ async def test_a_shared_contact_answers_the_phone_question(h: Harness) -> None:
     review = shared.effects[-1]
     assert isinstance(review, Review), shared.effects
     assert "+27831234567" in [item.value for item in review.items]
+
+
+@pytest.mark.parametrize("typed", ["²", "٣", "9" * 5000, "99999999999999999999", "-1", "1.5"])
+async def test_odd_numbers_never_fail_a_turn(h: Harness, typed: str) -> None:
+    """``str.isdigit`` accepts "²" (``int`` refuses it) and ``int`` refuses 5,000 digits: at the
+    picker, the language question and a form's review screen such a number is just text."""
+    await h.say("pothole")
+    assert (await h.say(typed)).effects  # the picker's offer
+    await h.say("language")
+    assert (await h.say(typed)).effects  # "which language?" again
+    result = await h.say("menu")
+    result = await h.say(option_id="illegal_dumping")
+    rng = random.Random(3)
+    for _ in range(40):
+        if any(isinstance(e, Review) for e in result.effects):
+            break
+        result = await _answer(h, result, rng)
+    assert any(isinstance(e, Review) for e in result.effects)
+    after = await h.say(typed)  # at the review screen: "change N" by number
+    assert after.effects and after.reference is None
