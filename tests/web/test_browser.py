@@ -66,6 +66,9 @@ def test_a_resident_reports_a_pothole_in_the_browser(server: ServeProcess) -> No
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         # A script or style the page's own policy refuses shows up here (axe must not need any).
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        # Everything the page loads comes from its own origin: no CDN, no font or script elsewhere.
+        requested: list[str] = []
+        page.on("request", lambda request: requested.append(request.url))
         page.goto(server.url + "/")
         expect(page.locator("html")).to_have_attribute("lang", "en")
         expect(page.get_by_role("button", name="See all services")).to_be_visible()
@@ -140,7 +143,12 @@ def test_a_resident_reports_a_pothole_in_the_browser(server: ServeProcess) -> No
         expect(page.locator("html")).to_have_attribute("lang", "zu")
         expect(page.locator("#send")).to_be_enabled()
         assert_accessible(page, "after switching to isiZulu")
+        # A reload shows the conversation so far from the browser's storage.
+        page.reload()
+        expect(page.locator(".reference")).to_contain_text("CT-")
+        assert_accessible(page, "reloaded conversation")
         assert not errors, errors
+        assert [u for u in requested if not u.startswith(server.url + "/")] == []
         browser.close()
 
 
