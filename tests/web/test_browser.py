@@ -40,6 +40,18 @@ pytestmark = [
 PHONE = {"viewport": {"width": 390, "height": 844}, "is_mobile": True, "has_touch": True}
 
 
+def contrast(css_colours: list[str]) -> float:
+    """WCAG's contrast ratio of two opaque ``rgb(r, g, b)`` colours."""
+
+    def luminance(css: str) -> float:
+        channels = [int(x) / 255 for x in css[css.index("(") + 1 : -1].split(",")[:3]]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    light, dark = sorted(map(luminance, css_colours), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[ServeProcess]:
     serve = ServeProcess(tmp_path)
@@ -76,6 +88,12 @@ def test_a_resident_reports_a_pothole_in_the_browser(server: ServeProcess) -> No
         expect(page.get_by_role("main").get_by_role("log", name="Conversation")).to_be_visible()
         expect(page.get_by_role("log")).to_contain_text("City: Hello.")
         assert_accessible(page, "first load")
+        # axe leaves placeholders out, and a resident reads this one before typing anything.
+        placeholder = page.evaluate(
+            """[getComputedStyle(document.getElementById("text"), "::placeholder").color,
+                getComputedStyle(document.getElementById("text")).backgroundColor]"""
+        )
+        assert contrast(placeholder) >= 4.5, placeholder
         # Focus follows what the eye sees, top to bottom; the log itself takes focus so that a
         # keyboard can scroll it once its old buttons are disabled.
         page.locator("#language").focus()
