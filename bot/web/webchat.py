@@ -72,6 +72,10 @@ UI_TEXTS: dict[str, str] = {
     "change": N_("Change"),
     "skip": N_("Skip this question"),
     "reference": N_("Your reference: {reference}"),
+    # For screen readers: the name of the message list, and who said each message ("City: ...").
+    "conversation": N_("Conversation"),
+    "city": N_("City"),
+    "you": N_("You"),
 }
 
 

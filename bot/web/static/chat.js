@@ -67,10 +67,21 @@
     log.scrollTop = log.scrollHeight;
   }
 
+  // Bubbles tell who spoke by side and colour only; a screen reader hears it from this label
+  // ("City: Where is the pothole?"), in the page's language at the time it was said.
+  function speaker(who) {
+    const label = document.createElement("span");
+    label.className = "visually-hidden";
+    label.textContent = t(who === "me" ? "you" : "city") + ": ";
+    return label;
+  }
+
   function bubble(text, who, extraClass) {
     const div = document.createElement("div");
     div.className = "bubble " + who + (extraClass ? " " + extraClass : "");
-    div.textContent = text;
+    // The bot speaks the page's language; what the resident typed may be in any.
+    if (who === "bot") div.lang = locale;
+    div.append(speaker(who), text);
     log.appendChild(div);
     scrollDown();
     return div;
@@ -131,7 +142,9 @@
     retireButtons();
     const card = document.createElement("section");
     card.className = "review";
+    card.lang = locale;
     card.setAttribute("aria-label", message.title);
+    card.appendChild(speaker("bot"));
     const title = document.createElement("h2");
     title.textContent = message.title;
     card.appendChild(title);
@@ -152,7 +165,11 @@
         button.textContent = t("change");
         button.setAttribute("aria-label", change.label + ": " + item.label);
         button.addEventListener("click", () => send({ option_id: change.id }, change.label));
-        row.appendChild(button);
+        // A <dl> row may hold only dt and dd: the button goes in a dd of its own.
+        const action = document.createElement("dd");
+        action.className = "action";
+        action.appendChild(button);
+        row.appendChild(action);
         changes.delete(change.id);
       }
       list.appendChild(row);
@@ -193,7 +210,8 @@
     if (payload.reference) {
       const done = document.createElement("div");
       done.className = "reference";
-      done.textContent = t("reference", { reference: payload.reference });
+      done.lang = locale;
+      done.append(speaker("bot"), t("reference", { reference: payload.reference }));
       log.appendChild(done);
       setProgress(null);
       scrollDown();
@@ -220,6 +238,7 @@
     $("title").textContent = t("title");
     $("subtitle").textContent = t("subtitle");
     $("language-label").textContent = t("language");
+    log.setAttribute("aria-label", t("conversation"));
     $("text-label").textContent = t("placeholder");
     input.placeholder = t("placeholder");
     sendButton.textContent = t("send");
