@@ -197,7 +197,9 @@ class _FormLinter:
             if loc != i18n.DEFAULT_LOCALE and not self.has_translation(loc, text.text)
         ]
         if missing:
-            catalogs = ", ".join(f"locales/{loc}/LC_MESSAGES/citybot.po" for loc in missing)
+            catalogs = ", ".join(
+                f"forms_runtime/locales/{loc}/LC_MESSAGES/citybot.po" for loc in missing
+            )
             self.add(
                 text.line,
                 "missing-translation",
