@@ -34,9 +34,9 @@ lint: $(STAMP)
 locales: $(STAMP)
 	$(BIN)/pybabel -q extract -F babel.cfg -k tr:2 -k N_ --add-location=file --sort-output \
 		--project=citybot --version=0.1.0 --copyright-holder="the citybot authors" \
-		-o locales/citybot.pot .
+		-o forms_runtime/locales/citybot.pot .
 	for l in en af zu xh; do \
-		$(BIN)/pybabel -q update -i locales/citybot.pot -d locales -D citybot -l $$l \
+		$(BIN)/pybabel -q update -i forms_runtime/locales/citybot.pot -d forms_runtime/locales -D citybot -l $$l \
 			--init-missing --no-fuzzy-matching --ignore-obsolete || exit 1; \
 	done
 

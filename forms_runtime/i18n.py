@@ -1,8 +1,10 @@
 """Translations: every text citybot says goes through ``tr(locale, msgid)``.
 
-Catalogs are gettext ``.po`` files under ``locales/<lang>/LC_MESSAGES/citybot.po`` (English is the
-source language). They are compiled in memory the first time a locale is used, so a fresh checkout
-needs no build step; ``make locales`` re-extracts texts from the Python code and the form YAML.
+Catalogs are gettext ``.po`` files under ``forms_runtime/locales/<lang>/LC_MESSAGES/citybot.po``
+(English is the source language). They live inside the package so that every install ships them,
+a wheel as much as a checkout. They are compiled in memory the first time a locale is used, so
+neither a checkout nor a build needs a compile step and no ``.mo`` can go stale beside its
+``.po``; ``make locales`` re-extracts texts from the Python code and the form YAML.
 
 Example::
 
@@ -50,10 +52,11 @@ def N_(msgid: str) -> str:
 
 
 def locales_dir() -> Path:
+    """The folder of the catalogs: ``forms_runtime/locales``, or ``CITYBOT_LOCALES_DIR``."""
     override = os.environ.get("CITYBOT_LOCALES_DIR")
     if override:
         return Path(override)
-    return Path(__file__).resolve().parent.parent / "locales"
+    return Path(__file__).resolve().parent / "locales"
 
 
 @cache

@@ -1,7 +1,8 @@
 """``citybot forms lint``: every rule a form must meet, each reported with file, line and a fix.
 
-A form is first loaded (``forms_runtime.loader``); a form that does not load gets that one error,
-since the rest of the checks need a whole form. A loaded form is then checked against the rules in
+A form is first loaded (``forms_runtime.loader``); a form that does not load gets every problem
+the loader found in it (schema, ids, conditions), and the rest of the checks, which need a whole
+form, run once it loads. A loaded form is then checked against the rules in
 ``RULES``: translations and keywords in every configured locale, one SMS segment per prompt in
 every locale, GSM-7-friendly characters, lists short enough for SMS, conditions that name real
 options and can come true, personal data marked as such, and GOV.UK style in English texts.
@@ -197,7 +198,9 @@ class _FormLinter:
             if loc != i18n.DEFAULT_LOCALE and not self.has_translation(loc, text.text)
         ]
         if missing:
-            catalogs = ", ".join(f"locales/{loc}/LC_MESSAGES/citybot.po" for loc in missing)
+            catalogs = ", ".join(
+                f"forms_runtime/locales/{loc}/LC_MESSAGES/citybot.po" for loc in missing
+            )
             self.add(
                 text.line,
                 "missing-translation",
@@ -451,6 +454,10 @@ def _satisfiable(condition: Condition, domains: Mapping[str, list[Any]]) -> bool
     )
 
 
+def _load_issues(error: FormError) -> list[LintIssue]:
+    return [LintIssue(p.path, p.line, p.rule, p.message, p.hint, ERROR) for p in error.problems]
+
+
 def _lint_form(
     text: str,
     path: str,
@@ -461,7 +468,7 @@ def _lint_form(
     try:
         form, lines = parse_form_lines(text, path)
     except FormError as exc:
-        return None, {}, [LintIssue(path, exc.line, exc.rule, exc.message, exc.hint, ERROR)]
+        return None, {}, _load_issues(exc)
     linter = _FormLinter(form, lines, locales, has_translation, translate)
     return form, lines, linter.run()
 
@@ -518,7 +525,7 @@ def lint_paths(
         try:
             text = read_form_text(file)
         except FormError as exc:
-            issues.append(LintIssue(exc.path, exc.line, exc.rule, exc.message, exc.hint, ERROR))
+            issues += _load_issues(exc)
             continue
         form, lines, found = _lint_form(text, str(file), locales, has_translation, translate)
         issues += found

@@ -9,6 +9,10 @@ duplicate step or option ids, a ``when`` naming a step that is unknown or not ea
 personal step without a purpose. Everything that only makes a form worse (translations, SMS
 length, style, unreachable steps) is left to ``forms_runtime.linter``.
 
+A form that is refused raises one ``FormError`` carrying every problem found in the file, not the
+first: a broken value is skipped and the rest of the form is still read, so an author fixes them
+all in one pass. Only a file that is not YAML at all stops at its one syntax error.
+
 Example::
 
     form = load_form("forms_runtime/standard/pothole.yaml")
@@ -20,11 +24,11 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import yaml
 
@@ -33,6 +37,7 @@ from forms_runtime.model import Form, Option, Step, StepType, Validation
 
 __all__ = [
     "FormError",
+    "FormProblem",
     "SourceLines",
     "form_files",
     "load_form",
@@ -53,28 +58,56 @@ NodePath = tuple[str | int, ...]
 SourceLines = dict[NodePath, int]
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
-class FormError(Exception):
-    """A form that cannot be loaded. ``str()`` reads ``path:line: message (hint)``.
+@dataclass(frozen=True, slots=True)
+class FormProblem:
+    """One thing wrong with a form. ``str()`` reads ``path:line: message (hint)``.
 
     ``rule`` names the check that failed (``schema``, ``syntax``, ``missing-retention``, ...), the
     same ids ``citybot forms lint`` prints.
     """
 
-    def __init__(
-        self, path: str, line: int, message: str, hint: str = "", rule: str = "schema"
-    ) -> None:
-        self.path = path
-        self.line = line
-        self.message = message
-        self.hint = hint
-        self.rule = rule
-        super().__init__(str(self))
+    path: str
+    line: int
+    message: str
+    hint: str = ""
+    rule: str = "schema"
 
     def __str__(self) -> str:
         text = f"{self.path}:{self.line}: {self.message}"
         return f"{text} ({self.hint})" if self.hint else text
+
+
+class FormError(Exception):
+    """A form that cannot be loaded, with every problem found in it (``problems``, by line).
+
+    A form author fixes them all in one pass rather than one per run. ``path``, ``line``,
+    ``message``, ``hint`` and ``rule`` are those of the first problem, for callers that show one;
+    ``str()`` is every problem, one per line.
+    """
+
+    def __init__(self, problems: Sequence[FormProblem]) -> None:
+        if not problems:
+            raise ValueError("a FormError needs at least one problem")
+        self.problems = tuple(sorted(problems, key=lambda p: (p.path, p.line)))
+        first = self.problems[0]
+        self.path = first.path
+        self.line = first.line
+        self.message = first.message
+        self.hint = first.hint
+        self.rule = first.rule
+        super().__init__(str(self))
+
+    @classmethod
+    def single(
+        cls, path: str, line: int, message: str, hint: str = "", rule: str = "schema"
+    ) -> FormError:
+        return cls([FormProblem(path, line, message, hint, rule)])
+
+    def __str__(self) -> str:
+        return "\n".join(map(str, self.problems))
 
 
 _FORM_KEYS = (
@@ -120,43 +153,113 @@ def _line(node: yaml.Node) -> int:
     return int(node.start_mark.line) + 1
 
 
+class _Abandoned(Exception):
+    """Stops reading a value whose problem is already recorded; the reader around it goes on."""
+
+
 @dataclass
 class _Builder:
-    """Walks the composed YAML tree; raises FormError at the first problem."""
+    """Walks the composed YAML tree and records every problem it meets.
+
+    A problem in one value abandons only that value (``fail`` records it and raises
+    ``_Abandoned``, which ``attempt`` catches around each field, step and option), so the rest of
+    the form is still checked and one run reports everything.
+    """
 
     path: str
     lines: SourceLines
+    problems: list[FormProblem] = field(default_factory=list)
+    # Every step id declared in the file, and the line of each read so far (a step counts even
+    # when the rest of it is broken, so a `when` naming it is not also reported).
+    later_ids: frozenset[str] = frozenset()
+    earlier_ids: dict[str, int] = field(default_factory=dict)
+    # Per mapping, the keys an unknown key was taken for (`promt` -> prompt): "did you mean"
+    # already covers them, so they are not also reported missing.
+    misspelt: dict[NodePath, set[str]] = field(default_factory=dict)
+
+    def report(
+        self, node: yaml.Node | int, message: str, hint: str = "", rule: str = "schema"
+    ) -> None:
+        line = node if isinstance(node, int) else _line(node)
+        self.problems.append(FormProblem(self.path, line, message, hint, rule))
 
     def fail(
         self, node: yaml.Node | int, message: str, hint: str = "", rule: str = "schema"
     ) -> NoReturn:
-        line = node if isinstance(node, int) else _line(node)
-        raise FormError(self.path, line, message, hint, rule)
+        self.report(node, message, hint, rule)
+        raise _Abandoned
+
+    def attempt(self, default: T, read: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """``read(...)``, or ``default`` when the value is abandoned (its problem is recorded)."""
+        try:
+            return read(*args, **kwargs)
+        except _Abandoned:
+            return default
+
+    def read_key(
+        self,
+        fields: dict[str, yaml.Node],
+        key: str,
+        read: Callable[[yaml.Node, str], T],
+        where: str,
+        default: T,
+    ) -> T:
+        node = fields.get(key)
+        if node is None:
+            return default
+        return self.attempt(default, read, node, where)
+
+    def optional(
+        self,
+        fields: dict[str, yaml.Node],
+        key: str,
+        read: Callable[[yaml.Node, str], T],
+        where: str,
+    ) -> T | None:
+        return self.read_key(fields, key, read, f"{where} `{key}`", None)
+
+    def missing(
+        self, fields: dict[str, yaml.Node], keys: Iterable[str], at: NodePath
+    ) -> Iterator[str]:
+        """The ``keys`` absent from ``fields``, except those a misspelt key was taken for."""
+        misspelt = self.misspelt.get(at, set())
+        return (key for key in keys if key not in fields and key not in misspelt)
 
     # --- generic shapes ---
 
     def mapping(
-        self, node: yaml.Node, where: str, allowed: tuple[str, ...], at: NodePath
+        self,
+        node: yaml.Node,
+        where: str,
+        allowed: tuple[str, ...],
+        at: NodePath,
+        reported: Collection[str] = (),
     ) -> dict[str, yaml.Node]:
+        """The ``key: value`` pairs of a mapping; keys in ``reported`` were already complained of."""
         if not isinstance(node, yaml.MappingNode):
             self.fail(node, f"{where} must be a mapping of `key: value` lines")
         result: dict[str, yaml.Node] = {}
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else None
             if not isinstance(key, str):
-                self.fail(key_node, f"{where} has a key that is not a plain word")
-            if key in result:
-                self.fail(key_node, f"{where} has `{key}` twice", "keep one of them")
-            if key not in allowed:
+                self.report(key_node, f"{where} has a key that is not a plain word")
+            elif key in result:
+                self.report(key_node, f"{where} has `{key}` twice", "keep one of them")
+            elif key in reported:
+                continue
+            elif key not in allowed:
                 close = difflib.get_close_matches(key, allowed, n=1)
+                if close:
+                    self.misspelt.setdefault(at, set()).add(close[0])
                 hint = (
                     f"did you mean `{close[0]}`?"
                     if close
                     else "allowed keys: " + ", ".join(allowed)
                 )
-                self.fail(key_node, f"unknown key `{key}` in {where}", hint)
-            result[key] = value_node
-            self.lines[(*at, key)] = _line(key_node)
+                self.report(key_node, f"unknown key `{key}` in {where}", hint)
+            else:
+                result[key] = value_node
+                self.lines[(*at, key)] = _line(key_node)
         return result
 
     def scalar(self, node: yaml.Node) -> Any:
@@ -193,21 +296,23 @@ class _Builder:
     def integer(self, node: yaml.Node, where: str, minimum: int) -> int:
         value = self.scalar(node)
         if not isinstance(value, int) or isinstance(value, bool):
-            self.fail(node, f"{where} must be a whole number, not {_kind(value)}")
+            self.fail(node, f"{where} must be a whole number, not {_kind(value)}", "e.g. 3")
         if value < minimum:
-            self.fail(node, f"{where} must be at least {minimum}")
+            self.fail(node, f"{where} must be at least {minimum}", f"write {minimum} or more")
         return int(value)
 
     def number(self, node: yaml.Node, where: str) -> float:
         value = self.scalar(node)
         if not isinstance(value, int | float) or isinstance(value, bool):
-            self.fail(node, f"{where} must be a number, not {_kind(value)}")
+            self.fail(node, f"{where} must be a number, not {_kind(value)}", "e.g. 5 or 2.5")
         return float(value)
 
     def boolean(self, node: yaml.Node, where: str) -> bool:
         value = self.scalar(node)
         if not isinstance(value, bool):
-            self.fail(node, f"{where} must be true or false, not {_kind(value)}")
+            self.fail(
+                node, f"{where} must be true or false, not {_kind(value)}", "write true or false"
+            )
         return bool(value)
 
     def sequence(self, node: yaml.Node, where: str) -> list[yaml.Node]:
@@ -219,21 +324,11 @@ class _Builder:
     def texts(self, node: yaml.Node, where: str, at: NodePath) -> tuple[str, ...]:
         result = []
         for i, item in enumerate(self.sequence(node, where)):
-            result.append(self.text(item, f"{where} item {i + 1}"))
-            self.lines[(*at, i)] = _line(item)
+            text = self.attempt(None, self.text, item, f"{where} item {i + 1}")
+            if text is not None:
+                result.append(text)
+                self.lines[(*at, i)] = _line(item)
         return tuple(result)
-
-    def optional(
-        self,
-        fields: dict[str, yaml.Node],
-        key: str,
-        read: Callable[[yaml.Node, str], T],
-        where: str,
-    ) -> T | None:
-        node = fields.get(key)
-        if node is None:
-            return None
-        return read(node, f"{where} `{key}`")
 
     # --- the form ---
 
@@ -241,32 +336,39 @@ class _Builder:
         fields = self.mapping(root, "the form", _FORM_KEYS, ())
         required = ["id", "version", "title", "service_code", "description", "keywords"]
         required += ["retention_days", "steps", "confirmation"]
-        for key in required:
-            if key not in fields:
-                if key == "retention_days":
-                    self.fail(
-                        root,
-                        "the form has no `retention_days`",
-                        "add `retention_days: 365` (how many days personal answers are kept)",
-                        rule="missing-retention",
-                    )
-                self.fail(root, f"the form has no `{key}`", f"add `{key}:` (see docs/forms.md)")
+        for key in self.missing(fields, required, ()):
+            if key == "retention_days":
+                self.report(
+                    root,
+                    "the form has no `retention_days`",
+                    "add `retention_days: 365` (how many days personal answers are kept)",
+                    rule="missing-retention",
+                )
+            else:
+                self.report(root, f"the form has no `{key}`", f"add `{key}:` (see docs/forms.md)")
+
+        def at_least(minimum: int) -> Callable[[yaml.Node, str], int]:
+            return lambda node, where: self.integer(node, where, minimum)
+
+        # Placeholders stand in for what is missing or broken: such a form is never returned.
         return Form(
-            id=self.identifier(fields["id"], "the form `id`"),
-            version=self.integer(fields["version"], "`version`", 1),
-            title=self.text(fields["title"], "`title`"),
-            service_code=self.service_code(fields["service_code"]),
-            description=self.text(fields["description"], "`description`"),
-            keywords=self.keywords(fields["keywords"]),
-            retention_days=self.integer(fields["retention_days"], "`retention_days`", 1),
-            steps=self.steps(fields["steps"]),
-            confirmation=self.text(fields["confirmation"], "`confirmation`"),
+            id=self.read_key(fields, "id", self.identifier, "the form `id`", ""),
+            version=self.read_key(fields, "version", at_least(1), "`version`", 1),
+            title=self.read_key(fields, "title", self.text, "`title`", ""),
+            service_code=self.read_key(fields, "service_code", self.service_code, "", ""),
+            description=self.read_key(fields, "description", self.text, "`description`", ""),
+            keywords=self.read_key(fields, "keywords", self.keywords, "`keywords`", {}),
+            retention_days=self.read_key(
+                fields, "retention_days", at_least(1), "`retention_days`", 1
+            ),
+            steps=self.read_key(fields, "steps", self.steps, "`steps`", ()),
+            confirmation=self.read_key(fields, "confirmation", self.text, "`confirmation`", ""),
             review=self.optional(fields, "review", self.boolean, "the form") is not False,
             group=self.optional(fields, "group", self.identifier, "the form"),
             path=self.path,
         )
 
-    def service_code(self, node: yaml.Node) -> str:
+    def service_code(self, node: yaml.Node, where: str) -> str:
         value = self.scalar(node)
         # Codes such as 001 are numbers to YAML; accept them as the digits written.
         if isinstance(value, int) and not isinstance(value, bool):
@@ -275,16 +377,18 @@ class _Builder:
             self.fail(node, "`service_code` must be text", "put the code in quotes")
         return str(value).strip()
 
-    def keywords(self, node: yaml.Node) -> dict[str, tuple[str, ...]]:
-        fields = self.mapping_any(node, "`keywords`")
+    def keywords(self, node: yaml.Node, where: str) -> dict[str, tuple[str, ...]]:
+        fields = self.mapping_any(node, where)
         result: dict[str, tuple[str, ...]] = {}
         for locale, value in fields.items():
             if not _LOCALE.match(locale):
-                self.fail(
+                self.report(
                     value, f"`{locale}` in `keywords` is not a language code", "use en, af, zu, xh"
                 )
+                continue
             self.lines[("keywords", locale)] = _line(value)
-            result[locale] = self.texts(value, f"`keywords` for {locale}", ("keywords", locale))
+            at: NodePath = ("keywords", locale)
+            result[locale] = self.attempt((), self.texts, value, f"`keywords` for {locale}", at)
         return result
 
     def mapping_any(self, node: yaml.Node, where: str) -> dict[str, yaml.Node]:
@@ -294,52 +398,58 @@ class _Builder:
             )
         result: dict[str, yaml.Node] = {}
         for key_node, value_node in node.value:
-            key = self.scalar(key_node)
+            before = len(self.problems)
+            key = self.attempt(None, self.scalar, key_node)
+            if len(self.problems) > before:
+                continue
             if not isinstance(key, str):
-                self.fail(key_node, f"{where} has a key that is not a plain word")
-            if key in result:
-                self.fail(key_node, f"{where} has `{key}` twice", "keep one of them")
-            result[key] = value_node
+                self.report(key_node, f"{where} has a key that is not a plain word")
+            elif key in result:
+                self.report(key_node, f"{where} has `{key}` twice", "keep one of them")
+            else:
+                result[key] = value_node
         return result
 
     # --- steps ---
 
-    def steps(self, node: yaml.Node) -> tuple[Step, ...]:
-        items = self.sequence(node, "`steps`")
+    def steps(self, node: yaml.Node, where: str) -> tuple[Step, ...]:
+        items = self.sequence(node, where)
         if not items:
-            self.fail(node, "`steps` is empty", "a form asks at least one question")
-        steps: list[Step] = []
-        seen: dict[str, int] = {}
-        for index, item in enumerate(items):
-            step = self.step(item, index, steps)
-            if step.id in seen:
-                self.fail(
-                    step.line,
-                    f"step id `{step.id}` is used twice (first on line {seen[step.id]})",
-                    "give each step its own id",
-                    rule="duplicate-step-id",
-                )
-            seen[step.id] = step.line
-            steps.append(step)
-        return tuple(steps)
+            self.fail(node, f"{where} is empty", "a form asks at least one question")
+        steps = (self.attempt(None, self.step, item, index) for index, item in enumerate(items))
+        return tuple(step for step in steps if step is not None)
 
-    def step(self, node: yaml.Node, index: int, earlier: list[Step]) -> Step:
+    def step(self, node: yaml.Node, index: int) -> Step:
         at: NodePath = ("steps", index)
         where = f"step {index + 1}"
         fields = self.mapping(node, where, _STEP_KEYS, at)
         self.lines[at] = _line(node)
-        for key in ("id", "type", "prompt"):
-            if key not in fields:
-                self.fail(node, f"{where} has no `{key}`", f"add `{key}:` to the step")
-        step_id = self.identifier(fields["id"], f"{where} `id`")
-        where = f"step `{step_id}`"
-        step_type = self.step_type(fields["type"], where)
-        options = self.options(fields.get("options"), step_type, where, at)
-        validation = self.validation(fields.get("validation"), step_type, where, at)
+        before = len(self.problems)
+        for key in self.missing(fields, ("id", "type", "prompt"), at):
+            self.report(node, f"{where} has no `{key}`", f"add `{key}:` to the step")
+        step_id = self.read_key(fields, "id", self.identifier, f"{where} `id`", "")
+        if step_id in self.earlier_ids:
+            self.report(
+                node,
+                f"step id `{step_id}` is used twice (first on line {self.earlier_ids[step_id]})",
+                "give each step its own id",
+                rule="duplicate-step-id",
+            )
+        if step_id:
+            where = f"step `{step_id}`"
+        step_type = self.read_key(fields, "type", self.step_type, where, None)
+        options: tuple[Option, ...] = ()
+        validation = Validation()
+        # Options and validation are checked against the type; without one they cannot be.
+        if step_type is not None:
+            options = self.attempt((), self.options, fields.get("options"), step_type, where, at)
+            validation = self.attempt(
+                Validation(), self.validation, fields.get("validation"), step_type, where, at
+            )
         personal = self.optional(fields, "personal", self.boolean, where) or False
         purpose = self.optional(fields, "purpose", self.text, where)
-        if personal and purpose is None:
-            self.fail(
+        if personal and purpose is None and "purpose" not in fields:
+            self.report(
                 node,
                 f"{where} is personal but has no `purpose`",
                 "add `purpose:` saying why the city needs this answer",
@@ -347,12 +457,12 @@ class _Builder:
             )
         when = self.optional(fields, "when", self.text, where)
         if when is not None:
-            self.condition(fields["when"], when, where, earlier, step_id)
+            self.attempt(None, self.condition, fields["when"], when, where, step_id)
         required = self.optional(fields, "required", self.boolean, where)
-        return Step(
+        step = Step(
             id=step_id,
-            type=step_type,
-            prompt=self.text(fields["prompt"], f"{where} `prompt`"),
+            type=step_type or StepType.TEXT,
+            prompt=self.read_key(fields, "prompt", self.text, f"{where} `prompt`", ""),
             hint=self.optional(fields, "hint", self.text, where),
             required=required is not False,
             validation=validation,
@@ -363,6 +473,11 @@ class _Builder:
             label=self.optional(fields, "label", self.text, where),
             line=_line(node),
         )
+        if step_id:
+            self.earlier_ids.setdefault(step_id, step.line)
+        if len(self.problems) > before:
+            raise _Abandoned
+        return step
 
     def step_type(self, node: yaml.Node, where: str) -> StepType:
         value = self.text(node, f"{where} `type`")
@@ -374,9 +489,7 @@ class _Builder:
             hint = f"did you mean `{close[0]}`?" if close else "one of: " + ", ".join(names)
             self.fail(node, f"{where} has unknown type `{value}`", hint)
 
-    def condition(
-        self, node: yaml.Node, source: str, where: str, earlier: list[Step], step_id: str
-    ) -> None:
+    def condition(self, node: yaml.Node, source: str, where: str, step_id: str) -> None:
         try:
             condition = parse_condition(source)
         except ConditionError as exc:
@@ -386,30 +499,28 @@ class _Builder:
                 "conditions look like `size in [medium, large] and not danger`",
                 rule="when-syntax",
             )
-        earlier_ids = [s.id for s in earlier]
-        for test in condition.comparisons:
-            if test.name in earlier_ids:
+        for name in dict.fromkeys(test.name for test in condition.comparisons):
+            if name in self.earlier_ids:
                 continue
-            if test.name == step_id:
-                self.fail(
+            if name == step_id:
+                self.report(
                     node,
                     f"{where} `when` refers to the step itself",
                     "a condition can only use answers to earlier steps",
                     rule="when-later-step",
                 )
-            close = difflib.get_close_matches(test.name, earlier_ids, n=1)
+                continue
+            close = difflib.get_close_matches(name, list(self.earlier_ids), n=1)
             hint = f"did you mean `{close[0]}`?" if close else "use the id of an earlier step"
             # A step further down is a different mistake from a typo: say which it is.
-            later = test.name in self.later_ids
-            self.fail(
+            later = name in self.later_ids
+            self.report(
                 node,
-                f"{where} `when` refers to `{test.name}`, "
+                f"{where} `when` refers to `{name}`, "
                 + ("which is asked later" if later else "which is not a step in this form"),
                 "move the step it depends on above it" if later else hint,
                 rule="when-later-step" if later else "when-unknown-step",
             )
-
-    later_ids: frozenset[str] = frozenset()
 
     def options(
         self, node: yaml.Node | None, step_type: StepType, where: str, at: NodePath
@@ -430,43 +541,50 @@ class _Builder:
             )
         items = self.sequence(node, f"{where} `options`")
         if len(items) < 2:
-            self.fail(node, f"{where} needs at least two options", "use a yes_no step for one")
+            self.report(node, f"{where} needs at least two options", "use a yes_no step for one")
         options: list[Option] = []
         seen: dict[str, int] = {}
         for i, item in enumerate(items):
-            option_at: NodePath = (*at, "options", i)
-            fields = self.mapping(item, f"{where} option {i + 1}", _OPTION_KEYS, option_at)
-            self.lines[option_at] = _line(item)
-            for key in ("id", "label"):
-                if key not in fields:
-                    self.fail(item, f"{where} option {i + 1} has no `{key}`", f"add `{key}:`")
-            option_id = self.identifier(fields["id"], f"{where} option id")
-            if option_id in seen:
-                self.fail(
-                    fields["id"],
-                    f"option id `{option_id}` is used twice in {where} (first on line {seen[option_id]})",
+            option = self.attempt(None, self.option, item, i, where, at)
+            if option is None:
+                continue
+            line = self.lines[(*at, "options", i, "id")]
+            if option.id in seen:
+                self.report(
+                    line,
+                    f"option id `{option.id}` is used twice in {where} (first on line {seen[option.id]})",
                     "give each option its own id",
                     rule="duplicate-option-id",
                 )
-            seen[option_id] = _line(fields["id"])
-            synonyms: tuple[str, ...] = ()
-            if "synonyms" in fields:
-                synonyms = self.texts(
-                    fields["synonyms"],
-                    f"{where} option `{option_id}` synonyms",
-                    (*option_at, "synonyms"),
-                )
-            options.append(
-                Option(
-                    id=option_id,
-                    label=self.text(fields["label"], f"{where} option `{option_id}` label"),
-                    synonyms=synonyms,
-                    group=self.optional(
-                        fields, "group", self.text, f"{where} option `{option_id}`"
-                    ),
-                )
-            )
+                continue
+            seen[option.id] = line
+            options.append(option)
         return tuple(options)
+
+    def option(self, node: yaml.Node, index: int, where: str, at: NodePath) -> Option:
+        option_at: NodePath = (*at, "options", index)
+        fields = self.mapping(node, f"{where} option {index + 1}", _OPTION_KEYS, option_at)
+        self.lines[option_at] = _line(node)
+        before = len(self.problems)
+        for key in self.missing(fields, ("id", "label"), option_at):
+            self.report(node, f"{where} option {index + 1} has no `{key}`", f"add `{key}:`")
+        option_id = self.read_key(fields, "id", self.identifier, f"{where} option id", "")
+        name = f"{where} option `{option_id or index + 1}`"
+        synonyms: tuple[str, ...] = ()
+        if "synonyms" in fields:
+            at_synonyms: NodePath = (*option_at, "synonyms")
+            synonyms = self.attempt(
+                (), self.texts, fields["synonyms"], f"{name} synonyms", at_synonyms
+            )
+        option = Option(
+            id=option_id,
+            label=self.read_key(fields, "label", self.text, f"{name} label", ""),
+            synonyms=synonyms,
+            group=self.optional(fields, "group", self.text, name),
+        )
+        if len(self.problems) > before:
+            raise _Abandoned
+        return option
 
     def validation(
         self, node: yaml.Node | None, step_type: StepType, where: str, at: NodePath
@@ -480,22 +598,27 @@ class _Builder:
                 f"{where} is a {step_type} step, which takes no `validation`",
                 "remove `validation`",
             )
+        # A key that belongs to another type gets its own message rather than "unknown key".
+        misplaced: set[str] = set()
         if isinstance(node, yaml.MappingNode):
             for key_node, _ in node.value:
                 types = [str(t) for t, keys in _VALIDATION_KEYS.items() if key_node.value in keys]
                 if types and key_node.value not in allowed:
-                    self.fail(
+                    misplaced.add(key_node.value)
+                    self.report(
                         key_node,
                         f"{where} is a {step_type} step, which takes no `{key_node.value}`",
                         f"`{key_node.value}` is for {', '.join(types)} steps; "
                         f"{step_type} takes: {', '.join(allowed)}",
                     )
-        fields = self.mapping(node, f"{where} `validation`", allowed, (*at, "validation"))
+        fields = self.mapping(
+            node, f"{where} `validation`", allowed, (*at, "validation"), reported=misplaced
+        )
         w = f"{where} validation"
         minimum = self.optional(fields, "min", self.number, w)
         maximum = self.optional(fields, "max", self.number, w)
         if minimum is not None and maximum is not None and minimum > maximum:
-            self.fail(fields["max"], f"{w} `max` is below `min`", "swap them")
+            self.report(fields["max"], f"{w} `max` is below `min`", "swap them")
 
         def length(node: yaml.Node, what: str) -> int:
             return self.integer(node, what, 0)
@@ -503,22 +626,24 @@ class _Builder:
         min_length = self.optional(fields, "min_length", length, w)
         max_length = self.optional(fields, "max_length", length, w)
         if min_length is not None and max_length is not None and min_length > max_length:
-            self.fail(fields["max_length"], f"{w} `max_length` is below `min_length`", "swap them")
+            self.report(
+                fields["max_length"], f"{w} `max_length` is below `min_length`", "swap them"
+            )
         pattern = self.optional(fields, "pattern", self.text, w)
         pattern_message = self.optional(fields, "pattern_message", self.text, w)
         if pattern is not None:
             try:
                 re.compile(pattern)
             except re.error as exc:
-                self.fail(fields["pattern"], f"{w} `pattern` is not a regular expression: {exc}")
-            if pattern_message is None:
-                self.fail(
+                self.report(fields["pattern"], f"{w} `pattern` is not a regular expression: {exc}")
+            if pattern_message is None and "pattern_message" not in fields:
+                self.report(
                     fields["pattern"],
                     f"{w} has a `pattern` but no `pattern_message`",
                     'add `pattern_message:` saying what to enter, e.g. "Enter the 8-digit meter number"',
                 )
         elif pattern_message is not None:
-            self.fail(fields["pattern_message"], f"{w} has a `pattern_message` but no `pattern`")
+            self.report(fields["pattern_message"], f"{w} has a `pattern_message` but no `pattern`")
         return Validation(
             min=minimum,
             max=maximum,
@@ -547,16 +672,16 @@ def _kind(value: object) -> str:
 
 def _compose(text: str, path: str) -> yaml.Node:
     if len(text) > _MAX_BYTES:
-        raise FormError(path, 1, "the file is too large to be a form", "split it", "syntax")
+        raise FormError.single(path, 1, "the file is too large to be a form", "split it", "syntax")
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except RecursionError:
-        raise FormError(path, 1, "the YAML is nested too deeply", "", "syntax") from None
+        raise FormError.single(path, 1, "the YAML is nested too deeply", "", "syntax") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = int(mark.line) + 1 if mark is not None else 1
         problem = exc.problem or exc.context or "it is not valid YAML"
-        raise FormError(
+        raise FormError.single(
             path, line, f"YAML syntax: {problem}", "check indentation, colons and quotes", "syntax"
         ) from None
     except yaml.YAMLError as exc:
@@ -564,7 +689,7 @@ def _compose(text: str, path: str) -> yaml.Node:
         position = getattr(exc, "position", 0)
         line = text.count("\n", 0, position) + 1 if isinstance(position, int) else 1
         reason = getattr(exc, "reason", "") or "it is not YAML text"
-        raise FormError(
+        raise FormError.single(
             path,
             line,
             f"not a YAML text file: {reason}",
@@ -572,7 +697,9 @@ def _compose(text: str, path: str) -> yaml.Node:
             "syntax",
         ) from None
     if root is None:
-        raise FormError(path, 1, "the file is empty", "see docs/forms.md for an example", "schema")
+        raise FormError.single(
+            path, 1, "the file is empty", "see docs/forms.md for an example", "schema"
+        )
     return root
 
 
@@ -583,7 +710,9 @@ def parse_form_lines(text: str, path: str = "<string>") -> tuple[Form, SourceLin
     builder = _Builder(path, lines)
     if isinstance(root, yaml.MappingNode):
         builder.later_ids = frozenset(_declared_step_ids(root))
-    form = builder.form(root)
+    form = builder.attempt(None, builder.form, root)
+    if builder.problems or form is None:
+        raise FormError(builder.problems)
     return form, lines
 
 
@@ -598,7 +727,7 @@ def _declared_step_ids(root: yaml.MappingNode) -> Iterable[str]:
 
 
 def parse_form(text: str, path: str = "<string>") -> Form:
-    """Parse one form from YAML text; raises ``FormError`` at the first problem.
+    """Parse one form from YAML text; raises ``FormError`` with every problem found in it.
 
     Example::
 
@@ -612,20 +741,20 @@ def read_form_text(path: Path) -> str:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise FormError(
+        raise FormError.single(
             str(path), 1, f"cannot read the file: {exc.strerror}", "", "syntax"
         ) from None
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise FormError(
+        raise FormError.single(
             str(path), line, "the file is not UTF-8 text", "save it as UTF-8", "syntax"
         ) from None
 
 
 def load_form(path: str | Path) -> Form:
-    """Load one form file; raises ``FormError`` with the file and line of the first problem."""
+    """Load one form file; raises ``FormError`` with the file and line of every problem."""
     path = Path(path)
     return parse_form(read_form_text(path), str(path))
 
@@ -643,20 +772,31 @@ def _menu_order(form: Form) -> tuple[str, str, str]:
 def load_forms(folder: str | Path) -> dict[str, Form]:
     """Every form under ``folder`` by id, in menu order (group, then title).
 
-    Two files with the same form id raise ``FormError`` (rule ``duplicate-form-id``).
+    Raises one ``FormError`` with the problems of every file that does not load, and of two
+    files with the same form id (rule ``duplicate-form-id``).
     """
     forms: dict[str, Form] = {}
+    problems: list[FormProblem] = []
     for file in form_files(folder):
-        form = load_form(file)
+        try:
+            form = load_form(file)
+        except FormError as exc:
+            problems += exc.problems
+            continue
         if form.id in forms:
-            raise FormError(
-                str(file),
-                1,
-                f"form id `{form.id}` is also used by {forms[form.id].path}",
-                "give each form its own id",
-                "duplicate-form-id",
+            problems.append(
+                FormProblem(
+                    str(file),
+                    1,
+                    f"form id `{form.id}` is also used by {forms[form.id].path}",
+                    "give each form its own id",
+                    "duplicate-form-id",
+                )
             )
+            continue
         forms[form.id] = form
+    if problems:
+        raise FormError(problems)
     return {form.id: form for form in sorted(forms.values(), key=_menu_order)}
 
 

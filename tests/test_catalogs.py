@@ -11,12 +11,12 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.frontend import parse_mapping_cfg
 from babel.messages.pofile import read_po
 
-from forms_runtime.i18n import tr
+from forms_runtime.i18n import locales_dir, tr
 from forms_runtime.sms import segments, ucs2_forcing_chars
 from forms_runtime.understanding.navigation import NAVIGATION_WORDS
 
 ROOT = Path(__file__).resolve().parent.parent
-LOCALES_DIR = ROOT / "locales"
+LOCALES_DIR = locales_dir()
 TRANSLATED = ("af", "zu", "xh")
 PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 

@@ -7,6 +7,7 @@ produce nothing else at error level, so a fixture cannot pass by accident.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,15 @@ def test_each_broken_form_reports_its_rule_at_its_line(fixture: Path) -> None:
         assert issue.path == str(fixture)
         assert issue.message and issue.hint
         assert issue.severity in ("error", "warning")
+
+
+def test_every_problem_of_a_form_is_reported_in_one_run() -> None:
+    # Issue 10, defect 7: the loader stopped at the first schema problem, so a form with twelve
+    # took twelve runs of `citybot forms lint` to fix.
+    fixture = BROKEN / "many_problems.yaml"
+    issues = _lint([fixture])
+    assert sorted((i.rule, i.line) for i in issues) == sorted(_expected(fixture))
+    assert len(issues) == 12
 
 
 def test_every_rule_has_a_fixture() -> None:
@@ -328,6 +338,17 @@ def test_cli_json(tmp_path: Path, catalogs: Any, capsys: pytest.CaptureFixture[s
         ("b.yaml", "duplicate-form-id", 2, "error")
     ]
     assert set(issues[0]) == {"path", "line", "rule", "message", "hint", "severity"}
+
+
+def test_cli_prints_every_problem_of_a_form_that_does_not_load(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    fixture = BROKEN / "many_problems.yaml"
+    assert main(["forms", "lint", str(fixture)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    printed = [re.search(r":(\d+): error \[([a-z-]+)\]", line) for line in out]
+    assert {(m[2], int(m[1])) for m in printed if m} == _expected(fixture)
+    assert out[-1] == "12 errors, 0 warnings in 1 file"
 
 
 def test_cli_junk_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -206,6 +206,46 @@ def test_references_in_when_are_checked_at_load() -> None:
     assert "column 8" in syntax.message
 
 
+def test_a_form_error_carries_every_problem_in_line_order() -> None:
+    text = (
+        MINIMAL.replace("version: 1", "version: two")
+        .replace("retention_days: 30\n", "")
+        .replace("      - id: large", "      - id: small")
+    )
+    text += textwrap.indent("- id: x\n  promt: Hi\n  type: txt\n  when: knd == small\n", "  ")
+    error = _error(text)
+    assert [(p.line, p.rule) for p in error.problems] == [
+        (1, "missing-retention"),
+        (2, "schema"),  # version
+        (16, "duplicate-option-id"),
+        (19, "schema"),  # promt: did you mean prompt? (so not also "has no `prompt`")
+        (20, "schema"),  # type txt
+        (21, "when-unknown-step"),
+    ]
+    assert (error.line, error.rule) == (1, "missing-retention")
+    assert str(error).splitlines() == [str(p) for p in error.problems]
+
+
+def test_one_mistake_is_one_problem() -> None:
+    # A broken step or option is skipped whole: what follows from it is not reported again.
+    error = _error(_with_step("- id: x\n  type: choice\n  prompt: Hi\n"))
+    assert len(error.problems) == 1
+    later = _with_step("- id: x\n  type: txt\n  prompt: Hi\n- id: y\n  type: text\n")
+    error = _error(later + "    prompt: Ho\n    when: x == yes\n")
+    assert [p.message for p in error.problems] == ["step `x` has unknown type `txt`"]
+
+
+def test_load_forms_reports_the_problems_of_every_file(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(MINIMAL.replace("version: 1", "version: 0"))
+    (tmp_path / "b.yaml").write_text(MINIMAL.replace("title: Broken form", "title: ''"))
+    with pytest.raises(FormError) as caught:
+        load_forms(tmp_path)
+    assert [(Path(p.path).name, p.line) for p in caught.value.problems] == [
+        ("a.yaml", 2),
+        ("b.yaml", 3),
+    ]
+
+
 def test_service_codes_written_as_numbers_keep_their_digits() -> None:
     form = parse_form(MINIMAL.replace("service_code: TEST-1", "service_code: 007"))
     assert form.service_code == "007"

@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
     if counts["missing-translation"]:
         print(
             f"  - translations for af, zu and xh of the new texts ({counts['missing-translation']} missing): "
-            "run `make locales`, then translate locales/<lang>/LC_MESSAGES/citybot.po"
+            "run `make locales`, then translate forms_runtime/locales/<lang>/LC_MESSAGES/citybot.po"
         )
     if counts["missing-keywords"]:
         print(f"  - service picker keywords in af, zu and xh ({counts['missing-keywords']} forms)")

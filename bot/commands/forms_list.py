@@ -21,7 +21,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         forms = standard_forms()
     except FormError as exc:
-        print(f"error: {exc}\n    run `citybot forms lint` for every problem")
+        for problem in exc.problems:
+            print(f"error: {problem}")
+        print("    run `citybot forms lint` for translations and SMS lengths too")
         return 1
     rows = [(form.id, form.service_code, tr(locale, form.title)) for form in forms.values()]
     id_width = max((len(r[0]) for r in rows), default=0)

@@ -1,7 +1,8 @@
 """Understanding answers: how residents really reply, in en, af, zu and xh, with typos.
 
 Pure functions with no I/O, fast enough to run on every message: text cleaning and folding,
-choices (by number or label), yes/no, dates, numbers, phone/email/name, and navigation words.
+choices (by number or label), yes/no, dates, numbers, phone/email/name, navigation words, and the
+language a resident writes in (``detect_language``).
 
 Example::
 
@@ -19,6 +20,7 @@ from forms_runtime.understanding.choices import (
 )
 from forms_runtime.understanding.contact import normalise_phone, parse_email, parse_name
 from forms_runtime.understanding.dates import parse_date
+from forms_runtime.understanding.language import LanguageGuess, detect_language
 from forms_runtime.understanding.navigation import (
     NAVIGATION_KINDS,
     NAVIGATION_WORDS,
@@ -35,9 +37,11 @@ __all__ = [
     "ChoiceMatch",
     "ChoiceOption",
     "CompiledOptions",
+    "LanguageGuess",
     "Navigation",
     "clean_text",
     "compile_options",
+    "detect_language",
     "fold",
     "match_choice",
     "match_choices",
