@@ -80,15 +80,18 @@ class FormFlow:
         turn.envelope.pop("form", None)
         turn.envelope.pop("pending", None)
 
-    def pick_service(self, turn: Turn) -> None:
+    def pick_service(self, turn: Turn, text: str | None = None) -> None:
+        """The service the message asks for (or ``text``, words said before)."""
         message = turn.message
-        if message.option_id is not None and message.option_id in self.forms:
-            self.open_form(turn, self.forms[message.option_id])
-            return
-        if message.option_id == MENU_OPTION:
-            self.show_menu(turn)
-            return
-        matches = self.picker.match(message.text or "", turn.locale) if message.text else []
+        if text is None:
+            if message.option_id is not None and message.option_id in self.forms:
+                self.open_form(turn, self.forms[message.option_id])
+                return
+            if message.option_id == MENU_OPTION:
+                self.show_menu(turn)
+                return
+            text = message.text
+        matches = self.picker.match(text, turn.locale) if text else []
         if matches:
             turn.envelope["pending"] = {"kind": SERVICE, "offered": [m.form.id for m in matches]}
             turn.say(self.picker.offer(matches, turn.locale))

@@ -1,5 +1,6 @@
 """What a message means, in the order DESIGN.md gives, and who answers it.
 
+0. a new resident's language from their first words (``language``);
 1. opt-out / opt-in / help keywords, in every locale and every state (``keywords``);
 2. support takeover: while an agent holds the conversation the bot is silent (``handoff``);
 3. global commands (``commands`` reads them): menu, cancel, back, language (``language``), agent
@@ -32,9 +33,17 @@ from conversations import keywords
 from conversations.commands import Command, CommandKind, parse_command, parse_keyword
 from conversations.consent import CONSENT, PRIVACY_NOTICE, consent_question, record_consent
 from conversations.erasure import ERASE, answer_erasure, ask_erasure, erasure_question
-from conversations.form_flow import DEFAULT_IDLE_TIMEOUT, RESUME, SERVICE, FormFlow
+from conversations.form_flow import DEFAULT_IDLE_TIMEOUT, RESUME, SERVICE, FormFlow, pending_kind
 from conversations.handoff import agent_holds, request_agent
-from conversations.language import LANGUAGE, answer_language, ask_language, switch_language
+from conversations.language import (
+    LANGUAGE,
+    answer_language,
+    ask_language,
+    detect_first_language,
+    offer_switch,
+    switch_language,
+    taken_switch,
+)
 from conversations.status_lookup import answer_status
 from conversations.subscriptions import subscribe
 from conversations.turn_context import Turn
@@ -70,6 +79,7 @@ class Router:
             if keyword is not None and keyword.kind is CommandKind.OPT_IN:
                 await keywords.opt_in(turn, self.flow)
             return
+        switch_back = detect_first_language(turn) if turn.new_resident else None
         if turn.new_resident:
             turn.say(Notice(tr(turn.locale, PRIVACY_NOTICE)))
         if keyword is not None:
@@ -80,6 +90,17 @@ class Router:
             return
         if agent_holds(turn.key):
             return
+        offered_switch = turn.envelope.pop("switch", None)
+        switched = taken_switch(turn, offered_switch) if offered_switch else None
+        if switched is not None:
+            self._switch_back(turn, switched, offered_switch.get("text"))
+            return
+        await self._answer(turn)
+        if switch_back is not None:
+            offer_switch(turn, switch_back)
+
+    async def _answer(self, turn: Turn) -> None:
+        message = turn.message
         command = parse_command(message.text) if message.option_id is None else None
         if command is not None and await self._command(turn, command):
             return
@@ -90,6 +111,19 @@ class Router:
             self.flow.form_turn(turn)
             return
         self.flow.pick_service(turn)
+
+    def _switch_back(self, turn: Turn, locale: str, first_words: object) -> None:
+        """The resident took "English" (say) after their language was read from their first
+        words: the same question again, in that language."""
+        kind = pending_kind(turn)
+        switch_language(turn, locale, self.flow)  # repeats an open form's question
+        if turn.envelope.get("form") is not None:
+            return
+        if kind == SERVICE and isinstance(first_words, str):
+            turn.envelope.pop("pending", None)
+            self.flow.pick_service(turn, first_words)
+        elif kind == CONSENT:
+            turn.say(consent_question(locale))
 
     async def _command(self, turn: Turn, command: Command) -> bool:
         """Carry out a global command; ``False`` hands the text on (the form's own words)."""
