@@ -47,7 +47,7 @@ def coverage(gazetteer: Gazetteer) -> list[tuple[str, int, int, int, int]]:
             counts["ward"] += place.ward is not None
             counts["area_type"] += place.area_type != "unknown"
             counts["point"] += place.lat is not None
-    order = sorted(k for k in rows if k != "all") + ["all"]
+    order = [*sorted(k for k in rows if k != "all"), "all"]
     return [
         (k, rows[k]["places"], rows[k]["ward"], rows[k]["area_type"], rows[k]["point"])
         for k in order
@@ -81,7 +81,9 @@ def main() -> None:
     points = [(rng.uniform(-34.4, -33.4), rng.uniform(18.2, 19.0)) for _ in range(2000)]
     match_us = _best_microseconds([lambda t=t: gazetteer.match_place(t) for t in TEXTS * 20])
     locate_us = _best_microseconds([lambda p=p: gazetteer.locate(*p) for p in points])
-    print(f"load {load_s:.3f} s; match_place {match_us:.1f} us/call; locate {locate_us:.1f} us/call")
+    print(
+        f"load {load_s:.3f} s; match_place {match_us:.1f} us/call; locate {locate_us:.1f} us/call"
+    )
 
 
 if __name__ == "__main__":
