@@ -118,8 +118,11 @@ def _submission_row(
         "lat": location.get("lat"),
         "lon": location.get("lon"),
         "ward": str(ward) if ward is not None else None,
+        "wards": [str(w) for w in location.get("wards") or ([ward] if ward is not None else [])],
         "area_type": location.get("area_type"),
-        "address_string": location.get("place"),
+        "precision": location.get("precision"),
+        # What the resident typed where there is text ("12 Main Road, Sea Point"), else the place.
+        "address_string": location.get("address") or location.get("place"),
         "status": "pending",
         "created_at": now,
         "updated_at": now,

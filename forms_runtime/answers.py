@@ -289,7 +289,9 @@ def _location(
                 "lat": round(lat, 6),
                 "lon": round(lon, 6),
                 "ward": info.ward,
+                "wards": [info.ward] if info.ward else [],
                 "area_type": info.area_type,
+                "precision": "pin",
                 "place": info.settlement,
                 "source": "gps",
             }
@@ -323,8 +325,10 @@ def _location(
 
 def _placed(place: Place, text: str) -> Outcome:
     """A named place is enough for a settlement; a suburb or town also needs its street."""
-    if place.kind == "informal_settlement" or _names_more_than(text, place.name):
+    if place.kind == "informal_settlement":
         return Understood(_place_answer(place, text))
+    if _names_more_than(text, place.name):
+        return Understood(_place_answer(place, text, street=True))
     return NeedsPick({"kind": "detail", "place": place.name})
 
 
@@ -349,7 +353,7 @@ def _street_in(
     inner = gazetteer.match_place(text).best
     if inner is not None and inner.kind == "informal_settlement":
         return Understood(_place_answer(inner, f"{text}, {place.name}"))
-    return Understood(_place_answer(place, f"{text}, {place.name}"))
+    return Understood(_place_answer(place, f"{text}, {place.name}", street=True))
 
 
 def _address_answer(text: str) -> dict[str, Any]:
@@ -357,10 +361,13 @@ def _address_answer(text: str) -> dict[str, Any]:
         "lat": None,
         "lon": None,
         "ward": None,
+        "wards": [],
         "area_type": "unknown",
+        "precision": None,  # text that names no known place: how precise it is, nobody knows
         "place": None,
         "address": text,
         "source": "address",
+        "approximate": False,
     }
 
 
@@ -382,20 +389,24 @@ def _pick(pending: dict[str, Any], inbound: Inbound) -> str | None:
     return match.option_id
 
 
-def _place_answer(place: Place, text: str) -> dict[str, Any]:
-    answer: dict[str, Any] = {
+def _place_answer(place: Place, text: str, *, street: bool = False) -> dict[str, Any]:
+    """A typed place: its representative point, wards and area type, and the text as typed.
+
+    ``street`` when the text says where in a suburb ("12 Main Road, Sea Point"): the point is
+    still the suburb's, but a crew can find the street, so the answer is that precise.
+    """
+    return {
         "lat": place.lat,
         "lon": place.lon,
-        "ward": place.ward,
-        "area_type": place.area_type,
+        "address": text or place.name,
         "place": place.name,
+        "ward": place.ward,
+        "wards": list(place.wards),
+        "area_type": place.area_type,
+        "precision": "street" if street else place.precision,
         "source": "place",
+        "approximate": place.approximate,
     }
-    if text:
-        answer["address"] = text
-    if place.approximate:
-        answer["approximate"] = True
-    return answer
 
 
 def _landmark_message(locale: str) -> str:

@@ -22,6 +22,7 @@ from forms_runtime.effects import (
     Submit,
 )
 from forms_runtime.engine import applicable_steps, resume, start, step
+from forms_runtime.gazetteer import default_gazetteer
 from forms_runtime.model import Form, Option, Step, StepType, Validation
 
 NOW = datetime(2026, 12, 10, 9, 0, tzinfo=UTC)
@@ -178,13 +179,33 @@ def test_place_text_carries_ward_and_area_type() -> None:
         "place",
     )
     assert answer["address"] == "bida cresent khayelitsha"
+    assert (answer["wards"], answer["precision"], answer["approximate"]) == (
+        ["91"],
+        "settlement",
+        False,
+    )
 
 
-def test_a_town_without_a_known_point_is_kept_with_an_unknown_area() -> None:
+def test_a_typed_town_carries_its_point_every_ward_and_the_text() -> None:
+    # Khayelitsha had no ward: "Site C Khayelitsha" was filed with none (issue 10, defect 4).
+    town = default_gazetteer().get("Khayelitsha")
+    assert town is not None
     state, _ = start(FORM, "en")
     state, _ = say(state, "Site C Khayelitsha")
     answer = state["answers"]["location"]
-    assert answer["place"] == "Khayelitsha" and answer["address"] == "Site C Khayelitsha"
+    assert answer == {
+        "lat": town.lat,
+        "lon": town.lon,
+        "address": "Site C Khayelitsha",
+        "place": "Khayelitsha",
+        "ward": town.wards[0],
+        "wards": list(town.wards),
+        "area_type": "mixed",
+        "precision": "street",  # "Site C" says where in the town
+        "source": "place",
+        "approximate": True,
+    }
+    assert len(answer["wards"]) == 10
 
 
 def test_unknown_place_asks_for_a_landmark_then_keeps_the_address() -> None:

@@ -44,11 +44,21 @@ def run(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     write_gazetteer(document, out)
     load_gazetteer(out)  # what we wrote must load; fail here rather than at serve time
-    kinds = Counter(p["kind"] for p in document["places"])
-    located = sum(p["lat"] is not None for p in document["places"])
+    places = document["places"]
+    kinds = Counter(p["kind"] for p in places)
+    located = sum(p["lat"] is not None for p in places)
     print(
         f"wrote {out} ({out.stat().st_size:,} bytes): {len(document['wards'])} wards, "
-        f"{len(document['settlements'])} settlement polygons, {len(document['places'])} places "
+        f"{len(document['settlements'])} settlement polygons, {len(places)} places "
         f"({', '.join(f'{n} {k}' for k, n in sorted(kinds.items()))}; {located} with a point)"
+    )
+    # The coverage summary: what a rebuild from other data gained or lost is seen at once.
+    warded = sum(bool(p["wards"]) for p in places)
+    several = sum(len(p["wards"]) > 1 for p in places)
+    area_types = Counter(p["area_type"] for p in places)
+    print(
+        f"wards: {warded} of {len(places)} places ({several} over several wards), "
+        f"{len(places) - warded} not placed by the data; area types: "
+        + ", ".join(f"{n} {t}" for t, n in sorted(area_types.items()))
     )
     return 0

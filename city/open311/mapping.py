@@ -4,7 +4,9 @@ One mapping serves the built-in server (services and service definitions made fr
 and the filer (a ``ServiceRequestDraft`` made from a submission), so what the server asks for is
 exactly what the bot sends:
 
-- a ``location`` step becomes ``lat``/``long`` and ``address_string``; a ``photo`` becomes
+- a ``location`` step becomes ``lat``/``long`` (the pin, or a typed place's representative
+  point), ``address_string`` (the text as typed) and "Ward:", area type and precision lines in
+  the description; a ``photo`` becomes
   ``media_url``; ``name``/``phone``/``email`` steps become the spec's own personal fields;
 - every other step becomes an attribute whose code is the step id: text -> string,
   long_text -> text, number -> number, date -> datetime, choice and yes_no -> singlevaluelist,
@@ -168,10 +170,11 @@ def draft_from_answers(
         if value is None or value == "" or value == []:
             continue
         if step.type is StepType.LOCATION and isinstance(value, Mapping):
+            # A typed place sends its representative point and the text as typed, so a crew
+            # goes by the words where the point is only the suburb's.
             lat, long = _coordinate(value.get("lat")), _coordinate(value.get("lon"))
             address = value.get("address") or value.get("place")
-            if value.get("ward"):
-                lines.append(f"Ward: {value['ward']}")
+            lines.extend(_location_lines(value))
         elif step.type is StepType.PHOTO and isinstance(value, Mapping):
             media_url = photo_url(step.id) if photo_url else value.get("url")
         elif step.type is StepType.NAME:
@@ -204,6 +207,31 @@ def draft_from_answers(
         email=email,
         reference=reference,
     )
+
+
+def _location_lines(value: Mapping[str, Any]) -> list[str]:
+    """ "Ward: 91 (the place also reaches wards 18, 87)", the area type, and how precise it is."""
+    lines = []
+    ward = value.get("ward")
+    others = [str(w) for w in value.get("wards") or () if str(w) != str(ward)]
+    if ward:
+        also = f" (the place also reaches wards {', '.join(others)})" if others else ""
+        lines.append(f"Ward: {ward}{also}")
+    area_type = value.get("area_type")
+    if area_type and area_type != "unknown":
+        lines.append(f"Area type: {_AREA_TYPES.get(str(area_type), str(area_type))}")
+    precision = value.get("precision")
+    if precision and value.get("source") == "place":
+        approximate = "; the point is approximate" if value.get("approximate") else ""
+        lines.append(f"Location: typed, {precision} level{approximate}")
+    return lines
+
+
+_AREA_TYPES = {
+    "informal_settlement": "informal settlement",
+    "mixed": "suburb with informal settlements",
+    "formal": "formal",
+}
 
 
 def _english(step: Step, value: Any) -> str:

@@ -28,19 +28,20 @@ import itertools
 import json
 import math
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from forms_runtime.gazetteer.folding import compact, fold
-from forms_runtime.gazetteer.geometry import Area, rings_of, round_ring
+from forms_runtime.gazetteer.geometry import Area, AreaIndex, rings_of, round_ring
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "SOURCES", "build_gazetteer", "write_gazetteer"]
 
 FORMAT = "citybot-gazetteer"
-FORMAT_VERSION = 1
+# 2: places carry ``wards`` (a list, main ward first) and ``precision`` instead of ``ward``.
+FORMAT_VERSION = 2
 
 WARDS_FILE = "cct_wards_2021.geojson"
 SETTLEMENTS_FILE = "cct_informal_settlements.geojson"
@@ -87,8 +88,8 @@ SOURCES: tuple[dict[str, str], ...] = (
 # A town whose tsv suburbs include at least this many official city suburbs is the city's own.
 # One or two shared names prove nothing: Newlands is also in Beaufort West, Panorama in Worcester.
 _MIN_OFFICIAL_SUBURBS = 3
-# Settlement centroids give a suburb or town a point only if they all lie this close to their
-# mean; scattered centroids would put the point somewhere nobody named.
+# A suburb's or town's point is the mean of its settlement centroids only if they all lie this
+# close to it; the mean of scattered centroids would be somewhere nobody named.
 _MAX_SPREAD_KM = 2.5
 # Words that keep capitals when an official UPPER CASE name is title-cased.
 _KEEP_UPPER = {"cbd", "cput", "uwc", "wp", "ii", "iii", "iv", "n1", "tra", "ktc"}
@@ -96,6 +97,11 @@ _KEEP_UPPER = {"cbd", "cput", "uwc", "wp", "ii", "iii", "iv", "n1", "tra", "ktc"
 _PLACEHOLDERS = {"outside", "unclear"}
 _QUALIFIER = re.compile(r"\s+-\s*")
 _PLACES = 5  # decimals kept: about 1 m
+# A settlement's wards are found by sampling a grid of points over each of its polygons. A ward
+# holding less than this share of the points is where the two layers were digitised a few metres
+# apart along a shared road, not a ward the settlement reaches into.
+_SAMPLES = 24
+_MIN_WARD_SHARE = 0.05
 
 
 @dataclass
@@ -107,15 +113,21 @@ class _Draft:
     town: str | None = None
     lat: float | None = None
     lon: float | None = None
-    ward: str | None = None
+    # Every ward the place reaches into, the ward of (lat, lon) first.
+    wards: list[str] = field(default_factory=list)
     area_type: str = "unknown"
     approximate: bool = False
     # Other full names ("m plain", the bare name of "Enkanini informal settlement").
     aliases: set[str] = field(default_factory=set)
     # Parts of a combined name ("Zwelitsha / Enkanini"): they match a little less strongly.
     parts: set[str] = field(default_factory=set)
-    # Settlement centroids (lon, lat) that say where this suburb or town is.
-    evidence: list[tuple[float, float]] = field(default_factory=list)
+    # The settlement places that say where this suburb or town is.
+    evidence: list[_Draft] = field(default_factory=list)
+
+    @property
+    def precision(self) -> str:
+        """How closely the name alone says where: a settlement, or a suburb (or a whole town)."""
+        return "settlement" if self.kind == "informal_settlement" else "suburb"
 
     def document(self) -> dict[str, Any]:
         key = fold(self.name)
@@ -125,8 +137,9 @@ class _Draft:
             "town": self.town,
             "lat": self.lat,
             "lon": self.lon,
-            "ward": self.ward,
+            "wards": self.wards,
             "area_type": self.area_type,
+            "precision": self.precision,
             "approximate": self.approximate,
             "aliases": sorted(a for a in self.aliases if a and a != key),
             "parts": sorted(p for p in self.parts - self.aliases if p and p != key),
@@ -153,8 +166,11 @@ def build_gazetteer(data_dir: Path, *, city: str = "Cape Town") -> dict[str, Any
     synonyms_path = data_dir / SYNONYMS_FILE
     synonyms = _read_synonyms(synonyms_path) if synonyms_path.exists() else []
 
+    ward_index = AreaIndex(ward_areas)
+
     def ward_of(lon: float, lat: float) -> str | None:
-        return next((a.name for a in ward_areas if a.contains(lon, lat)), None)
+        area = ward_index.first_containing(lon, lat)
+        return area.name if area is not None else None
 
     settlement_towns = {s.town for s in settlements if s.town}
     towns, listed_towns = _city_towns(city, suburb_towns, official, settlement_towns)
@@ -171,10 +187,15 @@ def build_gazetteer(data_dir: Path, *, city: str = "Cape Town") -> dict[str, Any
     places, settlement_geometry = _settlement_places(settlements, set(areas), ward_of)
     for place in places:
         if place.town:
-            areas[compact(fold(place.town))].evidence.append((place.lon or 0.0, place.lat or 0.0))
+            areas[compact(fold(place.town))].evidence.append(place)
     _add_name_evidence(areas, places)
+    settled_towns = {compact(fold(p.town)) for p in places if p.town}
     for area in areas.values():
-        _place_from_evidence(area, ward_of)
+        # Settlements give "Cape Town" as their town anywhere in the city (16 wards, 20 km
+        # apart): the city's own name is not placed, a point there would be nowhere in particular.
+        if compact(fold(area.name)) != compact(fold(city)):
+            _place_from_evidence(area, ward_of)
+        area.area_type = _area_type(area, settled_towns)
     _add_synonyms([*places, *areas.values()], synonyms)
 
     all_places = sorted([*places, *areas.values()], key=lambda p: (fold(p.name), p.kind))
@@ -388,7 +409,7 @@ def _settlement_places(
             town=town,
             lat=lat,
             lon=lon,
-            ward=ward_of(lon, lat),
+            wards=_settlement_wards(members, ward_of(lon, lat), ward_of),
             area_type="informal_settlement",
             aliases={fold(main.name)},
         )
@@ -402,6 +423,31 @@ def _settlement_places(
         places.append(place)
         geometry.extend((name, s.rings) for s in members)
     return places, geometry
+
+
+def _settlement_wards(members: Sequence[_Settlement], main: str | None, ward_of: Any) -> list[str]:
+    """The wards a settlement's polygons reach into, ``main`` (the ward of its point) first.
+
+    A grid of points over each polygon's box; the points inside the polygon are counted by ward.
+    """
+    counts: Counter[str] = Counter()
+    for member in members:
+        area = Area(member.name, member.rings)
+        width, height = area.max_x - area.min_x, area.max_y - area.min_y
+        for i, j in itertools.product(range(_SAMPLES), repeat=2):
+            x = area.min_x + (i + 0.5) * width / _SAMPLES
+            y = area.min_y + (j + 0.5) * height / _SAMPLES
+            ward = ward_of(x, y) if area.contains(x, y) else None
+            if ward is not None:
+                counts[ward] += 1
+    total = sum(counts.values())
+    return _main_first(main, [w for w, n in counts.items() if n >= _MIN_WARD_SHARE * total])
+
+
+def _main_first(main: str | None, wards: Iterable[str]) -> list[str]:
+    """``main`` then the other wards in number order ("9" before "10")."""
+    others = sorted(set(wards) - {main}, key=lambda w: (len(w), w))
+    return [main, *others] if main is not None else others
 
 
 def _distinctive(alias: str) -> bool:
@@ -429,7 +475,7 @@ def _inside_point(settlement: _Settlement) -> tuple[float, float]:
     return round((left + right) / 2, _PLACES), round(y, _PLACES)
 
 
-# -- suburbs and towns: points only where the settlements honestly give one ---------------------
+# -- suburbs and towns: placed only where the settlements honestly place them ------------------
 
 
 def _add_name_evidence(areas: dict[str, _Draft], places: Sequence[_Draft]) -> None:
@@ -444,20 +490,41 @@ def _add_name_evidence(areas: dict[str, _Draft], places: Sequence[_Draft]) -> No
             if place.town and compact(fold(place.town)) == "".join(words[:n]):
                 break  # already counted as one of the suburb's own settlements
             if area.town is None or area.town == place.town:
-                area.evidence.append((place.lon or 0.0, place.lat or 0.0))
+                area.evidence.append(place)
             break
 
 
 def _place_from_evidence(area: _Draft, ward_of: Any) -> None:
+    """Wards, and a representative point, of a suburb or town from the settlements in it.
+
+    The wards are every ward its settlements reach into. The point is the settlements' mean
+    where they lie close together, else the point of the settlement nearest all the others (a
+    mean of scattered settlements would be somewhere nobody named). Either way it is estimated.
+    """
     if not area.evidence:
         return
-    lon = sum(p[0] for p in area.evidence) / len(area.evidence)
-    lat = sum(p[1] for p in area.evidence) / len(area.evidence)
-    if max(_km(lon, lat, x, y) for x, y in area.evidence) > _MAX_SPREAD_KM:
-        return
+    points = [(p.lon or 0.0, p.lat or 0.0) for p in area.evidence]
+    lon = sum(x for x, _ in points) / len(points)
+    lat = sum(y for _, y in points) / len(points)
+    if max(_km(lon, lat, x, y) for x, y in points) > _MAX_SPREAD_KM:
+        lon, lat = min(points, key=lambda a: sum(_km(a[0], a[1], x, y) for x, y in points))
     area.lon, area.lat = round(lon, _PLACES), round(lat, _PLACES)
-    area.ward = ward_of(area.lon, area.lat)
     area.approximate = True
+    reached = [w for p in area.evidence for w in p.wards]
+    area.wards = _main_first(ward_of(area.lon, area.lat), reached)
+
+
+def _area_type(area: _Draft, settled_towns: set[str]) -> str:
+    """ "mixed" where informal settlements are recorded in the suburb or town (a resident naming
+    it may or may not live in one); "formal" where none is recorded in its whole town; else
+    "unknown": its town holds settlements and the data does not say whether this suburb does.
+    """
+    if area.evidence:
+        return "mixed"
+    town = area.name if area.kind == "town" else area.town
+    if town is not None and compact(fold(town)) not in settled_towns:
+        return "formal"
+    return "unknown"
 
 
 def _km(lon1: float, lat1: float, lon2: float, lat2: float) -> float:

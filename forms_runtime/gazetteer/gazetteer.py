@@ -140,7 +140,8 @@ def _place(entry: Mapping[str, Any]) -> Place:
         town=entry.get("town"),
         lat=entry.get("lat"),
         lon=entry.get("lon"),
-        ward=entry.get("ward"),
+        wards=tuple(entry.get("wards", ())),
         area_type=entry.get("area_type", "unknown"),
+        precision=entry.get("precision", "suburb"),
         approximate=bool(entry.get("approximate", False)),
     )

@@ -2,8 +2,8 @@
 
 Example::
 
-    Place("Koekoe", "informal_settlement", "Cape Town", -33.91252, 18.49913, "56",
-          "informal_settlement")
+    Place("Koekoe", "informal_settlement", "Cape Town", -33.91252, 18.49913, ("56",),
+          "informal_settlement", "settlement")
 """
 
 from __future__ import annotations
@@ -20,11 +20,21 @@ class Place:
     name: str  # display name, unique in its gazetteer: "Enkanini", "Mitchells Plain"
     kind: str  # "informal_settlement", "suburb" or "town"
     town: str | None
-    lat: float | None
+    lat: float | None  # a representative point: inside the place where the data allows
     lon: float | None
-    ward: str | None  # the ward containing (lat, lon), e.g. "94"
-    area_type: str  # "informal_settlement", "formal" or "unknown"
+    # Every ward the place reaches into, the ward containing (lat, lon) first: ("94", "95").
+    # Empty where the data cannot place it (docs/gazetteer.md says which places, and why).
+    wards: tuple[str, ...]
+    # "informal_settlement"; "mixed" (a suburb or town holding recorded settlements); "formal"
+    # (no settlement recorded in its town); "unknown" (the data cannot tell).
+    area_type: str
+    precision: str  # how closely the name says where: "settlement" or "suburb"
     approximate: bool = False  # True when (lat, lon) is estimated, not measured
+
+    @property
+    def ward(self) -> str | None:
+        """The main ward: the one containing (lat, lon), else None."""
+        return self.wards[0] if self.wards else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,9 +46,16 @@ class Submission(Base):
     answers: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
+    # The main ward (of the pin, or of a typed place's representative point).
     ward: Mapped[str | None] = mapped_column(String(32), index=True)
-    # informal_settlement | formal | unknown: the ground for equity analytics.
+    # Every ward the place reaches into, main ward first (["91", "18", "87"] for Khayelitsha);
+    # [] where no ward is known. NULL on reports stored before wards were kept.
+    wards: Mapped[list[str] | None] = mapped_column(JsonDocument)
+    # informal_settlement | mixed | formal | unknown: the ground for equity analytics ("mixed": a
+    # suburb or town holding informal settlements, the resident may live in one or not).
     area_type: Mapped[str | None] = mapped_column(String(32))
+    # How closely the answer says where: pin | street | suburb | settlement; NULL for free text.
+    precision: Mapped[str | None] = mapped_column(String(16))
     address_string: Mapped[str | None] = mapped_column(Text)
     # "pending" until the filer has it accepted by the city's back end.
     status: Mapped[str] = mapped_column(String(32), default="pending")

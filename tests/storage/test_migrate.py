@@ -6,13 +6,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import Connection
 
 from storage.base import Base
-from storage.migrate import import_model_modules, upgrade_database
+from storage.migrate import alembic_config, import_model_modules, upgrade_database
 from storage.models import Resident, Submission, SubmissionOutbox
 from storage.session import create_engine, create_sessionmaker
 from tests.storage.databases import postgres_database, sqlite_database
@@ -111,3 +112,62 @@ def test_naive_datetimes_are_refused() -> None:
 
     with pytest.raises(ValueError, match="naive"):
         UtcDateTime().process_bind_param(datetime(2026, 1, 1), create_engine("sqlite://").dialect)
+
+
+def _upgrade_to(connection: Connection, url: str, revision: str) -> None:
+    config = alembic_config(url)
+    config.attributes["connection"] = connection
+    command.upgrade(config, revision)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def unmigrated_url(request: pytest.FixtureRequest, tmp_path: Path):
+    if request.param == "sqlite":
+        async with sqlite_database(tmp_path, migrate=False) as url:
+            yield url
+    else:
+        async with postgres_database(migrate=False) as url:
+            yield url
+
+
+async def test_wards_and_precision_are_added_beside_reports_stored_before(
+    unmigrated_url: str,
+) -> None:
+    engine = create_engine(unmigrated_url)
+    sessionmaker = create_sessionmaker(engine)
+    try:
+        async with engine.begin() as connection:
+            await connection.run_sync(_upgrade_to, unmigrated_url, "0004_personal_removed")
+            await connection.execute(
+                text(
+                    "INSERT INTO submissions (reference, form_id, form_version, service_code,"
+                    " locale, answers, ward, area_type, status, created_at, updated_at)"
+                    " VALUES ('CT-OLD234', 'pothole', 1, 'ROADS', 'en', '{}', '94', 'formal',"
+                    " 'pending', '2026-11-01 10:00:00', '2026-11-01 10:00:00')"
+                )
+            )
+        await upgrade_database(unmigrated_url)
+        async with sessionmaker() as session, session.begin():
+            session.add(
+                Submission(
+                    reference="CT-NEW234",
+                    form_id="pothole",
+                    form_version=1,
+                    service_code="ROADS",
+                    locale="en",
+                    answers={},
+                    ward="91",
+                    wards=["91", "18", "87"],
+                    area_type="mixed",
+                    precision="street",
+                )
+            )
+        async with sessionmaker() as session:
+            rows = (await session.execute(select(Submission).order_by(Submission.id))).scalars()
+            stored = [(r.reference, r.ward, r.wards, r.area_type, r.precision) for r in rows]
+        assert stored == [
+            ("CT-OLD234", "94", None, "formal", None),
+            ("CT-NEW234", "91", ["91", "18", "87"], "mixed", "street"),
+        ]
+    finally:
+        await engine.dispose()
