@@ -66,8 +66,8 @@ async def test_an_agent_signs_in_with_a_password(sessions: Sessions, clock: Cloc
     assert isinstance(result, StaffIdentity)
     assert (result.email, result.roles, result.wards) == (
         "agent@city.gov",
-        {Role.AGENT},
-        {"115"},
+        frozenset({Role.AGENT}),
+        frozenset({"115"}),
     )
     assert result.must_change_password
     assert result.can(Permission.TAKE_OVER) and not result.can(Permission.MANAGE_ACCOUNTS)
@@ -275,7 +275,7 @@ async def test_an_api_token_stands_for_its_roles_within_the_account(
     clock.now = stored.created_at + timedelta(days=1)
     identity = await _auth(sessions, clock).verify_token(token, address="10.1.1.1")
     assert isinstance(identity, StaffIdentity)
-    assert identity.roles == {Role.ANALYST} and identity.wards == {"7"}
+    assert identity.roles == {Role.ANALYST} and identity.wards == frozenset({"7"})
     assert identity.token_id == stored.id and not identity.must_change_password
     assert (await _actions(sessions))[-1] == (
         f"staff:{created.account.id}",
