@@ -116,8 +116,9 @@ async def record(
     await seal(session)
 
 
-async def seal(session: AsyncSession) -> int:
-    """Chain every committed row not yet sealed (and the caller's own); returns how many."""
+async def seal(session: AsyncSession, *, limit: int | None = None) -> int:
+    """Chain the committed rows not yet sealed (and the caller's own), at most ``limit`` of
+    them; returns how many."""
     connection = await session.connection()
     if connection.dialect.name == "postgresql":
         await connection.execute(select(func.pg_advisory_xact_lock(_PG_SEAL_LOCK)))
@@ -138,21 +139,22 @@ async def seal(session: AsyncSession) -> int:
         )
     )
     sealed = 0
-    while True:
+    while limit is None or sealed < limit:
+        batch = _BATCH if limit is None else min(_BATCH, limit - sealed)
         rows = (
             (
                 await connection.execute(
                     select(*_HASHED)
                     .where(_TABLE.c.seq.is_(None))
                     .order_by(_TABLE.c.id)
-                    .limit(_BATCH)
+                    .limit(batch)
                 )
             )
             .mappings()
             .all()
         )
         if not rows:
-            return sealed
+            break
         links = []
         for row in rows:
             seq += 1
@@ -163,44 +165,43 @@ async def seal(session: AsyncSession) -> int:
             prev_hash = digest
         await connection.execute(statement, links)
         sealed += len(rows)
+    return sealed
 
 
 async def verify(sessions: async_sessionmaker[AsyncSession]) -> ChainReport:
-    """Walk the sealed chain in order; the first row that does not hold is ``broken``."""
+    """Walk the sealed chain in order; the first row that does not hold is ``broken``.
+
+    Each batch is read in a short transaction of its own: on SQLite any transaction holds the
+    write lock, and a long log must not keep residents' turns waiting. Sealed rows are only ever
+    added after the head, so batches read at different moments still make one chain.
+    """
     async with sessions() as session:
-        connection = await session.connection()
-        stray = (
-            await connection.execute(
-                select(_TABLE.c.id)
-                .where(_TABLE.c.seq.is_(None), _TABLE.c.hash.is_not(None))
-                .order_by(_TABLE.c.id)
-                .limit(1)
+        stray = await session.scalar(
+            select(_TABLE.c.id)
+            .where(_TABLE.c.seq.is_(None), _TABLE.c.hash.is_not(None))
+            .order_by(_TABLE.c.id)
+            .limit(1)
+        )
+    if stray is not None:
+        return ChainReport(0, GENESIS, BrokenLink(stray, None, "has a hash but no place"))
+    prev_hash, expected, last_seq = GENESIS, 1, 0
+    while True:
+        async with sessions() as session:
+            result = await session.execute(
+                select(*_HASHED, _TABLE.c.seq, _TABLE.c.prev_hash, _TABLE.c.hash)
+                .where(_TABLE.c.seq > last_seq)
+                .order_by(_TABLE.c.seq)
+                .limit(_BATCH)
             )
-        ).first()
-        if stray is not None:
-            return ChainReport(0, GENESIS, BrokenLink(stray.id, None, "has a hash but no place"))
-        prev_hash, expected, last_seq = GENESIS, 1, 0
-        while True:
-            rows = (
-                (
-                    await connection.execute(
-                        select(*_HASHED, _TABLE.c.seq, _TABLE.c.prev_hash, _TABLE.c.hash)
-                        .where(_TABLE.c.seq > last_seq)
-                        .order_by(_TABLE.c.seq)
-                        .limit(_BATCH)
-                    )
-                )
-                .mappings()
-                .all()
-            )
-            if not rows:
-                return ChainReport(expected - 1, prev_hash, None)
-            for row in rows:
-                broken = _check(row, expected, prev_hash)
-                if broken is not None:
-                    return ChainReport(expected - 1, prev_hash, broken)
-                prev_hash, expected = row["hash"], expected + 1
-            last_seq = rows[-1]["seq"]
+            rows = result.mappings().all()
+        if not rows:
+            return ChainReport(expected - 1, prev_hash, None)
+        for row in rows:
+            broken = _check(row, expected, prev_hash)
+            if broken is not None:
+                return ChainReport(expected - 1, prev_hash, broken)
+            prev_hash, expected = row["hash"], expected + 1
+        last_seq = rows[-1]["seq"]
 
 
 def _check(row: Mapping[Any, Any], expected: int, prev_hash: str) -> BrokenLink | None:

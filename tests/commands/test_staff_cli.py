@@ -13,6 +13,7 @@ import pyotp
 import pytest
 
 from bot.cli import main
+from bot.commands import audit_verify
 from staff.authentication import StaffAuthentication
 from staff.identity import StaffIdentity
 from storage.session import create_engine, create_sessionmaker
@@ -151,18 +152,20 @@ def test_unknown_and_duplicate_accounts_exit_1(
 
 
 def test_audit_verify_names_the_first_tampered_row(
-    database: Path, capsys: pytest.CaptureFixture[str]
+    database: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for n in range(3):
         assert _run(capsys, "staff", "add", f"u{n}@city.gov", "--role", "agent")[0] == 0
     with sqlite3.connect(database) as db:
-        # A resident's turn appends a row with no hash: verify seals it first.
-        db.execute(
+        # Residents' turns append rows with no hash: verify seals them first, a few at a time.
+        db.executemany(
             "INSERT INTO audit_log (at, actor, action, subject, details) "
-            "VALUES ('2026-03-02 09:00:00.000000', 'resident:4', 'opt_out', 'resident:4', '{}')"
+            "VALUES ('2026-03-02 09:00:00.000000', ?, 'opt_out', ?, '{}')",
+            [(f"resident:{n}", f"resident:{n}") for n in range(5)],
         )
+    monkeypatch.setattr(audit_verify, "_SEAL_PER_TRANSACTION", 2)
     code, out, _ = _run(capsys, "audit", "verify")
-    assert code == 0 and "4 rows chained (1 sealed now)" in out
+    assert code == 0 and "8 rows chained (5 sealed now)" in out
     with sqlite3.connect(database) as db:
         row_id = db.execute("SELECT id FROM audit_log WHERE seq = 2").fetchone()[0]
         db.execute("UPDATE audit_log SET actor = 'staff:99' WHERE id = ?", (row_id,))

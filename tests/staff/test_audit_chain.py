@@ -214,3 +214,16 @@ async def test_concurrent_writers_on_postgresql_give_one_valid_chain() -> None:
         finally:
             for engine in engines:
                 await engine.dispose()
+
+
+async def test_sealing_in_limited_steps_makes_the_same_chain(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    await _resident_rows(sessions, 7)
+    counts = []
+    for _ in range(4):
+        async with sessions() as session, session.begin():
+            counts.append(await audit.seal(session, limit=3))
+    assert counts == [3, 3, 1, 0]
+    report = await audit.verify(sessions)
+    assert report.broken is None and report.rows == 7
