@@ -20,12 +20,12 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest -q
 
-PY_SOURCES := bot channels city conversations forms_runtime notifier storage tests bench
+PY_SOURCES := bot channels city conversations forms_runtime notifier staff storage tests bench
 
 lint: $(STAMP)
 	$(BIN)/ruff check $(PY_SOURCES)
 	$(BIN)/ruff format --check $(PY_SOURCES)
-	$(BIN)/mypy bot channels city conversations forms_runtime notifier storage
+	$(BIN)/mypy bot channels city conversations forms_runtime notifier staff storage
 	$(BIN)/lint-imports
 
 # Re-extract every text the bot says (Python and form YAML, see babel.cfg) and merge it into the

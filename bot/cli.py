@@ -11,6 +11,8 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from staff.roles import Role
+
 __all__ = ["main"]
 
 
@@ -76,6 +78,63 @@ def _parser() -> argparse.ArgumentParser:
     tg_sub = telegram.add_subparsers(dest="telegram_command", required=True, metavar="ACTION")
     tg_sub.add_parser("set-webhook", help="register the webhook with its secret").set_defaults(
         module="telegram_webhook"
+    )
+
+    roles = [role.value for role in Role]
+    staff = sub.add_parser("staff", help="staff accounts and API tokens")
+    staff_sub = staff.add_subparsers(dest="staff_command", required=True, metavar="ACTION")
+    add = staff_sub.add_parser("add", help="create an account; prints a one-time password")
+    add.add_argument("email")
+    add.add_argument(
+        "--role",
+        dest="roles",
+        action="extend",
+        nargs="+",
+        required=True,
+        choices=roles,
+        metavar="ROLE",
+        help=f"one or more of: {', '.join(roles)}",
+    )
+    add.add_argument("--name", default="", help="the person's name")
+    add.add_argument(
+        "--ward",
+        dest="wards",
+        action="extend",
+        nargs="+",
+        metavar="WARD",
+        help="limit the account to these wards (default: the whole city)",
+    )
+    add.add_argument(
+        "--language",
+        dest="languages",
+        action="extend",
+        nargs="+",
+        default=[],
+        metavar="CODE",
+        help="languages the person speaks (en, af, zu, xh)",
+    )
+    staff_sub.add_parser("list", help="list every account")
+    disable = staff_sub.add_parser("disable", help="stop an account signing in or using tokens")
+    disable.add_argument("email")
+    token = staff_sub.add_parser("token", help="issue an API token; printed once")
+    token.add_argument("email")
+    token.add_argument(
+        "--role",
+        dest="roles",
+        action="extend",
+        nargs="+",
+        required=True,
+        choices=roles,
+        metavar="ROLE",
+        help="roles the token carries (the account must hold them)",
+    )
+    token.add_argument("--days", type=int, default=90, help="valid for this many days (1-365)")
+    staff.set_defaults(module="staff")
+
+    audit = sub.add_parser("audit", help="the staff audit log")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
+    audit_sub.add_parser("verify", help="check the audit log's hash chain").set_defaults(
+        module="audit_verify"
     )
 
     gaz = sub.add_parser("gazetteer", help="the place names residents use")

@@ -17,12 +17,15 @@ import os
 import sys
 
 from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import event_loop
-from bot.app import create_app
+from bot.app import SERVICES_KEY, create_app
 from bot.commands.lifecycle import settings_or_none, stop_on_signals
 from bot.config import Settings, listener_url
 from bot.logging import configure_logging
+from staff.accounts import has_active_admin
 
 __all__ = ["run"]
 
@@ -81,6 +84,7 @@ async def _serve(settings: Settings, host: str, port: int, *, workers: bool) -> 
         bound = _bound_port(runner) or port
         shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         print(f"citybot is running: web chat at http://{shown_host}:{bound}/", flush=True)
+        await _first_admin_hint(app[SERVICES_KEY].session_factory)
         log.info("serving", extra={"host": host, "port": bound})
         await stop.wait()
         log.info("stopping: finishing turns in flight")
@@ -88,6 +92,23 @@ async def _serve(settings: Settings, host: str, port: int, *, workers: bool) -> 
         await runner.cleanup()
     log.info("stopped")
     return 0
+
+
+async def _first_admin_hint(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """A new city's first step on the staff side; said after the line above, which scripts and
+    tests wait for."""
+    try:
+        async with sessions() as session:
+            if await has_active_admin(session):
+                return
+    except SQLAlchemyError:
+        log.warning("could not check for a staff admin", exc_info=True)
+        return
+    print(
+        "No staff admin yet. Create the first one (in this directory, or with the same "
+        'CITYBOT_DATABASE_URL):\n  citybot staff add you@city.gov --role admin --name "Your Name"',
+        flush=True,
+    )
 
 
 def _bound_port(runner: web.AppRunner) -> int | None:

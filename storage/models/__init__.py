@@ -21,6 +21,7 @@ from storage.models.messages import ConversationState, MessageLog, ProcessedMess
 from storage.models.notifications import ResidentNotification
 from storage.models.reports import Submission, SubmissionOutbox
 from storage.models.residents import Resident, ResidentAddress
+from storage.models.staff import LoginThrottle, StaffAccount, StaffToken
 from storage.models.subscriptions import Subscription
 from storage.models.support import HandoffRequest
 
@@ -29,6 +30,7 @@ __all__ = [
     "ConversationState",
     "FilingAttempt",
     "HandoffRequest",
+    "LoginThrottle",
     "MessageLog",
     "Open311Request",
     "ProcessedMessage",
@@ -36,6 +38,8 @@ __all__ = [
     "Resident",
     "ResidentAddress",
     "ResidentNotification",
+    "StaffAccount",
+    "StaffToken",
     "Submission",
     "SubmissionOutbox",
     "Subscription",
