@@ -18,7 +18,7 @@ from storage.models import StaffAccount
 from storage.session import create_engine, create_sessionmaker
 from tests.storage.databases import postgres_database, sqlite_database
 
-BEFORE = "0004_personal_removed"
+BEFORE = "0005_wards_precision"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

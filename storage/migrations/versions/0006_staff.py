@@ -1,7 +1,7 @@
 """staff accounts, API tokens, sign-in throttling; the audit log's hash chain and address
 
 Revision ID: 0006_staff
-Revises: 0004_personal_removed (re-pointed at the 0005 of another branch when merged)
+Revises: 0005_wards_precision
 Create Date: 2026-12-04 09:14:04.447014
 """
 
@@ -16,7 +16,7 @@ import storage.types
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0006_staff'
-down_revision: str | Sequence[str] | None = '0004_personal_removed'
+down_revision: str | Sequence[str] | None = '0005_wards_precision'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
