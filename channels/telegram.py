@@ -21,13 +21,10 @@ Decisions worth knowing:
 - Long polling (``poll``, for a machine with no public URL) hands back each update as the
   ``ChannelRequest`` a webhook would have carried, so it takes the same parse and turn path;
   failures come back as ``PollingError`` (with Telegram's ``retry_after`` on a 429).
-- Replies go out through ``Bot._post("sendMessage", ...)`` (``_ReplyBot.send_text``): the SDK
-  still drops empty fields, encodes every parameter and raises its own errors from the answer, but
-  the answer stays a dict (only ``message_id`` is read) instead of a whole ``Message`` built by
-  ``de_json``, which cost more CPU than the rest of the send. (``Bot.do_api_request`` returns the
-  dict too, but warns on every call for a method the ``Bot`` has.) Each keyboard is built and encoded
-  by the SDK once per distinct set of buttons and reused as its JSON text (what the SDK would
-  have put in ``reply_markup``). The tests compare the requests with ``Bot.send_message``'s.
+- Replies go out through the SDK's ``Bot.send_message``; every call of the Bot API (replies, the
+  long poll, file downloads) goes through ``channels.telegram_http`` on the process's one shared
+  aiohttp session. Each keyboard is built by the SDK once per distinct set of buttons and reused
+  (the SDK's markup objects are frozen, so one may go with any number of sends).
 - ``download_file`` (getFile, then the file download) is how the media proxy gets a photo's bytes
   with the bot token, which must never leave this process.
 
@@ -45,7 +42,6 @@ import functools
 import hmac
 import json
 import logging
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -71,16 +67,16 @@ from telegram.error import (
     RetryAfter,
     TelegramError,
 )
-from telegram.request import HTTPXRequest
 
 from channels.base import BadRequest, BaseChannel, ChannelRequest, ForbiddenRequest
+from channels.http_session import ProviderSession
 from channels.media import telegram_file_ref
 from channels.media_fetch import MediaNotFound, MediaRefused, MediaUnavailable
 from channels.pacing import Pacer
 from channels.render_text import render_plain
 from channels.retrying import PROVIDER_DOWN
 from channels.sms_render import split_for_length
-from channels.telegram_http import HttpClientRequest
+from channels.telegram_http import AiohttpRequest
 from channels.types import (
     Button,
     Capabilities,
@@ -191,30 +187,20 @@ class TelegramChannel(BaseChannel):
         api_base_url: str | None = None,
         per_second: float = 30.0,
         per_chat_per_second: float = 1.0,
-        connection_pool_size: int | None = None,
+        http: ProviderSession | None = None,
     ) -> None:
         self._secret = secret
-        if connection_pool_size is None:
-            # Enough connections to keep up the configured rate with quarter-second round trips
-            # (Telegram's 30 a second needs far fewer than 16; a paid broadcast rate needs more).
-            connection_pool_size = max(16, min(256, math.ceil(per_second / 4)))
         base = (api_base_url or "https://api.telegram.org").rstrip("/")
-        # Replies go through the keep-alive client (``channels.telegram_http``: far less CPU
-        # per request under a flood; a send waiting for a free connection does so without its
-        # timeout running); the long poll keeps the SDK's own transport, built around it.
-        self._request = HttpClientRequest(
-            connection_pool_size=connection_pool_size, read_timeout=10.0, connect_timeout=5.0
-        )
-        # getUpdates holds its connection for the whole long poll: a pool of its own.
-        self._updates_request = HTTPXRequest(
-            connection_pool_size=1, read_timeout=10.0, connect_timeout=5.0
-        )
-        self.bot = _ReplyBot(
+        # Every Bot API call goes through the process's shared provider session (one of its own
+        # when none is given); the long poll holds one of its connections while it waits.
+        self._http = http or ProviderSession()
+        self._request = AiohttpRequest(self._http, read_timeout=10.0, connect_timeout=5.0)
+        self.bot = Bot(
             token,
             base_url=f"{base}/bot",
             base_file_url=f"{base}/file/bot",
             request=self._request,
-            get_updates_request=self._updates_request,
+            get_updates_request=AiohttpRequest(self._http, read_timeout=10.0, connect_timeout=5.0),
         )
         self.pacer = Pacer(per_second, per_chat_per_second)
 
@@ -293,8 +279,10 @@ class TelegramChannel(BaseChannel):
 
     async def send(self, message: OutboundMessage) -> Delivery:
         try:
-            message_id = await self.bot.send_text(
-                int(message.address), message.text, _markup_json(tuple(message.buttons))
+            sent = await self.bot.send_message(
+                chat_id=int(message.address),
+                text=message.text,
+                reply_markup=_markup(tuple(message.buttons)),
             )
         except RetryAfter as exc:
             return Delivery(
@@ -315,7 +303,7 @@ class TelegramChannel(BaseChannel):
             return Delivery(status=DeliveryStatus.FAILED, error_code="telegram", error=str(exc))
         except ValueError as exc:
             return Delivery(status=DeliveryStatus.FAILED, error_code="address", error=str(exc))
-        return Delivery(status=DeliveryStatus.SENT, provider_message_id=message_id)
+        return Delivery(status=DeliveryStatus.SENT, provider_message_id=str(sent.message_id))
 
     async def set_webhook(self, url: str) -> bool:
         """Register ``url`` with the secret (``citybot telegram set-webhook``)."""
@@ -402,25 +390,7 @@ class TelegramChannel(BaseChannel):
         return body
 
     async def close(self) -> None:
-        await self._request.shutdown()
-        await self._updates_request.shutdown()
-
-
-class _ReplyBot(Bot):
-    """python-telegram-bot's ``Bot`` with a cheaper call for the replies that make up most traffic.
-
-    ``send_text`` posts what ``send_message(chat_id, text, reply_markup=...)`` posts, through the
-    same ``_post`` (parameters encoded by the SDK, its errors raised from the answer), and returns
-    the ``message_id`` from the raw answer rather than building a ``Message`` from it.
-    """
-
-    async def send_text(self, chat_id: int, text: str, reply_markup: str | None) -> str | None:
-        # The chat id as the text the SDK would make of it (it json-encodes anything else).
-        result = await self._post(
-            "sendMessage", {"chat_id": str(chat_id), "text": text, "reply_markup": reply_markup}
-        )
-        message_id = result.get("message_id") if isinstance(result, dict) else None
-        return None if message_id is None else str(message_id)
+        await self._http.close()
 
 
 def _update(body: bytes) -> Update:
@@ -597,17 +567,13 @@ def _option_buttons(options: Sequence[OptionView]) -> tuple[Button, ...]:
 
 
 @functools.lru_cache(maxsize=1024)
-def _markup_json(buttons: tuple[Button, ...]) -> str | None:
-    """The keyboard for these buttons as the SDK encodes ``reply_markup``; None without buttons.
+def _markup(buttons: tuple[Button, ...]) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
+    """The keyboard for these buttons; None without buttons.
 
     A form asks the same few questions of everyone, so the same keyboards come back again and
-    again: each distinct one is built and encoded once (``Button`` is frozen, so hashable).
+    again: each distinct one is built once (``Button`` is frozen, so hashable, and the SDK's
+    markup objects are frozen too, so one is shared safely by every send).
     """
-    markup = _markup(buttons)
-    return None if markup is None else json.dumps(markup.to_dict())
-
-
-def _markup(buttons: Sequence[Button]) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
     if not buttons:
         return None
     if any(b.kind in ("location", "contact") for b in buttons):
