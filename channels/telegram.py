@@ -11,6 +11,10 @@ Decisions worth knowing:
   already moved past would either answer a question twice or silently change an earlier answer;
   the resident can simply send the corrected answer.
 - Commands: ``/start`` and ``/menu`` become "menu", ``/help``, ``/cancel``, ``/stop`` their word.
+- The SDK's ``de_json`` checks no types, so every field an ``InboundMessage`` is made of is
+  checked here: ids are integers of at most 64 bits (as the Bot API says), texts are strings,
+  a date is one Python can hold, a location is on Earth. Anything else is a 400 that names the
+  field, never a 500 nor a row the message log cannot store.
 - A shared contact counts as the resident's phone number only when it is their own
   (``contact.user_id == from.id``); anyone else's contact is answered like a sticker.
 - Photos become a ``MediaRef`` of the largest size, ``tg-file://<file_id>``: the file is fetched
@@ -402,8 +406,8 @@ def _update_json(body: bytes) -> dict[str, Any]:
         data = orjson.loads(body)  # several times the json module's speed, every update
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("the body is not JSON") from None
-    if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
-        raise BadRequest("the body is not a Telegram Update (no integer update_id)")
+    if not isinstance(data, dict) or not _is_int64(data.get("update_id")):
+        raise BadRequest("the body is not a Telegram Update (no 64-bit integer update_id)")
     return data
 
 
@@ -435,9 +439,9 @@ def _plain_text(data: dict[str, Any]) -> InboundMessage | None:
         return None
     chat_id, language, name = chat.get("id"), sender.get("language_code"), sender.get("first_name")
     if not (
-        type(chat_id) is int
+        _is_int64(chat_id)
         and isinstance(chat.get("type"), str)
-        and type(sender.get("id")) is int
+        and _is_int64(sender.get("id"))
         and sender.get("is_bot") is False
         and isinstance(name, str)
         and (language is None or isinstance(language, str))
@@ -464,48 +468,103 @@ def _de_json(data: dict[str, Any]) -> Update:
         return Update.de_json(data, None)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise BadRequest(f"the Update is malformed: {exc!r}") from None
+    except (OverflowError, OSError):
+        # A date no clock can hold (1e18): datetime.fromtimestamp refuses it with these.
+        raise BadRequest("the Update is malformed: a date out of range") from None
+
+
+_INT64 = range(-(2**63), 2**63)
+
+
+def _is_int64(value: object) -> bool:
+    # type() rather than isinstance(): JSON true is a bool, which Python counts as an int.
+    return type(value) is int and value in _INT64
+
+
+def _int64(value: object, field: str) -> int:
+    if not isinstance(value, int) or not _is_int64(value):
+        raise BadRequest(f"{field} must be an integer of at most 64 bits")
+    return value
+
+
+def _optional_int(value: object, field: str) -> int | None:
+    return None if value is None else _int64(value, field)
+
+
+def _optional_text(value: object, field: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise BadRequest(f"{field} must be a string")
+    return value
+
+
+def _text(value: object, field: str) -> str:
+    if not isinstance(value, str):
+        raise BadRequest(f"{field} must be a string")
+    return value
+
+
+def _coordinate(value: object, field: str, limit: float) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not -limit <= value <= limit
+    ):
+        raise BadRequest(f"{field} must be a number from {-limit:g} to {limit:g}")
+    return float(value)
 
 
 def _message(update_id: int, message: Message) -> InboundMessage | None:
     user = message.from_user
     if user is None or user.is_bot:
         return None
+    _int64(user.id, "message.from.id")
     base: dict[str, Any] = {
         "channel": TelegramChannel.name,
-        "address": str(message.chat.id),
+        "address": str(_int64(message.chat.id, "message.chat.id")),
         "message_id": f"tg:{update_id}",
-        "language_hint": user.language_code,
-        "display_name": user.first_name,
+        "language_hint": _optional_text(user.language_code, "message.from.language_code"),
+        "display_name": _text(user.first_name, "message.from.first_name"),
         "received_at": message.date,
     }
+    caption = _optional_text(message.caption, "message.caption")
     if message.location is not None:
-        point = GeoPoint(lat=message.location.latitude, lon=message.location.longitude)
+        point = GeoPoint(
+            lat=_coordinate(message.location.latitude, "message.location.latitude", 90),
+            lon=_coordinate(message.location.longitude, "message.location.longitude", 180),
+        )
         return InboundMessage(kind=InboundKind.LOCATION, location=point, **base)
     if message.photo:
+        for size in message.photo:
+            _text(size.file_id, "message.photo.file_id")
+            _int64(size.width, "message.photo.width")
+            _int64(size.height, "message.photo.height")
+            _optional_int(size.file_size, "message.photo.file_size")
         largest = max(message.photo, key=lambda p: (p.width * p.height, p.file_size or 0))
         ref = MediaRef(
             url=telegram_file_ref(largest.file_id),
             content_type="image/jpeg",  # Telegram re-encodes every photo as JPEG
             size=largest.file_size,
         )
-        return InboundMessage(kind=InboundKind.MEDIA, media=(ref,), text=message.caption, **base)
+        return InboundMessage(kind=InboundKind.MEDIA, media=(ref,), text=caption, **base)
     if message.document is not None:
         doc = message.document
         ref = MediaRef(
-            url=telegram_file_ref(doc.file_id),
-            content_type=doc.mime_type or "application/octet-stream",
-            size=doc.file_size,
+            url=telegram_file_ref(_text(doc.file_id, "message.document.file_id")),
+            content_type=_optional_text(doc.mime_type, "message.document.mime_type")
+            or "application/octet-stream",
+            size=_optional_int(doc.file_size, "message.document.file_size"),
         )
-        return InboundMessage(kind=InboundKind.MEDIA, media=(ref,), text=message.caption, **base)
+        return InboundMessage(kind=InboundKind.MEDIA, media=(ref,), text=caption, **base)
     if message.contact is not None:
         contact = message.contact
-        if contact.user_id is not None and contact.user_id == user.id:
-            phone = contact.phone_number.strip()
+        contact_user = _optional_int(contact.user_id, "message.contact.user_id")
+        if contact_user is not None and contact_user == user.id:
+            phone = _text(contact.phone_number, "message.contact.phone_number").strip()
             phone = phone if phone.startswith("+") else "+" + phone
             return InboundMessage(kind=InboundKind.CONTACT, contact_phone=phone, **base)
         return InboundMessage(kind=InboundKind.UNSUPPORTED, **base)
-    if message.text is not None:
-        text = message.text
+    text = _optional_text(message.text, "message.text")
+    if text is not None:
         command = text.split(maxsplit=1)[0].split("@", 1)[0].lower() if text else ""
         if command in _COMMANDS:
             text = _COMMANDS[command]
@@ -520,15 +579,18 @@ def _callback(update: Update) -> list[InboundMessage]:
     query = update.callback_query
     assert query is not None
     chat = query.message.chat if query.message is not None else None
-    address = str(chat.id) if chat is not None else str(query.from_user.id)
+    user_id = _int64(query.from_user.id, "callback_query.from.id")
+    address = str(_int64(chat.id, "callback_query.message.chat.id") if chat else user_id)
     base: dict[str, Any] = {
         "channel": TelegramChannel.name,
         "address": address,
         "message_id": f"tg:{update.update_id}",
-        "language_hint": query.from_user.language_code,
-        "display_name": query.from_user.first_name,
+        "language_hint": _optional_text(
+            query.from_user.language_code, "callback_query.from.language_code"
+        ),
+        "display_name": _text(query.from_user.first_name, "callback_query.from.first_name"),
     }
-    data = query.data or ""
+    data = _optional_text(query.data, "callback_query.data") or ""
     if not data:
         return []
     if data.startswith(TEXT_PREFIX):

@@ -33,7 +33,14 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from channels.base import BadRequest, BaseChannel, ChannelRequest, ForbiddenRequest
+from channels.base import (
+    MAX_ADDRESS_LENGTH,
+    MAX_MESSAGE_ID_LENGTH,
+    BadRequest,
+    BaseChannel,
+    ChannelRequest,
+    ForbiddenRequest,
+)
 from channels.http_session import ProviderSession
 from channels.render_text import render_plain
 from channels.retrying import PROVIDER_DOWN
@@ -132,6 +139,8 @@ def parse_receipt(request: ChannelRequest) -> DeliveryReceipt:
     if not sid or raw_status not in _RECEIPT_STATUSES:
         raise BadRequest("a status callback needs MessageSid and a known MessageStatus")
     to = form.get("To", "")
+    _refuse_longer("MessageSid", sid, MAX_MESSAGE_ID_LENGTH)
+    _refuse_longer("To", to, MAX_ADDRESS_LENGTH)
     channel = "whatsapp" if to.startswith("whatsapp:") else "sms"
     status = _RECEIPT_STATUSES[raw_status]
     error_code = form.get("ErrorCode") or None
@@ -173,6 +182,8 @@ class TwilioChannel(BaseChannel):
         sid, sender = form.get("MessageSid") or form.get("SmsSid"), form.get("From")
         if not sid or not sender:
             raise BadRequest(f"an inbound {self.name} message needs MessageSid and From")
+        _refuse_longer("MessageSid", sid, MAX_MESSAGE_ID_LENGTH)
+        _refuse_longer("From", sender, MAX_ADDRESS_LENGTH)
         return sid, sender
 
     @abstractmethod
@@ -196,6 +207,13 @@ class TwilioChannel(BaseChannel):
 
     async def close(self) -> None:
         await self._http.close()
+
+
+def _refuse_longer(field: str, value: str, limit: int) -> None:
+    # Twilio's SIDs are 34 characters and its addresses E.164 numbers (with a channel prefix):
+    # a longer one is not Twilio's, signed or not, and the message log could not keep it.
+    if len(value) > limit:
+        raise BadRequest(f"{field} is longer than {limit} characters")
 
 
 def media_from_form(form: Mapping[str, str]) -> tuple[MediaRef, ...]:

@@ -165,6 +165,58 @@ def test_a_message_missing_its_chat_is_a_bad_request():
         offline_channel().parse(telegram_request(update))
 
 
+def _changed(fixture: str, path: str, value: object) -> dict:
+    """The fixture with the field at ``path`` (dotted) set to ``value``."""
+    update = telegram_update(fixture)
+    *parents, last = path.split(".")
+    node = update
+    for name in parents:
+        node = node[name]
+    node[last] = value
+    return update
+
+
+# Fields the SDK's de_json takes whatever their type: each must be refused with a 400 that names
+# it (before, these were 500s, or messages with text=False that the message log could not store).
+@pytest.mark.parametrize(
+    ("fixture", "path", "value", "reason"),
+    [
+        ("update_message_text.json", "message.date", 1e18, "date out of range"),
+        ("update_message_text.json", "message.date", 10**18, "date out of range"),
+        ("update_message_text.json", "message.date", -(10**18), "date out of range"),
+        ("update_message_text.json", "message.text", False, "message.text"),
+        ("update_message_text.json", "message.text", {}, "message.text"),
+        ("update_message_text.json", "message.text", 7, "message.text"),
+        ("update_message_text.json", "message.chat.id", "123456789", "message.chat.id"),
+        ("update_message_text.json", "message.chat.id", 1.5, "message.chat.id"),
+        ("update_message_text.json", "message.chat.id", True, "message.chat.id"),
+        ("update_message_text.json", "message.chat.id", 2**63, "message.chat.id"),
+        ("update_message_text.json", "message.from.id", "42", "message.from.id"),
+        ("update_message_text.json", "message.from.id", 4.2, "message.from.id"),
+        ("update_message_text.json", "message.from.first_name", 5, "first_name"),
+        ("update_message_text.json", "message.from.language_code", [], "language_code"),
+        ("update_message_text.json", "update_id", True, "update_id"),
+        ("update_message_text.json", "update_id", 2**64, "update_id"),
+        ("update_message_command_start.json", "message.text", {}, "message.text"),
+        ("update_message_photo.json", "message.caption", {}, "message.caption"),
+        (
+            "update_message_photo.json",
+            "message.photo",
+            [{"file_id": "A", "file_unique_id": "B", "width": "9", "height": 9}],
+            "message.photo.width",
+        ),
+        ("update_message_location.json", "message.location.latitude", "x", "latitude"),
+        ("update_message_location.json", "message.location.longitude", 1e308, "longitude"),
+        ("update_callback_query.json", "callback_query.data", {}, "callback_query.data"),
+        ("update_callback_query.json", "callback_query.from.id", "x", "callback_query.from.id"),
+        ("update_callback_query.json", "callback_query.message.chat.id", 0.5, "chat.id"),
+    ],
+)
+def test_a_field_of_the_wrong_type_is_a_bad_request_that_names_it(fixture, path, value, reason):
+    with pytest.raises(BadRequest, match=reason.replace(".", r"\.")):
+        offline_channel().parse(telegram_request(_changed(fixture, path, value)))
+
+
 # -- render ---------------------------------------------------------------------------------------
 
 SIZE = Ask(
