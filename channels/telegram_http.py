@@ -9,7 +9,9 @@ aiohttp one the Twilio channels and the rest of citybot use; here every provider
 session and one connection pool.
 
 Parameters go form-encoded (multipart when files are uploaded), as the SDK's own transport sends
-them; aiohttp encodes them. Transport failures become the SDK's ``TimedOut`` (a timeout) or
+them. A form is encoded here by ``urllib.parse.urlencode`` and handed to aiohttp as bytes: given
+a dict, aiohttp builds a ``FormData`` (and a multipart writer with a fresh uuid4 boundary it then
+does not use) for every request, which cost a sixth of a reply's CPU. Transport failures become the SDK's ``TimedOut`` (a timeout) or
 ``NetworkError`` (refused, reset, not HTTP), which the channel reports as the provider being
 down, so the message is retried.
 
@@ -24,6 +26,7 @@ Example::
 from __future__ import annotations
 
 import functools
+from urllib.parse import urlencode
 
 import aiohttp
 from telegram.error import NetworkError, TimedOut
@@ -59,6 +62,8 @@ class AiohttpRequest(BaseRequest):
         self._write_timeout = write_timeout
         self._connect_timeout = connect_timeout
         self._media_write_timeout = media_write_timeout
+        self._headers = {"User-Agent": self.USER_AGENT}
+        self._form_headers = {**self._headers, "Content-Type": "application/x-www-form-urlencoded"}
 
     @property
     def read_timeout(self) -> float | None:
@@ -82,15 +87,18 @@ class AiohttpRequest(BaseRequest):
         connect_timeout: object = BaseRequest.DEFAULT_NONE,
         pool_timeout: object = BaseRequest.DEFAULT_NONE,
     ) -> tuple[int, bytes]:
-        data: aiohttp.FormData | dict[str, str] | None = None
+        data: aiohttp.FormData | bytes | None = None
+        headers = self._headers
         uploads = request_data is not None and request_data.contains_files
         if request_data is not None:
-            data = request_data.json_parameters
+            fields = request_data.json_parameters
             if uploads:
-                form = aiohttp.FormData(data)
+                data = aiohttp.FormData(fields)
                 for name, (filename, content, mime_type) in request_data.multipart_data.items():
-                    form.add_field(name, content, filename=filename, content_type=mime_type)
-                data = form
+                    data.add_field(name, content, filename=filename, content_type=mime_type)
+            elif fields:
+                data = urlencode(fields).encode("ascii")
+                headers = self._form_headers
         write_default = self._media_write_timeout if uploads else self._write_timeout
         read = _given(read_timeout, self._read_timeout)
         write = _given(write_timeout, write_default)
@@ -102,7 +110,7 @@ class AiohttpRequest(BaseRequest):
                 method,
                 url,
                 data=data,
-                headers={"User-Agent": self.USER_AGENT},
+                headers=headers,
                 timeout=timeout,
             ) as response:
                 if (response.content_length or 0) > MAX_ANSWER_BYTES:
