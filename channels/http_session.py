@@ -6,6 +6,12 @@ provider (kept alive per host, at most ``limit`` connections at once), DNS answe
 no cookie jar (the provider APIs set no cookies, and reading none saves work on every answer).
 Nothing of it is set up per request.
 
+A request takes one of ``limit`` slots (``slots``) before it goes to aiohttp, and keeps it until
+its answer is read. aiohttp would queue a request beyond its pool's size itself, but with the
+request's whole timeout already running: under a burst of replies (thousands queued at once)
+sends then time out before they start, are retried, and time out again. Waiting for a slot
+first, a send's timeout covers only its own exchange.
+
 aiohttp binds a session to the event loop it was made in, and channels are built before the
 loop runs in some callers (the CLI, tests), so the session is made on first use. ``close`` may
 be called by each channel that shares it; a later use (a send finishing after shutdown began)
@@ -14,12 +20,14 @@ makes a fresh one, which the next ``close`` closes again.
 Example::
 
     http = ProviderSession(limit=256)
-    async with http.get().post("https://api.telegram.org/bot.../sendMessage", data={...}) as r:
+    async with http.slots, http.get().post("https://api.telegram.org/bot.../sendMessage") as r:
         body = await r.read()
     await http.close()
 """
 
 from __future__ import annotations
+
+import asyncio
 
 import aiohttp
 
@@ -41,6 +49,8 @@ class ProviderSession:
             raise ValueError("limit must be at least 1")
         self._limit = limit
         self._session: aiohttp.ClientSession | None = None
+        # As many as the pool has connections, so that aiohttp never queues a request itself.
+        self.slots = asyncio.Semaphore(limit)
 
     def get(self) -> aiohttp.ClientSession:
         """The session (made now if there is none, inside the running event loop)."""

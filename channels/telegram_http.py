@@ -106,13 +106,13 @@ class AiohttpRequest(BaseRequest):
         total = None if read is None or write is None else read + write
         timeout = _timeout(total, _given(connect_timeout, self._connect_timeout))
         try:
-            async with self._http.get().request(
-                method,
-                url,
-                data=data,
-                headers=headers,
-                timeout=timeout,
-            ) as response:
+            # A free slot first (its wait is not timed), then the exchange (timed).
+            async with (
+                self._http.slots,
+                self._http.get().request(
+                    method, url, data=data, headers=headers, timeout=timeout
+                ) as response,
+            ):
                 if (response.content_length or 0) > MAX_ANSWER_BYTES:
                     raise NetworkError(f"the answer is larger than {MAX_ANSWER_BYTES:,} bytes")
                 return response.status, await response.read()

@@ -10,6 +10,7 @@ form body, Basic auth, the answer. What this subclass changes, and why:
   the scheme, host and a path prefix change), so tests and benchmarks talk to a local fake
   Twilio without patching the SDK;
 - a timeout on every request: the SDK passes none unless asked, and aiohttp then waits forever;
+  it starts once the request has one of the session's slots (``ProviderSession.slots``);
 - Basic auth as a header made once per account: the SDK would build an ``aiohttp.BasicAuth``
   for every request, which aiohttp 3.12 and later deprecate (and 4.0 removes);
 - the form body encoded by ``urllib.parse.urlencode`` (lists as repeated fields, as Twilio
@@ -96,16 +97,19 @@ class TwilioHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio s
         if data:
             body = urlencode(data, doseq=True).encode("ascii")
             merged.setdefault("Content-Type", "application/x-www-form-urlencoded")
-        response: Response = await super().request(
-            method,
-            url,
-            params=params,
-            data=body,
-            headers=merged,
-            auth=None,
-            timeout=timeout or self.timeout,
-            allow_redirects=allow_redirects,
-        )
+        # A free slot first (its wait is not timed), then the exchange (timed); the SDK reads
+        # the whole answer before it returns.
+        async with self._http.slots:
+            response: Response = await super().request(
+                method,
+                url,
+                params=params,
+                data=body,
+                headers=merged,
+                auth=None,
+                timeout=timeout or self.timeout,
+                allow_redirects=allow_redirects,
+            )
         if response.status_code == 429:
             _retry_after.set(_seconds(response.headers.get("Retry-After")))
         return response
