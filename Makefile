@@ -4,12 +4,15 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint install locales bench clean
+.PHONY: run test lint install lock locales bench clean
 
-$(STAMP): pyproject.toml
+# The versions CI tested (requirements.lock), pip's own among them: a fresh machine installs the
+# same. The lock constrains only what pyproject.toml asks for, so a platform without a locked
+# package (uvloop on Windows) installs without it.
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -c requirements.lock --upgrade pip
+	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -40,8 +43,22 @@ locales: $(STAMP)
 			--init-missing --no-fuzzy-matching --ignore-obsolete || exit 1; \
 	done
 
+# After changing the dependencies in pyproject.toml: the newest versions it allows, installed in a
+# scratch virtualenv and frozen (citybot itself and the build tools left out). Commit the result
+# with the change, once the tests pass on it (`make install` then installs it here too).
+LOCK_VENV := .lock-venv
+lock:
+	rm -rf $(LOCK_VENV)
+	$(PY) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install -q --upgrade pip
+	$(LOCK_VENV)/bin/pip install -q '.[dev]'
+	{ echo "# Made by \`make lock\` from pyproject.toml: the versions \`make install\` installs."; \
+	  $(LOCK_VENV)/bin/pip freeze --all --exclude citybot --exclude setuptools --exclude wheel; \
+	} > requirements.lock
+	rm -rf $(LOCK_VENV) build
+
 bench: $(STAMP)
 	$(BIN)/python bench/forms_engine.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache *.sqlite3
+	rm -rf $(VENV) $(LOCK_VENV) .mypy_cache .pytest_cache .ruff_cache *.sqlite3

@@ -77,23 +77,25 @@ async def serve_in_subprocess(
     env: Mapping[str, str] | None = None,
     profile: str | None = None,
     reply_workers: int = 0,
+    citybot: str | None = None,
 ) -> AsyncIterator[Served]:
     """``citybot serve --no-workers`` until the block ends; yields its URL once /readyz says 200.
 
     ``env`` adds to (or overrides) the server's environment; ``profile`` records the server with
     py-spy into that file (collapsed stacks for a ``.txt`` name, for grep and sort; else an SVG).
     With ``reply_workers`` (and Redis) the server runs ``--no-replies`` and that many
-    ``citybot worker --only replies`` processes send the replies.
+    ``citybot worker --only replies`` processes send the replies. ``citybot`` is the executable
+    to run (default: this checkout's), to measure another checkout under the same load.
     """
     if database_url and not database_url.startswith("sqlite"):
         # A fresh PostgreSQL database per run (dropped after): runs comparable, nothing left.
         async with (
             scratch_database(database_url) as fresh,
-            _served(fresh, redis_url, env, profile, reply_workers) as served,
+            _served(fresh, redis_url, env, profile, reply_workers, citybot) as served,
         ):
             yield served
         return
-    async with _served(database_url, redis_url, env, profile, reply_workers) as served:
+    async with _served(database_url, redis_url, env, profile, reply_workers, citybot) as served:
         yield served
 
 
@@ -104,6 +106,7 @@ async def _served(
     env: Mapping[str, str] | None,
     profile: str | None,
     reply_workers: int,
+    citybot: str | None,
 ) -> AsyncIterator[Served]:
     scratch = tempfile.mkdtemp(prefix="citybot-bench-")
     port = free_port()
@@ -124,7 +127,7 @@ async def _served(
     server_env.pop("CITYBOT_REDIS_URL", None)
     if redis_url:
         server_env["CITYBOT_REDIS_URL"] = redis_url
-    citybot = shutil.which("citybot", path=str(VENV_BIN)) or "citybot"
+    citybot = citybot or shutil.which("citybot", path=str(VENV_BIN)) or "citybot"
     command = [citybot, "serve", "--no-workers"]
     if reply_workers:
         command.append("--no-replies")

@@ -18,13 +18,16 @@ Telegram rule of one message a second per chat never holds a reply back.
   queue up behind them (the rate at which webhooks alone are taken in).
 - ``--reply-workers N``: the server runs ``--no-replies`` and N ``citybot worker --only
   replies`` processes send the replies; their CPU is printed apart.
+- ``--citybot PATH``: serve with another checkout's ``citybot`` (its ``.venv/bin/citybot``), so
+  two versions are measured under the same load, from the same bench.
 
     .venv/bin/python bench/webhooks.py --seconds 10 \\
         --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/test \\
         --redis-url redis://127.0.0.1:6379/15
 
-Target (issue 4): at least 1,500 messages/s per process on PostgreSQL + Redis. The exit status
-is 1 if any webhook was not answered 200 or any reply did not arrive.
+Target (issue 10): at least 1,000 messages/s per process on PostgreSQL + Redis, with replies, on
+the machine that figure was measured on (this project's CI machine is about 2.5 times slower).
+The exit status is 1 if any webhook was not answered 200 or any reply did not arrive.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode
 
+import aiohttp
 from twilio.request_validator import RequestValidator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,7 +56,6 @@ sys.path.insert(0, str(ROOT))
 from bench.latency import LatencySummary  # noqa: E402
 from bench.serve_process import Served, serve_in_subprocess  # noqa: E402
 from bot import event_loop  # noqa: E402
-from channels.http_client import HttpClient  # noqa: E402
 from tests.fakes.recording_server import RecordedRequest  # noqa: E402
 from tests.fakes.telegram_api import FakeTelegram  # noqa: E402
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio  # noqa: E402
@@ -106,7 +109,7 @@ class Resident:
         number: int,
         channel: str,
         url: str,
-        client: HttpClient,
+        client: aiohttp.ClientSession,
         conditions: Conditions,
     ):
         self.channel = channel
@@ -177,13 +180,13 @@ class Resident:
         if self.conditions.wait_for_reply:
             self.reply = asyncio.get_running_loop().create_future()
         started = time.perf_counter()
-        # The bench's side of HTTP on the same lean client as citybot's sends: it shares a core
-        # with PostgreSQL and Redis, and must not be what limits the server.
-        response = await self.client.request("POST", self.url + path, headers=headers, body=data)
+        async with self.client.post(self.url + path, headers=headers, data=data) as response:
+            status = response.status
+            await response.read()
         answered = time.perf_counter()
         if self.reply is None:
             if answered <= stats.until:
-                stats.statuses[response.status] += 1
+                stats.statuses[status] += 1
                 stats.latencies[self.channel].append(answered - started)
             return
         try:
@@ -193,7 +196,7 @@ class Resident:
         finally:
             self.reply = None
         if time.perf_counter() <= stats.until:
-            stats.statuses[response.status] += 1
+            stats.statuses[status] += 1
             stats.latencies[self.channel].append(answered - started)
             stats.reply_latencies[self.channel].append(time.perf_counter() - started)
         await asyncio.sleep(self.conditions.think)
@@ -276,10 +279,16 @@ async def bench(args: argparse.Namespace) -> int:
             env=server_env(telegram, twilio),
             profile=args.profile,
             reply_workers=args.reply_workers,
+            citybot=args.citybot,
         )
         url = await stack.enter_async_context(server)
-        # As many connections as residents posting at once, up to what one provider would open.
-        client = HttpClient(limit=min(args.residents, 400))
+        # As many connections as residents posting at once, up to what one provider would open;
+        # no cookie jar (the webhooks set none), as a provider's sender keeps none.
+        client = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=min(args.residents, 400)),
+            cookie_jar=aiohttp.DummyCookieJar(),
+            timeout=aiohttp.ClientTimeout(total=REPLY_TIMEOUT),
+        )
         stack.push_async_callback(client.close)
         conditions = Conditions(wait_for_reply=not args.webhooks_only, think=args.think)
         residents = [
@@ -381,6 +390,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--profile", help="record the server with py-spy into this SVG (.txt: collapsed stacks)"
+    )
+    parser.add_argument(
+        "--citybot",
+        help="the citybot executable to serve (default: this checkout's .venv/bin/citybot)",
     )
     parser.add_argument("--database-url", default=os.environ.get("CITYBOT_TEST_POSTGRES_URL"))
     parser.add_argument("--redis-url", default=os.environ.get("CITYBOT_TEST_REDIS_URL"))

@@ -1,6 +1,8 @@
 """The provider channels ``Settings`` enable, built once per process.
 
-A channel without credentials stays off (its webhook answers 404). Besides the contract's
+A channel without credentials stays off (its webhook answers 404). The channels built together
+share one ``ProviderSession``: one aiohttp session and connection pool for every provider call
+of the process (closing any of the channels closes it). Besides the contract's
 variables (DESIGN.md): ``TWILIO_WHATSAPP_TEMPLATES`` (JSON, message purpose -> Content SID),
 ``CITYBOT_TELEGRAM_SEND_RATE`` (messages/s, default 30) and ``CITYBOT_TWILIO_SEND_RATE``
 (default 10 for SMS; WhatsApp twice that).
@@ -22,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from channels.base import BaseChannel
+from channels.http_session import ProviderSession
 from channels.telegram import TelegramChannel
 from channels.twilio_common import TwilioAccount
 from channels.twilio_sms import SmsChannel
@@ -40,12 +43,14 @@ def build_channels(
 ) -> dict[str, BaseChannel]:
     """The provider channels the settings enable (see the module's docstring)."""
     channels: dict[str, BaseChannel] = {}
+    http = ProviderSession()
     if settings.telegram_bot_token:
         channels["telegram"] = TelegramChannel(
             settings.telegram_bot_token,
             settings.telegram_webhook_secret,
             api_base_url=settings.telegram_api_base_url,
             per_second=_rate(env, "CITYBOT_TELEGRAM_SEND_RATE", 30.0),
+            http=http,
         )
     if settings.twilio_account_sid and settings.twilio_auth_token:
         account = TwilioAccount(
@@ -56,7 +61,9 @@ def build_channels(
         )
         rate = _rate(env, "CITYBOT_TWILIO_SEND_RATE", 10.0)
         if settings.twilio_sms_from:
-            channels["sms"] = SmsChannel(account, settings.twilio_sms_from, per_second=rate)
+            channels["sms"] = SmsChannel(
+                account, settings.twilio_sms_from, per_second=rate, http=http
+            )
         if settings.twilio_whatsapp_from:
             channels["whatsapp"] = WhatsAppChannel(
                 account,
@@ -64,6 +71,7 @@ def build_channels(
                 templates=_templates(env),
                 last_inbound=_last_inbound(sessions, "whatsapp") if sessions else None,
                 per_second=rate * 2,
+                http=http,
             )
     return channels
 

@@ -108,3 +108,6 @@ def configure_logging(level: str = "INFO", stream: IO[str] | None = None) -> Non
     # aiohttp's access log line quotes the URL, which may hold a phone number: masked above,
     # but it is also noisy at load; keep it at WARNING unless debugging.
     logging.getLogger("aiohttp.access").setLevel("DEBUG" if level == "DEBUG" else "WARNING")
+    # The twilio SDK logs each request it sends and each answer at INFO (five lines or more for
+    # every message sent): the same rule.
+    logging.getLogger("twilio").setLevel("DEBUG" if level == "DEBUG" else "WARNING")

@@ -21,7 +21,20 @@ from dataclasses import dataclass
 from channels.types import Capabilities, Delivery, InboundMessage, OutboundMessage
 from forms_runtime.effects import Effect
 
-__all__ = ["BadRequest", "BaseChannel", "ChannelRequest", "ForbiddenRequest"]
+__all__ = [
+    "MAX_ADDRESS_LENGTH",
+    "MAX_MESSAGE_ID_LENGTH",
+    "BadRequest",
+    "BaseChannel",
+    "ChannelRequest",
+    "ForbiddenRequest",
+]
+
+# The longest address and provider message id the message log keeps (its columns' sizes): a
+# provider field longer than these is refused at the edge, with a 400, rather than making a row
+# the database refuses.
+MAX_ADDRESS_LENGTH = 255
+MAX_MESSAGE_ID_LENGTH = 128
 
 
 @dataclass(frozen=True, slots=True)

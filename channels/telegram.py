@@ -11,6 +11,10 @@ Decisions worth knowing:
   already moved past would either answer a question twice or silently change an earlier answer;
   the resident can simply send the corrected answer.
 - Commands: ``/start`` and ``/menu`` become "menu", ``/help``, ``/cancel``, ``/stop`` their word.
+- The SDK's ``de_json`` checks no types, so every field an ``InboundMessage`` is made of is
+  checked here: ids are integers of at most 64 bits (as the Bot API says), texts are strings,
+  a date is one Python can hold, a location is on Earth. Anything else is a 400 that names the
+  field, never a 500 nor a row the message log cannot store.
 - A shared contact counts as the resident's phone number only when it is their own
   (``contact.user_id == from.id``); anyone else's contact is answered like a sticker.
 - Photos become a ``MediaRef`` of the largest size, ``tg-file://<file_id>``: the file is fetched
@@ -21,13 +25,10 @@ Decisions worth knowing:
 - Long polling (``poll``, for a machine with no public URL) hands back each update as the
   ``ChannelRequest`` a webhook would have carried, so it takes the same parse and turn path;
   failures come back as ``PollingError`` (with Telegram's ``retry_after`` on a 429).
-- Replies go out through ``Bot._post("sendMessage", ...)`` (``_ReplyBot.send_text``): the SDK
-  still drops empty fields, encodes every parameter and raises its own errors from the answer, but
-  the answer stays a dict (only ``message_id`` is read) instead of a whole ``Message`` built by
-  ``de_json``, which cost more CPU than the rest of the send. (``Bot.do_api_request`` returns the
-  dict too, but warns on every call for a method the ``Bot`` has.) Each keyboard is built and encoded
-  by the SDK once per distinct set of buttons and reused as its JSON text (what the SDK would
-  have put in ``reply_markup``). The tests compare the requests with ``Bot.send_message``'s.
+- Replies go out through the SDK's ``Bot.send_message``; every call of the Bot API (replies, the
+  long poll, file downloads) goes through ``channels.telegram_http`` on the process's one shared
+  aiohttp session. Each keyboard is built by the SDK once per distinct set of buttons and reused
+  (the SDK's markup objects are frozen, so one may go with any number of sends).
 - ``download_file`` (getFile, then the file download) is how the media proxy gets a photo's bytes
   with the bot token, which must never leave this process.
 
@@ -45,7 +46,6 @@ import functools
 import hmac
 import json
 import logging
-import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -71,16 +71,16 @@ from telegram.error import (
     RetryAfter,
     TelegramError,
 )
-from telegram.request import HTTPXRequest
 
 from channels.base import BadRequest, BaseChannel, ChannelRequest, ForbiddenRequest
+from channels.http_session import ProviderSession
 from channels.media import telegram_file_ref
 from channels.media_fetch import MediaNotFound, MediaRefused, MediaUnavailable
 from channels.pacing import Pacer
 from channels.render_text import render_plain
 from channels.retrying import PROVIDER_DOWN
 from channels.sms_render import split_for_length
-from channels.telegram_http import HttpClientRequest
+from channels.telegram_http import AiohttpRequest
 from channels.types import (
     Button,
     Capabilities,
@@ -191,30 +191,20 @@ class TelegramChannel(BaseChannel):
         api_base_url: str | None = None,
         per_second: float = 30.0,
         per_chat_per_second: float = 1.0,
-        connection_pool_size: int | None = None,
+        http: ProviderSession | None = None,
     ) -> None:
         self._secret = secret
-        if connection_pool_size is None:
-            # Enough connections to keep up the configured rate with quarter-second round trips
-            # (Telegram's 30 a second needs far fewer than 16; a paid broadcast rate needs more).
-            connection_pool_size = max(16, min(256, math.ceil(per_second / 4)))
         base = (api_base_url or "https://api.telegram.org").rstrip("/")
-        # Replies go through the keep-alive client (``channels.telegram_http``: far less CPU
-        # per request under a flood; a send waiting for a free connection does so without its
-        # timeout running); the long poll keeps the SDK's own transport, built around it.
-        self._request = HttpClientRequest(
-            connection_pool_size=connection_pool_size, read_timeout=10.0, connect_timeout=5.0
-        )
-        # getUpdates holds its connection for the whole long poll: a pool of its own.
-        self._updates_request = HTTPXRequest(
-            connection_pool_size=1, read_timeout=10.0, connect_timeout=5.0
-        )
-        self.bot = _ReplyBot(
+        # Every Bot API call goes through the process's shared provider session (one of its own
+        # when none is given); the long poll holds one of its connections while it waits.
+        self._http = http or ProviderSession()
+        self._request = AiohttpRequest(self._http, read_timeout=10.0, connect_timeout=5.0)
+        self.bot = Bot(
             token,
             base_url=f"{base}/bot",
             base_file_url=f"{base}/file/bot",
             request=self._request,
-            get_updates_request=self._updates_request,
+            get_updates_request=AiohttpRequest(self._http, read_timeout=10.0, connect_timeout=5.0),
         )
         self.pacer = Pacer(per_second, per_chat_per_second)
 
@@ -293,8 +283,10 @@ class TelegramChannel(BaseChannel):
 
     async def send(self, message: OutboundMessage) -> Delivery:
         try:
-            message_id = await self.bot.send_text(
-                int(message.address), message.text, _markup_json(tuple(message.buttons))
+            sent = await self.bot.send_message(
+                chat_id=int(message.address),
+                text=message.text,
+                reply_markup=_markup(tuple(message.buttons)),
             )
         except RetryAfter as exc:
             return Delivery(
@@ -315,7 +307,7 @@ class TelegramChannel(BaseChannel):
             return Delivery(status=DeliveryStatus.FAILED, error_code="telegram", error=str(exc))
         except ValueError as exc:
             return Delivery(status=DeliveryStatus.FAILED, error_code="address", error=str(exc))
-        return Delivery(status=DeliveryStatus.SENT, provider_message_id=message_id)
+        return Delivery(status=DeliveryStatus.SENT, provider_message_id=str(sent.message_id))
 
     async def set_webhook(self, url: str) -> bool:
         """Register ``url`` with the secret (``citybot telegram set-webhook``)."""
@@ -402,25 +394,7 @@ class TelegramChannel(BaseChannel):
         return body
 
     async def close(self) -> None:
-        await self._request.shutdown()
-        await self._updates_request.shutdown()
-
-
-class _ReplyBot(Bot):
-    """python-telegram-bot's ``Bot`` with a cheaper call for the replies that make up most traffic.
-
-    ``send_text`` posts what ``send_message(chat_id, text, reply_markup=...)`` posts, through the
-    same ``_post`` (parameters encoded by the SDK, its errors raised from the answer), and returns
-    the ``message_id`` from the raw answer rather than building a ``Message`` from it.
-    """
-
-    async def send_text(self, chat_id: int, text: str, reply_markup: str | None) -> str | None:
-        # The chat id as the text the SDK would make of it (it json-encodes anything else).
-        result = await self._post(
-            "sendMessage", {"chat_id": str(chat_id), "text": text, "reply_markup": reply_markup}
-        )
-        message_id = result.get("message_id") if isinstance(result, dict) else None
-        return None if message_id is None else str(message_id)
+        await self._http.close()
 
 
 def _update(body: bytes) -> Update:
@@ -432,8 +406,8 @@ def _update_json(body: bytes) -> dict[str, Any]:
         data = orjson.loads(body)  # several times the json module's speed, every update
     except (ValueError, UnicodeDecodeError):
         raise BadRequest("the body is not JSON") from None
-    if not isinstance(data, dict) or not isinstance(data.get("update_id"), int):
-        raise BadRequest("the body is not a Telegram Update (no integer update_id)")
+    if not isinstance(data, dict) or not _is_int64(data.get("update_id")):
+        raise BadRequest("the body is not a Telegram Update (no 64-bit integer update_id)")
     return data
 
 
@@ -465,9 +439,9 @@ def _plain_text(data: dict[str, Any]) -> InboundMessage | None:
         return None
     chat_id, language, name = chat.get("id"), sender.get("language_code"), sender.get("first_name")
     if not (
-        type(chat_id) is int
+        _is_int64(chat_id)
         and isinstance(chat.get("type"), str)
-        and type(sender.get("id")) is int
+        and _is_int64(sender.get("id"))
         and sender.get("is_bot") is False
         and isinstance(name, str)
         and (language is None or isinstance(language, str))
@@ -494,48 +468,103 @@ def _de_json(data: dict[str, Any]) -> Update:
         return Update.de_json(data, None)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise BadRequest(f"the Update is malformed: {exc!r}") from None
+    except (OverflowError, OSError):
+        # A date no clock can hold (1e18): datetime.fromtimestamp refuses it with these.
+        raise BadRequest("the Update is malformed: a date out of range") from None
+
+
+_INT64 = range(-(2**63), 2**63)
+
+
+def _is_int64(value: object) -> bool:
+    # type() rather than isinstance(): JSON true is a bool, which Python counts as an int.
+    return type(value) is int and value in _INT64
+
+
+def _int64(value: object, field: str) -> int:
+    if not isinstance(value, int) or not _is_int64(value):
+        raise BadRequest(f"{field} must be an integer of at most 64 bits")
+    return value
+
+
+def _optional_int(value: object, field: str) -> int | None:
+    return None if value is None else _int64(value, field)
+
+
+def _optional_text(value: object, field: str) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise BadRequest(f"{field} must be a string")
+    return value
+
+
+def _text(value: object, field: str) -> str:
+    if not isinstance(value, str):
+        raise BadRequest(f"{field} must be a string")
+    return value
+
+
+def _coordinate(value: object, field: str, limit: float) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not -limit <= value <= limit
+    ):
+        raise BadRequest(f"{field} must be a number from {-limit:g} to {limit:g}")
+    return float(value)
 
 
 def _message(update_id: int, message: Message) -> InboundMessage | None:
     user = message.from_user
     if user is None or user.is_bot:
         return None
+    _int64(user.id, "message.from.id")
     base: dict[str, Any] = {
         "channel": TelegramChannel.name,
-        "address": str(message.chat.id),
+        "address": str(_int64(message.chat.id, "message.chat.id")),
         "message_id": f"tg:{update_id}",
-        "language_hint": user.language_code,
-        "display_name": user.first_name,
+        "language_hint": _optional_text(user.language_code, "message.from.language_code"),
+        "display_name": _text(user.first_name, "message.from.first_name"),
         "received_at": message.date,
     }
+    caption = _optional_text(message.caption, "message.caption")
     if message.location is not None:
-        point = GeoPoint(lat=message.location.latitude, lon=message.location.longitude)
+        point = GeoPoint(
+            lat=_coordinate(message.location.latitude, "message.location.latitude", 90),
+            lon=_coordinate(message.location.longitude, "message.location.longitude", 180),
+        )
         return InboundMessage(kind=InboundKind.LOCATION, location=point, **base)
     if message.photo:
+        for size in message.photo:
+            _text(size.file_id, "message.photo.file_id")
+            _int64(size.width, "message.photo.width")
+            _int64(size.height, "message.photo.height")
+            _optional_int(size.file_size, "message.photo.file_size")
         largest = max(message.photo, key=lambda p: (p.width * p.height, p.file_size or 0))
         ref = MediaRef(
             url=telegram_file_ref(largest.file_id),
             content_type="image/jpeg",  # Telegram re-encodes every photo as JPEG
             size=largest.file_size,
         )
-        return InboundMessage(kind=InboundKind.MEDIA, media=(ref,), text=message.caption, **base)
+        return InboundMessage(kind=InboundKind.MEDIA, media=(ref,), text=caption, **base)
     if message.document is not None:
         doc = message.document
         ref = MediaRef(
-            url=telegram_file_ref(doc.file_id),
-            content_type=doc.mime_type or "application/octet-stream",
-            size=doc.file_size,
+            url=telegram_file_ref(_text(doc.file_id, "message.document.file_id")),
+            content_type=_optional_text(doc.mime_type, "message.document.mime_type")
+            or "application/octet-stream",
+            size=_optional_int(doc.file_size, "message.document.file_size"),
         )
-        return InboundMessage(kind=InboundKind.MEDIA, media=(ref,), text=message.caption, **base)
+        return InboundMessage(kind=InboundKind.MEDIA, media=(ref,), text=caption, **base)
     if message.contact is not None:
         contact = message.contact
-        if contact.user_id is not None and contact.user_id == user.id:
-            phone = contact.phone_number.strip()
+        contact_user = _optional_int(contact.user_id, "message.contact.user_id")
+        if contact_user is not None and contact_user == user.id:
+            phone = _text(contact.phone_number, "message.contact.phone_number").strip()
             phone = phone if phone.startswith("+") else "+" + phone
             return InboundMessage(kind=InboundKind.CONTACT, contact_phone=phone, **base)
         return InboundMessage(kind=InboundKind.UNSUPPORTED, **base)
-    if message.text is not None:
-        text = message.text
+    text = _optional_text(message.text, "message.text")
+    if text is not None:
         command = text.split(maxsplit=1)[0].split("@", 1)[0].lower() if text else ""
         if command in _COMMANDS:
             text = _COMMANDS[command]
@@ -550,15 +579,18 @@ def _callback(update: Update) -> list[InboundMessage]:
     query = update.callback_query
     assert query is not None
     chat = query.message.chat if query.message is not None else None
-    address = str(chat.id) if chat is not None else str(query.from_user.id)
+    user_id = _int64(query.from_user.id, "callback_query.from.id")
+    address = str(_int64(chat.id, "callback_query.message.chat.id") if chat else user_id)
     base: dict[str, Any] = {
         "channel": TelegramChannel.name,
         "address": address,
         "message_id": f"tg:{update.update_id}",
-        "language_hint": query.from_user.language_code,
-        "display_name": query.from_user.first_name,
+        "language_hint": _optional_text(
+            query.from_user.language_code, "callback_query.from.language_code"
+        ),
+        "display_name": _text(query.from_user.first_name, "callback_query.from.first_name"),
     }
-    data = query.data or ""
+    data = _optional_text(query.data, "callback_query.data") or ""
     if not data:
         return []
     if data.startswith(TEXT_PREFIX):
@@ -597,17 +629,13 @@ def _option_buttons(options: Sequence[OptionView]) -> tuple[Button, ...]:
 
 
 @functools.lru_cache(maxsize=1024)
-def _markup_json(buttons: tuple[Button, ...]) -> str | None:
-    """The keyboard for these buttons as the SDK encodes ``reply_markup``; None without buttons.
+def _markup(buttons: tuple[Button, ...]) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
+    """The keyboard for these buttons; None without buttons.
 
     A form asks the same few questions of everyone, so the same keyboards come back again and
-    again: each distinct one is built and encoded once (``Button`` is frozen, so hashable).
+    again: each distinct one is built once (``Button`` is frozen, so hashable, and the SDK's
+    markup objects are frozen too, so one is shared safely by every send).
     """
-    markup = _markup(buttons)
-    return None if markup is None else json.dumps(markup.to_dict())
-
-
-def _markup(buttons: Sequence[Button]) -> InlineKeyboardMarkup | ReplyKeyboardMarkup | None:
     if not buttons:
         return None
     if any(b.kind in ("location", "contact") for b in buttons):

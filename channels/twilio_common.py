@@ -7,11 +7,12 @@ numbered plain text (each channel cuts it to its own length) and names the Statu
 - Signatures: ``X-Twilio-Signature`` is checked with twilio's ``RequestValidator`` against the URL
   Twilio called, which is ``CITYBOT_PUBLIC_URL`` + path (+ query), not the URL this process saw
   (behind a proxy or load balancer those differ in scheme, host and port).
-- Sending: the real ``twilio.rest.Client`` builds and authenticates every request; its HTTP client
-  (``BaseUrlHttpClient``) only moves the request to ``TWILIO_API_BASE_URL`` when that is set, so
-  tests and benchmarks talk to a local fake Twilio without patching the SDK.
+- Sending: the real ``twilio.rest.Client`` builds and authenticates every request, and the SDK's
+  own aiohttp transport sends it on the process's shared session (``channels.twilio_http``, which
+  also moves the request to ``TWILIO_API_BASE_URL`` when that is set, so tests and benchmarks
+  talk to a local fake Twilio without patching the SDK).
 - Errors: 429 -> RATE_LIMITED (with the Retry-After Twilio names), 21610 -> UNREACHABLE (the
-  resident texted STOP at Twilio), 5xx / timeouts / refused connections -> FAILED
+  resident texted STOP at Twilio), 5xx / timeouts / refused or broken connections -> FAILED
   ``provider_down`` (retried by ``send_with_retries``), any other 4xx -> FAILED for good.
 
 Example::
@@ -21,36 +22,35 @@ Example::
 
 from __future__ import annotations
 
-import base64
-import contextvars
-import functools
 import hmac
-import logging
 from abc import abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
+import aiohttp
 from twilio.base.exceptions import TwilioRestException
-from twilio.http import AsyncHttpClient
-from twilio.http.response import Response
 from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
-from channels.base import BadRequest, BaseChannel, ChannelRequest, ForbiddenRequest
-from channels.form_encoding import form_urlencode
-from channels.http_client import HttpClient
+from channels.base import (
+    MAX_ADDRESS_LENGTH,
+    MAX_MESSAGE_ID_LENGTH,
+    BadRequest,
+    BaseChannel,
+    ChannelRequest,
+    ForbiddenRequest,
+)
+from channels.http_session import ProviderSession
 from channels.render_text import render_plain
 from channels.retrying import PROVIDER_DOWN
-from channels.types import Delivery, DeliveryStatus, OutboundMessage
+from channels.twilio_http import TwilioHttpClient, retry_after_seen
+from channels.types import Delivery, DeliveryReceipt, DeliveryStatus, OutboundMessage
 from forms_runtime.effects import Effect, MediaRef
 
 __all__ = [
     "SIGNATURE_HEADER",
     "STATUS_CALLBACK_PATH",
-    "BaseUrlHttpClient",
-    "DeliveryReceipt",
     "TwilioAccount",
     "TwilioChannel",
     "delivery_from_error",
@@ -59,8 +59,6 @@ __all__ = [
     "signed_url",
     "verify_twilio_signature",
 ]
-
-log = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
 STATUS_CALLBACK_PATH = "/webhooks/twilio/status"
@@ -82,12 +80,6 @@ _RECEIPT_STATUSES: dict[str, DeliveryStatus] = {
     "canceled": DeliveryStatus.FAILED,
 }
 
-# The Retry-After of the last 429 seen by this task: set by the HTTP client, read by the sender
-# right after the SDK call returns (same task, so concurrent sends never see each other's value).
-_retry_after: contextvars.ContextVar[float | None] = contextvars.ContextVar(
-    "twilio_retry_after", default=None
-)
-
 
 @dataclass(frozen=True, slots=True)
 class TwilioAccount:
@@ -96,17 +88,6 @@ class TwilioAccount:
     # CITYBOT_PUBLIC_URL: what Twilio calls, and so what it signs.
     public_url: str
     api_base_url: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryReceipt:
-    """A provider's word on an outbound message (Twilio StatusCallback), vendor-neutral."""
-
-    provider_message_id: str
-    status: DeliveryStatus
-    channel: str
-    address: str
-    error_code: str | None = None
 
 
 def signed_url(public_url: str, request_url: str) -> str:
@@ -158,6 +139,8 @@ def parse_receipt(request: ChannelRequest) -> DeliveryReceipt:
     if not sid or raw_status not in _RECEIPT_STATUSES:
         raise BadRequest("a status callback needs MessageSid and a known MessageStatus")
     to = form.get("To", "")
+    _refuse_longer("MessageSid", sid, MAX_MESSAGE_ID_LENGTH)
+    _refuse_longer("To", to, MAX_ADDRESS_LENGTH)
     channel = "whatsapp" if to.startswith("whatsapp:") else "sms"
     status = _RECEIPT_STATUSES[raw_status]
     error_code = form.get("ErrorCode") or None
@@ -185,9 +168,10 @@ class TwilioChannel(BaseChannel):
                 return split_for_sms(text, max_segments=3)
     """
 
-    def __init__(self, account: TwilioAccount) -> None:
+    def __init__(self, account: TwilioAccount, *, http: ProviderSession | None = None) -> None:
         self.account = account
-        self._http = BaseUrlHttpClient(account.api_base_url)
+        # The process's shared provider session (one of its own when none is given).
+        self._http = TwilioHttpClient(http or ProviderSession(), account.api_base_url)
         self.client = Client(account.account_sid, account.auth_token, http_client=self._http)
 
     def verify(self, request: ChannelRequest) -> None:
@@ -198,6 +182,8 @@ class TwilioChannel(BaseChannel):
         sid, sender = form.get("MessageSid") or form.get("SmsSid"), form.get("From")
         if not sid or not sender:
             raise BadRequest(f"an inbound {self.name} message needs MessageSid and From")
+        _refuse_longer("MessageSid", sid, MAX_MESSAGE_ID_LENGTH)
+        _refuse_longer("From", sender, MAX_ADDRESS_LENGTH)
         return sid, sender
 
     @abstractmethod
@@ -223,6 +209,13 @@ class TwilioChannel(BaseChannel):
         await self._http.close()
 
 
+def _refuse_longer(field: str, value: str, limit: int) -> None:
+    # Twilio's SIDs are 34 characters and its addresses E.164 numbers (with a channel prefix):
+    # a longer one is not Twilio's, signed or not, and the message log could not keep it.
+    if len(value) > limit:
+        raise BadRequest(f"{field} is longer than {limit} characters")
+
+
 def media_from_form(form: Mapping[str, str]) -> tuple[MediaRef, ...]:
     """Twilio's MediaUrlN / MediaContentTypeN pairs as references (nothing is downloaded)."""
     try:
@@ -246,110 +239,13 @@ def delivery_from_error(exc: BaseException) -> Delivery:
                 status=DeliveryStatus.RATE_LIMITED,
                 error_code=code,
                 error=exc.msg,
-                retry_after=_retry_after.get() or 1.0,
+                retry_after=retry_after_seen() or 1.0,
             )
         if exc.code == OPTED_OUT_CODE:
             return Delivery(status=DeliveryStatus.UNREACHABLE, error_code=code, error=exc.msg)
         if exc.status >= 500:
             return Delivery(status=DeliveryStatus.FAILED, error_code=PROVIDER_DOWN, error=exc.msg)
         return Delivery(status=DeliveryStatus.FAILED, error_code=code, error=exc.msg)
-    if isinstance(exc, TimeoutError | OSError):  # HttpError is an OSError
+    if isinstance(exc, TimeoutError | OSError | aiohttp.ClientError):  # no answer came
         return Delivery(status=DeliveryStatus.FAILED, error_code=PROVIDER_DOWN, error=repr(exc))
     return Delivery(status=DeliveryStatus.FAILED, error_code="error", error=repr(exc))
-
-
-class BaseUrlHttpClient(AsyncHttpClient):  # type: ignore[misc]  # twilio ships no type hints
-    """twilio's async HTTP client port, on the keep-alive ``HttpClient``, sending to
-    ``base_url`` when one is set.
-
-    The SDK still builds the URL path, the form body and the Basic auth; only the scheme and host
-    change. What is the same for every request (the encoded credentials) is made once.
-    """
-
-    def __init__(self, base_url: str | None, *, timeout: float = 10.0, limit: int = 100) -> None:
-        super().__init__(logger=log, is_async=True, timeout=timeout)
-        self._base = urlsplit(base_url.rstrip("/")) if base_url else None
-        self._limit = limit
-        self._client: HttpClient | None = None
-        self._default_timeout = timeout
-
-    def target(self, url: str, params: Mapping[str, Any] | None = None) -> str:
-        parts = urlsplit(url)
-        query = parts.query
-        given = [(k, str(v)) for k, v in (params or {}).items() if v is not None]
-        if given:
-            query = "&".join(filter(None, (query, urlencode(given))))
-        if self._base is None:
-            return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))
-        return urlunsplit(
-            (self._base.scheme, self._base.netloc, self._base.path + parts.path, query, "")
-        )
-
-    async def request(
-        self,
-        method: str,
-        url: str,
-        params: Mapping[str, Any] | None = None,
-        data: Mapping[str, Any] | None = None,
-        headers: Mapping[str, str] | None = None,
-        auth: tuple[str, str] | None = None,
-        timeout: float | None = None,
-        allow_redirects: bool = False,
-    ) -> Response:
-        if self._client is None:
-            self._client = HttpClient(limit=self._limit)
-        # Twilio's API does not redirect; a 3xx comes back as it is (allow_redirects is moot).
-        answer = await self._client.request(
-            method.upper(),
-            self.target(url, params),
-            headers=_with_basic_auth(headers, auth, form=bool(data)),
-            body=_form(data),
-            timeout=timeout or self._default_timeout,
-        )
-        text = answer.body.decode("utf-8", "replace")
-        if answer.status == 429:
-            _retry_after.set(_retry_after_seconds(answer.header("Retry-After")))
-        return Response(answer.status, text, answer.headers)
-
-    async def close(self) -> None:
-        if self._client is not None:
-            await self._client.close()
-            self._client = None
-
-
-def _form(data: Mapping[str, Any] | None) -> bytes | None:
-    # Lists (MediaUrl, PersistentAction) become repeated fields, as Twilio expects.
-    if not data:
-        return None
-    fields: list[tuple[str, str]] = []
-    for key, value in data.items():
-        if isinstance(value, list | tuple):
-            fields.extend((key, str(v)) for v in value if v is not None)
-        elif value is not None:
-            fields.append((key, str(value)))
-    return form_urlencode(fields)
-
-
-def _with_basic_auth(
-    headers: Mapping[str, str] | None, auth: tuple[str, str] | None, *, form: bool = False
-) -> dict[str, str]:
-    # The SDK hands over (user, password); the header is built once per account (cached).
-    merged = dict(headers or {})
-    if form:
-        merged.setdefault("Content-Type", "application/x-www-form-urlencoded")
-    if auth:
-        merged["Authorization"] = _basic_authorization(auth[0], auth[1])
-    return merged
-
-
-@functools.lru_cache(maxsize=8)
-def _basic_authorization(username: str, password: str) -> str:
-    # One account (or a few) signs every request: encoded once, not per message.
-    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
-
-
-def _retry_after_seconds(raw: str | None) -> float | None:
-    try:
-        return max(0.0, float(raw)) if raw else None
-    except ValueError:
-        return None

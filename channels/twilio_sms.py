@@ -17,6 +17,7 @@ Example::
 from __future__ import annotations
 
 from channels.base import ChannelRequest
+from channels.http_session import ProviderSession
 from channels.pacing import Pacer
 from channels.sms_render import split_for_sms
 from channels.twilio_common import (
@@ -58,8 +59,9 @@ class SmsChannel(TwilioChannel):
         *,
         per_second: float = 10.0,
         per_address_per_second: float | None = None,
+        http: ProviderSession | None = None,
     ) -> None:
-        super().__init__(account)
+        super().__init__(account, http=http)
         self.from_number = from_number
         # Twilio queues per sending number at its MPS; pacing here keeps our queue, not theirs.
         self.pacer = Pacer(per_second, per_address_per_second)

@@ -20,6 +20,7 @@ __all__ = [
     "Button",
     "Capabilities",
     "Delivery",
+    "DeliveryReceipt",
     "DeliveryStatus",
     "InboundKind",
     "InboundMessage",
@@ -107,3 +108,14 @@ class Delivery:
     error_code: str | None = None
     error: str | None = None
     retry_after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReceipt:
+    """A provider's word on an outbound message (Twilio StatusCallback), vendor-neutral."""
+
+    provider_message_id: str
+    status: DeliveryStatus
+    channel: str
+    address: str
+    error_code: str | None = None

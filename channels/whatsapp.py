@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from channels.base import BadRequest, ChannelRequest
+from channels.http_session import ProviderSession
 from channels.pacing import Pacer
 from channels.sms_render import split_for_length
 from channels.twilio_common import (
@@ -75,8 +76,9 @@ class WhatsAppChannel(TwilioChannel):
         last_inbound: LastInbound | None = None,
         per_second: float = 20.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        http: ProviderSession | None = None,
     ) -> None:
-        super().__init__(account)
+        super().__init__(account, http=http)
         self.from_number = (from_number or "").removeprefix(PREFIX)
         self.templates = dict(templates or {})
         self.last_inbound = last_inbound

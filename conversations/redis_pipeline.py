@@ -2,19 +2,21 @@
 
 Under load hundreds of turns are in flight, and each calls a script to get in and one to get out
 (``conversations.redis_turns``). Sent one by one, every call pays redis-py's per-command work
-(a pooled connection, retries, timeouts, observability hooks) and a ``send`` system call, and
-needs a connection of its own while it waits. ``ScriptPipeline`` queues the calls instead; one
-sender writes everything queued on its own connection as one pipeline (``EVALSHA`` each, not a
-transaction; without redis-py's ``Pipeline`` object, which costs more than a lone command), reads
-the replies and hands each caller its own. While a pipeline is on the wire the next one fills, so
-batches grow with the load by themselves and a lone call goes out at once: under light load a
-call waits no longer than before, under heavy load the per-call cost falls.
+(a pooled connection, retries, observability hooks) and a ``send`` system call, and needs a
+connection of its own while it waits. ``ScriptPipeline`` queues the calls instead; one sender
+writes everything queued as one redis-py pipeline (``Redis.pipeline(transaction=False)``, an
+``EVALSHA`` each, not a transaction), and hands each caller its own reply. While a pipeline is
+on the wire the next one fills, so batches grow with the load by themselves and a lone call goes
+out at once: under light load a call waits no longer than before, under heavy load the
+per-call cost falls.
 
 Each call is still its own script, run atomically by Redis; calls of one batch are independent
-(one failing does not fail the others). A connection error fails every call of that batch, as it
-would have failed each of them alone. A caller that gave up (cancelled) before its call was sent
-is left out of the batch. Scripts are loaded once; a Redis that lost them (restart, ``SCRIPT
-FLUSH``) gets them again and the calls it refused are sent once more.
+(one failing does not fail the others: ``execute(raise_on_error=False)``). A connection error is
+retried as the client's retry policy says (redis-py's, the same as for any command), and when
+that gives up it fails every call of that batch, as it would have failed each of them alone. A
+caller that gave up (cancelled) before its call was sent is left out of the batch. Scripts are
+loaded once; a Redis that lost them (restart, ``SCRIPT FLUSH``) gets them again and the calls it
+refused are sent once more.
 
 Example::
 
@@ -30,17 +32,15 @@ import asyncio
 import contextlib
 import hashlib
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import hiredis
 from redis.asyncio import Redis
-from redis.asyncio.connection import AbstractConnection
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import NoScriptError
 
-__all__ = ["ScriptPipeline", "pack_commands"]
+__all__ = ["ScriptPipeline"]
 
 Arg = str | int | float | bytes
 
@@ -64,7 +64,6 @@ class ScriptPipeline:
         self._queue: deque[_Call] = deque()
         self._wake = asyncio.Event()
         self._sender: asyncio.Task[None] | None = None
-        self._connection: AbstractConnection | None = None
         self._closed = False
         self.batches = 0  # pipelines sent (how well calls were batched: see the tests)
 
@@ -98,9 +97,6 @@ class ScriptPipeline:
             call = self._queue.popleft()
             if not call.future.done():
                 call.future.set_exception(RedisConnectionError("the script pipeline is closed"))
-        if self._connection is not None:
-            await self._redis.connection_pool.release(self._connection)
-            self._connection = None
 
     async def _send_forever(self) -> None:
         while True:
@@ -142,37 +138,17 @@ class ScriptPipeline:
 
     async def _pipeline(self, calls: list[_Call]) -> list[Any]:
         self.batches += 1
-        if self._connection is None:
-            pool = self._redis.connection_pool
-            self._connection = await pool.get_connection()  # type: ignore[no-untyped-call]
-        connection = self._connection
-        commands = [("EVALSHA", c.sha, len(c.keys), *c.keys, *c.args) for c in calls]
-        replies: list[Any] = []
-        try:
-            # Connects again by itself after a disconnect below.
-            await connection.send_packed_command(pack_commands(commands))
-            for _ in calls:
-                try:
-                    replies.append(await connection.read_response())
-                except ResponseError as refused:  # this call's error; the others still read
-                    replies.append(refused)
-        except BaseException:
-            # Replies may be left unread: never reuse the connection in that state.
-            await connection.disconnect(nowait=True)
-            raise
+        pipeline = self._redis.pipeline(transaction=False)
+        for call in calls:
+            pipeline.evalsha(call.sha, len(call.keys), *call.keys, *call.args)
+        # Each call's error in its place (a ResponseError, NoScriptError among them).
+        replies: list[Any] = await pipeline.execute(raise_on_error=False)
         return replies
 
     async def _load(self) -> None:
         for source in list(self._sources.values()):
             await self._redis.script_load(source)
         self._loaded = True
-
-
-def pack_commands(commands: Sequence[tuple[Any, ...]]) -> bytes:
-    """The commands in Redis's protocol, packed by hiredis in C: the same bytes as redis-py's
-    own (Python) packer, 13 -> 1.6 us a script call."""
-    pack: Callable[[tuple[Any, ...]], bytes] = hiredis.pack_command  # its stub says a 1-tuple
-    return b"".join(map(pack, commands))
 
 
 def _fail(calls: list[_Call], error: BaseException) -> None:

@@ -20,8 +20,7 @@ from datetime import UTC, datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
-from channels.twilio_common import DeliveryReceipt
-from channels.types import Delivery, DeliveryStatus, OutboundMessage
+from channels.types import Delivery, DeliveryReceipt, DeliveryStatus, OutboundMessage
 from storage.models import MessageLog, Resident, ResidentAddress
 
 __all__ = [

@@ -1,4 +1,4 @@
-"""The keep-alive transport under python-telegram-bot: real Bot calls against small local servers."""
+"""The aiohttp transport under python-telegram-bot: real Bot calls against small local servers."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from aiohttp.test_utils import TestServer
 from telegram import Bot
 from telegram.error import Forbidden, NetworkError, TimedOut
 
-from channels.telegram_http import HttpClientRequest
+from channels.http_session import ProviderSession
+from channels.telegram_http import AiohttpRequest
 
 TOKEN = "7000000001:AAFakeTokenForTests"
 
@@ -51,12 +52,12 @@ async def server(seen: list[tuple[str, dict[str, str], str]]) -> AsyncIterator[T
         yield running
 
 
-def bot_for(url: str, request: HttpClientRequest) -> Bot:
+def bot_for(url: str, request: AiohttpRequest) -> Bot:
     return Bot(TOKEN, base_url=f"{url}/bot", request=request)
 
 
-async def test_the_sdk_builds_the_call_and_the_client_sends_it(server, seen):
-    request = HttpClientRequest()
+async def test_the_sdk_builds_the_call_and_the_session_sends_it(server, seen):
+    request = AiohttpRequest(ProviderSession())
     try:
         sent = await bot_for(str(server.make_url("")).rstrip("/"), request).send_message(
             chat_id=123456789, text="Hello"
@@ -71,7 +72,7 @@ async def test_the_sdk_builds_the_call_and_the_client_sends_it(server, seen):
 
 
 async def test_the_sdk_still_raises_its_own_errors_from_the_answer(server):
-    request = HttpClientRequest()
+    request = AiohttpRequest(ProviderSession())
     try:
         with pytest.raises(Forbidden):
             await bot_for(str(server.make_url("")).rstrip("/"), request).send_message(
@@ -82,7 +83,7 @@ async def test_the_sdk_still_raises_its_own_errors_from_the_answer(server):
 
 
 async def test_files_go_as_multipart_with_the_other_fields(server, seen):
-    request = HttpClientRequest()
+    request = AiohttpRequest(ProviderSession())
     try:
         await bot_for(str(server.make_url("")).rstrip("/"), request).send_document(
             chat_id=123456789, document=b"%PDF-1.4", filename="report.pdf", caption="Your report"
@@ -96,7 +97,7 @@ async def test_files_go_as_multipart_with_the_other_fields(server, seen):
 
 
 async def test_a_refused_connection_is_a_network_error():
-    request = HttpClientRequest(connect_timeout=1.0)
+    request = AiohttpRequest(ProviderSession(), connect_timeout=1.0)
     try:
         with pytest.raises(NetworkError) as raised:
             await bot_for("http://127.0.0.1:9", request).send_message(chat_id=1, text="Hello")
@@ -106,7 +107,7 @@ async def test_a_refused_connection_is_a_network_error():
 
 
 async def test_a_provider_that_does_not_answer_in_time_is_timed_out(server):
-    request = HttpClientRequest(read_timeout=0.2, write_timeout=0.2)
+    request = AiohttpRequest(ProviderSession(), read_timeout=0.2, write_timeout=0.2)
     url = str(server.make_url("")).rstrip("/")
     try:
         with pytest.raises(TimedOut):
@@ -116,7 +117,7 @@ async def test_a_provider_that_does_not_answer_in_time_is_timed_out(server):
 
 
 async def test_a_shut_down_transport_opens_a_new_session_when_used_again(server, seen):
-    request = HttpClientRequest()
+    request = AiohttpRequest(ProviderSession())
     bot = bot_for(str(server.make_url("")).rstrip("/"), request)
     await request.initialize()
     await request.shutdown()

@@ -22,7 +22,9 @@ from twilio.request_validator import RequestValidator
 from twilio.rest import Client
 
 from channels.base import ChannelRequest, ForbiddenRequest
-from channels.twilio_common import BaseUrlHttpClient, signed_url, verify_twilio_signature
+from channels.http_session import ProviderSession
+from channels.twilio_common import signed_url, verify_twilio_signature
+from channels.twilio_http import TwilioHttpClient
 from tests.channels.signed import twilio_form
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 
@@ -209,7 +211,7 @@ async def fake_twilio() -> AsyncIterator[FakeTwilio]:
 
 
 async def test_the_sdk_request_arrives_whole_with_basic_auth(fake_twilio):
-    http = BaseUrlHttpClient(fake_twilio.url)
+    http = TwilioHttpClient(ProviderSession(), fake_twilio.url)
     client = Client(ACCOUNT_SID, AUTH_TOKEN, http_client=http)
     media = ["https://city.example/a.jpg", "https://city.example/b.jpg?x=1&y=2"]
     try:
@@ -254,7 +256,7 @@ async def slow_server() -> AsyncIterator[TestServer]:
 async def test_a_request_times_out_after_the_default_or_the_given_timeout(
     slow_server, default, given
 ):
-    http = BaseUrlHttpClient(str(slow_server.make_url("")), timeout=default)
+    http = TwilioHttpClient(ProviderSession(), str(slow_server.make_url("")), timeout=default)
     url = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
     started = asyncio.get_running_loop().time()
     try:

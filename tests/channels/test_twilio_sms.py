@@ -115,6 +115,28 @@ def test_malformed_posts_are_bad_requests(changes):
         make_channel().parse(twilio_request(SMS_PATH, twilio_form("inbound_sms.json", **changes)))
 
 
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"From": "+27" + "8" * 253}, "From is longer than 255"),
+        (
+            {"MessageSid": "SM" + "0" * 127, "SmsSid": "SM" + "0" * 127},
+            "MessageSid is longer than 128",
+        ),
+    ],
+)
+def test_a_signed_post_with_a_field_too_long_to_keep_is_a_bad_request(changes, reason):
+    with pytest.raises(BadRequest, match=reason):
+        make_channel().parse(twilio_request(SMS_PATH, twilio_form("inbound_sms.json", **changes)))
+
+
+def test_the_longest_fields_the_log_keeps_are_taken():
+    sid = "SM" + "0" * 126
+    form = twilio_form("inbound_sms.json", From="+" + "7" * 254, MessageSid=sid, SmsSid=sid)
+    [m] = make_channel().parse(twilio_request(SMS_PATH, form))
+    assert (len(m.address), len(m.message_id)) == (255, 128)
+
+
 # -- receipts -------------------------------------------------------------------------------------
 
 
@@ -135,6 +157,16 @@ def test_status_callbacks_become_receipts(name, status, code):
     assert receipt.provider_message_id.startswith("SM")
     assert receipt.channel == ("whatsapp" if "whatsapp" in name else "sms")
     assert receipt.address == "+27831234567"
+
+
+def test_a_receipt_with_a_sid_too_long_to_look_up_is_a_bad_request():
+    long = "SM" + "0" * 127
+    with pytest.raises(BadRequest, match="MessageSid"):
+        parse_receipt(
+            twilio_request(
+                STATUS_PATH, twilio_form("status_sent.json", MessageSid=long, SmsSid=long)
+            )
+        )
 
 
 def test_a_receipt_without_a_status_is_a_bad_request():

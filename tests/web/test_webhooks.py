@@ -386,6 +386,52 @@ async def test_a_malformed_telegram_body_is_400(world: World) -> None:
     assert "JSON" in (await response.json())["error"]
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("date", 1e18, "date out of range"),
+        ("text", False, "message.text must be a string"),
+        ("text", {}, "message.text must be a string"),
+        ("chat", {"id": "123456789", "type": "private"}, "message.chat.id must be an integer"),
+        ("from", {"id": 1.5, "is_bot": False, "first_name": "T"}, "message.from.id must be"),
+    ],
+)
+async def test_a_telegram_update_with_a_field_of_the_wrong_type_is_400_with_its_reason(
+    world: World, field: str, value: Any, reason: str
+) -> None:
+    update = telegram_update("update_message_text.json", update_id=world.next_update_id())
+    update["message"][field] = value
+    response = await world.client.post(
+        "/webhooks/telegram",
+        json=update,
+        headers={"X-Telegram-Bot-Api-Secret-Token": TELEGRAM_SECRET},
+    )
+    assert response.status == 400
+    assert reason in (await response.json())["error"]
+    assert await world.count(MessageLog) == 0
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"From": "+27" + "8" * 253}, "From is longer than 255 characters"),
+        (
+            {"MessageSid": "SM" + "1" * 127, "SmsSid": "SM" + "1" * 127},
+            "MessageSid is longer than 128 characters",
+        ),
+    ],
+)
+@pytest.mark.parametrize("path", ["/webhooks/twilio/sms", "/webhooks/twilio/whatsapp"])
+async def test_a_signed_twilio_post_with_a_field_too_long_to_keep_is_400(
+    world: World, path: str, fields: dict[str, str], reason: str
+) -> None:
+    fixture = "inbound_sms.json" if path.endswith("sms") else "inbound_whatsapp_text.json"
+    response = await world.post_twilio(path, twilio_form(fixture, **fields))
+    assert response.status == 400
+    assert reason in (await response.json())["error"]
+    assert await world.count(MessageLog) == 0
+
+
 async def test_a_signed_sms_missing_its_sender_is_400(world: World) -> None:
     form = twilio_form("inbound_sms.json", From="")
     assert (await world.post_twilio("/webhooks/twilio/sms", form)).status == 400
