@@ -137,6 +137,12 @@ class Services:
         self.metrics.messages_out.labels(channel=channel.name).inc()
         return delivery
 
+    @property
+    def turns_in_flight(self) -> int:
+        """Turns started and not finished (a shutdown that gives up on them hands them back:
+        nothing of an unfinished turn is committed, so the provider's retry is served)."""
+        return len(self._in_flight)
+
     async def wait_idle(self, timeout: float) -> bool:
         """Wait until no turn is in flight; False if ``timeout`` passed first."""
         try:
