@@ -590,7 +590,10 @@ class Replies:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         for stream in self.streams:
-            await _within(stream.stop(), deadline, "stop reading the reply stream")
+            # Cancelling a reader takes a moment; one stuck in a Redis read must not use up
+            # the time the replies in flight have to finish.
+            stopped_by = min(deadline, loop.time() + CANCEL_SECONDS)
+            await _within(stream.stop(), stopped_by, "stop reading the reply stream")
         left = 0
         if not await self.sender.drain(max(0.0, deadline - loop.time()), queued=False):
             left = self.sender.pending
