@@ -19,6 +19,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
@@ -34,7 +35,7 @@ from bot.web import media, open311, operations, webchat, webhooks
 from bot.web.middleware import error_middleware, security_headers
 from bot.workers import run_workers
 
-__all__ = ["CLIENT_MAX_SIZE", "SERVICES_KEY", "app_for", "create_app"]
+__all__ = ["CLIENT_MAX_SIZE", "SERVICES_KEY", "app_for", "create_app", "handed_back"]
 
 log = logging.getLogger("citybot.app")
 
@@ -45,6 +46,11 @@ CLIENT_MAX_SIZE = 1024 * 1024
 SERVICES_KEY = web.AppKey("services", Services)
 # The workers and polling started with the app, stopped first on shutdown.
 _STOPPING = web.AppKey("stopping", contextlib.AsyncExitStack)
+
+
+def handed_back(replies: int, turns: int) -> str:
+    """The log line of a shutdown that ran out of time: what it left for another process."""
+    return f"stopping: handed back {replies} replies, {turns} turns"
 
 
 async def create_app(settings: Settings, *, workers: bool = True) -> web.Application:
@@ -90,14 +96,20 @@ def app_for(services: Services, *, workers: bool = True) -> web.Application:
 
     async def stop_taking_work(app: web.Application) -> None:
         # On shutdown, while aiohttp waits for requests in flight: polling stops (no new
-        # turns), turns in flight finish, replies in flight finish or go back to their queue.
-        deadline = services.settings.shutdown_timeout
+        # turns), turns in flight finish, replies in flight finish or go back to their queue,
+        # all within ONE grace period (each step gets what the ones before left of it).
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + services.settings.shutdown_timeout
         stack = app.get(_STOPPING)
         if stack is not None:
             await stack.aclose()
-        if not await services.wait_idle(deadline):
-            log.warning("shutdown: turns still in flight after the timeout")
-        await services.replies.stop(deadline)
+        turns = 0
+        if not await services.wait_idle(max(0.0, deadline - loop.time())):
+            # Not committed, so not marked processed: the provider's retry is served.
+            turns = services.turns_in_flight
+        replies = await services.replies.stop(max(0.0, deadline - loop.time()))
+        if turns or replies:
+            log.warning(handed_back(replies, turns))
 
     app.cleanup_ctx.append(lifecycle)
     app.on_shutdown.append(stop_taking_work)

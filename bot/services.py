@@ -133,6 +133,12 @@ class Services:
         if not self._in_flight:
             self._idle.set()
 
+    @property
+    def turns_in_flight(self) -> int:
+        """Turns started and not finished (a shutdown that gives up on them hands them back:
+        nothing of an unfinished turn is committed, so the provider's retry is served)."""
+        return len(self._in_flight)
+
     async def wait_idle(self, timeout: float) -> bool:
         """Wait until no turn is in flight; False if ``timeout`` passed first."""
         try:

@@ -543,6 +543,26 @@ class ReplyStream:
 
 # -- one process's replies ------------------------------------------------------------------
 
+# On shutdown, how long cancelled sends and the last acknowledgements may take past the deadline.
+CANCEL_SECONDS = 1.0
+
+
+async def _within(step: Awaitable[None], deadline: float, what: str) -> None:
+    """Await ``step`` until ``deadline`` (loop time) at the latest; past it, leave it running.
+
+    Not ``asyncio.wait_for``: that waits for the cancelled step to end, and a task that ignores
+    its cancellation (a blocking Redis read has been seen to) would hold the shutdown for good.
+    """
+    task = asyncio.ensure_future(step)
+    left = deadline - asyncio.get_running_loop().time()
+    done, _ = await asyncio.wait({task}, timeout=max(0.0, left))
+    if not done:
+        task.cancel()
+        log.warning("shutdown: gave up waiting to %s", what)
+        return
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("shutdown: could not %s", what, exc_info=task.exception())
+
 
 @dataclass
 class Replies:
@@ -570,19 +590,31 @@ class Replies:
         for stream in self.streams:
             stream.start()
 
-    async def stop(self, timeout: float) -> None:
-        """Take no more; finish what was taken within ``timeout``; the rest stays queued."""
+    async def stop(self, timeout: float) -> int:
+        """Take no more; finish what was taken within ``timeout``; the rest stays queued.
+        Returns how many replies were still being sent at the deadline (handed back to the
+        stream for another process with Redis; dropped without)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
         for stream in self.streams:
-            await stream.stop()
-        if not await self.sender.drain(timeout, queued=False):
+            # Cancelling a reader takes a moment; one stuck in a Redis read must not use up
+            # the time the replies in flight have to finish.
+            stopped_by = min(deadline, loop.time() + CANCEL_SECONDS)
+            await _within(stream.stop(), stopped_by, "stop reading the reply stream")
+        left = 0
+        if not await self.sender.drain(max(0.0, deadline - loop.time()), queued=False):
+            left = self.sender.pending
             log.warning(
                 "shutdown: replies still being sent after the timeout; "
                 + ("they stay queued for the next process" if self.streams else "they are dropped"),
-                extra={"replies": self.sender.pending},
+                extra={"replies": left},
             )
-            await self.sender.cancel()  # before the channels close under them
+            # Before the channels close under them; a send that does not end when cancelled
+            # is left behind (its entry stays pending on the stream all the same).
+            await _within(self.sender.cancel(), loop.time() + CANCEL_SECONDS, "cancel sends")
         for stream in self.streams:
-            await stream.close()
+            await _within(stream.close(), loop.time() + CANCEL_SECONDS, "acknowledge replies")
+        return left
 
     async def close(self) -> None:
         """Write the delivery rows still queued."""

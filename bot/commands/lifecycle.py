@@ -2,7 +2,11 @@
 
 A wrong setting is the operator's to fix, so it is said in one line on stderr and the command
 exits with status 2, never with a traceback. A long-running command waits on the event that the
-signals set, then finishes the work in flight.
+signals set, then finishes the work in flight within the grace period
+(``CITYBOT_SHUTDOWN_TIMEOUT``): ``stop_within`` ends the process when the grace period is over
+or at a second signal, whatever is still running. That is safe because nothing unfinished was
+marked done: a turn's dedupe marker is committed with the turn, a reply is acknowledged on its
+stream only once sent, a report is marked filed only once the city answered.
 
 Example::
 
@@ -12,17 +16,28 @@ Example::
     ...
     stop = stop_on_signals()      # inside the running event loop
     await stop.wait()
+    await stop_within(finish_work(), stop, settings.shutdown_timeout, what_is_left)
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import os
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 
 from bot.config import ConfigError, Settings
 
-__all__ = ["settings_or_none", "stop_on_signals"]
+__all__ = ["STOP_MARGIN", "settings_or_none", "stop_on_signals", "stop_within"]
+
+log = logging.getLogger("citybot.lifecycle")
+
+# Past the grace period, the seconds left to close pools and flush logs before the process ends
+# anyway: an orchestrator's grace period (Kubernetes: 30 s) should exceed the sum.
+STOP_MARGIN = 1.5
 
 
 def settings_or_none(command: str) -> Settings | None:
@@ -41,3 +56,37 @@ def stop_on_signals() -> asyncio.Event:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     return stop
+
+
+async def stop_within(
+    stopping: Awaitable[None], stop: asyncio.Event, grace: float, left: Callable[[], str]
+) -> None:
+    """Await ``stopping`` (the graceful stop, started once ``stop`` was set) for at most
+    ``grace`` + ``STOP_MARGIN`` seconds, or until ``stop`` is set again (a second SIGTERM or
+    Ctrl-C); past that, log ``left()`` (what was handed back) and end the process at once.
+
+    The process ends with ``os._exit``: a task that ignores its cancellation would otherwise
+    hold the event loop's own teardown (``asyncio.run`` waits for every task) for good.
+    """
+    stop.clear()
+    graceful = asyncio.ensure_future(stopping)
+    again = asyncio.ensure_future(stop.wait())
+    done, _ = await asyncio.wait(
+        {graceful, again}, timeout=grace + STOP_MARGIN, return_when=asyncio.FIRST_COMPLETED
+    )
+    if graceful in done:
+        again.cancel()
+        graceful.result()  # its failure, if any, is the caller's
+        return
+    why = "a second signal" if again in done else f"the grace period of {grace:g} s is over"
+    log.warning("stopping now (%s): %s", why, left())
+    _exit_now(1)
+
+
+def _exit_now(status: int) -> None:
+    """End the process without running the event loop's teardown, logs and output flushed."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(status)

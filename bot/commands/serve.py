@@ -21,8 +21,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import event_loop
-from bot.app import SERVICES_KEY, create_app
-from bot.commands.lifecycle import settings_or_none, stop_on_signals
+from bot.app import SERVICES_KEY, create_app, handed_back
+from bot.commands.lifecycle import settings_or_none, stop_on_signals, stop_within
 from bot.config import Settings, listener_url
 from bot.logging import configure_logging
 from staff.accounts import has_active_admin
@@ -30,6 +30,10 @@ from staff.accounts import has_active_admin
 __all__ = ["run"]
 
 log = logging.getLogger("citybot.serve")
+
+# After the app's shutdown, how long aiohttp lets the handlers still running end on their own
+# (twice: before and after cancelling them).
+HANDLERS_SECONDS = 0.5
 
 
 def run(args: argparse.Namespace) -> int:
@@ -75,21 +79,31 @@ async def _serve(settings: Settings, host: str, port: int, *, workers: bool) -> 
     stop = stop_on_signals()
 
     app = await create_app(settings, workers=workers)
-    # aiohttp waits up to shutdown_timeout for requests in flight once we stop listening.
-    runner = web.AppRunner(app, shutdown_timeout=settings.shutdown_timeout, access_log=None)
+    services = app[SERVICES_KEY]
+    # The app's own shutdown (bot.app) waits the grace period for turns and replies; requests
+    # still running after it are those turns, which it handed back: aiohttp then waits for them
+    # only briefly before it cancels their handlers.
+    runner = web.AppRunner(app, shutdown_timeout=HANDLERS_SECONDS, access_log=None)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port, reuse_address=True)
         await site.start()
-        bound = _bound_port(runner) or port
-        shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-        print(f"citybot is running: web chat at http://{shown_host}:{bound}/", flush=True)
-        await _first_admin_hint(app[SERVICES_KEY].session_factory)
-        log.info("serving", extra={"host": host, "port": bound})
-        await stop.wait()
-        log.info("stopping: finishing turns in flight")
-    finally:
+    except BaseException:
         await runner.cleanup()
+        raise
+    bound = _bound_port(runner) or port
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    print(f"citybot is running: web chat at http://{shown_host}:{bound}/", flush=True)
+    await _first_admin_hint(services.session_factory)
+    log.info("serving", extra={"host": host, "port": bound})
+    await stop.wait()
+    log.info("stopping: finishing turns in flight")
+    await stop_within(
+        runner.cleanup(),
+        stop,
+        settings.shutdown_timeout,
+        lambda: handed_back(services.replies.sender.pending, services.turns_in_flight),
+    )
     log.info("stopped")
     return 0
 

@@ -12,12 +12,13 @@ Example::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 
 from bot import event_loop
 from bot.bootstrap import build_services, check_city, close_services
-from bot.commands.lifecycle import settings_or_none, stop_on_signals
+from bot.commands.lifecycle import settings_or_none, stop_on_signals, stop_within
 from bot.config import Settings
 from bot.logging import configure_logging
 from bot.workers import WORKERS, run_workers
@@ -51,7 +52,8 @@ async def _work(settings: Settings, only: set[str] | None) -> int:
     stop = stop_on_signals()
     services = await build_services(settings)
     try:
-        async with run_workers(services, only) as names:
+        async with contextlib.AsyncExitStack() as running:
+            names = await running.enter_async_context(run_workers(services, only))
             print(f"citybot worker is running: {', '.join(names) or 'no workers'}", flush=True)
             if only is None or {"filer", "status_poller"} & only:
                 problem = await check_city(services)
@@ -64,6 +66,12 @@ async def _work(settings: Settings, only: set[str] | None) -> int:
                     )
             await stop.wait()
             log.info("stopping workers")
+            await stop_within(
+                running.pop_all().aclose(),
+                stop,
+                settings.shutdown_timeout,
+                lambda: f"stopping: handed back {services.replies.sender.pending} replies",
+            )
     finally:
         await close_services(services)
     return 0

@@ -3,8 +3,15 @@
 Example::
 
     GET /healthz   -> 200 {"status": "ok"}
-    GET /readyz    -> 200 {"status": "ready", "checks": {"database": "ok", "redis": "ok"}}
-                      503 {"status": "unavailable", "checks": {"database": "ok", "redis": "down"}}
+    GET /readyz    -> 200 {"status": "ready", "checks": {"database": "ok", "redis": "ok",
+                                                          "city": {"ok": true}}}
+                      503 {"status": "unavailable", "checks": {"database": "ok", "redis": "down",
+                                                                "city": {...}}}
+
+The city's back end is a check that never makes the process unready: reports are stored and
+filed once it answers, so a load balancer must keep sending messages; the entry
+(``"city": {"ok": false, "reason": "..."}``) tells the operator, and is asked at most every
+``CITY_CHECK_SECONDS`` so probes do not hammer the city.
     GET /metrics   -> Prometheus text format
 """
 
@@ -13,27 +20,54 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy import text
 
+from bot.bootstrap import check_city
 from bot.services import Services
 
 __all__ = ["add_routes"]
 
 # A readiness probe must answer before the load balancer gives up on it.
 CHECK_TIMEOUT = 2.0
+# How long the city's answer to /readyz is reused.
+CITY_CHECK_SECONDS = 5.0
+
+
+class _CityCheck:
+    """The city's reachability, asked at most once every ``CITY_CHECK_SECONDS`` (and once at
+    a time, however many probes arrive together)."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+        self._lock = asyncio.Lock()
+        self._answer: dict[str, Any] = {}
+        self._asked_at = float("-inf")
+
+    async def __call__(self) -> dict[str, Any]:
+        async with self._lock:
+            now = time.monotonic()
+            if now - self._asked_at >= CITY_CHECK_SECONDS:
+                problem = await check_city(self._services, timeout=CHECK_TIMEOUT)
+                self._answer = {"ok": True} if problem is None else {"ok": False, "reason": problem}
+                self._asked_at = time.monotonic()
+            return self._answer
 
 
 def add_routes(app: web.Application, services: Services) -> None:
     async def healthz(request: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})
 
+    city = _CityCheck(services)
+
     async def readyz(request: web.Request) -> web.Response:
-        checks = {"database": await _check(_database(services))}
+        checks: dict[str, Any] = {"database": await _check(_database(services))}
         if services.redis is not None:
             checks["redis"] = await _check(_redis(services))
         ready = all(v == "ok" for v in checks.values())
+        checks["city"] = await city()  # never makes the process unready
         return web.json_response(
             {"status": "ready" if ready else "unavailable", "checks": checks},
             status=200 if ready else 503,

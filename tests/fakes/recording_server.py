@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections import deque
 from collections.abc import Callable
@@ -52,6 +53,10 @@ class RecordingServer:
         self.port = 0
         # Called with each request as it is answered (a bench waits on it for a resident's reply).
         self.on_request: Callable[[RecordedRequest], None] | None = None
+        # Seconds a slow provider takes to answer (``answer_slowly``); a client that hung up
+        # meanwhile is not recorded as answered: the provider never accepted its message.
+        self.answer_delay = 0.0
+        self.arrived = 0
 
     # -- the test's controls ------------------------------------------------------------------
 
@@ -105,6 +110,18 @@ class RecordingServer:
             form = {k: v if isinstance(v, str) else json.dumps(v) for k, v in loaded.items()}
         form.update({k: v for k, v in request.query.items() if k not in form})
         return RecordedRequest(request.method, request.path, dict(request.headers), form, body)
+
+    async def answer_slowly(self, request: web.Request) -> bool:
+        """Wait ``answer_delay``; False if the client hung up meanwhile (answer nothing)."""
+        self.arrived += 1
+        until = asyncio.get_running_loop().time() + self.answer_delay
+        while asyncio.get_running_loop().time() < until:
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                return False
+            await asyncio.sleep(0.05)
+        transport = request.transport
+        return transport is not None and not transport.is_closing()
 
     def scripted(self) -> ScriptedAnswer | None:
         return self._script.popleft() if self._script else None

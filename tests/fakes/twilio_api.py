@@ -108,6 +108,8 @@ class FakeTwilio(RecordingServer):
 
     async def _create_message(self, request: web.Request) -> web.Response:
         recorded = await self.record(request)
+        if not await self.answer_slowly(request):
+            return web.Response(status=499)  # nobody is listening any more
         refused = self._refused_or_scripted(request, recorded)
         if refused is not None:
             return refused

@@ -26,7 +26,11 @@ class ServeProcess:
     """Start, kill and restart one ``citybot serve`` with fixed environment and port."""
 
     def __init__(
-        self, workdir: Path, env: dict[str, str] | None = None, args: tuple[str, ...] = ()
+        self,
+        workdir: Path,
+        env: dict[str, str] | None = None,
+        args: tuple[str, ...] = (),
+        log_path: Path | None = None,
     ) -> None:
         self.workdir = workdir
         self.args = args
@@ -39,18 +43,25 @@ class ServeProcess:
             "CITYBOT_LOG_LEVEL": "WARNING",
             **(env or {}),
         }
+        # Where the process's log (stderr) goes, appended across restarts; discarded if None.
+        self.log_path = log_path
         self.process: subprocess.Popen[str] | None = None
         self.first_line = ""
 
     def start(self, timeout: float = 30.0) -> None:
-        self.process = subprocess.Popen(
-            [str(CITYBOT), "serve", *self.args],
-            cwd=self.workdir,
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            text=True,
-        )
+        log = self.log_path.open("a") if self.log_path is not None else None
+        try:
+            self.process = subprocess.Popen(
+                [str(CITYBOT), "serve", *self.args],
+                cwd=self.workdir,
+                env=self.env,
+                stdout=subprocess.PIPE,
+                stderr=log if log is not None else subprocess.DEVNULL,
+                text=True,
+            )
+        finally:
+            if log is not None:
+                log.close()  # the child has its own descriptor
         assert self.process.stdout is not None
         # serve prints its line only once it listens; readline blocks until then (or exit).
         self.first_line = self.process.stdout.readline().strip()

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from bot.app import create_app
@@ -23,7 +24,9 @@ async def test_healthz(client: TestClient[Any, Any]) -> None:
 async def test_readyz_checks_the_database(client: TestClient[Any, Any]) -> None:
     response = await client.get("/readyz")
     assert response.status == 200
-    assert await response.json() == {"status": "ready", "checks": {"database": "ok"}}
+    answer = await response.json()
+    assert answer["status"] == "ready"
+    assert answer["checks"]["database"] == "ok"
 
 
 def _closed_port() -> int:
@@ -43,10 +46,67 @@ async def test_readyz_names_a_redis_that_is_down(
     client = await aiohttp_client(await create_app(settings, workers=False))
     response = await client.get("/readyz")
     assert response.status == 503
-    assert await response.json() == {
-        "status": "unavailable",
-        "checks": {"database": "ok", "redis": "down"},
+    answer = await response.json()
+    assert answer["status"] == "unavailable"
+    assert {k: answer["checks"][k] for k in ("database", "redis")} == {
+        "database": "ok",
+        "redis": "down",
     }
+
+
+class _DownCity:
+    """A city back end that answers every request 503, and counts them (real HTTP)."""
+
+    def __init__(self) -> None:
+        self.asked = 0
+
+    async def answer(self, request: web.Request) -> web.Response:
+        self.asked += 1
+        return web.json_response([{"code": 503, "description": "maintenance"}], status=503)
+
+
+async def test_readyz_says_the_city_is_down_and_stays_ready(
+    aiohttp_client: Callable[..., Any], aiohttp_server: Callable[..., Any], tmp_path: Path
+) -> None:
+    city = _DownCity()
+    city_app = web.Application()
+    city_app.router.add_route("*", "/{tail:.*}", city.answer)
+    city_server = await aiohttp_server(city_app)
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/db.sqlite3",
+        session_secret="x",
+        open311_endpoint=str(city_server.make_url("/open311/v2")),
+    )
+    client = await aiohttp_client(await create_app(settings, workers=False))
+    for _ in range(3):  # probes every second or so: the city is asked once
+        response = await client.get("/readyz")
+        assert response.status == 200
+        answer = await response.json()
+        assert answer["status"] == "ready"
+        assert answer["checks"]["city"]["ok"] is False
+        assert "/open311/v2 cannot be used" in answer["checks"]["city"]["reason"]
+    assert city.asked == 1
+
+
+async def test_readyz_says_the_city_answers(
+    aiohttp_client: Callable[..., Any], tmp_path: Path
+) -> None:
+    # One process serves the built-in Open311 server; another files with it.
+    builtin = await aiohttp_client(
+        await create_app(
+            Settings(database_url=f"sqlite+aiosqlite:///{tmp_path}/a.sqlite3", session_secret="x"),
+            workers=False,
+        )
+    )
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/b.sqlite3",
+        session_secret="x",
+        open311_endpoint=str(builtin.make_url("/open311/v2")),
+    )
+    client = await aiohttp_client(await create_app(settings, workers=False))
+    response = await client.get("/readyz")
+    assert response.status == 200
+    assert (await response.json())["checks"]["city"] == {"ok": True}
 
 
 async def test_metrics_count_messages_and_turns(client: TestClient[Any, Any]) -> None:
