@@ -61,6 +61,10 @@ _log = cast(Table, MessageLog.__table__)
 class ErasureCounts:
     reports: int
     messages: int
+    # The (channel, address) pairs that were removed: whoever erases outside a conversation
+    # (an admin) must also forget those conversations' state, which lives with the turn loop.
+    # Personal data: never written to the audit log.
+    addresses: tuple[tuple[str, str], ...] = ()
 
 
 async def resident_record(session: AsyncSession, resident_id: int) -> dict[str, Any] | None:
@@ -181,13 +185,23 @@ async def erase_personal_data(
         )
     )
     await session.execute(delete(Subscription).where(Subscription.resident_id == resident_id))
-    await session.execute(delete(ResidentAddress).where(ResidentAddress.resident_id == resident_id))
+    addresses = (
+        await session.execute(
+            delete(ResidentAddress)
+            .where(ResidentAddress.resident_id == resident_id)
+            .returning(ResidentAddress.channel, ResidentAddress.address)
+        )
+    ).all()
     await session.execute(
         update(Resident)
         .where(Resident.id == resident_id)
         .values(erased_at=now, consent_at=None, consent_declined_at=None)
     )
-    return ErasureCounts(reports=len(submissions), messages=messages)
+    return ErasureCounts(
+        reports=len(submissions),
+        messages=messages,
+        addresses=tuple((row.channel, row.address) for row in addresses),
+    )
 
 
 async def scrub_resident(db: AsyncSession | AsyncConnection, resident_id: int) -> int:
