@@ -4,11 +4,14 @@ chat only, audited; nothing of another resident; nothing personal after an erasu
 from __future__ import annotations
 
 import random
+import uuid
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
 
+from bot.bootstrap import turn_loop_on
+from channels.types import InboundMessage
 from conversations.commands import CommandKind, parse_command
 from conversations.data_export import DataExport, mask_address
 from conversations.export_links import ExportLinks
@@ -18,7 +21,9 @@ from forms_runtime.i18n import tr
 from storage.models import AuditLog, MessageLog, Resident
 from storage.resident_data import resident_record
 from tests.conversations.conftest import Harness
+from tests.conversations.stores import redis_client
 from tests.conversations.test_turn import _answer
+from tests.storage.databases import postgres_database, redis_url_or_skip
 
 PUBLIC_URL = "https://bot.city.example"
 
@@ -156,3 +161,49 @@ async def test_after_erasure_the_export_shows_nothing_personal(h: Harness) -> No
             )
         ).scalars()
         assert set(addresses) == {None}
+
+
+async def test_export_and_erasure_on_postgresql_with_redis_leave_no_address_behind() -> None:
+    """The turn loop of a deployment: state in Redis, the message log written behind the turns
+    (the erasure's own rows are queued after its scrub)."""
+    async with postgres_database() as url, redis_client() as (_client, prefix):
+        loop = turn_loop_on(
+            url,
+            redis_url_or_skip(),
+            rate_burst=100,
+            redis_prefix=prefix,
+            data_export=DataExport(links=ExportLinks("test", PUBLIC_URL)),
+        )
+        try:
+            address = uuid.uuid4().hex
+
+            async def say(text: str) -> TurnResult:
+                return await loop.handle(
+                    InboundMessage("webchat", address, uuid.uuid4().hex, text=text)
+                )
+
+            await say("isiZulu")
+            summary, link = _notices(await say("idatha yami"))
+            assert summary.startswith("Esinakho ngawe:") and "/my-data/" in link
+            await say("delete my data")
+            await say("yes")
+            await loop.flush()
+            async with loop.sessionmaker() as session:
+                resident_id = (await session.execute(select(Resident.id))).scalar_one()
+                record = await resident_record(session, resident_id)
+                addresses = set(
+                    (
+                        await session.execute(
+                            select(MessageLog.address).where(MessageLog.resident_id == resident_id)
+                        )
+                    ).scalars()
+                )
+                audited = (
+                    await session.execute(select(AuditLog.action).order_by(AuditLog.id))
+                ).scalars()
+                assert list(audited) == ["export", "erase"]
+        finally:
+            await loop.close()
+    assert record is not None and record["addresses"] == []
+    assert addresses == {None}
+    assert address not in repr(record)
