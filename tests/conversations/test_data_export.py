@@ -15,6 +15,7 @@ from channels.types import InboundMessage
 from conversations.commands import CommandKind, parse_command
 from conversations.data_export import DataExport, mask_address
 from conversations.export_links import ExportLinks
+from conversations.keywords import HELP_TEXT
 from conversations.turn import TurnResult
 from forms_runtime.effects import Ask, Notice
 from forms_runtime.i18n import tr
@@ -72,6 +73,21 @@ def _notices(result: TurnResult) -> list[str]:
 def test_export_my_data_is_a_command_in_every_language(text: str, locale: str) -> None:
     command = parse_command(text)
     assert command is not None and command.kind is CommandKind.EXPORT_DATA, locale
+
+
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [
+        ("en", "EXPORT MY DATA"),
+        ("af", "VOER MY DATA UIT"),
+        ("zu", "IDATHA YAMI"),
+        ("xh", "IDATHA YAM"),
+    ],
+)
+def test_help_names_the_export_words_of_each_language(locale: str, words: str) -> None:
+    assert words in tr(locale, HELP_TEXT)
+    command = parse_command(words)
+    assert command is not None and command.kind is CommandKind.EXPORT_DATA
 
 
 async def test_export_my_data_on_web_chat_summarises_and_links_and_is_audited(h: Harness) -> None:
