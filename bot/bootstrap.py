@@ -40,7 +40,9 @@ from city.open311.client import Open311Backend
 from city.open311.errors import Open311Error
 from city.open311.server import PREFIX as OPEN311_PREFIX
 from city.status_poller import PollerSettings, StatusPoller
+from conversations.data_export import DataExport
 from conversations.dedupe import BaseDedupe, RedisDedupe, SqlDedupe
+from conversations.export_links import ExportLinks
 from conversations.form_flow import DEFAULT_IDLE_TIMEOUT
 from conversations.locks import BaseLocks, InProcessLocks, RedisLocks
 from conversations.ports import CityStatus, ReplyQueueing
@@ -116,6 +118,10 @@ def _wire(
     def count_sent(channel: str, count: int) -> None:
         metrics.messages_out.labels(channel=channel).inc(count)
 
+    data_export = DataExport(
+        links=ExportLinks(settings.session_secret, settings.public_url),
+        message_retention_days=settings.message_retention_days,
+    )
     turn_loop = build_turn_loop(
         sessions,
         redis=redis,
@@ -126,6 +132,7 @@ def _wire(
         rate_burst=settings.rate_limit_burst,
         reply_queue=reply_queue,
         city_status=city_status_lookup(city),
+        data_export=data_export,
     )
     channels: dict[str, BaseChannel] = {
         "webchat": WebChatChannel(settings.session_secret),
@@ -183,6 +190,7 @@ def _wire(
         ),
         media_links=media_links,
         media_fetchers=_media_fetchers(settings, channels),
+        data_export=data_export,
     )
 
 
@@ -239,6 +247,7 @@ def build_turn_loop(
     redis_prefix: str = REDIS_PREFIX,
     reply_queue: ReplyQueueing | None = None,
     city_status: CityStatus | None = None,
+    data_export: DataExport | None = None,
     close_pools: bool = False,
 ) -> TurnLoop:
     """The turn loop on SQL stores and in-process locks, or on Redis when ``redis`` is given.
@@ -282,6 +291,7 @@ def build_turn_loop(
         city_status=city_status,
         reply_queue=reply_queue,
         on_close=on_close,
+        data_export=data_export,
     )
 
 

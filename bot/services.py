@@ -35,6 +35,7 @@ from city.filer import Filer
 from city.media_links import MediaLinks
 from city.open311.client import Open311Backend
 from city.status_poller import StatusPoller
+from conversations.data_export import DataExport
 from conversations.ports import ReplyEncoder
 from conversations.retention import Retention
 from conversations.turn import TurnLoop, TurnResult
@@ -73,6 +74,8 @@ class Services:
     retention: Retention
     media_links: MediaLinks
     media_fetchers: MediaFetchers
+    # EXPORT MY DATA: the summary's settings and the signed links to the whole export.
+    data_export: DataExport
     # Turns in flight, so a graceful shutdown can wait for them.
     _in_flight: set[asyncio.Task[Any]] = field(default_factory=set, init=False)
     _idle: asyncio.Event = field(default_factory=asyncio.Event, init=False)

@@ -53,6 +53,7 @@ class CommandKind(StrEnum):
     STATUS = "status"
     SUBSCRIBE = "subscribe"
     DELETE_DATA = "delete_data"
+    EXPORT_DATA = "export_data"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +90,19 @@ _COMMAND_WORDS: dict[CommandKind, frozenset[str]] = {
         | {"vee my data uit", "skrap my data", "vee my inligting uit"}
         | {"susa imininingwane yami", "susa idatha yami"}
         | {"cima iinkcukacha zam", "cima idatha yam"}
+    ),
+    CommandKind.EXPORT_DATA: frozenset(
+        {"export my data", "my data", "send my data", "download my data", "what do you know"}
+        | {"what do you know about me", "what data do you have", "export data"}
+        | {
+            "my data uitvoer",
+            "voer my data uit",
+            "stuur my data",
+            "my inligting",
+            "stuur my inligting",
+        }
+        | {"idatha yami", "imininingwane yami", "thumela idatha yami", "thumela imininingwane yami"}
+        | {"idatha yam", "iinkcukacha zam", "thumela idatha yam", "thumela iinkcukacha zam"}
     ),
 }
 _LANGUAGE_NAMES: dict[str, str] = {
@@ -138,7 +152,8 @@ def bypasses_rate_limit(text: str | None, *, channel: str) -> bool:
 
 
 def parse_command(text: str | None) -> Command | None:
-    """The global commands: menu, cancel, back, language, agent, status, subscribe, delete."""
+    """The global commands: menu, cancel, back, language, agent, status, subscribe, delete,
+    export."""
     if not text:
         return None
     folded = fold(text)

@@ -3,7 +3,8 @@
 Removed: the resident's channel addresses, subscriptions, consent times, the text and address of
 every logged message, and the personal answers (steps marked ``personal``) of their reports. Kept:
 the reports themselves (what, where, when: the city still has to fix the pothole), the resident
-row with ``erased_at`` (so counts stay right) and an audit row with the counts.
+row with ``erased_at`` (so counts stay right) and an audit row with the counts. The database
+work is ``storage.resident_data.erase_personal_data``, which an admin's erasure shares.
 
 In the conversation, DELETE MY DATA asks first (``ask_erasure``); a YES erases
 (``confirm_erasure``) and the turn loop forgets the resident's state.
@@ -17,26 +18,17 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import case, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.consent import yes_no_question
-from conversations.message_log import scrub_resident
 from conversations.turn_context import Turn
 from forms_runtime.effects import Ask, Notice
 from forms_runtime.i18n import N_, tr
-from forms_runtime.model import Form
-from storage.models import (
-    AuditLog,
-    Resident,
-    ResidentAddress,
-    ResidentNotification,
-    Submission,
-    Subscription,
-)
+from forms_runtime.model import Form, personal_steps
+from storage.models import AuditLog
+from storage.resident_data import ErasureCounts, erase_personal_data
 
 __all__ = ["ERASE", "ErasureCounts", "answer_erasure", "ask_erasure", "erase_resident"]
 
@@ -48,48 +40,13 @@ _QUESTION = N_(
 )
 
 
-@dataclass(frozen=True)
-class ErasureCounts:
-    reports: int
-    messages: int
-
-
 async def erase_resident(
     session: AsyncSession, forms: Mapping[str, Form], *, resident_id: int, now: datetime
 ) -> ErasureCounts:
     """Erase inside the caller's transaction; the caller commits (or rolls back) all of it."""
-    submissions = (
-        (await session.execute(select(Submission).where(Submission.resident_id == resident_id)))
-        .scalars()
-        .all()
+    counts = await erase_personal_data(
+        session, resident_id, personal_steps=personal_steps(forms), now=now
     )
-    for submission in submissions:
-        form = forms.get(submission.form_id)
-        personal = {s.id for s in form.steps if s.personal} if form else set(submission.answers)
-        submission.answers = {k: v for k, v in submission.answers.items() if k not in personal}
-        submission.personal_removed_at = now
-    messages = await scrub_resident(session, resident_id)
-    # Messages still to send are dropped, and no text is kept, even of a failed one.
-    await session.execute(
-        update(ResidentNotification)
-        .where(ResidentNotification.resident_id == resident_id)
-        .values(
-            text="",
-            template_variables={},
-            state=case(
-                (ResidentNotification.state == "pending", "skipped"),
-                else_=ResidentNotification.state,
-            ),
-        )
-    )
-    await session.execute(delete(Subscription).where(Subscription.resident_id == resident_id))
-    await session.execute(delete(ResidentAddress).where(ResidentAddress.resident_id == resident_id))
-    await session.execute(
-        update(Resident)
-        .where(Resident.id == resident_id)
-        .values(erased_at=now, consent_at=None, consent_declined_at=None)
-    )
-    counts = ErasureCounts(reports=len(submissions), messages=messages)
     session.add(
         AuditLog(
             at=now,

@@ -21,7 +21,7 @@ __all__ = ["HELP_TEXT", "help_", "opt_in", "opt_out"]
 HELP_TEXT = N_(
     "Describe the problem in a few words, or send MENU to see all services. "
     "Other words: STATUS and your reference, LANGUAGE, AGENT for a person, "
-    "DELETE MY DATA, STOP to stop messages."
+    "EXPORT MY DATA to see what we hold about you, DELETE MY DATA, STOP to stop messages."
 )
 
 

@@ -41,13 +41,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from channels.types import InboundMessage
 from forms_runtime.effects import Ask, Cancelled, Effect, Notice, Reject, Review
 from storage.models import MessageLog, ResidentAddress
+from storage.resident_data import scrub_resident
 
 __all__ = [
     "MessageLogWriter",
     "effect_text",
     "inbound_row",
     "outbound_row",
-    "scrub_resident",
     "write_rows",
 ]
 
@@ -117,14 +117,6 @@ async def write_rows(db: AsyncSession | AsyncConnection, rows: Sequence[Row]) ->
     """Insert ``rows`` inside the caller's transaction (one multi-row statement)."""
     if rows:
         await db.execute(_INSERT, list(rows))
-
-
-async def scrub_resident(db: AsyncSession | AsyncConnection, resident_id: int) -> int:
-    """Clear the text and address of every logged message of a resident; returns how many."""
-    result = await db.execute(
-        update(_log).where(_log.c.resident_id == resident_id).values(text=None, address=None)
-    )
-    return int(getattr(result, "rowcount", 0))
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,7 +57,7 @@ class Retention:
         text_cutoff = now - timedelta(days=self.message_retention_days)
         personal = 0
         for form in self.forms.values():
-            steps = frozenset(s.id for s in form.steps if s.personal)
+            steps = form.personal_step_ids
             cutoff = now - timedelta(days=form.retention_days)
             while True:
                 async with self.sessionmaker() as session, session.begin():

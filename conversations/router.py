@@ -5,7 +5,7 @@
 2. support takeover: while an agent holds the conversation the bot is silent (``handoff``);
 3. global commands (``commands`` reads them): menu, cancel, back, language (``language``), agent
    (``handoff``), status REF (``status_lookup``), subscribe (``subscriptions``), delete my data
-   (``erasure``);
+   (``erasure``), export my data (``data_export``);
 4. an open question of the bot's own: consent (``consent``), continue?, service choice
    (``form_flow``), language, erase?;
 5. an open form: one step of the pure engine (``form_flow``);
@@ -32,6 +32,7 @@ from channels.types import InboundMessage
 from conversations import keywords
 from conversations.commands import Command, CommandKind, parse_command, parse_keyword
 from conversations.consent import CONSENT, PRIVACY_NOTICE, consent_question, record_consent
+from conversations.data_export import DataExport
 from conversations.erasure import ERASE, answer_erasure, ask_erasure, erasure_question
 from conversations.form_flow import DEFAULT_IDLE_TIMEOUT, RESUME, SERVICE, FormFlow, pending_kind
 from conversations.handoff import agent_holds, request_agent
@@ -64,8 +65,10 @@ class Router:
         gazetteer: Gazetteer | None = None,
         idle_timeout: timedelta = DEFAULT_IDLE_TIMEOUT,
         office_hours: str = "Monday to Friday, 08:00 to 16:30",
+        data_export: DataExport | None = None,
     ) -> None:
         self.forms = forms
+        self.data_export = data_export or DataExport()
         self.flow = FormFlow(forms, gazetteer=gazetteer, idle_timeout=idle_timeout)
         self.gazetteer = gazetteer
         self.office_hours = office_hours
@@ -153,6 +156,8 @@ class Router:
             await subscribe(turn, command.argument, self.gazetteer)
         elif kind is CommandKind.DELETE_DATA:
             ask_erasure(turn)
+        elif kind is CommandKind.EXPORT_DATA:
+            await self.data_export.answer(turn)
         return True
 
     async def _answer_pending(self, turn: Turn, pending: dict[str, Any]) -> bool:

@@ -52,6 +52,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 
 from channels.types import InboundMessage
 from conversations.commands import bypasses_rate_limit
+from conversations.data_export import DataExport
 from conversations.dedupe import BaseDedupe, SqlDedupe, mark_processed_in
 from conversations.form_flow import DEFAULT_IDLE_TIMEOUT
 from conversations.keys import ConversationKey
@@ -132,6 +133,7 @@ class TurnLoop:
         profile_recheck: timedelta | None = None,
         reply_queue: ReplyQueueing | None = None,
         on_close: Sequence[Callable[[], Awaitable[object]]] = (),
+        data_export: DataExport | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.states = states
@@ -140,7 +142,11 @@ class TurnLoop:
         self.rate_limiter = rate_limiter
         self.forms = dict(forms)
         self.router = Router(
-            self.forms, gazetteer=gazetteer, idle_timeout=idle_timeout, office_hours=office_hours
+            self.forms,
+            gazetteer=gazetteer,
+            idle_timeout=idle_timeout,
+            office_hours=office_hours,
+            data_export=data_export,
         )
         self.clock = clock
         self.city_status = city_status
@@ -414,6 +420,11 @@ class TurnLoop:
         rows = [inbound_row(message, profile.id, now)]
         if turn.effects:
             rows.append(outbound_row(message, profile.id, turn.effects, now))
+        if turn.forget_resident:
+            # The erasure's own exchange is logged after the scrub: its words ("yes") are not
+            # personal, but where it came from is.
+            for row in rows:
+                row["address"] = None
         if self.message_log is None:
             await write_rows(await turn.sql(), rows)
         else:

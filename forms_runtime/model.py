@@ -12,10 +12,11 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-__all__ = ["Form", "Option", "Step", "StepType", "Validation"]
+__all__ = ["Form", "Option", "Step", "StepType", "Validation", "personal_steps"]
 
 
 class StepType(StrEnum):
@@ -105,3 +106,13 @@ class Form:
     @property
     def collects_personal_data(self) -> bool:
         return any(s.personal for s in self.steps)
+
+    @property
+    def personal_step_ids(self) -> frozenset[str]:
+        return frozenset(s.id for s in self.steps if s.personal)
+
+
+def personal_steps(forms: Mapping[str, Form]) -> dict[str, frozenset[str]]:
+    """Which answers are personal, form by form: what an erasure removes (the storage floor
+    knows step ids, not forms)."""
+    return {form_id: form.personal_step_ids for form_id, form in forms.items()}

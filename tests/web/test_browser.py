@@ -8,6 +8,7 @@ best practices, and the offline state and an isiZulu chat on their own.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -215,3 +216,35 @@ def test_the_chat_in_isizulu_is_accessible(server: ServeProcess) -> None:
         expect(page.locator(".options").last.locator("button:enabled").first).to_be_visible()
         assert_accessible(page, "isiZulu service menu")
         browser.close()
+
+
+def test_export_my_data_gives_a_link_that_downloads_the_export(tmp_path: Path) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    serve = ServeProcess(tmp_path)
+    # The page's own address, as in production: only links to it become links in the chat.
+    serve.env["CITYBOT_PUBLIC_URL"] = serve.url
+    serve.start()
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            context = browser.new_context(**PHONE, locale="en-ZA", accept_downloads=True)
+            serve_axe(context, serve.url)
+            page = context.new_page()
+            page.goto(serve.url + "/")
+            expect(page.get_by_role("button", name="See all services")).to_be_visible()
+            page.get_by_label("Type your message").fill("export my data")
+            page.keyboard.press("Enter")
+            link = page.get_by_role("link", name=serve.url + "/my-data/")
+            expect(link).to_be_visible()
+            assert_accessible(page, "export link")
+            with page.expect_download() as download:
+                link.click()
+            saved = tmp_path / "my-data.json"
+            download.value.save_as(saved)
+            record = json.loads(saved.read_text())
+            assert record["format"] == "citybot resident export v1"
+            assert [a["channel"] for a in record["addresses"]] == ["webchat"]
+            browser.close()
+    finally:
+        serve.stop()

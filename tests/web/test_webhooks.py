@@ -177,6 +177,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
             rate_limiter=InProcessRateLimiter(rate=100.0, burst=100),
             forms=standard_forms(),
             gazetteer=default_gazetteer(),
+            data_export=built.data_export,
         )
         loop.results = []
         services = dataclasses.replace(built, turn_loop=loop)

@@ -81,10 +81,22 @@
     div.className = "bubble " + who + (extraClass ? " " + extraClass : "");
     // The bot speaks the page's language; what the resident typed may be in any.
     if (who === "bot") div.lang = locale;
-    div.append(speaker(who), text);
+    div.append(speaker(who), ...(who === "bot" ? ownLinks(text) : [text]));
     log.appendChild(div);
     scrollDown();
     return div;
+  }
+
+  function ownLinks(text) {
+    // A link to this site in the bot's words (the resident's data export) can be followed;
+    // any other address stays text, so a message can never turn into a link elsewhere.
+    return text.split(/(https?:\/\/\S+)/).map((part) => {
+      if (!part.startsWith(location.origin + "/")) return part;
+      const link = document.createElement("a");
+      link.href = part;
+      link.textContent = part;
+      return link;
+    });
   }
 
   function retireButtons() {

@@ -1,0 +1,250 @@
+"""What the city holds about one resident: all of it read out (an access request), or the personal
+part of it erased. One module for both, so an export and an erasure agree on what is personal.
+
+The resident asks in the conversation (``conversations.data_export``, ``conversations.erasure``)
+and an admin through the staff side (``staff.residents``); both call these functions inside their
+own transaction and write their own audit row.
+
+The export holds the resident's own rows only, and of those only what is about them: not the
+filer's attempts, delivery errors, analytics labels (area type, precision) or the audit log,
+which are the city's working records. A photo answer shows that a photo was sent, not the
+provider's URL (that URL carries the city's account and is fetched only by the media proxy).
+
+Erasure takes which answers of each form are personal as plain step ids (``personal_steps``),
+because forms are the form standard's business and this floor imports none of it; a report of a
+form not in the map loses every answer.
+
+Example::
+
+    async with sessionmaker() as session, session.begin():
+        record = await resident_record(session, 7)
+        record["reports"][0]["reference"]      # "CT-7KQ4XM"
+        counts = await erase_personal_data(session, 7, personal_steps={"pothole": {"name"}}, now=now)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Set
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, case, delete, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from storage.models import (
+    HandoffRequest,
+    MessageLog,
+    Resident,
+    ResidentAddress,
+    ResidentNotification,
+    Submission,
+    Subscription,
+    TrackedRequest,
+)
+
+__all__ = [
+    "EXPORT_FORMAT",
+    "ErasureCounts",
+    "erase_personal_data",
+    "resident_record",
+    "scrub_resident",
+]
+
+# Named in every export, so a reader (or a later version of citybot) knows the layout.
+EXPORT_FORMAT = "citybot resident export v1"
+
+_log = cast(Table, MessageLog.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class ErasureCounts:
+    reports: int
+    messages: int
+    # The (channel, address) pairs that were removed: whoever erases outside a conversation
+    # (an admin) must also forget those conversations' state, which lives with the turn loop.
+    # Personal data: never written to the audit log.
+    addresses: tuple[tuple[str, str], ...] = ()
+
+
+async def resident_record(session: AsyncSession, resident_id: int) -> dict[str, Any] | None:
+    """Everything held about one resident as JSON-ready data; ``None`` if there is no such
+    resident. Lists are oldest first."""
+    resident = await session.get(Resident, resident_id)
+    if resident is None:
+        return None
+    addresses = await _rows(session, ResidentAddress, ResidentAddress.created_at, resident_id)
+    reports = (
+        await session.execute(
+            select(Submission, TrackedRequest)
+            .outerjoin(TrackedRequest, TrackedRequest.submission_id == Submission.id)
+            .where(Submission.resident_id == resident_id)
+            .order_by(Submission.created_at, Submission.id)
+        )
+    ).all()
+    subscriptions = await _rows(session, Subscription, Subscription.created_at, resident_id)
+    messages = await _rows(session, MessageLog, MessageLog.created_at, resident_id)
+    notifications = await _rows(
+        session, ResidentNotification, ResidentNotification.created_at, resident_id
+    )
+    handoffs = await _rows(session, HandoffRequest, HandoffRequest.created_at, resident_id)
+    return {
+        "format": EXPORT_FORMAT,
+        "resident": {
+            "id": resident.id,
+            "language": resident.locale,
+            "created_at": _time(resident.created_at),
+            "consent_given_at": _time(resident.consent_at),
+            "consent_declined_at": _time(resident.consent_declined_at),
+            "opted_out_at": _time(resident.opted_out_at),
+            "erased_at": _time(resident.erased_at),
+        },
+        "addresses": [
+            {
+                "channel": a.channel,
+                "address": a.address,
+                "since": _time(a.created_at),
+                "last_message_at": _time(a.last_inbound_at),
+            }
+            for a in addresses
+        ],
+        "reports": [_report(submission, tracked) for submission, tracked in reports],
+        "subscriptions": [{"ward": s.ward, "since": _time(s.created_at)} for s in subscriptions],
+        "messages": [
+            {
+                "direction": m.direction,
+                "channel": m.channel,
+                "kind": m.kind,
+                "text": m.text,
+                "at": _time(m.created_at),
+                "delivery": m.status,
+            }
+            for m in messages
+        ],
+        "notifications": [
+            {
+                "reference": n.reference,
+                "purpose": n.purpose,
+                "channel": n.channel,
+                "state": n.state,
+                "created_at": _time(n.created_at),
+                "sent_at": _time(n.sent_at),
+            }
+            for n in notifications
+        ],
+        "agent_requests": [
+            {
+                "channel": h.channel,
+                "created_at": _time(h.created_at),
+                "closed_at": _time(h.closed_at),
+            }
+            for h in handoffs
+        ],
+    }
+
+
+async def erase_personal_data(
+    session: AsyncSession,
+    resident_id: int,
+    *,
+    personal_steps: Mapping[str, Set[str]],
+    now: datetime,
+) -> ErasureCounts:
+    """Remove a resident's personal data inside the caller's transaction; the caller commits
+    (or rolls back) all of it, with its own audit row.
+
+    Removed: channel addresses, subscriptions, consent times, the text and address of every
+    logged message, texts of notifications (those still to send are skipped), and the personal
+    answers of reports. Kept: the reports (what, where, when) and the resident row, marked
+    ``erased_at``, so counts stay right.
+    """
+    submissions = (
+        (await session.execute(select(Submission).where(Submission.resident_id == resident_id)))
+        .scalars()
+        .all()
+    )
+    for submission in submissions:
+        personal = personal_steps.get(submission.form_id)
+        submission.answers = {
+            k: v
+            for k, v in submission.answers.items()
+            if personal is not None and k not in personal
+        }
+        submission.personal_removed_at = now
+    messages = await scrub_resident(session, resident_id)
+    await session.execute(
+        update(ResidentNotification)
+        .where(ResidentNotification.resident_id == resident_id)
+        .values(
+            text="",
+            template_variables={},
+            state=case(
+                (ResidentNotification.state == "pending", "skipped"),
+                else_=ResidentNotification.state,
+            ),
+        )
+    )
+    await session.execute(delete(Subscription).where(Subscription.resident_id == resident_id))
+    addresses = (
+        await session.execute(
+            delete(ResidentAddress)
+            .where(ResidentAddress.resident_id == resident_id)
+            .returning(ResidentAddress.channel, ResidentAddress.address)
+        )
+    ).all()
+    await session.execute(
+        update(Resident)
+        .where(Resident.id == resident_id)
+        .values(erased_at=now, consent_at=None, consent_declined_at=None)
+    )
+    return ErasureCounts(
+        reports=len(submissions),
+        messages=messages,
+        addresses=tuple((row.channel, row.address) for row in addresses),
+    )
+
+
+async def scrub_resident(db: AsyncSession | AsyncConnection, resident_id: int) -> int:
+    """Clear the text and address of every logged message of a resident; returns how many."""
+    result = await db.execute(
+        update(_log).where(_log.c.resident_id == resident_id).values(text=None, address=None)
+    )
+    return int(getattr(result, "rowcount", 0))
+
+
+async def _rows(session: AsyncSession, model: Any, order: Any, resident_id: int) -> list[Any]:
+    statement = select(model).where(model.resident_id == resident_id).order_by(order, model.id)
+    return list((await session.execute(statement)).scalars().all())
+
+
+def _report(submission: Submission, tracked: TrackedRequest | None) -> dict[str, Any]:
+    return {
+        "reference": submission.reference,
+        "service": submission.service_code,
+        "form": submission.form_id,
+        "language": submission.locale,
+        "channel": submission.channel,
+        "status": submission.status,
+        "city_number": submission.service_request_id,
+        "city_status": tracked.status if tracked else None,
+        "city_status_notes": tracked.status_notes if tracked else None,
+        "city_closed_at": _time(tracked.closed_at) if tracked else None,
+        "place": submission.address_string,
+        "lat": submission.lat,
+        "lon": submission.lon,
+        "ward": submission.ward,
+        "answers": {k: _answer(v) for k, v in submission.answers.items()},
+        "personal_answers_removed_at": _time(submission.personal_removed_at),
+        "created_at": _time(submission.created_at),
+        "updated_at": _time(submission.updated_at),
+    }
+
+
+def _answer(value: Any) -> Any:
+    if isinstance(value, dict) and "url" in value:
+        return {k: v for k, v in value.items() if k != "url"} | {"photo": True}
+    return value
+
+
+def _time(at: datetime | None) -> str | None:
+    return at.isoformat() if at is not None else None
