@@ -137,6 +137,8 @@ def _wire(
         if settings.quiet_hours is not None
         else None
     )
+    replies = _replies(settings, engine, redis, reply_queue, channels, turn_loop)
+    metrics.watch_writers(lambda: (*turn_loop.writers, replies.deliveries))
     return Services(
         settings=settings,
         metrics=metrics,
@@ -145,7 +147,7 @@ def _wire(
         redis=redis,
         turn_loop=turn_loop,
         channels=channels,
-        replies=_replies(settings, engine, redis, reply_queue, channels, turn_loop),
+        replies=replies,
         city=city,
         filer=Filer(
             sessions,
