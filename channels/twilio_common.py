@@ -43,7 +43,7 @@ from channels.form_encoding import form_urlencode
 from channels.http_client import HttpClient
 from channels.render_text import render_plain
 from channels.retrying import PROVIDER_DOWN
-from channels.types import Delivery, DeliveryStatus, OutboundMessage
+from channels.types import Delivery, DeliveryStatus, OutboundMessage, clean_text
 from forms_runtime.effects import Effect, MediaRef
 
 __all__ = [
@@ -196,6 +196,8 @@ class TwilioChannel(BaseChannel):
     def inbound_ids(self, form: Mapping[str, str]) -> tuple[str, str]:
         """The message SID and the sender (as Twilio wrote it); ``BadRequest`` if either is missing."""
         sid, sender = form.get("MessageSid") or form.get("SmsSid"), form.get("From")
+        # Cleaned before the check: a From of "\x00" is as missing as an empty one.
+        sid, sender = clean_text(sid or ""), clean_text(sender or "")
         if not sid or not sender:
             raise BadRequest(f"an inbound {self.name} message needs MessageSid and From")
         return sid, sender
