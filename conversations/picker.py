@@ -171,7 +171,7 @@ class ServicePicker:
         if not text:
             return None
         folded = fold(text)
-        if folded.isdigit():
+        if folded.isdecimal():  # isdigit() also takes "፩", which int() refuses
             index = int(folded) - 1
             return choices[index] if 0 <= index < len(choices) else None
         if len(offered) == 1:
