@@ -148,6 +148,8 @@ def _wire(
         if settings.quiet_hours is not None
         else None
     )
+    replies = _replies(settings, engine, redis, reply_queue, channels, turn_loop, count_sent)
+    metrics.watch_writers(lambda: (*turn_loop.writers, replies.deliveries))
     return Services(
         settings=settings,
         metrics=metrics,
@@ -156,7 +158,7 @@ def _wire(
         redis=redis,
         turn_loop=turn_loop,
         channels=channels,
-        replies=_replies(settings, engine, redis, reply_queue, channels, turn_loop, count_sent),
+        replies=replies,
         city=city,
         filer=Filer(
             sessions,

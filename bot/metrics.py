@@ -14,6 +14,9 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
+from typing import Protocol, runtime_checkable
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -22,9 +25,11 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
-__all__ = ["Metrics"]
+__all__ = ["BackgroundWriter", "Metrics", "SettingAside"]
 
 # Turn latency buckets, in seconds: a turn should take a few milliseconds; 50 ms is the p99 target.
 # The "_created" timestamp series double the exposition for no use here.
@@ -90,6 +95,59 @@ class Metrics:
             registry=self.registry,
         )
 
+    def watch_writers(self, writers: Callable[[], Iterable[BackgroundWriter]]) -> None:
+        """Report the SQL writers that work behind the turns, read at each scrape."""
+        self.registry.register(_WritersCollector(writers))
+
     def exposition(self) -> tuple[bytes, str]:
         """The text format body and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class BackgroundWriter(Protocol):
+    """A writer that queues SQL work in memory (``storage.sql_batch.SqlBatcher``, the message
+    log writer)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def backlog(self) -> int: ...
+
+
+@runtime_checkable
+class SettingAside(BackgroundWriter, Protocol):
+    """A writer that sets aside what the database refuses, so the rest is written."""
+
+    @property
+    def set_aside(self) -> int: ...
+
+
+class _WritersCollector(Collector):
+    """``citybot_log_writer_backlog`` and ``citybot_log_rows_set_aside_total``, by writer.
+
+    A backlog that only grows means the database is slow or down (the rows wait, nothing is
+    lost until the writer's limit); rows set aside were refused by the database, each with an
+    error in the log.
+    """
+
+    def __init__(self, writers: Callable[[], Iterable[BackgroundWriter]]) -> None:
+        self._writers = writers
+
+    def collect(self) -> Iterator[Metric]:
+        backlog = GaugeMetricFamily(
+            "citybot_log_writer_backlog",
+            "Rows and items queued in memory for a background SQL writer, not yet written",
+            labels=["writer"],
+        )
+        set_aside = CounterMetricFamily(
+            "citybot_log_rows_set_aside",
+            "Rows the database refused, left out so the rows after them are written (see the log)",
+            labels=["writer"],
+        )
+        for writer in self._writers():
+            backlog.add_metric([writer.name], writer.backlog)
+            if isinstance(writer, SettingAside):
+                set_aside.add_metric([writer.name], writer.set_aside)
+        yield backlog
+        yield set_aside

@@ -45,7 +45,13 @@ from channels.http_session import ProviderSession
 from channels.render_text import render_plain
 from channels.retrying import PROVIDER_DOWN
 from channels.twilio_http import TwilioHttpClient, retry_after_seen
-from channels.types import Delivery, DeliveryReceipt, DeliveryStatus, OutboundMessage
+from channels.types import (
+    Delivery,
+    DeliveryReceipt,
+    DeliveryStatus,
+    OutboundMessage,
+    clean_text,
+)
 from forms_runtime.effects import Effect, MediaRef
 
 __all__ = [
@@ -180,6 +186,8 @@ class TwilioChannel(BaseChannel):
     def inbound_ids(self, form: Mapping[str, str]) -> tuple[str, str]:
         """The message SID and the sender (as Twilio wrote it); ``BadRequest`` if either is missing."""
         sid, sender = form.get("MessageSid") or form.get("SmsSid"), form.get("From")
+        # Cleaned before the check: a From of "\x00" is as missing as an empty one.
+        sid, sender = clean_text(sid or ""), clean_text(sender or "")
         if not sid or not sender:
             raise BadRequest(f"an inbound {self.name} message needs MessageSid and From")
         _refuse_longer("MessageSid", sid, MAX_MESSAGE_ID_LENGTH)

@@ -10,6 +10,7 @@ Example::
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -25,7 +26,21 @@ __all__ = [
     "InboundKind",
     "InboundMessage",
     "OutboundMessage",
+    "clean_text",
 ]
+
+# The longest text a resident's message keeps (Telegram's own limit; a Twilio message is at
+# most 1,600). Anything longer is cut here, so no store sees a giant text.
+MAX_TEXT_CHARS = 4096
+# C0 control characters but tab, newline and carriage return, and lone surrogates (JSON can
+# carry "\ud800"): PostgreSQL refuses a NUL in text, neither database can encode a surrogate,
+# and no resident means any of them.
+_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff]")
+
+
+def clean_text(value: str) -> str:
+    """``value`` without the characters no store should keep (see ``_UNSAFE``)."""
+    return _UNSAFE.sub("", value) if _UNSAFE.search(value) else value
 
 
 class InboundKind(StrEnum):
@@ -55,6 +70,29 @@ class InboundMessage:
     language_hint: str | None = None
     display_name: str | None = None
     received_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        # Cleaned where text enters, whichever channel parsed it: a NUL or a lone surrogate
+        # would otherwise fail the turn's commit (or the message log behind it).
+        for name in _TEXT_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, str):
+                cleaned = clean_text(value)
+                if name == "text":
+                    cleaned = cleaned[:MAX_TEXT_CHARS]
+                if cleaned is not value:
+                    object.__setattr__(self, name, cleaned)
+
+
+_TEXT_FIELDS = (
+    "address",
+    "message_id",
+    "text",
+    "option_id",
+    "contact_phone",
+    "language_hint",
+    "display_name",
+)
 
 
 @dataclass(frozen=True, slots=True)

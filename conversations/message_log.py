@@ -12,7 +12,8 @@ The trade-off of writing behind, on purpose: the audit rows of the last ``interv
 default) are lost if the process is killed; a graceful shutdown (``close``) writes them. Nothing
 else is behind: submissions and their outbox rows, consent, opt-outs and erasures are committed
 before the resident is answered, and the state and processed marker are in Redis. If the
-database is down the rows wait (up to ``max_pending``) and are written when it is back.
+database is down the rows wait (up to ``max_pending``) and are written when it is back. A row
+the database refuses is set aside (logged and counted) so the rows queued after it are written.
 
 The writer keeps the queue's order, so log ids follow arrival order per resident. An erasure
 queues a ``scrub`` after the resident's rows, so rows still waiting lose their text too.
@@ -35,11 +36,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, insert, update
+from sqlalchemy import Table, and_, bindparam, insert, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from channels.types import InboundMessage
 from forms_runtime.effects import Ask, Cancelled, Effect, Notice, Reject, Review
+from storage.failures import database_unreachable
 from storage.models import MessageLog, ResidentAddress
 from storage.resident_data import scrub_resident
 
@@ -63,6 +65,8 @@ _TOUCH = (
     )
     .values(last_inbound_at=bindparam("at"))
 )
+
+_PING = text("SELECT 1")
 
 Row = dict[str, Any]
 
@@ -132,17 +136,25 @@ class _Touch:
 
 
 class MessageLogWriter:
-    """Writes log rows behind the turns: batched, ordered, retried, flushed on ``close``."""
+    """Writes log rows behind the turns: batched, ordered, retried, flushed on ``close``.
+
+    One row the database refuses (a value it cannot store) never holds up the others: a batch
+    that fails while the database answers is split in halves until the refused rows stand
+    alone; those are set aside (a log line, ``set_aside``) and every other row is written, in
+    order. While the database cannot be used, nothing is set aside: the rows wait.
+    """
 
     def __init__(
         self,
         engine: AsyncEngine,
         *,
+        name: str = "messages",
         interval: float = 0.05,
         batch: int = 500,
         max_pending: int = 200_000,
     ) -> None:
         self._engine = engine
+        self.name = name
         self._interval = interval
         self._batch = batch
         self._max_pending = max_pending
@@ -152,9 +164,15 @@ class MessageLogWriter:
         self._closed = False
         self._flushing = asyncio.Lock()
         self.dropped = 0  # rows given up on because the database stayed down too long
+        self.set_aside = 0  # rows (or updates) the database refused, left out of the log
 
     def __len__(self) -> int:
         """Rows and updates waiting to be written."""
+        return len(self._queue)
+
+    @property
+    def backlog(self) -> int:
+        """Rows and updates waiting to be written (``/metrics``)."""
         return len(self._queue)
 
     def add(self, *rows: Row) -> None:
@@ -177,7 +195,7 @@ class MessageLogWriter:
         if len(self._queue) > self._max_pending:
             self._drop_oldest()
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="message-log-writer")
+            self._task = asyncio.create_task(self._run(), name=f"log-writer:{self.name}")
         if len(self._queue) >= self._batch:
             self._wake.set()
 
@@ -194,25 +212,81 @@ class MessageLogWriter:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), pause)
             self._wake.clear()
+            # Shielded: a ``close`` in the middle lets the transaction end (``close`` waits for
+            # it), so no row is both committed and queued again.
+            work = asyncio.ensure_future(self.flush())
             try:
-                await self.flush()
+                await asyncio.shield(work)
                 pause = self._interval
+            except asyncio.CancelledError:
+                work.add_done_callback(_retrieved)
+                raise
             except Exception:
-                # The rows stay queued; try again, backing off up to five seconds.
+                # Unreachable: the rows stay queued; try again, backing off up to five seconds.
                 pause = min(max(pause * 2, 0.25), 5.0)
                 log.warning("message log: write failed, retrying in %.2f s", pause, exc_info=True)
 
     async def flush(self) -> None:
-        """Write everything queued so far (raises if the database refuses; nothing is lost)."""
+        """Write everything queued so far; rows the database refuses are set aside. Raises while
+        the database cannot be used, with every row not written still queued, in order."""
         async with self._flushing:
             while self._queue:
                 taken = [self._queue.popleft() for _ in range(min(self._batch, len(self._queue)))]
-                try:
-                    async with self._engine.begin() as connection:
-                        await _write(connection, taken)
-                except BaseException:
-                    self._queue.extendleft(reversed(taken))
-                    raise
+                await self._write_or_set_aside(taken)
+
+    async def _write_or_set_aside(self, items: list[Row | _Scrub | _Touch]) -> None:
+        """Write ``items`` in order, halving a refused batch until its refused items stand alone."""
+        parts: deque[list[Row | _Scrub | _Touch]] = deque([items])
+        while parts:
+            part = parts.popleft()
+            try:
+                async with self._engine.begin() as connection:
+                    await _write(connection, part)
+            except BaseException as exc:
+                if isinstance(exc, Exception) and not await self._unreachable(exc):
+                    if len(part) == 1:
+                        self._set_aside(part[0], exc)
+                    else:
+                        half = len(part) // 2
+                        parts.extendleft((part[half:], part[:half]))
+                    continue
+                # Put back what is not written, ahead of what was queued since, in order.
+                for rest in (*reversed(parts), part):
+                    self._queue.extendleft(reversed(rest))
+                raise
+
+    async def _unreachable(self, exc: Exception) -> bool:
+        """Whether ``exc`` means the database cannot be used now (then nothing is set aside).
+
+        A failure that does not say so by its type is only blamed on the data if the database
+        answers a plain query right after it: a row is never set aside because of an outage.
+        """
+        if database_unreachable(exc):
+            return True
+        try:
+            async with self._engine.connect() as connection:
+                await connection.execute(_PING)
+        except Exception:
+            return True
+        return False
+
+    def _set_aside(self, item: Row | _Scrub | _Touch, exc: Exception) -> None:
+        self.set_aside += 1
+        # What identifies the row, never its text (personal data) nor the error's message (which
+        # quotes the statement's parameters).
+        # The driver's own exception names the reason best (asyncpg's sits under the adapter's).
+        driver = getattr(exc, "orig", None) or exc
+        reason = type(driver.__cause__ or driver).__name__
+        if isinstance(item, dict):
+            log.error(
+                "message log: a row the database refused is set aside (%s): %s %s message %.64r",
+                reason,
+                item.get("channel"),
+                item.get("direction"),
+                item.get("provider_message_id"),
+            )
+        else:
+            log.error("message log: %s refused by the database, set aside (%s)", item, reason)
 
     async def close(self) -> None:
         """Write what is queued and stop; a database that is down loses the queued rows."""
@@ -224,8 +298,15 @@ class MessageLogWriter:
         try:
             await self.flush()
         except Exception:
+            self.dropped += len(self._queue)
             log.error("message log: %d rows not written at shutdown", len(self._queue))
         self._closed = True
+
+
+def _retrieved(work: asyncio.Future[None]) -> None:
+    # A flush left running by ``close`` (which flushes again after it): its error is not news.
+    if not work.cancelled():
+        work.exception()
 
 
 async def _write(connection: AsyncConnection, items: list[Row | _Scrub | _Touch]) -> None:

@@ -176,6 +176,12 @@ class TurnLoop:
         self._on_close = list(on_close)
 
     @property
+    def writers(self) -> tuple[MessageLogWriter | SqlBatcher[Any, Any], ...]:
+        """The writers that queue SQL work behind the turns (none with the SQL state store)."""
+        found = (self.message_log, self._residents, self._writes, self._stores)
+        return tuple(w for w in found if w is not None)
+
+    @property
     def picker(self) -> ServicePicker:
         return self.router.flow.picker
 

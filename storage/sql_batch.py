@@ -37,9 +37,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from storage.failures import database_unreachable
 
 __all__ = ["BatchClosed", "SqlBatcher"]
 
@@ -47,17 +47,6 @@ log = logging.getLogger(__name__)
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
-
-
-# The database could not be reached or used: trying each item alone would only wait longer.
-_UNREACHABLE = (
-    OperationalError,
-    InterfaceError,
-    DisconnectionError,
-    PoolTimeoutError,
-    OSError,
-    TimeoutError,
-)
 
 
 class BatchClosed(RuntimeError):
@@ -90,6 +79,16 @@ class SqlBatcher(Generic[Item, Result]):
         self._sender: asyncio.Task[None] | None = None
         self._closed = False
         self.batches = 0  # transactions committed (how well items were grouped)
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def backlog(self) -> int:
+        """Items queued and not yet in a transaction (``/metrics``: a backlog that grows means
+        the database is slow or down)."""
+        return len(self._queue)
 
     async def submit(self, item: Item) -> Result:
         """Queue ``item``; its result once the transaction holding it committed."""
@@ -136,7 +135,8 @@ class SqlBatcher(Generic[Item, Result]):
         try:
             results = await self._transaction([w.item for w in waiting])
         except Exception as exc:
-            if len(waiting) == 1 or isinstance(exc, _UNREACHABLE):
+            # Unreachable: trying each item alone would only wait longer.
+            if len(waiting) == 1 or database_unreachable(exc):
                 _fail(waiting, exc)
                 return
             log.warning(

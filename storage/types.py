@@ -18,11 +18,31 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["JsonDocument", "UtcDateTime", "utc_now"]
+__all__ = ["MAX_ROW_ID", "JsonDocument", "UtcDateTime", "row_id", "utc_now"]
+
+# The largest id a BIGINT primary key holds: PostgreSQL refuses a larger number in a query
+# (asyncpg cannot even send it), so it is never a row's id.
+MAX_ROW_ID = 2**63 - 1
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def row_id(text: str) -> int | None:
+    """``text`` as a row id (a whole number a key can hold), or None.
+
+    ASCII digits only: ``str.isdigit`` also accepts "²" and "٣", which ``int`` then refuses or
+    reads as a number nobody typed.
+
+    Example::
+
+        row_id("42") == 42;  row_id("²") is None;  row_id("99999999999999999999") is None
+    """
+    if not (text.isascii() and text.isdigit()) or len(text) > 19:
+        return None
+    number = int(text)
+    return number if number <= MAX_ROW_ID else None
 
 
 class UtcDateTime(TypeDecorator[datetime]):

@@ -37,6 +37,7 @@ from channels.base import BadRequest
 from channels.webchat import COOKIE_NAME, MAX_BODY_BYTES, WebChatChannel
 from forms_runtime.i18n import LOCALES, N_, tr
 from storage.models import MessageLog
+from storage.types import row_id
 
 __all__ = ["STATIC_DIR", "UI_TEXTS", "add_routes", "ui_texts"]
 
@@ -170,10 +171,9 @@ def add_routes(app: web.Application, services: Services) -> None:
     async def pushed(request: web.Request) -> web.Response:
         """Messages the bot started for this session after ``after`` (a message log id)."""
         session_id = channel.session_of(request.cookies.get(COOKIE_NAME))
-        raw_after = request.query.get("after", "0")
-        if not raw_after.isdigit():
+        after = row_id(request.query.get("after", "0"))
+        if after is None:
             return json_error(400, "after must be a message id (a whole number)")
-        after = int(raw_after)
         if session_id is None:
             return web.json_response({"messages": [], "last_id": after})
         query = (

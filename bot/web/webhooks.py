@@ -50,11 +50,18 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
 async def to_channel_request(request: web.Request) -> ChannelRequest:
-    """The aiohttp request as the channels see it (body read; form fields decoded for Twilio)."""
+    """The aiohttp request as the channels see it (body read; form fields decoded for Twilio).
+
+    ``BadRequest`` when the form cannot be decoded (bytes that are not in its charset, or a
+    charset Python does not know): anyone can send that, before any signature is checked.
+    """
     body = await request.read()
     form: dict[str, str] = {}
     if request.content_type == "application/x-www-form-urlencoded":
-        posted = await request.post()
+        try:
+            posted = await request.post()
+        except (ValueError, LookupError) as exc:  # UnicodeDecodeError is a ValueError
+            raise BadRequest(f"the form cannot be decoded ({type(exc).__name__})") from None
         for key, value in posted.items():
             if isinstance(value, str):
                 form.setdefault(key, value)
@@ -128,8 +135,8 @@ def add_routes(app: web.Application, services: Services) -> None:
         channel = services.channels.get(name)
         if channel is None:
             return json_error(404, f"the {name} channel is not configured")
-        creq = await to_channel_request(request)
         try:
+            creq = await to_channel_request(request)
             channel.verify(creq)
             messages = channel.parse(creq)
         except ForbiddenRequest as exc:
@@ -163,8 +170,8 @@ def add_routes(app: web.Application, services: Services) -> None:
     async def status(request: web.Request) -> web.Response:
         if not (settings.twilio_account_sid and settings.twilio_auth_token):
             return json_error(404, "Twilio is not configured")
-        creq = await to_channel_request(request)
         try:
+            creq = await to_channel_request(request)
             verify_twilio_signature(creq, settings.twilio_auth_token, settings.public_url)
             receipt = parse_receipt(creq)
         except ForbiddenRequest as exc:

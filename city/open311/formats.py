@@ -186,7 +186,7 @@ def _int(value: Any, default: int = 0) -> int:
     text = _text(value)
     try:
         return int(float(text)) if text is not None else default
-    except ValueError:
+    except (ValueError, OverflowError):  # "abc", or "1e400" (float inf, which int refuses)
         return default
 
 
@@ -499,6 +499,7 @@ def write_requests(requests: Iterable[ServiceRequest], fmt: Format) -> bytes:
 def write_errors(errors: Iterable[ErrorDetail], fmt: Format) -> bytes:
     records = []
     for e in errors:
-        code: int | str = int(e.code) if e.code.isdigit() else e.code
+        # isdigit alone would let "²" through to int(), which refuses it.
+        code: int | str = int(e.code) if e.code.isascii() and e.code.isdigit() else e.code
         records.append({"code": code, "description": e.description})
     return _dump("errors", records, fmt)

@@ -25,6 +25,7 @@ from aiohttp import web
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from channels.types import clean_text
 from city.open311.client import DESCRIPTION_LIMIT
 from city.open311.errors import ErrorDetail
 from city.open311.formats import (
@@ -38,10 +39,12 @@ from city.open311.formats import (
     write_token_results,
 )
 from city.open311.mapping import definition_from_form, service_from_form
+from city.open311.posted import UnreadableForm, read_form
 from city.open311.staff import add_staff_routes
 from city.open311.types import Attribute, ServiceDefinition, ServiceRequest, SubmitResult
 from forms_runtime.model import Form, StepType
 from storage.models import Open311Request
+from storage.types import row_id
 
 __all__ = ["PREFIX", "add_open311_routes", "to_service_request"]
 
@@ -54,6 +57,8 @@ MAX_IDS = 1000
 # attribute[code]=value, and attribute[code][]=value for each value of a multivaluelist.
 _ATTRIBUTE_FIELD = re.compile(r"^attribute\[([^\]]+)\](?:\[\])?$")
 _CONTENT_TYPES = {"json": "application/json", "xml": "text/xml"}
+# A token is secrets.token_hex(16); a city's batch service may use longer ones.
+_TOKEN_CHARS = 128
 
 
 class _Refused(Exception):
@@ -190,7 +195,10 @@ class _GeoReportServer:
 
     async def create(self, request: web.Request) -> web.Response:
         fmt = _fmt(request)
-        post = await request.post()
+        try:
+            post = await read_form(request)
+        except UnreadableForm as exc:
+            return _error(fmt, 400, str(exc))
         fields = {k: v for k, v in post.items() if isinstance(v, str)}
         multi = [(k, v) for k, v in post.items() if isinstance(v, str)]
         if self.api_key and not hmac.compare_digest(
@@ -262,8 +270,12 @@ class _GeoReportServer:
     async def token(self, request: web.Request) -> web.Response:
         fmt = _fmt(request)
         token = request.match_info["token"]
-        async with self.sessionmaker() as session:
-            row = await session.scalar(select(Open311Request).where(Open311Request.token == token))
+        row = None
+        # Tokens are hex: anything else is not one (and a NUL would fail PostgreSQL's query).
+        if token.isascii() and token.isalnum() and len(token) <= _TOKEN_CHARS:
+            async with self.sessionmaker() as session:
+                query = select(Open311Request).where(Open311Request.token == token)
+                row = await session.scalar(query)
         if row is None:
             return _error(fmt, 404, f"token {token} not found")
         result = SubmitResult(service_request_id=row.service_request_id, token=row.token)
@@ -276,15 +288,18 @@ class _GeoReportServer:
             # The spec: ids override every other filter.
             if len(ids) > MAX_IDS:
                 raise _Refused(400, f"at most {MAX_IDS} service_request_id values per call")
-            numbers = [int(i) for i in ids if i.isdigit()]
+            numbers = [n for n in map(row_id, ids) if n is not None]
             return query.where(Open311Request.id.in_(numbers)).order_by(Open311Request.id)
         start, end = self._dates(params)
         query = query.where(Open311Request.requested_datetime >= start)
         query = query.where(Open311Request.requested_datetime <= end)
-        codes = [c.strip() for c in params.get("service_code", "").split(",") if c.strip()]
+        # Cleaned: PostgreSQL refuses a NUL even in a query's parameter.
+        codes = [clean_text(c).strip() for c in params.get("service_code", "").split(",")]
+        codes = [c for c in codes if c]
         if codes:
             query = query.where(Open311Request.service_code.in_(codes))
-        statuses = [s.strip().lower() for s in params.get("status", "").split(",") if s.strip()]
+        statuses = [clean_text(s).strip().lower() for s in params.get("status", "").split(",")]
+        statuses = [s for s in statuses if s]
         if statuses:
             query = query.where(Open311Request.status.in_(statuses))
         return query.order_by(Open311Request.requested_datetime.desc()).limit(MAX_RESULTS)
@@ -318,9 +333,10 @@ class _GeoReportServer:
         fmt = _fmt(request)
         ident = request.match_info["id"]
         row = None
-        if ident.isdigit():
+        number = row_id(ident)
+        if number is not None:
             async with self.sessionmaker() as session:
-                row = await session.get(Open311Request, int(ident))
+                row = await session.get(Open311Request, number)
         if row is None:
             return _error(fmt, 404, f"Service request not found with id or token {ident}")
         return _answer(write_requests([to_service_request(row)], fmt), fmt)

@@ -23,7 +23,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from city.open311.formats import parse_datetime
+from city.open311.posted import UnreadableForm, read_form
 from storage.models import Open311Request
+from storage.types import row_id
 
 __all__ = ["STAFF_PATH", "STATUSES", "add_staff_routes"]
 
@@ -102,7 +104,10 @@ class _StaffPage:
     async def login(self, request: web.Request) -> web.Response:
         if self.token is None:
             return self._off()
-        post = await request.post()
+        try:
+            post = await read_form(request)
+        except UnreadableForm as exc:
+            return _page("Sign in", f"<p>{escape(str(exc))}</p>" + _LOGIN_FORM, 400)
         given = post.get("token")
         if not isinstance(given, str) or not hmac.compare_digest(
             given.encode(), self.token.encode()
@@ -125,7 +130,10 @@ class _StaffPage:
     async def update(self, request: web.Request) -> web.Response:
         if self.token is None:
             return self._off()
-        post = await request.post()
+        try:
+            post = await read_form(request)
+        except UnreadableForm as exc:
+            return _page("Not changed", f"<p>{escape(str(exc))}</p>", 400)
         if not self._bearer_ok(request):
             csrf = post.get("csrf")
             if (
@@ -144,8 +152,9 @@ class _StaffPage:
             if expected is None:
                 return _page("Not changed", "<p>Enter the expected date as YYYY-MM-DD.</p>", 400)
         ident = request.match_info["id"]
+        number = row_id(ident)
         async with self.sessionmaker() as session, session.begin():
-            row = await session.get(Open311Request, int(ident)) if ident.isdigit() else None
+            row = await session.get(Open311Request, number) if number is not None else None
             if row is None:
                 return _page("Not found", f"<p>There is no request {escape(ident)}.</p>", 404)
             notes = post.get("status_notes")

@@ -108,7 +108,15 @@ def test_an_mms_photo_is_kept_as_a_reference():
 
 
 @pytest.mark.parametrize(
-    "changes", [{"MessageSid": "", "SmsSid": ""}, {"From": ""}, {"NumMedia": "lots"}]
+    "changes",
+    [
+        {"MessageSid": "", "SmsSid": ""},
+        {"From": ""},
+        {"NumMedia": "lots"},
+        # Nothing left once cleaned of control characters: was a 500 (an empty address).
+        {"From": "\x00"},
+        {"MessageSid": "\x00\x01", "SmsSid": ""},
+    ],
 )
 def test_malformed_posts_are_bad_requests(changes):
     with pytest.raises(BadRequest):

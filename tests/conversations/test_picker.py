@@ -55,3 +55,11 @@ def test_the_menu_lists_every_service_in_the_residents_language() -> None:
     menu = PICKER.menu("af")
     assert [o.id for o in menu.options] == list(standard_forms())
     assert menu.prompt != PICKER.menu("en").prompt
+
+
+def test_a_digit_int_cannot_read_is_no_choice() -> None:
+    # "፩" (Ethiopic one) passes str.isdigit(), survives NFKD, and int() refuses it: the turn
+    # failed with a 500. "²" folds to "2".
+    offered = ["pothole", "no_water"]
+    assert PICKER.choose("፩", None, offered) is None
+    assert PICKER.choose("²", None, offered) == "no_water"
