@@ -30,7 +30,7 @@ from bot.bootstrap import build_services, close_services
 from bot.config import Settings
 from bot.services import Services
 from bot.telegram_polling import telegram_polling
-from bot.web import media, open311, operations, webchat, webhooks
+from bot.web import api_index, media, open311, operations, staff_api, webchat, webhooks
 from bot.web.middleware import error_middleware, security_headers
 from bot.workers import run_workers
 
@@ -64,6 +64,8 @@ def app_for(services: Services, *, workers: bool = True) -> web.Application:
     webhooks.add_routes(app, services)
     open311.add_routes(app, services)
     media.add_routes(app, services)
+    staff_api.add_routes(app, services)
+    api_index.add_routes(app, services)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         # What is built by now (forms, gazetteer, routes, pools) lives as long as the process.
