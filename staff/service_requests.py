@@ -136,7 +136,7 @@ async def list_requests(
         query = query.where(Submission.area_type == where.area_type)
     if where.status is not None:
         query = query.where(Open311Request.status == where.status)
-    rows = (await session.execute(query)).tuples().all()
+    rows = [(row[0], row[1]) for row in await session.execute(query)]
     page = Page.of(rows, limit, key=lambda row: row[0].id)
     phones = await _phones(session, (s.resident_id for s, _ in page.items if s.resident_id))
     return Page(

@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import warnings
 from collections.abc import Callable
 from enum import Enum
 from urllib.parse import urlsplit
 
+from aiohttp.web_exceptions import NotAppKeyWarning
 from aiohttp_session import Session
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 from cryptography.hazmat.primitives import hashes
@@ -57,6 +59,10 @@ ABSOLUTE_SECONDS = 12 * 60 * 60
 _TOUCH_SECONDS = 60
 
 Clock = Callable[[], float]
+
+# aiohttp-session 2.12 (the newest) stores its session on the request under string keys, which
+# aiohttp 3.14 warns about on every request; the keys are its own and cannot clash with ours.
+warnings.filterwarnings("ignore", category=NotAppKeyWarning, module="aiohttp_session")
 
 
 class SessionState(Enum):
