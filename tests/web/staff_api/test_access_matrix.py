@@ -9,9 +9,7 @@ declares the wrong permission or scope fails here.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 import pytest
 
