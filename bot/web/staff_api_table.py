@@ -389,7 +389,9 @@ def _wrap(
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def handle(request: web.Request) -> web.StreamResponse:
         try:
-            caller = await _caller(services, request)
+            # A public endpoint looks at no credentials: signing in must work whatever stale
+            # cookie or header the browser still sends.
+            caller = await _caller(services, request) if endpoint.signed_in else None
             await _allowed(services, request, endpoint, caller)
             call = Call(
                 request=request,

@@ -99,6 +99,16 @@ async def test_an_idle_session_ends(house: StaffHouse) -> None:
     assert "session.expired" in await _actions(house)
 
 
+async def test_signing_in_again_works_over_an_ended_session(house: StaffHouse) -> None:
+    agent = await house.member("agent@city.gov", ["agent"])
+    house.clock.advance(timedelta(seconds=IDLE_SECONDS + 1))
+    # The browser still holds the old cookie (and no CSRF token for it): sign-in is not blocked.
+    agent.csrf = None
+    answer = await agent.sign_in()
+    assert answer.status == 200
+    assert (await agent.call("GET", "/api/v1/requests")).status == 200
+
+
 async def test_a_busy_session_still_ends_after_the_absolute_limit(house: StaffHouse) -> None:
     agent = await house.member("agent@city.gov", ["agent"])
     step = timedelta(seconds=IDLE_SECONDS - 60)
