@@ -31,7 +31,16 @@ from bot.bootstrap import build_services, close_services
 from bot.config import Settings
 from bot.services import Services
 from bot.telegram_polling import telegram_polling
-from bot.web import media, open311, operations, resident_export, webchat, webhooks
+from bot.web import (
+    api_index,
+    media,
+    open311,
+    operations,
+    resident_export,
+    staff_api,
+    webchat,
+    webhooks,
+)
 from bot.web.middleware import error_middleware, security_headers
 from bot.workers import run_workers
 
@@ -71,6 +80,8 @@ def app_for(services: Services, *, workers: bool = True) -> web.Application:
     open311.add_routes(app, services)
     media.add_routes(app, services)
     resident_export.add_routes(app, services)
+    staff_api.add_routes(app, services)
+    api_index.add_routes(app, services)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         # What is built by now (forms, gazetteer, routes, pools) lives as long as the process.

@@ -60,6 +60,7 @@ from notifier.quiet_hours import QuietHours
 from notifier.replies import CountSent, Replies, ReplySender, ReplyStream
 from notifier.reply_queue import ReplyQueue
 from notifier.status_notices import StatusNotices, queue_filed, status_message
+from staff.authentication import StaffAuthentication
 from storage.migrate import upgrade_database
 from storage.redis import connect_redis
 from storage.session import create_engine, create_sessionmaker
@@ -193,6 +194,7 @@ def _wire(
         media_links=media_links,
         media_fetchers=_media_fetchers(settings, channels),
         data_export=data_export,
+        staff_auth=StaffAuthentication(sessions),
     )
 
 

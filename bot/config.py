@@ -110,8 +110,6 @@ class Settings:
     # process takes it over (``notifier.replies``).
     reply_claim_seconds: float = 60.0
 
-    # The built-in Open311 server's staff page (list requests, change status); off when unset.
-    staff_token: str | None = field(default=None, repr=False)
     # The filer: how long it sleeps when nothing is due, and the waits before each retry (the
     # last repeats forever); an alert is raised after ``filer_alert_after`` failures of a report.
     filer_idle_seconds: float = 1.0
@@ -184,7 +182,6 @@ class Settings:
             reply_claim_seconds=_number(
                 env, "CITYBOT_REPLY_CLAIM_SECONDS", 60.0, float, minimum=0.1
             ),
-            staff_token=text("CITYBOT_STAFF_TOKEN"),
             filer_idle_seconds=_number(env, "CITYBOT_FILER_IDLE_SECONDS", 1.0, float, minimum=0.01),
             filer_retry_delays=_delays(text("CITYBOT_FILER_RETRY_DELAYS")),
             filer_alert_after=_number(env, "CITYBOT_FILER_ALERT_AFTER", 5, int, minimum=1),

@@ -42,6 +42,7 @@ from conversations.turn import TurnLoop, TurnResult
 from notifier.dispatcher import NotificationDispatcher
 from notifier.replies import Replies
 from notifier.status_notices import StatusNotices
+from staff.authentication import StaffAuthentication
 
 __all__ = ["Services"]
 
@@ -76,6 +77,8 @@ class Services:
     media_fetchers: MediaFetchers
     # EXPORT MY DATA: the summary's settings and the signed links to the whole export.
     data_export: DataExport
+    # Staff sign-in, API tokens and sessions' accounts (the admin API, bot.web.staff_api).
+    staff_auth: StaffAuthentication
     # Turns in flight, so a graceful shutdown can wait for them.
     _in_flight: set[asyncio.Task[Any]] = field(default_factory=set, init=False)
     _idle: asyncio.Event = field(default_factory=asyncio.Event, init=False)

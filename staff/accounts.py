@@ -27,22 +27,29 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from staff import audit, passwords, tokens, totp
-from staff.errors import AccountExists, AccountNotFound, InvalidStaffInput
+from staff.errors import AccountExists, AccountNotFound, InvalidStaffInput, NotFound
+from staff.paging import Page
 from staff.roles import TOTP_REQUIRED, Role, parse_roles
 from storage.models import StaffAccount, StaffToken
 from storage.types import utc_now
 
 __all__ = [
     "MAX_TOKEN_DAYS",
+    "AccountChange",
     "CreatedAccount",
     "IssuedToken",
     "NewAccount",
+    "account_by_id",
+    "change_account",
     "create_account",
     "disable_account",
     "has_active_admin",
     "issue_token",
     "list_accounts",
+    "list_accounts_page",
+    "list_tokens_page",
     "normalise_email",
+    "revoke_token",
 ]
 
 MAX_TOKEN_DAYS = 365
@@ -199,6 +206,85 @@ async def list_accounts(session: AsyncSession) -> Sequence[StaffAccount]:
     return (await session.scalars(select(StaffAccount).order_by(StaffAccount.email))).all()
 
 
+async def account_by_id(session: AsyncSession, account_id: int) -> StaffAccount:
+    account = await session.get(StaffAccount, account_id)
+    if account is None:
+        raise AccountNotFound(f"there is no staff account {account_id}")
+    return account
+
+
+async def list_accounts_page(
+    session: AsyncSession, *, limit: int, after: int | None = None
+) -> Page[StaffAccount]:
+    """Accounts in the order they were made, ``limit`` after the account ``after``."""
+    query = select(StaffAccount).order_by(StaffAccount.id).limit(limit + 1)
+    if after is not None:
+        query = query.where(StaffAccount.id > after)
+    return Page.of((await session.scalars(query)).all(), limit, key=lambda a: a.id)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountChange:
+    """What to change on an account; None leaves a field as it is (``wards=()`` is city-wide)."""
+
+    roles: frozenset[Role] | None = None
+    wards: tuple[str, ...] | None = None
+    active: bool | None = None
+
+    @classmethod
+    def checked(
+        cls,
+        *,
+        roles: Iterable[str] | None = None,
+        wards: Iterable[str] | None = None,
+        active: bool | None = None,
+    ) -> AccountChange:
+        parsed = None if roles is None else parse_roles(roles)
+        if parsed is not None and not parsed:
+            raise InvalidStaffInput("an account needs at least one role")
+        ward_list = None if wards is None else tuple(_wards(wards) or ())
+        return cls(roles=parsed, wards=ward_list, active=active)
+
+
+async def change_account(
+    session: AsyncSession,
+    account_id: int,
+    change: AccountChange,
+    *,
+    actor: str,
+    address: str | None = None,
+) -> StaffAccount:
+    """Change roles, wards or active; refused when it would leave nobody to run the house."""
+    account = await account_by_id(session, account_id)
+    before = {"roles": account.roles, "wards": account.wards, "active": account.active}
+    if change.roles is not None:
+        if change.roles & TOTP_REQUIRED and account.totp_secret is None:
+            # The person could no longer sign in; create a new account for such roles instead.
+            raise InvalidStaffInput(
+                f"{', '.join(_sorted_roles(change.roles & TOTP_REQUIRED))} need a second "
+                "factor, which this account has not set up"
+            )
+        account.roles = _sorted_roles(change.roles)
+    if change.wards is not None:
+        account.wards = list(change.wards) or None
+    if change.active is not None:
+        account.active = change.active
+    await session.flush()
+    if not await has_active_admin(session):
+        raise InvalidStaffInput("that would leave no active admin")
+    after = {"roles": account.roles, "wards": account.wards, "active": account.active}
+    action = "account.disable" if before["active"] and not account.active else "account.change"
+    await audit.record(
+        session,
+        actor=actor,
+        action=action,
+        target=f"staff:{account.id}",
+        address=address,
+        details={k: {"from": before[k], "to": v} for k, v in after.items() if before[k] != v},
+    )
+    return account
+
+
 async def disable_account(
     session: AsyncSession, email: str, *, actor: str, address: str | None = None
 ) -> StaffAccount:
@@ -275,3 +361,34 @@ async def has_active_admin(session: AsyncSession) -> bool:
         if Role.ADMIN.value in roles:
             return True
     return False
+
+
+async def list_tokens_page(
+    session: AsyncSession, *, limit: int, before: int | None = None
+) -> Page[StaffToken]:
+    """Tokens, newest first (never the token itself: only its prefix is kept)."""
+    query = select(StaffToken).order_by(StaffToken.id.desc()).limit(limit + 1)
+    if before is not None:
+        query = query.where(StaffToken.id < before)
+    return Page.of((await session.scalars(query)).all(), limit, key=lambda t: t.id)
+
+
+async def revoke_token(
+    session: AsyncSession,
+    token_id: int,
+    *,
+    actor: str,
+    address: str | None = None,
+    now: datetime | None = None,
+) -> StaffToken:
+    """Revoke a token from now on; revoking twice keeps the first time (and is audited)."""
+    record = await session.get(StaffToken, token_id)
+    if record is None:
+        raise NotFound(f"there is no API token {token_id}")
+    if record.revoked_at is None:
+        record.revoked_at = now or utc_now()
+    await session.flush()
+    await audit.record(
+        session, actor=actor, action="token.revoke", target=f"token:{record.id}", address=address
+    )
+    return record

@@ -32,6 +32,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from staff import audit, passwords, tokens, totp
+from staff.errors import InvalidStaffInput
 from staff.identity import Refusal, RefusalCode, StaffIdentity
 from staff.roles import TOTP_REQUIRED, Role, parse_roles
 from staff.throttle import SignInThrottle, ThrottleKeys
@@ -218,6 +219,67 @@ class StaffAuthentication:
                 address=address,
                 details=details,
             )
+
+    async def change_password(
+        self, account_id: int, current: str, new: str, *, address: str | None
+    ) -> Refusal | None:
+        """Replace the password (the one-time one first of all); None when done.
+
+        A wrong current password counts against the sign-in throttle like a wrong sign-in, so
+        a stolen session cannot be used to guess it."""
+        if len(new) < passwords.MIN_PASSWORD_LENGTH:
+            raise InvalidStaffInput(
+                f"the new password needs at least {passwords.MIN_PASSWORD_LENGTH} characters"
+            )
+        new_hash = await asyncio.to_thread(passwords.hash_password, new, self._hasher)
+        async with self._sessions() as session:
+            account = await session.get(StaffAccount, account_id)
+            candidate = None if account is None else _candidate(account)
+        if candidate is None or not candidate.active:
+            return Refusal(
+                RefusalCode.ACCOUNT_DISABLED, "This account is disabled; ask an administrator."
+            )
+        now = self._clock()
+        keys = ThrottleKeys.of(candidate.email, address)
+        async with self._sessions() as session, session.begin():
+            until = await self._throttle.locked_until(session, keys, now)
+        if until is not None:
+            return _throttled(until, now)
+        check = await asyncio.to_thread(
+            passwords.check_password, candidate.password_hash, current, self._hasher
+        )
+        if not check.ok:
+            return await self._failed(keys, now, address, candidate.email, candidate, "password")
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                update(StaffAccount)
+                .where(StaffAccount.id == candidate.id)
+                .values(password_hash=new_hash, must_change_password=False)
+            )
+            await audit.record(
+                session,
+                actor=f"staff:{candidate.id}",
+                action="password.change",
+                target=f"staff:{candidate.id}",
+                address=address,
+            )
+        return None
+
+    async def session_identity(
+        self, account_id: int, *, address: str | None
+    ) -> StaffIdentity | Refusal:
+        """Who a session's account is now: its roles and wards as they stand, and refused once
+        the account is disabled (a session made before stays no good)."""
+        async with self._sessions() as session:
+            account = await session.get(StaffAccount, account_id)
+            candidate = None if account is None else _candidate(account)
+        if candidate is None or not candidate.active:
+            if candidate is not None:
+                await self._audit(candidate.id, "session.refused", address, {"why": "disabled"})
+            return Refusal(
+                RefusalCode.ACCOUNT_DISABLED, "This account is disabled; ask an administrator."
+            )
+        return candidate.identity()
 
     async def verify_token(self, token: str, *, address: str | None) -> StaffIdentity | Refusal:
         """The identity an API token stands for: its roles, bounded by the account's roles now."""

@@ -22,6 +22,7 @@ from staff.errors import InvalidStaffInput
 
 __all__ = [
     "MAX_PASSWORD_LENGTH",
+    "MIN_PASSWORD_LENGTH",
     "PasswordCheck",
     "check_password",
     "hash_password",
@@ -30,6 +31,9 @@ __all__ = [
 
 # Long enough for any pass phrase; a megabyte pasted into the field is refused before any work.
 MAX_PASSWORD_LENGTH = 1024
+# For a password a person chooses (the one-time ones are longer): NIST SP 800-63B's floor is 8;
+# staff accounts reach residents' personal data, so a little more.
+MIN_PASSWORD_LENGTH = 12
 DEFAULT_HASHER = PasswordHasher()
 
 

@@ -1,5 +1,5 @@
-"""The built-in GeoReport v2 server (``city.open311.server``), mounted where no city endpoint is
-set: ``/open311/v2/`` and its staff page at ``/open311/staff`` (on with ``CITYBOT_STAFF_TOKEN``).
+"""The built-in GeoReport v2 server (``city.open311.server``), mounted at ``/open311/v2/`` where no
+city endpoint is set. Staff change requests' status through the admin API (``bot.web.staff_api``).
 
 With ``OPEN311_ENDPOINT`` set the city's own server is the back end and nothing is mounted.
 
@@ -26,5 +26,4 @@ def add_routes(app: web.Application, services: Services) -> None:
             services.session_factory,
             services.turn_loop.forms,
             api_key=settings.open311_api_key,
-            staff_token=settings.staff_token,
         )

@@ -40,7 +40,6 @@ from city.open311.formats import (
 )
 from city.open311.mapping import definition_from_form, service_from_form
 from city.open311.posted import UnreadableForm, read_form
-from city.open311.staff import add_staff_routes
 from city.open311.types import Attribute, ServiceDefinition, ServiceRequest, SubmitResult
 from forms_runtime.model import Form, StepType
 from storage.models import Open311Request
@@ -348,14 +347,13 @@ def add_open311_routes(
     forms: Mapping[str, Form],
     *,
     api_key: str | None = None,
-    staff_token: str | None = None,
     answer_with: Literal["id", "token"] = "id",
 ) -> None:
-    """Mount the built-in GeoReport v2 server and its staff page on ``app``.
+    """Mount the built-in GeoReport v2 server on ``app``.
 
-    Without ``api_key`` anyone may POST (as many cities' endpoints allow); without
-    ``staff_token`` the staff page is off. ``answer_with="token"`` makes POST answer with a
-    token, as a city's batch service does.
+    Without ``api_key`` anyone may POST (as many cities' endpoints allow). ``answer_with="token"``
+    makes POST answer with a token, as a city's batch service does. Staff change a request's
+    status through the admin API (``PATCH /api/v1/requests/{reference}``, bot.web.staff_api).
     """
     server = _GeoReportServer(sessionmaker, forms, api_key or None, answer_with)
     fmt = "{fmt:(json|xml)}"
@@ -365,4 +363,3 @@ def add_open311_routes(
     app.router.add_get(f"{PREFIX}/requests.{fmt}", server.list_requests)
     app.router.add_get(f"{PREFIX}/requests/{{id:[^/]+}}.{fmt}", server.get_request)
     app.router.add_get(f"{PREFIX}/tokens/{{token:[^/]+}}.{fmt}", server.token)
-    add_staff_routes(app, sessionmaker, staff_token or None)

@@ -178,7 +178,7 @@ async def _world(database_url: str) -> AsyncIterator[World]:
     sessionmaker = create_sessionmaker(engine)
     faults = Faults()
     app = web.Application(middlewares=[faults.middleware])
-    add_open311_routes(app, sessionmaker, standard_forms(), api_key="", staff_token="staff")
+    add_open311_routes(app, sessionmaker, standard_forms(), api_key="")
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
     try:

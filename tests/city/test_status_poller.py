@@ -1,4 +1,5 @@
-"""Report -> filed -> staff change on the staff page -> the resident hears once, in their language."""
+"""Report -> filed -> staff change on the built-in server -> the resident hears once, in their
+language."""
 
 from __future__ import annotations
 
@@ -9,18 +10,21 @@ from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncEngine
-from yarl import URL
 
 from city.open311.client import Open311Backend
-from city.open311.staff import STAFF_PATH
 from city.status_poller import PollerSettings, PollReport, StatusPoller
 from notifier.quiet_hours import QuietHours
 from notifier.status_notices import StatusNotices, status_message
-from storage.models import RequestStatusChange, ResidentNotification, Submission, TrackedRequest
+from storage.models import (
+    Open311Request,
+    RequestStatusChange,
+    ResidentNotification,
+    Submission,
+    TrackedRequest,
+)
 from tests.city.test_filer import World, _world, drain
 from tests.storage.databases import postgres_database, sqlite_database
 
@@ -42,17 +46,26 @@ async def _file(world: World, count: int, **options) -> list[str]:
     return references
 
 
-async def _staff_update(world: World, request_id: str, **fields: str) -> None:
-    root = str(URL(world.url).with_path(""))
-    async with (
-        aiohttp.ClientSession() as http,
-        http.post(
-            f"{root}{STAFF_PATH}/requests/{request_id}",
-            data=fields,
-            headers={"Authorization": "Bearer staff"},
-        ) as response,
-    ):
-        assert response.status == 200, await response.text()
+async def _staff_update(
+    world: World,
+    request_id: str,
+    *,
+    status: str,
+    status_notes: str | None = None,
+    expected_date: str | None = None,
+) -> None:
+    """What a staff change does to the built-in server's row (through the admin API in the app:
+    tests/web/staff_api); the poller sees it like any city's change."""
+    async with world.sessionmaker() as session, session.begin():
+        row = await session.get(Open311Request, int(request_id))
+        assert row is not None, request_id
+        row.status = status
+        if status_notes is not None:
+            row.status_notes = status_notes
+        row.expected_datetime = (
+            datetime.fromisoformat(expected_date).replace(tzinfo=UTC) if expected_date else None
+        )
+        row.updated_datetime = datetime.now(UTC)
 
 
 @dataclass

@@ -39,6 +39,7 @@ from channels.types import InboundMessage
 from conversations.turn import ReplyEncoder, TurnResult
 from forms_runtime.effects import Ask, GeoPoint, InputKind, Review
 from forms_runtime.sample_answers import sample_answer
+from staff.accounts import NewAccount, create_account, issue_token
 from storage.models import Submission
 from tests.channels.signed import TELEGRAM_SECRET, telegram_update, twilio_form
 from tests.fakes.telegram_api import FakeTelegram
@@ -47,7 +48,6 @@ from tests.web.serve_process import free_port
 from tests.web.webchat_residents import answer_for
 
 __all__ = [
-    "STAFF_TOKEN",
     "City",
     "SmsResident",
     "TelegramResident",
@@ -59,7 +59,6 @@ __all__ = [
     "running_city",
 ]
 
-STAFF_TOKEN = "staff-token-for-tests"
 TELEGRAM_TOKEN = "7000000001:AAFakeTokenForTests"
 CITY_NUMBER = "+27211234567"
 # A pin the gazetteer places inside the city (Khayelitsha).
@@ -93,6 +92,8 @@ class City:
     telegram: FakeTelegram | None
     twilio: FakeTwilio | None
     results: list[tuple[InboundMessage, TurnResult]] = field(default_factory=list)
+    # An agent's API token for the admin API, made at the first staff change.
+    staff_token: str | None = None
 
     @property
     def services(self) -> Services:
@@ -108,18 +109,30 @@ class City:
         found = await self.submission(reference)
         return found if found.service_request_id else None
 
-    async def staff_sets_status(
-        self, service_request_id: str, status: str, notes: str, *, on: str | None = None
-    ) -> None:
-        """What a staff member does on the staff page: one real POST with the staff token."""
-        base = on or self.url
-        async with self.http.post(
-            f"{base}/open311/staff/requests/{service_request_id}",
-            data={"status": status, "status_notes": notes},
-            headers={"Authorization": f"Bearer {STAFF_TOKEN}"},
-            allow_redirects=False,
+    async def staff_sets_status(self, service_request_id: str, status: str, notes: str) -> None:
+        """What a staff member does: one real PATCH to the admin API, with an agent's token."""
+        async with self.services.session_factory() as db:
+            reference = await db.scalar(
+                select(Submission.reference).where(
+                    Submission.service_request_id == service_request_id
+                )
+            )
+        assert reference is not None, service_request_id
+        if self.staff_token is None:
+            async with self.services.session_factory() as db, db.begin():
+                await create_account(
+                    db, NewAccount.checked("agent@city.gov", roles=["agent"]), actor="test"
+                )
+                issued = await issue_token(
+                    db, "agent@city.gov", roles=["agent"], days=1, actor="test"
+                )
+            self.staff_token = issued.token
+        async with self.http.patch(
+            f"{self.url}/api/v1/requests/{reference}",
+            json={"status": status, "status_notes": notes},
+            headers={"Authorization": f"Bearer {self.staff_token}"},
         ) as response:
-            assert response.status == 303, await response.text()
+            assert response.status == 200, await response.text()
 
 
 def _observe(city: City) -> None:
@@ -158,7 +171,6 @@ def city_settings(
         "CITYBOT_HOST": "127.0.0.1",
         "CITYBOT_PORT": str(port),
         "CITYBOT_SESSION_SECRET": "e2e-secret",
-        "CITYBOT_STAFF_TOKEN": STAFF_TOKEN,
         # Residents here answer far faster than people type.
         "CITYBOT_RATE_LIMIT_PER_SECOND": "1000",
         "CITYBOT_RATE_LIMIT_BURST": "1000",

@@ -1,5 +1,5 @@
-"""The demo as a newcomer runs it: ``citybot serve`` as a real process with nothing configured
-but a staff token, a resident on the web chat, a staff member on the staff page.
+"""The demo as a newcomer runs it: ``citybot serve`` as a real process with nothing configured,
+a resident on the web chat, a staff member (made with ``citybot staff``) on the admin API.
 
 Also the loop on PostgreSQL (the filer's row locks, the poller's claims), where CI provides it.
 """
@@ -7,13 +7,14 @@ Also the loop on PostgreSQL (the filer's row locks, the poller's claims), where 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import aiohttp
 
 from tests.e2e.city import (
-    STAFF_TOKEN,
     SmsResident,
     WebChatResident,
     eventually,
@@ -25,11 +26,23 @@ from tests.storage.databases import postgres_database
 from tests.web.serve_process import ServeProcess
 
 
+def _staff_token(serve: ServeProcess) -> str:
+    """An agent's API token, as an admin makes one: ``citybot staff add`` then ``token``."""
+    citybot = str(Path(sys.executable).with_name("citybot"))
+    for args in (
+        ["staff", "add", "agent@city.gov", "--role", "agent"],
+        ["staff", "token", "agent@city.gov", "--role", "agent", "--days", "1"],
+    ):
+        done = subprocess.run(
+            [citybot, *args], env=serve.env, capture_output=True, text=True, check=True
+        )
+    return done.stdout.strip().splitlines()[-1]
+
+
 async def test_citybot_serve_closes_the_loop_for_a_web_chat_resident(tmp_path: Path) -> None:
     serve = ServeProcess(
         tmp_path,
         {
-            "CITYBOT_STAFF_TOKEN": STAFF_TOKEN,
             "CITYBOT_QUIET_HOURS": "off",
             "CITYBOT_STATUS_POLL_SECONDS": "0.2",
             "CITYBOT_FILER_IDLE_SECONDS": "0.1",
@@ -49,13 +62,13 @@ async def test_citybot_serve_closes_the_loop_for_a_web_chat_resident(tmp_path: P
             async with http.get(serve.url + "/open311/v2/requests.json") as response:
                 [request] = await response.json()
             assert f"[ref {reference}]" in request["description"]
-            async with http.post(
-                f"{serve.url}/open311/staff/requests/{request['service_request_id']}",
-                data={"status": "closed", "status_notes": "Patched."},
-                headers={"Authorization": f"Bearer {STAFF_TOKEN}"},
-                allow_redirects=False,
+            token = await asyncio.to_thread(_staff_token, serve)
+            async with http.patch(
+                f"{serve.url}/api/v1/requests/{reference}",
+                json={"status": "closed", "status_notes": "Patched."},
+                headers={"Authorization": f"Bearer {token}"},
             ) as response:
-                assert response.status == 303
+                assert response.status == 200, await response.text()
 
         async def closed() -> list[str]:
             return [t for t in await resident.poll() if "closed" in t and "Patched." in t]

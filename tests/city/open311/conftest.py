@@ -50,7 +50,6 @@ async def open311_server(
 
     async def start(**options: Any) -> str:
         options.setdefault("api_key", "")
-        options.setdefault("staff_token", "staff-secret")
         app = web.Application()
         add_open311_routes(app, sessionmaker, forms, **options)
         server = TestServer(app, host="127.0.0.1")

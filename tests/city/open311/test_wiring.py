@@ -9,7 +9,6 @@ import pytest
 from bot.bootstrap import build_services, builtin_open311_endpoint, close_services
 from bot.config import ConfigError, Settings
 from tests.e2e.city import (
-    STAFF_TOKEN,
     SmsResident,
     city_settings,
     eventually,
@@ -67,7 +66,6 @@ async def test_the_city_endpoint_wins_over_the_builtin_server(tmp_path: Path) ->
 def test_loop_settings_from_the_environment() -> None:
     settings = Settings.from_env(
         {
-            "CITYBOT_STAFF_TOKEN": "s",
             "CITYBOT_FILER_IDLE_SECONDS": "0.5",
             "CITYBOT_FILER_RETRY_DELAYS": "1, 5,30",
             "CITYBOT_FILER_ALERT_AFTER": "3",
@@ -76,7 +74,6 @@ def test_loop_settings_from_the_environment() -> None:
             "CITYBOT_TIMEZONE": "Africa/Johannesburg",
         }
     )
-    assert settings.staff_token == "s" and "staff_token" not in repr(settings)
     assert settings.filer_retry_delays == (1.0, 5.0, 30.0)
     assert (settings.filer_idle_seconds, settings.filer_alert_after) == (0.5, 3)
     assert settings.status_poll_seconds == 60.0
@@ -112,22 +109,3 @@ async def test_an_api_key_guards_the_builtin_server_and_the_filer_sends_it(
         resident = SmsResident(city)
         reference = await resident.report("pothole", "en")
         assert await eventually(lambda: city.filed(reference))
-
-
-async def test_the_staff_page_needs_its_token(tmp_path: Path) -> None:
-    async with running_city(tmp_path, workers=False) as city:
-        async with city.http.get(city.url + "/open311/staff") as response:
-            assert response.status == 401
-        headers = {"Authorization": f"Bearer {STAFF_TOKEN}"}
-        async with city.http.get(city.url + "/open311/staff", headers=headers) as response:
-            assert response.status == 200
-            assert "Service requests" in await response.text()
-
-
-async def test_the_staff_page_is_off_without_a_token(tmp_path: Path) -> None:
-    env = {"CITYBOT_STAFF_TOKEN": ""}
-    async with (
-        running_city(tmp_path, workers=False, env=env) as city,
-        city.http.get(city.url + "/open311/staff") as response,
-    ):
-        assert response.status == 404

@@ -1,0 +1,209 @@
+"""Every /api/v1 endpoint x every role, anonymous, ward-scoped accounts and an API token: the
+right 200/201, 401 or 403, and nothing of another ward visible to a scoped account.
+
+What each endpoint needs is written here by hand (not read from the route table), and what each
+role may do comes from ``staff.roles`` (whose table is docs/staff.md's): so a route that
+declares the wrong permission or scope fails here.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import pytest
+
+from bot.web.staff_api import ENDPOINTS
+from staff.roles import Role, parse_roles, permissions_for
+from tests.web.staff_members import Answer, Member, StaffHouse, seed_request
+
+# operation -> (the permission it needs or None, city-wide only?, status when allowed)
+EXPECTED: dict[str, tuple[str | None, bool, int]] = {
+    "openapi": (None, False, 200),
+    "signIn": (None, False, 200),
+    "whoAmI": (None, False, 200),
+    "signOut": (None, False, 200),
+    "changePassword": (None, False, 200),
+    "listAccounts": ("accounts.manage", True, 200),
+    "createAccount": ("accounts.manage", True, 201),
+    "getAccount": ("accounts.manage", True, 200),
+    "changeAccount": ("accounts.manage", True, 200),
+    "disableAccount": ("accounts.manage", True, 200),
+    "listTokens": ("tokens.manage", True, 200),
+    "issueToken": ("tokens.manage", True, 201),
+    "revokeToken": ("tokens.manage", True, 200),
+    "listAudit": ("audit.view", True, 200),
+    "verifyAudit": ("audit.view", True, 200),
+    "listRequests": ("requests.view", False, 200),
+    "changeRequest": ("requests.update", False, 200),
+    "revealPhone": ("residents.view_personal", False, 200),
+}
+PUBLIC = {"openapi", "signIn"}
+
+
+@dataclass
+class Caller:
+    name: str
+    member: Member
+    roles: frozenset[Role]
+    wards: list[str] | None
+    via: str  # anonymous, session or token
+
+
+def expected_status(operation: str, caller: Caller) -> int:
+    permission, city_only, ok = EXPECTED[operation]
+    if operation in PUBLIC:
+        return ok
+    if caller.via == "anonymous":
+        return 401
+    if operation == "changePassword" and caller.via == "token":
+        return 403  # a password is changed by its owner, signed in
+    if permission is not None and permission not in permissions_for(caller.roles):
+        return 403
+    if city_only and caller.wards is not None:
+        return 403
+    return ok
+
+
+class World:
+    """Fresh targets for each call, so every allowed call can succeed."""
+
+    def __init__(self, house: StaffHouse) -> None:
+        self.house = house
+        self.serial = itertools.count(1)
+
+    async def target_account(self) -> int:
+        target = await self.house.member(f"t{next(self.serial)}@city.gov", ["agent"], sign_in=False)
+        assert target.account_id is not None
+        return target.account_id
+
+    async def target_token(self) -> int:
+        email = f"t{next(self.serial)}@city.gov"
+        await self.house.member(email, ["agent"], sign_in=False)
+        await self.house.token_for(email, ["agent"])
+        async with self.house.sessions() as session:
+            from sqlalchemy import func, select
+
+            from storage.models import StaffToken
+
+            return int(await session.scalar(select(func.max(StaffToken.id))) or 0)
+
+    async def call(self, operation: str, caller: Caller) -> Answer:
+        m = caller.member
+        n = next(self.serial)
+        if operation == "openapi":
+            return await m.call("GET", "/api/v1/openapi.json")
+        if operation == "signIn":
+            if caller.via != "session":
+                # Anonymous (and token callers) sign in as a spare agent of their own.
+                spare = await self.house.member(f"s{n}@city.gov", ["agent"], sign_in=False)
+                return await spare.sign_in()
+            return await m.sign_in()
+        if operation == "whoAmI":
+            return await m.call("GET", "/api/v1/session")
+        if operation == "signOut":
+            answer = await m.call("DELETE", "/api/v1/session")
+            if caller.via == "session" and answer.status == 200:
+                assert (await m.sign_in()).status == 200
+            return answer
+        if operation == "changePassword":
+            new = f"a new pass phrase {n}"
+            answer = await m.call(
+                "PUT",
+                "/api/v1/session/password",
+                {"current_password": m.password or "x", "new_password": new},
+            )
+            if answer.status == 200:
+                m.password = new
+            return answer
+        if operation == "listAccounts":
+            return await m.call("GET", "/api/v1/accounts?limit=5")
+        if operation == "createAccount":
+            return await m.call(
+                "POST", "/api/v1/accounts", {"email": f"c{n}@city.gov", "roles": ["analyst"]}
+            )
+        if operation == "getAccount":
+            return await m.call("GET", f"/api/v1/accounts/{await self.target_account()}")
+        if operation == "changeAccount":
+            target = await self.target_account()
+            return await m.call("PATCH", f"/api/v1/accounts/{target}", {"wards": ["9"]})
+        if operation == "disableAccount":
+            return await m.call("DELETE", f"/api/v1/accounts/{await self.target_account()}")
+        if operation == "listTokens":
+            return await m.call("GET", "/api/v1/tokens")
+        if operation == "issueToken":
+            target = await self.target_account()
+            return await m.call(
+                "POST", "/api/v1/tokens", {"account_id": target, "roles": ["agent"]}
+            )
+        if operation == "revokeToken":
+            return await m.call("DELETE", f"/api/v1/tokens/{await self.target_token()}")
+        if operation == "listAudit":
+            return await m.call("GET", "/api/v1/audit?action=sign_in.&limit=3")
+        if operation == "verifyAudit":
+            return await m.call("POST", "/api/v1/audit/verify")
+        if operation == "listRequests":
+            return await m.call("GET", "/api/v1/requests")
+        if operation == "changeRequest":
+            return await m.call(
+                "PATCH", "/api/v1/requests/CT-WARD1", {"status": "closed", "status_notes": "done"}
+            )
+        if operation == "revealPhone":
+            return await m.call("POST", "/api/v1/requests/CT-WARD1/reveal-phone")
+        raise AssertionError(f"no call written for {operation}: add it to this test")
+
+
+async def _callers(house: StaffHouse) -> list[Caller]:
+    callers = [Caller("anonymous", house.anonymous(), frozenset(), None, "anonymous")]
+    for role in Role:
+        member = await house.member(f"{role.value}@city.gov", [role.value])
+        callers.append(Caller(role.value, member, frozenset({role}), None, "session"))
+    for roles in (["agent"], ["admin"]):
+        member = await house.member(f"ward1-{roles[0]}@city.gov", roles, wards=["1"])
+        callers.append(Caller(f"{roles[0]}@ward1", member, parse_roles(roles), ["1"], "session"))
+    token = await house.token_for("admin@city.gov", ["admin"])
+    callers.append(Caller("admin token", token, frozenset({Role.ADMIN}), None, "token"))
+    agent_token = await house.token_for("ward1-agent@city.gov", ["agent"])
+    callers.append(
+        Caller("agent@ward1 token", agent_token, frozenset({Role.AGENT}), ["1"], "token")
+    )
+    return callers
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+async def test_every_endpoint_for_every_caller(house: StaffHouse) -> None:
+    assert {e.operation_id for e in ENDPOINTS} == set(EXPECTED), "an endpoint without a row here"
+    await seed_request(house.sessions, "CT-WARD1", ward="1", phone="+27831234567")
+    await seed_request(house.sessions, "CT-WARD2", ward="2", phone="+27829876543")
+    world = World(house)
+    wrong = []
+    for caller in await _callers(house):
+        for endpoint in ENDPOINTS:
+            answer = await world.call(endpoint.operation_id, caller)
+            want = expected_status(endpoint.operation_id, caller)
+            if answer.status != want:
+                wrong.append(
+                    f"{endpoint.operation_id} as {caller.name}: {answer.status} not {want} {answer.body}"
+                )
+            if answer.status >= 400:
+                assert set(answer.body) == {"error"} and answer.code, answer.body
+    assert not wrong, "\n".join(wrong)
+
+
+async def test_a_scoped_account_sees_nothing_of_another_ward(house: StaffHouse) -> None:
+    await seed_request(house.sessions, "CT-WARD1", ward="1", phone="+27831234567")
+    await seed_request(house.sessions, "CT-WARD2", ward="2", phone="+27829876543")
+    scoped = await house.member("ward1@city.gov", ["agent"], wards=["1"])
+    everyone = await house.member("agent@city.gov", ["agent"])
+    listed = await scoped.call("GET", "/api/v1/requests")
+    assert [r["reference"] for r in listed.body["items"]] == ["CT-WARD1"]
+    assert "CT-WARD2" not in str(listed.body) and "9876543" not in str(listed.body)
+    assert (await scoped.call("GET", "/api/v1/requests?ward=2")).body["items"] == []
+    for call in (
+        scoped.call("PATCH", "/api/v1/requests/CT-WARD2", {"status": "closed"}),
+        scoped.call("POST", "/api/v1/requests/CT-WARD2/reveal-phone"),
+    ):
+        answer = await call
+        assert (answer.status, answer.code) == (404, "not_found")
+    every = await everyone.call("GET", "/api/v1/requests")
+    assert [r["reference"] for r in every.body["items"]] == ["CT-WARD2", "CT-WARD1"]
