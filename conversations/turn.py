@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -189,6 +189,17 @@ class TurnLoop:
         """Write the message log rows still queued (tests, and before reading the log)."""
         if self.message_log is not None:
             await self.message_log.flush()
+
+    async def forget(self, resident_id: int, addresses: Iterable[tuple[str, str]]) -> None:
+        """After an erasure made outside the conversation (an admin's): the resident's
+        conversations start afresh (their state also holds the resident's profile), and log
+        rows of theirs still queued lose their text once written. A turn of theirs that is
+        running at this very moment may still save its state; it holds no personal data the
+        erasure removed, only the resident's id, and the next profile check finds it erased."""
+        for channel, address in addresses:
+            await self.states.delete(ConversationKey(channel, address))
+        if self.message_log is not None:
+            self.message_log.scrub(resident_id)
 
     async def close(self) -> None:
         """Write what is queued, close the stores and what was handed in ``on_close``."""

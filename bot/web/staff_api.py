@@ -29,7 +29,7 @@ from bot.web.staff_api_table import (
     Field,
     mount,
 )
-from staff import accounts, audit, service_requests
+from staff import accounts, audit, residents, service_requests
 from staff.accounts import AccountChange, NewAccount
 from staff.audit_log import AuditFilter, list_entries
 from staff.identity import Refusal, RefusalCode, StaffIdentity
@@ -338,6 +338,56 @@ async def reveal_phone(call: Call) -> dict[str, Any]:
             session, call.identity, call.request.match_info["reference"], address=call.address
         )
         return {"reference": call.request.match_info["reference"], "phones": phones}
+
+
+# -- residents' rights (POPIA access and erasure requests) ----------------------------------
+
+
+async def find_residents(call: Call) -> dict[str, Any]:
+    async with call.services.session_factory() as session, session.begin():
+        found = await residents.find_residents(
+            session, call.query["address"], actor=call.identity.actor, address=call.address
+        )
+        return {
+            "items": [
+                {
+                    "id": r.id,
+                    "channels": r.channels,
+                    "created_at": r.created_at,
+                    "erased_at": r.erased_at,
+                }
+                for r in found
+            ]
+        }
+
+
+async def export_resident(call: Call) -> dict[str, Any]:
+    async with call.services.session_factory() as session, session.begin():
+        return await residents.export_resident(
+            session, call.path_id(), actor=call.identity.actor, address=call.address
+        )
+
+
+async def erase_resident(call: Call) -> dict[str, Any]:
+    services, resident_id = call.services, call.path_id()
+    async with services.session_factory() as session, session.begin():
+        counts = await residents.erase_resident(
+            session,
+            services.turn_loop.forms,
+            resident_id,
+            actor=call.identity.actor,
+            address=call.address,
+            reason=call.body["reason"],
+        )
+    # After the commit: the conversations' state (which carries the resident's profile) lives
+    # with the turn loop, in Redis or its own table.
+    await services.turn_loop.forget(resident_id, counts.addresses)
+    return {
+        "id": resident_id,
+        "reports": counts.reports,
+        "messages": counts.messages,
+        "addresses": len(counts.addresses),
+    }
 
 
 # -- the document --------------------------------------------------------------------------
@@ -652,6 +702,62 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             head=_S,
             intact={"type": "boolean"},
             broken={"type": ["object", "null"]},
+        ),
+    ),
+    Endpoint(
+        "GET",
+        "/residents",
+        "findResidents",
+        "Find the residents who write from a phone number or chat id (audited)",
+        find_residents,
+        permission=_P.EXPORT_RESIDENT,
+        scope="city",
+        tag="residents",
+        answer=_object(
+            items={
+                "type": "array",
+                "items": _object(id=_INT, channels=_STRINGS, created_at=_TIME, erased_at=_NTIME),
+            }
+        ),
+        query=(
+            Field(
+                "address",
+                "string",
+                "a phone number (+27...) or a chat id",
+                required=True,
+                max_length=255,
+            ),
+        ),
+    ),
+    Endpoint(
+        "GET",
+        f"/residents/{_ID}/export",
+        "exportResident",
+        "Everything citybot holds about a resident, as EXPORT MY DATA gives it (audited)",
+        export_resident,
+        permission=_P.EXPORT_RESIDENT,
+        scope="city",
+        tag="residents",
+        answer={"type": "object", "description": "the resident's export (format citybot-export/1)"},
+    ),
+    Endpoint(
+        "POST",
+        f"/residents/{_ID}/erase",
+        "eraseResident",
+        "Erase a resident's personal data as DELETE MY DATA does (audited with the reason)",
+        erase_resident,
+        permission=_P.ERASE_RESIDENT,
+        scope="city",
+        tag="residents",
+        answer=_object(id=_INT, reports=_INT, messages=_INT, addresses=_INT),
+        body=(
+            Field(
+                "reason",
+                "string",
+                "the request this answers (kept in the audit log)",
+                required=True,
+                max_length=residents.MAX_REASON_LENGTH,
+            ),
         ),
     ),
     Endpoint(

@@ -34,6 +34,9 @@ EXPECTED: dict[str, tuple[str | None, bool, int]] = {
     "revokeToken": ("tokens.manage", True, 200),
     "listAudit": ("audit.view", True, 200),
     "verifyAudit": ("audit.view", True, 200),
+    "findResidents": ("residents.export", True, 200),
+    "exportResident": ("residents.export", True, 200),
+    "eraseResident": ("residents.erase", True, 200),
     "listRequests": ("requests.view", False, 200),
     "changeRequest": ("requests.update", False, 200),
     "revealPhone": ("residents.view_personal", False, 200),
@@ -87,6 +90,15 @@ class World:
             from storage.models import StaffToken
 
             return int(await session.scalar(select(func.max(StaffToken.id))) or 0)
+
+    async def target_resident(self) -> int:
+        async with self.house.sessions() as session, session.begin():
+            from storage.models import Resident
+
+            resident = Resident(locale="en")
+            session.add(resident)
+            await session.flush()
+            return resident.id
 
     async def call(self, operation: str, caller: Caller) -> Answer:
         m = caller.member
@@ -142,6 +154,13 @@ class World:
             return await m.call("GET", "/api/v1/audit?action=sign_in.&limit=3")
         if operation == "verifyAudit":
             return await m.call("POST", "/api/v1/audit/verify")
+        if operation == "findResidents":
+            return await m.call("GET", "/api/v1/residents?address=%2B27831234567")
+        if operation == "exportResident":
+            return await m.call("GET", f"/api/v1/residents/{await self.target_resident()}/export")
+        if operation == "eraseResident":
+            target = await self.target_resident()
+            return await m.call("POST", f"/api/v1/residents/{target}/erase", {"reason": "test"})
         if operation == "listRequests":
             return await m.call("GET", "/api/v1/requests")
         if operation == "changeRequest":
