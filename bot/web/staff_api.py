@@ -310,7 +310,10 @@ def _request(r: service_requests.RequestSummary) -> dict[str, Any]:
 async def list_requests(call: Call) -> dict[str, Any]:
     q = call.query
     where = service_requests.RequestFilter(
-        ward=q.get("ward"), area_type=q.get("area_type"), status=q.get("status")
+        ward=q.get("ward"),
+        area_type=q.get("area_type"),
+        status=q.get("status"),
+        source=q.get("source") or "citybot",
     )
     async with call.services.session_factory() as session:
         page = await service_requests.list_requests(
@@ -775,6 +778,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             Field("ward", "string", "one ward", max_length=32),
             Field("area_type", "string", "an area type (formal, informal, ...)", max_length=32),
             Field("status", "string", "the city's status", enum=service_requests.STATUSES),
+            Field(
+                "source",
+                "string",
+                "citybot (residents' reports, the default) or open311 (posted straight to the "
+                "built-in GeoReport server by another client; references GR-n; city-wide only)",
+                enum=service_requests.SOURCES,
+            ),
         ),
     ),
     Endpoint(
