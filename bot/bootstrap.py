@@ -53,6 +53,7 @@ from conversations.turn import TurnLoop
 from forms_runtime.gazetteer import Gazetteer, default_gazetteer
 from forms_runtime.loader import standard_forms
 from forms_runtime.model import Form
+from notifier.broadcast_sending import BroadcastSender, SenderSettings
 from notifier.delivery import ResidentDelivery
 from notifier.delivery_log import Sent, write_deliveries
 from notifier.dispatcher import DispatchSettings, NotificationDispatcher
@@ -187,6 +188,11 @@ def _wire(
                 max_attempts=settings.dispatch_max_attempts,
             ),
             registry=metrics.registry,
+        ),
+        broadcasts=BroadcastSender(
+            sessions,
+            ResidentDelivery(sessions, channels, count_sent=count_sent),
+            SenderSettings(quiet_hours=quiet, idle_seconds=settings.dispatch_idle_seconds),
         ),
         retention=Retention(
             sessions, forms, message_retention_days=settings.message_retention_days

@@ -124,6 +124,11 @@ class Settings:
     # No status messages between these local times (None: send at any hour), in ``city_timezone``.
     quiet_hours: tuple[time, time] | None = (time(21, 0), time(7, 0))
     city_timezone: str = "Africa/Johannesburg"
+    # Broadcasts: above this many recipients a second person (an approver) must agree; the
+    # preview prices SMS at this much a segment.
+    broadcast_approval_size: int = 10_000
+    sms_segment_price: float = 0.30
+    sms_currency: str = "ZAR"
 
     @property
     def builtin_open311(self) -> bool:
@@ -194,6 +199,11 @@ class Settings:
             ),
             quiet_hours=_quiet_hours(text("CITYBOT_QUIET_HOURS")),
             city_timezone=_timezone(text("CITYBOT_TIMEZONE") or "Africa/Johannesburg"),
+            broadcast_approval_size=_number(
+                env, "CITYBOT_BROADCAST_APPROVAL_SIZE", 10_000, int, minimum=0
+            ),
+            sms_segment_price=_number(env, "CITYBOT_SMS_SEGMENT_PRICE", 0.30, float, minimum=0),
+            sms_currency=(text("CITYBOT_SMS_CURRENCY") or "ZAR").upper()[:8],
         )
 
 

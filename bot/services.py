@@ -39,6 +39,7 @@ from conversations.data_export import DataExport
 from conversations.ports import ReplyEncoder
 from conversations.retention import Retention
 from conversations.turn import TurnLoop, TurnResult
+from notifier.broadcast_sending import BroadcastSender
 from notifier.dispatcher import NotificationDispatcher
 from notifier.replies import Replies
 from notifier.status_notices import StatusNotices
@@ -72,6 +73,8 @@ class Services:
     status_poller: StatusPoller
     status_notices: StatusNotices
     dispatcher: NotificationDispatcher
+    # Official broadcasts: fan-out and paced, at-most-once sending (notifier.broadcast_sending).
+    broadcasts: BroadcastSender
     retention: Retention
     media_links: MediaLinks
     media_fetchers: MediaFetchers

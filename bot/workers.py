@@ -6,6 +6,7 @@
 | ``status_poller`` | follows every filed request at the city (``city.status_poller``) |
 | ``status_notices`` | tells residents each status change (``notifier.status_notices``) |
 | ``dispatcher`` | sends what the bot starts: filed and status notices (``notifier.dispatcher``) |
+| ``broadcasts`` | fans out due broadcasts and sends them, paced, at most once each (``notifier.broadcast_sending``) |
 | ``housekeeping`` | forgets what the retention periods say, hourly (``conversations.retention``) |
 | ``replies`` | sends residents' replies queued on the reply queue (with Redis) |
 | ``audit_sealer`` | seals new audit rows into the hash chain every minute (``staff.audit``) |
@@ -98,6 +99,13 @@ async def _dispatcher(services: Services) -> None:
     )
 
 
+async def _broadcasts(services: Services) -> None:
+    sender = services.broadcasts
+    await repeat_until_stopped(
+        sender.run_once, idle_seconds=sender.settings.idle_seconds, what="broadcasts"
+    )
+
+
 async def _housekeeping(services: Services) -> None:
     async def purge() -> int:
         await services.retention.purge_expired()
@@ -131,6 +139,7 @@ WORKERS: dict[str, Worker] = {
     "status_poller": _status_poller,
     "status_notices": _status_notices,
     "dispatcher": _dispatcher,
+    "broadcasts": _broadcasts,
     "housekeeping": _housekeeping,
     "replies": _replies,
     "audit_sealer": _audit_sealer,

@@ -23,6 +23,7 @@ def test_the_workers_are_named_once() -> None:
         "status_poller",
         "status_notices",
         "dispatcher",
+        "broadcasts",
         "housekeeping",
         "replies",
         "audit_sealer",

@@ -19,7 +19,8 @@ from aiohttp import web
 from aiohttp_session import get_session, new_session
 
 from bot.services import Services
-from bot.web import staff_api_openapi, staff_sessions
+from bot.web import staff_api_broadcasts, staff_api_openapi, staff_sessions
+from bot.web import staff_api_schemas as schemas
 from bot.web.staff_api_table import (
     CLOCK_KEY,
     PAGING,
@@ -402,23 +403,9 @@ async def openapi(call: Call) -> web.Response:
 
 # -- the table -----------------------------------------------------------------------------
 
-_S = {"type": "string"}
-_NS = {"type": ["string", "null"]}
-_STRINGS = {"type": "array", "items": _S}
-_NSTRINGS = {"type": ["array", "null"], "items": _S}
-_TIME = {"type": "string", "format": "date-time"}
-_NTIME = {"type": ["string", "null"], "format": "date-time"}
-_INT = {"type": "integer"}
-
-
-def _object(**properties: Any) -> dict[str, Any]:
-    return {"type": "object", "properties": properties, "required": sorted(properties)}
-
-
-def _paged(item: dict[str, Any]) -> dict[str, Any]:
-    return _object(
-        items={"type": "array", "items": item}, next_cursor={"type": ["integer", "null"]}
-    )
+_S, _NS, _STRINGS, _NSTRINGS = schemas.S, schemas.NS, schemas.STRINGS, schemas.NSTRINGS
+_TIME, _NTIME, _INT = schemas.TIME, schemas.NTIME, schemas.INT
+_object, _paged = schemas.obj, schemas.paged
 
 
 _ME = _object(
@@ -821,6 +808,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         tag="requests",
         answer=_object(reference=_S, phones=_STRINGS),
     ),
+    *staff_api_broadcasts.ENDPOINTS,
 )
 
 

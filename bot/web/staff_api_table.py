@@ -65,7 +65,7 @@ log = logging.getLogger("citybot.web")
 # The session clock (seconds since the epoch); tests set it on the app to age sessions.
 CLOCK_KEY: web.AppKey[Callable[[], float]] = web.AppKey("staff_api_clock")
 
-FieldType = Literal["string", "integer", "boolean", "strings", "datetime"]
+FieldType = Literal["string", "integer", "number", "boolean", "strings", "datetime"]
 Scope = Literal["city", "ward", "self"]
 _CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -96,8 +96,8 @@ class Field:
     required: bool = False
     nullable: bool = False
     max_length: int = 200
-    minimum: int | None = None
-    maximum: int | None = None
+    minimum: float | None = None
+    maximum: float | None = None
     enum: tuple[str, ...] | None = None
 
     def schema(self) -> dict[str, Any]:
@@ -139,6 +139,14 @@ class Field:
             ):
                 raise self._wrong(f"must be from {self.minimum} to {self.maximum}")
             return value
+        if self.type == "number":
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise self._wrong("must be a number")
+            if (self.minimum is not None and value < self.minimum) or (
+                self.maximum is not None and value > self.maximum
+            ):
+                raise self._wrong(f"must be from {self.minimum} to {self.maximum}")
+            return float(value)
         if self.type == "boolean":
             if not isinstance(value, bool):
                 raise self._wrong("must be true or false")

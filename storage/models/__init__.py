@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 from storage.models.audit import AuditLog
+from storage.models.broadcasts import Broadcast, BroadcastDelivery
 from storage.models.city import FilingAttempt, Open311Request, RequestStatusChange, TrackedRequest
 from storage.models.messages import ConversationState, MessageLog, ProcessedMessage
 from storage.models.notifications import ResidentNotification
@@ -27,6 +28,8 @@ from storage.models.support import HandoffRequest
 
 __all__ = [
     "AuditLog",
+    "Broadcast",
+    "BroadcastDelivery",
     "ConversationState",
     "FilingAttempt",
     "HandoffRequest",

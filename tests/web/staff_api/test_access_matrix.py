@@ -37,6 +37,15 @@ EXPECTED: dict[str, tuple[str | None, bool, int]] = {
     "findResidents": ("residents.export", True, 200),
     "exportResident": ("residents.export", True, 200),
     "eraseResident": ("residents.erase", True, 200),
+    "listBroadcasts": ("broadcasts.create", False, 200),
+    "createBroadcast": ("broadcasts.create", False, 201),
+    "getBroadcast": ("broadcasts.create", False, 200),
+    "previewBroadcast": ("broadcasts.create", False, 200),
+    "sendBroadcast": ("broadcasts.create", False, 200),
+    "approveBroadcast": ("broadcasts.approve", False, 200),
+    "cancelBroadcast": ("broadcasts.create", False, 200),
+    "resendFailed": ("broadcasts.create", False, 200),
+    "reportBroadcast": ("broadcasts.create", False, 200),
     "listRequests": ("requests.view", False, 200),
     "changeRequest": ("requests.update", False, 200),
     "revealPhone": ("residents.view_personal", False, 200),
@@ -100,6 +109,28 @@ class World:
             await session.flush()
             return resident.id
 
+    async def target_broadcast(self, state: str = "draft") -> int:
+        """A ward 1 broadcast by an author of its own (so any approver may approve it)."""
+        from storage.models import Broadcast
+
+        author = await self.house.member(
+            f"author{next(self.serial)}@city.gov", ["broadcaster"], sign_in=False
+        )
+        async with self.house.sessions() as session, session.begin():
+            row = Broadcast(
+                author_id=author.account_id,
+                title="t",
+                texts={"en": "Water off"},
+                target={"wards": ["1"], "everyone": False},
+                topic="water",
+                channels=["sms"],
+                urgency="emergency",
+                state=state,
+            )
+            session.add(row)
+            await session.flush()
+            return row.id
+
     async def call(self, operation: str, caller: Caller) -> Answer:
         m = caller.member
         n = next(self.serial)
@@ -161,6 +192,24 @@ class World:
         if operation == "eraseResident":
             target = await self.target_resident()
             return await m.call("POST", f"/api/v1/residents/{target}/erase", {"reason": "test"})
+        if operation == "listBroadcasts":
+            return await m.call("GET", "/api/v1/broadcasts")
+        if operation == "createBroadcast":
+            body = {"title": "t", "text_en": "Water off", "wards": ["1"]}
+            return await m.call("POST", "/api/v1/broadcasts", body)
+        broadcast_paths = {
+            "getBroadcast": ("GET", "", "draft"),
+            "previewBroadcast": ("GET", "/preview", "draft"),
+            "sendBroadcast": ("POST", "/send", "draft"),
+            "approveBroadcast": ("POST", "/approve", "awaiting_approval"),
+            "cancelBroadcast": ("POST", "/cancel", "scheduled"),
+            "resendFailed": ("POST", "/resend-failed", "sent"),
+            "reportBroadcast": ("GET", "/report", "sent"),
+        }
+        if operation in broadcast_paths:
+            method, suffix, state = broadcast_paths[operation]
+            target = await self.target_broadcast(state)
+            return await m.call(method, f"/api/v1/broadcasts/{target}{suffix}")
         if operation == "listRequests":
             return await m.call("GET", "/api/v1/requests")
         if operation == "changeRequest":
