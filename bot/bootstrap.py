@@ -192,7 +192,12 @@ def _wire(
         broadcasts=BroadcastSender(
             sessions,
             ResidentDelivery(sessions, channels, count_sent=count_sent),
-            SenderSettings(quiet_hours=quiet, idle_seconds=settings.dispatch_idle_seconds),
+            SenderSettings(
+                quiet_hours=quiet,
+                idle_seconds=settings.dispatch_idle_seconds,
+                lease_seconds=settings.broadcast_lease_seconds,
+                send_timeout_seconds=min(60.0, settings.broadcast_lease_seconds / 2),
+            ),
         ),
         retention=Retention(
             sessions, forms, message_retention_days=settings.message_retention_days

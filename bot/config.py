@@ -127,6 +127,9 @@ class Settings:
     # Broadcasts: above this many recipients a second person (an approver) must agree; the
     # preview prices SMS at this much a segment.
     broadcast_approval_size: int = 10_000
+    # A broadcast sender holds the rows it took this long; after it, they are taken to be the
+    # rows of a sender that died. Longer than any one send (they are cut off at 60 s).
+    broadcast_lease_seconds: float = 120.0
     sms_segment_price: float = 0.30
     sms_currency: str = "ZAR"
 
@@ -201,6 +204,9 @@ class Settings:
             city_timezone=_timezone(text("CITYBOT_TIMEZONE") or "Africa/Johannesburg"),
             broadcast_approval_size=_number(
                 env, "CITYBOT_BROADCAST_APPROVAL_SIZE", 10_000, int, minimum=0
+            ),
+            broadcast_lease_seconds=_number(
+                env, "CITYBOT_BROADCAST_LEASE_SECONDS", 120.0, float, minimum=1
             ),
             sms_segment_price=_number(env, "CITYBOT_SMS_SEGMENT_PRICE", 0.30, float, minimum=0),
             sms_currency=(text("CITYBOT_SMS_CURRENCY") or "ZAR").upper()[:8],

@@ -29,21 +29,30 @@ from storage.models import Resident, ResidentAddress, Subscription
 __all__ = ["audience", "unreachable"]
 
 
-def _followers(wards: Sequence[str], everyone: bool) -> Select[int, str]:
+def _followers(
+    wards: Sequence[str], everyone: bool, ids: tuple[int, int] | None = None
+) -> Select[int, str]:
     query = select(
         Subscription.resident_id.label("resident_id"), func.min(Subscription.ward).label("ward")
     ).group_by(Subscription.resident_id)
     if not everyone:
         query = query.where(Subscription.ward.in_(sorted(set(wards))))
+    if ids is not None:
+        query = query.where(Subscription.resident_id > ids[0], Subscription.resident_id <= ids[1])
     return query
 
 
 def audience(
-    *, wards: Sequence[str], everyone: bool, channels: Sequence[str]
+    *,
+    wards: Sequence[str],
+    everyone: bool,
+    channels: Sequence[str],
+    ids: tuple[int, int] | None = None,
 ) -> Select[int, str, str, str, datetime | None]:
-    """One row per resident to send to: (resident_id, channel, locale, ward, last_inbound_at)."""
-    followers = _followers(wards, everyone).subquery("followers")
-    ranked = (
+    """One row per resident to send to: (resident_id, channel, locale, ward, last_inbound_at);
+    with ``ids`` (after, up to), only residents in that id range."""
+    followers = _followers(wards, everyone, ids).subquery("followers")
+    query = (
         select(
             followers.c.resident_id,
             ResidentAddress.channel,
@@ -68,8 +77,17 @@ def audience(
             ResidentAddress.unreachable_at.is_(None),
             ResidentAddress.channel.in_(sorted(set(channels))),
         )
-        .subquery("ranked")
     )
+    if ids is not None:
+        # Said of each table: the planner does not carry a range across the subquery's join,
+        # and without it each range of a fan-out would read every resident.
+        query = query.where(
+            Resident.id > ids[0],
+            Resident.id <= ids[1],
+            ResidentAddress.resident_id > ids[0],
+            ResidentAddress.resident_id <= ids[1],
+        )
+    ranked = query.subquery("ranked")
     return select(
         ranked.c.resident_id,
         ranked.c.channel,

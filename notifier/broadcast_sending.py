@@ -93,7 +93,7 @@ class BroadcastSender:
         self.clock = clock
 
     async def run_once(self) -> int:
-        done = await self._start_due()
+        done = await self.start_due()
         await self._expire()
         await self._recover()
         done += await self._send_some()
@@ -107,7 +107,7 @@ class BroadcastSender:
 
     # -- fan-out -------------------------------------------------------------------------------
 
-    async def _start_due(self) -> int:
+    async def start_due(self) -> int:
         now = self.clock()
         async with self.sessionmaker() as session:
             due = (
@@ -143,7 +143,7 @@ class BroadcastSender:
             start = broadcast.fanned_out_to
             last = int(await session.scalar(select(func.max(Resident.id))) or 0)
             end = min(start + self.settings.fanout_range, last)
-            rows = audience_of(broadcast).subquery("audience")
+            rows = audience_of(broadcast, (start, end)).subquery("audience")
             chosen = select(
                 literal(broadcast.id),
                 rows.c.resident_id,
@@ -153,7 +153,7 @@ class BroadcastSender:
                 literal("queued"),
                 literal(0),
                 literal(now),
-            ).where(rows.c.resident_id > start, rows.c.resident_id <= end)
+            )
             result = await session.execute(
                 insert(BroadcastDelivery).from_select(
                     [

@@ -200,9 +200,12 @@ def is_city_wide(broadcast: Broadcast) -> bool:
     return bool(broadcast.target.get("everyone"))
 
 
-def audience_of(broadcast: Broadcast) -> Any:
+def audience_of(broadcast: Broadcast, ids: tuple[int, int] | None = None) -> Any:
     return audience(
-        wards=wards_of(broadcast), everyone=is_city_wide(broadcast), channels=broadcast.channels
+        wards=wards_of(broadcast),
+        everyone=is_city_wide(broadcast),
+        channels=broadcast.channels,
+        ids=ids,
     )
 
 

@@ -278,7 +278,7 @@ async def test_a_resident_who_opts_out_mid_broadcast_is_not_sent_to(city: City) 
         broadcast = await session.get(Broadcast, created["id"])
         assert broadcast is not None
     sender = city.services.broadcasts
-    await sender._start_due()  # fanned out, nothing sent yet
+    await sender.start_due()  # fanned out, nothing sent yet
     async with city.services.session_factory() as session, session.begin():
         await session.execute(
             update(Resident).where(Resident.id == ids[1]).values(opted_out_at=utc_now())
@@ -298,7 +298,7 @@ async def test_a_sender_that_died_never_sends_twice(city: City) -> None:
     created = await _draft(author, wards=["9"])
     await author.call("POST", f"/api/v1/broadcasts/{created['id']}/send")
     sender = city.services.broadcasts
-    await sender._start_due()
+    await sender.start_due()
     past = utc_now() - timedelta(seconds=1)
     async with city.services.session_factory() as session, session.begin():
         # What a killed sender leaves: one row claimed (never sent), one mid-send.
