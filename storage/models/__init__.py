@@ -18,6 +18,7 @@ from __future__ import annotations
 from storage.models.audit import AuditLog
 from storage.models.broadcasts import Broadcast, BroadcastDelivery
 from storage.models.city import FilingAttempt, Open311Request, RequestStatusChange, TrackedRequest
+from storage.models.incidents import Incident
 from storage.models.messages import ConversationState, MessageLog, ProcessedMessage
 from storage.models.notifications import ResidentNotification
 from storage.models.reports import Submission, SubmissionOutbox
@@ -33,6 +34,7 @@ __all__ = [
     "ConversationState",
     "FilingAttempt",
     "HandoffRequest",
+    "Incident",
     "LoginThrottle",
     "MessageLog",
     "Open311Request",

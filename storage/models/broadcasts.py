@@ -65,6 +65,8 @@ class Broadcast(Base):
     fanned_out_to: Mapped[int] = mapped_column(Integer, default=0)
     fanned_out_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     recipients: Mapped[int] = mapped_column(Integer, default=0)
+    # The known incident this tells residents about (declared, changed or ended), if any.
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
 

@@ -46,6 +46,10 @@ EXPECTED: dict[str, tuple[str | None, bool, int]] = {
     "cancelBroadcast": ("broadcasts.create", False, 200),
     "resendFailed": ("broadcasts.create", False, 200),
     "reportBroadcast": ("broadcasts.create", False, 200),
+    "listIncidents": ("incidents.declare", False, 200),
+    "declareIncident": ("incidents.declare", False, 201),
+    "getIncident": ("incidents.declare", False, 200),
+    "changeIncident": ("incidents.declare", False, 200),
     "listRequests": ("requests.view", False, 200),
     "changeRequest": ("requests.update", False, 200),
     "revealPhone": ("residents.view_personal", False, 200),
@@ -131,6 +135,25 @@ class World:
             await session.flush()
             return row.id
 
+    async def target_incident(self, body: dict[str, object]) -> int:
+        author = await self.house.member(
+            f"declarer{next(self.serial)}@city.gov", ["broadcaster"], sign_in=False
+        )
+        async with self.house.sessions() as session, session.begin():
+            from storage.models import Incident
+
+            row = Incident(
+                author_id=author.account_id,
+                title=str(body["title"]),
+                services=["no_water"],
+                topic="water",
+                wards=["1"],
+                texts={"en": "No water"},
+            )
+            session.add(row)
+            await session.flush()
+            return row.id
+
     async def call(self, operation: str, caller: Caller) -> Answer:
         m = caller.member
         n = next(self.serial)
@@ -210,6 +233,21 @@ class World:
             method, suffix, state = broadcast_paths[operation]
             target = await self.target_broadcast(state)
             return await m.call(method, f"/api/v1/broadcasts/{target}{suffix}")
+        incident = {
+            "title": "Burst main",
+            "services": ["no_water"],
+            "wards": ["1"],
+            "text_en": "No water",
+        }
+        if operation == "listIncidents":
+            return await m.call("GET", "/api/v1/incidents")
+        if operation == "declareIncident":
+            return await m.call("POST", "/api/v1/incidents", incident)
+        if operation in ("getIncident", "changeIncident"):
+            target = await self.target_incident(incident)
+            if operation == "getIncident":
+                return await m.call("GET", f"/api/v1/incidents/{target}")
+            return await m.call("PATCH", f"/api/v1/incidents/{target}", {"status": "resolved"})
         if operation == "listRequests":
             return await m.call("GET", "/api/v1/requests")
         if operation == "changeRequest":
