@@ -36,6 +36,8 @@ from conversations.data_export import DataExport
 from conversations.erasure import ERASE, answer_erasure, ask_erasure, erasure_question
 from conversations.form_flow import DEFAULT_IDLE_TIMEOUT, RESUME, SERVICE, FormFlow, pending_kind
 from conversations.handoff import agent_holds, request_agent
+from conversations.known_incidents import INCIDENT, KnownIncidents
+from conversations.known_incidents import question as incident_question
 from conversations.language import (
     LANGUAGE,
     answer_language,
@@ -71,6 +73,7 @@ class Router:
         self.data_export = data_export or DataExport()
         self.flow = FormFlow(forms, gazetteer=gazetteer, idle_timeout=idle_timeout)
         self.gazetteer = gazetteer
+        self.incidents = KnownIncidents()
         self.office_hours = office_hours
 
     async def route(self, turn: Turn) -> None:
@@ -108,12 +111,36 @@ class Router:
         if command is not None and await self._command(turn, command):
             return
         pending = turn.envelope.get("pending")
+        said = len(turn.effects)
         if pending is not None and await self._answer_pending(turn, pending):
+            if pending.get("kind") == SERVICE:
+                await self._held_for_incident(turn, said)
             return
         if turn.envelope.get("form") is not None:
             self.flow.form_turn(turn)
             return
         self.flow.pick_service(turn)
+        await self._held_for_incident(turn, said)
+
+    async def _held_for_incident(self, turn: Turn, said: int) -> None:
+        """A form the resident just chose that a known incident explains waits behind the
+        incident's question (``conversations.known_incidents``): its first question (or the
+        consent question) is taken back and asked after a NO."""
+        opened = turn.envelope.get("form")
+        pending = turn.envelope.get("pending") or {}
+        if opened is not None:
+            form_id = str(opened.get("form"))
+        elif pending.get("kind") == CONSENT and pending.get("form_id"):
+            form_id = str(pending["form_id"])
+        else:
+            return
+        incident = await self.incidents.explaining(turn, form_id)
+        if incident is None:
+            return
+        del turn.effects[said:]
+        turn.envelope.pop("form", None)
+        turn.envelope.pop("pending", None)
+        self.incidents.ask(turn, incident, form_id)
 
     def _switch_back(self, turn: Turn, locale: str, first_words: object) -> None:
         """The resident took "English" (say) after their language was read from their first
@@ -175,12 +202,19 @@ class Router:
             turn.say(Reject(tr(turn.locale, N_("Reply YES or NO."))))
             if kind == ERASE:
                 turn.say(erasure_question(turn.locale))
+            elif kind == INCIDENT:
+                turn.say(incident_question(turn.locale))
             else:
                 turn.say(consent_question(turn.locale))
             return True
         turn.envelope.pop("pending", None)
         if kind == ERASE:
             await answer_erasure(turn, answer, self.forms)
+            return True
+        if kind == INCIDENT:
+            form_id = await self.incidents.answer(turn, answer, pending)
+            if form_id is not None and form_id in self.forms:
+                self.flow.open_form(turn, self.forms[form_id])
             return True
         if kind == CONSENT:
             await record_consent(turn, answer)

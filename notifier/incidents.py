@@ -8,9 +8,8 @@ standard text in each resident's language. A declaration is itself the official 
 audited by the caller), so incident notices do not wait for a second person; only an emergency
 is sent in quiet hours.
 
-``open_for`` finds the open incidents that explain a report a resident is starting (the
-conversation tells them it is known); ``note_duplicate_avoided`` counts those who then chose not
-to file.
+The conversation's side (a resident starting a report an open incident explains) is
+``conversations.known_incidents``.
 
 Example::
 
@@ -41,8 +40,6 @@ __all__ = [
     "change",
     "declare",
     "get",
-    "note_duplicate_avoided",
-    "open_for",
 ]
 
 STATUSES = ("open", "resolved", "cancelled")
@@ -240,33 +237,4 @@ def _tell(
             created_at=now,
             updated_at=now,
         )
-    )
-
-
-async def open_for(
-    session: AsyncSession, service: str, wards: Sequence[str], *, now: datetime
-) -> Incident | None:
-    """The open incident that explains a ``service`` report in one of ``wards``, if any (the
-    one expected to end last, when several do)."""
-    if not wards:
-        return None
-    rows = (
-        await session.scalars(
-            select(Incident)
-            .where(Incident.status == "open", Incident.starts_at <= now)
-            .order_by(Incident.id.desc())
-        )
-    ).all()
-    wanted = set(wards)
-    found = [i for i in rows if service in i.services and wanted & set(i.wards)]
-    if not found:
-        return None
-    return max(found, key=lambda i: (i.expected_end_at or now, i.id))
-
-
-async def note_duplicate_avoided(session: AsyncSession, incident_id: int) -> None:
-    await session.execute(
-        update(Incident)
-        .where(Incident.id == incident_id)
-        .values(duplicates_avoided=Incident.duplicates_avoided + 1)
     )

@@ -1,6 +1,6 @@
 """Known incidents through the admin API: declared by staff or another city system, changed and
 ended, and each time the area's subscribers are told, in their language, by the broadcasts
-worker; the conversation finds the incident that explains a report."""
+worker (the conversation's side: tests/conversations/test_known_incidents.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from notifier.incidents import note_duplicate_avoided, open_for
 from storage.models import AuditLog, Broadcast
 from storage.types import utc_now
 from tests.e2e.city import City
@@ -89,19 +88,6 @@ async def test_subscribers_are_told_when_it_starts_changes_and_ends(city: City) 
         ).all()
     assert list(actions) == ["incident.declare", "incident.change", "incident.change"]
     assert list(told) == ["sent", "sent", "sent"]
-
-
-async def test_the_conversation_finds_the_incident_that_explains_a_report(city: City) -> None:
-    system = await official(city, "scada@city.gov", ["broadcaster"])
-    incident = await _declare(system)
-    async with city.services.session_factory() as session, session.begin():
-        found = await open_for(session, "no_water", ["9", "12"], now=utc_now())
-        assert found is not None and found.id == incident["id"]
-        assert await open_for(session, "pothole", ["9"], now=utc_now()) is None
-        assert await open_for(session, "no_water", ["10"], now=utc_now()) is None
-        await note_duplicate_avoided(session, found.id)
-    status, shown = await system.call("GET", f"/api/v1/incidents/{incident['id']}")
-    assert (status, shown["duplicates_avoided"]) == (200, 1)
 
 
 @pytest.mark.parametrize(
