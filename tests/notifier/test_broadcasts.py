@@ -353,3 +353,40 @@ async def test_a_sent_broadcast_cannot_be_sent_again(city: City) -> None:
     assert (status, again["error"]["code"]) == (409, "conflict")
     status, missing = await author.call("POST", "/api/v1/broadcasts/999/send")
     assert (status, missing["error"]["code"]) == (404, "not_found")
+
+
+async def test_the_report_follows_the_providers_receipts(city: City) -> None:
+    from urllib.parse import urlencode
+
+    from twilio.request_validator import RequestValidator
+
+    from tests.channels.signed import twilio_form
+    from tests.fakes.twilio_api import AUTH_TOKEN
+
+    await resident(city, "sms", "+27820000001")
+    await resident(city, "sms", "+27820000002")
+    author = await official(city, "city@city.gov", ["broadcaster"])
+    created = await _draft(author, wards=["9"])
+    await author.call("POST", f"/api/v1/broadcasts/{created['id']}/send")
+    await city.services.broadcasts.run_until_idle()
+    async with city.services.session_factory() as session:
+        rows = await session.execute(
+            select(ResidentAddress.address, BroadcastDelivery.provider_message_id).join(
+                BroadcastDelivery, BroadcastDelivery.resident_id == ResidentAddress.resident_id
+            )
+        )
+        sids = {address: str(sid) for address, sid in rows}
+    for to, fixture in (
+        ("+27820000001", "status_delivered.json"),
+        ("+27820000002", "status_undelivered_30003.json"),
+    ):
+        form = twilio_form(fixture, MessageSid=sids[to], SmsSid=sids[to], To=to)
+        url = city.url + "/webhooks/twilio/status"
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": RequestValidator(AUTH_TOKEN).compute_signature(url, form),
+        }
+        async with city.http.post(url, data=urlencode(form), headers=headers) as response:
+            assert response.status == 204, await response.text()
+    status, report = await author.call("GET", f"/api/v1/broadcasts/{created['id']}/report")
+    assert (status, report["totals"]) == (200, {"delivered": 1, "failed": 1})
