@@ -33,6 +33,8 @@ from sqlalchemy import Table, case, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from storage.models import (
+    Broadcast,
+    BroadcastDelivery,
     HandoffRequest,
     MessageLog,
     Resident,
@@ -88,6 +90,14 @@ async def resident_record(session: AsyncSession, resident_id: int) -> dict[str, 
         session, ResidentNotification, ResidentNotification.created_at, resident_id
     )
     handoffs = await _rows(session, HandoffRequest, HandoffRequest.created_at, resident_id)
+    broadcasts = (
+        await session.execute(
+            select(BroadcastDelivery, Broadcast.texts)
+            .join(Broadcast, Broadcast.id == BroadcastDelivery.broadcast_id)
+            .where(BroadcastDelivery.resident_id == resident_id)
+            .order_by(BroadcastDelivery.id)
+        )
+    ).all()
     return {
         "format": EXPORT_FORMAT,
         "resident": {
@@ -139,6 +149,17 @@ async def resident_record(session: AsyncSession, resident_id: int) -> dict[str, 
                 "closed_at": _time(h.closed_at),
             }
             for h in handoffs
+        ],
+        # The city's broadcasts meant for them, and what became of each (a failed one too).
+        "broadcasts": [
+            {
+                "broadcast": d.broadcast_id,
+                "text": texts.get(d.locale) or texts.get("en"),
+                "channel": d.channel,
+                "state": d.state,
+                "at": _time(d.updated_at),
+            }
+            for d, texts in broadcasts
         ],
     }
 

@@ -390,3 +390,20 @@ async def test_the_report_follows_the_providers_receipts(city: City) -> None:
             assert response.status == 204, await response.text()
     status, report = await author.call("GET", f"/api/v1/broadcasts/{created['id']}/report")
     assert (status, report["totals"]) == (200, {"delivered": 1, "failed": 1})
+
+
+async def test_a_residents_record_shows_the_broadcasts_meant_for_them(city: City) -> None:
+    from storage.resident_data import resident_record
+
+    mine = await resident(city, "sms", "+27820000001", locale="af")
+    author = await official(city, "city@city.gov", ["broadcaster"])
+    created = await _draft(author, wards=["9"], text_af=AF)
+    await author.call("POST", f"/api/v1/broadcasts/{created['id']}/send")
+    assert city.twilio is not None
+    city.twilio.fail_next(400, {"code": 21211, "message": "Invalid 'To'", "status": 400})
+    await city.services.broadcasts.run_until_idle()
+    async with city.services.session_factory() as session:
+        record = await resident_record(session, mine)
+    assert record is not None
+    (shown,) = record["broadcasts"]
+    assert (shown["broadcast"], shown["text"], shown["state"]) == (created["id"], AF, "failed")
