@@ -131,6 +131,8 @@ class Settings:
     # rows of a sender that died. Longer than any one send (they are cut off at 60 s).
     broadcast_lease_seconds: float = 120.0
     sms_segment_price: float = 0.30
+    # Support takeover: how many conversations one agent may hold at once.
+    support_agent_limit: int = 5
     sms_currency: str = "ZAR"
 
     @property
@@ -210,6 +212,7 @@ class Settings:
             ),
             sms_segment_price=_number(env, "CITYBOT_SMS_SEGMENT_PRICE", 0.30, float, minimum=0),
             sms_currency=(text("CITYBOT_SMS_CURRENCY") or "ZAR").upper()[:8],
+            support_agent_limit=_number(env, "CITYBOT_SUPPORT_AGENT_LIMIT", 5, int, minimum=1),
         )
 
 

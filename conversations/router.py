@@ -2,9 +2,10 @@
 
 0. a new resident's language from their first words (``language``);
 1. opt-out / opt-in / help keywords, in every locale and every state (``keywords``);
-2. support takeover: while an agent holds the conversation the bot is silent (``handoff``);
+2. support takeover: while the conversation is with a person the bot is silent, and the
+   resident's messages go to them (``support``);
 3. global commands (``commands`` reads them): menu, cancel, back, language (``language``), agent
-   (``handoff``), status REF (``status_lookup``), subscribe (``subscriptions``), delete my data
+   (``support``), status REF (``status_lookup``), subscribe (``subscriptions``), delete my data
    (``erasure``), export my data (``data_export``);
 4. an open question of the bot's own: consent (``consent``), continue?, service choice
    (``form_flow``), language, erase?;
@@ -35,7 +36,6 @@ from conversations.consent import CONSENT, PRIVACY_NOTICE, consent_question, rec
 from conversations.data_export import DataExport
 from conversations.erasure import ERASE, answer_erasure, ask_erasure, erasure_question
 from conversations.form_flow import DEFAULT_IDLE_TIMEOUT, RESUME, SERVICE, FormFlow, pending_kind
-from conversations.handoff import agent_holds, request_agent
 from conversations.known_incidents import INCIDENT, KnownIncidents
 from conversations.known_incidents import question as incident_question
 from conversations.language import (
@@ -49,6 +49,7 @@ from conversations.language import (
 )
 from conversations.status_lookup import answer_status
 from conversations.subscriptions import subscribe
+from conversations.support import SupportDesk
 from conversations.turn_context import Turn
 from forms_runtime.effects import Notice, Reject
 from forms_runtime.gazetteer import Gazetteer
@@ -74,7 +75,7 @@ class Router:
         self.flow = FormFlow(forms, gazetteer=gazetteer, idle_timeout=idle_timeout)
         self.gazetteer = gazetteer
         self.incidents = KnownIncidents()
-        self.office_hours = office_hours
+        self.support = SupportDesk(office_hours)
 
     async def route(self, turn: Turn) -> None:
         message = turn.message
@@ -91,11 +92,13 @@ class Router:
         if keyword is not None:
             if keyword.kind is CommandKind.OPT_OUT:
                 await keywords.opt_out(turn)
+                await self.support.end_for_opt_out(turn)
             elif keyword.kind is CommandKind.HELP:
                 keywords.help_(turn, self.flow)
             return
-        if agent_holds(turn.key):
-            return
+        ticket = await self.support.ticket_of(turn)
+        if ticket is not None and await self.support.take(turn, ticket):
+            return  # a person answers this conversation, not the bot
         offered_switch = turn.envelope.pop("switch", None)
         switched = taken_switch(turn, offered_switch) if offered_switch else None
         if switched is not None:
@@ -176,7 +179,7 @@ class Router:
             else:
                 ask_language(turn)
         elif kind is CommandKind.AGENT:
-            await request_agent(turn, self.office_hours)
+            await self.support.request(turn)
         elif kind is CommandKind.STATUS:
             await answer_status(turn, command.argument or "", self.forms)
         elif kind is CommandKind.SUBSCRIBE:

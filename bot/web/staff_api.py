@@ -19,7 +19,13 @@ from aiohttp import web
 from aiohttp_session import get_session, new_session
 
 from bot.services import Services
-from bot.web import staff_api_broadcasts, staff_api_incidents, staff_api_openapi, staff_sessions
+from bot.web import (
+    staff_api_broadcasts,
+    staff_api_incidents,
+    staff_api_openapi,
+    staff_api_support,
+    staff_sessions,
+)
 from bot.web import staff_api_schemas as schemas
 from bot.web.staff_api_table import (
     CLOCK_KEY,
@@ -810,6 +816,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     *staff_api_broadcasts.ENDPOINTS,
     *staff_api_incidents.ENDPOINTS,
+    *staff_api_support.ENDPOINTS,
 )
 
 

@@ -25,7 +25,7 @@ from storage.models.reports import Submission, SubmissionOutbox
 from storage.models.residents import Resident, ResidentAddress
 from storage.models.staff import LoginThrottle, StaffAccount, StaffToken
 from storage.models.subscriptions import Subscription
-from storage.models.support import HandoffRequest
+from storage.models.support import SupportMessage, SupportTicket
 
 __all__ = [
     "AuditLog",
@@ -33,7 +33,6 @@ __all__ = [
     "BroadcastDelivery",
     "ConversationState",
     "FilingAttempt",
-    "HandoffRequest",
     "Incident",
     "LoginThrottle",
     "MessageLog",
@@ -48,5 +47,7 @@ __all__ = [
     "Submission",
     "SubmissionOutbox",
     "Subscription",
+    "SupportMessage",
+    "SupportTicket",
     "TrackedRequest",
 ]

@@ -19,7 +19,6 @@ from forms_runtime.loader import standard_forms
 from forms_runtime.sample_answers import sample_answer
 from storage.models import (
     AuditLog,
-    HandoffRequest,
     MessageLog,
     ProcessedMessage,
     Resident,
@@ -28,6 +27,7 @@ from storage.models import (
     Submission,
     SubmissionOutbox,
     Subscription,
+    SupportTicket,
 )
 from tests.conversations.conftest import Harness
 
@@ -302,8 +302,8 @@ async def test_status_subscribe_and_agent(h: Harness) -> None:
     await h.say("subscribe Gugulethu")
     assert await _count(h, Subscription) >= 1
     agent = await h.say("agent")
-    assert "office hours" in _texts(agent)
-    assert await _count(h, HandoffRequest) == 1
+    assert "number 1 in the queue" in _texts(agent) and "Monday to Friday" in _texts(agent)
+    assert await _count(h, SupportTicket) == 1
 
 
 async def test_help_in_every_state_re_asks_the_question(h: Harness) -> None:

@@ -50,6 +50,13 @@ EXPECTED: dict[str, tuple[str | None, bool, int]] = {
     "declareIncident": ("incidents.declare", False, 201),
     "getIncident": ("incidents.declare", False, 200),
     "changeIncident": ("incidents.declare", False, 200),
+    "listQueue": ("conversations.view_queue", False, 200),
+    "getTicket": ("conversations.view_queue", False, 200),
+    "claimTicket": ("conversations.take_over", False, 200),
+    "sendAgentMessage": ("conversations.take_over", False, 200),
+    "addNote": ("conversations.take_over", False, 200),
+    "handBack": ("conversations.take_over", False, 200),
+    "assignTicket": ("conversations.manage_queue", False, 200),
     "listRequests": ("requests.view", False, 200),
     "changeRequest": ("requests.update", False, 200),
     "revealPhone": ("residents.view_personal", False, 200),
@@ -154,6 +161,21 @@ class World:
             await session.flush()
             return row.id
 
+    async def target_ticket(self) -> int:
+        """A resident in ward 1 waiting for a person."""
+        from storage.models import Resident, SupportTicket
+
+        async with self.house.sessions() as session, session.begin():
+            resident = Resident(locale="en")
+            session.add(resident)
+            await session.flush()
+            ticket = SupportTicket(
+                resident_id=resident.id, channel="sms", address="+27830000001", ward="1"
+            )
+            session.add(ticket)
+            await session.flush()
+            return ticket.id
+
     async def call(self, operation: str, caller: Caller) -> Answer:
         m = caller.member
         n = next(self.serial)
@@ -248,6 +270,28 @@ class World:
             if operation == "getIncident":
                 return await m.call("GET", f"/api/v1/incidents/{target}")
             return await m.call("PATCH", f"/api/v1/incidents/{target}", {"status": "resolved"})
+        if operation == "listQueue":
+            return await m.call("GET", "/api/v1/support/queue")
+        if operation in ("getTicket", "claimTicket", "addNote", "assignTicket"):
+            target = await self.target_ticket()
+            path = f"/api/v1/support/tickets/{target}"
+            if operation == "getTicket":
+                return await m.call("GET", path)
+            if operation == "claimTicket":
+                return await m.call("POST", f"{path}/claim")
+            if operation == "addNote":
+                return await m.call("POST", f"{path}/notes", {"text": "a note"})
+            return await m.call("POST", f"{path}/assign", {"account_id": None})
+        if operation in ("sendAgentMessage", "handBack"):
+            # Only the agent holding a conversation speaks in it or hands it back.
+            target = await self.target_ticket()
+            path = f"/api/v1/support/tickets/{target}"
+            claimed = await m.call("POST", f"{path}/claim")
+            if claimed.status != 200:
+                return claimed
+            if operation == "sendAgentMessage":
+                return await m.call("POST", f"{path}/messages", {"text": "hello"})
+            return await m.call("POST", f"{path}/handback", {"outcome": "resolved"})
         if operation == "listRequests":
             return await m.call("GET", "/api/v1/requests")
         if operation == "changeRequest":
