@@ -49,6 +49,7 @@ from conversations.ports import CityStatus, ReplyQueueing
 from conversations.rate_limit import BaseRateLimiter, InProcessRateLimiter, RedisRateLimiter
 from conversations.retention import Retention
 from conversations.state_store import BaseStateStore, RedisStateStore, SqlStateStore
+from conversations.support import DEFAULT_OFFICE_HOURS
 from conversations.turn import TurnLoop
 from forms_runtime.gazetteer import Gazetteer, default_gazetteer
 from forms_runtime.loader import standard_forms
@@ -135,6 +136,7 @@ def _wire(
         reply_queue=reply_queue,
         city_status=city_status_lookup(city),
         data_export=data_export,
+        office_hours=settings.office_hours,
     )
     channels: dict[str, BaseChannel] = {
         "webchat": WebChatChannel(settings.session_secret),
@@ -263,6 +265,7 @@ def build_turn_loop(
     reply_queue: ReplyQueueing | None = None,
     city_status: CityStatus | None = None,
     data_export: DataExport | None = None,
+    office_hours: str = DEFAULT_OFFICE_HOURS,
     close_pools: bool = False,
 ) -> TurnLoop:
     """The turn loop on SQL stores and in-process locks, or on Redis when ``redis`` is given.
@@ -307,6 +310,7 @@ def build_turn_loop(
         reply_queue=reply_queue,
         on_close=on_close,
         data_export=data_export,
+        office_hours=office_hours,
     )
 
 

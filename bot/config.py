@@ -24,6 +24,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.engine import make_url
 
+from conversations.support import DEFAULT_OFFICE_HOURS
+
 __all__ = ["ConfigError", "Settings", "default_database_url", "listener_url", "sqlite_path"]
 
 _N = TypeVar("_N", int, float)
@@ -131,8 +133,10 @@ class Settings:
     # rows of a sender that died. Longer than any one send (they are cut off at 60 s).
     broadcast_lease_seconds: float = 120.0
     sms_segment_price: float = 0.30
-    # Support takeover: how many conversations one agent may hold at once.
+    # Support takeover: how many conversations one agent may hold at once, and when staff
+    # answer (said to residents who ask for a person, in these words).
     support_agent_limit: int = 5
+    office_hours: str = DEFAULT_OFFICE_HOURS
     sms_currency: str = "ZAR"
 
     @property
@@ -213,6 +217,7 @@ class Settings:
             sms_segment_price=_number(env, "CITYBOT_SMS_SEGMENT_PRICE", 0.30, float, minimum=0),
             sms_currency=(text("CITYBOT_SMS_CURRENCY") or "ZAR").upper()[:8],
             support_agent_limit=_number(env, "CITYBOT_SUPPORT_AGENT_LIMIT", 5, int, minimum=1),
+            office_hours=(text("CITYBOT_OFFICE_HOURS") or DEFAULT_OFFICE_HOURS)[:120],
         )
 
 

@@ -49,7 +49,7 @@ from conversations.language import (
 )
 from conversations.status_lookup import answer_status
 from conversations.subscriptions import subscribe
-from conversations.support import SupportDesk
+from conversations.support import DEFAULT_OFFICE_HOURS, SupportDesk
 from conversations.turn_context import Turn
 from forms_runtime.effects import Notice, Reject
 from forms_runtime.gazetteer import Gazetteer
@@ -67,7 +67,7 @@ class Router:
         *,
         gazetteer: Gazetteer | None = None,
         idle_timeout: timedelta = DEFAULT_IDLE_TIMEOUT,
-        office_hours: str = "Monday to Friday, 08:00 to 16:30",
+        office_hours: str = DEFAULT_OFFICE_HOURS,
         data_export: DataExport | None = None,
     ) -> None:
         self.forms = forms

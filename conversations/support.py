@@ -33,8 +33,10 @@ from forms_runtime.effects import Notice
 from forms_runtime.i18n import N_, tr
 from storage.models import SupportMessage, SupportTicket
 
-__all__ = ["OPEN_STATES", "SupportDesk"]
+__all__ = ["DEFAULT_OFFICE_HOURS", "OPEN_STATES", "SupportDesk"]
 
+# What residents are told about when staff answer (CITYBOT_OFFICE_HOURS).
+DEFAULT_OFFICE_HOURS = "Monday to Friday, 08:00 to 16:30"
 OPEN_STATES = ("waiting", "held")
 # How many recent claims the expected wait is taken from.
 _RECENT = 20

@@ -78,6 +78,7 @@ from conversations.residents import (
 from conversations.router import Router
 from conversations.state_store import BaseStateStore, SqlStateStore
 from conversations.submissions import StoreWork, store_many, store_submission
+from conversations.support import DEFAULT_OFFICE_HOURS
 from conversations.turn_context import Turn, Write, run_writes
 from forms_runtime.effects import Effect, Notice, Submit
 from forms_runtime.gazetteer import Gazetteer
@@ -128,7 +129,7 @@ class TurnLoop:
         gazetteer: Gazetteer | None = None,
         clock: Clock = utc_now,
         idle_timeout: timedelta = DEFAULT_IDLE_TIMEOUT,
-        office_hours: str = "Monday to Friday, 08:00 to 16:30",
+        office_hours: str = DEFAULT_OFFICE_HOURS,
         city_status: CityStatus | None = None,
         profile_recheck: timedelta | None = None,
         reply_queue: ReplyQueueing | None = None,
