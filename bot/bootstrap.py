@@ -137,6 +137,7 @@ def _wire(
         city_status=city_status_lookup(city),
         data_export=data_export,
         office_hours=settings.office_hours,
+        misses_for_person=settings.support_after_misses,
     )
     channels: dict[str, BaseChannel] = {
         "webchat": WebChatChannel(settings.session_secret),
@@ -266,6 +267,7 @@ def build_turn_loop(
     city_status: CityStatus | None = None,
     data_export: DataExport | None = None,
     office_hours: str = DEFAULT_OFFICE_HOURS,
+    misses_for_person: int = 3,
     close_pools: bool = False,
 ) -> TurnLoop:
     """The turn loop on SQL stores and in-process locks, or on Redis when ``redis`` is given.
@@ -311,6 +313,7 @@ def build_turn_loop(
         on_close=on_close,
         data_export=data_export,
         office_hours=office_hours,
+        misses_for_person=misses_for_person,
     )
 
 

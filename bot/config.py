@@ -137,6 +137,8 @@ class Settings:
     # answer (said to residents who ask for a person, in these words).
     support_agent_limit: int = 5
     office_hours: str = DEFAULT_OFFICE_HOURS
+    # The same question misunderstood this many times in a row asks a person to help (0: never).
+    support_after_misses: int = 3
     sms_currency: str = "ZAR"
 
     @property
@@ -218,6 +220,7 @@ class Settings:
             sms_currency=(text("CITYBOT_SMS_CURRENCY") or "ZAR").upper()[:8],
             support_agent_limit=_number(env, "CITYBOT_SUPPORT_AGENT_LIMIT", 5, int, minimum=1),
             office_hours=(text("CITYBOT_OFFICE_HOURS") or DEFAULT_OFFICE_HOURS)[:120],
+            support_after_misses=_number(env, "CITYBOT_SUPPORT_AFTER_MISSES", 3, int, minimum=0),
         )
 
 

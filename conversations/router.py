@@ -60,6 +60,9 @@ from forms_runtime.understanding.yes_no import parse_yes_no
 __all__ = ["DEFAULT_IDLE_TIMEOUT", "Router"]
 
 
+_MISUNDERSTOOD = N_("Sorry, I keep getting this wrong. I have asked a person to help you.")
+
+
 class Router:
     def __init__(
         self,
@@ -69,6 +72,7 @@ class Router:
         idle_timeout: timedelta = DEFAULT_IDLE_TIMEOUT,
         office_hours: str = DEFAULT_OFFICE_HOURS,
         data_export: DataExport | None = None,
+        misses_for_person: int = 3,
     ) -> None:
         self.forms = forms
         self.data_export = data_export or DataExport()
@@ -76,6 +80,7 @@ class Router:
         self.gazetteer = gazetteer
         self.incidents = KnownIncidents()
         self.support = SupportDesk(office_hours)
+        self.misses_for_person = misses_for_person
 
     async def route(self, turn: Turn) -> None:
         message = turn.message
@@ -118,12 +123,34 @@ class Router:
         if pending is not None and await self._answer_pending(turn, pending):
             if pending.get("kind") == SERVICE:
                 await self._held_for_incident(turn, said)
+            else:
+                await self._count_misses(turn, said, question=str(pending.get("kind")))
             return
-        if turn.envelope.get("form") is not None:
+        form = turn.envelope.get("form")
+        if form is not None:
             self.flow.form_turn(turn)
+            await self._count_misses(turn, said, question=f"form:{form.get('at')}")
             return
         self.flow.pick_service(turn)
         await self._held_for_incident(turn, said)
+
+    async def _count_misses(self, turn: Turn, said: int, *, question: str) -> None:
+        """The same question (a form's step, or one of the bot's own) not understood
+        ``misses_for_person`` times in a row: a person is asked to help (the form stays where it
+        is, for the bot to carry on after a handback)."""
+        missed = any(isinstance(e, Reject) for e in turn.effects[said:])
+        if not missed or not self.misses_for_person:
+            turn.envelope.pop("misses", None)
+            return
+        step = question
+        misses = turn.envelope.get("misses") or {}
+        count = int(misses.get("n", 0)) + 1 if misses.get("step") == step else 1
+        if count < self.misses_for_person:
+            turn.envelope["misses"] = {"step": step, "n": count}
+            return
+        turn.envelope.pop("misses", None)
+        turn.say(Notice(tr(turn.locale, _MISUNDERSTOOD)))
+        await self.support.request(turn, reason="misunderstood")
 
     async def _held_for_incident(self, turn: Turn, said: int) -> None:
         """A form the resident just chose that a known incident explains waits behind the

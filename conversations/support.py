@@ -94,14 +94,16 @@ class SupportDesk:
         ticket_id = await self.ticket_of(turn)
         if ticket_id is None:
             wards = await latest_wards(session, turn.resident_id)
+            # The form they were in, or about to open (the consent question comes first).
             form = turn.envelope.get("form") or {}
+            pending = turn.envelope.get("pending") or {}
             ticket = SupportTicket(
                 resident_id=turn.resident_id,
                 channel=message.channel,
                 address=message.address,
                 locale=turn.locale,
                 reason=reason,
-                topic=form.get("form"),
+                topic=form.get("form") or pending.get("form_id"),
                 ward=wards[0] if wards else None,
                 state="waiting",
                 created_at=turn.now,

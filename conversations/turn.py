@@ -135,6 +135,7 @@ class TurnLoop:
         reply_queue: ReplyQueueing | None = None,
         on_close: Sequence[Callable[[], Awaitable[object]]] = (),
         data_export: DataExport | None = None,
+        misses_for_person: int = 3,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.states = states
@@ -148,6 +149,7 @@ class TurnLoop:
             idle_timeout=idle_timeout,
             office_hours=office_hours,
             data_export=data_export,
+            misses_for_person=misses_for_person,
         )
         self.clock = clock
         self.city_status = city_status

@@ -392,3 +392,19 @@ async def test_odd_numbers_never_fail_a_turn(h: Harness, typed: str) -> None:
     assert any(isinstance(e, Review) for e in result.effects)
     after = await h.say(typed)  # at the review screen: "change N" by number
     assert after.effects and after.reference is None
+
+
+async def test_three_misunderstood_answers_ask_a_person_to_help(h: Harness) -> None:
+    await h.say("hello")
+    await h.say(option_id="pothole")
+    for _ in range(2):
+        missed = await h.say("purple elephant")
+        assert "person" not in _texts(missed)
+    third = await h.say("purple elephant")
+    assert "asked a person to help" in _texts(third)
+    assert "number 1 in the queue" in _texts(third)
+    async with h.sessionmaker() as session:
+        ticket = await session.scalar(select(SupportTicket))
+    assert ticket is not None and (ticket.reason, ticket.topic) == ("misunderstood", "pothole")
+    # The person has it now: the bot says nothing more.
+    assert _texts(await h.say("hello?")) == ""
