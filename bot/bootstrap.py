@@ -63,6 +63,7 @@ from notifier.replies import CountSent, Replies, ReplySender, ReplyStream
 from notifier.reply_queue import ReplyQueue
 from notifier.status_notices import StatusNotices, queue_filed, status_message
 from staff.authentication import StaffAuthentication
+from staff.sso import OidcSignIn
 from storage.migrate import upgrade_database
 from storage.redis import connect_redis
 from storage.session import create_engine, create_sessionmaker
@@ -209,6 +210,7 @@ def _wire(
         media_fetchers=_media_fetchers(settings, channels),
         data_export=data_export,
         staff_auth=StaffAuthentication(sessions),
+        staff_sso=OidcSignIn(settings.oidc) if settings.oidc is not None else None,
     )
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.engine import make_url
 
 from conversations.support import DEFAULT_OFFICE_HOURS
+from staff.sso import OidcSettings, parse_role_map
 
 __all__ = ["ConfigError", "Settings", "default_database_url", "listener_url", "sqlite_path"]
 
@@ -140,6 +141,8 @@ class Settings:
     # The same question misunderstood this many times in a row asks a person to help (0: never).
     support_after_misses: int = 3
     sms_currency: str = "ZAR"
+    # Staff single sign-on with OpenID Connect (None: off, password and TOTP only).
+    oidc: OidcSettings | None = None
 
     @property
     def builtin_open311(self) -> bool:
@@ -156,6 +159,7 @@ class Settings:
 
         host = text("CITYBOT_HOST") or "127.0.0.1"
         port = _number(env, "CITYBOT_PORT", 8080, int, minimum=0, maximum=65535)
+        public_url = (text("CITYBOT_PUBLIC_URL") or listener_url(host, port)).rstrip("/")
         database_url = text("CITYBOT_DATABASE_URL") or default_database_url()
         try:
             make_url(database_url)
@@ -165,7 +169,7 @@ class Settings:
         return cls(
             database_url=database_url,
             redis_url=text("CITYBOT_REDIS_URL"),
-            public_url=(text("CITYBOT_PUBLIC_URL") or listener_url(host, port)).rstrip("/"),
+            public_url=public_url,
             host=host,
             port=port,
             telegram_bot_token=text("TELEGRAM_BOT_TOKEN"),
@@ -218,10 +222,40 @@ class Settings:
             ),
             sms_segment_price=_number(env, "CITYBOT_SMS_SEGMENT_PRICE", 0.30, float, minimum=0),
             sms_currency=(text("CITYBOT_SMS_CURRENCY") or "ZAR").upper()[:8],
+            oidc=_oidc(text, public_url),
             support_agent_limit=_number(env, "CITYBOT_SUPPORT_AGENT_LIMIT", 5, int, minimum=1),
             office_hours=(text("CITYBOT_OFFICE_HOURS") or DEFAULT_OFFICE_HOURS)[:120],
             support_after_misses=_number(env, "CITYBOT_SUPPORT_AFTER_MISSES", 3, int, minimum=0),
         )
+
+
+def _oidc(text: Callable[[str], str | None], public_url: str) -> OidcSettings | None:
+    issuer = text("CITYBOT_OIDC_ISSUER")
+    if issuer is None:
+        return None
+    client_id, secret = text("CITYBOT_OIDC_CLIENT_ID"), text("CITYBOT_OIDC_CLIENT_SECRET")
+    if client_id is None or secret is None:
+        raise ConfigError(
+            "CITYBOT_OIDC_ISSUER is set: CITYBOT_OIDC_CLIENT_ID and CITYBOT_OIDC_CLIENT_SECRET "
+            "are needed too"
+        )
+    try:
+        role_map = parse_role_map(text("CITYBOT_OIDC_ROLE_MAP") or "")
+    except ValueError as exc:
+        raise ConfigError(
+            f"CITYBOT_OIDC_ROLE_MAP: {exc} (e.g. cpt-admins=admin,cpt-agents=agent)"
+        ) from None
+    if not role_map:
+        raise ConfigError("CITYBOT_OIDC_ROLE_MAP is needed: which claim values give which roles")
+    return OidcSettings(
+        issuer=issuer.rstrip("/"),
+        client_id=client_id,
+        client_secret=secret,
+        redirect_uri=f"{public_url}/api/v1/session/sso/callback",
+        role_map=role_map,
+        roles_claim=text("CITYBOT_OIDC_ROLES_CLAIM") or "roles",
+        wards_claim=text("CITYBOT_OIDC_WARDS_CLAIM"),
+    )
 
 
 def _number(

@@ -25,6 +25,7 @@ from bot.web import (
     staff_api_openapi,
     staff_api_support,
     staff_sessions,
+    staff_sso,
 )
 from bot.web import staff_api_schemas as schemas
 from bot.web.staff_api_table import (
@@ -817,6 +818,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     *staff_api_broadcasts.ENDPOINTS,
     *staff_api_incidents.ENDPOINTS,
     *staff_api_support.ENDPOINTS,
+    *staff_sso.ENDPOINTS,
 )
 
 

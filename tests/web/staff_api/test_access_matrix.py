@@ -21,6 +21,9 @@ from tests.web.staff_members import Answer, Member, StaffHouse, seed_request
 EXPECTED: dict[str, tuple[str | None, bool, int]] = {
     "openapi": (None, False, 200),
     "signIn": (None, False, 200),
+    # Single sign-on is off in this house: a clear 404 for anyone (tests/web/staff_api/test_sso.py).
+    "startSso": (None, False, 404),
+    "finishSso": (None, False, 404),
     "whoAmI": (None, False, 200),
     "signOut": (None, False, 200),
     "changePassword": (None, False, 200),
@@ -61,7 +64,7 @@ EXPECTED: dict[str, tuple[str | None, bool, int]] = {
     "changeRequest": ("requests.update", False, 200),
     "revealPhone": ("residents.view_personal", False, 200),
 }
-PUBLIC = {"openapi", "signIn"}
+PUBLIC = {"openapi", "signIn", "startSso", "finishSso"}
 
 
 @dataclass
@@ -187,6 +190,10 @@ class World:
                 spare = await self.house.member(f"s{n}@city.gov", ["agent"], sign_in=False)
                 return await spare.sign_in()
             return await m.sign_in()
+        if operation == "startSso":
+            return await m.call("GET", "/api/v1/session/sso")
+        if operation == "finishSso":
+            return await m.call("GET", "/api/v1/session/sso/callback?code=c&state=s")
         if operation == "whoAmI":
             return await m.call("GET", "/api/v1/session")
         if operation == "signOut":
