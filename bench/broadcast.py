@@ -71,8 +71,12 @@ async def _seed(url: str, count: int) -> None:
         )
         await connection.copy_records_to_table(
             "subscriptions",
-            columns=["resident_id", "ward", "created_at"],
-            records=((n, str(rng.randint(1, 116)), now) for n in range(1, count + 1)),
+            columns=["resident_id", "ward", "label", "topics", "created_at"],
+            records=(
+                (n, ward, f"ward {ward}", ",all,", now)
+                for n in range(1, count + 1)
+                for ward in (str(rng.randint(1, 116)),)
+            ),
         )
         await connection.execute("SELECT setval('residents_id_seq', $1)", count)
         await connection.execute("ANALYZE")

@@ -52,6 +52,8 @@ class CommandKind(StrEnum):
     AGENT = "agent"
     STATUS = "status"
     SUBSCRIBE = "subscribe"
+    MY_ALERTS = "my_alerts"
+    UNSUBSCRIBE = "unsubscribe"
     DELETE_DATA = "delete_data"
     EXPORT_DATA = "export_data"
 
@@ -59,7 +61,8 @@ class CommandKind(StrEnum):
 @dataclass(frozen=True, slots=True)
 class Command:
     kind: CommandKind
-    # STATUS: the reference; SUBSCRIBE: the place; LANGUAGE: the chosen locale, if named.
+    # STATUS: the reference; SUBSCRIBE: the place; LANGUAGE: the chosen locale, if named;
+    # UNSUBSCRIBE: the alert's number or "all".
     argument: str | None = None
 
 
@@ -85,6 +88,12 @@ _COMMAND_WORDS: dict[CommandKind, frozenset[str]] = {
         {"agent", "human", "person", "operator", "talk to a person", "speak to a person"}
         | {"speak to someone", "talk to someone", "a real person", "customer service"}
         | {"mens", "praat met iemand", "umuntu", "ngifuna umuntu", "umntu", "ndifuna umntu"}
+    ),
+    CommandKind.MY_ALERTS: frozenset(
+        {"my alerts", "alerts", "my subscriptions", "my news"}
+        | {"my kennisgewings", "kennisgewings"}  # af
+        | {"izexwayiso zami", "izexwayiso"}  # zu
+        | {"izilumkiso zam", "izilumkiso"}  # xh
     ),
     CommandKind.DELETE_DATA: frozenset(
         {"delete my data", "erase my data", "delete my details", "forget me", "delete me"}
@@ -116,7 +125,20 @@ _LANGUAGE_NAMES: dict[str, str] = {
     "isixhosa": "xh",
 }
 _STATUS_WORDS = ("status", "stand", "isimo", "imeko")
-_SUBSCRIBE_WORDS = ("subscribe", "teken in", "inteken", "bhalisa")
+_SUBSCRIBE_WORDS = (
+    "subscribe",
+    "alerts",
+    "alert me",
+    "teken in",
+    "inteken",
+    "kennisgewings",
+    "bhalisa",
+    "izexwayiso",
+    "izilumkiso",
+)
+# UNSUBSCRIBE 2, UNSUBSCRIBE ALL (bare UNSUBSCRIBE is an opt-out keyword: Twilio treats it so).
+_UNSUBSCRIBE_WORDS = ("unsubscribe", "uitteken", "zikhiphe", "zikhuphe")
+_ALL_WORDS = frozenset({"all", "alles", "konke", "zonke"})
 _REFERENCE = re.compile(r"^CT[\s-]?([A-Z0-9]{6})$")
 # A city's service_request_id after a status word ("status 1042"): digits, letters, dashes.
 _CITY_NUMBER = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,63}$")
@@ -178,6 +200,13 @@ def parse_command(text: str | None) -> Command | None:
     reference = parse_reference(text)
     if reference is not None:
         return Command(CommandKind.STATUS, reference)
+    for word in _UNSUBSCRIBE_WORDS:
+        if folded.startswith(word + " "):
+            which = folded[len(word) :].strip()
+            if which in _ALL_WORDS:
+                return Command(CommandKind.UNSUBSCRIBE, "all")
+            if which.isdigit():
+                return Command(CommandKind.UNSUBSCRIBE, str(int(which)))
     for word in _SUBSCRIBE_WORDS:
         if folded == word or folded.startswith(word + " "):
             place = folded[len(word) :].strip()

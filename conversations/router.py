@@ -48,10 +48,22 @@ from conversations.language import (
     taken_switch,
 )
 from conversations.status_lookup import answer_status
-from conversations.subscriptions import subscribe
+from conversations.submissions import location_of
+from conversations.subscriptions import (
+    AREA_NEWS,
+    PLACE_CHOICE,
+    WHERE,
+    answer_area_news,
+    answer_place_choice,
+    answer_where,
+    list_alerts,
+    offer_area_news,
+    subscribe,
+    unsubscribe,
+)
 from conversations.support import DEFAULT_OFFICE_HOURS, SupportDesk
 from conversations.turn_context import Turn
-from forms_runtime.effects import Notice, Reject
+from forms_runtime.effects import Notice, Reject, Submit
 from forms_runtime.gazetteer import Gazetteer
 from forms_runtime.i18n import LOCALES, N_, tr
 from forms_runtime.model import Form
@@ -130,9 +142,22 @@ class Router:
         if form is not None:
             self.flow.form_turn(turn)
             await self._count_misses(turn, said, question=f"form:{form.get('at')}")
+            await self._offer_news_after_report(turn, said)
             return
         self.flow.pick_service(turn)
         await self._held_for_incident(turn, said)
+
+    async def _offer_news_after_report(self, turn: Turn, said: int) -> None:
+        """A report just made somewhere the resident does not follow: news for that area?"""
+        for effect in turn.effects[said:]:
+            if isinstance(effect, Submit):
+                place = location_of(effect, self.forms.get(effect.form_id))
+                wards = [str(w) for w in place.get("wards") or [] if w] or (
+                    [str(place["ward"])] if place.get("ward") else []
+                )
+                label = place.get("place") or (f"ward {wards[0]}" if wards else "")
+                await offer_area_news(turn, str(label), wards)
+                return
 
     async def _count_misses(self, turn: Turn, said: int, *, question: str) -> None:
         """The same question (a form's step, or one of the bot's own) not understood
@@ -211,6 +236,10 @@ class Router:
             await answer_status(turn, command.argument or "", self.forms)
         elif kind is CommandKind.SUBSCRIBE:
             await subscribe(turn, command.argument, self.gazetteer)
+        elif kind is CommandKind.MY_ALERTS:
+            await list_alerts(turn)
+        elif kind is CommandKind.UNSUBSCRIBE:
+            await unsubscribe(turn, command.argument or "all")
         elif kind is CommandKind.DELETE_DATA:
             ask_erasure(turn)
         elif kind is CommandKind.EXPORT_DATA:
@@ -227,7 +256,14 @@ class Router:
             return True
         if kind == RESUME:
             return self.flow.answer_resume(turn, turn.message)
+        if kind == PLACE_CHOICE:
+            return await answer_place_choice(turn, pending, self.gazetteer)
+        if kind == WHERE:
+            return await answer_where(turn, pending, self.gazetteer)
         answer = _yes_no_answer(turn.message)
+        if answer is None and kind == AREA_NEWS:
+            turn.envelope.pop("pending", None)  # an offer, not a question to insist on
+            return False
         if answer is None:
             turn.say(Reject(tr(turn.locale, N_("Reply YES or NO."))))
             if kind == ERASE:
@@ -240,6 +276,9 @@ class Router:
         turn.envelope.pop("pending", None)
         if kind == ERASE:
             await answer_erasure(turn, answer, self.forms)
+            return True
+        if kind == AREA_NEWS:
+            await answer_area_news(turn, answer, pending)
             return True
         if kind == INCIDENT:
             form_id = await self.incidents.answer(turn, answer, pending)

@@ -33,7 +33,7 @@ from forms_runtime.effects import Submit
 from forms_runtime.model import Form, StepType
 from storage.models import Submission, SubmissionOutbox
 
-__all__ = ["StoreWork", "store_many", "store_submission"]
+__all__ = ["StoreWork", "location_of", "store_many", "store_submission"]
 
 _submissions = cast(Table, Submission.__table__)
 _outbox = cast(Table, SubmissionOutbox.__table__)
@@ -104,7 +104,7 @@ async def store_submission(
 def _submission_row(
     effect: Submit, form: Form | None, *, resident_id: int | None, channel: str, now: datetime
 ) -> dict[str, Any]:
-    location = _location(effect, form)
+    location = location_of(effect, form)
     ward = location.get("ward")
     return {
         "reference": new_reference(),
@@ -166,7 +166,7 @@ def _now(works: Sequence[StoreWork]) -> datetime:
     return max(w.now for w in works)
 
 
-def _location(effect: Submit, form: Form | None) -> dict[str, Any]:
+def location_of(effect: Submit, form: Form | None) -> dict[str, Any]:
     """The answer to the form's first location step (pin, place, ward, area type)."""
     if form is not None:
         for step in form.steps:

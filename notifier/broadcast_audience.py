@@ -1,7 +1,7 @@
 """Who a broadcast reaches: its audience as one SQL query, never a list in memory.
 
 A resident is in the audience when they follow one of the target's wards (or, for a city-wide
-broadcast, any area), have not opted out and were not erased, and have an address the provider
+broadcast, any area) with an alert for the broadcast's topic or for everything, have not opted out and were not erased, and have an address the provider
 has not called unreachable on one of the broadcast's channels. Each resident appears once, on
 the channel they wrote from last (a resident on SMS and WhatsApp gets one message, where they
 are), with their language and the lowest of the target's wards they follow (for the report by
@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, or_, select
 
 from storage.models import Resident, ResidentAddress, Subscription
 
@@ -30,13 +30,21 @@ __all__ = ["audience", "unreachable"]
 
 
 def _followers(
-    wards: Sequence[str], everyone: bool, ids: tuple[int, int] | None = None
+    wards: Sequence[str],
+    everyone: bool,
+    ids: tuple[int, int] | None = None,
+    topic: str | None = None,
 ) -> Select[int, str]:
     query = select(
         Subscription.resident_id.label("resident_id"), func.min(Subscription.ward).label("ward")
     ).group_by(Subscription.resident_id)
     if not everyone:
         query = query.where(Subscription.ward.in_(sorted(set(wards))))
+    if topic and topic != "general":
+        # An alert for everything, or for this topic (topics are stored as ",water,roads,").
+        query = query.where(
+            or_(Subscription.topics.like("%,all,%"), Subscription.topics.like(f"%,{topic},%"))
+        )
     if ids is not None:
         query = query.where(Subscription.resident_id > ids[0], Subscription.resident_id <= ids[1])
     return query
@@ -48,10 +56,12 @@ def audience(
     everyone: bool,
     channels: Sequence[str],
     ids: tuple[int, int] | None = None,
+    topic: str | None = None,
 ) -> Select[int, str, str, str, datetime | None]:
     """One row per resident to send to: (resident_id, channel, locale, ward, last_inbound_at);
-    with ``ids`` (after, up to), only residents in that id range."""
-    followers = _followers(wards, everyone, ids).subquery("followers")
+    with ``ids`` (after, up to), only residents in that id range; with ``topic``, only alerts
+    for it or for everything ("general" news reaches every alert)."""
+    followers = _followers(wards, everyone, ids, topic).subquery("followers")
     query = (
         select(
             followers.c.resident_id,
@@ -97,10 +107,12 @@ def audience(
     ).where(ranked.c.rank == 1)
 
 
-def unreachable(*, wards: Sequence[str], everyone: bool, channels: Sequence[str]) -> Select[int]:
+def unreachable(
+    *, wards: Sequence[str], everyone: bool, channels: Sequence[str], topic: str | None = None
+) -> Select[int]:
     """How many followers of the target the broadcast cannot reach: opted out, or with no
     reachable address on its channels (the preview shows it, so nobody is surprised)."""
-    followers = _followers(wards, everyone).subquery("followers")
+    followers = _followers(wards, everyone, topic=topic).subquery("followers")
     reachable = (
         select(ResidentAddress.id)
         .where(

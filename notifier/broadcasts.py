@@ -206,6 +206,7 @@ def audience_of(broadcast: Broadcast, ids: tuple[int, int] | None = None) -> Any
         everyone=is_city_wide(broadcast),
         channels=broadcast.channels,
         ids=ids,
+        topic=broadcast.topic,
     )
 
 
@@ -268,6 +269,7 @@ async def preview(
                 wards=wards_of(broadcast),
                 everyone=is_city_wide(broadcast),
                 channels=broadcast.channels,
+                topic=broadcast.topic,
             )
         )
         or 0

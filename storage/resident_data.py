@@ -136,7 +136,15 @@ async def resident_record(session: AsyncSession, resident_id: int) -> dict[str, 
             for a in addresses
         ],
         "reports": [_report(submission, tracked) for submission, tracked in reports],
-        "subscriptions": [{"ward": s.ward, "since": _time(s.created_at)} for s in subscriptions],
+        "subscriptions": [
+            {
+                "alert": s.label,
+                "ward": s.ward,
+                "topics": s.topics.strip(","),
+                "since": _time(s.created_at),
+            }
+            for s in subscriptions
+        ],
         "messages": [
             {
                 "direction": m.direction,

@@ -407,3 +407,21 @@ async def test_a_residents_record_shows_the_broadcasts_meant_for_them(city: City
     assert record is not None
     (shown,) = record["broadcasts"]
     assert (shown["broadcast"], shown["text"], shown["state"]) == (created["id"], AF, "failed")
+
+
+async def test_a_broadcast_reaches_alerts_for_its_topic_or_for_everything(city: City) -> None:
+    roads_only = await resident(city, "sms", "+27820000001")
+    await resident(city, "sms", "+27820000002")
+    async with city.services.session_factory() as session, session.begin():
+        await session.execute(
+            update(Subscription)
+            .where(Subscription.resident_id == roads_only)
+            .values(topics=",roads,")
+        )
+    author = await official(city, "city@city.gov", ["broadcaster"])
+    water = await _draft(author, wards=["9"], topic="water")
+    status, preview = await author.call("GET", f"/api/v1/broadcasts/{water['id']}/preview")
+    assert (status, preview["recipients"]) == (200, 1)
+    general = await _draft(author, wards=["9"], topic="general")
+    status, preview = await author.call("GET", f"/api/v1/broadcasts/{general['id']}/preview")
+    assert preview["recipients"] == 2
