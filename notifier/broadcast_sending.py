@@ -40,7 +40,7 @@ from typing import Any
 from sqlalchemy import func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from notifier.broadcasts import audience_of
+from notifier.broadcasts import audience_of, footer
 from notifier.ports import ResidentGone, ResidentMessage, Undeliverable
 from notifier.quiet_hours import QuietHours
 from storage.models import Broadcast, BroadcastDelivery, Resident
@@ -376,12 +376,13 @@ class BroadcastSender:
 
 def _claim(row: BroadcastDelivery, broadcast: Broadcast) -> _Claim:
     texts = broadcast.texts
+    text = texts.get(row.locale) or texts["en"]
     return _Claim(
         id=row.id,
         broadcast_id=row.broadcast_id,
         resident_id=row.resident_id,
         channel=row.channel,
         locale=row.locale,
-        text=texts.get(row.locale) or texts["en"],
+        text=f"{text} {footer(row.locale, row.ward)}",
         template=broadcast.whatsapp_template if row.channel == "whatsapp" else None,
     )

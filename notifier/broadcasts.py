@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from forms_runtime.i18n import N_, tr
 from forms_runtime.sms import segments, to_gsm7
 from notifier.broadcast_audience import audience, unreachable
 from storage.models import Broadcast, BroadcastDelivery, MessageLog
@@ -51,6 +52,7 @@ __all__ = [
     "approve",
     "cancel",
     "create",
+    "footer",
     "get",
     "preview",
     "report",
@@ -67,6 +69,19 @@ WHATSAPP_WINDOW = timedelta(hours=24)
 # States in which a broadcast is still the author's to change or send.
 _OPEN = ("draft",)
 _LIVE = ("awaiting_approval", "scheduled", "sending")
+
+
+_WARD_NEWS = N_("(Ward {ward} news. MY ALERTS to change, STOP to end all.)")
+_CITY_NEWS = N_("(City news. MY ALERTS to change, STOP to end all.)")
+# What one message may cost on SMS before the channel splits it into several.
+SMS_BUDGET = 3
+
+
+def footer(locale: str, ward: str | None) -> str:
+    """Why the resident gets this and how to stop it, short enough for an SMS budget."""
+    if ward:
+        return tr(locale, _WARD_NEWS, ward=ward)
+    return tr(locale, _CITY_NEWS)
 
 
 class InvalidBroadcast(ValueError):
@@ -261,7 +276,11 @@ async def preview(
             outside += count  # never written from (None) counts as outside, too
     texts = broadcast.texts
     missing = {loc: n for loc, n in sorted(by_language.items()) if loc not in texts}
-    sms_segments = {loc: segments(to_gsm7(text)) for loc, text in sorted(texts.items())}
+    # As sent: the text and the footer, in the longest form the footer takes (a ward number).
+    sms_segments = {
+        loc: segments(to_gsm7(f"{text} {footer(loc, '116')}"))
+        for loc, text in sorted(texts.items())
+    }
     cost = sum(n * sms_segments.get(loc, sms_segments["en"]) for loc, n in sms_by_language.items())
     lost = int(
         await session.scalar(
@@ -279,6 +298,11 @@ async def preview(
         f"no {loc} text: {n} resident{'s' if n != 1 else ''} will get the English one"
         for loc, n in missing.items()
     ]
+    warnings.extend(
+        f"the {loc} text takes {n} SMS segments: it goes as more than one message"
+        for loc, n in sms_segments.items()
+        if n > SMS_BUDGET
+    )
     if outside and not broadcast.whatsapp_template:
         warnings.append(
             f"{outside} WhatsApp residents are outside the 24-hour window: choose an approved "

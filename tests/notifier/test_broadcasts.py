@@ -17,6 +17,7 @@ import aiohttp
 import pytest
 from sqlalchemy import func, select, update
 
+from notifier.broadcasts import footer
 from staff.accounts import NewAccount, create_account, issue_token
 from storage.models import (
     AuditLog,
@@ -138,9 +139,16 @@ async def test_a_broadcast_reaches_each_follower_once_in_their_language(city: Ci
     status, sent = await author.call("POST", f"/api/v1/broadcasts/{created['id']}/send")
     assert (status, sent["state"]) == (200, "scheduled")
     await city.services.broadcasts.run_until_idle()
-    assert _sms_to(city) == {"+27820000001": AF, "+27820000002": EN}
+    # Each with why they got it and how to stop it, in their language (English text for the
+    # resident whose language has none).
+    assert _sms_to(city) == {
+        "+27820000001": f"{AF} {footer('af', '9')}",
+        "+27820000002": f"{EN} {footer('zu', '9')}",
+    }
     assert city.telegram is not None
-    assert [c.form["text"] for c in city.telegram.calls("sendMessage")] == [EN]
+    assert [c.form["text"] for c in city.telegram.calls("sendMessage")] == [
+        f"{EN} {footer('en', '9')}"
+    ]
 
     await city.services.broadcasts.run_until_idle()  # nothing is sent twice
     assert len(_sms_to(city)) == 2 and len(city.telegram.calls("sendMessage")) == 1
@@ -184,7 +192,7 @@ async def test_an_emergency_waits_for_a_second_person(city: City) -> None:
         other.account_id,
     )
     await city.services.broadcasts.run_until_idle()
-    assert _sms_to(city) == {"+27820000001": EN}
+    assert _sms_to(city) == {"+27820000001": f"{EN} {footer('en', '9')}"}
 
 
 async def test_everyone_needs_approval_and_a_city_wide_account(city: City) -> None:
