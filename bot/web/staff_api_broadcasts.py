@@ -31,7 +31,7 @@ from aiohttp import web
 from sqlalchemy import select
 
 from bot.web import staff_api_schemas as schemas
-from bot.web.staff_api_table import PAGING, ApiError, Call, Endpoint, Field
+from bot.web.staff_api_table import PAGING, ApiError, Call, Endpoint, Field, scoped_page
 from forms_runtime.gazetteer import Gazetteer
 from notifier import broadcasts
 from notifier.broadcasts import (
@@ -46,7 +46,6 @@ from notifier.broadcasts import (
 )
 from staff import audit
 from staff.identity import StaffIdentity
-from staff.paging import Page
 from staff.roles import Permission
 from storage.models import Broadcast
 from storage.types import utc_now
@@ -158,23 +157,14 @@ def _in_scope(identity: StaffIdentity, wards: list[str], everyone: bool) -> None
 
 
 async def list_broadcasts(call: Call) -> dict[str, Any]:
-    identity = call.identity
-    async with call.services.session_factory() as session:
-        query = select(Broadcast).order_by(Broadcast.id.desc())
-        if call.cursor is not None:
-            query = query.where(Broadcast.id < call.cursor)
-        if call.query.get("state"):
-            query = query.where(Broadcast.state == call.query["state"])
-        # Ward scope is checked on each row (the target is a JSON document); a scoped account
-        # pages through its own offices' broadcasts, which are few.
-        seen: list[Broadcast] = []
-        async for row in await session.stream_scalars(query.execution_options(yield_per=200)):
-            if _visible(identity, row):
-                seen.append(row)
-                if len(seen) > call.limit:
-                    break
-    page = Page.of(seen, call.limit, key=lambda b: b.id)
-    return {"items": [_json(b) for b in page.items], "next_cursor": page.next_cursor}
+    query = select(Broadcast).order_by(Broadcast.id.desc())
+    if call.cursor is not None:
+        query = query.where(Broadcast.id < call.cursor)
+    if call.query.get("state"):
+        query = query.where(Broadcast.state == call.query["state"])
+    return await scoped_page(
+        call, query, lambda b: _visible(call.identity, b), lambda b: b.id, _json
+    )
 
 
 async def create_broadcast(call: Call) -> dict[str, Any]:

@@ -21,13 +21,12 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.web import staff_api_schemas as schemas
-from bot.web.staff_api_table import PAGING, ApiError, Call, Endpoint, Field
+from bot.web.staff_api_table import PAGING, ApiError, Call, Endpoint, Field, scoped_page
 from notifier import incidents
 from notifier.broadcasts import LOCALES, MAX_TEXT, URGENCIES, InvalidBroadcast
 from notifier.incidents import STATUSES, IncidentDraft, IncidentNotFound
 from staff import audit
 from staff.identity import StaffIdentity
-from staff.paging import Page
 from staff.roles import Permission
 from storage.models import Incident
 from storage.types import utc_now
@@ -79,20 +78,14 @@ async def _incident(call: Call, session: Any, *, for_update: bool = False) -> In
 
 
 async def list_incidents(call: Call) -> dict[str, Any]:
-    async with call.services.session_factory() as session:
-        query = select(Incident).order_by(Incident.id.desc())
-        if call.cursor is not None:
-            query = query.where(Incident.id < call.cursor)
-        if call.query.get("status"):
-            query = query.where(Incident.status == call.query["status"])
-        seen: list[Incident] = []
-        async for row in await session.stream_scalars(query.execution_options(yield_per=200)):
-            if _visible(call.identity, row):
-                seen.append(row)
-                if len(seen) > call.limit:
-                    break
-    page = Page.of(seen, call.limit, key=lambda i: i.id)
-    return {"items": [_json(i) for i in page.items], "next_cursor": page.next_cursor}
+    query = select(Incident).order_by(Incident.id.desc())
+    if call.cursor is not None:
+        query = query.where(Incident.id < call.cursor)
+    if call.query.get("status"):
+        query = query.where(Incident.status == call.query["status"])
+    return await scoped_page(
+        call, query, lambda i: _visible(call.identity, i), lambda i: i.id, _json
+    )
 
 
 async def declare_incident(call: Call) -> dict[str, Any]:

@@ -36,6 +36,7 @@ from typing import Any, Literal
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 from aiohttp_session import get_session
+from sqlalchemy import Select
 
 from bot.metrics import Metrics
 from bot.services import Services
@@ -44,7 +45,7 @@ from bot.web.errors import unavailable_errors
 from staff import audit
 from staff.errors import AccountExists, AccountNotFound, Conflict, InvalidStaffInput, NotFound
 from staff.identity import Refusal, RefusalCode, StaffIdentity
-from staff.paging import DEFAULT_LIMIT, MAX_LIMIT
+from staff.paging import DEFAULT_LIMIT, MAX_LIMIT, Page
 from staff.roles import Permission
 
 __all__ = [
@@ -477,6 +478,31 @@ def api_errors(metrics: Metrics) -> Middleware:
             )
 
     return middleware
+
+
+async def scoped_page(
+    call: Call,
+    query: Select[Any],
+    visible: Callable[[Any], bool],
+    key: Callable[[Any], int],
+    shown: Callable[[Any], dict[str, Any]],
+) -> dict[str, Any]:
+    """A page of ``query``'s rows (newest first, keyed by ``key``) that the caller may see.
+
+    For lists whose ward scope lives in a JSON document (a broadcast's or an incident's target):
+    the rows are read in batches and checked one by one, and a ward-scoped account pages through
+    its own offices' rows, which are few."""
+    seen: list[Any] = []
+    async with call.services.session_factory() as session:
+        rows = await session.stream_scalars(query.execution_options(yield_per=200))
+        async for row in rows:
+            if visible(row):
+                seen.append(row)
+                if len(seen) > call.limit:
+                    break
+        await rows.close()
+    page = Page.of(seen, call.limit, key=key)
+    return {"items": [shown(r) for r in page.items], "next_cursor": page.next_cursor}
 
 
 def mount(api: web.Application, endpoints: tuple[Endpoint, ...], services: Services) -> None:
