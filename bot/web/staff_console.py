@@ -24,6 +24,7 @@ import gettext
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aiohttp_jinja2
 import jinja2
@@ -34,7 +35,17 @@ from bot.web.staff_api import API_PREFIX
 from staff.roles import Permission, Role
 from staff.service_requests import MAX_NOTES_LENGTH, STATUSES
 
-__all__ = ["CONSOLE_PREFIX", "PAGES", "SIGN_IN", "Page", "add_routes", "console_text", "sso_url"]
+__all__ = [
+    "CONSOLE_PREFIX",
+    "PAGES",
+    "SIGN_IN",
+    "Page",
+    "add_routes",
+    "console_text",
+    "environment",
+    "page_context",
+    "sso_url",
+]
 
 CONSOLE_PREFIX = "/staff"
 LOCALE_DIR = Path(__file__).resolve().parent / "locales"
@@ -85,11 +96,15 @@ def _translations() -> gettext.NullTranslations:
     return gettext.translation(DOMAIN, localedir=LOCALE_DIR, languages=["en"], fallback=True)
 
 
-def _environment(app: web.Application) -> jinja2.Environment:
+def environment(app: web.Application) -> jinja2.Environment:
+    """Set up ``app``'s template environment: the console's templates, autoescaped, with
+    gettext."""
     env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.PackageLoader("bot.web", "templates"),
         autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
         extensions=["jinja2.ext.i18n"],
         undefined=jinja2.StrictUndefined,
     )
@@ -97,8 +112,9 @@ def _environment(app: web.Application) -> jinja2.Environment:
     return env
 
 
-def _view(page: Page, services: Services) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    context = {
+def page_context(page: Page, *, sso: str | None = None) -> dict[str, Any]:
+    """What a page's template is rendered with: nothing about who is asking."""
+    return {
         "page": page,
         "pages": PAGES,
         "api": API_PREFIX,
@@ -106,8 +122,12 @@ def _view(page: Page, services: Services) -> Callable[[web.Request], Awaitable[w
         "roles": [r.value for r in Role],
         "statuses": STATUSES,
         "max_notes": MAX_NOTES_LENGTH,
-        "sso_url": sso_url(services) if page is SIGN_IN else None,
+        "sso_url": sso,
     }
+
+
+def _view(page: Page, services: Services) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    context = page_context(page, sso=sso_url(services) if page is SIGN_IN else None)
 
     async def view(request: web.Request) -> web.StreamResponse:
         response = aiohttp_jinja2.render_template(f"staff/{page.name}.html", request, context)
@@ -126,7 +146,7 @@ async def _to_home(request: web.Request) -> web.StreamResponse:
 def add_routes(app: web.Application, services: Services) -> None:
     """Mount the console at /staff, with its own template environment."""
     console = web.Application()
-    _environment(console)
+    environment(console)
     for page in (SIGN_IN, *PAGES):
         console.router.add_get(page.path, _view(page, services))
     app.router.add_get(CONSOLE_PREFIX, _to_home)
