@@ -141,3 +141,14 @@ def test_each_page_link_names_a_permission_the_api_checks() -> None:
     checked = {e.permission for e in ENDPOINTS if e.permission is not None}
     for page in PAGES:
         assert page.permission is None or page.permission in checked, page
+
+
+def test_every_text_the_script_says_is_on_every_page() -> None:
+    # The script reads its words from data-* attributes of #texts (translated on the server);
+    # a missing one would show as "undefined".
+    used = set(re.findall(r"\bT\.(\w+)", CONSOLE_JS.read_text()))
+    assert len(used) >= 20, used
+    base = (CONSOLE_JS.parent.parent.parent / "templates" / "staff" / "base.html").read_text()
+    for name in sorted(used):
+        attribute = "data-" + re.sub(r"[A-Z]", lambda m: "-" + m.group().lower(), name)
+        assert f"{attribute}=" in base, name

@@ -24,7 +24,7 @@ from storage.models import StaffAccount
 from tests.web.axe_audit import assert_accessible, serve_axe
 from tests.web.serve_process import ServeProcess
 from tests.web.staff_members import FAST_HASHER, seed_request
-from tests.web.test_browser import CHROMIUM, CHROMIUM_ARGS, PHONE
+from tests.web.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PHONE
 
 pytestmark = [
     pytest.mark.browser,
@@ -197,6 +197,7 @@ def test_an_admin_signs_in_with_totp_and_creates_a_broadcaster(
     expect(row).to_contain_text("broadcaster")
     expect(row).to_contain_text("115, 116")
     assert_accessible(page, "accounts, a new account shown once")
+    page.screenshot(path=str(ARTIFACTS / "staff-accounts.png"), full_page=True)
 
     # Change the new account's wards through the change form.
     row.get_by_role("button", name="Change thandi@city.example").click()
@@ -262,6 +263,17 @@ def test_an_admin_signs_in_with_totp_and_creates_a_broadcaster(
     thandi.goto("/staff/")
     links = thandi.page.get_by_role("navigation", name="Console").get_by_role("link")
     expect(links).to_have_text(["Home", "Change my password"])
+
+    # Disabled by the admin, the broadcaster's open session ends at the next page.
+    tab.goto("/staff/accounts")
+    page.get_by_role("button", name="Disable thandi@city.example").click()
+    expect(page.get_by_role("status")).to_have_text("thandi@city.example is disabled.")
+    expect(
+        page.get_by_role("table").get_by_role("row").filter(has_text="thandi@city.example")
+    ).to_contain_text("no")
+    thandi.goto("/staff/")
+    expect(thandi.page).to_have_url(f"{server.url}/staff/sign-in?next=%2Fstaff%2F")
+    tab.check()
     thandi.check()
 
 
@@ -326,6 +338,7 @@ def test_an_agent_cannot_open_accounts_but_works_their_wards_requests(
     # Another ward's request is not shown to a ward-scoped agent.
     expect(table).not_to_contain_text("CT-BBBB")
     assert_accessible(page, "requests")
+    page.screenshot(path=str(ARTIFACTS / "staff-requests.png"), full_page=True)
     row.get_by_role("button", name="Reveal phone of CT-AAAA").click()
     expect(row).to_contain_text("+27821234567")
 

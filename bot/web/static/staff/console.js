@@ -242,7 +242,7 @@
         o.value = String(account.id);
         select.appendChild(o);
       }
-      o.textContent = account.email + (account.active ? "" : " (" + T.no + ")");
+      o.textContent = account.email + (account.active ? "" : " (" + T.inactive + ")");
     }
 
     function choose(account) {
