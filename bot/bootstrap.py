@@ -49,10 +49,12 @@ from conversations.ports import CityStatus, ReplyQueueing
 from conversations.rate_limit import BaseRateLimiter, InProcessRateLimiter, RedisRateLimiter
 from conversations.retention import Retention
 from conversations.state_store import BaseStateStore, RedisStateStore, SqlStateStore
+from conversations.support import DEFAULT_OFFICE_HOURS
 from conversations.turn import TurnLoop
 from forms_runtime.gazetteer import Gazetteer, default_gazetteer
 from forms_runtime.loader import standard_forms
 from forms_runtime.model import Form
+from notifier.broadcast_sending import BroadcastSender, SenderSettings
 from notifier.delivery import ResidentDelivery
 from notifier.delivery_log import Sent, write_deliveries
 from notifier.dispatcher import DispatchSettings, NotificationDispatcher
@@ -61,6 +63,7 @@ from notifier.replies import CountSent, Replies, ReplySender, ReplyStream
 from notifier.reply_queue import ReplyQueue
 from notifier.status_notices import StatusNotices, queue_filed, status_message
 from staff.authentication import StaffAuthentication
+from staff.sso import OidcSignIn
 from storage.migrate import upgrade_database
 from storage.redis import connect_redis
 from storage.session import create_engine, create_sessionmaker
@@ -134,6 +137,8 @@ def _wire(
         reply_queue=reply_queue,
         city_status=city_status_lookup(city),
         data_export=data_export,
+        office_hours=settings.office_hours,
+        misses_for_person=settings.support_after_misses,
     )
     channels: dict[str, BaseChannel] = {
         "webchat": WebChatChannel(settings.session_secret),
@@ -188,6 +193,16 @@ def _wire(
             ),
             registry=metrics.registry,
         ),
+        broadcasts=BroadcastSender(
+            sessions,
+            ResidentDelivery(sessions, channels, count_sent=count_sent),
+            SenderSettings(
+                quiet_hours=quiet,
+                idle_seconds=settings.dispatch_idle_seconds,
+                lease_seconds=settings.broadcast_lease_seconds,
+                send_timeout_seconds=min(60.0, settings.broadcast_lease_seconds / 2),
+            ),
+        ),
         retention=Retention(
             sessions, forms, message_retention_days=settings.message_retention_days
         ),
@@ -195,6 +210,7 @@ def _wire(
         media_fetchers=_media_fetchers(settings, channels),
         data_export=data_export,
         staff_auth=StaffAuthentication(sessions),
+        staff_sso=OidcSignIn(settings.oidc) if settings.oidc is not None else None,
     )
 
 
@@ -252,6 +268,8 @@ def build_turn_loop(
     reply_queue: ReplyQueueing | None = None,
     city_status: CityStatus | None = None,
     data_export: DataExport | None = None,
+    office_hours: str = DEFAULT_OFFICE_HOURS,
+    misses_for_person: int = 3,
     close_pools: bool = False,
 ) -> TurnLoop:
     """The turn loop on SQL stores and in-process locks, or on Redis when ``redis`` is given.
@@ -296,6 +314,8 @@ def build_turn_loop(
         reply_queue=reply_queue,
         on_close=on_close,
         data_export=data_export,
+        office_hours=office_hours,
+        misses_for_person=misses_for_person,
     )
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
@@ -23,6 +23,9 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.engine import make_url
+
+from conversations.support import DEFAULT_OFFICE_HOURS
+from staff.sso import OidcSettings, parse_role_map
 
 __all__ = ["ConfigError", "Settings", "default_database_url", "listener_url", "sqlite_path"]
 
@@ -124,6 +127,22 @@ class Settings:
     # No status messages between these local times (None: send at any hour), in ``city_timezone``.
     quiet_hours: tuple[time, time] | None = (time(21, 0), time(7, 0))
     city_timezone: str = "Africa/Johannesburg"
+    # Broadcasts: above this many recipients a second person (an approver) must agree; the
+    # preview prices SMS at this much a segment.
+    broadcast_approval_size: int = 10_000
+    # A broadcast sender holds the rows it took this long; after it, they are taken to be the
+    # rows of a sender that died. Longer than any one send (they are cut off at 60 s).
+    broadcast_lease_seconds: float = 120.0
+    sms_segment_price: float = 0.30
+    # Support takeover: how many conversations one agent may hold at once, and when staff
+    # answer (said to residents who ask for a person, in these words).
+    support_agent_limit: int = 5
+    office_hours: str = DEFAULT_OFFICE_HOURS
+    # The same question misunderstood this many times in a row asks a person to help (0: never).
+    support_after_misses: int = 3
+    sms_currency: str = "ZAR"
+    # Staff single sign-on with OpenID Connect (None: off, password and TOTP only).
+    oidc: OidcSettings | None = None
 
     @property
     def builtin_open311(self) -> bool:
@@ -140,6 +159,7 @@ class Settings:
 
         host = text("CITYBOT_HOST") or "127.0.0.1"
         port = _number(env, "CITYBOT_PORT", 8080, int, minimum=0, maximum=65535)
+        public_url = (text("CITYBOT_PUBLIC_URL") or listener_url(host, port)).rstrip("/")
         database_url = text("CITYBOT_DATABASE_URL") or default_database_url()
         try:
             make_url(database_url)
@@ -149,7 +169,7 @@ class Settings:
         return cls(
             database_url=database_url,
             redis_url=text("CITYBOT_REDIS_URL"),
-            public_url=(text("CITYBOT_PUBLIC_URL") or listener_url(host, port)).rstrip("/"),
+            public_url=public_url,
             host=host,
             port=port,
             telegram_bot_token=text("TELEGRAM_BOT_TOKEN"),
@@ -194,7 +214,48 @@ class Settings:
             ),
             quiet_hours=_quiet_hours(text("CITYBOT_QUIET_HOURS")),
             city_timezone=_timezone(text("CITYBOT_TIMEZONE") or "Africa/Johannesburg"),
+            broadcast_approval_size=_number(
+                env, "CITYBOT_BROADCAST_APPROVAL_SIZE", 10_000, int, minimum=0
+            ),
+            broadcast_lease_seconds=_number(
+                env, "CITYBOT_BROADCAST_LEASE_SECONDS", 120.0, float, minimum=1
+            ),
+            sms_segment_price=_number(env, "CITYBOT_SMS_SEGMENT_PRICE", 0.30, float, minimum=0),
+            sms_currency=(text("CITYBOT_SMS_CURRENCY") or "ZAR").upper()[:8],
+            oidc=_oidc(text, public_url),
+            support_agent_limit=_number(env, "CITYBOT_SUPPORT_AGENT_LIMIT", 5, int, minimum=1),
+            office_hours=(text("CITYBOT_OFFICE_HOURS") or DEFAULT_OFFICE_HOURS)[:120],
+            support_after_misses=_number(env, "CITYBOT_SUPPORT_AFTER_MISSES", 3, int, minimum=0),
         )
+
+
+def _oidc(text: Callable[[str], str | None], public_url: str) -> OidcSettings | None:
+    issuer = text("CITYBOT_OIDC_ISSUER")
+    if issuer is None:
+        return None
+    client_id, secret = text("CITYBOT_OIDC_CLIENT_ID"), text("CITYBOT_OIDC_CLIENT_SECRET")
+    if client_id is None or secret is None:
+        raise ConfigError(
+            "CITYBOT_OIDC_ISSUER is set: CITYBOT_OIDC_CLIENT_ID and CITYBOT_OIDC_CLIENT_SECRET "
+            "are needed too"
+        )
+    try:
+        role_map = parse_role_map(text("CITYBOT_OIDC_ROLE_MAP") or "")
+    except ValueError as exc:
+        raise ConfigError(
+            f"CITYBOT_OIDC_ROLE_MAP: {exc} (e.g. cpt-admins=admin,cpt-agents=agent)"
+        ) from None
+    if not role_map:
+        raise ConfigError("CITYBOT_OIDC_ROLE_MAP is needed: which claim values give which roles")
+    return OidcSettings(
+        issuer=issuer.rstrip("/"),
+        client_id=client_id,
+        client_secret=secret,
+        redirect_uri=f"{public_url}/api/v1/session/sso/callback",
+        role_map=role_map,
+        roles_claim=text("CITYBOT_OIDC_ROLES_CLAIM") or "roles",
+        wards_claim=text("CITYBOT_OIDC_WARDS_CLAIM"),
+    )
 
 
 def _number(

@@ -39,10 +39,12 @@ from conversations.data_export import DataExport
 from conversations.ports import ReplyEncoder
 from conversations.retention import Retention
 from conversations.turn import TurnLoop, TurnResult
+from notifier.broadcast_sending import BroadcastSender
 from notifier.dispatcher import NotificationDispatcher
 from notifier.replies import Replies
 from notifier.status_notices import StatusNotices
 from staff.authentication import StaffAuthentication
+from staff.sso import OidcSignIn
 
 __all__ = ["Services"]
 
@@ -72,6 +74,8 @@ class Services:
     status_poller: StatusPoller
     status_notices: StatusNotices
     dispatcher: NotificationDispatcher
+    # Official broadcasts: fan-out and paced, at-most-once sending (notifier.broadcast_sending).
+    broadcasts: BroadcastSender
     retention: Retention
     media_links: MediaLinks
     media_fetchers: MediaFetchers
@@ -79,6 +83,8 @@ class Services:
     data_export: DataExport
     # Staff sign-in, API tokens and sessions' accounts (the admin API, bot.web.staff_api).
     staff_auth: StaffAuthentication
+    # Staff single sign-on with OpenID Connect (CITYBOT_OIDC_ISSUER), or None.
+    staff_sso: OidcSignIn | None = None
     # Turns in flight, so a graceful shutdown can wait for them.
     _in_flight: set[asyncio.Task[Any]] = field(default_factory=set, init=False)
     _idle: asyncio.Event = field(default_factory=asyncio.Event, init=False)

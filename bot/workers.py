@@ -6,8 +6,10 @@
 | ``status_poller`` | follows every filed request at the city (``city.status_poller``) |
 | ``status_notices`` | tells residents each status change (``notifier.status_notices``) |
 | ``dispatcher`` | sends what the bot starts: filed and status notices (``notifier.dispatcher``) |
+| ``broadcasts`` | fans out due broadcasts and sends them, paced, at most once each (``notifier.broadcast_sending``) |
 | ``housekeeping`` | forgets what the retention periods say, hourly (``conversations.retention``) |
 | ``replies`` | sends residents' replies queued on the reply queue (with Redis) |
+| ``audit_sealer`` | seals new audit rows into the hash chain every minute (``staff.audit``) |
 
 ``citybot worker`` runs them all (or ``--only`` some); ``citybot serve`` runs all but
 ``replies``, whose streams its web app reads itself (``bot.app``). A worker that fails is
@@ -28,6 +30,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 
 from bot.services import Services
+from staff import audit
 
 __all__ = ["WORKERS", "repeat_until_stopped", "run_workers"]
 
@@ -38,6 +41,10 @@ WORKER_RESTART_DELAY = 1.0
 WORKER_RESTART_MAX = 60.0
 HOUSEKEEPING_SECONDS = 3600.0
 STATUS_NOTICES_SECONDS = 5.0
+# Residents' erasures append audit rows unsealed (so turns never queue on the chain); until a
+# row is sealed an edit to it would not show, so the window is kept to about a minute.
+AUDIT_SEAL_SECONDS = 60.0
+AUDIT_SEAL_BATCH = 5000
 
 Worker = Callable[[Services], Awaitable[None]]
 
@@ -92,12 +99,27 @@ async def _dispatcher(services: Services) -> None:
     )
 
 
+async def _broadcasts(services: Services) -> None:
+    sender = services.broadcasts
+    await repeat_until_stopped(
+        sender.run_once, idle_seconds=sender.settings.idle_seconds, what="broadcasts"
+    )
+
+
 async def _housekeeping(services: Services) -> None:
     async def purge() -> int:
         await services.retention.purge_expired()
         return 0  # on the hour, however much was forgotten
 
     await repeat_until_stopped(purge, idle_seconds=HOUSEKEEPING_SECONDS, what="housekeeping")
+
+
+async def _audit_sealer(services: Services) -> None:
+    async def seal_some() -> int:
+        async with services.session_factory() as session, session.begin():
+            return await audit.seal(session, limit=AUDIT_SEAL_BATCH)
+
+    await repeat_until_stopped(seal_some, idle_seconds=AUDIT_SEAL_SECONDS, what="audit sealing")
 
 
 async def _replies(services: Services) -> None:
@@ -117,8 +139,10 @@ WORKERS: dict[str, Worker] = {
     "status_poller": _status_poller,
     "status_notices": _status_notices,
     "dispatcher": _dispatcher,
+    "broadcasts": _broadcasts,
     "housekeeping": _housekeeping,
     "replies": _replies,
+    "audit_sealer": _audit_sealer,
 }
 
 

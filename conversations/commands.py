@@ -83,6 +83,7 @@ _COMMAND_WORDS: dict[CommandKind, frozenset[str]] = {
     CommandKind.LANGUAGE: frozenset({"language", "languages", "taal", "ulimi", "ulwimi"}),
     CommandKind.AGENT: frozenset(
         {"agent", "human", "person", "operator", "talk to a person", "speak to a person"}
+        | {"speak to someone", "talk to someone", "a real person", "customer service"}
         | {"mens", "praat met iemand", "umuntu", "ngifuna umuntu", "umntu", "ndifuna umntu"}
     ),
     CommandKind.DELETE_DATA: frozenset(

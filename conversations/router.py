@@ -2,9 +2,10 @@
 
 0. a new resident's language from their first words (``language``);
 1. opt-out / opt-in / help keywords, in every locale and every state (``keywords``);
-2. support takeover: while an agent holds the conversation the bot is silent (``handoff``);
+2. support takeover: while the conversation is with a person the bot is silent, and the
+   resident's messages go to them (``support``);
 3. global commands (``commands`` reads them): menu, cancel, back, language (``language``), agent
-   (``handoff``), status REF (``status_lookup``), subscribe (``subscriptions``), delete my data
+   (``support``), status REF (``status_lookup``), subscribe (``subscriptions``), delete my data
    (``erasure``), export my data (``data_export``);
 4. an open question of the bot's own: consent (``consent``), continue?, service choice
    (``form_flow``), language, erase?;
@@ -35,7 +36,8 @@ from conversations.consent import CONSENT, PRIVACY_NOTICE, consent_question, rec
 from conversations.data_export import DataExport
 from conversations.erasure import ERASE, answer_erasure, ask_erasure, erasure_question
 from conversations.form_flow import DEFAULT_IDLE_TIMEOUT, RESUME, SERVICE, FormFlow, pending_kind
-from conversations.handoff import agent_holds, request_agent
+from conversations.known_incidents import INCIDENT, KnownIncidents
+from conversations.known_incidents import question as incident_question
 from conversations.language import (
     LANGUAGE,
     answer_language,
@@ -47,6 +49,7 @@ from conversations.language import (
 )
 from conversations.status_lookup import answer_status
 from conversations.subscriptions import subscribe
+from conversations.support import DEFAULT_OFFICE_HOURS, SupportDesk
 from conversations.turn_context import Turn
 from forms_runtime.effects import Notice, Reject
 from forms_runtime.gazetteer import Gazetteer
@@ -57,6 +60,9 @@ from forms_runtime.understanding.yes_no import parse_yes_no
 __all__ = ["DEFAULT_IDLE_TIMEOUT", "Router"]
 
 
+_MISUNDERSTOOD = N_("Sorry, I keep getting this wrong. I have asked a person to help you.")
+
+
 class Router:
     def __init__(
         self,
@@ -64,14 +70,17 @@ class Router:
         *,
         gazetteer: Gazetteer | None = None,
         idle_timeout: timedelta = DEFAULT_IDLE_TIMEOUT,
-        office_hours: str = "Monday to Friday, 08:00 to 16:30",
+        office_hours: str = DEFAULT_OFFICE_HOURS,
         data_export: DataExport | None = None,
+        misses_for_person: int = 3,
     ) -> None:
         self.forms = forms
         self.data_export = data_export or DataExport()
         self.flow = FormFlow(forms, gazetteer=gazetteer, idle_timeout=idle_timeout)
         self.gazetteer = gazetteer
-        self.office_hours = office_hours
+        self.incidents = KnownIncidents()
+        self.support = SupportDesk(office_hours)
+        self.misses_for_person = misses_for_person
 
     async def route(self, turn: Turn) -> None:
         message = turn.message
@@ -88,11 +97,13 @@ class Router:
         if keyword is not None:
             if keyword.kind is CommandKind.OPT_OUT:
                 await keywords.opt_out(turn)
+                await self.support.end_for_opt_out(turn)
             elif keyword.kind is CommandKind.HELP:
                 keywords.help_(turn, self.flow)
             return
-        if agent_holds(turn.key):
-            return
+        ticket = await self.support.ticket_of(turn)
+        if ticket is not None and await self.support.take(turn, ticket):
+            return  # a person answers this conversation, not the bot
         offered_switch = turn.envelope.pop("switch", None)
         switched = taken_switch(turn, offered_switch) if offered_switch else None
         if switched is not None:
@@ -108,12 +119,58 @@ class Router:
         if command is not None and await self._command(turn, command):
             return
         pending = turn.envelope.get("pending")
+        said = len(turn.effects)
         if pending is not None and await self._answer_pending(turn, pending):
+            if pending.get("kind") == SERVICE:
+                await self._held_for_incident(turn, said)
+            else:
+                await self._count_misses(turn, said, question=str(pending.get("kind")))
             return
-        if turn.envelope.get("form") is not None:
+        form = turn.envelope.get("form")
+        if form is not None:
             self.flow.form_turn(turn)
+            await self._count_misses(turn, said, question=f"form:{form.get('at')}")
             return
         self.flow.pick_service(turn)
+        await self._held_for_incident(turn, said)
+
+    async def _count_misses(self, turn: Turn, said: int, *, question: str) -> None:
+        """The same question (a form's step, or one of the bot's own) not understood
+        ``misses_for_person`` times in a row: a person is asked to help (the form stays where it
+        is, for the bot to carry on after a handback)."""
+        missed = any(isinstance(e, Reject) for e in turn.effects[said:])
+        if not missed or not self.misses_for_person:
+            turn.envelope.pop("misses", None)
+            return
+        step = question
+        misses = turn.envelope.get("misses") or {}
+        count = int(misses.get("n", 0)) + 1 if misses.get("step") == step else 1
+        if count < self.misses_for_person:
+            turn.envelope["misses"] = {"step": step, "n": count}
+            return
+        turn.envelope.pop("misses", None)
+        turn.say(Notice(tr(turn.locale, _MISUNDERSTOOD)))
+        await self.support.request(turn, reason="misunderstood")
+
+    async def _held_for_incident(self, turn: Turn, said: int) -> None:
+        """A form the resident just chose that a known incident explains waits behind the
+        incident's question (``conversations.known_incidents``): its first question (or the
+        consent question) is taken back and asked after a NO."""
+        opened = turn.envelope.get("form")
+        pending = turn.envelope.get("pending") or {}
+        if opened is not None:
+            form_id = str(opened.get("form"))
+        elif pending.get("kind") == CONSENT and pending.get("form_id"):
+            form_id = str(pending["form_id"])
+        else:
+            return
+        incident = await self.incidents.explaining(turn, form_id)
+        if incident is None:
+            return
+        del turn.effects[said:]
+        turn.envelope.pop("form", None)
+        turn.envelope.pop("pending", None)
+        self.incidents.ask(turn, incident, form_id)
 
     def _switch_back(self, turn: Turn, locale: str, first_words: object) -> None:
         """The resident took "English" (say) after their language was read from their first
@@ -149,7 +206,7 @@ class Router:
             else:
                 ask_language(turn)
         elif kind is CommandKind.AGENT:
-            await request_agent(turn, self.office_hours)
+            await self.support.request(turn)
         elif kind is CommandKind.STATUS:
             await answer_status(turn, command.argument or "", self.forms)
         elif kind is CommandKind.SUBSCRIBE:
@@ -175,12 +232,19 @@ class Router:
             turn.say(Reject(tr(turn.locale, N_("Reply YES or NO."))))
             if kind == ERASE:
                 turn.say(erasure_question(turn.locale))
+            elif kind == INCIDENT:
+                turn.say(incident_question(turn.locale))
             else:
                 turn.say(consent_question(turn.locale))
             return True
         turn.envelope.pop("pending", None)
         if kind == ERASE:
             await answer_erasure(turn, answer, self.forms)
+            return True
+        if kind == INCIDENT:
+            form_id = await self.incidents.answer(turn, answer, pending)
+            if form_id is not None and form_id in self.forms:
+                self.flow.open_form(turn, self.forms[form_id])
             return True
         if kind == CONSENT:
             await record_consent(turn, answer)

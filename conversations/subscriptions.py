@@ -25,7 +25,7 @@ from forms_runtime.gazetteer import Gazetteer
 from forms_runtime.i18n import N_, tr
 from storage.models import Submission, Subscription
 
-__all__ = ["WARD_COUNT", "latest_wards", "subscribe"]
+__all__ = ["WARD_COUNT", "add_wards", "latest_wards", "subscribe"]
 
 # Cape Town's electoral wards (2021 boundaries) are numbered 1 to 116.
 WARD_COUNT = 116
@@ -65,7 +65,7 @@ async def subscribe(turn: Turn, argument: str | None, gazetteer: Gazetteer | Non
         if not wards:
             turn.say(Notice(tr(turn.locale, _NO_PLACE)))
             return
-    await _add(turn, wards)
+    await add_wards(turn, wards)
     if len(wards) == 1:
         turn.say(Notice(tr(turn.locale, _ONE_WARD, ward=wards[0])))
     else:
@@ -73,7 +73,8 @@ async def subscribe(turn: Turn, argument: str | None, gazetteer: Gazetteer | Non
         turn.say(Notice(tr(turn.locale, _SEVERAL_WARDS, place=place or shown, wards=shown)))
 
 
-async def _add(turn: Turn, wards: tuple[str, ...]) -> None:
+async def add_wards(turn: Turn, wards: tuple[str, ...]) -> None:
+    """Follow ``wards`` (those not followed already), in the turn's transaction."""
     session = await turn.sql()
     have = set(
         (

@@ -43,7 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -78,6 +78,7 @@ from conversations.residents import (
 from conversations.router import Router
 from conversations.state_store import BaseStateStore, SqlStateStore
 from conversations.submissions import StoreWork, store_many, store_submission
+from conversations.support import DEFAULT_OFFICE_HOURS
 from conversations.turn_context import Turn, Write, run_writes
 from forms_runtime.effects import Effect, Notice, Submit
 from forms_runtime.gazetteer import Gazetteer
@@ -128,12 +129,13 @@ class TurnLoop:
         gazetteer: Gazetteer | None = None,
         clock: Clock = utc_now,
         idle_timeout: timedelta = DEFAULT_IDLE_TIMEOUT,
-        office_hours: str = "Monday to Friday, 08:00 to 16:30",
+        office_hours: str = DEFAULT_OFFICE_HOURS,
         city_status: CityStatus | None = None,
         profile_recheck: timedelta | None = None,
         reply_queue: ReplyQueueing | None = None,
         on_close: Sequence[Callable[[], Awaitable[object]]] = (),
         data_export: DataExport | None = None,
+        misses_for_person: int = 3,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.states = states
@@ -147,6 +149,7 @@ class TurnLoop:
             idle_timeout=idle_timeout,
             office_hours=office_hours,
             data_export=data_export,
+            misses_for_person=misses_for_person,
         )
         self.clock = clock
         self.city_status = city_status
@@ -189,6 +192,17 @@ class TurnLoop:
         """Write the message log rows still queued (tests, and before reading the log)."""
         if self.message_log is not None:
             await self.message_log.flush()
+
+    async def forget(self, resident_id: int, addresses: Iterable[tuple[str, str]]) -> None:
+        """After an erasure made outside the conversation (an admin's): the resident's
+        conversations start afresh (their state also holds the resident's profile), and log
+        rows of theirs still queued lose their text once written. A turn of theirs that is
+        running at this very moment may still save its state; it holds no personal data the
+        erasure removed, only the resident's id, and the next profile check finds it erased."""
+        for channel, address in addresses:
+            await self.states.delete(ConversationKey(channel, address))
+        if self.message_log is not None:
+            self.message_log.scrub(resident_id)
 
     async def close(self) -> None:
         """Write what is queued, close the stores and what was handed in ``on_close``."""

@@ -69,7 +69,8 @@ class ResidentDelivery:
         self.attempts = attempts
         self._count_sent = count_sent
 
-    async def __call__(self, message: ResidentMessage) -> None:
+    async def __call__(self, message: ResidentMessage) -> list[str]:
+        """Send; returns the provider's ids of the parts it took (for delivery receipts)."""
         address = await self._address(message)
         channel = self.channels.get(message.channel)
         if channel is None:
@@ -82,12 +83,15 @@ class ResidentDelivery:
             # Each part would go as the whole template: send the template once.
             outbound = outbound[:1]
         pacer = getattr(channel, "pacer", None)
+        ids: list[str] = []
         for part_number, part in enumerate(outbound):
             delivery = await send_with_retries(channel, part, pacer=pacer, attempts=self.attempts)
             # The whole text is logged once, on the first part: it is what the resident was told.
             await self._record(message, part, delivery, logged_text=part_number == 0)
             if self._count_sent is not None and delivery.status in _DELIVERED:
                 self._count_sent(part.channel, 1)
+            if delivery.provider_message_id:
+                ids.append(delivery.provider_message_id)
             if delivery.status not in _DELIVERED:
                 reason = (
                     f"{message.purpose} for {message.reference} on {message.channel}: "
@@ -96,6 +100,7 @@ class ResidentDelivery:
                 if delivery.status is DeliveryStatus.UNREACHABLE:
                     raise Undeliverable(reason)
                 raise NotDelivered(reason)
+        return ids
 
     async def _address(self, message: ResidentMessage) -> str:
         async with self.sessionmaker() as session:

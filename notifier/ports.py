@@ -52,4 +52,5 @@ class ResidentGone(Undeliverable):
     """The resident opted out or was erased: nothing may be sent to them."""
 
 
-SendToResident = Callable[[ResidentMessage], Awaitable[None]]
+# Returns what the sender knows of the provider's ids (ResidentDelivery: one per part), or None.
+SendToResident = Callable[[ResidentMessage], Awaitable[object]]

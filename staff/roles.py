@@ -56,6 +56,10 @@ class Permission(StrEnum):
     VIEW_PERSONAL = "residents.view_personal", "reveal a resident's phone number or name (audited)"
     CREATE_BROADCASTS = "broadcasts.create", "write broadcasts to the wards in their scope"
     APPROVE_BROADCASTS = "broadcasts.approve", "approve city-wide and emergency broadcasts"
+    DECLARE_INCIDENTS = (
+        "incidents.declare",
+        "declare, update and end known incidents in their wards",
+    )
     VIEW_ANALYTICS = "analytics.view", "see dashboards of service performance"
     MANAGE_OPEN_DATA = "open_data.manage", "administer the published open data"
     MANAGE_ACCOUNTS = "accounts.manage", "create, change and disable staff accounts and roles"
@@ -74,8 +78,8 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.AGENT: _AGENT,
     # An agent who also runs the queue and watches how it goes.
     Role.SUPERVISOR: _AGENT | {_P.MANAGE_QUEUE, _P.VIEW_ANALYTICS},
-    Role.BROADCASTER: frozenset({_P.CREATE_BROADCASTS}),
-    Role.APPROVER: frozenset({_P.CREATE_BROADCASTS, _P.APPROVE_BROADCASTS}),
+    Role.BROADCASTER: frozenset({_P.CREATE_BROADCASTS, _P.DECLARE_INCIDENTS}),
+    Role.APPROVER: frozenset({_P.CREATE_BROADCASTS, _P.APPROVE_BROADCASTS, _P.DECLARE_INCIDENTS}),
     Role.ANALYST: frozenset({_P.VIEW_REQUESTS, _P.VIEW_ANALYTICS, _P.MANAGE_OPEN_DATA}),
     # An admin runs the house (accounts, settings, audit, residents' rights) but does not
     # answer residents or broadcast: those are roles of their own, given deliberately.

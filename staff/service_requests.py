@@ -7,6 +7,11 @@ it was filed with the built-in GeoReport server its status and notes live on tha
 resident, as for a city's own server). A request filed with a city's own Open311 server is
 changed in that system, so a change here is refused with ``Conflict``.
 
+Requests another client posted straight to the built-in GeoReport server have no citybot report
+behind them; ``source="open311"`` lists them, under the reference ``GR-`` and the server's id
+(citybot's own are always ``CT-`` and six letters), and the same status change and reveal work
+on them. They carry no ward, so only city-wide identities see them.
+
 Ward scope: an identity with wards sees only requests whose ward is one of them; anything else
 is ``NotFound``, exactly as if it did not exist.
 
@@ -37,7 +42,9 @@ from storage.models import Open311Request, ResidentAddress, Submission
 from storage.types import utc_now
 
 __all__ = [
+    "DIRECT_PREFIX",
     "MAX_NOTES_LENGTH",
+    "SOURCES",
     "STATUSES",
     "RequestFilter",
     "RequestSummary",
@@ -50,6 +57,10 @@ __all__ = [
 # GeoReport v2's two statuses.
 STATUSES = ("open", "closed")
 MAX_NOTES_LENGTH = 4000
+# Where a listed request comes from: citybot's residents, or another client of the built-in
+# GeoReport server.
+SOURCES = ("citybot", "open311")
+DIRECT_PREFIX = "GR-"
 # The channels whose address is a phone number (WhatsApp's as "whatsapp:+27...").
 _PHONE_CHANNELS = ("sms", "whatsapp")
 
@@ -59,6 +70,7 @@ class RequestFilter:
     ward: str | None = None
     area_type: str | None = None
     status: str | None = None
+    source: str = "citybot"
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +131,8 @@ async def list_requests(
     before: int | None = None,
 ) -> Page[RequestSummary]:
     """Requests newest first, within the identity's wards, personal data masked."""
+    if where.source == "open311":
+        return await _list_direct(session, identity, where, limit=limit, before=before)
     query = (
         select(Submission, Open311Request)
         .outerjoin(Open311Request, cast(Open311Request.id, String) == Submission.service_request_id)
@@ -142,6 +156,68 @@ async def list_requests(
     return Page(
         items=[_summary(s, o, phones.get(s.resident_id or 0, [])) for s, o in page.items],
         next_cursor=page.next_cursor,
+    )
+
+
+def _direct() -> ColumnElement[bool]:
+    """Built-in server rows with no citybot report behind them."""
+    filed = select(Submission.id).where(
+        Submission.service_request_id == cast(Open311Request.id, String)
+    )
+    return ~filed.exists()
+
+
+async def _list_direct(
+    session: AsyncSession,
+    identity: StaffIdentity,
+    where: RequestFilter,
+    *,
+    limit: int,
+    before: int | None,
+) -> Page[RequestSummary]:
+    if identity.wards is not None or where.ward is not None or where.area_type is not None:
+        # No ward or area type is known for these yet, so none is in any ward's list.
+        return Page(items=[], next_cursor=None)
+    query = select(Open311Request).where(_direct()).order_by(Open311Request.id.desc())
+    if before is not None:
+        query = query.where(Open311Request.id < before)
+    if where.status is not None:
+        query = query.where(Open311Request.status == where.status)
+    rows = list((await session.scalars(query.limit(limit + 1))).all())
+    page = Page.of(rows, limit, key=lambda row: row.id)
+    return Page(items=[_direct_summary(o) for o in page.items], next_cursor=page.next_cursor)
+
+
+def _direct_summary(o: Open311Request) -> RequestSummary:
+    return RequestSummary(
+        reference=f"{DIRECT_PREFIX}{o.id}",
+        service_code=o.service_code,
+        channel=None,
+        ward=None,
+        wards=None,
+        area_type=None,
+        address_string=o.address_string,
+        filing="filed",
+        service_request_id=str(o.id),
+        status=o.status,
+        status_notes=o.status_notes,
+        created_at=o.requested_datetime,
+        phones_masked=[mask_phone(o.phone)] if o.phone else [],
+    )
+
+
+async def _direct_row(
+    session: AsyncSession, identity: StaffIdentity, reference: str
+) -> Open311Request | None:
+    """The built-in server's row a ``GR-`` reference names, if it is one with no citybot
+    report (a citybot report is changed under its own reference) and the identity is city-wide."""
+    number = reference.strip().upper().removeprefix(DIRECT_PREFIX)
+    if not reference.strip().upper().startswith(DIRECT_PREFIX) or not number.isdigit():
+        return None
+    if identity.wards is not None or len(number) > 18:
+        return None
+    return await session.scalar(
+        select(Open311Request).where(Open311Request.id == int(number), _direct())
     )
 
 
@@ -188,14 +264,15 @@ async def change_status(
         raise InvalidStaffInput(f"status is one of {', '.join(STATUSES)}")
     if notes is not None and len(notes) > MAX_NOTES_LENGTH:
         raise InvalidStaffInput(f"the notes are longer than {MAX_NOTES_LENGTH} characters")
-    submission = await _submission(session, identity, reference)
-    row = None
-    if submission.service_request_id and submission.service_request_id.isdigit():
-        row = await session.get(Open311Request, int(submission.service_request_id))
+    direct = await _direct_row(session, identity, reference)
+    submission = None if direct is not None else await _submission(session, identity, reference)
+    row = direct
+    if submission is not None and (submission.service_request_id or "").isdigit():
+        row = await session.get(Open311Request, int(submission.service_request_id or 0))
     if row is None:
         raise Conflict(
-            f"{submission.reference} is not on citybot's built-in Open311 server (not filed yet, "
-            "or filed with the city's own system, where its status is changed)"
+            f"{reference.strip().upper()} is not on citybot's built-in Open311 server (not filed "
+            "yet, or filed with the city's own system, where its status is changed)"
         )
     before = {"status": row.status, "status_notes": row.status_notes}
     row.status = status
@@ -208,10 +285,12 @@ async def change_status(
         session,
         actor=identity.actor,
         action="request.update",
-        target=f"request:{submission.reference}",
+        target=f"request:{submission.reference if submission else f'{DIRECT_PREFIX}{row.id}'}",
         address=address,
         details={k: {"from": before[k], "to": v} for k, v in after.items() if before[k] != v},
     )
+    if submission is None:
+        return _direct_summary(row)
     phones = await _phones(session, [submission.resident_id] if submission.resident_id else [])
     return _summary(submission, row, phones.get(submission.resident_id or 0, []))
 
@@ -220,6 +299,22 @@ async def reveal_phones(
     session: AsyncSession, identity: StaffIdentity, reference: str, *, address: str | None
 ) -> list[str]:
     """The resident's phone numbers for one request, the view audited (even when there are none)."""
+    direct = await _direct_row(session, identity, reference)
+    if direct is not None:
+        numbers = [direct.phone] if direct.phone else []
+        await audit.record(
+            session,
+            actor=identity.actor,
+            action="resident.view_personal",
+            target=None,
+            address=address,
+            details={
+                "request": f"{DIRECT_PREFIX}{direct.id}",
+                "what": "phone",
+                "found": len(numbers),
+            },
+        )
+        return numbers
     submission = await _submission(session, identity, reference)
     phones = await _phones(session, [submission.resident_id] if submission.resident_id else [])
     numbers = phones.get(submission.resident_id or 0, [])

@@ -29,17 +29,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, case, delete, select, update
+from sqlalchemy import Table, case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from storage.models import (
-    HandoffRequest,
+    Broadcast,
+    BroadcastDelivery,
     MessageLog,
     Resident,
     ResidentAddress,
     ResidentNotification,
     Submission,
     Subscription,
+    SupportMessage,
+    SupportTicket,
     TrackedRequest,
 )
 
@@ -87,7 +90,31 @@ async def resident_record(session: AsyncSession, resident_id: int) -> dict[str, 
     notifications = await _rows(
         session, ResidentNotification, ResidentNotification.created_at, resident_id
     )
-    handoffs = await _rows(session, HandoffRequest, HandoffRequest.created_at, resident_id)
+    tickets = await _rows(session, SupportTicket, SupportTicket.created_at, resident_id)
+    transcript = (
+        (
+            await session.execute(
+                select(SupportMessage)
+                .where(
+                    SupportMessage.ticket_id.in_([t.id for t in tickets]),
+                    SupportMessage.direction.in_(("resident", "agent")),
+                )
+                .order_by(SupportMessage.at, SupportMessage.id)
+            )
+        )
+        .scalars()
+        .all()
+        if tickets
+        else []
+    )
+    broadcasts = (
+        await session.execute(
+            select(BroadcastDelivery, Broadcast.texts)
+            .join(Broadcast, Broadcast.id == BroadcastDelivery.broadcast_id)
+            .where(BroadcastDelivery.resident_id == resident_id)
+            .order_by(BroadcastDelivery.id)
+        )
+    ).all()
     return {
         "format": EXPORT_FORMAT,
         "resident": {
@@ -132,13 +159,31 @@ async def resident_record(session: AsyncSession, resident_id: int) -> dict[str, 
             }
             for n in notifications
         ],
+        # Conversations with a person: what was said to and by them (staff's notes are the
+        # city's working records, not theirs).
         "agent_requests": [
             {
-                "channel": h.channel,
-                "created_at": _time(h.created_at),
-                "closed_at": _time(h.closed_at),
+                "channel": t.channel,
+                "created_at": _time(t.created_at),
+                "closed_at": _time(t.closed_at),
+                "messages": [
+                    {"from": m.direction, "text": m.text, "at": _time(m.at)}
+                    for m in transcript
+                    if m.ticket_id == t.id
+                ],
             }
-            for h in handoffs
+            for t in tickets
+        ],
+        # The city's broadcasts meant for them, and what became of each (a failed one too).
+        "broadcasts": [
+            {
+                "broadcast": d.broadcast_id,
+                "text": texts.get(d.locale) or texts.get("en"),
+                "channel": d.channel,
+                "state": d.state,
+                "at": _time(d.updated_at),
+            }
+            for d, texts in broadcasts
         ],
     }
 
@@ -185,6 +230,24 @@ async def erase_personal_data(
         )
     )
     await session.execute(delete(Subscription).where(Subscription.resident_id == resident_id))
+    # Conversations with a person: where they were and the resident's own words go; the
+    # agents' replies and notes stay (the city's record of what it did).
+    ticket_ids = select(SupportTicket.id).where(SupportTicket.resident_id == resident_id)
+    await session.execute(
+        update(SupportMessage)
+        .where(SupportMessage.ticket_id.in_(ticket_ids), SupportMessage.direction == "resident")
+        .values(text=None)
+    )
+    await session.execute(
+        update(SupportTicket)
+        .where(SupportTicket.resident_id == resident_id)
+        .values(
+            address=None,
+            state="closed",
+            closed_at=func.coalesce(SupportTicket.closed_at, now),
+            outcome=func.coalesce(SupportTicket.outcome, "erased"),
+        )
+    )
     addresses = (
         await session.execute(
             delete(ResidentAddress)

@@ -23,8 +23,10 @@ def test_the_workers_are_named_once() -> None:
         "status_poller",
         "status_notices",
         "dispatcher",
+        "broadcasts",
         "housekeeping",
         "replies",
+        "audit_sealer",
     ]
 
 
@@ -77,5 +79,33 @@ async def test_the_loop_follows_settings(tmp_path: Path) -> None:
         assert quiet is not None
         assert (quiet.start, quiet.end, quiet.zone) == (time(22), time(6), "Africa/Johannesburg")
         assert services.dispatcher.settings.quiet_hours == quiet
+    finally:
+        await close_services(services)
+
+
+async def test_the_audit_sealer_chains_rows_residents_left_unsealed(tmp_path: Path) -> None:
+    from sqlalchemy import select
+
+    from staff import audit
+    from storage.models import AuditLog
+
+    services = await build_services(city_settings(tmp_path, free_port()))
+    try:
+        async with services.session_factory() as session, session.begin():
+            for n in range(3):  # as DELETE MY DATA writes them: no hash, no place in the chain
+                session.add(AuditLog(actor=f"resident:{n}", action="erase", subject=None))
+        task = asyncio.create_task(WORKERS["audit_sealer"](services))
+
+        async def sealed() -> bool:
+            async with services.session_factory() as session:
+                rows = (await session.scalars(select(AuditLog))).all()
+            return len(rows) == 3 and all(r.seq is not None for r in rows)
+
+        await eventually(sealed)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        report = await audit.verify(services.session_factory)
+        assert (report.rows, report.broken) == (3, None)
     finally:
         await close_services(services)

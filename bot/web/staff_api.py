@@ -19,7 +19,15 @@ from aiohttp import web
 from aiohttp_session import get_session, new_session
 
 from bot.services import Services
-from bot.web import staff_api_openapi, staff_sessions
+from bot.web import (
+    staff_api_broadcasts,
+    staff_api_incidents,
+    staff_api_openapi,
+    staff_api_support,
+    staff_sessions,
+    staff_sso,
+)
+from bot.web import staff_api_schemas as schemas
 from bot.web.staff_api_table import (
     CLOCK_KEY,
     PAGING,
@@ -29,7 +37,7 @@ from bot.web.staff_api_table import (
     Field,
     mount,
 )
-from staff import accounts, audit, service_requests
+from staff import accounts, audit, residents, service_requests
 from staff.accounts import AccountChange, NewAccount
 from staff.audit_log import AuditFilter, list_entries
 from staff.identity import Refusal, RefusalCode, StaffIdentity
@@ -310,7 +318,10 @@ def _request(r: service_requests.RequestSummary) -> dict[str, Any]:
 async def list_requests(call: Call) -> dict[str, Any]:
     q = call.query
     where = service_requests.RequestFilter(
-        ward=q.get("ward"), area_type=q.get("area_type"), status=q.get("status")
+        ward=q.get("ward"),
+        area_type=q.get("area_type"),
+        status=q.get("status"),
+        source=q.get("source") or "citybot",
     )
     async with call.services.session_factory() as session:
         page = await service_requests.list_requests(
@@ -340,6 +351,56 @@ async def reveal_phone(call: Call) -> dict[str, Any]:
         return {"reference": call.request.match_info["reference"], "phones": phones}
 
 
+# -- residents' rights (POPIA access and erasure requests) ----------------------------------
+
+
+async def find_residents(call: Call) -> dict[str, Any]:
+    async with call.services.session_factory() as session, session.begin():
+        found = await residents.find_residents(
+            session, call.query["address"], actor=call.identity.actor, address=call.address
+        )
+        return {
+            "items": [
+                {
+                    "id": r.id,
+                    "channels": r.channels,
+                    "created_at": r.created_at,
+                    "erased_at": r.erased_at,
+                }
+                for r in found
+            ]
+        }
+
+
+async def export_resident(call: Call) -> dict[str, Any]:
+    async with call.services.session_factory() as session, session.begin():
+        return await residents.export_resident(
+            session, call.path_id(), actor=call.identity.actor, address=call.address
+        )
+
+
+async def erase_resident(call: Call) -> dict[str, Any]:
+    services, resident_id = call.services, call.path_id()
+    async with services.session_factory() as session, session.begin():
+        counts = await residents.erase_resident(
+            session,
+            services.turn_loop.forms,
+            resident_id,
+            actor=call.identity.actor,
+            address=call.address,
+            reason=call.body["reason"],
+        )
+    # After the commit: the conversations' state (which carries the resident's profile) lives
+    # with the turn loop, in Redis or its own table.
+    await services.turn_loop.forget(resident_id, counts.addresses)
+    return {
+        "id": resident_id,
+        "reports": counts.reports,
+        "messages": counts.messages,
+        "addresses": len(counts.addresses),
+    }
+
+
 # -- the document --------------------------------------------------------------------------
 
 
@@ -349,23 +410,9 @@ async def openapi(call: Call) -> web.Response:
 
 # -- the table -----------------------------------------------------------------------------
 
-_S = {"type": "string"}
-_NS = {"type": ["string", "null"]}
-_STRINGS = {"type": "array", "items": _S}
-_NSTRINGS = {"type": ["array", "null"], "items": _S}
-_TIME = {"type": "string", "format": "date-time"}
-_NTIME = {"type": ["string", "null"], "format": "date-time"}
-_INT = {"type": "integer"}
-
-
-def _object(**properties: Any) -> dict[str, Any]:
-    return {"type": "object", "properties": properties, "required": sorted(properties)}
-
-
-def _paged(item: dict[str, Any]) -> dict[str, Any]:
-    return _object(
-        items={"type": "array", "items": item}, next_cursor={"type": ["integer", "null"]}
-    )
+_S, _NS, _STRINGS, _NSTRINGS = schemas.S, schemas.NS, schemas.STRINGS, schemas.NSTRINGS
+_TIME, _NTIME, _INT = schemas.TIME, schemas.NTIME, schemas.INT
+_object, _paged = schemas.obj, schemas.paged
 
 
 _ME = _object(
@@ -656,6 +703,62 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     Endpoint(
         "GET",
+        "/residents",
+        "findResidents",
+        "Find the residents who write from a phone number or chat id (audited)",
+        find_residents,
+        permission=_P.EXPORT_RESIDENT,
+        scope="city",
+        tag="residents",
+        answer=_object(
+            items={
+                "type": "array",
+                "items": _object(id=_INT, channels=_STRINGS, created_at=_TIME, erased_at=_NTIME),
+            }
+        ),
+        query=(
+            Field(
+                "address",
+                "string",
+                "a phone number (+27...) or a chat id",
+                required=True,
+                max_length=255,
+            ),
+        ),
+    ),
+    Endpoint(
+        "GET",
+        f"/residents/{_ID}/export",
+        "exportResident",
+        "Everything citybot holds about a resident, as EXPORT MY DATA gives it (audited)",
+        export_resident,
+        permission=_P.EXPORT_RESIDENT,
+        scope="city",
+        tag="residents",
+        answer={"type": "object", "description": "the resident's export (format citybot-export/1)"},
+    ),
+    Endpoint(
+        "POST",
+        f"/residents/{_ID}/erase",
+        "eraseResident",
+        "Erase a resident's personal data as DELETE MY DATA does (audited with the reason)",
+        erase_resident,
+        permission=_P.ERASE_RESIDENT,
+        scope="city",
+        tag="residents",
+        answer=_object(id=_INT, reports=_INT, messages=_INT, addresses=_INT),
+        body=(
+            Field(
+                "reason",
+                "string",
+                "the request this answers (kept in the audit log)",
+                required=True,
+                max_length=residents.MAX_REASON_LENGTH,
+            ),
+        ),
+    ),
+    Endpoint(
+        "GET",
         "/requests",
         "listRequests",
         "Service requests in the caller's wards, newest first, personal data masked",
@@ -669,6 +772,13 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             Field("ward", "string", "one ward", max_length=32),
             Field("area_type", "string", "an area type (formal, informal, ...)", max_length=32),
             Field("status", "string", "the city's status", enum=service_requests.STATUSES),
+            Field(
+                "source",
+                "string",
+                "citybot (residents' reports, the default) or open311 (posted straight to the "
+                "built-in GeoReport server by another client; references GR-n; city-wide only)",
+                enum=service_requests.SOURCES,
+            ),
         ),
     ),
     Endpoint(
@@ -705,6 +815,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         tag="requests",
         answer=_object(reference=_S, phones=_STRINGS),
     ),
+    *staff_api_broadcasts.ENDPOINTS,
+    *staff_api_incidents.ENDPOINTS,
+    *staff_api_support.ENDPOINTS,
+    *staff_sso.ENDPOINTS,
 )
 
 

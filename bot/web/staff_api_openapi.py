@@ -88,7 +88,7 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
         for name in re.findall(r"\{([A-Za-z_]\w*)", endpoint.path)
     ]
     params += [
-        {"name": f.name, "in": "query", "required": False, "schema": f.schema()}
+        {"name": f.name, "in": "query", "required": f.required, "schema": f.schema()}
         for f in endpoint.query
     ]
     if params:

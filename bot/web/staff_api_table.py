@@ -26,6 +26,7 @@ Example::
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -33,10 +34,13 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from aiohttp_session import get_session
 
+from bot.metrics import Metrics
 from bot.services import Services
 from bot.web import staff_sessions
+from bot.web.errors import unavailable_errors
 from staff import audit
 from staff.errors import AccountExists, AccountNotFound, Conflict, InvalidStaffInput, NotFound
 from staff.identity import Refusal, RefusalCode, StaffIdentity
@@ -56,10 +60,12 @@ __all__ = [
 ]
 
 MAX_BODY = 64 * 1024
+_RETRY = {"Retry-After": "1"}
+log = logging.getLogger("citybot.web")
 # The session clock (seconds since the epoch); tests set it on the app to age sessions.
 CLOCK_KEY: web.AppKey[Callable[[], float]] = web.AppKey("staff_api_clock")
 
-FieldType = Literal["string", "integer", "boolean", "strings", "datetime"]
+FieldType = Literal["string", "integer", "number", "boolean", "strings", "datetime"]
 Scope = Literal["city", "ward", "self"]
 _CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -90,8 +96,8 @@ class Field:
     required: bool = False
     nullable: bool = False
     max_length: int = 200
-    minimum: int | None = None
-    maximum: int | None = None
+    minimum: float | None = None
+    maximum: float | None = None
     enum: tuple[str, ...] | None = None
 
     def schema(self) -> dict[str, Any]:
@@ -133,6 +139,14 @@ class Field:
             ):
                 raise self._wrong(f"must be from {self.minimum} to {self.maximum}")
             return value
+        if self.type == "number":
+            if not isinstance(value, int | float) or isinstance(value, bool):
+                raise self._wrong("must be a number")
+            if (self.minimum is not None and value < self.minimum) or (
+                self.maximum is not None and value > self.maximum
+            ):
+                raise self._wrong(f"must be from {self.minimum} to {self.maximum}")
+            return float(value)
         if self.type == "boolean":
             if not isinstance(value, bool):
                 raise self._wrong("must be true or false")
@@ -346,6 +360,9 @@ def _query(endpoint: Endpoint, request: web.Request) -> dict[str, Any]:
         if len(request.query.getall(name)) > 1:
             raise ApiError(400, "invalid_field", f"{name} is given more than once")
         checked[name] = known[name].from_query(request.query[name])
+    for f in endpoint.query:
+        if f.required and f.name not in checked:
+            raise ApiError(400, "missing_field", f"{f.name} is required")
     return checked
 
 
@@ -424,25 +441,46 @@ def _dumps(document: Any) -> str:
     return json.dumps(document, default=_default, ensure_ascii=False)
 
 
-@web.middleware
-async def api_errors(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """aiohttp's own refusals below /api/v1 (404, 405, 413) in the API's error shape."""
-    try:
-        return await handler(request)
-    except web.HTTPException as exc:
-        if exc.status < 400:
-            raise
-        code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
-            exc.status, "bad_request"
-        )
-        allow = exc.headers.get("Allow")
-        return error_response(exc.status, code, exc.reason, **({"Allow": allow} if allow else {}))
+def api_errors(metrics: Metrics) -> Middleware:
+    """Every failure below /api/v1 in the API's error shape: aiohttp's own refusals (404, 405,
+    413), a store that is down (503, try again) and anything unexpected (500, logged and
+    counted as the app's own middleware does; the client sees no detail)."""
+
+    @web.middleware
+    async def middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if exc.status < 400:
+                raise
+            code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(
+                exc.status, "bad_request"
+            )
+            allow = exc.headers.get("Allow")
+            headers = {"Allow": allow} if allow else {}
+            return error_response(exc.status, code, exc.reason, **headers)
+        except unavailable_errors() as exc:
+            metrics.errors.labels(where="store").inc()
+            log.warning(
+                "store unavailable", extra={"path": request.path, "error": type(exc).__name__}
+            )
+            return error_response(
+                503, "unavailable", "The service is briefly unavailable; try again.", **_RETRY
+            )
+        except Exception:
+            metrics.errors.labels(where="http").inc()
+            log.exception("unhandled error", extra={"path": request.path})
+            return error_response(
+                500, "internal_error", "Something went wrong on our side; try again shortly."
+            )
+
+    return middleware
 
 
 def mount(api: web.Application, endpoints: tuple[Endpoint, ...], services: Services) -> None:
     """Add every endpoint of the table to ``api`` (the /api/v1 sub-application)."""
-    api.middlewares.append(api_errors)
+    api.middlewares.append(api_errors(services.metrics))
     for endpoint in endpoints:
         api.router.add_route(endpoint.method, endpoint.path, _wrap(endpoint, services))

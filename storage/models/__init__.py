@@ -16,20 +16,24 @@ Example::
 from __future__ import annotations
 
 from storage.models.audit import AuditLog
+from storage.models.broadcasts import Broadcast, BroadcastDelivery
 from storage.models.city import FilingAttempt, Open311Request, RequestStatusChange, TrackedRequest
+from storage.models.incidents import Incident
 from storage.models.messages import ConversationState, MessageLog, ProcessedMessage
 from storage.models.notifications import ResidentNotification
 from storage.models.reports import Submission, SubmissionOutbox
 from storage.models.residents import Resident, ResidentAddress
 from storage.models.staff import LoginThrottle, StaffAccount, StaffToken
 from storage.models.subscriptions import Subscription
-from storage.models.support import HandoffRequest
+from storage.models.support import SupportMessage, SupportTicket
 
 __all__ = [
     "AuditLog",
+    "Broadcast",
+    "BroadcastDelivery",
     "ConversationState",
     "FilingAttempt",
-    "HandoffRequest",
+    "Incident",
     "LoginThrottle",
     "MessageLog",
     "Open311Request",
@@ -43,5 +47,7 @@ __all__ = [
     "Submission",
     "SubmissionOutbox",
     "Subscription",
+    "SupportMessage",
+    "SupportTicket",
     "TrackedRequest",
 ]

@@ -19,7 +19,6 @@ from forms_runtime.loader import standard_forms
 from forms_runtime.sample_answers import sample_answer
 from storage.models import (
     AuditLog,
-    HandoffRequest,
     MessageLog,
     ProcessedMessage,
     Resident,
@@ -28,6 +27,7 @@ from storage.models import (
     Submission,
     SubmissionOutbox,
     Subscription,
+    SupportTicket,
 )
 from tests.conversations.conftest import Harness
 
@@ -302,8 +302,8 @@ async def test_status_subscribe_and_agent(h: Harness) -> None:
     await h.say("subscribe Gugulethu")
     assert await _count(h, Subscription) >= 1
     agent = await h.say("agent")
-    assert "office hours" in _texts(agent)
-    assert await _count(h, HandoffRequest) == 1
+    assert "number 1 in the queue" in _texts(agent) and "Monday to Friday" in _texts(agent)
+    assert await _count(h, SupportTicket) == 1
 
 
 async def test_help_in_every_state_re_asks_the_question(h: Harness) -> None:
@@ -392,3 +392,19 @@ async def test_odd_numbers_never_fail_a_turn(h: Harness, typed: str) -> None:
     assert any(isinstance(e, Review) for e in result.effects)
     after = await h.say(typed)  # at the review screen: "change N" by number
     assert after.effects and after.reference is None
+
+
+async def test_three_misunderstood_answers_ask_a_person_to_help(h: Harness) -> None:
+    await h.say("hello")
+    await h.say(option_id="pothole")
+    for _ in range(2):
+        missed = await h.say("purple elephant")
+        assert "person" not in _texts(missed)
+    third = await h.say("purple elephant")
+    assert "asked a person to help" in _texts(third)
+    assert "number 1 in the queue" in _texts(third)
+    async with h.sessionmaker() as session:
+        ticket = await session.scalar(select(SupportTicket))
+    assert ticket is not None and (ticket.reason, ticket.topic) == ("misunderstood", "pothole")
+    # The person has it now: the bot says nothing more.
+    assert _texts(await h.say("hello?")) == ""

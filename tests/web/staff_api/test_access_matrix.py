@@ -21,6 +21,9 @@ from tests.web.staff_members import Answer, Member, StaffHouse, seed_request
 EXPECTED: dict[str, tuple[str | None, bool, int]] = {
     "openapi": (None, False, 200),
     "signIn": (None, False, 200),
+    # Single sign-on is off in this house: a clear 404 for anyone (tests/web/staff_api/test_sso.py).
+    "startSso": (None, False, 404),
+    "finishSso": (None, False, 404),
     "whoAmI": (None, False, 200),
     "signOut": (None, False, 200),
     "changePassword": (None, False, 200),
@@ -34,11 +37,34 @@ EXPECTED: dict[str, tuple[str | None, bool, int]] = {
     "revokeToken": ("tokens.manage", True, 200),
     "listAudit": ("audit.view", True, 200),
     "verifyAudit": ("audit.view", True, 200),
+    "findResidents": ("residents.export", True, 200),
+    "exportResident": ("residents.export", True, 200),
+    "eraseResident": ("residents.erase", True, 200),
+    "listBroadcasts": ("broadcasts.create", False, 200),
+    "createBroadcast": ("broadcasts.create", False, 201),
+    "getBroadcast": ("broadcasts.create", False, 200),
+    "previewBroadcast": ("broadcasts.create", False, 200),
+    "sendBroadcast": ("broadcasts.create", False, 200),
+    "approveBroadcast": ("broadcasts.approve", False, 200),
+    "cancelBroadcast": ("broadcasts.create", False, 200),
+    "resendFailed": ("broadcasts.create", False, 200),
+    "reportBroadcast": ("broadcasts.create", False, 200),
+    "listIncidents": ("incidents.declare", False, 200),
+    "declareIncident": ("incidents.declare", False, 201),
+    "getIncident": ("incidents.declare", False, 200),
+    "changeIncident": ("incidents.declare", False, 200),
+    "listQueue": ("conversations.view_queue", False, 200),
+    "getTicket": ("conversations.view_queue", False, 200),
+    "claimTicket": ("conversations.take_over", False, 200),
+    "sendAgentMessage": ("conversations.take_over", False, 200),
+    "addNote": ("conversations.take_over", False, 200),
+    "handBack": ("conversations.take_over", False, 200),
+    "assignTicket": ("conversations.manage_queue", False, 200),
     "listRequests": ("requests.view", False, 200),
     "changeRequest": ("requests.update", False, 200),
     "revealPhone": ("residents.view_personal", False, 200),
 }
-PUBLIC = {"openapi", "signIn"}
+PUBLIC = {"openapi", "signIn", "startSso", "finishSso"}
 
 
 @dataclass
@@ -88,6 +114,71 @@ class World:
 
             return int(await session.scalar(select(func.max(StaffToken.id))) or 0)
 
+    async def target_resident(self) -> int:
+        async with self.house.sessions() as session, session.begin():
+            from storage.models import Resident
+
+            resident = Resident(locale="en")
+            session.add(resident)
+            await session.flush()
+            return resident.id
+
+    async def target_broadcast(self, state: str = "draft") -> int:
+        """A ward 1 broadcast by an author of its own (so any approver may approve it)."""
+        from storage.models import Broadcast
+
+        author = await self.house.member(
+            f"author{next(self.serial)}@city.gov", ["broadcaster"], sign_in=False
+        )
+        async with self.house.sessions() as session, session.begin():
+            row = Broadcast(
+                author_id=author.account_id,
+                title="t",
+                texts={"en": "Water off"},
+                target={"wards": ["1"], "everyone": False},
+                topic="water",
+                channels=["sms"],
+                urgency="emergency",
+                state=state,
+            )
+            session.add(row)
+            await session.flush()
+            return row.id
+
+    async def target_incident(self, body: dict[str, object]) -> int:
+        author = await self.house.member(
+            f"declarer{next(self.serial)}@city.gov", ["broadcaster"], sign_in=False
+        )
+        async with self.house.sessions() as session, session.begin():
+            from storage.models import Incident
+
+            row = Incident(
+                author_id=author.account_id,
+                title=str(body["title"]),
+                services=["no_water"],
+                topic="water",
+                wards=["1"],
+                texts={"en": "No water"},
+            )
+            session.add(row)
+            await session.flush()
+            return row.id
+
+    async def target_ticket(self) -> int:
+        """A resident in ward 1 waiting for a person."""
+        from storage.models import Resident, SupportTicket
+
+        async with self.house.sessions() as session, session.begin():
+            resident = Resident(locale="en")
+            session.add(resident)
+            await session.flush()
+            ticket = SupportTicket(
+                resident_id=resident.id, channel="sms", address="+27830000001", ward="1"
+            )
+            session.add(ticket)
+            await session.flush()
+            return ticket.id
+
     async def call(self, operation: str, caller: Caller) -> Answer:
         m = caller.member
         n = next(self.serial)
@@ -99,6 +190,10 @@ class World:
                 spare = await self.house.member(f"s{n}@city.gov", ["agent"], sign_in=False)
                 return await spare.sign_in()
             return await m.sign_in()
+        if operation == "startSso":
+            return await m.call("GET", "/api/v1/session/sso")
+        if operation == "finishSso":
+            return await m.call("GET", "/api/v1/session/sso/callback?code=c&state=s")
         if operation == "whoAmI":
             return await m.call("GET", "/api/v1/session")
         if operation == "signOut":
@@ -142,6 +237,68 @@ class World:
             return await m.call("GET", "/api/v1/audit?action=sign_in.&limit=3")
         if operation == "verifyAudit":
             return await m.call("POST", "/api/v1/audit/verify")
+        if operation == "findResidents":
+            return await m.call("GET", "/api/v1/residents?address=%2B27831234567")
+        if operation == "exportResident":
+            return await m.call("GET", f"/api/v1/residents/{await self.target_resident()}/export")
+        if operation == "eraseResident":
+            target = await self.target_resident()
+            return await m.call("POST", f"/api/v1/residents/{target}/erase", {"reason": "test"})
+        if operation == "listBroadcasts":
+            return await m.call("GET", "/api/v1/broadcasts")
+        if operation == "createBroadcast":
+            body = {"title": "t", "text_en": "Water off", "wards": ["1"]}
+            return await m.call("POST", "/api/v1/broadcasts", body)
+        broadcast_paths = {
+            "getBroadcast": ("GET", "", "draft"),
+            "previewBroadcast": ("GET", "/preview", "draft"),
+            "sendBroadcast": ("POST", "/send", "draft"),
+            "approveBroadcast": ("POST", "/approve", "awaiting_approval"),
+            "cancelBroadcast": ("POST", "/cancel", "scheduled"),
+            "resendFailed": ("POST", "/resend-failed", "sent"),
+            "reportBroadcast": ("GET", "/report", "sent"),
+        }
+        if operation in broadcast_paths:
+            method, suffix, state = broadcast_paths[operation]
+            target = await self.target_broadcast(state)
+            return await m.call(method, f"/api/v1/broadcasts/{target}{suffix}")
+        incident = {
+            "title": "Burst main",
+            "services": ["no_water"],
+            "wards": ["1"],
+            "text_en": "No water",
+        }
+        if operation == "listIncidents":
+            return await m.call("GET", "/api/v1/incidents")
+        if operation == "declareIncident":
+            return await m.call("POST", "/api/v1/incidents", incident)
+        if operation in ("getIncident", "changeIncident"):
+            target = await self.target_incident(incident)
+            if operation == "getIncident":
+                return await m.call("GET", f"/api/v1/incidents/{target}")
+            return await m.call("PATCH", f"/api/v1/incidents/{target}", {"status": "resolved"})
+        if operation == "listQueue":
+            return await m.call("GET", "/api/v1/support/queue")
+        if operation in ("getTicket", "claimTicket", "addNote", "assignTicket"):
+            target = await self.target_ticket()
+            path = f"/api/v1/support/tickets/{target}"
+            if operation == "getTicket":
+                return await m.call("GET", path)
+            if operation == "claimTicket":
+                return await m.call("POST", f"{path}/claim")
+            if operation == "addNote":
+                return await m.call("POST", f"{path}/notes", {"text": "a note"})
+            return await m.call("POST", f"{path}/assign", {"account_id": None})
+        if operation in ("sendAgentMessage", "handBack"):
+            # Only the agent holding a conversation speaks in it or hands it back.
+            target = await self.target_ticket()
+            path = f"/api/v1/support/tickets/{target}"
+            claimed = await m.call("POST", f"{path}/claim")
+            if claimed.status != 200:
+                return claimed
+            if operation == "sendAgentMessage":
+                return await m.call("POST", f"{path}/messages", {"text": "hello"})
+            return await m.call("POST", f"{path}/handback", {"outcome": "resolved"})
         if operation == "listRequests":
             return await m.call("GET", "/api/v1/requests")
         if operation == "changeRequest":

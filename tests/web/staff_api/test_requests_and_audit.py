@@ -4,6 +4,7 @@ every action in the audit log with actor, address and target."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from storage.models import AuditLog, Open311Request
@@ -120,3 +121,65 @@ async def test_accounts_tokens_and_the_audit_log_through_the_api(house: StaffHou
     verified = await admin.call("POST", "/api/v1/audit/verify")
     assert verified.status == 200 and verified.body["intact"] is True
     assert verified.body["rows"] >= 6
+
+
+async def _post_direct(house: StaffHouse, phone: str | None = "+27825550000") -> int:
+    """A request another client posted straight to the built-in GeoReport server."""
+    async with house.sessions() as session, session.begin():
+        row = Open311Request(
+            token="direct-1",
+            service_code="streetlight",
+            service_name="Street light",
+            description="Out",
+            phone=phone,
+            address_string="12 Long Street",
+        )
+        session.add(row)
+        await session.flush()
+        return row.id
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+async def test_requests_posted_straight_to_georeport_are_listed_changed_and_revealed(
+    house: StaffHouse,
+) -> None:
+    await seed_request(house.sessions, "CT-AAA1", ward="1", phone="+27831234567")
+    direct = await _post_direct(house)
+    admin_agent = await house.member("agent@city.gov", ["agent"])
+    ours = await admin_agent.call("GET", "/api/v1/requests")
+    assert [r["reference"] for r in ours.body["items"]] == ["CT-AAA1"]
+    listed = await admin_agent.call("GET", "/api/v1/requests?source=open311")
+    (item,) = listed.body["items"]
+    assert item["reference"] == f"GR-{direct}" and item["service_request_id"] == str(direct)
+    assert item["phones_masked"] == ["********0000"] and "5550000" not in str(listed.body)
+    changed = await admin_agent.call(
+        "PATCH", f"/api/v1/requests/gr-{direct}", {"status": "closed", "status_notes": "Fixed"}
+    )
+    assert changed.status == 200 and changed.body["status"] == "closed"
+    assert (await _last(house, "request.update")).subject == f"request:GR-{direct}"
+    shown = await admin_agent.call("POST", f"/api/v1/requests/GR-{direct}/reveal-phone")
+    assert shown.body["phones"] == ["+27825550000"]
+    revealed = await _last(house, "resident.view_personal")
+    assert revealed.details == {"request": f"GR-{direct}", "what": "phone", "found": 1}
+    closed = await admin_agent.call("GET", "/api/v1/requests?source=open311&status=open")
+    assert closed.body["items"] == []
+
+
+async def test_a_ward_scoped_account_sees_no_direct_requests(house: StaffHouse) -> None:
+    direct = await _post_direct(house)
+    scoped = await house.member("ward1@city.gov", ["agent"], wards=["1"])
+    listed = await scoped.call("GET", "/api/v1/requests?source=open311")
+    assert listed.body["items"] == []
+    refused = await scoped.call("PATCH", f"/api/v1/requests/GR-{direct}", {"status": "closed"})
+    assert refused.status == 404
+    # A citybot report's built-in row is changed under its CT- reference, not as GR-.
+    await seed_request(house.sessions, "CT-AAA1", ward="1")
+    agent = await house.member("agent@city.gov", ["agent"])
+    async with house.sessions() as session:
+        from sqlalchemy import func
+
+        filed_id = await session.scalar(
+            select(func.max(Open311Request.id)).where(Open311Request.token == "ct-aaa1")
+        )
+    as_direct = await agent.call("PATCH", f"/api/v1/requests/GR-{filed_id}", {"status": "closed"})
+    assert as_direct.status == 404

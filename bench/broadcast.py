@@ -1,0 +1,134 @@
+"""Broadcast fan-out at a city's scale: a million subscribers, one broadcast to everyone.
+
+Fills a scratch PostgreSQL database (``COPY``) with ``--subscribers`` residents across the 116
+wards, three channels (SMS, WhatsApp, Telegram) and four languages, each with an address and a
+ward subscription (1 in 200 opted out), then times the ``broadcasts`` worker's fan-out of a
+city-wide broadcast: from "send" to every delivery row written (``BroadcastSender.start_due``
+until the broadcast is fanned out), and this process's peak memory while it did so.
+
+    .venv/bin/python bench/broadcast.py --subscribers 1000000 \\
+        --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/test
+
+Targets (issue 12): fan-out under 20 s, peak memory under 300 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import resource
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.scratch_database import scratch_database
+from notifier.broadcast_sending import BroadcastSender
+from storage.models import Broadcast, BroadcastDelivery, StaffAccount
+from storage.session import create_engine, create_sessionmaker
+
+CHANNELS = ("sms", "whatsapp", "telegram")
+LOCALES = ("en", "af", "zu", "xh")
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+async def _seed(url: str, count: int) -> None:
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    rng = random.Random(311)
+    now = datetime.now(UTC)
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.copy_records_to_table(
+            "residents",
+            columns=["id", "locale", "created_at", "opted_out_at"],
+            records=(
+                (n, LOCALES[n % 4], now, now if n % 200 == 0 else None) for n in range(1, count + 1)
+            ),
+        )
+        await connection.copy_records_to_table(
+            "resident_addresses",
+            columns=["resident_id", "channel", "address", "last_inbound_at", "created_at"],
+            records=(
+                (
+                    n,
+                    CHANNELS[n % 3],
+                    f"+2782{n:07d}" if n % 3 != 2 else str(500_000_000 + n),
+                    now - timedelta(hours=rng.randint(0, 72)),
+                    now,
+                )
+                for n in range(1, count + 1)
+            ),
+        )
+        await connection.copy_records_to_table(
+            "subscriptions",
+            columns=["resident_id", "ward", "created_at"],
+            records=((n, str(rng.randint(1, 116)), now) for n in range(1, count + 1)),
+        )
+        await connection.execute("SELECT setval('residents_id_seq', $1)", count)
+        await connection.execute("ANALYZE")
+    finally:
+        await connection.close()
+
+
+async def _no_send(message: object) -> list[str]:
+    raise AssertionError("the fan-out bench sends nothing")
+
+
+async def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--subscribers", type=int, default=1_000_000)
+    parser.add_argument(
+        "--database-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+    )
+    args = parser.parse_args()
+    async with scratch_database(args.database_url) as url:
+        started = time.perf_counter()
+        await _seed(url, args.subscribers)
+        print(f"seeded {args.subscribers:,} subscribers in {time.perf_counter() - started:.1f} s")
+        engine = create_engine(url)
+        sessions = create_sessionmaker(engine)
+        async with sessions() as session, session.begin():
+            author = StaffAccount(email="bench@city.gov", roles=["broadcaster"], password_hash="-")
+            session.add(author)
+            await session.flush()
+            broadcast = Broadcast(
+                author_id=author.id,
+                title="bench",
+                texts={"en": "Water is off city-wide until 18:00."},
+                target={"wards": [], "everyone": True},
+                topic="water",
+                channels=list(CHANNELS),
+                urgency="emergency",
+                state="scheduled",
+            )
+            session.add(broadcast)
+        before = _rss_mb()
+        sender = BroadcastSender(sessions, _no_send)
+        started = time.perf_counter()
+        while await sender.start_due():
+            pass
+        elapsed = time.perf_counter() - started
+        async with sessions() as session:
+            written = await session.scalar(select(func.count()).select_from(BroadcastDelivery))
+            state = await session.scalar(select(Broadcast.state))
+        await engine.dispose()
+    peak = _rss_mb()
+    print(f"fan-out: {written:,} deliveries enqueued in {elapsed:.1f} s ({state})")
+    print(f"peak memory: {peak:.0f} MB (before the fan-out: {before:.0f} MB)")
+    ok = elapsed < 20 and peak < 300
+    print("targets (under 20 s, under 300 MB):", "met" if ok else "NOT met")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(asyncio.run(main()))

@@ -1,0 +1,185 @@
+"""Talking to a person: the resident's side of support takeover.
+
+AGENT ("human", "speak to someone", "praat met iemand", "ngifuna umuntu", "ndifuna umntu")
+opens a ``SupportTicket``: the resident is told in their language that a person will answer,
+their place in the queue and, from the recent waits, how long it may take. From then until the
+ticket closes, the bot is silent: each message the resident sends is added to the ticket's
+transcript for the agent (``staff.support``). STOP still comes first, ends the takeover and tells
+the agent (a system line in the transcript).
+
+Which conversations are with a person is read from the database at most every ``refresh``
+per process (one small query), so a claim or a handback made by another process is seen within
+a second; a ticket this process opened is known at once.
+
+Example::
+
+    desk = SupportDesk("Monday to Friday, 08:00 to 16:30")
+    ticket = await desk.ticket_of(turn)
+    if ticket is not None and await desk.take(turn, ticket):
+        return                                 # the agent answers, not the bot
+"""
+
+from __future__ import annotations
+
+import statistics
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from conversations.subscriptions import latest_wards
+from conversations.turn_context import Turn
+from forms_runtime.effects import Notice
+from forms_runtime.i18n import N_, tr
+from storage.models import SupportMessage, SupportTicket
+
+__all__ = ["DEFAULT_OFFICE_HOURS", "OPEN_STATES", "SupportDesk"]
+
+# What residents are told about when staff answer (CITYBOT_OFFICE_HOURS).
+DEFAULT_OFFICE_HOURS = "Monday to Friday, 08:00 to 16:30"
+OPEN_STATES = ("waiting", "held")
+# How many recent claims the expected wait is taken from.
+_RECENT = 20
+_QUEUED = N_("A person will answer you here. You are number {position} in the queue.")
+_QUEUED_WAIT = N_(
+    "A person will answer you here. You are number {position} in the queue; the wait is about {minutes} minutes."
+)
+_HOURS = N_("Our staff work {hours}. Your messages are kept for them.")
+
+
+class SupportDesk:
+    def __init__(self, office_hours: str, *, refresh: timedelta = timedelta(seconds=1)) -> None:
+        self.office_hours = office_hours
+        self.refresh = refresh
+        self._open: dict[tuple[str, str], int] = {}
+        self._read_at: datetime | None = None
+
+    async def ticket_of(self, turn: Turn) -> int | None:
+        """The open ticket of this conversation, if a person has it (or it waits for one)."""
+        if self._read_at is None or turn.now - self._read_at >= self.refresh:
+            session = await turn.sql()
+            rows = await session.execute(
+                select(SupportTicket.id, SupportTicket.channel, SupportTicket.address).where(
+                    SupportTicket.state.in_(OPEN_STATES), SupportTicket.address.is_not(None)
+                )
+            )
+            self._open = {(channel, str(address)): ticket for ticket, channel, address in rows}
+            self._read_at = turn.now
+        message = turn.message
+        return self._open.get((message.channel, message.address))
+
+    async def take(self, turn: Turn, ticket_id: int) -> bool:
+        """Add the resident's message to the ticket; ``False`` if it closed meanwhile (the bot
+        answers then)."""
+        session = await turn.sql()
+        still_open = await session.execute(
+            update(SupportTicket)
+            .where(SupportTicket.id == ticket_id, SupportTicket.state.in_(OPEN_STATES))
+            .values(last_resident_at=turn.now)
+        )
+        if not getattr(still_open, "rowcount", 0):
+            self._open.pop((turn.message.channel, turn.message.address), None)
+            return False
+        session.add(
+            SupportMessage(
+                ticket_id=ticket_id, direction="resident", text=_words(turn), at=turn.now
+            )
+        )
+        return True
+
+    async def request(self, turn: Turn, *, reason: str = "asked") -> None:
+        """Queue the conversation for a person (once: asking again says where it stands)."""
+        session = await turn.sql()
+        message = turn.message
+        ticket_id = await self.ticket_of(turn)
+        if ticket_id is None:
+            wards = await latest_wards(session, turn.resident_id)
+            # The form they were in, or about to open (the consent question comes first).
+            form = turn.envelope.get("form") or {}
+            pending = turn.envelope.get("pending") or {}
+            ticket = SupportTicket(
+                resident_id=turn.resident_id,
+                channel=message.channel,
+                address=message.address,
+                locale=turn.locale,
+                reason=reason,
+                topic=form.get("form") or pending.get("form_id"),
+                ward=wards[0] if wards else None,
+                state="waiting",
+                created_at=turn.now,
+                last_resident_at=turn.now,
+            )
+            session.add(ticket)
+            await session.flush()
+            ticket_id = ticket.id
+            self._open[(message.channel, message.address)] = ticket_id
+        position, minutes = await _place(session, ticket_id)
+        if minutes is None:
+            turn.say(Notice(tr(turn.locale, _QUEUED, position=position)))
+        else:
+            turn.say(Notice(tr(turn.locale, _QUEUED_WAIT, position=position, minutes=minutes)))
+        turn.say(Notice(tr(turn.locale, _HOURS, hours=self.office_hours)))
+
+    async def end_for_opt_out(self, turn: Turn) -> None:
+        """STOP during a takeover: the ticket closes and the agent is told."""
+        ticket_id = await self.ticket_of(turn)
+        if ticket_id is None:
+            return
+        session = await turn.sql()
+        await session.execute(
+            update(SupportTicket)
+            .where(SupportTicket.id == ticket_id, SupportTicket.state.in_(OPEN_STATES))
+            .values(state="closed", closed_at=turn.now, outcome="opted_out")
+        )
+        session.add(
+            SupportMessage(
+                ticket_id=ticket_id,
+                direction="system",
+                text="The resident sent STOP: nothing more can be sent to them.",
+                at=turn.now,
+            )
+        )
+        self._open.pop((turn.message.channel, turn.message.address), None)
+
+
+def _words(turn: Turn) -> str:
+    message = turn.message
+    if message.text:
+        return message.text
+    if message.location is not None:
+        return f"[location {message.location.lat:.5f}, {message.location.lon:.5f}]"
+    if message.media:
+        return f"[{len(message.media)} photo(s)]"
+    return f"[{message.kind.value}]"
+
+
+async def _place(session: AsyncSession, ticket_id: int) -> tuple[int, int | None]:
+    """The ticket's place in the queue, and the expected wait in minutes (the median of the
+    recent waits, None before there are any)."""
+    mine = await session.get(SupportTicket, ticket_id)
+    assert mine is not None
+    if mine.state != "waiting":
+        return 1, None
+    ahead = await session.scalar(
+        select(func.count()).where(
+            SupportTicket.state == "waiting",
+            or_(
+                SupportTicket.priority > mine.priority,
+                and_(
+                    SupportTicket.priority == mine.priority,
+                    SupportTicket.created_at < mine.created_at,
+                ),
+            ),
+        )
+    )
+    recent = (
+        await session.execute(
+            select(SupportTicket.created_at, SupportTicket.claimed_at)
+            .where(SupportTicket.claimed_at.is_not(None))
+            .order_by(SupportTicket.claimed_at.desc())
+            .limit(_RECENT)
+        )
+    ).all()
+    waits = [(claimed - created).total_seconds() for created, claimed in recent if claimed]
+    minutes = max(1, round(statistics.median(waits) / 60)) if waits else None
+    return int(ahead or 0) + 1, minutes

@@ -1,0 +1,320 @@
+"""Support takeover, the staff side: the queue, claiming a conversation, replying, notes, and
+handing it back to the bot.
+
+Each function works in the caller's transaction and audits what it does (``support.claim``,
+``.reply``, ``.note``, ``.handback``, ``.assign``, ``.view``), so the change and its audit row
+commit together. The resident's side (opening a ticket, the bot keeping silent) is
+``conversations.support``; what an agent sends reaches the resident through the notification
+outbox (the caller enqueues it in the same transaction), in order, paced, with receipts.
+
+* **Claim.** One conditional update: of two agents who click at once exactly one wins; the
+  other gets ``Conflict`` ("already taken"). An agent holds at most ``limit`` conversations.
+* **Ward scope.** A ward-scoped account sees and takes only tickets of residents in its wards;
+  a ticket whose ward is unknown is for city-wide staff.
+* **Personal data.** The resident's address is masked in every answer.
+
+Example::
+
+    async with sessionmaker() as session, session.begin():
+        ticket = await claim(session, identity, 12, now=now, limit=5, address="10.0.0.5")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from forms_runtime.i18n import N_, tr
+from staff import audit
+from staff.errors import Conflict, InvalidStaffInput, NotFound
+from staff.identity import StaffIdentity
+from staff.roles import Permission
+from storage.models import Submission, SupportMessage, SupportTicket
+
+__all__ = [
+    "HANDBACK_NOTICE",
+    "MAX_TEXT",
+    "OUTCOMES",
+    "TicketView",
+    "assign",
+    "claim",
+    "hand_back",
+    "note",
+    "queue",
+    "reply",
+    "view",
+]
+
+MAX_TEXT = 1600
+OUTCOMES = ("resolved", "handed_back", "no_answer", "referred", "duplicate")
+HANDBACK_NOTICE = N_(
+    "You are talking to the city's assistant again. Carry on where you were, or send MENU."
+)
+_OPEN = ("waiting", "held")
+
+
+async def _ticket(
+    session: AsyncSession, identity: StaffIdentity, ticket_id: int, *, for_update: bool = False
+) -> SupportTicket:
+    query = select(SupportTicket).where(SupportTicket.id == ticket_id)
+    if identity.wards is not None:
+        query = query.where(SupportTicket.ward.in_(sorted(identity.wards)))
+    if for_update:
+        query = query.with_for_update()
+    found = await session.scalar(query)
+    if found is None:
+        raise NotFound(f"there is no conversation {ticket_id}")
+    return found
+
+
+async def queue(
+    session: AsyncSession,
+    identity: StaffIdentity,
+    *,
+    language: str | None = None,
+    channel: str | None = None,
+    topic: str | None = None,
+    include_held: bool = False,
+    limit: int = 100,
+) -> list[SupportTicket]:
+    """Waiting conversations, highest priority first, then longest waiting (filtered by the
+    resident's language, channel or topic: what an agent can handle)."""
+    states = _OPEN if include_held else ("waiting",)
+    query = select(SupportTicket).where(SupportTicket.state.in_(states))
+    if identity.wards is not None:
+        query = query.where(SupportTicket.ward.in_(sorted(identity.wards)))
+    if language:
+        query = query.where(SupportTicket.locale == language)
+    if channel:
+        query = query.where(SupportTicket.channel == channel)
+    if topic:
+        query = query.where(SupportTicket.topic == topic)
+    ordered = query.order_by(
+        SupportTicket.priority.desc(), SupportTicket.created_at, SupportTicket.id
+    ).limit(limit)
+    return list((await session.scalars(ordered)).all())
+
+
+async def claim(
+    session: AsyncSession,
+    identity: StaffIdentity,
+    ticket_id: int,
+    *,
+    now: datetime,
+    limit: int,
+    address: str | None,
+) -> SupportTicket:
+    await _ticket(session, identity, ticket_id)
+    held = await session.scalar(
+        select(func.count()).where(
+            SupportTicket.agent_id == identity.account_id, SupportTicket.state == "held"
+        )
+    )
+    if int(held or 0) >= limit:
+        raise Conflict(f"you already hold {limit} conversations: hand one back first")
+    won = await session.execute(
+        update(SupportTicket)
+        .where(SupportTicket.id == ticket_id, SupportTicket.state == "waiting")
+        .values(state="held", agent_id=identity.account_id, claimed_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if not getattr(won, "rowcount", 0):
+        raise Conflict(f"conversation {ticket_id} was taken by someone else, or has closed")
+    session.add(
+        SupportMessage(
+            ticket_id=ticket_id,
+            direction="system",
+            author_id=identity.account_id,
+            text="taken by an agent",
+            at=now,
+        )
+    )
+    await _audit(session, identity, "support.claim", ticket_id, address)
+    return await _ticket(session, identity, ticket_id)
+
+
+def _holder(identity: StaffIdentity, ticket: SupportTicket) -> None:
+    if ticket.state != "held" or ticket.agent_id != identity.account_id:
+        raise Conflict(f"conversation {ticket.id} is not yours: take it from the queue first")
+
+
+def _text(text: str) -> str:
+    text = text.strip()
+    if not text:
+        raise InvalidStaffInput("write something")
+    if len(text) > MAX_TEXT:
+        raise InvalidStaffInput(f"at most {MAX_TEXT} characters")
+    return text
+
+
+async def reply(
+    session: AsyncSession,
+    identity: StaffIdentity,
+    ticket_id: int,
+    text: str,
+    *,
+    now: datetime,
+    address: str | None,
+) -> SupportTicket:
+    """Record what the agent says; the caller enqueues it for the resident."""
+    text = _text(text)
+    ticket = await _ticket(session, identity, ticket_id, for_update=True)
+    _holder(identity, ticket)
+    session.add(
+        SupportMessage(
+            ticket_id=ticket.id, direction="agent", author_id=identity.account_id, text=text, at=now
+        )
+    )
+    ticket.last_agent_at = now
+    ticket.first_response_at = ticket.first_response_at or now
+    await _audit(session, identity, "support.reply", ticket.id, address)
+    return ticket
+
+
+async def note(
+    session: AsyncSession,
+    identity: StaffIdentity,
+    ticket_id: int,
+    text: str,
+    *,
+    now: datetime,
+    address: str | None,
+) -> SupportTicket:
+    """An internal note: kept with the conversation, never sent."""
+    text = _text(text)
+    ticket = await _ticket(session, identity, ticket_id)
+    session.add(
+        SupportMessage(
+            ticket_id=ticket.id, direction="note", author_id=identity.account_id, text=text, at=now
+        )
+    )
+    await _audit(session, identity, "support.note", ticket.id, address)
+    return ticket
+
+
+async def hand_back(
+    session: AsyncSession,
+    identity: StaffIdentity,
+    ticket_id: int,
+    outcome: str,
+    *,
+    now: datetime,
+    address: str | None,
+) -> tuple[SupportTicket, str]:
+    """Close the conversation with an outcome; the bot answers again. Its holder, or a
+    supervisor (``conversations.manage_queue``), may. Returns the ticket and the notice the
+    caller sends the resident, in their language."""
+    if outcome not in OUTCOMES:
+        raise InvalidStaffInput(f"outcome is one of {', '.join(OUTCOMES)}")
+    ticket = await _ticket(session, identity, ticket_id, for_update=True)
+    if ticket.state not in _OPEN:
+        raise Conflict(f"conversation {ticket.id} is closed already")
+    if not identity.can(Permission.MANAGE_QUEUE):
+        _holder(identity, ticket)
+    ticket.state, ticket.closed_at, ticket.outcome = "closed", now, outcome
+    session.add(
+        SupportMessage(
+            ticket_id=ticket.id,
+            direction="system",
+            author_id=identity.account_id,
+            text=f"handed back to the bot ({outcome})",
+            at=now,
+        )
+    )
+    await _audit(session, identity, "support.handback", ticket.id, address, outcome=outcome)
+    return ticket, tr(ticket.locale, HANDBACK_NOTICE)
+
+
+async def assign(
+    session: AsyncSession,
+    identity: StaffIdentity,
+    ticket_id: int,
+    agent_id: int | None,
+    *,
+    now: datetime,
+    address: str | None,
+) -> SupportTicket:
+    """A supervisor gives a conversation to an agent (or back to the queue with None)."""
+    ticket = await _ticket(session, identity, ticket_id, for_update=True)
+    if ticket.state not in _OPEN:
+        raise Conflict(f"conversation {ticket.id} is closed")
+    ticket.agent_id = agent_id
+    ticket.state = "held" if agent_id is not None else "waiting"
+    ticket.claimed_at = now if agent_id is not None else ticket.claimed_at
+    session.add(
+        SupportMessage(
+            ticket_id=ticket.id,
+            direction="system",
+            author_id=identity.account_id,
+            text=f"assigned to agent {agent_id}" if agent_id else "put back in the queue",
+            at=now,
+        )
+    )
+    await _audit(session, identity, "support.assign", ticket.id, address, to=agent_id)
+    return ticket
+
+
+@dataclass(frozen=True, slots=True)
+class TicketView:
+    ticket: SupportTicket
+    messages: Sequence[SupportMessage]
+    # The resident's reports: reference, service, status, when.
+    reports: list[dict[str, object]]
+
+
+async def view(
+    session: AsyncSession, identity: StaffIdentity, ticket_id: int, *, address: str | None
+) -> TicketView:
+    """The conversation with its transcript and the resident's reports (a view of personal
+    data: audited)."""
+    ticket = await _ticket(session, identity, ticket_id)
+    messages = (
+        await session.scalars(
+            select(SupportMessage)
+            .where(SupportMessage.ticket_id == ticket.id)
+            .order_by(SupportMessage.at, SupportMessage.id)
+        )
+    ).all()
+    reports: list[dict[str, object]] = []
+    if ticket.resident_id is not None:
+        rows = (
+            await session.scalars(
+                select(Submission)
+                .where(Submission.resident_id == ticket.resident_id)
+                .order_by(Submission.id.desc())
+                .limit(20)
+            )
+        ).all()
+        reports = [
+            {
+                "reference": s.reference,
+                "service_code": s.service_code,
+                "status": s.status,
+                "created_at": s.created_at,
+            }
+            for s in rows
+        ]
+    await _audit(session, identity, "support.view", ticket.id, address)
+    return TicketView(ticket, list(messages), reports)
+
+
+async def _audit(
+    session: AsyncSession,
+    identity: StaffIdentity,
+    action: str,
+    ticket_id: int,
+    address: str | None,
+    **details: object,
+) -> None:
+    await audit.record(
+        session,
+        actor=identity.actor,
+        action=action,
+        target=f"ticket:{ticket_id}",
+        address=address,
+        details=details or None,
+    )
