@@ -42,6 +42,11 @@ locales: $(STAMP)
 		$(BIN)/pybabel -q update -i forms_runtime/locales/citybot.pot -d forms_runtime/locales -D citybot -l $$l \
 			--init-missing --no-fuzzy-matching --ignore-obsolete || exit 1; \
 	done
+	# The staff console's words: a domain of their own, English only for now (no catalog: the
+	# source texts are shown); a translation is a .po beside the template.
+	$(BIN)/pybabel -q extract -F babel-staff.cfg -k console_text --add-location=file --sort-output \
+		--project=citybot --version=0.1.0 --copyright-holder="the citybot authors" \
+		-o bot/web/locales/citybot_staff.pot .
 
 # After changing the dependencies in pyproject.toml: the newest versions it allows, installed in a
 # scratch virtualenv and frozen (citybot itself and the build tools left out). Commit the result

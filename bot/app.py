@@ -38,6 +38,7 @@ from bot.web import (
     operations,
     resident_export,
     staff_api,
+    staff_console,
     webchat,
     webhooks,
 )
@@ -81,6 +82,7 @@ def app_for(services: Services, *, workers: bool = True) -> web.Application:
     media.add_routes(app, services)
     resident_export.add_routes(app, services)
     staff_api.add_routes(app, services)
+    staff_console.add_routes(app, services)
     api_index.add_routes(app, services)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:

@@ -113,3 +113,20 @@ def test_an_isizulu_chat_in_the_installed_citybot(installed: Path, tmp_path: Pat
         zulu = tr("zu", english)
         assert zulu != english, f"no isiZulu for {english!r} in the catalogs of the checkout"
         assert zulu in chat.stdout, chat.stdout
+
+
+def test_the_staff_console_pages_ship_in_the_wheel(installed: Path, tmp_path: Path) -> None:
+    # Templates and the console's script are data files, not modules: the wheel must carry them.
+    script = (
+        "from aiohttp import web\n"
+        "from bot.web import staff_console as c\n"
+        "from bot.web.webchat import STATIC_DIR\n"
+        "env = c.environment(web.Application())\n"
+        "for page in (c.SIGN_IN, *c.PAGES):\n"
+        "    env.get_template(f'staff/{page.name}.html').render(c.page_context(page))\n"
+        "print((STATIC_DIR / 'staff' / 'console.js').is_file(), STATIC_DIR)\n"
+    )
+    shown = _run(installed / "python", "-c", script, cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    found, where = shown.stdout.split()
+    assert found == "True" and Path(where).is_relative_to(installed.parent), shown.stdout

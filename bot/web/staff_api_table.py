@@ -265,7 +265,9 @@ async def _audit_refusal(
             session,
             actor=actor,
             action=action,
-            target=f"{request.method} {request.path}"[:128],
+            # The path as sent (still percent-encoded): a NUL in it, which PostgreSQL refuses
+            # in text, stays "%00" and the refusal is recorded, not turned into a 500.
+            target=f"{request.method} {request.rel_url.raw_path}"[:128],
             address=request.remote,
             details={"why": why},
         )

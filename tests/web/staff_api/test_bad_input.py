@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from storage.models import StaffAccount
+from storage.models import AuditLog, StaffAccount
 from tests.web.staff_members import Member, StaffHouse
 
 
@@ -126,3 +126,19 @@ async def test_a_token_with_a_role_its_account_lacks_is_400(admin: Member) -> No
     )
     assert (answer.status, answer.code) == (400, "invalid_input")
     assert (await admin.call("GET", "/api/v1/tokens")).body["items"] == []
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+async def test_a_refused_call_with_a_nul_in_its_path_is_audited_not_a_500(
+    house: StaffHouse,
+) -> None:
+    # Found by the property test on PostgreSQL (it refuses NUL in text): an agent's refused
+    # call to an admin route, its path carrying %00, was audited with the decoded path.
+    agent = await house.member("agent@city.gov", ["agent"])
+    answer = await agent.call("POST", "/api/v1/broadcasts/a%00b/resend-failed")
+    assert answer.status == 403 and answer.code == "forbidden"
+    async with house.sessions() as session:
+        target = await session.scalar(
+            select(AuditLog.subject).where(AuditLog.action == "access.denied")
+        )
+    assert target == "POST /api/v1/broadcasts/a%00b/resend-failed"

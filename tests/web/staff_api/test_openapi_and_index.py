@@ -11,13 +11,15 @@ from aiohttp import web
 from bot.app import create_app
 from bot.config import Settings
 from bot.web.api_index import OPEN311_ROUTES, WEBHOOK_ROUTES
+from bot.web.staff_api import API_PREFIX
 from tests.web.staff_members import StaffHouse
 
 
 def _api_routes(app: web.Application) -> set[tuple[str, str]]:
+    """The routes of the /api/v1 sub-application (the staff console at /staff is another)."""
     found = set()
     for resource in app.router.resources():
-        if isinstance(resource, web.PrefixedSubAppResource):
+        if isinstance(resource, web.PrefixedSubAppResource) and resource.canonical == API_PREFIX:
             info = resource.get_info()
             for route in info["app"].router.routes():
                 path = re.sub(r"\{(\w+)[^}]*\}+", r"{\1}", route.resource.canonical)

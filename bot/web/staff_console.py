@@ -1,0 +1,153 @@
+"""The staff console under /staff/: page shells rendered on the server (Jinja2 through
+aiohttp-jinja2) and one small script (static/staff/console.js) that does all the work through
+the admin API at /api/v1, with the session cookie and the X-CSRF-Token header.
+
+The console holds no power of its own: the pages are the same for everyone and say nothing
+about any account, and what a person may see or do is whatever the API answers. The session
+cookie stays limited to /api, so these pages never see it; the script asks GET /api/v1/session
+who is signed in, shows only the links that person's permissions allow, and turns the API's
+401 into the sign-in page and its 403 into a "you do not have access" page.
+
+The pages' words go through gettext (the ``citybot_staff`` domain, English for now: with no
+catalog the source texts are shown). The Content Security Policy of every HTML page
+(``bot.web.middleware``) allows scripts and styles from this origin only, so the pages carry
+no inline script, handler or style.
+
+Example::
+
+    add_routes(app, services)   # GET /staff/, /staff/sign-in, /staff/accounts, ...
+"""
+
+from __future__ import annotations
+
+import gettext
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+
+from bot.services import Services
+from bot.web.staff_api import API_PREFIX
+from staff.roles import Permission, Role
+from staff.service_requests import MAX_NOTES_LENGTH, STATUSES
+
+__all__ = [
+    "CONSOLE_PREFIX",
+    "PAGES",
+    "SIGN_IN",
+    "Page",
+    "add_routes",
+    "console_text",
+    "environment",
+    "page_context",
+    "sso_url",
+]
+
+CONSOLE_PREFIX = "/staff"
+LOCALE_DIR = Path(__file__).resolve().parent / "locales"
+DOMAIN = "citybot_staff"
+
+
+def console_text(text: str) -> str:
+    """Marks a console text for the staff catalog (``make locales``); translated when shown."""
+    return text
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One console page: where it is, its title, and the permission its link needs (None:
+    anyone signed in). The API enforces the permission; the link is only hidden without it."""
+
+    name: str
+    path: str
+    title: str
+    permission: Permission | None = None
+
+    @property
+    def url(self) -> str:
+        return CONSOLE_PREFIX + self.path
+
+
+SIGN_IN = Page("sign-in", "/sign-in", console_text("Sign in"))
+PAGES: tuple[Page, ...] = (
+    Page("home", "/", console_text("Home")),
+    Page("requests", "/requests", console_text("Service requests"), Permission.VIEW_REQUESTS),
+    Page("accounts", "/accounts", console_text("Accounts and roles"), Permission.MANAGE_ACCOUNTS),
+    Page("tokens", "/tokens", console_text("API tokens"), Permission.MANAGE_TOKENS),
+    Page("audit", "/audit", console_text("Audit log"), Permission.VIEW_AUDIT),
+    Page("password", "/password", console_text("Change my password")),
+)
+
+
+def sso_url(services: Services) -> str | None:
+    """Where "Sign in with your city account" leads, or None when single sign-on is off.
+
+    Off for now: the OpenID Connect sign-in (GET /api/v1/session/sso) is wired in here once it
+    is configured."""
+    return None
+
+
+def _translations() -> gettext.NullTranslations:
+    # English is the source language: without a catalog the texts are shown as written.
+    return gettext.translation(DOMAIN, localedir=LOCALE_DIR, languages=["en"], fallback=True)
+
+
+def environment(app: web.Application) -> jinja2.Environment:
+    """Set up ``app``'s template environment: the console's templates, autoescaped, with
+    gettext."""
+    env = aiohttp_jinja2.setup(
+        app,
+        loader=jinja2.PackageLoader("bot.web", "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        extensions=["jinja2.ext.i18n"],
+        undefined=jinja2.StrictUndefined,
+    )
+    env.install_gettext_translations(_translations(), newstyle=True)  # type: ignore[attr-defined]
+    return env
+
+
+def page_context(page: Page, *, sso: str | None = None) -> dict[str, Any]:
+    """What a page's template is rendered with: nothing about who is asking."""
+    return {
+        "page": page,
+        "pages": PAGES,
+        "api": API_PREFIX,
+        "console": CONSOLE_PREFIX,
+        "roles": [r.value for r in Role],
+        "statuses": STATUSES,
+        "max_notes": MAX_NOTES_LENGTH,
+        "sso_url": sso,
+    }
+
+
+def _view(page: Page, services: Services) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    context = page_context(page, sso=sso_url(services) if page is SIGN_IN else None)
+
+    async def view(request: web.Request) -> web.StreamResponse:
+        response = aiohttp_jinja2.render_template(f"staff/{page.name}.html", request, context)
+        # The shells hold nothing personal, but a shared office computer's back button should
+        # not bring a page back after sign-out.
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    return view
+
+
+async def _to_home(request: web.Request) -> web.StreamResponse:
+    raise web.HTTPPermanentRedirect(CONSOLE_PREFIX + "/")
+
+
+def add_routes(app: web.Application, services: Services) -> None:
+    """Mount the console at /staff, with its own template environment."""
+    console = web.Application()
+    environment(console)
+    for page in (SIGN_IN, *PAGES):
+        console.router.add_get(page.path, _view(page, services))
+    app.router.add_get(CONSOLE_PREFIX, _to_home)
+    app.add_subapp(CONSOLE_PREFIX, console)
