@@ -84,11 +84,9 @@ PAGES: tuple[Page, ...] = (
 
 
 def sso_url(services: Services) -> str | None:
-    """Where "Sign in with your city account" leads, or None when single sign-on is off.
-
-    Off for now: the OpenID Connect sign-in (GET /api/v1/session/sso) is wired in here once it
-    is configured."""
-    return None
+    """Where "Sign in with your city account" leads (the OpenID Connect sign-in of
+    ``bot.web.staff_sso``), or None when single sign-on is off."""
+    return None if services.staff_sso is None else f"{API_PREFIX}/session/sso"
 
 
 def _translations() -> gettext.NullTranslations:

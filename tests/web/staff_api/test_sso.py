@@ -225,3 +225,9 @@ async def test_sso_off_is_a_clear_404(tmp_path: Path) -> None:
     ):
         assert response.status == 404
         assert (await response.json())["error"]["code"] == "sso_off"
+
+
+async def test_the_console_offers_the_city_account_when_sso_is_on(city: City) -> None:
+    async with city.http.get(f"{city.url}/staff/sign-in") as response:
+        page = await response.text()
+    assert 'href="/api/v1/session/sso"' in page and "Sign in with your city account" in page
