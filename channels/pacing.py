@@ -1,15 +1,32 @@
 """Outbound pacing: stay under a provider's overall rate and its per-recipient rate.
 
 Telegram allows about 30 messages a second overall and one a second to the same chat; Twilio
-allows a number of messages a second per sending number. A ``Pacer`` hands out send slots in
-order: each caller reserves the next free slot (no lock needed, the reservation happens before
-the first ``await``) and sleeps until it. The notifier reuses it for broadcasts.
+allows a number of messages a second per sending number. Every send of a channel waits on the
+channel's pacer first (``channels.retrying.send_with_retries``): replies, status updates and
+broadcasts alike. Two pacers share one port, ``BasePacer``:
+
+* ``Pacer`` (here) paces one process: the embedded default, where one process sends everything.
+* ``RedisPacer`` (``channels.shared_pacing``) keeps the schedule in Redis, so every process that
+  sends for the same provider account shares it: two workers send at the limit, not twice it.
+
+Two lanes, so a broadcast never starves a conversation. A ``REPLY`` (a resident is waiting for
+the bot's answer) books the next free send slot however far ahead it lies. A ``BULK`` send (status
+updates, broadcasts) books a slot only while the booked schedule reaches less than
+``bulk_horizon`` seconds ahead, and otherwise comes back when it has shrunk. Bulk senders thus keep
+the provider busy at its full rate, but a reply arriving in the middle of a million-message
+broadcast finds at most ``bulk_horizon`` seconds of bulk sends booked before it. (A fixed share of
+the rate kept for replies would leave that share unused whenever nobody is talking to the bot.)
+
+A provider's 429 ("retry after N seconds") holds the whole account: no send is booked before it
+has passed, and senders that had booked a slot before the hold book again once they wake.
 
 Example::
 
     pacer = Pacer(per_second=30, per_address_per_second=1)
-    await pacer.wait("123456789")      # returns at once, or when a slot is free
+    await pacer.wait("123456789")              # returns at once, or when a slot is free
     await channel.send(message)
+    await pacer.wait("987654321", Lane.BULK)   # a status update: yields to replies
+    await pacer.hold(5.0)                      # the provider said 429, retry after 5 s
 """
 
 from __future__ import annotations
@@ -17,12 +34,36 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
+from enum import StrEnum
 
-__all__ = ["Pacer"]
+__all__ = ["DEFAULT_BULK_HORIZON", "BasePacer", "Lane", "Pacer"]
+
+# How far ahead (seconds) bulk sends may book the schedule: long enough that the next bulk
+# sender books before the schedule runs dry (so the provider stays busy), short enough that a
+# reply waits no longer than this behind bulk sends.
+DEFAULT_BULK_HORIZON = 0.25
 
 
-class Pacer:
+class Lane(StrEnum):
+    REPLY = "reply"  # a resident is waiting: book the next free slot
+    BULK = "bulk"  # status updates and broadcasts: only book close ahead, replies go first
+
+
+class BasePacer(ABC):
+    """Hands out send slots for one provider account (a bot, a sending number)."""
+
+    @abstractmethod
+    async def wait(self, address: str, lane: Lane = Lane.REPLY) -> None:
+        """Return when a message to ``address`` may be sent."""
+
+    @abstractmethod
+    async def hold(self, seconds: float, address: str | None = None) -> None:
+        """The provider said "retry after": no send before then (for one address or for all)."""
+
+
+class Pacer(BasePacer):
     """Reserve send slots at ``per_second`` overall and ``per_address_per_second`` per address.
 
     Time is cut into slots of ``1 / per_second``; each slot carries one message. A message waiting
@@ -35,6 +76,7 @@ class Pacer:
         per_second: float,
         per_address_per_second: float | None = None,
         *,
+        bulk_horizon: float = DEFAULT_BULK_HORIZON,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -42,12 +84,15 @@ class Pacer:
             raise ValueError("per_second must be positive")
         self._rate = per_second
         self._address_interval = 1.0 / per_address_per_second if per_address_per_second else 0.0
+        self._bulk_horizon = bulk_horizon
         self._clock = clock
         self._sleep = sleep
         # Slots before ``_frontier`` are all taken; ``_taken`` holds the ones after it.
         self._frontier = 0
         self._taken: set[int] = set()
         self._held_until = 0.0
+        # Counts holds, so a sender that booked before one knows to book again.
+        self._holds = 0
         self._next_by_address: dict[str, float] = {}
 
     def reserve(self, address: str) -> float:
@@ -62,18 +107,41 @@ class Pacer:
                 self._forget_idle(now)
         return start - now
 
-    async def wait(self, address: str) -> None:
-        delay = self.reserve(address)
-        if delay > 0:
+    async def wait(self, address: str, lane: Lane = Lane.REPLY) -> None:
+        while True:
+            if lane is Lane.BULK:
+                early = self._bulk_too_early(address)
+                if early > 0:
+                    await self._sleep(early)
+                    continue
+            holds = self._holds
+            delay = self.reserve(address)
+            if delay <= 0:
+                return
             await self._sleep(delay)
+            if self._holds == holds:
+                return
+            # A 429 came while this sender slept: its slot may fall inside the hold.
 
-    def hold(self, seconds: float, address: str | None = None) -> None:
-        """The provider said "retry after": no slot before then (for one address or for all)."""
+    async def hold(self, seconds: float, address: str | None = None) -> None:
         until = self._clock() + seconds
         if address is None:
             self._held_until = max(self._held_until, until)
+            self._holds += 1
         else:
             self._next_by_address[address] = max(self._next_by_address.get(address, 0.0), until)
+
+    def _bulk_too_early(self, address: str) -> float:
+        """Seconds until a bulk send may book (0: now), without booking anything."""
+        now = self._clock()
+        earliest = max(now, self._held_until, self._next_by_address.get(address, 0.0))
+        if earliest > now:
+            return earliest - now
+        slot = max(_index(now, self._rate), self._frontier)
+        while slot in self._taken:
+            slot += 1
+        ahead = slot / self._rate - now
+        return max(0.0, ahead - self._bulk_horizon)
 
     def _claim(self, earliest: int, now_index: int) -> int:
         if now_index > self._frontier:

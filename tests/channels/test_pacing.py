@@ -25,13 +25,13 @@ def test_one_message_a_second_to_the_same_chat_without_slowing_others():
     assert abs(pacer.reserve("b") - 1 / 30) < 1e-9  # only the overall spacing applies to b
 
 
-def test_hold_delays_one_address_or_everyone():
+async def test_hold_delays_one_address_or_everyone():
     clock = Clock()
     pacer = Pacer(per_second=1000, per_address_per_second=1000, clock=clock)
-    pacer.hold(5, "a")
+    await pacer.hold(5, "a")
     assert pacer.reserve("a") >= 5
     assert pacer.reserve("b") < 1
-    pacer.hold(7)
+    await pacer.hold(7)
     assert pacer.reserve("c") >= 7
 
 
