@@ -10,7 +10,10 @@ the providers' limits, in messages a second:
 * ``TWILIO_SMS_MPS``: per SMS sender (number or messaging service), default
   ``CITYBOT_TWILIO_SEND_RATE`` or 10;
 * ``TWILIO_WHATSAPP_MPS``: per WhatsApp sender, default twice the SMS default (one a second
-  per resident).
+  per resident);
+* ``CITYBOT_PACING_JITTER_MS``: the network jitter (milliseconds) the pacing absorbs so that a
+  provider never counts more than its limit in any second, default 10 (the pacer then runs 1%
+  under the limit; see ``channels.pacing``).
 
 Each channel gets one pacer for its provider account (``channels.pacing``). With Redis every
 process shares it (``RedisPacer``: the limits hold for all processes together); without Redis the
@@ -35,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import Settings
 from channels.base import BaseChannel
 from channels.http_session import ProviderSession
-from channels.pacing import BasePacer, Pacer
+from channels.pacing import DEFAULT_JITTER_ALLOWANCE, BasePacer, Pacer
 from channels.shared_pacing import RedisPacer
 from channels.telegram import TelegramChannel
 from channels.twilio_common import TwilioAccount
@@ -60,10 +63,14 @@ def build_channels(
     channels: dict[str, BaseChannel] = {}
     http = ProviderSession()
 
+    jitter = _jitter(env)
+
     def pacer(account: str, per_second: float, per_address: float | None) -> BasePacer:
         if redis is None:
-            return Pacer(per_second, per_address)
-        return RedisPacer(redis, account, per_second, per_address, prefix=redis_prefix)
+            return Pacer(per_second, per_address, jitter_allowance=jitter)
+        return RedisPacer(
+            redis, account, per_second, per_address, prefix=redis_prefix, jitter_allowance=jitter
+        )
 
     if settings.telegram_bot_token:
         rate = _rate(env, "CITYBOT_TELEGRAM_SEND_RATE", 30.0)
@@ -115,6 +122,19 @@ def _rate(env: Mapping[str, str], name: str, default: float) -> float:
     if value <= 0:
         raise ValueError(f"{name} must be positive")
     return value
+
+
+def _jitter(env: Mapping[str, str]) -> float:
+    raw = env.get("CITYBOT_PACING_JITTER_MS", "").strip()
+    if not raw:
+        return DEFAULT_JITTER_ALLOWANCE
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError("CITYBOT_PACING_JITTER_MS must be a number of milliseconds") from None
+    if not 0 <= value <= 500:
+        raise ValueError("CITYBOT_PACING_JITTER_MS must be between 0 and 500")
+    return value / 1000
 
 
 def _templates(env: Mapping[str, str]) -> dict[str, str]:

@@ -15,9 +15,13 @@ Redis Cluster slot. Times are whole microseconds of Redis's own clock (``TIME``)
 different hosts share one clock; tests pass ``clock`` instead to step time by hand.
 
 The burst is one message: a bucket that could fill up while idle would let a burst through on
-top of the rate, and the providers count any one-second window. Lanes and holds work as
-``channels.pacing`` describes. Booking is one round trip; a sender that slept for its slot makes a
-second (``HGET holds``) to learn whether a 429 came meanwhile.
+top of the rate, and the providers count any one-second window. The spacing's allowance for
+jitter, the lanes and the holds work as ``channels.pacing`` describes.
+
+Booking is one round trip. A sender that slept for its slot must learn whether a 429 came
+meanwhile: every booking's answer carries the count of holds so far, so in a busy process (one
+that booked within the last few milliseconds) it knows without asking; otherwise it asks
+(``HGET``), a second round trip only when the account is quiet.
 
 If Redis cannot be reached the pacer falls back to pacing this process alone (and logs it): a
 message a little too early beats no message at all, and the provider's 429 still holds us back.
@@ -35,12 +39,19 @@ import asyncio
 import hashlib
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from channels.pacing import DEFAULT_BULK_HORIZON, BasePacer, Lane, Pacer
+from channels.pacing import (
+    DEFAULT_BULK_HORIZON,
+    DEFAULT_JITTER_ALLOWANCE,
+    BasePacer,
+    Lane,
+    Pacer,
+)
 
 __all__ = ["RedisPacer"]
 
@@ -48,6 +59,17 @@ log = logging.getLogger("citybot.pacing")
 
 # The schedule of an idle account is forgotten after this long (a new one starts empty).
 _IDLE_MS = 60_000
+
+# Script calls one pacer has in flight at most: the Redis client's pool (shared by the whole
+# process, 100 connections by default) answers "Too many connections" rather than waiting.
+_MAX_CALLS = 8
+
+# Times a sender woken too late books again before it sends anyway (an overloaded process must
+# still send something).
+_MAX_LATE = 3
+
+# Seconds for which the count of holds in a booking's answer is taken as current.
+_FRESH = 0.005
 
 _NOW = """
 local now = tonumber(ARGV[1])
@@ -59,9 +81,11 @@ end
 
 # KEYS: the account's hash, the address's key. ARGV: now in microseconds ('' for Redis's clock),
 # microseconds between sends, between sends to one address (0: no limit), how far ahead this
-# lane may book (-1: any), the idle expiry in ms. Returns {booked (1) or come back (0), wait in
-# microseconds, holds so far}. Nothing is booked while held or while the address must wait, so
-# no slot is wasted on a sender that could not use it.
+# lane may book (-1: any), the idle expiry in ms. Returns {what, wait in microseconds, holds so
+# far}, where what is 1 (booked: send after the wait), 0 (the schedule is booked beyond this
+# lane's horizon: come back after the wait) or -1 (held, or the address must wait: come back).
+# Nothing is booked while held or while the address must wait, so no slot is wasted on a sender
+# that could not use it.
 _BOOK = (
     _NOW
     + """
@@ -77,7 +101,7 @@ if address_interval > 0 then
   ready = math.max(ready, tonumber(redis.call('GET', KEYS[2])) or 0)
 end
 if ready > now then
-  return {0, ready - now, holds}
+  return {-1, ready - now, holds}
 end
 local slot = math.max(now, next_free)
 if horizon >= 0 and slot - now > horizon then
@@ -102,9 +126,9 @@ local held = tonumber(redis.call('HGET', KEYS[1], 'held')) or 0
 if held_until > held then
   redis.call('HSET', KEYS[1], 'held', string.format('%d', held_until))
 end
-redis.call('HINCRBY', KEYS[1], 'holds', 1)
+local holds = redis.call('HINCRBY', KEYS[1], 'holds', 1)
 redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]) + math.ceil(tonumber(ARGV[2]) / 1000))
-return 1
+return holds
 """
 )
 
@@ -121,6 +145,7 @@ class RedisPacer(BasePacer):
         *,
         prefix: str = "citybot:",
         bulk_horizon: float = DEFAULT_BULK_HORIZON,
+        jitter_allowance: float = DEFAULT_JITTER_ALLOWANCE,
         clock: Callable[[], float] | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -129,17 +154,28 @@ class RedisPacer(BasePacer):
         self._redis = redis
         self._tag = f"{prefix}{{pace:{account}}}"
         self._schedule = f"{self._tag}:rate"
-        # Rounded up to whole microseconds: a hair under the limit, never over it.
-        self._interval = math.ceil(1_000_000 / per_second)
+        # Stretched for jitter (``channels.pacing``), rounded up to whole microseconds.
+        stretch = 1_000_000 * (1.0 + jitter_allowance)
+        self._interval = math.ceil(stretch / per_second)
         self._address_interval = (
-            math.ceil(1_000_000 / per_address_per_second) if per_address_per_second else 0
+            math.ceil(stretch / per_address_per_second) if per_address_per_second else 0
         )
         self._bulk_horizon = round(bulk_horizon * 1_000_000)
+        self._late = jitter_allowance
         self._clock = clock
         self._sleep = sleep
         self._book = redis.register_script(_BOOK)
         self._hold = redis.register_script(_HOLD)
-        self._alone = Pacer(per_second, per_address_per_second, sleep=sleep)
+        self._alone = Pacer(
+            per_second, per_address_per_second, jitter_allowance=jitter_allowance, sleep=sleep
+        )
+        self._bulk_turn = asyncio.Lock()
+        # The client's pool refuses more connections than it has, so calls queue here instead.
+        self._calls = asyncio.Semaphore(_MAX_CALLS)
+        # The most holds this process knows of: from its own 429s and every booking's answer.
+        self._holds_seen = 0
+        self._learnt_at = -math.inf
+        self._degraded = False
 
     @property
     def schedule_key(self) -> str:
@@ -154,34 +190,92 @@ class RedisPacer(BasePacer):
         try:
             await self._wait_shared(address, lane)
         except RedisError as exc:
-            log.warning("shared pacing unavailable, pacing this process alone: %s", exc)
+            self._alone_since(exc)
             await self._alone.wait(address, lane)
+        else:
+            self._shared_again()
 
     async def hold(self, seconds: float, address: str | None = None) -> None:
         # Every hold stops the whole account: a 429 tells us the account is over its limit.
         try:
-            await self._hold(
-                keys=[self._schedule], args=[self._now(), round(seconds * 1_000_000), _IDLE_MS]
-            )
+            async with self._calls:
+                holds = await self._hold(
+                    keys=[self._schedule],
+                    args=[self._now(), round(seconds * 1_000_000), _IDLE_MS],
+                )
+            self._learn_holds(int(holds))  # this process's sleepers book again at once
         except RedisError as exc:
-            log.warning("shared pacing unavailable, holding this process alone: %s", exc)
+            self._alone_since(exc)
             await self._alone.hold(seconds)
 
     async def _wait_shared(self, address: str, lane: Lane) -> None:
-        horizon = self._bulk_horizon if lane is Lane.BULK else -1
         keys = [self._schedule, self.address_key(address)]
+        late_again = 0
         while True:
-            booked, wait_us, holds = await self._book(
-                keys=keys,
-                args=[self._now(), self._interval, self._address_interval, horizon, _IDLE_MS],
-            )
+            if lane is Lane.BULK:
+                # One bulk sender of this process at a time asks for a slot: a thousand that
+                # were all told "come back in 2 ms" would otherwise all ask again together.
+                async with self._bulk_turn:
+                    booked, wait_us, holds = await self._book_slot(keys, self._bulk_horizon)
+            else:
+                booked, wait_us, holds = await self._book_slot(keys, -1)
+            due = self._monotonic() + wait_us / 1_000_000
             if wait_us > 0:
                 await self._sleep(wait_us / 1_000_000)
             if not booked:
+                continue  # it was held, or this address had to wait: ask again
+            if wait_us <= 0:
+                return
+            if self._monotonic() - due > self._late and late_again < _MAX_LATE:
+                # Woken too late (the process was busy): sent now, it would bunch up with the
+                # sends of the next slots, and the provider would count more than its limit.
+                late_again += 1
                 continue
-            if wait_us <= 0 or int(await self._redis.hget(self._schedule, "holds") or 0) == holds:
+            if await self._holds_known() <= holds:
                 return
             # A 429 came while this sender slept: its slot may fall inside the hold.
+
+    async def _book_slot(self, keys: list[str], horizon: int) -> tuple[bool, int, int]:
+        """Book the next slot within ``horizon``: (booked, microseconds to wait, holds so far).
+
+        Not booked: the account is held or the address must wait; the caller sleeps that out of
+        the bulk turn, so the other bulk senders keep booking meanwhile.
+        """
+        while True:
+            async with self._calls:
+                what, wait_us, holds = await self._book(
+                    keys=keys,
+                    args=[self._now(), self._interval, self._address_interval, horizon, _IDLE_MS],
+                )
+            self._learn_holds(int(holds))
+            if what != 0:
+                return what == 1, int(wait_us), int(holds)
+            # Booked beyond the horizon: wait in turn, so this sender is the next to book.
+            await self._sleep(wait_us / 1_000_000)
+
+    def _learn_holds(self, holds: int) -> None:
+        self._holds_seen = max(self._holds_seen, holds)
+        self._learnt_at = self._monotonic()
+
+    async def _holds_known(self) -> int:
+        """The count of holds so far: as the last answer said, if it is fresh, else from Redis."""
+        if self._monotonic() - self._learnt_at > _FRESH:
+            async with self._calls:
+                self._learn_holds(int(await self._redis.hget(self._schedule, "holds") or 0))
+        return self._holds_seen
+
+    def _monotonic(self) -> float:
+        return self._clock() if self._clock is not None else time.monotonic()
+
+    def _alone_since(self, exc: RedisError) -> None:
+        if not self._degraded:
+            self._degraded = True
+            log.warning("shared pacing unavailable, pacing this process alone: %s", exc)
+
+    def _shared_again(self) -> None:
+        if self._degraded:
+            self._degraded = False
+            log.warning("shared pacing is back")
 
     def _now(self) -> str:
         return "" if self._clock is None else str(round(self._clock() * 1_000_000))
