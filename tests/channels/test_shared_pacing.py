@@ -216,3 +216,19 @@ async def test_replies_go_ahead_of_bulk_sends(make_pacer: MakePacer) -> None:
     times = sorted(t for _, t in sent)
     # And bulk sends keep the provider busy at the full rate: 61 sends in about 3 s.
     assert times[-1] - times[0] == pytest.approx(60 / 20, abs=0.2)
+
+
+async def test_a_bulk_send_waiting_for_its_chat_does_not_hold_up_the_others(
+    make_pacer: MakePacer,
+) -> None:
+    pacer = make_pacer(100, 1)
+    await pacer.wait("a", Lane.BULK)
+    started = time.perf_counter()
+    again = asyncio.create_task(pacer.wait("a", Lane.BULK))  # one a second to the same chat
+    await asyncio.sleep(0.01)
+    for i in range(10):
+        await pacer.wait(f"other{i}", Lane.BULK)
+    assert time.perf_counter() - started < 0.5
+    assert not again.done()
+    await again
+    assert time.perf_counter() - started >= 0.99
