@@ -21,7 +21,10 @@ The spacing allows for network jitter. A provider counts messages as they reach 
 one-second window; sends spaced at exactly 1/limit put the limit's next message right on the
 window's edge, where a few milliseconds of jitter push it inside (we measured 41 in a second at
 40/s that way). So ``limit + 1`` sends span at least ``1 + jitter_allowance`` seconds: with the
-default 10 ms, the pacer runs 1% under the named limit and absorbs up to 10 ms of jitter.
+default 10 ms, the pacer runs 1% under the named limit and absorbs up to 10 ms of jitter. For the
+same reason a bulk sender that wakes later than that past its slot (its process was busy) books
+again rather than bunch up with the next slots' sends (a reply goes: one more in a second, now and
+then, beats a resident waiting behind a broadcast).
 
 A provider's 429 ("retry after N seconds") holds the whole account: no send is booked before it
 has passed, and senders that had booked a slot before the hold book again once they wake.
@@ -44,7 +47,14 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 
-__all__ = ["DEFAULT_BULK_HORIZON", "DEFAULT_JITTER_ALLOWANCE", "BasePacer", "Lane", "Pacer"]
+__all__ = [
+    "DEFAULT_BULK_HORIZON",
+    "DEFAULT_JITTER_ALLOWANCE",
+    "MAX_LATE",
+    "BasePacer",
+    "Lane",
+    "Pacer",
+]
 
 # How far ahead (seconds) bulk sends may book the schedule: long enough that the next bulk
 # sender books before the schedule runs dry (so the provider stays busy), short enough that a
@@ -53,6 +63,10 @@ DEFAULT_BULK_HORIZON = 0.25
 
 # Seconds of network jitter the spacing absorbs (see the module's docstring).
 DEFAULT_JITTER_ALLOWANCE = 0.01
+
+# Times a sender woken later than the jitter allowance past its slot books again before it
+# sends anyway (an overloaded process must still send something).
+MAX_LATE = 3
 
 
 class Lane(StrEnum):
@@ -96,6 +110,7 @@ class Pacer(BasePacer):
         self._rate = per_second / stretch
         self._address_interval = stretch / per_address_per_second if per_address_per_second else 0.0
         self._bulk_horizon = bulk_horizon
+        self._late = jitter_allowance
         self._clock = clock
         self._sleep = sleep
         # Slots before ``_frontier`` are all taken; ``_taken`` holds the ones after it.
@@ -120,6 +135,7 @@ class Pacer(BasePacer):
         return start - now
 
     async def wait(self, address: str, lane: Lane = Lane.REPLY) -> None:
+        late_again = 0
         while True:
             if lane is Lane.BULK:
                 # One bulk sender at a time looks for a slot: a thousand told "come back in
@@ -134,7 +150,14 @@ class Pacer(BasePacer):
                 delay = self.reserve(address)
             if delay <= 0:
                 return
+            due = self._clock() + delay
             await self._sleep(delay)
+            if lane is Lane.BULK and self._clock() - due > self._late and late_again < MAX_LATE:
+                # Woken too late (the process was busy): sent now, it would bunch up with the
+                # sends of the next slots, and the provider would count more than its limit. A
+                # reply goes anyway: booked again it would queue behind the bulk sends.
+                late_again += 1
+                continue
             if self._holds == holds:
                 return
             # A 429 came while this sender slept: its slot may fall inside the hold.

@@ -48,6 +48,7 @@ from redis.exceptions import RedisError
 from channels.pacing import (
     DEFAULT_BULK_HORIZON,
     DEFAULT_JITTER_ALLOWANCE,
+    MAX_LATE,
     BasePacer,
     Lane,
     Pacer,
@@ -63,10 +64,6 @@ _IDLE_MS = 60_000
 # Script calls one pacer has in flight at most: the Redis client's pool (shared by the whole
 # process, 100 connections by default) answers "Too many connections" rather than waiting.
 _MAX_CALLS = 8
-
-# Times a sender woken too late books again before it sends anyway (an overloaded process must
-# still send something).
-_MAX_LATE = 3
 
 # Seconds for which the count of holds in a booking's answer is taken as current.
 _FRESH = 0.005
@@ -226,9 +223,10 @@ class RedisPacer(BasePacer):
                 continue  # it was held, or this address had to wait: ask again
             if wait_us <= 0:
                 return
-            if self._monotonic() - due > self._late and late_again < _MAX_LATE:
+            if lane is Lane.BULK and self._monotonic() - due > self._late and late_again < MAX_LATE:
                 # Woken too late (the process was busy): sent now, it would bunch up with the
-                # sends of the next slots, and the provider would count more than its limit.
+                # sends of the next slots, and the provider would count more than its limit. A
+                # reply goes anyway: booked again it would queue behind the bulk sends.
                 late_again += 1
                 continue
             if await self._holds_known() <= holds:

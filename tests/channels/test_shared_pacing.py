@@ -214,8 +214,10 @@ async def test_replies_go_ahead_of_bulk_sends(make_pacer: MakePacer) -> None:
     await asyncio.gather(*bulk)
     assert waited < 0.25 + 0.05 + 0.1  # horizon, one slot, scheduling slack
     times = sorted(t for _, t in sent)
-    # And bulk sends keep the provider busy at the full rate: 61 sends in about 3 s.
-    assert times[-1] - times[0] == pytest.approx(60 / 20, abs=0.2)
+    # And bulk sends keep the provider busy at the full rate (no share is kept back for replies):
+    # 61 sends in about 3 s, never less; more on a busy machine, where senders that wake too
+    # late book again.
+    assert 60 / 20 <= times[-1] - times[0] < 60 / 20 * 1.3
 
 
 async def test_a_bulk_send_waiting_for_its_chat_does_not_hold_up_the_others(
@@ -232,3 +234,21 @@ async def test_a_bulk_send_waiting_for_its_chat_does_not_hold_up_the_others(
     assert not again.done()
     await again
     assert time.perf_counter() - started >= 0.99
+
+
+async def test_a_bulk_sender_woken_too_late_books_again_rather_than_bunch_up(
+    make_pacer: MakePacer,
+) -> None:
+    clock = Clock()
+    pacer = make_pacer(10, clock=clock, sleep=clock.sleep)
+    await pacer.wait("a")
+    first = clock.now
+
+    async def busy_process() -> None:
+        clock.now += 0.05  # the sleep overran by 50 ms, past the 10 ms allowance
+
+    clock.on_sleep = busy_process
+    await pacer.wait("b", Lane.BULK)
+    # Not at 0.15 s, right behind the slot it missed (which a send of the next slot could share
+    # a window with), but at a slot booked again: the next one, 0.2 s after the first send.
+    assert clock.now - first == pytest.approx(0.202, abs=0.01)
