@@ -144,12 +144,15 @@ class Pacer(BasePacer):
                     while (early := self._bulk_too_early()) > 0:
                         await self._sleep(early)
                     holds = self._holds
+                    before = self._next_by_address.get(address)
                     delay = self.reserve(address)
             else:
                 holds = self._holds
+                before = self._next_by_address.get(address)
                 delay = self.reserve(address)
             if delay <= 0:
                 return
+            mine = self._next_by_address.get(address)
             due = self._clock() + delay
             await self._sleep(delay)
             if lane is Lane.BULK and self._clock() - due > self._late and late_again < MAX_LATE:
@@ -157,6 +160,12 @@ class Pacer(BasePacer):
                 # sends of the next slots, and the provider would count more than its limit. A
                 # reply goes anyway: booked again it would queue behind the bulk sends.
                 late_again += 1
+                if self._next_by_address.get(address) == mine:
+                    # The slot given up unused does not hold its address back.
+                    if before is None:
+                        self._next_by_address.pop(address, None)
+                    else:
+                        self._next_by_address[address] = before
                 continue
             if self._holds == holds:
                 return

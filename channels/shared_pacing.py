@@ -78,8 +78,8 @@ end
 
 # KEYS: the account's hash, the address's key. ARGV: now in microseconds ('' for Redis's clock),
 # microseconds between sends, between sends to one address (0: no limit), how far ahead this
-# lane may book (-1: any), the idle expiry in ms. Returns {what, wait in microseconds, holds so
-# far}, where what is 1 (booked: send after the wait), 0 (the schedule is booked beyond this
+# lane may book (-1: any), the idle expiry in ms, the slot this sender gave up ('' if none).
+# Returns {what, wait in microseconds, holds so far, the slot booked}, where what is 1 (booked: send after the wait), 0 (the schedule is booked beyond this
 # lane's horizon: come back after the wait) or -1 (held, or the address must wait: come back).
 # Nothing is booked while held or while the address must wait, so no slot is wasted on a sender
 # that could not use it.
@@ -95,14 +95,18 @@ local held = tonumber(state[2]) or 0
 local holds = tonumber(state[3]) or 0
 local ready = math.max(now, held)
 if address_interval > 0 then
-  ready = math.max(ready, tonumber(redis.call('GET', KEYS[2])) or 0)
+  local address_next = tonumber(redis.call('GET', KEYS[2])) or 0
+  -- A slot this sender booked and gave up unused (ARGV[6]) does not hold its address back.
+  if address_next ~= (tonumber(ARGV[6]) or -1) + address_interval then
+    ready = math.max(ready, address_next)
+  end
 end
 if ready > now then
-  return {-1, ready - now, holds}
+  return {-1, ready - now, holds, 0}
 end
 local slot = math.max(now, next_free)
 if horizon >= 0 and slot - now > horizon then
-  return {0, slot - now - horizon, holds}
+  return {0, slot - now - horizon, holds, 0}
 end
 redis.call('HSET', KEYS[1], 'next', string.format('%d', slot + interval))
 redis.call('PEXPIRE', KEYS[1], math.max(tonumber(ARGV[5]), math.ceil((slot - now) / 1000) + 1000))
@@ -110,7 +114,7 @@ if address_interval > 0 then
   redis.call('SET', KEYS[2], string.format('%d', slot + address_interval),
              'PX', math.ceil((slot + address_interval - now) / 1000) + 1000)
 end
-return {1, slot - now, holds}
+return {1, slot - now, holds, slot}
 """
 )
 
@@ -208,14 +212,17 @@ class RedisPacer(BasePacer):
     async def _wait_shared(self, address: str, lane: Lane) -> None:
         keys = [self._schedule, self.address_key(address)]
         late_again = 0
+        given_up = ""
         while True:
             if lane is Lane.BULK:
                 # One bulk sender of this process at a time asks for a slot: a thousand that
                 # were all told "come back in 2 ms" would otherwise all ask again together.
                 async with self._bulk_turn:
-                    booked, wait_us, holds = await self._book_slot(keys, self._bulk_horizon)
+                    booked, wait_us, holds, slot = await self._book_slot(
+                        keys, self._bulk_horizon, given_up
+                    )
             else:
-                booked, wait_us, holds = await self._book_slot(keys, -1)
+                booked, wait_us, holds, slot = await self._book_slot(keys, -1, given_up)
             due = self._monotonic() + wait_us / 1_000_000
             if wait_us > 0:
                 await self._sleep(wait_us / 1_000_000)
@@ -228,26 +235,37 @@ class RedisPacer(BasePacer):
                 # sends of the next slots, and the provider would count more than its limit. A
                 # reply goes anyway: booked again it would queue behind the bulk sends.
                 late_again += 1
+                given_up = str(slot)
                 continue
             if await self._holds_known() <= holds:
                 return
             # A 429 came while this sender slept: its slot may fall inside the hold.
 
-    async def _book_slot(self, keys: list[str], horizon: int) -> tuple[bool, int, int]:
-        """Book the next slot within ``horizon``: (booked, microseconds to wait, holds so far).
+    async def _book_slot(
+        self, keys: list[str], horizon: int, given_up: str
+    ) -> tuple[bool, int, int, int]:
+        """Book the next slot within ``horizon``: (booked, microseconds to wait, holds so far,
+        the slot).
 
         Not booked: the account is held or the address must wait; the caller sleeps that out of
         the bulk turn, so the other bulk senders keep booking meanwhile.
         """
         while True:
             async with self._calls:
-                what, wait_us, holds = await self._book(
+                what, wait_us, holds, slot = await self._book(
                     keys=keys,
-                    args=[self._now(), self._interval, self._address_interval, horizon, _IDLE_MS],
+                    args=[
+                        self._now(),
+                        self._interval,
+                        self._address_interval,
+                        horizon,
+                        _IDLE_MS,
+                        given_up,
+                    ],
                 )
             self._learn_holds(int(holds))
             if what != 0:
-                return what == 1, int(wait_us), int(holds)
+                return what == 1, int(wait_us), int(holds), int(slot)
             # Booked beyond the horizon: wait in turn, so this sender is the next to book.
             await self._sleep(wait_us / 1_000_000)
 

@@ -240,7 +240,7 @@ async def test_a_bulk_sender_woken_too_late_books_again_rather_than_bunch_up(
     make_pacer: MakePacer,
 ) -> None:
     clock = Clock()
-    pacer = make_pacer(10, clock=clock, sleep=clock.sleep)
+    pacer = make_pacer(10, 1, clock=clock, sleep=clock.sleep)
     await pacer.wait("a")
     first = clock.now
 
@@ -250,5 +250,6 @@ async def test_a_bulk_sender_woken_too_late_books_again_rather_than_bunch_up(
     clock.on_sleep = busy_process
     await pacer.wait("b", Lane.BULK)
     # Not at 0.15 s, right behind the slot it missed (which a send of the next slot could share
-    # a window with), but at a slot booked again: the next one, 0.2 s after the first send.
+    # a window with), but at a slot booked again: the next one, 0.2 s after the first send. The
+    # slot given up does not count against b's one a second.
     assert clock.now - first == pytest.approx(0.202, abs=0.01)
