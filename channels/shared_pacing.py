@@ -79,7 +79,7 @@ end
 # KEYS: the account's hash, the address's key. ARGV: now in microseconds ('' for Redis's clock),
 # microseconds between sends, between sends to one address (0: no limit), how far ahead this
 # lane may book (-1: any), the idle expiry in ms, the slot this sender gave up ('' if none).
-# Returns {what, wait in microseconds, holds so far, the slot booked}, where what is 1 (booked: send after the wait), 0 (the schedule is booked beyond this
+# Returns {what, wait in microseconds, holds so far, the slot booked, now}, where what is 1 (booked: send after the wait), 0 (the schedule is booked beyond this
 # lane's horizon: come back after the wait) or -1 (held, or the address must wait: come back).
 # Nothing is booked while held or while the address must wait, so no slot is wasted on a sender
 # that could not use it.
@@ -102,11 +102,11 @@ if address_interval > 0 then
   end
 end
 if ready > now then
-  return {-1, ready - now, holds, 0}
+  return {-1, ready - now, holds, 0, now}
 end
 local slot = math.max(now, next_free)
 if horizon >= 0 and slot - now > horizon then
-  return {0, slot - now - horizon, holds, 0}
+  return {0, slot - now - horizon, holds, 0, now}
 end
 redis.call('HSET', KEYS[1], 'next', string.format('%d', slot + interval))
 redis.call('PEXPIRE', KEYS[1], math.max(tonumber(ARGV[5]), math.ceil((slot - now) / 1000) + 1000))
@@ -114,7 +114,7 @@ if address_interval > 0 then
   redis.call('SET', KEYS[2], string.format('%d', slot + address_interval),
              'PX', math.ceil((slot + address_interval - now) / 1000) + 1000)
 end
-return {1, slot - now, holds, slot}
+return {1, slot - now, holds, slot, now}
 """
 )
 
@@ -162,7 +162,7 @@ class RedisPacer(BasePacer):
             math.ceil(stretch / per_address_per_second) if per_address_per_second else 0
         )
         self._bulk_horizon = round(bulk_horizon * 1_000_000)
-        self._late = jitter_allowance
+        self._late_us = round(jitter_allowance * 1_000_000)
         self._clock = clock
         self._sleep = sleep
         self._book = redis.register_script(_BOOK)
@@ -176,6 +176,7 @@ class RedisPacer(BasePacer):
         # The most holds this process knows of: from its own 429s and every booking's answer.
         self._holds_seen = 0
         self._learnt_at = -math.inf
+        self._offset: int | None = None
         self._degraded = False
 
     @property
@@ -218,41 +219,40 @@ class RedisPacer(BasePacer):
                 # One bulk sender of this process at a time asks for a slot: a thousand that
                 # were all told "come back in 2 ms" would otherwise all ask again together.
                 async with self._bulk_turn:
-                    booked, wait_us, holds, slot = await self._book_slot(
+                    booked, due, holds, slot = await self._book_slot(
                         keys, self._bulk_horizon, given_up
                     )
             else:
-                booked, wait_us, holds, slot = await self._book_slot(keys, -1, given_up)
-            due = self._monotonic() + wait_us / 1_000_000
-            if wait_us > 0:
-                await self._sleep(wait_us / 1_000_000)
+                booked, due, holds, slot = await self._book_slot(keys, -1, given_up)
+            remaining = due - self._local_us()
+            if remaining > 0:
+                await self._sleep(remaining / 1_000_000)
             if not booked:
                 continue  # it was held, or this address had to wait: ask again
-            if wait_us <= 0:
-                return
-            if lane is Lane.BULK and self._monotonic() - due > self._late and late_again < MAX_LATE:
+            late = self._local_us() - due
+            if lane is Lane.BULK and late > self._late_us and late_again < MAX_LATE:
                 # Woken too late (the process was busy): sent now, it would bunch up with the
                 # sends of the next slots, and the provider would count more than its limit. A
                 # reply goes anyway: booked again it would queue behind the bulk sends.
                 late_again += 1
                 given_up = str(slot)
                 continue
-            if await self._holds_known() <= holds:
+            if remaining <= 0 or await self._holds_known() <= holds:
                 return
             # A 429 came while this sender slept: its slot may fall inside the hold.
 
     async def _book_slot(
         self, keys: list[str], horizon: int, given_up: str
     ) -> tuple[bool, int, int, int]:
-        """Book the next slot within ``horizon``: (booked, microseconds to wait, holds so far,
-        the slot).
+        """Book the next slot within ``horizon``: (booked, when to send it or to ask again on
+        this host's clock in microseconds, holds so far, the slot on Redis's clock).
 
         Not booked: the account is held or the address must wait; the caller sleeps that out of
         the bulk turn, so the other bulk senders keep booking meanwhile.
         """
         while True:
             async with self._calls:
-                what, wait_us, holds, slot = await self._book(
+                what, wait_us, holds, slot, now = await self._book(
                     keys=keys,
                     args=[
                         self._now(),
@@ -263,11 +263,29 @@ class RedisPacer(BasePacer):
                         given_up,
                     ],
                 )
+            local = self._local_us()
+            offset = self._learn_offset(local - int(now))
             self._learn_holds(int(holds))
-            if what != 0:
-                return what == 1, int(wait_us), int(holds), int(slot)
+            if what == 1:
+                return True, int(slot) + offset, int(holds), int(slot)
+            if what == -1:
+                return False, local + int(wait_us), int(holds), 0
             # Booked beyond the horizon: wait in turn, so this sender is the next to book.
-            await self._sleep(wait_us / 1_000_000)
+            await self._sleep(int(wait_us) / 1_000_000)
+
+    def _learn_offset(self, sample: int) -> int:
+        """This host's clock minus Redis's, from one answer (``sample`` = arrival - Redis's now).
+
+        Every sample is the true offset plus the answer's delay, so the least is the best guess;
+        it creeps up a microsecond an answer to follow a clock that drifts. A slot's moment on
+        this host's clock then does not include how long its answer took to arrive, which a busy
+        process would otherwise add to every send.
+        """
+        self._offset = sample if self._offset is None else min(sample, self._offset + 1)
+        return self._offset
+
+    def _local_us(self) -> int:
+        return round((self._clock() if self._clock is not None else time.time()) * 1_000_000)
 
     def _learn_holds(self, holds: int) -> None:
         self._holds_seen = max(self._holds_seen, holds)

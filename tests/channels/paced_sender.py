@@ -3,7 +3,7 @@
 It builds its channels the way ``citybot worker`` does (``bot.channel_setup.build_channels`` with
 Redis, so each channel's pacer is the shared ``RedisPacer``), waits until ``--start-at`` so that
 several processes begin together, sends ``--count`` messages to distinct residents from
-``--concurrency`` tasks through ``send_with_retries`` and prints one JSON line of what happened.
+``--concurrency`` tasks through ``send_with_retries`` and prints one JSON line of what happened (with the moments the pacer let each send go).
 ``run_senders`` starts several and collects their reports; ``busiest_second`` counts what the
 fake provider received in its busiest second.
 
@@ -30,7 +30,7 @@ from pathlib import Path
 
 from bot.channel_setup import build_channels
 from bot.config import Settings
-from channels.pacing import Lane
+from channels.pacing import BasePacer, Lane
 from channels.retrying import send_with_retries
 from channels.types import OutboundMessage
 from storage.redis import connect_redis
@@ -111,6 +111,21 @@ def _address(channel: str, worker: int, i: int) -> str:
     return str(100_000_000 + number) if channel == "telegram" else f"+2783{number:07d}"
 
 
+class _Stamped(BasePacer):
+    """The channel's pacer, noting the moment (time.time()) it lets each send go."""
+
+    def __init__(self, pacer: BasePacer) -> None:
+        self.pacer = pacer
+        self.released: list[float] = []
+
+    async def wait(self, address: str, lane: Lane = Lane.REPLY) -> None:
+        await self.pacer.wait(address, lane)
+        self.released.append(time.time())
+
+    async def hold(self, seconds: float, address: str | None = None) -> None:
+        await self.pacer.hold(seconds, address)
+
+
 async def run(args: argparse.Namespace) -> dict[str, object]:
     env = {
         "CITYBOT_REDIS_URL": args.redis,
@@ -129,7 +144,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     redis = connect_redis(settings.redis_url)
     channels = build_channels(settings, None, env, redis=redis, redis_prefix=args.prefix)
     channel = channels[args.channel]
-    pacer = getattr(channel, "pacer", None)
+    pacer = _Stamped(channel.pacer)  # type: ignore[attr-defined]
     lane = Lane(args.lane)
     todo: asyncio.Queue[int] = asyncio.Queue()
     for i in range(args.count):
@@ -160,7 +175,11 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     for each in {id(c): c for c in channels.values()}.values():
         await each.close()
     await redis.aclose()
-    return {"statuses": dict(statuses), "seconds": round(seconds, 3)}
+    return {
+        "statuses": dict(statuses),
+        "seconds": round(seconds, 3),
+        "released": [round(t, 6) for t in pacer.released],
+    }
 
 
 def main() -> None:
