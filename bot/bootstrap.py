@@ -142,7 +142,9 @@ def _wire(
     )
     channels: dict[str, BaseChannel] = {
         "webchat": WebChatChannel(settings.session_secret),
-        **build_channels(settings, sessions),
+        # Every send path of a channel (replies, status updates, broadcasts) goes through the
+        # channel's one pacer: shared by every process through Redis when it is configured.
+        **build_channels(settings, sessions, redis=redis, redis_prefix=REDIS_PREFIX),
     }
     media_links = MediaLinks(
         settings.session_secret, settings.public_url, lifetime_days=settings.media_link_days

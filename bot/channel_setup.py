@@ -3,13 +3,25 @@
 A channel without credentials stays off (its webhook answers 404). The channels built together
 share one ``ProviderSession``: one aiohttp session and connection pool for every provider call
 of the process (closing any of the channels closes it). Besides the contract's
-variables (DESIGN.md): ``TWILIO_WHATSAPP_TEMPLATES`` (JSON, message purpose -> Content SID),
-``CITYBOT_TELEGRAM_SEND_RATE`` (messages/s, default 30) and ``CITYBOT_TWILIO_SEND_RATE``
-(default 10 for SMS; WhatsApp twice that).
+variables (DESIGN.md): ``TWILIO_WHATSAPP_TEMPLATES`` (JSON, message purpose -> Content SID) and
+the providers' limits, in messages a second:
+
+* ``CITYBOT_TELEGRAM_SEND_RATE``: per bot, default 30 (Telegram's limit; one a second per chat);
+* ``TWILIO_SMS_MPS``: per SMS sender (number or messaging service), default
+  ``CITYBOT_TWILIO_SEND_RATE`` or 10;
+* ``TWILIO_WHATSAPP_MPS``: per WhatsApp sender, default twice the SMS default (one a second
+  per resident);
+* ``CITYBOT_PACING_JITTER_MS``: the network jitter (milliseconds) the pacing absorbs so that a
+  provider never counts more than its limit in any second, default 10 (the pacer then runs 1%
+  under the limit; see ``channels.pacing``).
+
+Each channel gets one pacer for its provider account (``channels.pacing``). With Redis every
+process shares it (``RedisPacer``: the limits hold for all processes together); without Redis the
+one process paces itself.
 
 Example::
 
-    channels = build_channels(settings, sessionmaker)   # {"telegram": ..., "sms": ...}
+    channels = build_channels(settings, sessionmaker, redis=redis)   # {"telegram": ..., "sms": ...}
 """
 
 from __future__ import annotations
@@ -19,12 +31,15 @@ import os
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 
+from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from channels.base import BaseChannel
 from channels.http_session import ProviderSession
+from channels.pacing import DEFAULT_JITTER_ALLOWANCE, BasePacer, Pacer
+from channels.shared_pacing import RedisPacer
 from channels.telegram import TelegramChannel
 from channels.twilio_common import TwilioAccount
 from channels.twilio_sms import SmsChannel
@@ -40,17 +55,33 @@ def build_channels(
     settings: Settings,
     sessions: Sessions | None = None,
     env: Mapping[str, str] = os.environ,
+    *,
+    redis: Redis | None = None,
+    redis_prefix: str = "citybot:",
 ) -> dict[str, BaseChannel]:
     """The provider channels the settings enable (see the module's docstring)."""
     channels: dict[str, BaseChannel] = {}
     http = ProviderSession()
+
+    jitter = _jitter(env)
+
+    def pacer(account: str, per_second: float, per_address: float | None) -> BasePacer:
+        if redis is None:
+            return Pacer(per_second, per_address, jitter_allowance=jitter)
+        return RedisPacer(
+            redis, account, per_second, per_address, prefix=redis_prefix, jitter_allowance=jitter
+        )
+
     if settings.telegram_bot_token:
+        rate = _rate(env, "CITYBOT_TELEGRAM_SEND_RATE", 30.0)
+        # The bot's id (the token's part before the colon) names the account; it is no secret.
+        bot_id = settings.telegram_bot_token.split(":", 1)[0]
         channels["telegram"] = TelegramChannel(
             settings.telegram_bot_token,
             settings.telegram_webhook_secret,
             api_base_url=settings.telegram_api_base_url,
-            per_second=_rate(env, "CITYBOT_TELEGRAM_SEND_RATE", 30.0),
             http=http,
+            pacer=pacer(f"telegram:{bot_id}", rate, 1.0),
         )
     if settings.twilio_account_sid and settings.twilio_auth_token:
         account = TwilioAccount(
@@ -59,19 +90,26 @@ def build_channels(
             settings.public_url,
             api_base_url=settings.twilio_api_base_url,
         )
-        rate = _rate(env, "CITYBOT_TWILIO_SEND_RATE", 10.0)
+        sid = settings.twilio_account_sid
+        default = _rate(env, "CITYBOT_TWILIO_SEND_RATE", 10.0)
         if settings.twilio_sms_from:
+            sender = settings.twilio_sms_from
             channels["sms"] = SmsChannel(
-                account, settings.twilio_sms_from, per_second=rate, http=http
+                account,
+                sender,
+                http=http,
+                pacer=pacer(f"twilio:{sid}:{sender}", _rate(env, "TWILIO_SMS_MPS", default), None),
             )
         if settings.twilio_whatsapp_from:
+            sender = settings.twilio_whatsapp_from.removeprefix("whatsapp:")
+            mps = _rate(env, "TWILIO_WHATSAPP_MPS", default * 2)
             channels["whatsapp"] = WhatsAppChannel(
                 account,
                 settings.twilio_whatsapp_from,
                 templates=_templates(env),
                 last_inbound=_last_inbound(sessions, "whatsapp") if sessions else None,
-                per_second=rate * 2,
                 http=http,
+                pacer=pacer(f"twilio:{sid}:whatsapp:{sender}", mps, 1.0),
             )
     return channels
 
@@ -84,6 +122,19 @@ def _rate(env: Mapping[str, str], name: str, default: float) -> float:
     if value <= 0:
         raise ValueError(f"{name} must be positive")
     return value
+
+
+def _jitter(env: Mapping[str, str]) -> float:
+    raw = env.get("CITYBOT_PACING_JITTER_MS", "").strip()
+    if not raw:
+        return DEFAULT_JITTER_ALLOWANCE
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError("CITYBOT_PACING_JITTER_MS must be a number of milliseconds") from None
+    if not 0 <= value <= 500:
+        raise ValueError("CITYBOT_PACING_JITTER_MS must be between 0 and 500")
+    return value / 1000
 
 
 def _templates(env: Mapping[str, str]) -> dict[str, str]:

@@ -7,7 +7,7 @@ is unreachable (blocked the bot, opted out at the provider).
 
 Example::
 
-    delivery = await send_with_retries(channel, message, pacer=pacer)
+    delivery = await send_with_retries(channel, message, pacer=channel.pacer)
     if delivery.status is DeliveryStatus.UNREACHABLE:
         await mark_unreachable(message.channel, message.address)
 """
@@ -19,7 +19,7 @@ import random
 from collections.abc import Awaitable, Callable, Sequence
 
 from channels.base import BaseChannel
-from channels.pacing import Pacer
+from channels.pacing import BasePacer, Lane
 from channels.types import Delivery, DeliveryStatus, OutboundMessage
 
 __all__ = ["DEFAULT_BACKOFF", "PROVIDER_DOWN", "send_with_retries"]
@@ -36,22 +36,29 @@ async def send_with_retries(
     channel: BaseChannel,
     message: OutboundMessage,
     *,
-    pacer: Pacer | None = None,
+    pacer: BasePacer | None = None,
+    lane: Lane = Lane.REPLY,
     attempts: int = 8,
     backoff: Sequence[float] = DEFAULT_BACKOFF,
     max_retry_after: float = 300.0,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> Delivery:
-    """Deliver ``message``; return the final ``Delivery`` (SENT, UNREACHABLE or the last failure)."""
+    """Deliver ``message``; return the final ``Delivery`` (SENT, UNREACHABLE or the last failure).
+
+    ``lane`` tells the pacer whether a resident is waiting (``REPLY``) or not (``BULK``: status
+    updates, broadcasts), so bulk sends yield to replies.
+    """
     delivery = Delivery(status=DeliveryStatus.FAILED, error="not attempted")
     for attempt in range(attempts):
         if pacer is not None:
-            await pacer.wait(message.address)
+            await pacer.wait(message.address, lane)
         delivery = await channel.send(message)
         if delivery.status is DeliveryStatus.RATE_LIMITED:
             wait = min(delivery.retry_after or 1.0, max_retry_after)
             if pacer is not None:
-                pacer.hold(wait, message.address)
+                # The whole account is over its limit, not this resident: every sender of it
+                # (every process, with a shared pacer) waits, then books its slot again.
+                await pacer.hold(wait)
             else:
                 await sleep(wait)
             continue

@@ -76,7 +76,7 @@ from channels.base import BadRequest, BaseChannel, ChannelRequest, ForbiddenRequ
 from channels.http_session import ProviderSession
 from channels.media import telegram_file_ref
 from channels.media_fetch import MediaNotFound, MediaRefused, MediaUnavailable
-from channels.pacing import Pacer
+from channels.pacing import BasePacer, Pacer
 from channels.render_text import render_plain
 from channels.retrying import PROVIDER_DOWN
 from channels.sms_render import split_for_length
@@ -192,6 +192,7 @@ class TelegramChannel(BaseChannel):
         per_second: float = 30.0,
         per_chat_per_second: float = 1.0,
         http: ProviderSession | None = None,
+        pacer: BasePacer | None = None,
     ) -> None:
         self._secret = secret
         base = (api_base_url or "https://api.telegram.org").rstrip("/")
@@ -206,7 +207,8 @@ class TelegramChannel(BaseChannel):
             request=self._request,
             get_updates_request=AiohttpRequest(self._http, read_timeout=10.0, connect_timeout=5.0),
         )
-        self.pacer = Pacer(per_second, per_chat_per_second)
+        # The composition root passes one shared by every process (Redis) where there are several.
+        self.pacer: BasePacer = pacer or Pacer(per_second, per_chat_per_second)
 
     # -- verify ---------------------------------------------------------------------------------
 

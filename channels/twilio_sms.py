@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from channels.base import ChannelRequest
 from channels.http_session import ProviderSession
-from channels.pacing import Pacer
+from channels.pacing import BasePacer, Pacer
 from channels.sms_render import split_for_sms
 from channels.twilio_common import (
     TwilioAccount,
@@ -60,11 +60,12 @@ class SmsChannel(TwilioChannel):
         per_second: float = 10.0,
         per_address_per_second: float | None = None,
         http: ProviderSession | None = None,
+        pacer: BasePacer | None = None,
     ) -> None:
         super().__init__(account, http=http)
         self.from_number = from_number
         # Twilio queues per sending number at its MPS; pacing here keeps our queue, not theirs.
-        self.pacer = Pacer(per_second, per_address_per_second)
+        self.pacer: BasePacer = pacer or Pacer(per_second, per_address_per_second)
 
     def parse(self, request: ChannelRequest) -> list[InboundMessage]:
         form = request.form

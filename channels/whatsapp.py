@@ -27,7 +27,7 @@ from typing import Any
 
 from channels.base import BadRequest, ChannelRequest
 from channels.http_session import ProviderSession
-from channels.pacing import Pacer
+from channels.pacing import BasePacer, Pacer
 from channels.sms_render import split_for_length
 from channels.twilio_common import (
     TwilioAccount,
@@ -77,13 +77,14 @@ class WhatsAppChannel(TwilioChannel):
         per_second: float = 20.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         http: ProviderSession | None = None,
+        pacer: BasePacer | None = None,
     ) -> None:
         super().__init__(account, http=http)
         self.from_number = (from_number or "").removeprefix(PREFIX)
         self.templates = dict(templates or {})
         self.last_inbound = last_inbound
         self._clock = clock
-        self.pacer = Pacer(per_second, 1.0)
+        self.pacer: BasePacer = pacer or Pacer(per_second, 1.0)
 
     def parse(self, request: ChannelRequest) -> list[InboundMessage]:
         form = request.form

@@ -8,7 +8,8 @@ The filer ("your report is with the city") and the status poller ("closed") deci
 2. their address on the channel they reported on (the one they wrote from last, if several;
    none the provider called unreachable);
 3. the channel renders the text as it renders any notice (SMS segments, WhatsApp length) and
-   sends it paced and retried (``send_with_retries``). WhatsApp outside its 24-hour window sends
+   sends it paced (in the pacer's bulk lane, so replies to residents go first) and retried
+   (``send_with_retries``). WhatsApp outside its 24-hour window sends
    the approved template configured for the message's ``purpose`` (the channel decides, from
    ``resident_addresses.last_inbound_at``); the web chat cannot push, so the message waits in the
    message log for the page, which polls ``GET /webchat/messages?after=ID``;
@@ -38,6 +39,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.base import BaseChannel
+from channels.pacing import Lane
 from channels.retrying import send_with_retries
 from channels.types import Delivery, DeliveryStatus, OutboundMessage
 from forms_runtime.effects import Notice
@@ -85,7 +87,9 @@ class ResidentDelivery:
         pacer = getattr(channel, "pacer", None)
         ids: list[str] = []
         for part_number, part in enumerate(outbound):
-            delivery = await send_with_retries(channel, part, pacer=pacer, attempts=self.attempts)
+            delivery = await send_with_retries(
+                channel, part, pacer=pacer, lane=Lane.BULK, attempts=self.attempts
+            )
             # The whole text is logged once, on the first part: it is what the resident was told.
             await self._record(message, part, delivery, logged_text=part_number == 0)
             if self._count_sent is not None and delivery.status in _DELIVERED:

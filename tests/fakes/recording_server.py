@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,6 +35,8 @@ class RecordedRequest:
     body: bytes
     # The answer the fake gave (status), so a test can tell failed attempts from good ones.
     status: int = 0
+    # When it arrived (time.monotonic()), so pacing tests can count arrivals in any one second.
+    at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -100,6 +103,7 @@ class RecordingServer:
     # -- helpers for subclasses -----------------------------------------------------------------
 
     async def record(self, request: web.Request) -> RecordedRequest:
+        arrived = time.monotonic()
         body = await request.read()
         form: dict[str, str] = {}
         if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
@@ -109,7 +113,9 @@ class RecordingServer:
             loaded = json.loads(body)
             form = {k: v if isinstance(v, str) else json.dumps(v) for k, v in loaded.items()}
         form.update({k: v for k, v in request.query.items() if k not in form})
-        return RecordedRequest(request.method, request.path, dict(request.headers), form, body)
+        return RecordedRequest(
+            request.method, request.path, dict(request.headers), form, body, at=arrived
+        )
 
     async def answer_slowly(self, request: web.Request) -> bool:
         """Wait ``answer_delay``; False if the client hung up meanwhile (answer nothing)."""
@@ -134,6 +140,7 @@ class RecordingServer:
             recorded.form,
             recorded.body,
             answer.status,
+            recorded.at,
         )
         self.requests.append(answered)
         if self.on_request is not None:

@@ -1,0 +1,113 @@
+"""Two worker processes, one provider account at 1,000 messages/s: do they keep to it together?
+
+Each worker (``tests.channels.paced_sender``) builds its channel as ``citybot worker`` does, with
+the shared ``RedisPacer``, and sends its half of the messages in the bulk lane; the fake provider
+(tests/fakes) records when each request arrived. Printed per channel: the achieved rate between
+the first arrival and the last (target: within 2% of the limit, never above) and the most
+arrivals in any one-second window (never above the limit), and the same count over the moments
+the pacers released the sends (what the pacing itself does, before the SDK, the network and the
+fake's event loop add their jitter).
+
+Needs Redis: ``CITYBOT_TEST_REDIS_URL`` (or ``--redis``).
+
+Example::
+
+    .venv/bin/python bench/pacing.py --rate 1000 --seconds 10
+    telegram: 10000 sent in 10.10 s: 990.0/s (99.0% of 1000), busiest second 991, 429s 0: ok
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import cast
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.channels.paced_sender import busiest_second, paced_arrivals, run_senders
+from tests.fakes.recording_server import RecordingServer
+from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.twilio_api import FakeTwilio
+
+
+async def bench(
+    channel: str,
+    rate: float,
+    seconds: float,
+    redis_url: str,
+    workers: int,
+    jitter_ms: float,
+    lane: str,
+) -> bool:
+    fake: RecordingServer = FakeTelegram() if channel == "telegram" else FakeTwilio()
+    total = int(rate * seconds)
+    async with fake:
+        reports = await run_senders(
+            fake.url,
+            redis_url,
+            channel,
+            rate=rate,
+            per_worker=total // workers,
+            workers=workers,
+            # Enough senders per process to keep a quarter second of bulk slots booked ahead.
+            concurrency=max(20, int(rate / workers * 0.5)),
+            jitter_ms=jitter_ms,
+            lane=lane,
+        )
+    arrivals = paced_arrivals(fake)
+    times = sorted(r.at for r in arrivals)
+    span = times[-1] - times[0]
+    achieved = (len(times) - 1) / span if span > 0 else 0.0
+    busiest = busiest_second(times)
+    limited = sum(r.status == 429 for r in arrivals)
+    released = [t for r in reports for t in cast(list[float], r["released"])]
+    ok = 0.98 * rate <= achieved <= rate and busiest <= rate
+    print(
+        f"{channel}: {len(times)} sent in {span:.2f} s: {achieved:.1f}/s "
+        f"({achieved / rate:.1%} of {rate:g}), busiest second at the provider {busiest}, "
+        f"429s {limited}: {'ok' if ok else 'MISSED'}"
+    )
+    # The same count where the pacers let the sends go (both processes' clocks are this host's):
+    # what the pacing does, before the SDK, the network and the fake's own event loop add jitter.
+    print(
+        f"  busiest second as released by the pacers {busiest_second(released)}; "
+        f"workers: {[r['statuses'] for r in reports]}"
+    )
+    return ok
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=1000.0, help="the provider's limit, msg/s")
+    parser.add_argument("--seconds", type=float, default=10.0, help="how long at the limit")
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--channel", choices=("telegram", "sms", "both"), default="both")
+    parser.add_argument("--jitter-ms", type=float, default=10.0, help="CITYBOT_PACING_JITTER_MS")
+    parser.add_argument("--lane", choices=("bulk", "reply"), default="bulk")
+    parser.add_argument("--redis", default=os.environ.get("CITYBOT_TEST_REDIS_URL"))
+    args = parser.parse_args()
+    if not args.redis:
+        parser.error("set CITYBOT_TEST_REDIS_URL or pass --redis")
+    channels = ("telegram", "sms") if args.channel == "both" else (args.channel,)
+    results = [
+        asyncio.run(
+            bench(
+                channel,
+                args.rate,
+                args.seconds,
+                args.redis,
+                args.workers,
+                args.jitter_ms,
+                args.lane,
+            )
+        )
+        for channel in channels
+    ]
+    sys.exit(0 if all(results) else 1)
+
+
+if __name__ == "__main__":
+    main()
