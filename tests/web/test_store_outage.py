@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -17,6 +17,7 @@ from sqlalchemy.engine import make_url
 
 from bot.app import create_app
 from bot.config import Settings
+from tests.storage.databases import postgres_database
 from tests.web.webchat_residents import WebResident
 
 pytestmark = pytest.mark.postgres
@@ -60,10 +61,17 @@ class TcpProxy:
         self._writers.discard(writer)
 
 
+@pytest.fixture
+async def own_database() -> AsyncIterator[str]:
+    """A database of this test's own: the shared one may be at another branch's revision."""
+    async with postgres_database() as url:
+        yield url
+
+
 async def test_database_down_gives_503_and_the_message_is_kept_for_a_retry(
-    aiohttp_client: Callable[..., Any], postgres_url: str
+    aiohttp_client: Callable[..., Any], own_database: str
 ) -> None:
-    url = make_url(postgres_url)
+    url = make_url(own_database)
     proxy = TcpProxy(url.host or "127.0.0.1", url.port or 5432)
     await proxy.start()
     settings = Settings(
