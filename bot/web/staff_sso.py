@@ -107,6 +107,10 @@ async def callback(call: Call) -> web.StreamResponse:
         raise await _refused(
             call, "sso_denied", f"The provider said no: {q.get('error_description') or q['error']}"
         )
+    issuer = q.get("iss")
+    if issuer is not None and issuer.rstrip("/") != sso.settings.issuer.rstrip("/"):
+        # RFC 9207: an answer that names another provider is a mix-up attack, not ours.
+        raise await _refused(call, "sso_issuer", "The answer came from another sign-in provider.")
     expected = _expected(call)
     if expected is None:
         raise await _refused(

@@ -231,3 +231,13 @@ async def test_the_console_offers_the_city_account_when_sso_is_on(city: City) ->
     async with city.http.get(f"{city.url}/staff/sign-in") as response:
         page = await response.text()
     assert 'href="/api/v1/session/sso"' in page and "Sign in with your city account" in page
+
+
+async def test_an_answer_naming_another_provider_is_refused(
+    city: City, browser: Browser, idp: FakeOidcProvider
+) -> None:
+    callback = await _callback_url(city, browser, idp)
+    status, body, _ = await browser.go(callback + "&iss=https%3A%2F%2Fevil.example")
+    assert (status, body["error"]["code"]) == (400, "sso_issuer")
+    status, _, landed = await browser.go(callback + "&iss=" + idp.issuer)
+    assert (status, landed) == (302, f"{city.url}/staff/")
