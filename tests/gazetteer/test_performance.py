@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 import time
 
 from bot.commands.gazetteer_build import packaged_path
-from forms_runtime.gazetteer import Gazetteer, load_gazetteer
+from forms_runtime.gazetteer import Gazetteer
 
 TEXTS = [
     "mitchells plain",
@@ -48,7 +50,25 @@ def test_locate_is_under_a_fifth_of_a_millisecond(gazetteer: Gazetteer):
     assert _average_seconds(calls, repeat=2) < 0.0002
 
 
+_LOAD = (
+    "import time, sys\n"
+    "from forms_runtime.gazetteer import load_gazetteer\n"
+    "start = time.perf_counter()\n"
+    "load_gazetteer(sys.argv[1])\n"
+    "print(time.perf_counter() - start)\n"
+)
+
+
 def test_the_packaged_file_loads_quickly():
-    start = time.perf_counter()
-    load_gazetteer(packaged_path())
-    assert time.perf_counter() - start < 0.5  # measured about 0.12 s; generous for CI
+    # Measured in a fresh interpreter, as `citybot serve` loads it at start: late in the test
+    # run the heap holds everything earlier tests made, and the collector's passes over it
+    # (not the load) took the time.
+    seconds = float(
+        subprocess.run(
+            [sys.executable, "-c", _LOAD, str(packaged_path())],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
+    assert seconds < 0.5  # measured about 0.12 s; generous for CI
