@@ -50,7 +50,7 @@ from staff.roles import Permission
 from storage.models import Broadcast
 from storage.types import utc_now
 
-__all__ = ["ENDPOINTS"]
+__all__ = ["ENDPOINTS", "text_fields"]
 
 _ID = "{id:[^/]{1,40}}"
 MAX_RADIUS_M = 20_000
@@ -343,17 +343,24 @@ REPORT = schemas.obj(
     state=S, recipients=INT, totals=COUNTS, by_channel=TABLE, by_ward=TABLE, by_language=TABLE
 )
 _P = Permission
-_TEXTS = tuple(
-    Field(
-        f"text_{loc}",
-        "string",
-        "the English text (required)" if loc == "en" else f"the text in {loc}",
-        required=loc == "en",
-        nullable=loc != "en",
-        max_length=broadcasts.MAX_TEXT,
+
+
+def text_fields(*, required: bool) -> tuple[Field, ...]:
+    """``text_en`` ... ``text_xh``: what residents are told, per language (English required
+    where anything is)."""
+    return tuple(
+        Field(
+            f"text_{loc}",
+            "string",
+            f"what residents are told, in {loc}"
+            + (" (required)" if required and loc == "en" else ""),
+            required=required and loc == "en",
+            nullable=not (required and loc == "en"),
+            max_length=broadcasts.MAX_TEXT,
+        )
+        for loc in LOCALES
     )
-    for loc in LOCALES
-)
+
 
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
@@ -384,7 +391,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         answer=BROADCAST,
         body=(
             Field("title", "string", "what staff see it as", required=True, max_length=120),
-            *_TEXTS,
+            *text_fields(required=True),
             Field("wards", "strings", "target wards", max_length=8),
             Field("places", "strings", "target suburbs or settlements (gazetteer names)"),
             Field("latitude", "number", "a target point", minimum=-90, maximum=90),

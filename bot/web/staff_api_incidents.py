@@ -21,9 +21,10 @@ from typing import Any
 from sqlalchemy import select
 
 from bot.web import staff_api_schemas as schemas
+from bot.web.staff_api_broadcasts import text_fields
 from bot.web.staff_api_table import PAGING, ApiError, Call, Endpoint, Field, scoped_page
 from notifier import incidents
-from notifier.broadcasts import LOCALES, MAX_TEXT, URGENCIES, InvalidBroadcast
+from notifier.broadcasts import LOCALES, URGENCIES, InvalidBroadcast
 from notifier.incidents import STATUSES, IncidentDraft, IncidentNotFound
 from staff import audit
 from staff.identity import StaffIdentity
@@ -168,21 +169,6 @@ INCIDENT = schemas.obj(
 )
 
 
-def _texts(required: bool) -> tuple[Field, ...]:
-    return tuple(
-        Field(
-            f"text_{loc}",
-            "string",
-            f"what residents are told, in {loc}"
-            + (" (required)" if required and loc == "en" else ""),
-            required=required and loc == "en",
-            nullable=not (required and loc == "en"),
-            max_length=MAX_TEXT,
-        )
-        for loc in LOCALES
-    )
-
-
 ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint(
         "GET",
@@ -214,7 +200,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             ),
             Field("services", "strings", "the report forms it explains", required=True),
             Field("wards", "strings", "the wards affected", required=True, max_length=8),
-            *_texts(required=True),
+            *text_fields(required=True),
             Field("urgency", "string", "emergency goes out in quiet hours", enum=URGENCIES),
             Field("starts_at", "datetime", "when it started (now)", nullable=True),
             Field("expected_end_at", "datetime", "when it should be fixed", nullable=True),
@@ -245,7 +231,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         body=(
             Field("status", "string", "open, resolved or cancelled", enum=STATUSES),
             Field("expected_end_at", "datetime", "the new expected end", nullable=True),
-            *_texts(required=False),
+            *text_fields(required=False),
         ),
     ),
 )
