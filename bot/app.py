@@ -72,7 +72,11 @@ def app_for(services: Services, *, workers: bool = True) -> web.Application:
     """The application over ``services``, which it closes when it stops."""
     app = web.Application(
         client_max_size=CLIENT_MAX_SIZE,
-        middlewares=[error_middleware(services.metrics), security_headers],
+        # Outermost first: the headers go on the error middleware's answers too.
+        middlewares=[
+            security_headers(hsts=services.settings.public_url.startswith("https://")),
+            error_middleware(services.metrics),
+        ],
     )
     app[SERVICES_KEY] = services
     operations.add_routes(app, services)

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy import select
+from yarl import URL
 
 from bot.services import Services
 from bot.web.errors import json_error, unavailable_errors
@@ -103,6 +104,17 @@ def add_routes(app: web.Application, services: Services) -> None:
         assert session_id is not None
         return session_id, cookie
 
+    own_origins = {_origin_of(services.settings.public_url)}
+
+    def same_origin(request: web.Request) -> bool:
+        """A browser names the page that posts in ``Origin``: it must be ours (the public URL,
+        or the address this request came to). A client that sends none is not a browser, so
+        no resident's cookie can be riding on it; it may post."""
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return True
+        return origin in own_origins or origin == f"{request.scheme}://{request.host}"
+
     def with_cookie(response: web.Response, cookie: str | None) -> web.Response:
         if cookie is not None:
             response.set_cookie(
@@ -125,12 +137,18 @@ def add_routes(app: web.Application, services: Services) -> None:
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
             return json_error(413, f"the body is over {MAX_BODY_BYTES} bytes")
         body = await request.content.read(MAX_BODY_BYTES + 1)
+        if len(body) > MAX_BODY_BYTES:
+            return json_error(413, f"the body is over {MAX_BODY_BYTES} bytes")
+        if request.content_type != "application/json":
+            # A cross-site HTML form can only send form or plain-text bodies: JSON keeps it out.
+            return json_error(415, "send the message as application/json")
+        if not same_origin(request):
+            return json_error(403, "the message must come from this site's own chat page")
         session_id, cookie = session(request)
         try:
             inbound = channel.parse_post(body, session_id)
         except BadRequest as exc:
-            status = 413 if len(body) > MAX_BODY_BYTES else 400
-            return json_error(status, str(exc))
+            return json_error(400, str(exc))
         try:
             result = await services.handle_inbound(inbound)
         except unavailable_errors() as exc:
@@ -205,3 +223,9 @@ def add_routes(app: web.Application, services: Services) -> None:
     app.router.add_post("/webchat/messages", post_message)
     app.router.add_get("/webchat/messages", pushed)
     app.router.add_get("/webchat/history", history)
+
+
+def _origin_of(url: str) -> str:
+    """``https://city.example/chat`` -> ``https://city.example`` (the form browsers send)."""
+    parsed = URL(url)
+    return str(parsed.origin())

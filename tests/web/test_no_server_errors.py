@@ -341,6 +341,7 @@ async def _send(
             body = data.draw(odd_updates(), label="update")
         elif path == "/webchat/messages" and right:
             sent_headers["Cookie"] = f"{COOKIE_NAME}={site.webchat_cookie}"
+            sent_headers["Content-Type"] = "application/json"
             body = data.draw(odd_webchat_posts(), label="post")
         else:
             if path.startswith("/api/") and right:

@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
+from yarl import URL
 
 from bot.app import create_app
 from bot.config import Settings
@@ -169,3 +170,82 @@ async def test_a_flood_from_one_resident_is_limited_politely_and_others_are_not(
     assert not calm["rate_limited"] and calm["messages"]
     await flooder.close()
     await other.close()
+
+
+async def test_a_post_that_is_not_json_is_415_and_nothing_is_stored(
+    client: TestClient[Any, Any], services: Services
+) -> None:
+    # What a cross-site HTML form can send: a form body, or plain text that happens to be JSON.
+    for content_type in ("application/x-www-form-urlencoded", "text/plain"):
+        response = await client.post(
+            "/webchat/messages",
+            data=b'{"client_message_id": "m", "text": "pothole"}',
+            headers={"Content-Type": content_type},
+        )
+        assert response.status == 415, content_type
+        assert "application/json" in (await response.json())["error"]
+    async with services.session_factory() as db:
+        assert await db.scalar(select(func.count()).select_from(MessageLog)) == 0
+
+
+async def test_a_post_from_another_site_is_403_and_ours_is_taken(
+    client: TestClient[Any, Any], services: Services
+) -> None:
+    body = {"client_message_id": "m-1", "text": "pothole"}
+    for origin in ("https://evil.example", "null", "http://localhost:8080.evil.example"):
+        response = await client.post("/webchat/messages", json=body, headers={"Origin": origin})
+        assert response.status == 403, origin
+        assert "chat page" in (await response.json())["error"]
+    async with services.session_factory() as db:
+        assert await db.scalar(select(func.count()).select_from(MessageLog)) == 0
+    # The public URL's origin, and the address the request came to, are both this site.
+    public = str(URL(services.settings.public_url).origin())
+    own = f"http://{client.server.host}:{client.server.port}"
+    for n, origin in enumerate((public, own)):
+        response = await client.post(
+            "/webchat/messages",
+            json={"client_message_id": f"ok-{n}", "text": "pothole"},
+            headers={"Origin": origin},
+        )
+        assert response.status == 200, origin
+
+
+async def test_every_answer_carries_the_browser_safety_headers(
+    client: TestClient[Any, Any],
+) -> None:
+    for method, path in (
+        ("GET", "/"),
+        ("GET", "/no-such-page"),  # aiohttp's own 404, turned into JSON by the error middleware
+        ("PUT", "/webchat/messages"),  # its 405
+        ("POST", "/webchat/messages"),  # our own 415
+        ("GET", "/healthz"),
+    ):
+        response = await client.request(method, path)
+        headers = response.headers
+        assert headers["X-Content-Type-Options"] == "nosniff", path
+        assert headers["Referrer-Policy"] == "same-origin", path
+        assert headers["X-Frame-Options"] == "DENY", path
+        assert "geolocation=(self)" in headers["Permissions-Policy"], path
+        # The public URL here is http: a browser would ignore HSTS, and a test host must not get it.
+        assert "Strict-Transport-Security" not in headers, path
+
+
+async def test_an_https_site_tells_browsers_to_stay_on_https(
+    aiohttp_client: Callable[..., Any], tmp_path: Path
+) -> None:
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/db.sqlite3",
+        session_secret="x",
+        public_url="https://chat.city.example",
+    )
+    client = await aiohttp_client(await create_app(settings, workers=False))
+    for path in ("/", "/no-such-page"):
+        response = await client.get(path)
+        assert response.headers["Strict-Transport-Security"] == "max-age=31536000", path
+    # Behind the TLS proxy the chat page's posts name the public origin.
+    response = await client.post(
+        "/webchat/messages",
+        json={"client_message_id": "m", "text": "pothole"},
+        headers={"Origin": "https://chat.city.example"},
+    )
+    assert response.status == 200
