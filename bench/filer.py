@@ -76,7 +76,7 @@ async def bench_filing(folder: Path, server_url: str | None, reports: int, worke
         engine = create_engine(url)
         sessionmaker = create_sessionmaker(engine)
         app = web.Application()
-        add_open311_routes(app, sessionmaker, standard_forms())
+        add_open311_routes(app, sessionmaker, standard_forms(), api_key="")
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         async with sessionmaker() as session, session.begin():
@@ -212,7 +212,7 @@ async def bench_polling(
         sessionmaker = create_sessionmaker(engine)
         await _seed(engine, open_requests, datetime.now(UTC))
         app = web.Application()
-        add_open311_routes(app, sessionmaker, standard_forms())
+        add_open311_routes(app, sessionmaker, standard_forms(), api_key="")
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         writes = count_writes(engine)

@@ -114,7 +114,7 @@ def _wire(
     forms = standard_forms()
     city = Open311Backend(
         settings.open311_endpoint or builtin_open311_endpoint(settings),
-        api_key=settings.open311_api_key,
+        api_key=settings.open311_key,
         jurisdiction_id=settings.open311_jurisdiction_id,
     )
     reply_queue = ReplyQueue(REDIS_PREFIX) if redis is not None else None

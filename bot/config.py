@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import hmac
 import os
 import secrets
 from collections.abc import Callable, Mapping
@@ -93,6 +94,9 @@ class Settings:
     open311_endpoint: str | None = None
     open311_api_key: str | None = None
     open311_jurisdiction_id: str | None = None
+    # The built-in server's public answers carry descriptions, typed addresses and photo links
+    # (off: those may name a resident or show their home; the api_key holder sees them anyway).
+    open311_public_details: bool = False
 
     # Signs the web chat session cookie. Unset: generated once and kept next to the SQLite file,
     # so a restart keeps residents' sessions (see ``from_env``).
@@ -149,6 +153,16 @@ class Settings:
         """No city endpoint configured: file with the built-in GeoReport v2 server."""
         return not self.open311_endpoint
 
+    @property
+    def open311_key(self) -> str | None:
+        """The api_key filing uses: ``OPEN311_API_KEY``, or for the built-in server (which never
+        runs open) one derived from the session secret, so it is made on first start, kept with
+        that secret, and the same in every process that shares it."""
+        if self.open311_api_key or not self.builtin_open311:
+            return self.open311_api_key
+        digest = hmac.new(self.session_secret.encode(), b"citybot open311 api_key", "sha256")
+        return digest.hexdigest()[:32]
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
         """Read the environment; raise ``ConfigError`` naming the variable that is wrong."""
@@ -187,6 +201,8 @@ class Settings:
             open311_endpoint=text("OPEN311_ENDPOINT"),
             open311_api_key=text("OPEN311_API_KEY"),
             open311_jurisdiction_id=text("OPEN311_JURISDICTION_ID"),
+            open311_public_details=(text("OPEN311_PUBLIC_DETAILS") or "").lower()
+            in ("1", "true", "yes", "on"),
             session_secret=text("CITYBOT_SESSION_SECRET") or _stored_secret(database_url),
             form_idle_hours=_number(env, "CITYBOT_FORM_IDLE_HOURS", 24.0, float, minimum=0.01),
             rate_limit_per_second=_number(

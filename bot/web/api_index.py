@@ -116,7 +116,7 @@ def _discovery(services: Services) -> dict[str, object]:
     return {
         "changeset": _CHANGESET,
         "contact": f"See {settings.public_url}/api",
-        "key_service": "Ask the city for an API key" if settings.open311_api_key else "",
+        "key_service": "Ask the city for an API key" if settings.open311_key else "",
         "endpoints": [
             {
                 "specification": _GEOREPORT_SPEC,

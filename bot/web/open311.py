@@ -25,5 +25,6 @@ def add_routes(app: web.Application, services: Services) -> None:
             app,
             services.session_factory,
             services.turn_loop.forms,
-            api_key=settings.open311_api_key,
+            api_key=settings.open311_key or "",
+            public_details=settings.open311_public_details,
         )

@@ -194,6 +194,10 @@ class Open311Backend(CityBackend):
         params = dict(extra or {})
         if self.jurisdiction_id:
             params["jurisdiction_id"] = self.jurisdiction_id
+        # Reads carry the key too: a server may show descriptions only to its key holders (the
+        # built-in one does), and the filer finds an orphaned report by its description.
+        if self.api_key:
+            params["api_key"] = self.api_key
         return params
 
     async def _call(

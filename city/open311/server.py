@@ -5,10 +5,16 @@ from the forms; requests are stored in ``open311_requests``; errors use the spec
 with proper HTTP codes (400 bad input, 403 wrong api_key, 404 unknown). The bot's own
 ``Open311Backend`` files here over real HTTP, exactly as it would to a city's server.
 
+Filing needs the api_key: an open endpoint would let anyone put requests in the city's queue.
+Reading is public, as GeoReport v2 means it to be, but the public answer carries no free text
+(the description and typed address may hold a resident's name or house) and no media link (the
+signed link to their photo): those only with the api_key, or when the city turns
+``public_details`` on.
+
 Example::
 
     app = web.Application()
-    add_open311_routes(app, sessionmaker, standard_forms())
+    add_open311_routes(app, sessionmaker, standard_forms(), api_key="k")
     # GET /open311/v2/services.json, POST /open311/v2/requests.xml, ...
 """
 
@@ -18,6 +24,7 @@ import hmac
 import re
 import secrets
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
@@ -142,8 +149,9 @@ class _GeoReportServer:
         self,
         sessionmaker: async_sessionmaker[AsyncSession],
         forms: Mapping[str, Form],
-        api_key: str | None,
+        api_key: str,
         answer_with: Literal["id", "token"],
+        public_details: bool,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.forms = {form.service_code: form for form in forms.values()}
@@ -152,6 +160,23 @@ class _GeoReportServer:
         }
         self.api_key = api_key
         self.answer_with = answer_with
+        self.public_details = public_details
+
+    def _key_ok(self, given: str) -> bool:
+        return not self.api_key or hmac.compare_digest(given.encode(), self.api_key.encode())
+
+    def _shown(self, request: web.Request, rows: Sequence[Open311Request]) -> list[ServiceRequest]:
+        found = [to_service_request(row) for row in rows]
+        if (
+            self.public_details
+            or not self.api_key  # a test's open stand-in for a city
+            or ("api_key" in request.query and self._key_ok(request.query["api_key"]))
+        ):
+            return found
+        return [
+            replace(r, description=None, address=None, address_id=None, media_url=None)
+            for r in found
+        ]
 
     async def services(self, request: web.Request) -> web.Response:
         fmt = _fmt(request)
@@ -200,9 +225,7 @@ class _GeoReportServer:
             return _error(fmt, 400, str(exc))
         fields = {k: v for k, v in post.items() if isinstance(v, str)}
         multi = [(k, v) for k, v in post.items() if isinstance(v, str)]
-        if self.api_key and not hmac.compare_digest(
-            fields.get("api_key", "").encode(), self.api_key.encode()
-        ):
+        if not self._key_ok(fields.get("api_key", "")):
             return _error(
                 fmt, 403, "Invalid api_key received -- can't proceed with create_request."
             )
@@ -326,7 +349,7 @@ class _GeoReportServer:
             return _error(fmt, refused.status, refused.description)
         async with self.sessionmaker() as session:
             rows = (await session.scalars(query)).all()
-        return _answer(write_requests([to_service_request(r) for r in rows], fmt), fmt)
+        return _answer(write_requests(self._shown(request, rows), fmt), fmt)
 
     async def get_request(self, request: web.Request) -> web.Response:
         fmt = _fmt(request)
@@ -338,7 +361,7 @@ class _GeoReportServer:
                 row = await session.get(Open311Request, number)
         if row is None:
             return _error(fmt, 404, f"Service request not found with id or token {ident}")
-        return _answer(write_requests([to_service_request(row)], fmt), fmt)
+        return _answer(write_requests(self._shown(request, [row]), fmt), fmt)
 
 
 def add_open311_routes(
@@ -346,16 +369,18 @@ def add_open311_routes(
     sessionmaker: async_sessionmaker[AsyncSession],
     forms: Mapping[str, Form],
     *,
-    api_key: str | None = None,
+    api_key: str,
     answer_with: Literal["id", "token"] = "id",
+    public_details: bool = False,
 ) -> None:
     """Mount the built-in GeoReport v2 server on ``app``.
 
-    Without ``api_key`` anyone may POST (as many cities' endpoints allow). ``answer_with="token"``
+    ``api_key`` is what a POST must carry; ``""`` lets anyone file, which only a test's stand-in
+    for a city should do (citybot always passes a key). ``answer_with="token"``
     makes POST answer with a token, as a city's batch service does. Staff change a request's
     status through the admin API (``PATCH /api/v1/requests/{reference}``, bot.web.staff_api).
     """
-    server = _GeoReportServer(sessionmaker, forms, api_key or None, answer_with)
+    server = _GeoReportServer(sessionmaker, forms, api_key, answer_with, public_details)
     fmt = "{fmt:(json|xml)}"
     app.router.add_get(f"{PREFIX}/services.{fmt}", server.services)
     app.router.add_get(f"{PREFIX}/services/{{code:[^/]+}}.{fmt}", server.service_definition)

@@ -27,11 +27,12 @@ from tests.fakes.twilio_api import FakeTwilio
 
 async def test_open311_endpoint_on_a_separate_server(tmp_path: Path) -> None:
     # The "city": another citybot app on another port, whose built-in server is the back end.
-    async with running_city(tmp_path, workers=False) as backend:
+    key = {"OPEN311_API_KEY": "the-city-key"}
+    async with running_city(tmp_path, workers=False, env=key) as backend:
         endpoint = backend.url + "/open311/v2"
         async with (
             FakeTwilio() as twilio,
-            running_city(tmp_path, twilio=twilio, env={"OPEN311_ENDPOINT": endpoint}) as city,
+            running_city(tmp_path, twilio=twilio, env={"OPEN311_ENDPOINT": endpoint} | key) as city,
         ):
             async with city.http.get(city.url + "/open311/v2/services.json") as response:
                 assert response.status == 404  # no built-in server where a city endpoint is set

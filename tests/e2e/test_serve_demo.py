@@ -61,7 +61,8 @@ async def test_citybot_serve_closes_the_loop_for_a_web_chat_resident(tmp_path: P
         async with aiohttp.ClientSession() as http:
             async with http.get(serve.url + "/open311/v2/requests.json") as response:
                 [request] = await response.json()
-            assert f"[ref {reference}]" in request["description"]
+            # Public: the status, never the resident's words (the filer's key sees those).
+            assert request["status"] == "open" and request.get("description") is None
             token = await asyncio.to_thread(_staff_token, serve)
             async with http.patch(
                 f"{serve.url}/api/v1/requests/{reference}",

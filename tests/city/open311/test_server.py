@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import aiohttp
 
 from city.open311.client import Open311Backend
@@ -58,3 +60,40 @@ async def test_description_longer_than_the_spec_allows_is_refused(
         async with http.post(f"{base}/requests.json", data=data) as r:
             assert r.status == 400
             assert "4000" in (await r.json())[0]["description"]
+
+
+async def test_the_public_list_carries_no_free_text_or_photo_link_without_the_key(
+    open311_server: ServerFactory,
+) -> None:
+    private = await open311_server(api_key="k")
+    shown = await open311_server(api_key="k", public_details=True)
+    for base, details_for_all in ((private, False), (shown, True)):
+        backend = Open311Backend(base, api_key="k")
+        draft = replace(
+            POTHOLE,
+            address_string="outside 12 Mthembu Street, Site C",
+            media_url="https://citybot.example/media/signed-link",
+        )
+        try:
+            ident = (await backend.submit(draft)).service_request_id
+            assert ident
+        finally:
+            await backend.close()
+        async with aiohttp.ClientSession() as http:
+            # One request, and the list (both servers share one database: filtered to it).
+            for path, only in (
+                (f"{base}/requests/{ident}", {}),
+                (f"{base}/requests", {"service_request_id": ident}),
+            ):
+                for fmt in ("json", "xml"):
+                    for params, full in (({}, details_for_all), ({"api_key": "k"}, True)):
+                        async with http.get(f"{path}.{fmt}", params=params | only) as r:
+                            assert r.status == 200
+                            body = await r.read()
+                            [found] = parse_requests(body, fmt)
+                        # The status and place are public either way.
+                        assert found.status == "open" and found.lat == POTHOLE.lat
+                        for secret in (b"Mthembu", b"signed-link", b"Bigger than a car"):
+                            assert (secret in body) is full, (path, fmt, params, secret)
+                    async with http.get(f"{path}.{fmt}", params={"api_key": "wrong"} | only) as r:
+                        assert (b"Mthembu" in await r.read()) is details_for_all

@@ -109,3 +109,25 @@ async def test_an_api_key_guards_the_builtin_server_and_the_filer_sends_it(
         resident = SmsResident(city)
         reference = await resident.report("pothole", "en")
         assert await eventually(lambda: city.filed(reference))
+
+
+async def test_the_builtin_server_is_never_open_and_the_bot_files_with_its_own_key(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(session_secret="s")
+    key = settings.open311_key
+    assert key and key == Settings(session_secret="s").open311_key  # the same in every process
+    assert Settings(session_secret="other").open311_key != key
+    # With the city's own endpoint no key is made up.
+    assert (
+        Settings(session_secret="s", open311_endpoint="https://city.example/v2").open311_key is None
+    )
+    async with FakeTwilio() as twilio, running_city(tmp_path, twilio=twilio) as city:
+        async with city.http.post(
+            city.url + "/open311/v2/requests.json",
+            data={"service_code": "ROADS-POTHOLE", "lat": "-34.0", "long": "18.6"},
+        ) as response:
+            assert response.status == 403
+        resident = SmsResident(city)
+        reference = await resident.report("pothole", "en")
+        assert await eventually(lambda: city.filed(reference))
