@@ -44,6 +44,7 @@ from conversations.data_export import DataExport
 from conversations.dedupe import BaseDedupe, RedisDedupe, SqlDedupe
 from conversations.export_links import ExportLinks
 from conversations.form_flow import DEFAULT_IDLE_TIMEOUT
+from conversations.held_inbound import HeldInbound
 from conversations.locks import BaseLocks, InProcessLocks, RedisLocks
 from conversations.ports import CityStatus, ReplyQueueing
 from conversations.rate_limit import BaseRateLimiter, InProcessRateLimiter, RedisRateLimiter
@@ -139,6 +140,7 @@ def _wire(
         data_export=data_export,
         office_hours=settings.office_hours,
         misses_for_person=settings.support_after_misses,
+        hold_over_limit=True,
     )
     channels: dict[str, BaseChannel] = {
         "webchat": WebChatChannel(settings.session_secret),
@@ -272,12 +274,15 @@ def build_turn_loop(
     data_export: DataExport | None = None,
     office_hours: str = DEFAULT_OFFICE_HOURS,
     misses_for_person: int = 3,
+    hold_over_limit: bool = False,
     close_pools: bool = False,
 ) -> TurnLoop:
     """The turn loop on SQL stores and in-process locks, or on Redis when ``redis`` is given.
 
-    The database must already be upgraded. ``close_pools`` makes ``TurnLoop.close`` dispose
-    the engine and close Redis too (for tests and benches that build only a turn loop).
+    The database must already be upgraded. ``hold_over_limit`` keeps messages over a resident's
+    rate limit to run later (the app's "held" worker runs them) instead of asking the resident
+    to send them again. ``close_pools`` makes ``TurnLoop.close`` dispose the engine and close
+    Redis too (for tests and benches that build only a turn loop).
     """
     states: BaseStateStore
     dedupe: BaseDedupe
@@ -318,6 +323,7 @@ def build_turn_loop(
         data_export=data_export,
         office_hours=office_hours,
         misses_for_person=misses_for_person,
+        held=HeldInbound(sessions) if hold_over_limit else None,
     )
 
 

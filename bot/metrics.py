@@ -74,7 +74,7 @@ class Metrics:
         )
         self.rate_limited = Counter(
             "citybot_rate_limited",
-            "Inbound messages refused by the per-resident rate limit",
+            "Inbound messages over the per-resident rate limit (held and run later)",
             ["channel"],
             registry=self.registry,
         )
@@ -92,6 +92,18 @@ class Metrics:
             "citybot_replies_oldest_seconds",
             "Age of the oldest reply still queued on the channel's Redis stream (0: none)",
             ["channel"],
+            registry=self.registry,
+        )
+
+        # Set by the "held" worker each cycle (``bot.inbound.drain_held``).
+        self.held_messages = Gauge(
+            "citybot_held_messages",
+            "Messages over a resident's rate limit, kept until their turn",
+            registry=self.registry,
+        )
+        self.held_oldest_seconds = Gauge(
+            "citybot_held_oldest_seconds",
+            "Age of the oldest message held over a rate limit (0: none)",
             registry=self.registry,
         )
 

@@ -94,7 +94,7 @@ class Services:
         self._idle.set()
 
     async def handle_inbound(
-        self, message: InboundMessage, reply: ReplyEncoder | None = None
+        self, message: InboundMessage, reply: ReplyEncoder | None = None, *, held: bool = False
     ) -> TurnResult:
         """Run one turn for ``message`` and record it in the metrics.
 
@@ -103,18 +103,20 @@ class Services:
         The turn runs in its own task, shielded from the caller: a client that hangs up, or a
         shutdown that cancels the handler, never leaves a turn half done.
         """
-        task = asyncio.ensure_future(self._timed_turn(message, reply))
+        task = asyncio.ensure_future(self._timed_turn(message, reply, held))
         self._in_flight.add(task)
         self._idle.clear()
         task.add_done_callback(self._turn_done)
         return await asyncio.shield(task)
 
-    async def _timed_turn(self, message: InboundMessage, reply: ReplyEncoder | None) -> TurnResult:
+    async def _timed_turn(
+        self, message: InboundMessage, reply: ReplyEncoder | None, held: bool
+    ) -> TurnResult:
         counted = self._turn_metrics.get(message.channel) or self._count_channel(message.channel)
         counted.messages_in.inc()
         started = time.perf_counter()
         try:
-            result = await self.turn_loop.handle(message, reply)
+            result = await self.turn_loop.handle(message, reply, held=held)
         except Exception:
             self.metrics.errors.labels(where="turn").inc()
             raise

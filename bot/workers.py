@@ -9,6 +9,7 @@
 | ``broadcasts`` | fans out due broadcasts and sends them, paced, at most once each (``notifier.broadcast_sending``) |
 | ``housekeeping`` | forgets what the retention periods say, hourly (``conversations.retention``) |
 | ``replies`` | sends residents' replies queued on the reply queue (with Redis) |
+| ``held`` | runs the messages held over residents' rate limits once they slow down (``bot.inbound``) |
 | ``audit_sealer`` | seals new audit rows into the hash chain every minute (``staff.audit``) |
 
 ``citybot worker`` runs them all (or ``--only`` some); ``citybot serve`` runs all but
@@ -29,6 +30,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 
+from bot.inbound import drain_held
 from bot.services import Services
 from staff import audit
 
@@ -40,6 +42,8 @@ log = logging.getLogger("citybot.workers")
 WORKER_RESTART_DELAY = 1.0
 WORKER_RESTART_MAX = 60.0
 HOUSEKEEPING_SECONDS = 3600.0
+# A held message waits for its resident's next token (one a second by default): look that often.
+HELD_SECONDS = 0.5
 STATUS_NOTICES_SECONDS = 5.0
 # Residents' erasures append audit rows unsealed (so turns never queue on the chain); until a
 # row is sealed an edit to it would not show, so the window is kept to about a minute.
@@ -122,6 +126,12 @@ async def _audit_sealer(services: Services) -> None:
     await repeat_until_stopped(seal_some, idle_seconds=AUDIT_SEAL_SECONDS, what="audit sealing")
 
 
+async def _held(services: Services) -> None:
+    await repeat_until_stopped(
+        lambda: drain_held(services), idle_seconds=HELD_SECONDS, what="held messages"
+    )
+
+
 async def _replies(services: Services) -> None:
     """Read the reply queue's streams in this process (nothing to do without them)."""
     replies = services.replies
@@ -143,6 +153,7 @@ WORKERS: dict[str, Worker] = {
     "housekeeping": _housekeeping,
     "replies": _replies,
     "audit_sealer": _audit_sealer,
+    "held": _held,
 }
 
 

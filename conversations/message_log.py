@@ -89,7 +89,12 @@ def inbound_row(message: InboundMessage, resident_id: int | None, now: datetime)
 
 
 def outbound_row(
-    message: InboundMessage, resident_id: int | None, effects: Sequence[Effect], now: datetime
+    message: InboundMessage,
+    resident_id: int | None,
+    effects: Sequence[Effect],
+    now: datetime,
+    *,
+    late: bool = False,
 ) -> Row:
     return {
         "direction": "out",
@@ -97,7 +102,9 @@ def outbound_row(
         "address": message.address,
         "resident_id": resident_id,
         "provider_message_id": None,
-        "kind": "reply",
+        # A reply to a message held over the rate limit comes after its exchange: the web chat
+        # page shows it as it shows the messages the bot starts (GET /webchat/messages).
+        "kind": "late_reply" if late else "reply",
         "text": "\n".join(t for t in map(effect_text, effects) if t),
         "status": "queued",
         "created_at": now,

@@ -55,6 +55,7 @@ from conversations.commands import bypasses_rate_limit
 from conversations.data_export import DataExport
 from conversations.dedupe import BaseDedupe, SqlDedupe, mark_processed_in
 from conversations.form_flow import DEFAULT_IDLE_TIMEOUT
+from conversations.held_inbound import HeldInbound
 from conversations.keys import ConversationKey
 from conversations.locks import BaseLocks
 from conversations.message_log import MessageLogWriter, inbound_row, outbound_row, write_rows
@@ -104,6 +105,8 @@ class TurnResult:
     effects: list[Effect]
     duplicate: bool = False
     rate_limited: bool = False
+    # Over the rate limit, and kept: its turn runs later (conversations.held_inbound).
+    held: bool = False
     reference: str | None = None
     # The reply was committed with the turn (on the Redis reply stream): the caller must not
     # send it as well. False: the caller sends ``effects`` itself.
@@ -136,6 +139,7 @@ class TurnLoop:
         on_close: Sequence[Callable[[], Awaitable[object]]] = (),
         data_export: DataExport | None = None,
         misses_for_person: int = 3,
+        held: HeldInbound | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.states = states
@@ -153,6 +157,8 @@ class TurnLoop:
         )
         self.clock = clock
         self.city_status = city_status
+        # Messages over the rate limit are kept here and run later (None: told and dropped).
+        self.held = held
         self._sql_state = isinstance(states, SqlStateStore)
         self._sql_dedupe = isinstance(dedupe, SqlDedupe)
         self._gate: RedisTurnGate | None = fuse_redis_stores(
@@ -228,31 +234,35 @@ class TurnLoop:
         return self._gate is not None and self._gate.replies is not None
 
     async def handle(
-        self, message: InboundMessage, reply: ReplyEncoder | None = None
+        self, message: InboundMessage, reply: ReplyEncoder | None = None, *, held: bool = False
     ) -> TurnResult:
         """Run one turn. With ``reply`` and Redis stores, the reply is queued in the turn's
-        commit (``TurnResult.reply_queued``); otherwise the caller sends ``effects``."""
+        commit (``TurnResult.reply_queued``); otherwise the caller sends ``effects``.
+
+        A message over the resident's rate limit is held (``TurnResult.held``) and run later
+        with ``held=True``, which runs it if the resident has a token again and otherwise
+        leaves it held (``rate_limited``, nothing said)."""
         key = ConversationKey.of(message)
         if self._gate is not None:
-            return await self._handle_through_gate(self._gate, message, key, reply)
+            return await self._handle_through_gate(self._gate, message, key, reply, held)
         async with self.locks.hold(key):
             # The SQL marker is written first thing in the turn's own transaction (see _run), so
             # a separate look-up first would only cost a round trip.
             if not self._sql_dedupe and await self.dedupe.seen(message.channel, message.message_id):
                 return _duplicate(message)
-            decision = (
-                RateDecision.ALLOW
-                if bypasses_rate_limit(message.text, channel=message.channel)
-                else await self.rate_limiter.hit(key)
-            )
+            urgent = bypasses_rate_limit(message.text, channel=message.channel)
+            decision = RateDecision.ALLOW if urgent else await self.rate_limiter.hit(key)
             if decision is not RateDecision.ALLOW:
                 if self._sql_dedupe and await self.dedupe.seen(message.channel, message.message_id):
                     return _duplicate(message)
                 envelope = await self.states.get(key) or {}
-                return _rate_limited(message, envelope, decision)
+                return await self._limited(message, envelope, decision, held)
+            # STOP and the like go first, even past a flood that is still held.
+            if not (held or urgent) and await self._behind_held(key):
+                return await self._limited(message, {}, RateDecision.DROP, held)
             try:
                 stored = None if self._sql_state else await self.states.get(key)
-                turn = await self._run(message, key, stored)
+                turn = await self._run(message, key, stored, held)
             except _AlreadyProcessed:
                 return _duplicate(message)
             if not self._sql_state:
@@ -268,20 +278,20 @@ class TurnLoop:
         message: InboundMessage,
         key: ConversationKey,
         reply: ReplyEncoder | None,
+        held: bool,
     ) -> TurnResult:
         async with gate.local.hold(key):
-            ticket = await gate.enter(
-                key,
-                message.channel,
-                message.message_id,
-                limited=not bypasses_rate_limit(message.text, channel=message.channel),
-            )
+            urgent = bypasses_rate_limit(message.text, channel=message.channel)
+            ticket = await gate.enter(key, message.channel, message.message_id, limited=not urgent)
             if ticket.duplicate:
                 return _duplicate(message)
             if ticket.decision is not RateDecision.ALLOW:
-                return _rate_limited(message, ticket.state or {}, ticket.decision)
+                return await self._limited(message, ticket.state or {}, ticket.decision, held)
+            if not (held or urgent) and await self._behind_held(key):
+                await gate.abandon(ticket)
+                return await self._limited(message, {}, RateDecision.DROP, held)
             try:
-                turn = await self._run(message, key, ticket.state)
+                turn = await self._run(message, key, ticket.state, held)
                 # Before leave: the reply committed there must carry the city's answer.
                 await self._ask_city(turn)
                 queued = reply(turn.locale, turn.effects) if reply and turn.effects else None
@@ -296,6 +306,31 @@ class TurnLoop:
             turn.locale, turn.effects, reference=turn.reference, reply_queued=queued is not None
         )
 
+    async def _limited(
+        self,
+        message: InboundMessage,
+        envelope: dict[str, Any],
+        decision: RateDecision,
+        held: bool,
+    ) -> TurnResult:
+        """Over the limit: hold the message for later (told once), or, when it is a held one
+        being retried, leave it held and say nothing."""
+        if held:
+            return TurnResult(normalise_locale(message.language_hint), [], rate_limited=True)
+        if self.held is None:
+            return _rate_limited(message, envelope, decision, kept=False)
+        # Told once a flood: when the first of its messages is held, not at each refill.
+        behind = await self.held.waiting(ConversationKey.of(message))
+        newly = await self.held.hold(message)
+        told = RateDecision.WARN if newly and not behind else RateDecision.DROP
+        result = _rate_limited(message, envelope, told)
+        result.held = True
+        return result
+
+    async def _behind_held(self, key: ConversationKey) -> bool:
+        """Whether earlier messages of this conversation are held: a new one waits its turn."""
+        return self.held is not None and await self.held.waiting(key)
+
     async def _ask_city(self, turn: Turn) -> None:
         """Replace the local status answer with what the city says now, if it answers."""
         if turn.city_query is None or self.city_status is None:
@@ -308,11 +343,16 @@ class TurnLoop:
     # --- the turn --------------------------------------------------------------------------
 
     async def _run(
-        self, message: InboundMessage, key: ConversationKey, envelope: dict[str, Any] | None
+        self,
+        message: InboundMessage,
+        key: ConversationKey,
+        envelope: dict[str, Any] | None,
+        held: bool = False,
     ) -> Turn:
         turn = Turn(
             message, key, dict(envelope or {}), self.clock(), self.sessionmaker, self._sql_slots
         )
+        turn.late = held
         try:
             if self._sql_dedupe:
                 # Marked processed in the same transaction as the turn's effects: both or
@@ -439,7 +479,7 @@ class TurnLoop:
         turn.envelope["touched"] = now.isoformat()
         rows = [inbound_row(message, profile.id, now)]
         if turn.effects:
-            rows.append(outbound_row(message, profile.id, turn.effects, now))
+            rows.append(outbound_row(message, profile.id, turn.effects, now, late=turn.late))
         if turn.forget_resident:
             # The erasure's own exchange is logged after the scrub: its words ("yes") are not
             # personal, but where it came from is.
@@ -492,13 +532,19 @@ def _duplicate(message: InboundMessage) -> TurnResult:
 
 
 def _rate_limited(
-    message: InboundMessage, envelope: dict[str, Any], decision: RateDecision
+    message: InboundMessage, envelope: dict[str, Any], decision: RateDecision, *, kept: bool = True
 ) -> TurnResult:
     locale = normalise_locale(envelope.get("locale") or message.language_hint)
     effects: list[Effect] = []
     if decision is RateDecision.WARN:
-        text = N_(
-            "You are sending messages faster than I can answer. Wait a minute, then send your last message again."
+        text = (
+            N_(
+                "You are sending messages faster than I can answer. I have them all and will answer them in order in a moment."
+            )
+            if kept
+            else N_(
+                "You are sending messages faster than I can answer. Wait a minute, then send your last message again."
+            )
         )
         effects.append(Notice(tr(locale, text)))
     return TurnResult(locale, effects, rate_limited=True)

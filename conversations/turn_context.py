@@ -88,6 +88,8 @@ class Turn:
     forget_resident: bool = False
     # The SQL processed marker was written with the turn's reports (group committed).
     marked_processed: bool = False
+    # A message held over the rate limit, run after its exchange (its reply is logged as late).
+    late: bool = False
     # Writes that need no result, committed with the turn (see ``write``).
     writes: list[Write] = field(default_factory=list)
     _session: AsyncSession | None = None

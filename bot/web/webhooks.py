@@ -29,16 +29,13 @@ from collections.abc import Callable, Sequence
 
 from aiohttp import web
 
+from bot.inbound import run_turn
 from bot.services import Services
 from bot.web.errors import json_error, unavailable_errors
 from channels.base import BadRequest, BaseChannel, ChannelRequest, ForbiddenRequest
-from channels.screening import notice_text, screen
 from channels.telegram import TelegramChannel
 from channels.twilio_common import parse_receipt, verify_twilio_signature
 from channels.types import InboundMessage
-from conversations.ports import ReplyEncoder
-from forms_runtime.effects import Effect, Notice
-from notifier import reply_queue
 from notifier.delivery_log import apply_receipt
 from notifier.replies import ReplySender
 
@@ -89,39 +86,9 @@ async def run_turns(
     down): nothing is then recorded, and the same request may be run again.
     """
     for inbound in messages:
-        screened = screen(inbound)
-        notice = screened.notice
-        encoder: ReplyEncoder | None = None
-        if sender.queues_in_turn:
-            # Committed on the reply stream with the turn: Redis absorbs a flood.
-            encoder = _reply_encoder(channel, inbound.address, notice)
-        else:
-            await sender.wait_for_room(channel.name)  # sent from memory: a flood waits here
-        result = await services.handle_inbound(screened.message, encoder)
-        if result.duplicate or result.reply_queued:
-            continue
-        effects = _noticed(list(result.effects), notice, result.locale)
-        sender.schedule(channel, channel.render(effects, result.locale, inbound.address))
+        await run_turn(services, sender, channel, inbound)
     if isinstance(channel, TelegramChannel) and channel.may_need_acknowledging(request):
         sender.spawn(channel.acknowledge(request))
-
-
-def _reply_encoder(channel: BaseChannel, address: str, notice: str | None) -> ReplyEncoder:
-    """What the turn commits on the reply stream: the reply rendered for ``channel``."""
-
-    def encode(locale: str, effects: list[Effect]) -> bytes | None:
-        return reply_queue.encode(
-            channel.render(_noticed(effects, notice, locale), locale, address)
-        )
-
-    return encode
-
-
-def _noticed(effects: list[Effect], notice: str | None, locale: str) -> list[Effect]:
-    # No effects: the resident opted out (or is rate limited): say nothing, not even this.
-    if notice is None or not effects:
-        return effects
-    return [Notice(notice_text(notice, locale)), *effects]
 
 
 def add_routes(app: web.Application, services: Services) -> None:

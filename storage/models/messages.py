@@ -2,7 +2,8 @@
 
 ``message_log`` keeps every message in and out (texts cleared after the retention period and on
 erasure); ``processed_messages`` is the SQL dedupe store; ``conversation_states`` the SQL state
-store (``conversations.state_store.SqlStateStore``).
+store (``conversations.state_store.SqlStateStore``); ``held_messages`` the messages a resident
+sent faster than the rate limit, kept until their turn (``conversations.held_inbound``).
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.base import Base
 from storage.types import JsonDocument, UtcDateTime, utc_now
 
-__all__ = ["ConversationState", "MessageLog", "ProcessedMessage"]
+__all__ = ["ConversationState", "HeldMessage", "MessageLog", "ProcessedMessage"]
 
 
 class MessageLog(Base):
@@ -59,6 +61,29 @@ class ProcessedMessage(Base):
     channel: Mapped[str] = mapped_column(String(32), primary_key=True)
     provider_message_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now, index=True)
+
+
+class HeldMessage(Base):
+    """A message over its resident's rate limit: accepted, kept, and run once they slow down.
+
+    ``message`` is the parsed message (``conversations.held_inbound`` reads and writes it);
+    ``claimed_until`` is the lease of the process running it, so a killed one's work is taken
+    over. One row per provider message, so a provider's retry is not held twice.
+    """
+
+    __tablename__ = "held_messages"
+    __table_args__ = (
+        UniqueConstraint("channel", "provider_message_id"),
+        Index("ix_held_messages_conversation", "channel", "address", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    address: Mapped[str] = mapped_column(String(255))
+    provider_message_id: Mapped[str] = mapped_column(String(128))
+    message: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    held_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class ConversationState(Base):

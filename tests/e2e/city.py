@@ -140,8 +140,10 @@ def _observe(city: City) -> None:
     loop = city.services.turn_loop
     handle = loop.handle
 
-    async def observed(message: InboundMessage, reply: ReplyEncoder | None = None) -> TurnResult:
-        result = await handle(message, reply)
+    async def observed(
+        message: InboundMessage, reply: ReplyEncoder | None = None, *, held: bool = False
+    ) -> TurnResult:
+        result = await handle(message, reply, held=held)
         city.results.append((message, result))
         return result
 

@@ -1,0 +1,103 @@
+"""One inbound message through the turn loop to its reply, whichever way it arrived.
+
+The webhooks and the Telegram long poller (``bot.web.webhooks.run_turns``) run each message
+through ``run_turn``; so does ``drain_held`` for the messages held over a resident's rate limit
+(``conversations.held_inbound``), when their turn comes: the same screening, the same turn, the
+same ordered, paced path for the reply.
+
+Example::
+
+    result = await run_turn(services, services.replies.sender, channel, inbound)
+    handled = await drain_held(services)          # the "held" worker's cycle
+"""
+
+from __future__ import annotations
+
+import logging
+
+from bot.services import Services
+from channels.base import BaseChannel
+from channels.screening import notice_text, screen
+from channels.types import InboundMessage
+from conversations.ports import ReplyEncoder
+from conversations.turn import TurnResult
+from forms_runtime.effects import Effect, Notice
+from notifier import reply_queue
+from notifier.replies import ReplySender
+
+__all__ = ["drain_held", "run_turn"]
+
+log = logging.getLogger("citybot.inbound")
+
+
+async def run_turn(
+    services: Services,
+    sender: ReplySender,
+    channel: BaseChannel,
+    inbound: InboundMessage,
+    *,
+    held: bool = False,
+) -> TurnResult:
+    """Run one message's turn and see that its reply is sent (``held``: one kept over the rate
+    limit, now having its turn; see ``TurnLoop.handle``)."""
+    screened = screen(inbound)
+    notice = screened.notice
+    encoder: ReplyEncoder | None = None
+    if sender.queues_in_turn:
+        # Committed on the reply stream with the turn: Redis absorbs a flood.
+        encoder = _reply_encoder(channel, inbound.address, notice)
+    else:
+        await sender.wait_for_room(channel.name)  # sent from memory: a flood waits here
+    result = await services.handle_inbound(screened.message, encoder, held=held)
+    if not (result.duplicate or result.reply_queued):
+        effects = _noticed(list(result.effects), notice, result.locale)
+        sender.schedule(channel, channel.render(effects, result.locale, inbound.address))
+    return result
+
+
+async def drain_held(services: Services) -> int:
+    """Run the turns of held messages whose residents have slowed down; how many ran."""
+    held = services.turn_loop.held
+    if held is None:
+        return 0
+    ran = 0
+    for row, message in await held.due():
+        channel = services.channels.get(message.channel)
+        if channel is None:
+            # The channel was switched off since: nothing can answer it.
+            log.warning("held message dropped: channel off", extra={"channel": message.channel})
+            await held.done(row)
+            continue
+        try:
+            result = await run_turn(services, services.replies.sender, channel, message, held=True)
+        except Exception:
+            # Left leased: taken again once the lease ends, like a killed process's.
+            log.exception("held message failed", extra={"channel": message.channel})
+            continue
+        if result.rate_limited:
+            await held.release(row)  # still over the limit: next time
+        else:
+            await held.done(row)
+            ran += 1
+    count, oldest = await held.backlog()
+    services.metrics.held_messages.set(count)
+    services.metrics.held_oldest_seconds.set(oldest)
+    return ran
+
+
+def _reply_encoder(channel: BaseChannel, address: str, notice: str | None) -> ReplyEncoder:
+    """What the turn commits on the reply stream: the reply rendered for ``channel``."""
+
+    def encode(locale: str, effects: list[Effect]) -> bytes | None:
+        return reply_queue.encode(
+            channel.render(_noticed(effects, notice, locale), locale, address)
+        )
+
+    return encode
+
+
+def _noticed(effects: list[Effect], notice: str | None, locale: str) -> list[Effect]:
+    # No effects: the resident opted out (or is rate limited): say nothing, not even this.
+    if notice is None or not effects:
+        return effects
+    return [Notice(notice_text(notice, locale)), *effects]
