@@ -1,9 +1,9 @@
 """One inbound message through the turn loop to its reply, whichever way it arrived.
 
 The webhooks and the Telegram long poller (``bot.web.webhooks.run_turns``) run each message
-through ``run_turn``; so does ``drain_held`` for the messages held over a resident's rate limit
-(``conversations.held_inbound``), when their turn comes: the same screening, the same turn, the
-same ordered, paced path for the reply.
+through ``run_turn``; so does ``drain_held`` for the messages held (``conversations.held_inbound``)
+over a resident's rate limit or while Redis was away, when their turn comes: the same screening,
+the same turn, the same ordered, paced path for the reply.
 
 Example::
 
@@ -15,19 +15,27 @@ from __future__ import annotations
 
 import logging
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from bot.services import Services
+from bot.web.errors import unavailable_errors
 from channels.base import BaseChannel
 from channels.screening import notice_text, screen
 from channels.types import InboundMessage
 from conversations.ports import ReplyEncoder
 from conversations.turn import TurnResult
 from forms_runtime.effects import Effect, Notice
+from forms_runtime.i18n import normalise_locale
 from notifier import reply_queue
 from notifier.replies import ReplySender
 
 __all__ = ["drain_held", "run_turn"]
 
 log = logging.getLogger("citybot.inbound")
+
+# A held message whose turn failed (a store still down) is tried again after this long.
+HELD_RETRY_SECONDS = 2.0
 
 
 async def run_turn(
@@ -48,7 +56,18 @@ async def run_turn(
         encoder = _reply_encoder(channel, inbound.address, notice)
     else:
         await sender.wait_for_room(channel.name)  # sent from memory: a flood waits here
-    result = await services.handle_inbound(screened.message, encoder, held=held)
+    try:
+        result = await services.handle_inbound(screened.message, encoder, held=held)
+    except (RedisConnectionError, RedisTimeoutError):
+        keep = services.turn_loop.held
+        if held or keep is None:
+            raise
+        # Redis is away: keep the message in the database (Twilio never resends an SMS we
+        # refuse) and run it, in order, once Redis is back. A database that is down too
+        # raises here, and the provider gets its 503.
+        log.warning("Redis unavailable: message held", extra={"channel": inbound.channel})
+        await keep.hold(screened.message)
+        return TurnResult(normalise_locale(inbound.language_hint), [], held=True)
     if not (result.duplicate or result.reply_queued):
         effects = _noticed(list(result.effects), notice, result.locale)
         sender.schedule(channel, channel.render(effects, result.locale, inbound.address))
@@ -70,9 +89,13 @@ async def drain_held(services: Services) -> int:
             continue
         try:
             result = await run_turn(services, services.replies.sender, channel, message, held=True)
+        except unavailable_errors():
+            # A store is still away (Redis, most likely): this conversation waits, in order.
+            await held.release(row, after=HELD_RETRY_SECONDS)
+            break
         except Exception:
-            # Left leased: taken again once the lease ends, like a killed process's.
             log.exception("held message failed", extra={"channel": message.channel})
+            await held.release(row, after=HELD_RETRY_SECONDS)
             continue
         if result.rate_limited:
             await held.release(row)  # still over the limit: next time

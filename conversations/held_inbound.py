@@ -1,4 +1,5 @@
-"""Messages over a resident's rate limit: accepted, kept, and run in order once they slow down.
+"""Messages over a resident's rate limit (or sent while Redis was away): accepted, kept, and run
+in order once they can be.
 
 A provider will not send a message twice because we were busy (Twilio never retries an SMS we
 answered 200), so a message over the limit is not dropped: it is kept in ``held_messages`` and
@@ -141,11 +142,13 @@ class HeldInbound:
         async with self.sessionmaker() as session, session.begin():
             await session.execute(delete(HeldMessage).where(HeldMessage.id == row_id))
 
-    async def release(self, row_id: int) -> None:
-        """Not yet (the resident is still over the limit): free it for the next look."""
+    async def release(self, row_id: int, *, after: float = 0.0) -> None:
+        """Not yet (the resident is still over the limit, or a store is down): offer it again
+        at the next look, or ``after`` seconds from now."""
+        again = self.clock() + timedelta(seconds=after) if after > 0 else None
         async with self.sessionmaker() as session, session.begin():
             await session.execute(
-                update(HeldMessage).where(HeldMessage.id == row_id).values(claimed_until=None)
+                update(HeldMessage).where(HeldMessage.id == row_id).values(claimed_until=again)
             )
 
     async def backlog(self) -> tuple[int, float]:

@@ -55,8 +55,8 @@ class ObservedTurnLoop(TurnLoop):
 
     results: list[TurnResult]
 
-    async def handle(self, message: Any, reply: Any = None) -> TurnResult:
-        result = await super().handle(message, reply)
+    async def handle(self, message: Any, reply: Any = None, *, held: bool = False) -> TurnResult:
+        result = await super().handle(message, reply, held=held)
         self.results.append(result)
         return result
 
