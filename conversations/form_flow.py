@@ -69,12 +69,9 @@ class FormFlow:
     # --- the menu and the picker -------------------------------------------------------------
 
     def menu(self, turn: Turn, locale: str | None = None) -> None:
-        turn.say(self.picker.menu(locale or turn.locale))
-
-    def show_menu(self, turn: Turn) -> None:
-        """The menu, with its answer expected (any of the forms)."""
+        """The menu, with its answer expected: on SMS the resident replies with its numbers."""
         turn.envelope["pending"] = {"kind": SERVICE, "offered": list(self.forms)}
-        turn.say(self.picker.menu(turn.locale))
+        turn.say(self.picker.menu(locale or turn.locale))
 
     def clear(self, turn: Turn) -> None:
         turn.envelope.pop("form", None)
@@ -88,7 +85,7 @@ class FormFlow:
                 self.open_form(turn, self.forms[message.option_id])
                 return
             if message.option_id == MENU_OPTION:
-                self.show_menu(turn)
+                self.menu(turn)
                 return
             text = message.text
         matches = self.picker.match(text, turn.locale) if text else []
@@ -108,7 +105,7 @@ class FormFlow:
         if chosen is None:
             return False
         if chosen == MENU_OPTION:
-            self.show_menu(turn)
+            self.menu(turn)
         else:
             self.open_form(turn, self.forms[chosen])
         return True

@@ -408,3 +408,24 @@ async def test_three_misunderstood_answers_ask_a_person_to_help(h: Harness) -> N
     assert ticket is not None and (ticket.reason, ticket.topic) == ("misunderstood", "pothole")
     # The person has it now: the bot says nothing more.
     assert _texts(await h.say("hello?")) == ""
+
+
+async def test_the_menu_a_command_shows_is_answered_by_its_numbers(harness: Harness) -> None:
+    """MENU (and CANCEL, BACK) show the numbered list of services: on SMS, "1" must pick the
+    first of them, as it does after the picker's own menu (a resident found it did not)."""
+    first = harness.loop.picker.menu("en").options[0]
+    for command in ("menu", "cancel", "back"):
+        await harness.say(command)
+        chosen = await harness.say("1")
+        said = " ".join(
+            str(getattr(e, "prompt", "") or getattr(e, "message", "")) for e in chosen.effects
+        )
+        assert "could not tell" not in said, (command, said)
+        assert not any(isinstance(e, Reject) for e in chosen.effects), command
+        state = await harness.loop.states.get(ConversationKey(harness.channel, harness.address))
+        assert state is not None
+        opened = (state.get("form") or {}).get("form") or (state.get("pending") or {}).get(
+            "form_id"
+        )
+        assert opened == first.id, (command, state)
+        await harness.say("menu")
