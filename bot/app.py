@@ -99,6 +99,8 @@ def app_for(services: Services, *, workers: bool = True) -> web.Application:
                 if workers:
                     # The replies worker's job is done by this process's own readers.
                     await running.enter_async_context(run_workers(services, without={"replies"}))
+                # Without Redis: the replies a killed process committed go first.
+                await services.replies.recover(services.channels)
                 services.replies.start()
                 if services.replies.sender.queues_in_turn and not services.replies.streams:
                     log.info("replies are left to citybot worker processes (send_replies is off)")

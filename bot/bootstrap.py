@@ -61,6 +61,7 @@ from notifier.delivery_log import Sent, write_deliveries
 from notifier.dispatcher import DispatchSettings, NotificationDispatcher
 from notifier.quiet_hours import QuietHours
 from notifier.replies import CountSent, Replies, ReplySender, ReplyStream
+from notifier.reply_outbox import ReplyOutbox
 from notifier.reply_queue import ReplyQueue
 from notifier.status_notices import StatusNotices, queue_filed, status_message
 from staff.authentication import StaffAuthentication
@@ -256,7 +257,9 @@ def _replies(
             for name, channel in channels.items()
             if name != "webchat"
         ]
-    return Replies(sender, deliveries, streams, queue)
+    # Without Redis the turns commit their replies in the database until they are sent.
+    outbox = None if turn_loop.queues_replies else ReplyOutbox(engine, turn_loop.sessionmaker)
+    return Replies(sender, deliveries, streams, queue, outbox)
 
 
 def build_turn_loop(

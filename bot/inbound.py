@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -50,12 +51,14 @@ async def run_turn(
     limit, now having its turn; see ``TurnLoop.handle``)."""
     screened = screen(inbound)
     notice = screened.notice
+    # The reply is committed with the turn: on the reply stream with Redis (which absorbs a
+    # flood), in the database without (sent from memory here, so a flood waits for room).
+    outbox = services.replies.outbox
     encoder: ReplyEncoder | None = None
-    if sender.queues_in_turn:
-        # Committed on the reply stream with the turn: Redis absorbs a flood.
+    if sender.queues_in_turn or outbox is not None:
         encoder = _reply_encoder(channel, inbound.address, notice)
-    else:
-        await sender.wait_for_room(channel.name)  # sent from memory: a flood waits here
+    if not sender.queues_in_turn:
+        await sender.wait_for_room(channel.name)
     try:
         result = await services.handle_inbound(screened.message, encoder, held=held)
     except (RedisConnectionError, RedisTimeoutError):
@@ -70,7 +73,12 @@ async def run_turn(
         return TurnResult(normalise_locale(inbound.language_hint), [], held=True)
     if not (result.duplicate or result.reply_queued):
         effects = _noticed(list(result.effects), notice, result.locale)
-        sender.schedule(channel, channel.render(effects, result.locale, inbound.address))
+        row = result.pending_reply
+        sender.schedule(
+            channel,
+            channel.render(effects, result.locale, inbound.address),
+            on_done=None if row is None or outbox is None else partial(outbox.done, row),
+        )
     return result
 
 

@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from channels.types import InboundMessage
@@ -85,6 +86,7 @@ from forms_runtime.effects import Effect, Notice, Submit
 from forms_runtime.gazetteer import Gazetteer
 from forms_runtime.i18n import N_, normalise_locale, tr
 from forms_runtime.model import Form
+from storage.models import PendingReply
 from storage.sql_batch import SqlBatcher
 from storage.types import utc_now
 
@@ -107,6 +109,8 @@ class TurnResult:
     rate_limited: bool = False
     # Over the rate limit, and kept: its turn runs later (conversations.held_inbound).
     held: bool = False
+    # Without Redis: the ``pending_replies`` row the reply was committed in, to delete once sent.
+    pending_reply: int | None = None
     reference: str | None = None
     # The reply was committed with the turn (on the Redis reply stream): the caller must not
     # send it as well. False: the caller sends ``effects`` itself.
@@ -262,15 +266,18 @@ class TurnLoop:
                 return await self._limited(message, {}, RateDecision.DROP, held)
             try:
                 stored = None if self._sql_state else await self.states.get(key)
-                turn = await self._run(message, key, stored, held)
+                turn = await self._run(message, key, stored, held, reply)
             except _AlreadyProcessed:
                 return _duplicate(message)
             if not self._sql_state:
                 await self.states.set(key, turn.envelope)
             if not self._sql_dedupe:
                 await self.dedupe.mark(message.channel, message.message_id)
-            await self._ask_city(turn)
-        return TurnResult(turn.locale, turn.effects, reference=turn.reference)
+            if await self._ask_city(turn) and turn.pending_reply is not None and reply:
+                await self._rewrite_reply(turn, reply)
+        return TurnResult(
+            turn.locale, turn.effects, reference=turn.reference, pending_reply=turn.pending_reply
+        )
 
     async def _handle_through_gate(
         self,
@@ -331,14 +338,28 @@ class TurnLoop:
         """Whether earlier messages of this conversation are held: a new one waits its turn."""
         return self.held is not None and await self.held.waiting(key)
 
-    async def _ask_city(self, turn: Turn) -> None:
+    async def _ask_city(self, turn: Turn) -> bool:
         """Replace the local status answer with what the city says now, if it answers."""
         if turn.city_query is None or self.city_status is None:
-            return
+            return False
         index, reference, number = turn.city_query
         said = await self.city_status(reference, number, turn.locale)
         if said:
             turn.effects[index] = Notice(said)
+        return bool(said)
+
+    async def _rewrite_reply(self, turn: Turn, reply: ReplyEncoder) -> None:
+        """The committed reply, with the city's answer asked after the commit (without Redis
+        the city may be this very process, waiting for the database the turn held)."""
+        entry = reply(turn.locale, turn.effects)
+        if entry is None:
+            return
+        async with self.sessionmaker() as session, session.begin():
+            await session.execute(
+                update(PendingReply)
+                .where(PendingReply.id == turn.pending_reply)
+                .values(entry=entry.decode())
+            )
 
     # --- the turn --------------------------------------------------------------------------
 
@@ -348,6 +369,7 @@ class TurnLoop:
         key: ConversationKey,
         envelope: dict[str, Any] | None,
         held: bool = False,
+        reply: ReplyEncoder | None = None,
     ) -> Turn:
         turn = Turn(
             message, key, dict(envelope or {}), self.clock(), self.sessionmaker, self._sql_slots
@@ -370,6 +392,8 @@ class TurnLoop:
             await self._store_submissions(turn)
             await self._finish(turn)
             await self._write(turn)
+            if reply is not None and turn.effects and turn.in_transaction:
+                await self._keep_reply(turn, reply)
             await turn.commit()
         except BaseException:
             await turn.rollback()
@@ -377,6 +401,23 @@ class TurnLoop:
         for action in turn.after_commit:
             action()
         return turn
+
+    async def _keep_reply(self, turn: Turn, reply: ReplyEncoder) -> None:
+        """Without Redis: the rendered reply in the turn's own transaction, so it exists
+        exactly when the turn does (``notifier.reply_outbox`` sends and forgets it)."""
+        entry = reply(turn.locale, turn.effects)
+        if entry is None:
+            return
+        session = await turn.sql()
+        row = PendingReply(
+            channel=turn.message.channel,
+            address=turn.message.address,
+            entry=entry.decode(),
+            created_at=turn.now,
+        )
+        session.add(row)
+        await session.flush()
+        turn.pending_reply = row.id
 
     async def _write(self, turn: Turn) -> None:
         """The turn's noted writes: in its transaction if it has one, else group committed."""

@@ -90,6 +90,8 @@ class Turn:
     marked_processed: bool = False
     # A message held over the rate limit, run after its exchange (its reply is logged as late).
     late: bool = False
+    # Without Redis: the row the reply was committed in (``TurnLoop._keep_reply``).
+    pending_reply: int | None = None
     # Writes that need no result, committed with the turn (see ``write``).
     writes: list[Write] = field(default_factory=list)
     _session: AsyncSession | None = None

@@ -26,9 +26,9 @@ Two parts:
 * ``Replies`` puts them together for one process: the sender, its delivery log (group
   committed) and, with Redis and ``send_replies``, a stream reader per provider channel.
 
-Without Redis (the embedded default) the replies are sent from this process's memory, as
-DESIGN.md allows for the single-process set-up: a reply in flight when the process is killed is
-lost, but the conversation state is saved, so the resident's next message re-asks the question.
+Without Redis (the embedded default) each turn commits its reply in the database
+(``notifier.reply_outbox``) and this process sends it from memory, deleting the row once sent; a
+reply in flight when the process is killed is sent when the next one starts.
 
 Example::
 
@@ -49,9 +49,9 @@ import os
 import secrets
 import socket
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from redis.asyncio import Redis
 from redis.exceptions import NoScriptError, RedisError, ResponseError
@@ -62,6 +62,9 @@ from channels.types import Delivery, DeliveryStatus, OutboundMessage
 from notifier.delivery_log import Sent
 from notifier.reply_queue import GROUP, QueuedReply, ReplyOrder, ReplyQueue, UnreadableEntry
 from storage.sql_batch import SqlBatcher
+
+if TYPE_CHECKING:  # it sends through ReplySender, defined here
+    from notifier.reply_outbox import ReplyOutbox
 
 __all__ = ["CountSent", "Replies", "ReplySender", "ReplyStream"]
 
@@ -581,6 +584,8 @@ class Replies:
     # Readers of the reply queue: none without Redis, or where other processes send.
     streams: list[ReplyStream] = field(default_factory=list)
     queue: ReplyQueue | None = None
+    # Without Redis: where turns commit their replies until sent (``notifier.reply_outbox``).
+    outbox: ReplyOutbox | None = None
 
     def __post_init__(self) -> None:
         # The sender's drain waits for what the streams hold too.
@@ -616,6 +621,14 @@ class Replies:
             await _within(stream.close(), loop.time() + CANCEL_SECONDS, "acknowledge replies")
         return left
 
+    async def recover(self, channels: Mapping[str, BaseChannel]) -> int:
+        """Without Redis: send the replies a killed process committed and never sent."""
+        if self.outbox is None:
+            return 0
+        return await self.outbox.recover(self.sender, channels)
+
     async def close(self) -> None:
-        """Write the delivery rows still queued."""
+        """Write the delivery rows still queued, and forget the replies sent."""
         await self.deliveries.close()
+        if self.outbox is not None:
+            await self.outbox.close()

@@ -19,7 +19,13 @@ from storage.models.audit import AuditLog
 from storage.models.broadcasts import Broadcast, BroadcastDelivery
 from storage.models.city import FilingAttempt, Open311Request, RequestStatusChange, TrackedRequest
 from storage.models.incidents import Incident
-from storage.models.messages import ConversationState, HeldMessage, MessageLog, ProcessedMessage
+from storage.models.messages import (
+    ConversationState,
+    HeldMessage,
+    MessageLog,
+    PendingReply,
+    ProcessedMessage,
+)
 from storage.models.notifications import ResidentNotification
 from storage.models.reports import Submission, SubmissionOutbox
 from storage.models.residents import Resident, ResidentAddress
@@ -38,6 +44,7 @@ __all__ = [
     "LoginThrottle",
     "MessageLog",
     "Open311Request",
+    "PendingReply",
     "ProcessedMessage",
     "RequestStatusChange",
     "Resident",

@@ -3,7 +3,9 @@
 ``message_log`` keeps every message in and out (texts cleared after the retention period and on
 erasure); ``processed_messages`` is the SQL dedupe store; ``conversation_states`` the SQL state
 store (``conversations.state_store.SqlStateStore``); ``held_messages`` the messages a resident
-sent faster than the rate limit, kept until their turn (``conversations.held_inbound``).
+sent faster than the rate limit, kept until their turn (``conversations.held_inbound``);
+``pending_replies`` the replies committed with their turns where there is no Redis, kept until
+sent (``notifier.reply_outbox``).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from storage.base import Base
 from storage.types import JsonDocument, UtcDateTime, utc_now
 
-__all__ = ["ConversationState", "HeldMessage", "MessageLog", "ProcessedMessage"]
+__all__ = ["ConversationState", "HeldMessage", "MessageLog", "PendingReply", "ProcessedMessage"]
 
 
 class MessageLog(Base):
@@ -84,6 +86,22 @@ class HeldMessage(Base):
     message: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
     held_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
     claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime())
+
+
+class PendingReply(Base):
+    """A reply committed with its turn (no Redis), deleted once sent or finally failed.
+
+    ``entry`` is the rendered reply in the reply queue's format (``notifier.reply_queue``); a
+    process killed before sending leaves it here, and the next start sends it.
+    """
+
+    __tablename__ = "pending_replies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    address: Mapped[str] = mapped_column(String(255))
+    entry: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
 
 
 class ConversationState(Base):
