@@ -110,9 +110,6 @@ async def drain_held(services: Services) -> int:
         else:
             await held.done(row)
             ran += 1
-    count, oldest = await held.backlog()
-    services.metrics.held_messages.set(count)
-    services.metrics.held_oldest_seconds.set(oldest)
     return ran
 
 

@@ -81,7 +81,8 @@ class Metrics:
 
         # Read from Redis at each scrape (``bot.web.operations``): replies queued and not yet
         # sent. A backlog that only grows, or an old oldest reply, means nothing is sending:
-        # after ``serve --no-replies``, is a ``citybot worker`` running?
+        # after ``serve --no-replies``, is a ``citybot worker`` running? While Redis cannot be
+        # read they are NaN (unknown), never the last value seen.
         self.replies_waiting = Gauge(
             "citybot_replies_waiting",
             "Replies queued on the channel's Redis stream, not yet sent and acknowledged",
@@ -95,15 +96,23 @@ class Metrics:
             registry=self.registry,
         )
 
-        # Set by the "held" worker each cycle (``bot.inbound.drain_held``).
-        self.held_messages = Gauge(
-            "citybot_held_messages",
-            "Messages over a resident's rate limit, kept until their turn",
+        # Read from the database at each scrape (``bot.queue_backlogs``), by queue.
+        self.queue_waiting = Gauge(
+            "citybot_queue_waiting",
+            "Items waiting in a durable queue (filing, notices, broadcasts, held, pending_replies)",
+            ["queue"],
             registry=self.registry,
         )
-        self.held_oldest_seconds = Gauge(
-            "citybot_held_oldest_seconds",
-            "Age of the oldest message held over a rate limit (0: none)",
+        self.queue_oldest_seconds = Gauge(
+            "citybot_queue_oldest_seconds",
+            "Age of the oldest item waiting in a durable queue (0: none)",
+            ["queue"],
+            registry=self.registry,
+        )
+        self.queue_failing = Gauge(
+            "citybot_queue_failing",
+            "Items of a durable queue that failed (retrying, or finally for broadcasts)",
+            ["queue"],
             registry=self.registry,
         )
 

@@ -151,17 +151,6 @@ class HeldInbound:
                 update(HeldMessage).where(HeldMessage.id == row_id).values(claimed_until=again)
             )
 
-    async def backlog(self) -> tuple[int, float]:
-        """How many messages are held, and the age in seconds of the oldest (0 for none)."""
-        async with self.sessionmaker() as session:
-            count, oldest = (
-                await session.execute(select(func.count(), func.min(HeldMessage.held_at)))
-            ).one()
-        self._any = bool(count)
-        self._looked_at = time.monotonic()
-        age = (self.clock() - oldest).total_seconds() if oldest is not None else 0.0
-        return int(count), max(0.0, age)
-
 
 def message_to_json(message: InboundMessage) -> dict[str, Any]:
     """The parsed message as JSON (``message_from_json`` reads it back)."""

@@ -18,7 +18,7 @@ filed once it answers, so a load balancer must keep sending messages; the entry
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import math
 import time
 from typing import Any
 
@@ -26,6 +26,7 @@ from aiohttp import web
 from sqlalchemy import text
 
 from bot.bootstrap import check_city
+from bot.queue_backlogs import QUEUES, Backlog, read_backlogs
 from bot.services import Services
 
 __all__ = ["add_routes"]
@@ -74,9 +75,30 @@ def add_routes(app: web.Application, services: Services) -> None:
         )
 
     async def metrics(request: web.Request) -> web.Response:
-        # Redis down: /readyz says so; the other series still answer.
-        with contextlib.suppress(Exception):
+        # A store down: /readyz says so; its series read as unknown, the others still answer.
+        try:
             await asyncio.wait_for(_reply_backlog(services), CHECK_TIMEOUT)
+        except Exception:
+            for name in _reply_channels(services):
+                services.metrics.replies_waiting.labels(channel=name).set(math.nan)
+                services.metrics.replies_oldest_seconds.labels(channel=name).set(math.nan)
+        try:
+            backlogs = await asyncio.wait_for(
+                read_backlogs(services.session_factory), CHECK_TIMEOUT
+            )
+        except Exception:
+            backlogs = [Backlog(q, -1, math.nan, -1) for q in QUEUES]
+        for backlog in backlogs:
+            unknown = backlog.waiting < 0
+            services.metrics.queue_waiting.labels(queue=backlog.queue).set(
+                math.nan if unknown else backlog.waiting
+            )
+            services.metrics.queue_oldest_seconds.labels(queue=backlog.queue).set(
+                backlog.oldest_seconds
+            )
+            services.metrics.queue_failing.labels(queue=backlog.queue).set(
+                math.nan if unknown else backlog.failing
+            )
         body, content_type = services.metrics.exposition()
         # aiohttp wants the charset apart from the media type.
         media_type, _, params = content_type.partition(";")
@@ -96,7 +118,7 @@ async def _reply_backlog(services: Services) -> None:
     queue = services.replies.queue
     if services.redis is None or queue is None:
         return
-    names = sorted(name for name in services.channels if name != "webchat")
+    names = _reply_channels(services)
     async with services.redis.pipeline(transaction=False) as pipe:
         for name in names:
             pipe.xlen(queue.stream(name))
@@ -112,6 +134,12 @@ async def _reply_backlog(services: Services) -> None:
             oldest = max(0.0, (now_ms - added_ms) / 1000)
         services.metrics.replies_waiting.labels(channel=name).set(waiting)
         services.metrics.replies_oldest_seconds.labels(channel=name).set(oldest)
+
+
+def _reply_channels(services: Services) -> list[str]:
+    if services.redis is None or services.replies.queue is None:
+        return []
+    return sorted(name for name in services.channels if name != "webchat")
 
 
 async def _database(services: Services) -> None:

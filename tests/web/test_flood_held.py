@@ -92,7 +92,7 @@ async def _every_message_answered_once_in_order(city: City, resident: SmsResiden
     await asyncio.sleep(0.5)
     assert await _said(resident, TOLD, 1), "told once that the bot is behind"
     metrics = await (await city.http.get(city.url + "/metrics")).text()
-    assert "citybot_held_messages 0.0" in metrics
+    assert 'citybot_queue_waiting{queue="held"} 0.0' in metrics
 
 
 async def _said(resident: SmsResident, words: str, times: int) -> bool:

@@ -66,6 +66,10 @@ async def test_sms_sent_while_redis_is_down_are_kept_and_answered_in_order(
         sessions = city.services.session_factory
         async with sessions() as db:
             assert await db.scalar(select(func.count()).select_from(HeldMessage)) == 3
+        metrics = await (await city.http.get(city.url + "/metrics")).text()
+        # Unknown while Redis cannot be read, not frozen at the last value; the kept ones show.
+        assert 'citybot_replies_waiting{channel="sms"} NaN' in metrics
+        assert 'citybot_queue_waiting{queue="held"} 3.0' in metrics
 
         await proxy.start()
 
