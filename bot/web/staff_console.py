@@ -32,13 +32,16 @@ from aiohttp import web
 
 from bot.services import Services
 from bot.web.staff_api import API_PREFIX
+from notifier import broadcasts, incidents
 from staff.roles import Permission, Role
 from staff.service_requests import MAX_NOTES_LENGTH, STATUSES
 
 __all__ = [
     "CONSOLE_PREFIX",
+    "LANGUAGES",
     "PAGES",
     "SIGN_IN",
+    "Offered",
     "Page",
     "add_routes",
     "console_text",
@@ -79,8 +82,57 @@ PAGES: tuple[Page, ...] = (
     Page("accounts", "/accounts", console_text("Accounts and roles"), Permission.MANAGE_ACCOUNTS),
     Page("tokens", "/tokens", console_text("API tokens"), Permission.MANAGE_TOKENS),
     Page("audit", "/audit", console_text("Audit log"), Permission.VIEW_AUDIT),
+    Page(
+        "broadcasts", "/broadcasts", console_text("Broadcasts"), Permission.CREATE_BROADCASTS
+    ),
+    Page(
+        "incidents", "/incidents", console_text("Known incidents"), Permission.DECLARE_INCIDENTS
+    ),
     Page("password", "/password", console_text("Change my password")),
 )
+
+
+# A broadcast's life (storage.models.broadcasts), for the list's filter.
+BROADCAST_STATES = (
+    "draft",
+    "awaiting_approval",
+    "scheduled",
+    "sending",
+    "sent",
+    "cancelled",
+    "expired",
+)
+_LANGUAGE_NAMES = {
+    "en": console_text("English"),
+    "af": console_text("Afrikaans"),
+    "zu": console_text("isiZulu"),
+    "xh": console_text("isiXhosa"),
+}
+# The languages residents are written to, in the notifier's order (a language added there
+# without a name here fails at import, not on a page).
+LANGUAGES: tuple[tuple[str, str], ...] = tuple(
+    (code, _LANGUAGE_NAMES[code]) for code in broadcasts.LOCALES
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Offered:
+    """What this citybot offers the broadcast and incident forms: the report forms an incident
+    can explain (id and title) and the WhatsApp templates configured. Read from the services
+    once, at start-up: it says nothing about who is asking."""
+
+    services: tuple[tuple[str, str], ...] = ()
+    whatsapp_templates: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, services: Services) -> Offered:
+        forms = services.turn_loop.forms
+        whatsapp = services.channels.get("whatsapp")
+        templates: dict[str, str] = getattr(whatsapp, "templates", None) or {}
+        return cls(
+            services=tuple((form_id, forms[form_id].title) for form_id in sorted(forms)),
+            whatsapp_templates=tuple(sorted(templates)),
+        )
 
 
 def sso_url(services: Services) -> str | None:
@@ -110,8 +162,11 @@ def environment(app: web.Application) -> jinja2.Environment:
     return env
 
 
-def page_context(page: Page, *, sso: str | None = None) -> dict[str, Any]:
+def page_context(
+    page: Page, *, sso: str | None = None, offered: Offered | None = None
+) -> dict[str, Any]:
     """What a page's template is rendered with: nothing about who is asking."""
+    offered = offered or Offered()
     return {
         "page": page,
         "pages": PAGES,
@@ -121,11 +176,21 @@ def page_context(page: Page, *, sso: str | None = None) -> dict[str, Any]:
         "statuses": STATUSES,
         "max_notes": MAX_NOTES_LENGTH,
         "sso_url": sso,
+        "languages": LANGUAGES,
+        "max_text": broadcasts.MAX_TEXT,
+        "topics": broadcasts.TOPICS,
+        "broadcast_states": BROADCAST_STATES,
+        "channels": broadcasts.CHANNELS,
+        "incident_statuses": incidents.STATUSES,
+        "report_services": offered.services,
+        "whatsapp_templates": offered.whatsapp_templates,
     }
 
 
 def _view(page: Page, services: Services) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    context = page_context(page, sso=sso_url(services) if page is SIGN_IN else None)
+    context = page_context(
+        page, sso=sso_url(services) if page is SIGN_IN else None, offered=Offered.of(services)
+    )
 
     async def view(request: web.Request) -> web.StreamResponse:
         response = aiohttp_jinja2.render_template(f"staff/{page.name}.html", request, context)
