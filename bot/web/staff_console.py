@@ -82,12 +82,8 @@ PAGES: tuple[Page, ...] = (
     Page("accounts", "/accounts", console_text("Accounts and roles"), Permission.MANAGE_ACCOUNTS),
     Page("tokens", "/tokens", console_text("API tokens"), Permission.MANAGE_TOKENS),
     Page("audit", "/audit", console_text("Audit log"), Permission.VIEW_AUDIT),
-    Page(
-        "broadcasts", "/broadcasts", console_text("Broadcasts"), Permission.CREATE_BROADCASTS
-    ),
-    Page(
-        "incidents", "/incidents", console_text("Known incidents"), Permission.DECLARE_INCIDENTS
-    ),
+    Page("broadcasts", "/broadcasts", console_text("Broadcasts"), Permission.CREATE_BROADCASTS),
+    Page("incidents", "/incidents", console_text("Known incidents"), Permission.DECLARE_INCIDENTS),
     Page("password", "/password", console_text("Change my password")),
 )
 

@@ -752,9 +752,10 @@
       [["channel", r.by_channel], ["ward", r.by_ward], ["language", r.by_language]].forEach(
         ([dimension, table]) => {
           const element = byId("report-" + dimension);
+          // The first column's header is the page's; the states' follow it.
           const head = element.tHead.rows[0];
-          head.replaceChildren();
-          [byId("report-" + dimension + "-caption").textContent, ...present].forEach((text) => {
+          head.replaceChildren(head.cells[0]);
+          present.forEach((text) => {
             const th = document.createElement("th");
             th.scope = "col";
             th.textContent = text;

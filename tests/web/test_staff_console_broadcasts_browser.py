@@ -1,0 +1,332 @@
+"""Broadcasts and known incidents in the staff console, in a real browser (Debian's Chromium,
+driven by Playwright) against a real ``citybot serve`` whose Telegram channel talks to the fake
+Telegram Bot API (tests/fakes) over loopback.
+
+A ward broadcaster writes an emergency, is told of a refusal in words, previews it (who gets
+English instead of their language), and asks to send it; the page explains four eyes; an
+approver approves; the fake Telegram receives it once per follower; the report and its CSV say
+so. A routine draft is cancelled. An incident is declared and ended, each told to the ward's
+followers. axe-core checks every screen on the way; screenshots go with the other browser-test
+artifacts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+
+from storage.models import Resident, ResidentAddress, Subscription
+from storage.types import utc_now
+from tests.fakes.telegram_api import FakeTelegram
+from tests.web.axe_audit import assert_accessible
+from tests.web.serve_process import ServeProcess
+from tests.web.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
+from tests.web.test_staff_console_browser import Console, Person, _run, add_account
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="browser test: /usr/bin/chromium is absent (CI installs it)"
+    ),
+]
+
+TELEGRAM_TOKEN = "7000000001:AAFakeTokenForTests"
+TEXT = "Burst main: no water in ward 9 until 18:00."
+# Two Telegram followers of ward 9: one reads English, one Afrikaans (no Afrikaans text is
+# written, so the preview warns that one resident gets English).
+FOLLOWERS = {"5550001": "en", "5550002": "af"}
+
+
+class FakeTelegramThread:
+    """The fake Telegram on an event loop of its own: Playwright's sync API holds this one."""
+
+    def __init__(self) -> None:
+        self.fake = FakeTelegram()
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+
+    def __enter__(self) -> FakeTelegram:
+        self.thread.start()
+        asyncio.run_coroutine_threadsafe(self.fake.start(), self.loop).result(10)
+        return self.fake
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.fake.stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+def sent_to(telegram: FakeTelegram, text: str) -> dict[str, str]:
+    """Telegram messages containing ``text``, by chat."""
+    return {
+        call.form["chat_id"]: call.form["text"]
+        for call in list(telegram.calls("sendMessage"))
+        if text in call.form.get("text", "")
+    }
+
+
+def wait_for(check: Any, timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        assert time.monotonic() < deadline, f"still waiting after {timeout} s"
+        time.sleep(0.1)
+    return found
+
+
+async def _followers(url: str) -> None:
+    engine = create_async_engine(url)
+    try:
+        sessions = async_sessionmaker(engine, expire_on_commit=False)
+        async with sessions() as session, session.begin():
+            for chat, locale in FOLLOWERS.items():
+                resident = Resident(locale=locale)
+                session.add(resident)
+                await session.flush()
+                session.add(
+                    ResidentAddress(
+                        resident_id=resident.id,
+                        channel="telegram",
+                        address=chat,
+                        last_inbound_at=utc_now(),
+                    )
+                )
+                session.add(Subscription(resident_id=resident.id, ward="9"))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def telegram() -> Iterator[FakeTelegram]:
+    with FakeTelegramThread() as fake:
+        yield fake
+
+
+@pytest.fixture(scope="module")
+def server(
+    tmp_path_factory: pytest.TempPathFactory, telegram: FakeTelegram
+) -> Iterator[ServeProcess]:
+    serve = ServeProcess(
+        tmp_path_factory.mktemp("console-broadcasts"),
+        env={
+            "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
+            "TELEGRAM_API_BASE_URL": telegram.url,
+            # Whatever the hour the suite runs at, a routine message may go.
+            "CITYBOT_QUIET_HOURS": "off",
+        },
+    )
+    serve.start()
+    _run(_followers(serve.env["CITYBOT_DATABASE_URL"]))
+    yield serve
+    serve.stop()
+
+
+def sign_in_with_code(tab: Console, person: Person, path: str) -> None:
+    tab.goto(path)
+    tab.sign_in(person)
+    tab.page.get_by_label("6-digit code from your authenticator app").fill(person.code())
+    tab.page.get_by_role("button", name="Sign in", exact=True).click()
+
+
+def test_a_broadcast_is_written_approved_sent_and_reported(
+    server: ServeProcess, browser: Any, telegram: FakeTelegram
+) -> None:
+    from playwright.sync_api import expect
+
+    thandi = add_account(server, "thandi@city.example", ["broadcaster"], wards=["9"])
+    approver = add_account(server, "zanele@city.example", ["approver"])
+
+    tab = Console(browser, server)
+    page = tab.page
+    sign_in_with_code(tab, thandi, "/staff/sign-in?next=%2Fstaff%2Fbroadcasts")
+    expect(page).to_have_url(f"{server.url}/staff/broadcasts")
+    nav = page.get_by_role("navigation", name="Console")
+    expect(nav.get_by_role("link")).to_have_text(
+        ["Home", "Broadcasts", "Known incidents", "Change my password"]
+    )
+    expect(page.locator("#broadcasts-table")).to_contain_text("Nothing to show.")
+    assert_accessible(page, "broadcasts, none yet")
+
+    compose = page.locator("#compose-form")
+    compose.get_by_label("Title").fill("Burst main")
+    compose.get_by_label("English (required)").fill(TEXT)
+    expect(page.locator("#compose-missing")).to_have_text(
+        "No text yet in Afrikaans, isiZulu, isiXhosa: residents who read those get the English one."
+    )
+    # A ward outside the broadcaster's own is the API's refusal, said in words on the page.
+    compose.get_by_label("Ward numbers").fill("94")
+    compose.get_by_role("button", name="Save the draft and preview it").click()
+    expect(page.get_by_role("alert")).to_have_text("Ward 94 is outside your wards.")
+    expect(compose).to_be_visible()
+
+    compose.get_by_label("Ward numbers").fill("9")
+    compose.get_by_label("Topic").select_option("water")
+    compose.get_by_label("Emergency: goes out at once").check()
+    compose.get_by_role("button", name="Save the draft and preview it").click()
+    expect(page.get_by_role("status")).to_have_text(
+        "The draft Burst main is saved. Check the preview, then request sending."
+    )
+    preview = page.locator("#preview")
+    expect(preview).to_be_focused()
+    expect(page.locator("#preview-warnings")).to_contain_text(
+        "No Afrikaans text: 1 resident will get the English one."
+    )
+    expect(page.locator("#preview-warnings")).to_contain_text(
+        "It needs an approver other than you before it goes."
+    )
+    expect(page.locator("#preview-recipients")).to_have_text("2")
+    expect(page.locator("#preview-cost")).to_have_text("0.00 ZAR")
+    channels = page.locator("#preview-channels")
+    expect(channels.get_by_role("row").filter(has_text="telegram")).to_contain_text("2")
+    languages = page.locator("#preview-languages")
+    expect(languages.get_by_role("row").filter(has_text="Afrikaans")).to_contain_text("English")
+    # The map's words: the target wards, for everyone (the drawing is hidden from readers).
+    expect(page.locator("#ward-map-caption")).to_have_text("Target wards: 9")
+    assert_accessible(page, "broadcasts, a draft previewed")
+    page.locator("#broadcast").screenshot(path=str(ARTIFACTS / "staff-broadcast-preview.png"))
+
+    page.get_by_role("button", name="Request sending").click()
+    expect(page.get_by_role("status")).to_have_text(
+        "Sent for approval: an approver other than you must approve it."
+    )
+    expect(page.locator("#broadcast-state")).to_have_text("awaiting_approval")
+    expect(page.locator("#four-eyes")).to_have_text(
+        "You wrote this broadcast, so an approver other than you must approve it (four eyes)."
+    )
+    expect(page.get_by_role("button", name="Approve")).to_be_hidden()
+    expect(page.get_by_role("button", name="Request sending")).to_be_hidden()
+    row = page.locator("#broadcasts-table").get_by_role("row").filter(has_text="Burst main")
+    expect(row).to_contain_text("awaiting_approval")
+    expect(row).to_contain_text("you (thandi@city.example)")
+    assert_accessible(page, "broadcasts, awaiting approval")
+    assert sent_to(telegram, TEXT) == {}
+
+    # The approver, another person, opens it from the list and approves it.
+    other = Console(browser, server)
+    sign_in_with_code(other, approver, "/staff/sign-in?next=%2Fstaff%2Fbroadcasts")
+    expect(other.page).to_have_url(f"{server.url}/staff/broadcasts")
+    listed = other.page.locator("#broadcasts-table").get_by_role("row")
+    expect(listed.filter(has_text="Burst main")).to_contain_text("thandi@city.example")
+    other.page.get_by_role("button", name="Open Burst main").click()
+    expect(other.page.locator("#broadcast")).to_be_focused()
+    expect(other.page.locator("#four-eyes")).to_have_text(
+        "It waits for an approver other than its author: you may approve it."
+    )
+    assert_accessible(other.page, "broadcasts, an approver's view")
+    other.page.get_by_role("button", name="Approve").click()
+    expect(other.page.get_by_role("status")).to_have_text("Approved: it goes out at its time.")
+    expect(other.page.locator("#broadcast-approved")).to_contain_text("zanele@city.example")
+
+    # The worker of the same `citybot serve` sends it: once to each follower, on Telegram.
+    received = wait_for(lambda: len(sent_to(telegram, TEXT)) == 2 and sent_to(telegram, TEXT))
+    assert set(received) == set(FOLLOWERS)
+
+    # Opened again, it shows where it stands now: sent, once every delivery is settled.
+    def settled() -> bool:
+        page.get_by_role("button", name="Open Burst main").click()
+        return page.locator("#broadcast-state").inner_text() == "sent"
+
+    wait_for(settled)
+    page.get_by_role("button", name="Show the report").click()
+    expect(page.locator("#report")).to_be_focused()
+    expect(page.locator("#report-summary")).to_have_text("State sent, 2 recipients: sent 2.")
+    by_channel = page.locator("#report-channel")
+    expect(by_channel.get_by_role("row").filter(has_text="telegram")).to_have_text("telegram02000")
+    by_language = page.locator("#report-language")
+    expect(by_language.get_by_role("row").filter(has_text="Afrikaans")).to_contain_text("1")
+    expect(page.get_by_role("button", name="Resend to failed recipients only")).to_be_visible()
+    assert_accessible(page, "broadcasts, the report")
+    page.locator("#broadcast").screenshot(path=str(ARTIFACTS / "staff-broadcast-report.png"))
+    csv_link = page.get_by_role("link", name="Download the report (CSV)")
+    href = csv_link.get_attribute("href")
+    assert href is not None and href.endswith("/report?format=csv")
+    exported = page.request.get(server.url + href)
+    assert exported.status == 200
+    assert "channel,telegram,sent,2" in exported.text()
+
+    # Nothing failed: resending finds nothing to send, and says so.
+    page.get_by_role("button", name="Resend to failed recipients only").click()
+    expect(page.get_by_role("status")).to_have_text("0 failed messages are queued again.")
+    assert len(sent_to(telegram, TEXT)) == 2
+
+    # A routine draft is cancelled before it goes.
+    compose.get_by_label("Title").fill("Refuse strike")
+    compose.get_by_label("English (required)").fill("Refuse is not collected this week.")
+    compose.get_by_label("Ward numbers").fill("9")
+    compose.get_by_role("button", name="Save the draft and preview it").click()
+    expect(page.locator("#broadcast-heading")).to_contain_text("Refuse strike")
+    page.get_by_role("button", name="Cancel the broadcast").click()
+    expect(page.get_by_role("status")).to_have_text("Cancelled: nothing more is sent.")
+    expect(page.locator("#broadcast-state")).to_have_text("cancelled")
+    page.get_by_label("State", exact=True).select_option("cancelled")
+    page.get_by_role("button", name="Show broadcasts").click()
+    expect(page.locator("#broadcasts-table")).not_to_contain_text("Burst main")
+    expect(page.locator("#broadcasts-table")).to_contain_text("Refuse strike")
+    tab.check()
+    other.check()
+
+
+def test_an_incident_is_declared_and_ended(
+    server: ServeProcess, browser: Any, telegram: FakeTelegram
+) -> None:
+    from playwright.sync_api import expect
+
+    sipho = add_account(server, "sipho@city.example", ["broadcaster"], wards=["9"])
+    tab = Console(browser, server)
+    page = tab.page
+    sign_in_with_code(tab, sipho, "/staff/sign-in?next=%2Fstaff%2Fincidents")
+    expect(page).to_have_url(f"{server.url}/staff/incidents")
+    table = page.locator("#incidents-table")
+    expect(table).to_contain_text("Nothing to show.")
+    assert_accessible(page, "incidents, none yet")
+
+    declare = page.locator("#declare-form")
+    declare.get_by_label("Title").fill("Water cut in ward 9")
+    declare.get_by_role("checkbox", name="No water supply").check()
+    declare.get_by_label("Affected wards").fill("9")
+    declare.get_by_label("English (required)").fill("Water is off in ward 9 for repairs.")
+    declare.get_by_label("Expected end").fill("2031-01-05T18:00")
+    declare.get_by_role("button", name="Declare the incident").click()
+    expect(page.get_by_role("status")).to_have_text(
+        "Water cut in ward 9 is declared: subscribers in its wards are being told."
+    )
+    row = table.get_by_role("row").filter(has_text="Water cut in ward 9")
+    expect(row).to_contain_text("No water supply")
+    expect(row).to_contain_text("open")
+    assert_accessible(page, "incidents, one declared")
+    page.screenshot(path=str(ARTIFACTS / "staff-incidents.png"), full_page=True)
+    told = wait_for(lambda: sent_to(telegram, "Water is off in ward 9 for repairs."))
+    assert set(told) == set(FOLLOWERS)
+
+    row.get_by_role("button", name="Change Water cut in ward 9").click()
+    change = page.locator("#change-form")
+    expect(change.get_by_label("Incident")).to_be_focused()
+    change.get_by_label("Status").select_option("resolved")
+    change.get_by_role("button", name="Save and tell subscribers").click()
+    expect(page.get_by_role("status")).to_have_text(
+        "Water cut in ward 9 is resolved: subscribers are being told."
+    )
+    expect(row).to_contain_text("resolved")
+    # An ended incident cannot change again: its Change button is gone.
+    expect(row.get_by_role("button")).to_have_count(0)
+    # The end goes out as the standard text in each follower's language, naming the incident.
+    wait_for(lambda: len(sent_to(telegram, "Water cut in ward 9")) == 2)
+    assert set(sent_to(telegram, "Water cut in ward 9")) == set(FOLLOWERS)
+    assert_accessible(page, "incidents, one ended")
+    tab.check()
