@@ -280,6 +280,14 @@ def test_a_broadcast_is_written_approved_sent_and_reported(
     page.get_by_role("button", name="Cancel the broadcast").click()
     expect(page.get_by_role("status")).to_have_text("Cancelled: nothing more is sent.")
     expect(page.locator("#broadcast-state")).to_have_text("cancelled")
+    # Written again from the cancelled one: the form is filled in with what it said.
+    page.get_by_role("button", name="Copy into a new draft").click()
+    expect(compose.get_by_label("Title")).to_be_focused()
+    expect(compose.get_by_label("Title")).to_have_value("Refuse strike")
+    expect(compose.get_by_label("English (required)")).to_have_value(
+        "Refuse is not collected this week."
+    )
+    expect(compose.get_by_label("Ward numbers")).to_have_value("9")
     page.get_by_label("State", exact=True).select_option("cancelled")
     page.get_by_role("button", name="Show broadcasts").click()
     expect(page.locator("#broadcasts-table")).not_to_contain_text("Burst main")

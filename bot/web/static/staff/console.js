@@ -706,6 +706,7 @@
       });
       if (p.whatsapp_outside_window && !p.whatsapp_template) {
         warning(fill(T.outsideWindow, { n: p.whatsapp_outside_window }));
+        warning(T.chooseTemplate);
       }
       if (p.unreachable) warning(fill(T.unreachableWarning, { n: p.unreachable }));
       if (p.needs_approval) warning(T.needsApproval);
@@ -806,6 +807,36 @@
       await changed(answer.broadcast, fill(T.resent, { n: answer.queued }));
       report(await api("GET", "/broadcasts/" + shown.id + "/report"));
     }));
+
+    // A sent or cancelled broadcast cannot change: copying it is how an official writes it
+    // again (with a WhatsApp template the preview asked for, to other wards, ...).
+    byId("do-copy").addEventListener("click", () => {
+      const b = shown;
+      compose.reset();
+      byId("compose-title").value = b.title;
+      compose.querySelectorAll("textarea[data-language]").forEach((area) => {
+        area.value = b.texts[area.dataset.language] || "";
+      });
+      const kind = b.everyone ? "everyone" : b.point ? "point" : b.places.length ? "places" : "wards";
+      compose.querySelector(`input[name="target"][value="${kind}"]`).checked = true;
+      byId("compose-wards").value = b.wards.join(", ");
+      byId("compose-places").value = b.places.join(", ");
+      if (b.point) {
+        byId("compose-latitude").value = b.point.lat;
+        byId("compose-longitude").value = b.point.lon;
+        byId("compose-radius").value = b.point.radius_m;
+      }
+      byId("compose-topic").value = b.topic;
+      compose.querySelectorAll('input[name="channels"]').forEach((input) => {
+        input.checked = b.channels.includes(input.value);
+      });
+      compose.querySelector(`input[name="urgency"][value="${b.urgency}"]`).checked = true;
+      byId("compose-template").value = b.whatsapp_template || "";
+      targetChosen();
+      missing();
+      say(fill(T.copied, { title: b.title }));
+      byId("compose-title").focus();
+    });
 
     byId("broadcasts-filter").addEventListener("submit", guarded(async () => {
       const state = byId("filter-state").value;
