@@ -174,6 +174,7 @@ def test_a_broadcast_is_written_approved_sent_and_reported(
     compose.get_by_label("Ward numbers").fill("94")
     compose.get_by_role("button", name="Save the draft and preview it").click()
     expect(page.get_by_role("alert")).to_have_text("Ward 94 is outside your wards.")
+    expect(page.locator("#compose-wards-hint")).to_contain_text("Yours: 9.")
     expect(compose).to_be_visible()
 
     compose.get_by_label("Ward numbers").fill("9")
@@ -349,6 +350,9 @@ def test_an_incident_is_declared_and_ended(
     row.get_by_role("button", name="Change Water cut in ward 9").click()
     change = page.locator("#change-form")
     expect(change.get_by_label("Incident")).to_be_focused()
+    # The incident's wards on the map, and in words.
+    expect(page.locator("#ward-map-caption")).to_have_text("Affected wards: 9")
+    expect(page.locator("#ward-map path.target")).to_have_attribute("data-ward", "9")
     change.get_by_label("Status").select_option("resolved")
     change.get_by_role("button", name="Save and tell subscribers").click()
     expect(page.get_by_role("status")).to_have_text(

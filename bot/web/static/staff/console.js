@@ -575,12 +575,12 @@
 
   // The target wards on the map, and in words beside it (the drawing is hidden from screen
   // readers: the words say the same). Without the drawing, the words stay.
-  async function showWards(figure, wards, everyone) {
+  async function showWards(figure, wards, everyone, words) {
     const drawing = figure.querySelector(".ward-map-drawing");
     const caption = figure.querySelector("figcaption");
     caption.textContent = everyone
       ? T.mapEveryone
-      : fill(T.mapWards, { wards: wards.join(", ") || T.nothing });
+      : fill(words || T.mapWards, { wards: wards.join(", ") || T.nothing });
     figure.hidden = false;
     drawing.replaceChildren();
     const svg = await wardsSvg();
@@ -860,6 +860,9 @@
         ? fill(T.missingLanguages, { languages: left.join(", ") })
         : "";
     }
+    if (me.wards) {
+      byId("compose-your-wards").textContent = fill(T.yourWards, { wards: me.wards.join(", ") });
+    }
     compose.addEventListener("change", targetChosen);
     compose.addEventListener("input", missing);
     targetChosen();
@@ -871,8 +874,11 @@
       if (kind === "wards") body.wards = list(byId("compose-wards").value);
       if (kind === "places") body.places = list(byId("compose-places").value);
       if (kind === "point") {
-        body.latitude = Number(byId("compose-latitude").value);
-        body.longitude = Number(byId("compose-longitude").value);
+        // An empty coordinate is left out, so the API names what is missing.
+        const lat = byId("compose-latitude").value;
+        const lon = byId("compose-longitude").value;
+        if (lat !== "") body.latitude = Number(lat);
+        if (lon !== "") body.longitude = Number(lon);
         body.radius_m = Number(byId("compose-radius").value || 500);
       }
       if (kind === "everyone") body.everyone = true;
@@ -928,6 +934,7 @@
     }
 
     function addRow(row, i) {
+      seen.set(String(i.id), i);
       option(i);
       cell(row, i.title);
       cell(row, i.services.map((s) => serviceNames.get(s) || s).join(", "));
@@ -944,6 +951,7 @@
           button(T.change, fill(T.changeOf, { name: i.title }), () => {
             select.value = String(i.id);
             byId("change-status").value = i.status;
+            chosen();
             select.focus();
           })
         );
@@ -951,6 +959,15 @@
     }
 
     const incidents = pager("/incidents", tbody, byId("incidents-more"), 9, addRow);
+    const seen = new Map();
+
+    // The incident being changed: its wards on the map.
+    function chosen() {
+      const incident = seen.get(select.value);
+      if (incident) showWards(byId("ward-map"), incident.wards, false, T.mapAffected);
+      else byId("ward-map").hidden = true;
+    }
+    select.addEventListener("change", chosen);
 
     byId("incidents-filter").addEventListener("submit", guarded(async () => {
       const status = byId("filter-status").value;
@@ -988,9 +1005,11 @@
         title: changed.title, status: changed.status,
       }));
       await incidents.load(true);
+      chosen();
     }));
 
     await incidents.load(true);
+    chosen();
   };
 
   // -- every page but sign-in: who is this? -------------------------------------------------
