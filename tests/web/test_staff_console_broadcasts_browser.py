@@ -190,7 +190,7 @@ def test_a_broadcast_is_written_approved_sent_and_reported(
         "No Afrikaans text: 1 resident will get the English one."
     )
     expect(page.locator("#preview-warnings")).to_contain_text(
-        "It needs an approver other than you before it goes."
+        "It waits for an approver other than its author before it goes."
     )
     expect(page.locator("#preview-recipients")).to_have_text("2")
     expect(page.locator("#preview-cost")).to_have_text("0.00 ZAR")

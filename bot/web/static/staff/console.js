@@ -65,15 +65,15 @@
 
   // What every failed call does: no session sends the person to sign in, a 403 is the
   // "you do not have access" page, anything else is said in the alert region. An action on a
-  // page the person may use (``acting``) says its 403 too: "Ward 94 is outside your wards" is
-  // about what they asked, not about the page.
-  function failed(error, acting) {
+  // page the person may use (``inPage``) says its 403 there too: "Ward 94 is outside your
+  // wards" is about what they asked, not about the page.
+  function failed(error, inPage) {
     if (!(error instanceof ApiError)) throw error;
     if (error.status === 401) {
       toSignIn();
     } else if (error.status === 403 && error.code === "password_change_required") {
       location.assign(CONSOLE + "/password");
-    } else if (error.status === 403 && error.code !== "csrf_failed" && !acting) {
+    } else if (error.status === 403 && error.code !== "csrf_failed" && !inPage) {
       byId("content").hidden = true;
       byId("no-access-why").textContent = error.message;
       byId("no-access").hidden = false;
@@ -83,13 +83,13 @@
     }
   }
 
-  function guarded(handler, acting) {
+  function guarded(handler, inPage) {
     return async (event) => {
       if (event) event.preventDefault();
       try {
         await handler(event);
       } catch (error) {
-        failed(error, acting);
+        failed(error, inPage);
       }
     };
   }
@@ -128,8 +128,8 @@
     return text.split(",").map((s) => s.trim()).filter((s) => s);
   }
 
-  function checkedRoles(form) {
-    return Array.from(form.querySelectorAll("input[name=roles]:checked")).map((i) => i.value);
+  function checked(form, name) {
+    return Array.from(form.querySelectorAll(`input[name="${name}"]:checked`)).map((i) => i.value);
   }
 
   function setRoles(form, roles) {
@@ -297,7 +297,7 @@
       "submit",
       guarded(async () => {
         const form = byId("create-form");
-        const roles = checkedRoles(form);
+        const roles = checked(form, "roles");
         if (!roles.length) return warn(T.pickRole);
         const created = await api("POST", "/accounts", {
           email: byId("create-email").value,
@@ -323,7 +323,7 @@
       "submit",
       guarded(async () => {
         if (!select.value) return warn(T.pickAccount);
-        const roles = checkedRoles(changeForm);
+        const roles = checked(changeForm, "roles");
         if (!roles.length) return warn(T.pickRole);
         await api("PATCH", "/accounts/" + select.value, {
           roles,
@@ -378,7 +378,7 @@
       "submit",
       guarded(async () => {
         const form = byId("issue-form");
-        const roles = checkedRoles(form);
+        const roles = checked(form, "roles");
         if (!roles.length) return warn(T.pickRole);
         const issued = await api("POST", "/tokens", {
           account_id: Number(select.value),
@@ -528,10 +528,6 @@
     return texts;
   }
 
-  function checked(form, name) {
-    return Array.from(form.querySelectorAll(`input[name="${name}"]:checked`)).map((i) => i.value);
-  }
-
   function radio(form, name) {
     const chosen = form.querySelector(`input[name="${name}"]:checked`);
     return chosen ? chosen.value : null;
@@ -588,11 +584,10 @@
     const copy = document.importNode(svg, true);
     copy.setAttribute("aria-hidden", "true");
     copy.setAttribute("focusable", "false");
-    copy.classList.add("wards");
     copy.querySelectorAll("[data-ward]").forEach((ward) => {
       ward.classList.toggle("target", everyone || wards.includes(ward.dataset.ward));
     });
-    drawing.appendChild(copy);
+    drawing.replaceChildren(copy);
   }
 
   // -- broadcasts --------------------------------------------------------------------------------
@@ -601,7 +596,10 @@
   const REPORT_MAIN = ["queued", "sent", "delivered", "failed", "unreachable"];
   const REPORT_ORDER = ["queued", "claimed", "sending", "sent", "delivered", "failed",
     "unreachable", "skipped", "unknown"];
-  const LIVE = ["draft", "awaiting_approval", "scheduled", "sending"];
+  const UNSENT = ["draft", "awaiting_approval", "scheduled"];
+  const LIVE = [...UNSENT, "sending"];
+  // More segments than this and an SMS goes as several messages (notifier.broadcasts.SMS_BUDGET).
+  const SMS_BUDGET = 3;
 
   pages.broadcasts = async function () {
     const tbody = byId("broadcasts-table").tBodies[0];
@@ -674,11 +672,11 @@
 
       const mine = b.author_id === me.account_id;
       const waiting = b.state === "awaiting_approval";
-      byId("do-preview").hidden = !["draft", "awaiting_approval", "scheduled"].includes(b.state);
+      byId("do-preview").hidden = !UNSENT.includes(b.state);
       byId("do-send").hidden = b.state !== "draft";
       byId("do-approve").hidden = !(waiting && mayApprove && !mine);
       byId("do-cancel").hidden = !LIVE.includes(b.state);
-      byId("do-report").hidden = LIVE.slice(0, 3).includes(b.state);
+      byId("do-report").hidden = UNSENT.includes(b.state);
       byId("do-resend").hidden = !["sending", "sent"].includes(b.state);
       const note = byId("four-eyes");
       note.hidden = !waiting;
@@ -702,7 +700,7 @@
         }));
       });
       Object.entries(p.sms_segments).forEach(([code, n]) => {
-        if (n > 3) warning(fill(T.longSms, { language: languageName(code), segments: n }));
+        if (n > SMS_BUDGET) warning(fill(T.longSms, { language: languageName(code), segments: n }));
       });
       if (p.whatsapp_outside_window && !p.whatsapp_template) {
         warning(fill(T.outsideWindow, { n: p.whatsapp_outside_window }));
@@ -914,6 +912,8 @@
     const select = byId("change-incident");
     const declare = byId("declare-form");
     const change = byId("change-form");
+    // Incidents listed so far, by id: the change form's map shows the chosen one's wards.
+    const seen = new Map();
     const serviceNames = new Map();
     declare.querySelectorAll("input[name=services]").forEach((input) => {
       serviceNames.set(input.value, input.parentElement.textContent.trim());
@@ -959,7 +959,6 @@
     }
 
     const incidents = pager("/incidents", tbody, byId("incidents-more"), 9, addRow);
-    const seen = new Map();
 
     // The incident being changed: its wards on the map.
     function chosen() {
