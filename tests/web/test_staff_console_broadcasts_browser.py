@@ -326,6 +326,8 @@ def test_an_incident_is_declared_and_ended(
     expect(page).to_have_url(f"{server.url}/staff/incidents")
     table = page.locator("#incidents-table")
     expect(table).to_contain_text("Nothing to show.")
+    expect(page.locator("#none-open")).to_be_visible()
+    expect(page.locator("#change-form")).to_be_hidden()
     assert_accessible(page, "incidents, none yet")
 
     declare = page.locator("#declare-form")
@@ -361,6 +363,7 @@ def test_an_incident_is_declared_and_ended(
     expect(row).to_contain_text("resolved")
     # An ended incident cannot change again: its Change button is gone.
     expect(row.get_by_role("button")).to_have_count(0)
+    expect(page.locator("#none-open")).to_be_visible()
     # The end goes out as the standard text in each follower's language, naming the incident.
     wait_for(lambda: len(sent_to(telegram, "Water cut in ward 9")) >= 2)
     assert sent_to(telegram, "Water cut in ward 9") == sorted(FOLLOWERS)

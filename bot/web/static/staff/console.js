@@ -960,8 +960,10 @@
 
     const incidents = pager("/incidents", tbody, byId("incidents-more"), 9, addRow);
 
-    // The incident being changed: its wards on the map.
+    // The incident being changed: its wards on the map. With none open, no form to fill.
     function chosen() {
+      change.hidden = !select.options.length;
+      byId("none-open").hidden = !change.hidden;
       const incident = seen.get(select.value);
       if (incident) showWards(byId("ward-map"), incident.wards, false, T.mapAffected);
       else byId("ward-map").hidden = true;
