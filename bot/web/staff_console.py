@@ -21,7 +21,7 @@ Example::
 from __future__ import annotations
 
 import gettext
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from aiohttp import web
 
 from bot.services import Services
 from bot.web.staff_api import API_PREFIX
+from forms_runtime.model import Form
 from notifier import broadcasts, incidents
 from staff.roles import Permission, Role
 from staff.service_requests import MAX_NOTES_LENGTH, STATUSES
@@ -45,12 +46,15 @@ __all__ = [
     "Page",
     "add_routes",
     "console_text",
+    "departments",
     "environment",
     "page_context",
     "sso_url",
 ]
 
 CONSOLE_PREFIX = "/staff"
+# The public figures the analytics page reads and links to (bot.web.open_data).
+OPEN_DATA_API = f"{API_PREFIX}/open-data"
 LOCALE_DIR = Path(__file__).resolve().parent / "locales"
 DOMAIN = "citybot_staff"
 
@@ -84,6 +88,7 @@ PAGES: tuple[Page, ...] = (
     Page("audit", "/audit", console_text("Audit log"), Permission.VIEW_AUDIT),
     Page("broadcasts", "/broadcasts", console_text("Broadcasts"), Permission.CREATE_BROADCASTS),
     Page("incidents", "/incidents", console_text("Known incidents"), Permission.DECLARE_INCIDENTS),
+    Page("analytics", "/analytics", console_text("Service performance"), Permission.VIEW_ANALYTICS),
     Page("password", "/password", console_text("Change my password")),
 )
 
@@ -158,8 +163,26 @@ def environment(app: web.Application) -> jinja2.Environment:
     return env
 
 
+def departments(forms: Mapping[str, Form]) -> list[dict[str, Any]]:
+    """The city's departments as the forms group them (roads, water, ...), each with its
+    services: what the analytics page drills down through."""
+    grouped: dict[str, list[dict[str, str]]] = {}
+    for form in forms.values():
+        grouped.setdefault(form.group or "other", []).append(
+            {"id": form.id, "code": form.service_code, "title": form.title}
+        )
+    return [
+        {"id": group, "name": group.replace("_", " ").capitalize(), "services": services}
+        for group, services in sorted(grouped.items())
+    ]
+
+
 def page_context(
-    page: Page, *, sso: str | None = None, offered: Offered | None = None
+    page: Page,
+    *,
+    sso: str | None = None,
+    offered: Offered | None = None,
+    forms: Mapping[str, Form] | None = None,
 ) -> dict[str, Any]:
     """What a page's template is rendered with: nothing about who is asking."""
     offered = offered or Offered()
@@ -180,12 +203,17 @@ def page_context(
         "incident_statuses": incidents.STATUSES,
         "report_services": offered.services,
         "whatsapp_templates": offered.whatsapp_templates,
+        "departments": departments(forms or {}),
+        "open_data": OPEN_DATA_API,
     }
 
 
 def _view(page: Page, services: Services) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     context = page_context(
-        page, sso=sso_url(services) if page is SIGN_IN else None, offered=Offered.of(services)
+        page,
+        sso=sso_url(services) if page is SIGN_IN else None,
+        offered=Offered.of(services),
+        forms=services.turn_loop.forms,
     )
 
     async def view(request: web.Request) -> web.StreamResponse:

@@ -55,14 +55,18 @@
   function showShare(share) {
     return share === null || share === undefined ? "" : percent.format(share);
   }
-  function periodLabel(start) {
+  // "Month of November 2026" in tables and notes; "Nov 2026" under a chart's axis.
+  function periodDate(start, short) {
     const date = new Date(start + "T00:00:00Z");
     const options =
       period === "week"
-        ? { day: "numeric", month: "short", year: "numeric", timeZone: "UTC" }
-        : { month: "long", year: "numeric", timeZone: "UTC" };
-    const shown = new Intl.DateTimeFormat(locale, options).format(date);
-    return text(period === "week" ? "period-week" : "period-month", { date: shown });
+        ? { day: "numeric", month: "short", year: short ? "2-digit" : "numeric", timeZone: "UTC" }
+        : { month: short ? "short" : "long", year: "numeric", timeZone: "UTC" };
+    return new Intl.DateTimeFormat(locale, options).format(date);
+  }
+  function periodLabel(start) {
+    const name = period === "week" ? "period-week" : "period-month";
+    return text(name, { date: periodDate(start, false) });
   }
   function areaName(key) {
     return texts.getAttribute("data-area-" + key) || key;
@@ -80,6 +84,21 @@
       return Number.isNaN(x) - Number.isNaN(y) || String(a).localeCompare(String(b));
     }
     return x - y;
+  }
+
+  // A long service name on a phone would push the bars off the screen: Chart.js draws an
+  // array as lines, so names are broken between words into lines of about 18 characters.
+  function wrap(label) {
+    const lines = [];
+    for (const word of String(label).split(" ")) {
+      const last = lines.length - 1;
+      if (last >= 0 && (lines[last] + " " + word).length <= 18) {
+        lines[last] += " " + word;
+      } else {
+        lines.push(word);
+      }
+    }
+    return lines;
   }
 
   async function getJson(url) {
@@ -185,7 +204,7 @@
     });
     draw("by-area-chart", {
       type: "line",
-      data: { labels: starts.map(periodLabel), datasets: datasets },
+      data: { labels: starts.map((start) => periodDate(start, true)), datasets: datasets },
       options: {
         scales: { y: daysAxis() },
         plugins: { legend: { labels: { usePointStyle: true } } },
@@ -237,7 +256,7 @@
     draw("by-service-chart", {
       type: "bar",
       data: {
-        labels: published.map((r) => serviceName(r.key)),
+        labels: published.map((r) => wrap(serviceName(r.key))),
         datasets: [
           {
             label: text("median"),
@@ -253,7 +272,7 @@
           },
         ],
       },
-      options: { indexAxis: "y", scales: { x: daysAxis() } },
+      options: { indexAxis: "y", scales: { x: daysAxis(), y: { ticks: { autoSkip: false } } } },
     });
     fillTable(
       "by-service-table",
@@ -403,7 +422,7 @@
     draw("disparity-" + kind + "-chart", {
       type: "bar",
       data: {
-        labels: largest.map((d) => name(d.key)),
+        labels: largest.map((d) => wrap(name(d.key))),
         datasets: [
           {
             label: text("disparity"),
@@ -414,7 +433,10 @@
       },
       options: {
         indexAxis: "y",
-        scales: { x: { beginAtZero: true, title: { display: true, text: text("disparity") } } },
+        scales: {
+          x: { beginAtZero: true, title: { display: true, text: text("disparity") } },
+          y: { ticks: { autoSkip: false } },
+        },
         plugins: { legend: { display: false } },
       },
     });

@@ -180,6 +180,9 @@
   // -- pages ----------------------------------------------------------------------------------
 
   const pages = {};
+  // A page with a script of its own (static/staff/analytics.js, loaded after this one) adds
+  // its page here and builds it with these.
+  window.citybotConsole = { pages, api, failed, guarded, say, warn, can, cell, empty, byId };
 
   pages["sign-in"] = function () {
     const form = byId("sign-in-form");
@@ -1040,6 +1043,10 @@
       })
     );
     byId("content").hidden = false;
+    if (document.readyState === "loading") {
+      // Page scripts after this one have all run by DOMContentLoaded.
+      await new Promise((ready) => document.addEventListener("DOMContentLoaded", ready));
+    }
     try {
       await pages[PAGE]();
     } catch (error) {
