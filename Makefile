@@ -47,6 +47,14 @@ locales: $(STAMP)
 	$(BIN)/pybabel -q extract -F babel-staff.cfg -k console_text --add-location=file --sort-output \
 		--project=citybot --version=0.1.0 --copyright-holder="the citybot authors" \
 		-o bot/web/locales/citybot_staff.pot .
+	# The public dashboard's words: a domain of their own, in the four languages.
+	$(BIN)/pybabel -q extract -F babel-dashboard.cfg --add-location=file --sort-output \
+		--project=citybot --version=0.1.0 --copyright-holder="the citybot authors" \
+		-o bot/web/locales/citybot_dashboard.pot .
+	for l in af zu xh; do \
+		$(BIN)/pybabel -q update -i bot/web/locales/citybot_dashboard.pot -d bot/web/locales -D citybot_dashboard -l $$l \
+			--init-missing --no-fuzzy-matching --ignore-obsolete || exit 1; \
+	done
 
 # After changing the dependencies in pyproject.toml: the newest versions it allows, installed in a
 # scratch virtualenv and frozen (citybot itself and the build tools left out). Commit the result

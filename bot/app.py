@@ -33,6 +33,7 @@ from bot.services import Services
 from bot.telegram_polling import telegram_polling
 from bot.web import (
     api_index,
+    dashboard,
     media,
     open311,
     operations,
@@ -88,6 +89,7 @@ def app_for(services: Services, *, workers: bool = True) -> web.Application:
     staff_api.add_routes(app, services)
     staff_console.add_routes(app, services)
     api_index.add_routes(app, services)
+    dashboard.add_routes(app, services)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         # What is built by now (forms, gazetteer, routes, pools) lives as long as the process.

@@ -130,3 +130,22 @@ def test_the_staff_console_pages_ship_in_the_wheel(installed: Path, tmp_path: Pa
     assert shown.returncode == 0, shown.stderr
     found, where = shown.stdout.split()
     assert found == "True" and Path(where).is_relative_to(installed.parent), shown.stdout
+
+
+def test_the_dashboard_ships_its_catalogs_and_chart_library(
+    installed: Path, tmp_path: Path
+) -> None:
+    # The dashboard's .po catalogs, its script and the vendored Chart.js with its licence are
+    # data files: an installed citybot must still speak isiZulu and draw charts.
+    script = (
+        "from bot.web.dashboard import render_dashboard\n"
+        "from bot.web.webchat import STATIC_DIR\n"
+        "from forms_runtime.loader import standard_forms\n"
+        "html = render_dashboard('zu', 'month', standard_forms())\n"
+        "vendor = STATIC_DIR / 'vendor' / 'chartjs'\n"
+        "print('Isikhathi sokuvala, ngewadi' in html, (vendor / 'chart.umd.min.js').is_file(),\n"
+        "      (vendor / 'LICENSE.md').is_file(), (STATIC_DIR / 'dashboard' / 'dashboard.js').is_file())\n"
+    )
+    shown = _run(installed / "python", "-c", script, cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.split() == ["True"] * 4, shown.stdout

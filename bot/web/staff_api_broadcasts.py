@@ -9,6 +9,9 @@ Thin handlers over ``notifier.broadcasts``; what they add is who may do it:
 * places and a point are turned into wards with the gazetteer here, so the target is checked
   against the caller's wards before anything is stored.
 
+A broadcast is answered with its author's and approver's emails beside their ids
+(``author_email``, ``approver_email``): four eyes means knowing whose it is.
+
 Every change is audited (``broadcast.create``, ``.send``, ``.approve``, ``.cancel``,
 ``.resend_failed``, ``.export``) in the same commit as the change.
 
@@ -47,7 +50,7 @@ from notifier.broadcasts import (
 from staff import audit
 from staff.identity import StaffIdentity
 from staff.roles import Permission
-from storage.models import Broadcast
+from storage.models import Broadcast, StaffAccount
 from storage.types import utc_now
 
 __all__ = ["ENDPOINTS", "text_fields"]
@@ -99,6 +102,26 @@ def _json(b: Broadcast) -> dict[str, Any]:
         "recipients": b.recipients,
         "created_at": b.created_at,
     }
+
+
+async def _named(session: Any, shown: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Who wrote and who approved each broadcast, by email beside the ids: the approver must
+    see whose broadcast it is (four eyes), and the author who approved it."""
+    ids = {i for b in shown for i in (b["author_id"], b["approved_by"]) if i is not None}
+    emails: dict[int, str] = {}
+    if ids:
+        found = await session.execute(
+            select(StaffAccount.id, StaffAccount.email).where(StaffAccount.id.in_(ids))
+        )
+        emails = {account_id: email for account_id, email in found.all()}
+    for b in shown:
+        b["author_email"] = emails.get(b["author_id"])
+        b["approver_email"] = None if b["approved_by"] is None else emails.get(b["approved_by"])
+    return shown
+
+
+async def _answer(session: Any, broadcast: Broadcast) -> dict[str, Any]:
+    return (await _named(session, [_json(broadcast)]))[0]
 
 
 async def _broadcast(call: Call, session: Any, *, for_update: bool = False) -> Broadcast:
@@ -162,9 +185,12 @@ async def list_broadcasts(call: Call) -> dict[str, Any]:
         query = query.where(Broadcast.id < call.cursor)
     if call.query.get("state"):
         query = query.where(Broadcast.state == call.query["state"])
-    return await scoped_page(
+    page = await scoped_page(
         call, query, lambda b: _visible(call.identity, b), lambda b: b.id, _json
     )
+    async with call.services.session_factory() as session:
+        await _named(session, page["items"])
+    return page
 
 
 async def create_broadcast(call: Call) -> dict[str, Any]:
@@ -198,12 +224,12 @@ async def create_broadcast(call: Call) -> dict[str, Any]:
             address=call.address,
             details={"wards": wards, "everyone": everyone, "urgency": draft.urgency},
         )
-        return _json(created)
+        return await _answer(session, created)
 
 
 async def get_broadcast(call: Call) -> dict[str, Any]:
     async with call.services.session_factory() as session:
-        return _json(await _broadcast(call, session))
+        return await _answer(session, await _broadcast(call, session))
 
 
 async def preview_broadcast(call: Call) -> dict[str, Any]:
@@ -232,7 +258,7 @@ async def send_broadcast(call: Call) -> dict[str, Any]:
                 approval_size=call.services.settings.broadcast_approval_size,
             )
         await _audit(call, session, found, "broadcast.send", {"state": state})
-        return _json(found)
+        return await _answer(session, found)
 
 
 async def approve_broadcast(call: Call) -> dict[str, Any]:
@@ -243,7 +269,7 @@ async def approve_broadcast(call: Call) -> dict[str, Any]:
                 session, found, approver_id=call.identity.account_id, now=utc_now()
             )
         await _audit(call, session, found, "broadcast.approve", None)
-        return _json(found)
+        return await _answer(session, found)
 
 
 async def cancel_broadcast(call: Call) -> dict[str, Any]:
@@ -254,7 +280,7 @@ async def cancel_broadcast(call: Call) -> dict[str, Any]:
                 session, found, actor_id=call.identity.account_id, now=utc_now()
             )
         await _audit(call, session, found, "broadcast.cancel", {"not_sent": dropped})
-        return _json(found)
+        return await _answer(session, found)
 
 
 async def resend_failed(call: Call) -> dict[str, Any]:
@@ -263,7 +289,7 @@ async def resend_failed(call: Call) -> dict[str, Any]:
         with _answers():
             queued = await broadcasts.resend_failed(session, found, now=utc_now())
         await _audit(call, session, found, "broadcast.resend_failed", {"queued": queued})
-        return {"broadcast": _json(found), "queued": queued}
+        return {"broadcast": await _answer(session, found), "queued": queued}
 
 
 async def report_broadcast(call: Call) -> dict[str, Any] | web.Response:
@@ -319,7 +345,9 @@ BROADCAST = schemas.obj(
     expires_at=NTIME,
     state=S,
     author_id=INT,
+    author_email=NS,
     approved_by={"type": ["integer", "null"]},
+    approver_email=NS,
     approved_at=NTIME,
     cancelled_at=NTIME,
     recipients=INT,

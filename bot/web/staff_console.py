@@ -21,7 +21,7 @@ Example::
 from __future__ import annotations
 
 import gettext
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,22 +32,29 @@ from aiohttp import web
 
 from bot.services import Services
 from bot.web.staff_api import API_PREFIX
+from forms_runtime.model import Form
+from notifier import broadcasts, incidents
 from staff.roles import Permission, Role
 from staff.service_requests import MAX_NOTES_LENGTH, STATUSES
 
 __all__ = [
     "CONSOLE_PREFIX",
+    "LANGUAGES",
     "PAGES",
     "SIGN_IN",
+    "Offered",
     "Page",
     "add_routes",
     "console_text",
+    "departments",
     "environment",
     "page_context",
     "sso_url",
 ]
 
 CONSOLE_PREFIX = "/staff"
+# The public figures the analytics page reads and links to (bot.web.open_data).
+OPEN_DATA_API = f"{API_PREFIX}/open-data"
 LOCALE_DIR = Path(__file__).resolve().parent / "locales"
 DOMAIN = "citybot_staff"
 
@@ -79,8 +86,54 @@ PAGES: tuple[Page, ...] = (
     Page("accounts", "/accounts", console_text("Accounts and roles"), Permission.MANAGE_ACCOUNTS),
     Page("tokens", "/tokens", console_text("API tokens"), Permission.MANAGE_TOKENS),
     Page("audit", "/audit", console_text("Audit log"), Permission.VIEW_AUDIT),
+    Page("broadcasts", "/broadcasts", console_text("Broadcasts"), Permission.CREATE_BROADCASTS),
+    Page("incidents", "/incidents", console_text("Known incidents"), Permission.DECLARE_INCIDENTS),
+    Page("analytics", "/analytics", console_text("Service performance"), Permission.VIEW_ANALYTICS),
     Page("password", "/password", console_text("Change my password")),
 )
+
+
+# A broadcast's life (storage.models.broadcasts), for the list's filter.
+BROADCAST_STATES = (
+    "draft",
+    "awaiting_approval",
+    "scheduled",
+    "sending",
+    "sent",
+    "cancelled",
+    "expired",
+)
+_LANGUAGE_NAMES = {
+    "en": console_text("English"),
+    "af": console_text("Afrikaans"),
+    "zu": console_text("isiZulu"),
+    "xh": console_text("isiXhosa"),
+}
+# The languages residents are written to, in the notifier's order (a language added there
+# without a name here fails at import, not on a page).
+LANGUAGES: tuple[tuple[str, str], ...] = tuple(
+    (code, _LANGUAGE_NAMES[code]) for code in broadcasts.LOCALES
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Offered:
+    """What this citybot offers the broadcast and incident forms: the report forms an incident
+    can explain (id and title) and the WhatsApp templates configured. Read from the services
+    once, at start-up: it says nothing about who is asking."""
+
+    services: tuple[tuple[str, str], ...] = ()
+    whatsapp_templates: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, services: Services) -> Offered:
+        forms = services.turn_loop.forms
+        whatsapp = services.channels.get("whatsapp")
+        templates: dict[str, str] = getattr(whatsapp, "templates", None) or {}
+        return cls(
+            services=tuple((form_id, forms[form_id].title) for form_id in sorted(forms)),
+            whatsapp_templates=tuple(sorted(templates)),
+        )
 
 
 def sso_url(services: Services) -> str | None:
@@ -110,8 +163,29 @@ def environment(app: web.Application) -> jinja2.Environment:
     return env
 
 
-def page_context(page: Page, *, sso: str | None = None) -> dict[str, Any]:
+def departments(forms: Mapping[str, Form]) -> list[dict[str, Any]]:
+    """The city's departments as the forms group them (roads, water, ...), each with its
+    services: what the analytics page drills down through."""
+    grouped: dict[str, list[dict[str, str]]] = {}
+    for form in forms.values():
+        grouped.setdefault(form.group or "other", []).append(
+            {"id": form.id, "code": form.service_code, "title": form.title}
+        )
+    return [
+        {"id": group, "name": group.replace("_", " ").capitalize(), "services": services}
+        for group, services in sorted(grouped.items())
+    ]
+
+
+def page_context(
+    page: Page,
+    *,
+    sso: str | None = None,
+    offered: Offered | None = None,
+    forms: Mapping[str, Form] | None = None,
+) -> dict[str, Any]:
     """What a page's template is rendered with: nothing about who is asking."""
+    offered = offered or Offered()
     return {
         "page": page,
         "pages": PAGES,
@@ -121,11 +195,26 @@ def page_context(page: Page, *, sso: str | None = None) -> dict[str, Any]:
         "statuses": STATUSES,
         "max_notes": MAX_NOTES_LENGTH,
         "sso_url": sso,
+        "languages": LANGUAGES,
+        "max_text": broadcasts.MAX_TEXT,
+        "topics": broadcasts.TOPICS,
+        "broadcast_states": BROADCAST_STATES,
+        "channels": broadcasts.CHANNELS,
+        "incident_statuses": incidents.STATUSES,
+        "report_services": offered.services,
+        "whatsapp_templates": offered.whatsapp_templates,
+        "departments": departments(forms or {}),
+        "open_data": OPEN_DATA_API,
     }
 
 
 def _view(page: Page, services: Services) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
-    context = page_context(page, sso=sso_url(services) if page is SIGN_IN else None)
+    context = page_context(
+        page,
+        sso=sso_url(services) if page is SIGN_IN else None,
+        offered=Offered.of(services),
+        forms=services.turn_loop.forms,
+    )
 
     async def view(request: web.Request) -> web.StreamResponse:
         response = aiohttp_jinja2.render_template(f"staff/{page.name}.html", request, context)

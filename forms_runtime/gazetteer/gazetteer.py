@@ -16,10 +16,11 @@ from __future__ import annotations
 import gzip
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib import resources
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from forms_runtime.gazetteer.build import FORMAT, FORMAT_VERSION
@@ -62,7 +63,8 @@ class Gazetteer:
             [p.get("aliases", ()) for p in document["places"]],
             [p.get("parts", ()) for p in document["places"]],
         )
-        self._wards = AreaIndex([Area(w["ward"], _rings(w["rings"])) for w in document["wards"]])
+        self._ward_outlines = {w["ward"]: _rings(w["rings"]) for w in document["wards"]}
+        self._wards = AreaIndex([Area(name, rings) for name, rings in self._ward_outlines.items()])
         settlements = [Area(s["name"], _rings(s["rings"])) for s in document["settlements"]]
         # Where settlement polygons overlap, the smaller one is the more specific answer.
         self._settlements = AreaIndex(sorted(settlements, key=lambda a: a.bbox_area))
@@ -75,6 +77,12 @@ class Gazetteer:
     @property
     def places(self) -> tuple[Place, ...]:
         return tuple(self._by_name.values())
+
+    @property
+    def ward_outlines(self) -> Mapping[str, Sequence[Sequence[tuple[float, float]]]]:
+        """Every ward's rings of (lon, lat) points, outer rings and holes alike (even-odd), by
+        ward name in the file's order: what a map of the wards draws."""
+        return MappingProxyType(self._ward_outlines)
 
     def match_place(self, text: str, limit: int = 3) -> PlaceMatch:
         """Match free text ("Site C Khayelitsha", "mitchels plain") to a place.

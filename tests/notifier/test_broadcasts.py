@@ -181,6 +181,11 @@ async def test_an_emergency_waits_for_a_second_person(city: City) -> None:
     created = await _draft(author, wards=["9"], urgency="emergency")
     status, sent = await author.call("POST", f"/api/v1/broadcasts/{created['id']}/send")
     assert sent["state"] == "awaiting_approval"
+    # The approver sees whose it is (the console says so beside the Approve button).
+    status, listed = await other.call("GET", "/api/v1/broadcasts")
+    assert [(b["author_email"], b["approver_email"]) for b in listed["items"]] == [
+        ("approver1@city.gov", None)
+    ]
     await city.services.broadcasts.run_until_idle()
     assert _sms_to(city) == {}
     status, refused = await author.call("POST", f"/api/v1/broadcasts/{created['id']}/approve")
@@ -191,6 +196,7 @@ async def test_an_emergency_waits_for_a_second_person(city: City) -> None:
         "scheduled",
         other.account_id,
     )
+    assert approved["approver_email"] == "approver2@city.gov"
     await city.services.broadcasts.run_until_idle()
     assert _sms_to(city) == {"+27820000001": f"{EN} {footer('en', '9')}"}
 

@@ -1,6 +1,8 @@
 """The staff console's pages over plain HTTP: every page is served with the Content Security
 Policy and carries no inline script, handler or style (the policy would refuse them); the script
-calls only routes the admin API has; the single sign-on slot shows only when it is set.
+calls only routes the admin API has; the single sign-on slot shows only when it is set; the
+broadcast and incident forms offer what this citybot has (languages, topics, channels, report
+forms, WhatsApp templates) and the ward map they draw is served.
 
 What the pages do is tested in a real browser (tests/web/test_staff_console_browser.py).
 """
@@ -20,6 +22,7 @@ from bot.app import SERVICES_KEY, create_app
 from bot.config import Settings
 from bot.web.staff_api import ENDPOINTS
 from bot.web.staff_console import (
+    LANGUAGES,
     PAGES,
     SIGN_IN,
     environment,
@@ -27,6 +30,7 @@ from bot.web.staff_console import (
     sso_url,
 )
 from bot.web.webchat import STATIC_DIR
+from notifier.broadcasts import CHANNELS, TOPICS
 
 ALL_PAGES = (SIGN_IN, *PAGES)
 CONSOLE_JS = STATIC_DIR / "staff" / "console.js"
@@ -89,7 +93,9 @@ async def test_every_page_is_served_with_the_policy_and_no_inline_script(
     checked = _Inline()
     checked.feed(html)
     assert checked.refused == []
-    assert checked.scripts == ["/static/staff/console.js"]
+    # console.js on every page; a page with a script of its own loads it after.
+    own = {"analytics": ["/static/staff/analytics.js"]}
+    assert checked.scripts == ["/static/staff/console.js", *own.get(page.name, [])]
     assert '<html lang="en">' in html
     assert f'data-page="{page.name}"' in html
 
@@ -152,3 +158,56 @@ def test_every_text_the_script_says_is_on_every_page() -> None:
     for name in sorted(used):
         attribute = "data-" + re.sub(r"[A-Z]", lambda m: "-" + m.group().lower(), name)
         assert f"{attribute}=" in base, name
+
+
+async def test_the_broadcast_page_offers_every_language_topic_and_channel(client: Any) -> None:
+    html = await (await client.get("/staff/broadcasts")).text()
+    # A text per language, English the one required (the API's rule, said on the form).
+    for code, name in LANGUAGES:
+        assert f'id="compose-text-{code}"' in html and name in html
+    assert re.search(r'<textarea id="compose-text-en"[^>]* required', html)
+    assert not re.search(r'<textarea id="compose-text-af"[^>]* required', html)
+    for topic in TOPICS:
+        assert f'<option value="{topic}">' in html
+    for channel in CHANNELS:
+        assert f'name="channels" value="{channel}" checked' in html
+    for target in ("wards", "places", "point", "everyone"):
+        assert f'name="target" value="{target}"' in html
+    # The script's words name the languages too (the preview's "no Afrikaans text" warning).
+    assert 'data-lang-af="Afrikaans"' in html
+
+
+async def test_the_incident_page_offers_the_report_forms_it_can_explain(client: Any) -> None:
+    forms = client.app[SERVICES_KEY].turn_loop.forms
+    html = await (await client.get("/staff/incidents")).text()
+    offered = re.findall(r'name="services" value="([^"]+)"', html)
+    assert offered == sorted(forms) and "no_water" in offered
+    assert "No water supply" in html
+    for status in ("open", "resolved", "cancelled"):
+        assert f'<option value="{status}">' in html
+
+
+async def test_the_configured_whatsapp_templates_are_offered(
+    aiohttp_client: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TWILIO_WHATSAPP_TEMPLATES", '{"status_update": "HX2", "news": "HX1"}')
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/citybot.sqlite3",
+        twilio_account_sid="AC" + "0" * 32,
+        twilio_auth_token="token",
+        twilio_whatsapp_from="+27211234567",
+    )
+    client = await aiohttp_client(await create_app(settings, workers=False))
+    html = await (await client.get("/staff/broadcasts")).text()
+    datalist = re.search(r'<datalist id="whatsapp-templates">(.*?)</datalist>', html, re.S)
+    assert datalist is not None
+    assert re.findall(r'<option value="([^"]+)">', datalist.group(1)) == ["news", "status_update"]
+
+
+async def test_the_ward_map_the_script_draws_is_served_by_the_app(client: Any) -> None:
+    # The console inlines the public dashboard's ward drawing and marks wards by data-ward.
+    [url] = re.findall(r'fetch\("([^"]+)"', CONSOLE_JS.read_text())
+    response = await client.get(url)
+    assert response.status == 200 and response.content_type == "image/svg+xml"
+    svg = await response.text()
+    assert '<path data-ward="9" ' in svg and "<script" not in svg

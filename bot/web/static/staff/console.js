@@ -64,14 +64,16 @@
   }
 
   // What every failed call does: no session sends the person to sign in, a 403 is the
-  // "you do not have access" page, anything else is said in the alert region.
-  function failed(error) {
+  // "you do not have access" page, anything else is said in the alert region. An action on a
+  // page the person may use (``inPage``) says its 403 there too: "Ward 94 is outside your
+  // wards" is about what they asked, not about the page.
+  function failed(error, inPage) {
     if (!(error instanceof ApiError)) throw error;
     if (error.status === 401) {
       toSignIn();
     } else if (error.status === 403 && error.code === "password_change_required") {
       location.assign(CONSOLE + "/password");
-    } else if (error.status === 403 && error.code !== "csrf_failed") {
+    } else if (error.status === 403 && error.code !== "csrf_failed" && !inPage) {
       byId("content").hidden = true;
       byId("no-access-why").textContent = error.message;
       byId("no-access").hidden = false;
@@ -81,15 +83,23 @@
     }
   }
 
-  function guarded(handler) {
+  function guarded(handler, inPage) {
     return async (event) => {
       if (event) event.preventDefault();
       try {
         await handler(event);
       } catch (error) {
-        failed(error);
+        failed(error, inPage);
       }
     };
+  }
+
+  // An action on the page: its refusal, 403 included, is said in the alert region.
+  function acting(handler) {
+    return guarded(async (event) => {
+      byId("alert").textContent = "";
+      await handler(event);
+    }, true);
   }
 
   // -- small builders ------------------------------------------------------------------------
@@ -118,8 +128,8 @@
     return text.split(",").map((s) => s.trim()).filter((s) => s);
   }
 
-  function checkedRoles(form) {
-    return Array.from(form.querySelectorAll("input[name=roles]:checked")).map((i) => i.value);
+  function checked(form, name) {
+    return Array.from(form.querySelectorAll(`input[name="${name}"]:checked`)).map((i) => i.value);
   }
 
   function setRoles(form, roles) {
@@ -170,6 +180,9 @@
   // -- pages ----------------------------------------------------------------------------------
 
   const pages = {};
+  // A page with a script of its own (static/staff/analytics.js, loaded after this one) adds
+  // its page here and builds it with these.
+  window.citybotConsole = { pages, api, failed, guarded, say, warn, can, cell, empty, byId };
 
   pages["sign-in"] = function () {
     const form = byId("sign-in-form");
@@ -287,7 +300,7 @@
       "submit",
       guarded(async () => {
         const form = byId("create-form");
-        const roles = checkedRoles(form);
+        const roles = checked(form, "roles");
         if (!roles.length) return warn(T.pickRole);
         const created = await api("POST", "/accounts", {
           email: byId("create-email").value,
@@ -313,7 +326,7 @@
       "submit",
       guarded(async () => {
         if (!select.value) return warn(T.pickAccount);
-        const roles = checkedRoles(changeForm);
+        const roles = checked(changeForm, "roles");
         if (!roles.length) return warn(T.pickRole);
         await api("PATCH", "/accounts/" + select.value, {
           roles,
@@ -368,7 +381,7 @@
       "submit",
       guarded(async () => {
         const form = byId("issue-form");
-        const roles = checkedRoles(form);
+        const roles = checked(form, "roles");
         if (!roles.length) return warn(T.pickRole);
         const issued = await api("POST", "/tokens", {
           account_id: Number(select.value),
@@ -497,6 +510,512 @@
     );
   };
 
+  // -- broadcasts and incidents: shared pieces ------------------------------------------------
+
+  // "2026-12-04T18:00" from a datetime-local input (the person's own clock) as UTC ISO.
+  function fromLocal(value) {
+    return value ? new Date(value).toISOString() : null;
+  }
+
+  function languageName(code) {
+    return T["lang" + code.charAt(0).toUpperCase() + code.slice(1)] || code;
+  }
+
+  // The text_en ... text_xh fields of a form's textareas; empty ones are left out.
+  function textsOf(form) {
+    const texts = {};
+    form.querySelectorAll("textarea[data-language]").forEach((area) => {
+      const text = area.value.trim();
+      if (text) texts["text_" + area.dataset.language] = text;
+    });
+    return texts;
+  }
+
+  function radio(form, name) {
+    const chosen = form.querySelector(`input[name="${name}"]:checked`);
+    return chosen ? chosen.value : null;
+  }
+
+  function define(dl, pairs) {
+    dl.replaceChildren();
+    pairs.forEach(([term, detail]) => {
+      const dt = document.createElement("dt");
+      dt.textContent = term;
+      const dd = document.createElement("dd");
+      dd.textContent = detail;
+      dl.append(dt, dd);
+    });
+  }
+
+  // The city's wards as the public dashboard draws them (GET /dashboard/wards.svg, one
+  // <path data-ward="94"> per ward), fetched once and inlined so CSS can mark the target. It
+  // carries no script or style of its own (the page's policy would refuse them anyway).
+  let wardDrawing = null;
+  function wardsSvg() {
+    if (wardDrawing === null) {
+      wardDrawing = fetch("/dashboard/wards.svg", { credentials: "same-origin" })
+        .then((response) => (response.ok ? response.text() : null))
+        .then((text) => {
+          if (!text) return null;
+          const svg = new DOMParser().parseFromString(text, "image/svg+xml").documentElement;
+          if (!svg || svg.nodeName.toLowerCase() !== "svg") return null;
+          svg.querySelectorAll("script, style, foreignObject").forEach((e) => e.remove());
+          svg.querySelectorAll("*").forEach((element) => {
+            Array.from(element.attributes).forEach((a) => {
+              if (/^on/i.test(a.name) || a.name === "style") element.removeAttribute(a.name);
+            });
+          });
+          return svg;
+        })
+        .catch(() => null);
+    }
+    return wardDrawing;
+  }
+
+  // The target wards on the map, and in words beside it (the drawing is hidden from screen
+  // readers: the words say the same). Without the drawing, the words stay.
+  async function showWards(figure, wards, everyone, words) {
+    const drawing = figure.querySelector(".ward-map-drawing");
+    const caption = figure.querySelector("figcaption");
+    caption.textContent = everyone
+      ? T.mapEveryone
+      : fill(words || T.mapWards, { wards: wards.join(", ") || T.nothing });
+    figure.hidden = false;
+    drawing.replaceChildren();
+    const svg = await wardsSvg();
+    if (!svg) return;
+    const copy = document.importNode(svg, true);
+    copy.setAttribute("aria-hidden", "true");
+    copy.setAttribute("focusable", "false");
+    copy.querySelectorAll("[data-ward]").forEach((ward) => {
+      ward.classList.toggle("target", everyone || wards.includes(ward.dataset.ward));
+    });
+    drawing.replaceChildren(copy);
+  }
+
+  // -- broadcasts --------------------------------------------------------------------------------
+
+  // The report's columns: these always, the rarer states where they occur.
+  const REPORT_MAIN = ["queued", "sent", "delivered", "failed", "unreachable"];
+  const REPORT_ORDER = ["queued", "claimed", "sending", "sent", "delivered", "failed",
+    "unreachable", "skipped", "unknown"];
+  const UNSENT = ["draft", "awaiting_approval", "scheduled"];
+  const LIVE = [...UNSENT, "sending"];
+  // More segments than this and an SMS goes as several messages (notifier.broadcasts.SMS_BUDGET).
+  const SMS_BUDGET = 3;
+
+  pages.broadcasts = async function () {
+    const tbody = byId("broadcasts-table").tBodies[0];
+    const compose = byId("compose-form");
+    const mayApprove = can("broadcasts.approve");
+    let shown = null;
+
+    function author(b) {
+      if (b.author_id === me.account_id) return fill(T.you, { email: me.email });
+      return b.author_email || fill(T.staffNumber, { id: b.author_id });
+    }
+
+    function target(b) {
+      if (b.everyone) return T.everyone;
+      const parts = [];
+      if (b.places.length) parts.push(b.places.join(", "));
+      if (b.point) {
+        parts.push(fill(T.aroundPoint, {
+          radius: b.point.radius_m, lat: b.point.lat, lon: b.point.lon,
+        }));
+      }
+      parts.push(fill(T.wardsAre, { wards: b.wards.join(", ") }));
+      return parts.join("; ");
+    }
+
+    function addRow(row, b) {
+      cell(row, b.title);
+      cell(row, b.state);
+      cell(row, b.urgency);
+      cell(row, target(b));
+      cell(row, author(b));
+      cell(row, b.state === "draft" || b.state === "awaiting_approval" ? "" : b.recipients);
+      cell(row, when(b.created_at));
+      const actions = cell(row, "");
+      actions.textContent = "";
+      actions.appendChild(
+        button(T.open, fill(T.openOf, { name: b.title }), () => open(b.id, true))
+      );
+    }
+
+    const listed = pager("/broadcasts", tbody, byId("broadcasts-more"), 8, addRow);
+
+    async function open(id, focus) {
+      show(await api("GET", "/broadcasts/" + id));
+      byId("preview").hidden = true;
+      byId("report").hidden = true;
+      if (focus) byId("broadcast").focus();
+    }
+
+    function show(b) {
+      shown = b;
+      byId("broadcast").hidden = false;
+      byId("broadcast-heading").textContent = fill(T.broadcastNamed, { id: b.id, title: b.title });
+      byId("broadcast-state").textContent = b.state;
+      byId("broadcast-author").textContent = author(b);
+      byId("broadcast-target").textContent = target(b);
+      byId("broadcast-topic").textContent = b.topic;
+      byId("broadcast-channels").textContent = b.channels.join(", ");
+      byId("broadcast-urgency").textContent = b.urgency;
+      byId("broadcast-send-at").textContent = b.send_at ? when(b.send_at) : T.asSoonAsMay;
+      byId("broadcast-expires-at").textContent = b.expires_at ? when(b.expires_at) : T.never;
+      byId("broadcast-approved").textContent = b.approved_by
+        ? (b.approver_email || fill(T.staffNumber, { id: b.approved_by })) + " · " +
+          when(b.approved_at)
+        : "–";
+      define(byId("broadcast-texts"), Object.keys(b.texts).map((code) => [
+        languageName(code), b.texts[code],
+      ]));
+      showWards(byId("ward-map"), b.wards, b.everyone);
+
+      const mine = b.author_id === me.account_id;
+      const waiting = b.state === "awaiting_approval";
+      byId("do-preview").hidden = !UNSENT.includes(b.state);
+      byId("do-send").hidden = b.state !== "draft";
+      byId("do-approve").hidden = !(waiting && mayApprove && !mine);
+      byId("do-cancel").hidden = !LIVE.includes(b.state);
+      byId("do-report").hidden = UNSENT.includes(b.state);
+      byId("do-resend").hidden = !["sending", "sent"].includes(b.state);
+      const note = byId("four-eyes");
+      note.hidden = !waiting;
+      // Four eyes: the API refuses an author's approval; the page says why before anyone tries.
+      note.textContent = !waiting ? "" : mine
+        ? T.fourEyesOwn
+        : mayApprove ? T.fourEyesApprove : T.fourEyesWait;
+    }
+
+    function preview(p) {
+      const warnings = byId("preview-warnings");
+      warnings.replaceChildren();
+      const warning = (text) => {
+        const li = document.createElement("li");
+        li.textContent = text;
+        warnings.appendChild(li);
+      };
+      Object.entries(p.missing_translations).forEach(([code, n]) => {
+        warning(fill(n === 1 ? T.missingTextOne : T.missingText, {
+          n, language: languageName(code),
+        }));
+      });
+      Object.entries(p.sms_segments).forEach(([code, n]) => {
+        if (n > SMS_BUDGET) warning(fill(T.longSms, { language: languageName(code), segments: n }));
+      });
+      if (p.whatsapp_outside_window && !p.whatsapp_template) {
+        warning(fill(T.outsideWindow, { n: p.whatsapp_outside_window }));
+        warning(T.chooseTemplate);
+      }
+      if (p.unreachable) warning(fill(T.unreachableWarning, { n: p.unreachable }));
+      if (p.needs_approval) warning(T.needsApproval);
+      warnings.hidden = !warnings.children.length;
+
+      byId("preview-recipients").textContent = String(p.recipients);
+      byId("preview-cost").textContent = fill(T.smsCost, {
+        cost: p.sms_cost.toFixed(2), currency: p.currency,
+      });
+      byId("preview-outside").textContent = String(p.whatsapp_outside_window);
+      byId("preview-template").textContent = p.whatsapp_template || T.noTemplate;
+      byId("preview-unreachable").textContent = String(p.unreachable);
+      byId("preview-approval").textContent = p.needs_approval ? T.yes : T.no;
+
+      const channels = byId("preview-channels").tBodies[0];
+      channels.replaceChildren();
+      Object.entries(p.by_channel).forEach(([channel, n]) => {
+        const row = channels.insertRow();
+        cell(row, channel);
+        cell(row, n);
+      });
+      empty(channels, 2);
+      const languages = byId("preview-languages").tBodies[0];
+      languages.replaceChildren();
+      Object.entries(p.by_language).forEach(([code, n]) => {
+        const row = languages.insertRow();
+        cell(row, languageName(code));
+        cell(row, n);
+        cell(row, code in p.missing_translations ? languageName("en") : languageName(code));
+        cell(row, p.sms_segments[code] || p.sms_segments.en);
+      });
+      empty(languages, 4);
+      byId("preview").hidden = false;
+      byId("preview").focus();
+    }
+
+    function report(r) {
+      const present = REPORT_ORDER.filter((s) => REPORT_MAIN.includes(s) || r.totals[s]);
+      const totals = present.filter((s) => r.totals[s]).map((s) => s + " " + r.totals[s]);
+      byId("report-summary").textContent = fill(T.reportSummary, {
+        state: r.state, recipients: r.recipients, counts: totals.join(", ") || "–",
+      });
+      byId("report-csv").href = API + "/broadcasts/" + shown.id + "/report?format=csv";
+      [["channel", r.by_channel], ["ward", r.by_ward], ["language", r.by_language]].forEach(
+        ([dimension, table]) => {
+          const element = byId("report-" + dimension);
+          // The first column's header is the page's; the states' follow it.
+          const head = element.tHead.rows[0];
+          head.replaceChildren(head.cells[0]);
+          present.forEach((text) => {
+            const th = document.createElement("th");
+            th.scope = "col";
+            th.textContent = text;
+            head.appendChild(th);
+          });
+          const rows = element.tBodies[0];
+          rows.replaceChildren();
+          Object.entries(table).forEach(([value, states]) => {
+            const row = rows.insertRow();
+            const th = document.createElement("th");
+            th.scope = "row";
+            th.textContent = dimension === "language" ? languageName(value) : value;
+            row.appendChild(th);
+            present.forEach((s) => cell(row, states[s] || 0));
+          });
+          empty(rows, present.length + 1);
+        }
+      );
+      byId("report").hidden = false;
+      byId("report").focus();
+    }
+
+    async function changed(b, text) {
+      show(b);
+      say(text);
+      await listed.load(true);
+    }
+
+    byId("do-preview").addEventListener("click", acting(async () => {
+      preview(await api("GET", "/broadcasts/" + shown.id + "/preview"));
+    }));
+    byId("do-send").addEventListener("click", acting(async () => {
+      const b = await api("POST", "/broadcasts/" + shown.id + "/send");
+      await changed(b, b.state === "awaiting_approval" ? T.sentForApproval : T.scheduled);
+      byId("preview").hidden = true;
+    }));
+    byId("do-approve").addEventListener("click", acting(async () => {
+      await changed(await api("POST", "/broadcasts/" + shown.id + "/approve"), T.approved);
+    }));
+    byId("do-cancel").addEventListener("click", acting(async () => {
+      await changed(await api("POST", "/broadcasts/" + shown.id + "/cancel"), T.cancelled);
+    }));
+    byId("do-report").addEventListener("click", acting(async () => {
+      report(await api("GET", "/broadcasts/" + shown.id + "/report"));
+    }));
+    byId("do-resend").addEventListener("click", acting(async () => {
+      const answer = await api("POST", "/broadcasts/" + shown.id + "/resend-failed");
+      await changed(answer.broadcast, fill(T.resent, { n: answer.queued }));
+      report(await api("GET", "/broadcasts/" + shown.id + "/report"));
+    }));
+
+    // A sent or cancelled broadcast cannot change: copying it is how an official writes it
+    // again (with a WhatsApp template the preview asked for, to other wards, ...).
+    byId("do-copy").addEventListener("click", () => {
+      const b = shown;
+      compose.reset();
+      byId("compose-title").value = b.title;
+      compose.querySelectorAll("textarea[data-language]").forEach((area) => {
+        area.value = b.texts[area.dataset.language] || "";
+      });
+      const kind = b.everyone ? "everyone" : b.point ? "point" : b.places.length ? "places" : "wards";
+      compose.querySelector(`input[name="target"][value="${kind}"]`).checked = true;
+      byId("compose-wards").value = b.wards.join(", ");
+      byId("compose-places").value = b.places.join(", ");
+      if (b.point) {
+        byId("compose-latitude").value = b.point.lat;
+        byId("compose-longitude").value = b.point.lon;
+        byId("compose-radius").value = b.point.radius_m;
+      }
+      byId("compose-topic").value = b.topic;
+      compose.querySelectorAll('input[name="channels"]').forEach((input) => {
+        input.checked = b.channels.includes(input.value);
+      });
+      compose.querySelector(`input[name="urgency"][value="${b.urgency}"]`).checked = true;
+      byId("compose-template").value = b.whatsapp_template || "";
+      targetChosen();
+      missing();
+      say(fill(T.copied, { title: b.title }));
+      byId("compose-title").focus();
+    });
+
+    byId("broadcasts-filter").addEventListener("submit", guarded(async () => {
+      const state = byId("filter-state").value;
+      await listed.filter(state ? "state=" + encodeURIComponent(state) : "");
+    }));
+
+    // The compose form: only the chosen target's fields show, and the languages left empty
+    // are named before the preview counts who they are.
+    function targetChosen() {
+      const kind = radio(compose, "target");
+      compose.querySelectorAll("[data-target]").forEach((element) => {
+        element.hidden = element.dataset.target !== kind;
+      });
+      byId("compose-send-at").parentElement.hidden = radio(compose, "when") !== "later";
+    }
+    function missing() {
+      const left = Array.from(compose.querySelectorAll("textarea[data-language]"))
+        .filter((area) => area.dataset.language !== "en" && !area.value.trim())
+        .map((area) => languageName(area.dataset.language));
+      byId("compose-missing").textContent = left.length
+        ? fill(T.missingLanguages, { languages: left.join(", ") })
+        : "";
+    }
+    if (me.wards) {
+      byId("compose-your-wards").textContent = fill(T.yourWards, { wards: me.wards.join(", ") });
+    }
+    compose.addEventListener("change", targetChosen);
+    compose.addEventListener("input", missing);
+    targetChosen();
+    missing();
+
+    compose.addEventListener("submit", acting(async () => {
+      const body = { title: byId("compose-title").value, ...textsOf(compose) };
+      const kind = radio(compose, "target");
+      if (kind === "wards") body.wards = list(byId("compose-wards").value);
+      if (kind === "places") body.places = list(byId("compose-places").value);
+      if (kind === "point") {
+        // An empty coordinate is left out, so the API names what is missing.
+        const lat = byId("compose-latitude").value;
+        const lon = byId("compose-longitude").value;
+        if (lat !== "") body.latitude = Number(lat);
+        if (lon !== "") body.longitude = Number(lon);
+        body.radius_m = Number(byId("compose-radius").value || 500);
+      }
+      if (kind === "everyone") body.everyone = true;
+      body.topic = byId("compose-topic").value;
+      body.channels = checked(compose, "channels");
+      if (!body.channels.length) return warn(T.pickChannel);
+      body.urgency = radio(compose, "urgency");
+      const template = byId("compose-template").value.trim();
+      if (template) body.whatsapp_template = template;
+      if (radio(compose, "when") === "later") {
+        if (!byId("compose-send-at").value) return warn(T.pickTime);
+        body.send_at = fromLocal(byId("compose-send-at").value);
+      }
+      const expires = fromLocal(byId("compose-expires-at").value);
+      if (expires) body.expires_at = expires;
+      const created = await api("POST", "/broadcasts", body);
+      compose.reset();
+      targetChosen();
+      missing();
+      await listed.load(true);
+      show(created);
+      say(fill(T.draftSaved, { title: created.title }));
+      preview(await api("GET", "/broadcasts/" + created.id + "/preview"));
+    }));
+
+    await listed.load(true);
+  };
+
+  // -- known incidents ---------------------------------------------------------------------------
+
+  pages.incidents = async function () {
+    const tbody = byId("incidents-table").tBodies[0];
+    const select = byId("change-incident");
+    const declare = byId("declare-form");
+    const change = byId("change-form");
+    // Incidents listed so far, by id: the change form's map shows the chosen one's wards.
+    const seen = new Map();
+    const serviceNames = new Map();
+    declare.querySelectorAll("input[name=services]").forEach((input) => {
+      serviceNames.set(input.value, input.parentElement.textContent.trim());
+    });
+
+    function option(i) {
+      let o = select.querySelector(`option[value="${i.id}"]`);
+      if (i.status !== "open") {
+        if (o) o.remove();
+        return;
+      }
+      if (!o) {
+        o = document.createElement("option");
+        o.value = String(i.id);
+        select.appendChild(o);
+      }
+      o.textContent = i.title + " (" + i.wards.join(", ") + ")";
+    }
+
+    function addRow(row, i) {
+      seen.set(String(i.id), i);
+      option(i);
+      cell(row, i.title);
+      cell(row, i.services.map((s) => serviceNames.get(s) || s).join(", "));
+      cell(row, i.wards.join(", "));
+      cell(row, i.status);
+      cell(row, when(i.starts_at));
+      cell(row, when(i.expected_end_at));
+      cell(row, when(i.ended_at));
+      cell(row, i.duplicates_avoided);
+      const actions = cell(row, "");
+      actions.textContent = "";
+      if (i.status === "open") {
+        actions.appendChild(
+          button(T.change, fill(T.changeOf, { name: i.title }), () => {
+            select.value = String(i.id);
+            byId("change-status").value = i.status;
+            chosen();
+            select.focus();
+          })
+        );
+      }
+    }
+
+    const incidents = pager("/incidents", tbody, byId("incidents-more"), 9, addRow);
+
+    // The incident being changed: its wards on the map. With none open, no form to fill.
+    function chosen() {
+      change.hidden = !select.options.length;
+      byId("none-open").hidden = !change.hidden;
+      const incident = seen.get(select.value);
+      if (incident) showWards(byId("ward-map"), incident.wards, false, T.mapAffected);
+      else byId("ward-map").hidden = true;
+    }
+    select.addEventListener("change", chosen);
+
+    byId("incidents-filter").addEventListener("submit", guarded(async () => {
+      const status = byId("filter-status").value;
+      await incidents.filter(status ? "status=" + encodeURIComponent(status) : "");
+    }));
+
+    declare.addEventListener("submit", acting(async () => {
+      const services = checked(declare, "services");
+      if (!services.length) return warn(T.pickService);
+      const body = {
+        title: byId("declare-title").value,
+        services,
+        wards: list(byId("declare-wards").value),
+        urgency: radio(declare, "declare-urgency"),
+        ...textsOf(declare),
+      };
+      const starts = fromLocal(byId("declare-starts-at").value);
+      if (starts) body.starts_at = starts;
+      const end = fromLocal(byId("declare-expected-end").value);
+      if (end) body.expected_end_at = end;
+      const declared = await api("POST", "/incidents", body);
+      declare.reset();
+      say(fill(T.declared, { title: declared.title }));
+      await incidents.load(true);
+    }));
+
+    change.addEventListener("submit", acting(async () => {
+      if (!select.value) return warn(T.pickIncident);
+      const body = { status: byId("change-status").value, ...textsOf(change) };
+      const end = fromLocal(byId("change-expected-end").value);
+      if (end) body.expected_end_at = end;
+      const changed = await api("PATCH", "/incidents/" + select.value, body);
+      change.reset();
+      say(fill(changed.status === "open" ? T.incidentUpdated : T.incidentEnded, {
+        title: changed.title, status: changed.status,
+      }));
+      await incidents.load(true);
+      chosen();
+    }));
+
+    await incidents.load(true);
+    chosen();
+  };
+
   // -- every page but sign-in: who is this? -------------------------------------------------
 
   async function start() {
@@ -524,6 +1043,10 @@
       })
     );
     byId("content").hidden = false;
+    if (document.readyState === "loading") {
+      // Page scripts after this one have all run by DOMContentLoaded.
+      await new Promise((ready) => document.addEventListener("DOMContentLoaded", ready));
+    }
     try {
       await pages[PAGE]();
     } catch (error) {

@@ -1,0 +1,218 @@
+// The console's analytics page (role analyst): the published performance figures drilled down
+// from departments to their services to a service's wards, with links to the raw exports. It
+// reads the same public endpoints as the dashboard (/api/v1/open-data/...), with the dates and
+// period chosen on the page; console.js checks the session and builds the page with this.
+"use strict";
+
+(function () {
+  const console_ = window.citybotConsole;
+  const { api, can, cell, empty, byId, say } = console_;
+  const T = byId("analytics-texts").dataset;
+  const form = byId("analytics-filter");
+  const OPEN_DATA = form.dataset.openData;
+  const departments = JSON.parse(T.departments);
+
+  function fill(text, values) {
+    return text.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? values[name] : whole));
+  }
+
+  function query(extra) {
+    const params = new URLSearchParams({ period: byId("analytics-period").value });
+    if (byId("analytics-from").value) params.set("from", byId("analytics-from").value);
+    if (byId("analytics-to").value) params.set("to", byId("analytics-to").value);
+    for (const [key, value] of Object.entries(extra || {})) params.set(key, value);
+    return params;
+  }
+
+  function performance(extra) {
+    // The open-data routes are public and under the admin API's prefix: api() adds nothing
+    // they need but turns a refusal into the console's usual message.
+    return api("GET", "/open-data/performance?" + query(extra).toString());
+  }
+
+  function csv(path, extra) {
+    const params = query(Object.assign({ format: "csv" }, extra || {}));
+    if (path === "/requests") params.delete("period");
+    return OPEN_DATA + path + "?" + params.toString();
+  }
+
+  function days(hours) {
+    return hours === null || hours === undefined ? "" : (hours / 24).toFixed(1);
+  }
+
+  function share(value) {
+    return value === null || value === undefined ? "" : Math.round(value * 100) + " %";
+  }
+
+  function serviceOf(key) {
+    for (const department of departments) {
+      for (const service of department.services) {
+        if (service.id === key || service.code === key) return { department, service };
+      }
+    }
+    return null;
+  }
+
+  function latest(rows) {
+    return rows.reduce((m, r) => (m === null || r.period_start > m ? r.period_start : m), null);
+  }
+
+  function link(row, text, href, label) {
+    const a = document.createElement("a");
+    a.textContent = text;
+    a.href = href;
+    if (label) a.setAttribute("aria-label", label);
+    row.appendChild(a);
+    return a;
+  }
+
+  let byService = { rows: [] };
+
+  async function showDepartments() {
+    byService = await performance({ group: "service" });
+    const period = latest(byService.rows);
+    byId("departments-period").textContent = period ? fill(T.latest, { period }) : "";
+    const tbody = byId("departments-table").tBodies[0];
+    tbody.replaceChildren();
+    for (const department of departments) {
+      const rows = byService.rows.filter(
+        (r) => r.period_start === period && serviceOf(r.key)?.department === department
+      );
+      const slowest = rows
+        .filter((r) => !r.suppressed && r.close_hours_p50 !== null)
+        .sort((a, b) => b.close_hours_p50 - a.close_hours_p50)[0];
+      const tr = tbody.insertRow();
+      const name = document.createElement("th");
+      name.scope = "row";
+      name.textContent = department.name;
+      tr.appendChild(name);
+      cell(tr, rows.reduce((sum, r) => sum + r.count, 0));
+      cell(tr, department.services.length);
+      cell(tr, slowest ? serviceOf(slowest.key).service.title + ": " + days(slowest.close_hours_p50) : "");
+      const actions = cell(tr, "");
+      actions.textContent = "";
+      actions.appendChild(
+        buttonFor(T.open, fill(T.openOf, { department: department.name }), () =>
+          showServices(department)
+        )
+      );
+    }
+    empty(tbody, 5);
+  }
+
+  function buttonFor(text, label, onClick) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.textContent = text;
+    b.setAttribute("aria-label", label);
+    b.addEventListener("click", console_.guarded(onClick));
+    return b;
+  }
+
+  function showServices(department) {
+    const codes = new Set(department.services.flatMap((s) => [s.id, s.code]));
+    const rows = byService.rows
+      .filter((r) => codes.has(r.key))
+      .sort((a, b) => b.period_start.localeCompare(a.period_start) || a.key.localeCompare(b.key));
+    const tbody = byId("services-table").tBodies[0];
+    tbody.replaceChildren();
+    for (const r of rows) {
+      const title = serviceOf(r.key).service.title;
+      const tr = tbody.insertRow();
+      const name = document.createElement("th");
+      name.scope = "row";
+      name.textContent = title;
+      tr.appendChild(name);
+      cell(tr, r.period_start);
+      cell(tr, r.suppressed ? T.suppressed : r.count);
+      cell(tr, r.ack_hours_p50 === null ? "" : r.ack_hours_p50.toFixed(1));
+      cell(tr, days(r.close_hours_p50));
+      cell(tr, days(r.close_hours_p90));
+      cell(tr, share(r.closed_within_target));
+      const actions = cell(tr, "");
+      actions.textContent = "";
+      actions.appendChild(
+        buttonFor(T.byWard, fill(T.byWardOf, { service: title }), () => showWards(r.key, title))
+      );
+      actions.appendChild(document.createTextNode(" "));
+      link(actions, T.requestsCsv, csv("/requests", { service: r.key }), fill(T.requestsCsvOf, { service: title }));
+    }
+    empty(tbody, 8);
+    byId("services-heading").textContent = fill(T.servicesOf, { department: department.name });
+    byId("services-section").hidden = false;
+    byId("wards-section").hidden = true;
+    byId("services-heading").focus();
+  }
+
+  async function showWards(service, title) {
+    const answer = await performance({ group: "ward", service: service });
+    const disparity = new Map(
+      (answer.disparity || []).map((d) => [d.period_start + "|" + d.key, d])
+    );
+    const tbody = byId("wards-table").tBodies[0];
+    tbody.replaceChildren();
+    const rows = answer.rows
+      .slice()
+      .sort(
+        (a, b) =>
+          b.period_start.localeCompare(a.period_start) ||
+          (Number(a.key) || 1e9) - (Number(b.key) || 1e9)
+      );
+    for (const r of rows) {
+      const tr = tbody.insertRow();
+      const name = document.createElement("th");
+      name.scope = "row";
+      name.textContent = r.key === "unknown" ? T.unknown : r.key;
+      tr.appendChild(name);
+      cell(tr, r.period_start);
+      cell(tr, r.suppressed ? T.suppressed : r.count);
+      cell(tr, days(r.close_hours_p50));
+      cell(tr, days(r.close_hours_p90));
+      cell(tr, share(r.closed_within_target));
+      const d = disparity.get(r.period_start + "|" + r.key);
+      cell(
+        tr,
+        d && d.ratio !== null
+          ? d.ratio.toFixed(2) + " (" + d.ci_low.toFixed(2) + "–" + d.ci_high.toFixed(2) + ")"
+          : ""
+      );
+    }
+    empty(tbody, 7);
+    byId("wards-csv").href = csv("/performance", { group: "ward", service: service });
+    byId("wards-requests-csv").href = csv("/requests", { service: service });
+    byId("wards-heading").textContent = fill(T.wardsOf, { service: title });
+    byId("wards-section").hidden = false;
+    byId("wards-heading").focus();
+  }
+
+  function updateExports() {
+    for (const a of document.querySelectorAll("a[data-export]")) {
+      const kind = a.dataset.export;
+      a.href =
+        kind === "requests"
+          ? csv("/requests")
+          : csv("/performance", { group: kind.replace("performance-", "") });
+    }
+  }
+
+  console_.pages.analytics = async function () {
+    if (!can("analytics.view")) {
+      byId("content").hidden = true;
+      byId("no-access-why").textContent = T.noAccess;
+      byId("no-access").hidden = false;
+      return;
+    }
+    form.addEventListener(
+      "submit",
+      console_.guarded(async () => {
+        updateExports();
+        await showDepartments();
+        byId("services-section").hidden = true;
+        byId("wards-section").hidden = true;
+      })
+    );
+    updateExports();
+    await showDepartments();
+    say("");
+  };
+})();

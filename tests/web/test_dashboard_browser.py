@@ -1,0 +1,217 @@
+"""The public dashboard and the console's analytics page in a real browser (Debian's Chromium,
+driven by Playwright) against a real ``citybot serve`` filled by ``citybot demo seed``.
+
+The dashboard is drawn in each of its four languages, on a phone and on a desktop: every chart
+is drawn, every table filled, every ward on the map coloured or hatched, every CSV link answers
+with CSV, nothing is fetched from another origin, no script error; axe-core (vendored, see
+tests/web/axe_audit.py) finds no WCAG 2.1 A/AA violation with the tables open. Screenshots go
+to the browser tests' artifacts folder (tests/artifacts/dashboard-<lang>-<size>.png).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.web.axe_audit import assert_accessible, serve_axe
+from tests.web.serve_process import CITYBOT, ServeProcess
+from tests.web.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PHONE
+from tests.web.test_staff_console_browser import add_account
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not CHROMIUM.exists(), reason="browser test: /usr/bin/chromium is absent (CI installs it)"
+    ),
+]
+
+DESKTOP = {"viewport": {"width": 1280, "height": 900}}
+# Enough requests for most wards to pass the suppression threshold in the latest month, few
+# enough to seed in a few seconds.
+DEMO_REQUESTS = 30_000
+HEADINGS = {
+    "en": "Time to close, by ward",
+    "af": "Tyd tot sluiting, volgens wyk",
+    "zu": "Isikhathi sokuvala, ngewadi",
+    "xh": "Ixesha lokuvala, ngewadi",
+}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
+    workdir = tmp_path_factory.mktemp("dashboard")
+    serve = ServeProcess(workdir)
+    serve.start()  # migrates the database
+    seeded = subprocess.run(
+        [str(CITYBOT), "demo", "seed", "--requests", str(DEMO_REQUESTS)],
+        cwd=workdir,
+        env=serve.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert seeded.returncode == 0, seeded.stderr
+    yield serve
+    serve.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Tab:
+    """A browser tab on the server, failing on any script error or foreign request."""
+
+    def __init__(self, browser: Any, server: ServeProcess, size: dict[str, Any]) -> None:
+        self.url = server.url
+        self.context = browser.new_context(**size)
+        serve_axe(self.context, server.url)
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        self.page.on(
+            "console",
+            lambda m: (
+                self.errors.append(m.text)
+                if m.type == "error" and "status of 401" not in m.text
+                else None
+            ),
+        )
+        self.requested: list[str] = []
+        self.page.on("request", lambda request: self.requested.append(request.url))
+
+    def check(self) -> None:
+        assert not self.errors, self.errors
+        assert self.requested and all(u.startswith(self.url) for u in self.requested), (
+            self.requested
+        )
+
+    def close(self) -> None:
+        self.context.close()
+
+
+def _drawn(page: Any) -> dict[str, Any]:
+    return dict(
+        page.evaluate(
+            """() => ({
+        charts: Array.from(document.querySelectorAll("canvas")).map(
+            c => Boolean(window.Chart.getChart(c)) && c.width > 0),
+        datasets: Array.from(document.querySelectorAll("canvas")).map(
+            c => window.Chart.getChart(c).data.datasets.reduce(
+                (n, d) => n + d.data.filter(v => v !== null).length, 0)),
+        wards: document.querySelectorAll("#ward-map path[data-ward]").length,
+        coloured: document.querySelectorAll("#ward-map path[class*='bin-']").length,
+        hatched: document.querySelectorAll("#ward-map path.no-data").length,
+        legend: document.querySelectorAll("#ward-legend li").length,
+        rows: Object.fromEntries(Array.from(document.querySelectorAll("main table")).map(
+            t => [t.id, t.tBodies[0].rows.length])),
+        csv: Array.from(document.querySelectorAll("a[download]")).map(a => a.href),
+    })"""
+        )
+    )
+
+
+@pytest.mark.parametrize("locale", ["en", "af", "zu", "xh"])
+def test_the_dashboard_is_drawn_and_accessible_in_each_language(
+    server: ServeProcess, browser: Any, locale: str
+) -> None:
+    from playwright.sync_api import expect
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for size_name, size in (("phone", PHONE), ("desktop", DESKTOP)):
+        tab = Tab(browser, server, size)
+        page = tab.page
+        page.goto(f"{server.url}/dashboard?lang={locale}")
+        expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=30_000)
+        expect(page.get_by_role("heading", level=2, name=HEADINGS[locale])).to_be_visible()
+        drawn = _drawn(page)
+        assert drawn["charts"] == [True] * 4, drawn
+        assert all(n > 0 for n in drawn["datasets"]), drawn
+        # Every ward of the gazetteer is on the map, coloured by its figure or hatched.
+        assert drawn["wards"] == 116
+        assert drawn["coloured"] + drawn["hatched"] == 116
+        assert drawn["coloured"] > 50, drawn  # the demo data reaches most wards
+        assert drawn["legend"] >= 3
+        assert all(rows > 0 for rows in drawn["rows"].values()), drawn["rows"]
+        assert drawn["rows"]["by-ward-table"] >= drawn["coloured"]
+        tab.check()
+        page.screenshot(path=str(ARTIFACTS / f"dashboard-{locale}-{size_name}.png"), full_page=True)
+        # The tables are part of what is audited: open them all.
+        page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+        assert_accessible(page, f"dashboard ({locale}, {size_name})")
+        if size_name == "desktop":
+            for link in sorted(set(drawn["csv"])):
+                answer = page.request.get(link)
+                assert answer.status == 200, link
+                assert answer.headers["content-type"].startswith("text/csv"), link
+                assert answer.text().count("\n") > 1, link
+        tab.close()
+
+
+def test_the_language_switcher_keeps_the_period(server: ServeProcess, browser: Any) -> None:
+    from playwright.sync_api import expect
+
+    tab = Tab(browser, server, PHONE)
+    page = tab.page
+    page.goto(f"{server.url}/dashboard")
+    page.get_by_label("Show the figures by").select_option("week")
+    page.get_by_role("button", name="Show").click()
+    expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=30_000)
+    page.get_by_role("navigation", name="Language").get_by_role("link", name="isiXhosa").click()
+    expect(page.locator("html")).to_have_attribute("lang", "xh")
+    expect(page.locator("body")).to_have_attribute("data-period", "week")
+    expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=30_000)
+    tab.check()
+    tab.close()
+
+
+def test_an_analyst_drills_down_from_a_department_to_a_services_wards(
+    server: ServeProcess, browser: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    analyst = add_account(server, "analyst@city.example", ["analyst"])
+    tab = Tab(browser, server, PHONE)
+    page = tab.page
+    page.goto(f"{server.url}/staff/analytics")
+    page.get_by_label("Email").fill(analyst.email)
+    page.get_by_label("Password").fill(analyst.password)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page).to_have_url(f"{server.url}/staff/analytics")
+    departments = page.locator("#departments-table")
+    expect(departments).to_contain_text("Water")
+    assert_accessible(page, "analytics, departments")
+    page.get_by_role("button", name="Open the services of Water").click()
+    services = page.locator("#services-table")
+    expect(services).to_contain_text("Water leak or burst pipe")
+    expect(page.get_by_role("heading", name="Services of Water")).to_be_focused()
+    page.get_by_role("button", name="Water leak or burst pipe by ward").first.click()
+    expect(page.get_by_role("heading", name="Water leak or burst pipe by ward")).to_be_focused()
+    assert page.locator("#wards-table tbody tr").count() > 10
+    assert_accessible(page, "analytics, a service's wards")
+    for link in ("#wards-csv", "#wards-requests-csv"):
+        href = page.locator(link).get_attribute("href")
+        assert href is not None
+        answer = page.request.get(server.url + href)
+        assert answer.status == 200 and answer.headers["content-type"].startswith("text/csv")
+    page.screenshot(path=str(ARTIFACTS / "staff-analytics.png"), full_page=True)
+    tab.check()
+    tab.close()
+
+
+def test_the_wards_svg_is_what_the_map_draws(server: ServeProcess) -> None:
+    import urllib.request
+
+    with urllib.request.urlopen(server.url + "/dashboard/wards.svg", timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("image/svg+xml")
+        assert response.read().count(b"<path data-ward=") == 116
