@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from tests.log_secrets import scan
 from tests.storage.databases import postgres_url_or_skip, redis_url_or_skip
 
 
@@ -21,3 +22,26 @@ def postgres_url() -> str:
 @pytest.fixture
 def redis_url() -> str:
     return redis_url_or_skip()
+
+
+# -- no secret in any log line (tests/log_secrets.py) --------------------------------------------
+
+_LEAKS: dict[str, None] = {}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # Each phase's report holds the log of the phases before it too: kept once.
+    captured = report.caplog
+    if captured:
+        for what, line in scan(captured):
+            _LEAKS[f"{report.nodeid}: {what}: {line}"] = None
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _LEAKS:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"{len(_LEAKS)} log lines carry secrets:", red=True)
+            for leak in list(_LEAKS)[:50]:
+                reporter.write_line("  " + leak)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

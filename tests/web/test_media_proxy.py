@@ -223,7 +223,7 @@ async def test_the_filer_sends_the_city_a_link_to_the_proxy(world: World) -> Non
     services = world.services
     filer = Filer(
         services.session_factory,
-        Open311Backend(str(world.client.make_url(PREFIX))),
+        Open311Backend(str(world.client.make_url(PREFIX)), api_key=services.settings.open311_key),
         standard_forms(),
         settings=FilerSettings(retry_delays=(0.0,), jitter=0.0),
         registry=CollectorRegistry(),
