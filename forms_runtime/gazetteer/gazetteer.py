@@ -61,6 +61,7 @@ class Gazetteer:
             places,
             [p.get("aliases", ()) for p in document["places"]],
             [p.get("parts", ()) for p in document["places"]],
+            city=self._city,
         )
         self._wards = AreaIndex([Area(w["ward"], _rings(w["rings"])) for w in document["wards"]])
         settlements = [Area(s["name"], _rings(s["rings"])) for s in document["settlements"]]
