@@ -45,7 +45,8 @@ _NEIGHBOURS = {
 _KIND_WORDS = frozenset(
     """informal infill infills section site sites road rd street st avenue ave crescent drive
     square park camp tra school small farmers holding business remainder east west north south
-    temporary village heights valley the se en and of ext""".split()
+    temporary village heights valley the se en and of ext block home island green area city
+    farm farms walk town bay plaas lot new look""".split()
 )
 
 
@@ -117,23 +118,30 @@ def typos(text: str, rng: random.Random) -> str:
 
 
 def partial_names(place: Place, known: set[str]) -> list[str]:
-    """Parts of a settlement's name a resident may give alone: a side of " / ", or a run of
-    words with a distinctive one in it ("Makhaza" of "Msindweni Makhaza"). Parts that are
-    themselves another place's name are left out: then that place is the right answer."""
+    """Parts of a settlement's name a resident may give alone: a side of " / " or " - ", its
+    first words ("Joe Slovo" of "Joe Slovo Park Infills"), or one proper word of it ("Makhaza"
+    of "Makhaza Informal" and of "Msindweni Makhaza"). A part must keep a proper name (not
+    "Park Philippi" or "Island"), and parts that are another place's name are left out: then
+    that place is the right answer."""
     name = typed_name(place)
     parts = [p.strip() for p in re.split(r"\s+/\s+|\s+-\s+", name)]
     out: set[str] = {p for p in parts if p != name}
     for part in parts:
         words = part.split()
-        for n in range(1, len(words)):
-            for start in range(len(words) - n + 1):
-                out.add(" ".join(words[start : start + n]))
+        out.update(" ".join(words[:n]) for n in range(1, len(words)))
+        out.update(w for w in words if _proper(w))
     return sorted(
         p
         for p in out
-        if any(len(w) >= 4 and w.isalpha() and w.lower() not in _KIND_WORDS for w in p.split())
+        if p != name
+        and _proper(p.split()[0])
+        and any(_proper(w) and len(w) >= 5 for w in p.split())
         and compact(fold(p)) not in known
     )
+
+
+def _proper(word: str) -> bool:
+    return word.isalpha() and word.lower() not in _KIND_WORDS
 
 
 _Template = Callable[[Place, str, random.Random], str | None]
@@ -176,7 +184,8 @@ SETTLEMENT_TEMPLATES: dict[str, _Template] = {
 def phrasings(places: list[Place], gazetteer: Gazetteer, seed: int) -> Iterator[Phrasing]:
     """Every template over every place (a template that does not apply is skipped), seeded."""
     rng = random.Random(seed)
-    known = {compact(fold(typed_name(p))) for p in gazetteer.places}
+    # Every name, alias and spelling the gazetteer knows exactly (a bench may look inside).
+    known = set(gazetteer._index._exact)
     for place in places:
         name = typed_name(place)
         templates = dict(TEMPLATES)

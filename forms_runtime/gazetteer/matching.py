@@ -68,7 +68,7 @@ _KIND_WEIGHT = 0.25
 # A place is complete when the words found make up this share of its name's weight...
 _COMPLETE = 0.75
 # ...and offered (as a candidate only) when they make up this share, a rare word among them.
-_PARTIAL = 0.5
+_PARTIAL = 0.3
 # Complete places explaining within this many words of the best one are close enough to offer
 # together (a word found exactly is worth 1, a slip its closeness, a kind word a quarter).
 _CLOSE = 0.04
@@ -203,21 +203,18 @@ class PlaceIndex:
                     self._leads[word].append(v)
         # One-letter deletions of every word (and the word itself): two words one slip apart
         # share an entry, so a typed word meets only the few words it may be a slip of.
-        slips: dict[str, set[str]] = defaultdict(set)
+        slips: dict[str, list[str]] = defaultdict(list)
         for word in vocabulary:
             if len(word) >= _MIN_SLIP - 1:
-                slips[word].add(word)
-                for d in _deletions(word):
-                    slips[d].add(word)
-        self._slips = {key: tuple(sorted(words)) for key, words in slips.items()}
+                slips[word].append(word)
+                for d in set(_deletions(word)):
+                    slips[d].append(word)
+        self._slips = dict(slips)
         self._vocabulary = frozenset(vocabulary)
 
     def match(self, text: str, limit: int = 3) -> PlaceMatch:
         words = fold(text[:_MAX_CHARS]).split()[:_MAX_WORDS]
-        if not words or (
-            not any(_distinctive_word(w) for w in words)
-            and compact(" ".join(words)) not in self._exact
-        ):
+        if not words:
             return PlaceMatch(None)
         limit = max(1, limit)
         whole = " ".join(words)
@@ -226,9 +223,13 @@ class PlaceIndex:
         if hits:
             return self._decide(hits, limit)
 
+        # Names made only of kind words and letters ("NT Section", "4 in 1") are found here,
+        # and only when every word of them is typed.
         found = self._match_words(words, limit)
         if found is not None:
             return found
+        if not any(_distinctive_word(w) for w in words):
+            return PlaceMatch(None)
 
         scores = self._fuzzy(whole, _CUTOFF)
         if scores:
@@ -260,13 +261,11 @@ class PlaceIndex:
             if before is None or _rank(found) > _rank(before):
                 by_place[found.place] = found
         complete = [f for f in by_place.values() if f.coverage >= _COMPLETE]
+        partial = [f for f in by_place.values() if _PARTIAL <= f.coverage < _COMPLETE]
         if complete:
-            return self._decide_complete(complete, limit)
-        partial = sorted(
-            (f for f in by_place.values() if f.coverage >= _PARTIAL),
-            key=lambda f: (-f.coverage, -f.mass, self._places[f.place].name),
-        )
+            return self._decide_complete(complete, partial, limit)
         if partial:
+            partial.sort(key=lambda f: (-f.coverage, -f.mass, self._places[f.place].name))
             return PlaceMatch(None, tuple(self._places[f.place] for f in partial[:limit]))
         return None
 
@@ -319,7 +318,8 @@ class PlaceIndex:
             got += weight * sighting.sure
             mass += sighting.worth
             lead = lead or not _weak(word)
-        if not (lead or whole and any(len(w) >= 3 for w in variant.words)) or total <= 0:
+        plain_whole = whole and (len(variant.words) > 1 or len(variant.words[0]) >= 3)
+        if not (lead or plain_whole) or total <= 0:
             return None
         town = self._town_words[variant.place]
         if town:
@@ -337,13 +337,13 @@ class PlaceIndex:
             variant.place, variant.weight * got / total, mass, frozenset(used), whole
         )
 
-    def _decide_complete(self, complete: list[_Found], limit: int) -> PlaceMatch:
+    def _decide_complete(
+        self, complete: list[_Found], partial: list[_Found], limit: int
+    ) -> PlaceMatch:
         if self._city is not None and len(complete) > 1:
             # "Woodstock, Cape Town": the city's name says which city, not which place in it.
             complete = [f for f in complete if f.place != self._city]
-        ranked = sorted(
-            complete, key=lambda f: (-f.mass, -f.coverage, self._places[f.place].name)
-        )
+        ranked = sorted(complete, key=lambda f: (-f.mass, -f.coverage, self._places[f.place].name))
         kept: list[_Found] = []
         for found in ranked:
             # A place explaining only words a better one explains too gives way to it:
@@ -358,7 +358,29 @@ class PlaceIndex:
             ):
                 kept.append(found)
         top = kept[0]
+        # Places only partly named may still explain more of the text than the best complete
+        # one ("Slovo Langa": Joe Slovo North, in Langa, over Langa), or as much where words of
+        # the best one are missing too ("Makhaza": Makhaza Informal, and Msindweni Makhaza):
+        # the resident chooses.
+        # A settlement named after its town is no rival to the town when the text names only
+        # the town ("Gugulethu" is Guguletu, not "Phola Park Gugulethu").
+        top_name = fold(self._places[top.place].name)
+        rivals = sorted(
+            (
+                f
+                for f in partial
+                if f.positions >= top.positions
+                and (
+                    f.positions != top.positions
+                    or fold(self._places[f.place].town or "") != top_name
+                )
+                and (f.mass > top.mass + _CLOSE or (not top.whole and f.mass > top.mass - _CLOSE))
+            ),
+            key=lambda f: (-f.mass, -f.coverage, self._places[f.place].name),
+        )
         close = [f for f in kept if f.mass > top.mass - _CLOSE]
+        if rivals:
+            close = sorted([*close, *rivals], key=lambda f: -f.mass)
         if len(close) == 1:
             return PlaceMatch(self._places[top.place])
         return PlaceMatch(None, tuple(self._places[f.place] for f in close[:limit]))
