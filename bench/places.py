@@ -34,20 +34,17 @@ __all__ = ["Phrasing", "Recall", "measure", "phrasings", "sample_places"]
 # Keys a finger slips to on a phone keyboard (QWERTY, letters only).
 _ROWS = ("qwertyuiop", "asdfghjkl", "zxcvbnm")
 _NEIGHBOURS = {
-    c: "".join(
-        row[j] for j in (i - 1, i + 1) if 0 <= j < len(row)
-    )
+    c: "".join(row[j] for j in (i - 1, i + 1) if 0 <= j < len(row))
     for row in _ROWS
     for i, c in enumerate(row)
 }
 # Words that name a kind of place, never which one: a part of a name made only of these (and
 # numbers, and letters like "BM") says nothing a resident would type alone.
-_KIND_WORDS = frozenset(
-    """informal infill infills section site sites road rd street st avenue ave crescent drive
+_KIND_WORD_LIST = """informal infill infills section site sites road rd street st avenue ave crescent drive
     square park camp tra school small farmers holding business remainder east west north south
     temporary village heights valley the se en and of ext block home island green area city
-    farm farms walk town bay plaas lot new look""".split()
-)
+    farm farms walk town bay plaas lot new look"""
+_KIND_WORDS = frozenset(_KIND_WORD_LIST.split())
 
 
 @dataclass(frozen=True, slots=True)

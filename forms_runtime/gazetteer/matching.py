@@ -10,10 +10,12 @@ search is a cascade, cheapest and surest first; the first step that finds someth
    with one slip (a letter dropped, added, changed, or two swapped; found through a table of
    one-letter deletions, so no name is compared that cannot be that close). A place is
    *complete* when the words found cover its name (weighted: "Park" or "1" count little, a rare
-   word much); its town named beside it adds to it ("Green Point Khayelitsha"). The place that
-   explains most of the text wins; a place explaining only words another explains too gives
-   way ("Philippi Park" over "Philippi"). Without a complete place, places a rare word was
-   found in ("Makhaza") are offered as candidates, never as the answer;
+   word much); its town named beside it adds to it ("Green Point Khayelitsha"), the city's own
+   name hardly ("Woodstock, Cape Town"). The place that explains most of the text wins; a place
+   explaining only words another explains too gives way ("Philippi Park" over "Philippi").
+   Places only partly named ("Makhaza") are offered as candidates, never as the answer: alone,
+   or beside a complete place that explains no more of the text ("Slovo Langa" offers Joe
+   Slovo Langa beside Langa). A name made only of kind words ("NT Section") must be typed whole;
 3. the whole text, fuzzily (rapidfuzz over every folded name, with a score cut-off), for slips
    the word step cannot see ("Phillipi" for "Philippi": two letters changed);
 4. a window of 1 or 2 distinctive words, fuzzily, with a stricter cut-off.
@@ -277,11 +279,7 @@ class PlaceIndex:
             # What explaining this typed word is worth: a kind word ("park") little, the city's
             # name less ("Woodstock, Cape Town" is Woodstock, not Cape Town City Centre).
             worth = (
-                _CITY_WORTH
-                if word in self._city_words
-                else _KIND_WEIGHT
-                if _weak(word)
-                else 1.0
+                _CITY_WORTH if word in self._city_words else _KIND_WEIGHT if _weak(word) else 1.0
             )
             if word in self._vocabulary:
                 seen[word].append(_Sighting(1.0, worth, where))
@@ -333,9 +331,7 @@ class PlaceIndex:
             else:
                 mass += town_mass
                 used = town_used
-        return _Found(
-            variant.place, variant.weight * got / total, mass, frozenset(used), whole
-        )
+        return _Found(variant.place, variant.weight * got / total, mass, frozenset(used), whole)
 
     def _decide_complete(
         self, complete: list[_Found], partial: list[_Found], limit: int
