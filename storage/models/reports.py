@@ -61,9 +61,10 @@ class Submission(Base):
     # data cannot say (a pin outside every settlement: the sources hold no suburb shapes).
     suburb: Mapped[str | None] = mapped_column(String(120))
     # What placed the request: pin | place (a typed place the gazetteer matched) | city (the
-    # back end's coordinates) | text (`citybot data backfill` matched stored place text) | none
-    # (nothing could: ward and suburb NULL, area type "unknown"). NULL on rows stored before
-    # requests were placed, until `citybot data backfill` places them.
+    # back end's coordinates) | text (`citybot data backfill` matched stored place text) | point
+    # (a stored point whose answer was erased) | none (nothing could: ward and suburb NULL, area
+    # type "unknown"). NULL on rows stored before requests were placed, until `citybot data
+    # backfill` places them.
     place_source: Mapped[str | None] = mapped_column(String(16))
     address_string: Mapped[str | None] = mapped_column(Text)
     # "pending" until the filer has it accepted by the city's back end.
