@@ -71,6 +71,11 @@ _KIND_WEIGHT = 0.25
 _COMPLETE = 0.75
 # ...and offered (as a candidate only) when they make up this share, a rare word among them.
 _PARTIAL = 0.3
+# A distinctive word typed exactly is enough to offer a partly named place at this length, one
+# with a slip at the next; a shorter one when it makes up this share of the name.
+_MIN_PROPER = 5
+_MIN_SLIPPED = 7
+_HALF = 0.5
 # Complete places explaining within this many words of the best one are close enough to offer
 # together (a word found exactly is worth 1, a slip its closeness, a kind word a quarter).
 _CLOSE = 0.04
@@ -93,6 +98,10 @@ _GENERIC_WORDS = """a an the of and at in on near next to by from opposite behin
 _SENTENCE_WORDS = """big small main live stay staying sweet home water pothole hole lights light
     please help there their this that with for are was here near just our your
     table drop places street select from where hello thanks morning good
+    out the and for not but one two can get see now way day man old all any has had her his him
+    how its may off own put say she too use who why yes you got let lot bad far few low hot top
+    red car dog cat sun ago tree gate know dont door wall pipe pole wire bridge hall down up
+    field fields houses night light lights meter drain
     """
 _GENERIC = frozenset(_GENERIC_WORDS.split())
 _WEAK = _GENERIC | frozenset(_SENTENCE_WORDS.split())
@@ -122,6 +131,9 @@ class _Sighting:
     sure: float  # 1 typed exactly; less for a slip
     worth: float  # what explaining the typed word is worth (sure, times less for a kind word)
     where: frozenset[int]  # the positions of the typed word (two for "du noon")
+    # Enough alone to offer a place only partly named: typed exactly with _MIN_PROPER letters,
+    # or with a slip where the typed or the known word has _MIN_SLIPPED.
+    strong: bool = False
 
 
 @dataclass(slots=True)
@@ -133,6 +145,10 @@ class _Found:
     mass: float  # weight of the text explained, the town's words included
     positions: frozenset[int]  # which words of the text
     whole: bool  # every word of the name was found
+    # Enough to offer the place when only part of its name was found: a strong sighting of a
+    # distinctive word, two distinctive words, or half its name ("tree", or a slip of "know",
+    # alone is an English word, not "Fig Tree Estate" or "Faerie Knowe").
+    offerable: bool = False
 
 
 class PlaceIndex:
@@ -266,6 +282,12 @@ class PlaceIndex:
         partial = [f for f in by_place.values() if _PARTIAL <= f.coverage < _COMPLETE]
         if complete:
             return self._decide_complete(complete, partial, limit)
+        # A place explaining every distinctive word typed may be offered on slips alone
+        # ("Caeey Prk", "by the school in Deflt"): nothing else in the text was meant.
+        meant = {
+            at for at, word in enumerate(words) if not _weak(word) and word not in self._city_words
+        }
+        partial = [f for f in partial if f.offerable or f.positions >= meant]
         if partial:
             partial.sort(key=lambda f: (-f.coverage, -f.mass, self._places[f.place].name))
             return PlaceMatch(None, tuple(self._places[f.place] for f in partial[:limit]))
@@ -282,7 +304,7 @@ class PlaceIndex:
                 _CITY_WORTH if word in self._city_words else _KIND_WEIGHT if _weak(word) else 1.0
             )
             if word in self._vocabulary:
-                seen[word].append(_Sighting(1.0, worth, where))
+                seen[word].append(_Sighting(1.0, worth, where, len(word) >= _MIN_PROPER))
             if len(word) < _MIN_SLIP - 1 or word in _WEAK or word in self._city_words:
                 continue
             near = {w for key in (word, *_deletions(word)) for w in self._slips.get(key, ())}
@@ -293,7 +315,8 @@ class PlaceIndex:
                     # How close the slip is: "durbanvile" is nearer "durbanville" than
                     # "durbanvale", so the first wins where both are names.
                     sure = _SLIP * fuzz.ratio(word, known) / 100
-                    seen[known].append(_Sighting(sure, worth * sure, where))
+                    strong = max(len(word), len(known)) >= _MIN_SLIPPED
+                    seen[known].append(_Sighting(sure, worth * sure, where, strong))
         for at in range(len(words) - 1):
             # "du noon" is "dunoon", "table view" "tableview": two typed words, one known word.
             joined = words[at] + words[at + 1]
@@ -306,6 +329,9 @@ class PlaceIndex:
         total = got = mass = 0.0
         lead = False
         whole = True
+        proper = 0
+        strong = False
+        exact = 0.0
         for word in variant.words:
             weight = self._weight[word]
             total += weight
@@ -314,8 +340,12 @@ class PlaceIndex:
                 whole = False
                 continue
             got += weight * sighting.sure
+            exact += weight if sighting.sure == 1.0 else 0.0
             mass += sighting.worth
-            lead = lead or not _weak(word)
+            if not _weak(word):
+                lead = True
+                proper += 1
+                strong = strong or sighting.strong
         plain_whole = whole and (len(variant.words) > 1 or len(variant.words[0]) >= 3)
         if not (lead or plain_whole) or total <= 0:
             return None
@@ -331,7 +361,14 @@ class PlaceIndex:
             else:
                 mass += town_mass
                 used = town_used
-        return _Found(variant.place, variant.weight * got / total, mass, frozenset(used), whole)
+        return _Found(
+            variant.place,
+            variant.weight * got / total,
+            mass,
+            frozenset(used),
+            whole,
+            offerable=strong or proper > 1 or exact >= _HALF * total,
+        )
 
     def _decide_complete(
         self, complete: list[_Found], partial: list[_Found], limit: int

@@ -54,3 +54,22 @@ def test_a_partly_named_settlement_with_its_town_is_offered_over_the_town(gazett
     match = gazetteer.match_place("Slovo Langa")  # Joe Slovo Langa, in Langa
     assert match.best is None
     assert "Joe Slovo Langa" in [p.name for p in match.candidates]
+
+
+# What residents write where a form asks "where?" but that names no place. The matcher before
+# offered nothing for these (and "Gardens" for the snake); offering candidates from one word
+# that merely resembles a place ("gutter" for "Butter", "came" for "Cape") would make residents
+# pick from places they never meant.
+_NO_PLACE = """water is pouring out of the road|near the big tree|I dont know|the bridge|
+    outside my gate|the drain is blocked|dogs are barking all night|behind the church hall|
+    down the road from the school|the fields behind the houses|water leaking from the meter|
+    there is a leak under the sink|someone stole the cables|the tap has been running for days|
+    the bus never came|the gutter is full of leaves|the spaza shop is selling expired food|
+    a burst main next to the post office|the manhole cover is missing|a snake in the garden|
+    the community hall roof leaks|ek weet nie|angazi|it is next to my mother's house"""
+
+
+@pytest.mark.parametrize("text", [t.strip() for t in _NO_PLACE.split("|")])
+def test_sentences_naming_no_place_offer_nothing(gazetteer: Gazetteer, text: str):
+    match = gazetteer.match_place(text)
+    assert (match.best, match.candidates) == (None, ()), match
