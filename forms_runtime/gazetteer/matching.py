@@ -13,9 +13,11 @@ search is a cascade, cheapest and surest first; the first step that finds someth
    word much); its town named beside it adds to it ("Green Point Khayelitsha"), the city's own
    name hardly ("Woodstock, Cape Town"). The place that explains most of the text wins; a place
    explaining only words another explains too gives way ("Philippi Park" over "Philippi").
-   Places only partly named ("Makhaza") are offered as candidates, never as the answer: alone,
-   or beside a complete place that explains no more of the text ("Slovo Langa" offers Joe
-   Slovo Langa beside Langa). A name made only of kind words ("NT Section") must be typed whole;
+   Places only partly named ("Makhaza") are offered as candidates, never as the answer: beside
+   a complete place that explains less of the text ("Slovo Langa" offers Joe Slovo Langa
+   beside Langa), or alone on strong evidence (one word that merely resembles a place, "gutter"
+   for "Butter 50", offers nothing). A name made only of kind words ("NT Section") must be
+   typed whole;
 3. the whole text, fuzzily (rapidfuzz over every folded name, with a score cut-off), for slips
    the word step cannot see ("Phillipi" for "Philippi": two letters changed);
 4. a window of 1 or 2 distinctive words, fuzzily, with a stricter cut-off.
