@@ -185,7 +185,10 @@ def _wire(
             on_filed=queue_filed,
         ),
         status_poller=StatusPoller(
-            sessions, city, settings=PollerSettings(interval_seconds=settings.status_poll_seconds)
+            sessions,
+            city,
+            settings=PollerSettings(interval_seconds=settings.status_poll_seconds),
+            gazetteer=default_gazetteer(),
         ),
         status_notices=StatusNotices(sessions, quiet_hours=quiet),
         dispatcher=NotificationDispatcher(

@@ -137,6 +137,16 @@ def _parser() -> argparse.ArgumentParser:
         module="audit_verify"
     )
 
+    data = sub.add_parser("data", help="the requests' data")
+    data_sub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+    fill = data_sub.add_parser(
+        "backfill", help="place older requests (ward, suburb, area type) from their pins or text"
+    )
+    fill.add_argument(
+        "--batch-size", type=int, default=1000, help="rows per transaction (default 1000)"
+    )
+    fill.set_defaults(module="data_backfill")
+
     gaz = sub.add_parser("gazetteer", help="the place names residents use")
     gaz_sub = gaz.add_subparsers(dest="gazetteer_command", required=True, metavar="ACTION")
     build = gaz_sub.add_parser("build", help="compile a gazetteer from a city's open data")

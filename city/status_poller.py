@@ -33,6 +33,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from city.open311.client import CityBackend
 from city.open311.types import ServiceRequest
+from city.request_places import city_placement, needs_city_point
+from forms_runtime.gazetteer import Gazetteer
 from storage.models import RequestStatusChange, Submission, TrackedRequest
 
 __all__ = ["PollReport", "PollerSettings", "StatusPoller"]
@@ -64,11 +66,14 @@ class StatusPoller:
         *,
         settings: PollerSettings | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        gazetteer: Gazetteer | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.backend = backend
         self.settings = settings or PollerSettings()
         self.clock = clock
+        # Places requests at the city's coordinates where the city returns them (None: never).
+        self.gazetteer = gazetteer
 
     async def run_once(self) -> int:
         """One polling cycle; always 0, so the worker rests ``interval_seconds`` between cycles
@@ -84,7 +89,7 @@ class StatusPoller:
             async with self.sessionmaker() as session:
                 page = (
                     await session.execute(
-                        select(Submission.id, Submission.service_request_id)
+                        select(Submission.id, Submission.service_request_id, Submission.precision)
                         .where(
                             Submission.status == "filed",
                             Submission.service_request_id.is_not(None),
@@ -98,10 +103,13 @@ class StatusPoller:
                 return PollReport(requests, changes)
             after = page[-1][0]
             requests += len(page)
-            found = await self.backend.status([str(ident) for _, ident in page])
-            changes += await self._record({sid: str(rid) for sid, rid in page}, found)
+            found = await self.backend.status([str(ident) for _, ident, _ in page])
+            coarse = {sid for sid, _, precision in page if needs_city_point(precision)}
+            changes += await self._record({sid: str(rid) for sid, rid, _ in page}, found, coarse)
 
-    async def _record(self, page: dict[int, str], found: list[ServiceRequest]) -> int:
+    async def _record(
+        self, page: dict[int, str], found: list[ServiceRequest], coarse: set[int] | None = None
+    ) -> int:
         """Write what changed on one page, in one transaction; returns how many changes."""
         now = self.clock()
         stamp_before = now - timedelta(seconds=self.settings.polled_at_resolution_seconds)
@@ -111,6 +119,7 @@ class StatusPoller:
         history: list[dict[str, Any]] = []
         closed: list[int] = []
         stale: list[int] = []
+        placed = self._city_points(page, by_id, coarse or set())
         async with self.sessionmaker() as session, session.begin():
             # Plain rows, not ORM objects: most of a page is unchanged and is only compared.
             known = {
@@ -176,7 +185,26 @@ class StatusPoller:
                 )
             if stale:
                 await _stamp_polled(session, stale, now)
+            if placed:
+                await session.execute(update(Submission), placed)
         return len(history)
+
+    def _city_points(
+        self, page: dict[int, str], by_id: dict[str, ServiceRequest], coarse: set[int]
+    ) -> list[dict[str, Any]]:
+        """Row updates placing coarsely placed requests at the coordinates the city returned
+        (once: a request placed so is placed to a point, and not coarse again)."""
+        if self.gazetteer is None:
+            return []
+        updates = []
+        for submission_id in coarse:
+            request = by_id.get(page[submission_id])
+            if request is None or request.lat is None or request.long is None:
+                continue
+            row = city_placement(self.gazetteer, submission_id, request.lat, request.long)
+            if row is not None:
+                updates.append(row)
+        return updates
 
 
 async def _stamp_polled(session: AsyncSession, submission_ids: list[int], now: datetime) -> None:

@@ -106,6 +106,7 @@ def _submission_row(
 ) -> dict[str, Any]:
     location = location_of(effect, form)
     ward = location.get("ward")
+    source = _PLACE_SOURCES.get(str(location.get("source")), "none")
     return {
         "reference": new_reference(),
         "resident_id": resident_id,
@@ -119,14 +120,21 @@ def _submission_row(
         "lon": location.get("lon"),
         "ward": str(ward) if ward is not None else None,
         "wards": [str(w) for w in location.get("wards") or ([ward] if ward is not None else [])],
-        "area_type": location.get("area_type"),
+        # Unknown places are stored as unknown, never left out: figures count them.
+        "area_type": location.get("area_type") or "unknown",
         "precision": location.get("precision"),
+        "suburb": location.get("suburb"),
+        "place_source": source if location.get("precision") else "none",
         # What the resident typed where there is text ("12 Main Road, Sea Point"), else the place.
         "address_string": location.get("address") or location.get("place"),
         "status": "pending",
         "created_at": now,
         "updated_at": now,
     }
+
+
+# The location answer's "source", as submissions.place_source says it.
+_PLACE_SOURCES = {"gps": "pin", "place": "place"}
 
 
 def _outbox_row(submission_id: int, now: datetime) -> dict[str, Any]:

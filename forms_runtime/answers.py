@@ -18,14 +18,14 @@ from babel.dates import format_date
 from babel.numbers import format_decimal
 
 from forms_runtime.effects import Inbound, OptionView
-from forms_runtime.gazetteer import Gazetteer, Place
+from forms_runtime.gazetteer import Gazetteer, Place, placement
 from forms_runtime.i18n import LOCALES, N_, catalog, tr
 from forms_runtime.model import Step, StepType
 from forms_runtime.understanding.choices import ChoiceOption, match_choice, match_choices
 from forms_runtime.understanding.contact import normalise_phone, parse_email, parse_name
 from forms_runtime.understanding.dates import parse_date
 from forms_runtime.understanding.numbers import parse_number
-from forms_runtime.understanding.text import clean_text, fold, small_number
+from forms_runtime.understanding.text import clean_text, small_number
 from forms_runtime.understanding.yes_no import parse_yes_no
 
 __all__ = [
@@ -273,8 +273,8 @@ def _location(
 ) -> Outcome:
     if inbound.location is not None:
         lat, lon = inbound.location.lat, inbound.location.lon
-        info = gazetteer.locate(lat, lon)
-        if not info.in_city:
+        placed = placement.of_point(gazetteer, lat, lon)
+        if not placed.known:
             return NotUnderstood(
                 tr(
                     locale,
@@ -288,11 +288,8 @@ def _location(
             {
                 "lat": round(lat, 6),
                 "lon": round(lon, 6),
-                "ward": info.ward,
-                "wards": [info.ward] if info.ward else [],
-                "area_type": info.area_type,
-                "precision": "pin",
-                "place": info.settlement,
+                **_placement_fields(placed),
+                "place": placed.settlement,
                 "source": "gps",
             }
         )
@@ -305,14 +302,14 @@ def _location(
         if picked is not None:
             place = gazetteer.get(picked)
             if place is not None:
-                return _placed(place, str(pending.get("text", "")))
+                return _placed(gazetteer, place, str(pending.get("text", "")))
     raw = inbound.text or ""
     text = clean_text(raw, 300)
     if not text:
         return NotUnderstood(_landmark_message(locale))
     match = gazetteer.match_place(text)
     if match.best is not None:
-        return _placed(match.best, text)
+        return _placed(gazetteer, match.best, text)
     if match.candidates:
         return NeedsPick(
             {"kind": "place", "names": [p.name for p in match.candidates], "text": text}
@@ -323,19 +320,13 @@ def _location(
     return NotUnderstood(_landmark_message(locale), count_miss=True)
 
 
-def _placed(place: Place, text: str) -> Outcome:
+def _placed(gazetteer: Gazetteer, place: Place, text: str) -> Outcome:
     """A named place is enough for a settlement; a suburb or town also needs its street."""
     if place.kind == "informal_settlement":
-        return Understood(_place_answer(place, text))
-    if _names_more_than(text, place.name):
-        return Understood(_place_answer(place, text, street=True))
+        return Understood(_place_answer(gazetteer, place, text))
+    if placement.says_where_in(text, place):
+        return Understood(_place_answer(gazetteer, place, text, street=True))
     return NeedsPick({"kind": "detail", "place": place.name})
-
-
-def _names_more_than(text: str, place_name: str) -> bool:
-    # "12 Main Road, Sea Point" says where in Sea Point; "sea point" alone does not.
-    extra = set(fold(text).split()) - set(fold(place_name).split())
-    return any(ch.isdigit() for ch in text) or len(extra) >= 2
 
 
 def _street_in(
@@ -352,18 +343,16 @@ def _street_in(
     # A settlement named inside the suburb pins it down better than the suburb itself.
     inner = gazetteer.match_place(text).best
     if inner is not None and inner.kind == "informal_settlement":
-        return Understood(_place_answer(inner, f"{text}, {place.name}"))
-    return Understood(_place_answer(place, f"{text}, {place.name}", street=True))
+        return Understood(_place_answer(gazetteer, inner, f"{text}, {place.name}"))
+    return Understood(_place_answer(gazetteer, place, f"{text}, {place.name}", street=True))
 
 
 def _address_answer(text: str) -> dict[str, Any]:
     return {
         "lat": None,
         "lon": None,
-        "ward": None,
-        "wards": [],
-        "area_type": "unknown",
-        "precision": None,  # text that names no known place: how precise it is, nobody knows
+        # Text that names no known place: stored as unknown (how precise it is, nobody knows).
+        **_placement_fields(placement.UNKNOWN),
         "place": None,
         "address": text,
         "source": "address",
@@ -389,8 +378,11 @@ def _pick(pending: dict[str, Any], inbound: Inbound) -> str | None:
     return match.option_id
 
 
-def _place_answer(place: Place, text: str, *, street: bool = False) -> dict[str, Any]:
-    """A typed place: its representative point, wards and area type, and the text as typed.
+def _place_answer(
+    gazetteer: Gazetteer, place: Place, text: str, *, street: bool = False
+) -> dict[str, Any]:
+    """A typed place: its representative point, wards, suburb and area type, and the text as
+    typed.
 
     ``street`` when the text says where in a suburb ("12 Main Road, Sea Point"): the point is
     still the suburb's, but a crew can find the street, so the answer is that precise.
@@ -400,12 +392,20 @@ def _place_answer(place: Place, text: str, *, street: bool = False) -> dict[str,
         "lon": place.lon,
         "address": text or place.name,
         "place": place.name,
-        "ward": place.ward,
-        "wards": list(place.wards),
-        "area_type": place.area_type,
-        "precision": "street" if street else place.precision,
+        **_placement_fields(placement.of_place(gazetteer, place, street=street)),
         "source": "place",
         "approximate": place.approximate,
+    }
+
+
+def _placement_fields(placed: placement.Placement) -> dict[str, Any]:
+    """The place fields every location answer carries (``submissions`` stores them)."""
+    return {
+        "ward": placed.ward,
+        "wards": list(placed.wards),
+        "suburb": placed.suburb,
+        "area_type": placed.area_type,
+        "precision": placed.precision,
     }
 
 

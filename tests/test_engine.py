@@ -201,6 +201,7 @@ def test_a_typed_town_carries_its_point_every_ward_and_the_text() -> None:
         "ward": town.wards[0],
         "wards": list(town.wards),
         "area_type": "mixed",
+        "suburb": "Khayelitsha",
         "precision": "street",  # "Site C" says where in the town
         "source": "place",
         "approximate": True,

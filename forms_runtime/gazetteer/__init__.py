@@ -17,6 +17,7 @@ from forms_runtime.gazetteer.gazetteer import (
     default_gazetteer,
     load_gazetteer,
 )
+from forms_runtime.gazetteer.placement import Placement
 from forms_runtime.gazetteer.places import Place, PlaceMatch, PointInfo
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "GazetteerError",
     "Place",
     "PlaceMatch",
+    "Placement",
     "PointInfo",
     "build_gazetteer",
     "default_gazetteer",

@@ -62,6 +62,7 @@ class Gazetteer:
             places,
             [p.get("aliases", ()) for p in document["places"]],
             [p.get("parts", ()) for p in document["places"]],
+            city=self._city,
         )
         self._ward_outlines = {w["ward"]: _rings(w["rings"]) for w in document["wards"]}
         self._wards = AreaIndex([Area(name, rings) for name, rings in self._ward_outlines.items()])

@@ -1,14 +1,26 @@
 """Matching what a resident typed to the places of a gazetteer.
 
-The search is a cascade, cheapest and surest first; the first step that finds something decides:
+Residents type a place the way they say it: with a typo in every word ("Hoit Bay Heighst"),
+inside a sentence ("next to the clinic in Tafelsig"), with its town ("Makhaza, Khayelitsha"),
+or only a part of its name ("Makhaza" for "Makhaza Informal" and "Msindweni Makhaza"). The
+search is a cascade, cheapest and surest first; the first step that finds something decides:
 
-1. the whole text is a known name, alias or spelling variant (a dict look-up);
-2. the text names a town or suburb at its end or start ("Silvertown Khayelitsha", "..., Gugulethu"):
-   the rest is matched among that town's places only, and failing that the town itself is the
-   answer (the engine keeps the full text as the address);
-3. the whole text, fuzzily (rapidfuzz over every folded name, with a score cut-off);
-4. a window of 1 to 4 words inside the text is a known name;
-5. a window of 1 or 2 distinctive words, fuzzily, with a stricter cut-off.
+1. the whole text is a known name, alias or spelling variant (a dict look-up, spaces ignored);
+2. word by word: each word of the text is looked up among the words of every name, exactly or
+   with one slip (a letter dropped, added, changed, or two swapped; found through a table of
+   one-letter deletions, so no name is compared that cannot be that close). A place is
+   *complete* when the words found cover its name (weighted: "Park" or "1" count little, a rare
+   word much); its town named beside it adds to it ("Green Point Khayelitsha"), the city's own
+   name hardly ("Woodstock, Cape Town"). The place that explains most of the text wins; a place
+   explaining only words another explains too gives way ("Philippi Park" over "Philippi").
+   Places only partly named ("Makhaza") are offered as candidates, never as the answer: beside
+   a complete place that explains less of the text ("Slovo Langa" offers Joe Slovo Langa
+   beside Langa), or alone on strong evidence (one word that merely resembles a place, "gutter"
+   for "Butter 50", offers nothing). A name made only of kind words ("NT Section") must be
+   typed whole;
+3. the whole text, fuzzily (rapidfuzz over every folded name, with a score cut-off), for slips
+   the word step cannot see ("Phillipi" for "Philippi": two letters changed);
+4. a window of 1 or 2 distinctive words, fuzzily, with a stricter cut-off.
 
 Close scores give candidates for the resident to choose from; generic words ("the road") never
 match on their own.
@@ -25,8 +37,10 @@ import bisect
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
 
 from forms_runtime.gazetteer.folding import compact, fold
 from forms_runtime.gazetteer.places import Place, PlaceMatch
@@ -37,7 +51,6 @@ __all__ = ["PlaceIndex"]
 # more, because a longer text offers more chances of a chance resemblance.
 _CUTOFF = 85.0
 _WINDOW_CUTOFF = 90.0
-_TOWN_CUTOFF = 88.0
 # A place wins outright when no other place scores within this of it.
 _MARGIN = 5.0
 # Candidates offered: those within this of the top score.
@@ -49,7 +62,28 @@ _PREFIX_WEIGHT = 0.9
 # Residents' place text beyond this is an address; the place name is in its first words.
 _MAX_WORDS = 24
 _MAX_CHARS = 300
-_MAX_WINDOW = 4
+
+# The word step. A word found with one slip counts at most this much of an exact one (times
+# the closeness of the two spellings); words under _MIN_SLIP letters must be exact.
+_SLIP = 0.9
+_MIN_SLIP = 4
+# Words that say what kind of place (or what number) count this much, whatever their rarity.
+_KIND_WEIGHT = 0.25
+# A place is complete when the words found make up this share of its name's weight...
+_COMPLETE = 0.75
+# ...and offered (as a candidate only) when they make up this share, a rare word among them.
+_PARTIAL = 0.3
+# A distinctive word typed exactly is enough to offer a partly named place at this length, one
+# with a slip at the next; a shorter one when it makes up this share of the name.
+_MIN_PROPER = 5
+_MIN_SLIPPED = 7
+_HALF = 0.5
+# Complete places explaining within this many words of the best one are close enough to offer
+# together (a word found exactly is worth 1, a slip its closeness, a kind word a quarter).
+_CLOSE = 0.04
+
+# What the city's own name is worth in a text: it says which city, hardly which place.
+_CITY_WORTH = 0.1
 
 # Words that say what kind of place or where, not which one: never a match on their own.
 _GENERIC_WORDS = """a an the of and at in on near next to by from opposite behind cnr cor corner
@@ -57,14 +91,66 @@ _GENERIC_WORDS = """a an the of and at in on near next to by from opposite behin
     park section site village estate farm farms informal settlement settlements infill infills
     house home number no block flat unit ext extension north south east west central new old
     my our we i is it there here area place hill hills valley square sq centre center city town
-    outside inside front back between
-    mall shop school church clinic hospital taxi rank station bus stop river bay beach
+    outside inside front back between heights gardens garden industrial industria view
+    mall shop shops school church clinic hospital taxi rank station bus stop river bay beach
+    camp tra
+    """
+# Words of residents' sentences that also occur in place names ("Big Bay", "Sweet Home"): they
+# count as kind words, so that a sentence made of them names nothing.
+_SENTENCE_WORDS = """big small main live stay staying sweet home water pothole hole lights light
+    please help there their this that with for are was here near just our your
+    table drop places street select from where hello thanks morning good
+    out the and for not but one two can get see now way day man old all any has had her his him
+    how its may off own put say she too use who why yes you got let lot bad far few low hot top
+    red car dog cat sun ago tree gate know dont door wall pipe pole wire bridge hall down up
+    field fields houses night light lights meter drain
     """
 _GENERIC = frozenset(_GENERIC_WORDS.split())
+_WEAK = _GENERIC | frozenset(_SENTENCE_WORDS.split())
 
 
 def _distinctive_word(word: str) -> bool:
     return len(word) >= 3 and word not in _GENERIC and not word.isdigit()
+
+
+def _weak(word: str) -> bool:
+    return len(word) < 3 or word in _WEAK or not word.isalpha()
+
+
+@dataclass(frozen=True, slots=True)
+class _Variant:
+    """One way of naming a place: its name, an alias, or a part of a combined name."""
+
+    place: int
+    words: tuple[str, ...]
+    weight: float  # 1 for a name or alias, _PART_WEIGHT for a part
+
+
+@dataclass(frozen=True, slots=True)
+class _Sighting:
+    """A known word seen in the text."""
+
+    sure: float  # 1 typed exactly; less for a slip
+    worth: float  # what explaining the typed word is worth (sure, times less for a kind word)
+    where: frozenset[int]  # the positions of the typed word (two for "du noon")
+    # Enough alone to offer a place only partly named: typed exactly with _MIN_PROPER letters,
+    # or with a slip where the typed or the known word has _MIN_SLIPPED.
+    strong: bool = False
+
+
+@dataclass(slots=True)
+class _Found:
+    """How well the words of a text explain one place."""
+
+    place: int
+    coverage: float  # share of the name's weight found (0..1)
+    mass: float  # weight of the text explained, the town's words included
+    positions: frozenset[int]  # which words of the text
+    whole: bool  # every word of the name was found
+    # Enough to offer the place when only part of its name was found: a strong sighting of a
+    # distinctive word, two distinctive words, or half its name ("tree", or a slip of "know",
+    # alone is an English word, not "Fig Tree Estate" or "Faerie Knowe").
+    offerable: bool = False
 
 
 class PlaceIndex:
@@ -75,6 +161,7 @@ class PlaceIndex:
         places: Sequence[Place],
         aliases: Sequence[Iterable[str]],
         parts: Sequence[Iterable[str]],
+        city: str | None = None,
     ) -> None:
         self._places = tuple(places)
         # Exact look-ups by compact key: name and alias score 100, a part _PART_WEIGHT * 100.
@@ -82,6 +169,7 @@ class PlaceIndex:
         # Fuzzy choices: words sorted (so plain ratio is token_sort_ratio), then by length, so
         # a query is compared only with names long or short enough to reach the cut-off.
         choices: dict[str, dict[int, float]] = defaultdict(dict)
+        variants: list[_Variant] = []
         for i, place in enumerate(self._places):
             names = {fold(place.name), *aliases[i]}
             weighted = [(n, 1.0) for n in names] + [(p, _PART_WEIGHT) for p in parts[i]]
@@ -91,30 +179,62 @@ class PlaceIndex:
                 for prefix, prefix_weight in _prefixes(name):
                     table = choices[_sorted_words(prefix)]
                     table[i] = max(table.get(i, 0.0), weight * prefix_weight)
+                if name.split():
+                    variants.append(_Variant(i, tuple(name.split()), weight))
         self._exact = dict(exact)
         self._choices = sorted(choices, key=lambda c: (len(c), c))
         self._lengths = [len(c) for c in self._choices]
         self._choice_owners = [choices[c] for c in self._choices]
-        # Towns residents add to a place name: every place's town, and the places named so.
-        self._town_of = [compact(fold(p.town)) if p.town else "" for p in self._places]
-        by_key = {compact(fold(p.name)): i for i, p in enumerate(self._places)}
-        town_keys = {t for t in self._town_of if t}
-        self._town_place = {key: by_key.get(key) for key in town_keys}
-        self._town_names = {
-            fold(self._places[i].name): key for key, i in by_key.items() if key in town_keys
+        self._init_words(variants, city)
+
+    def _init_words(self, variants: list[_Variant], city: str | None) -> None:
+        """The word step's tables: words of every name and town, their weights, their slips."""
+        self._variants = variants
+        # A place's town, as words, where it is not the place itself ("Khayelitsha" of
+        # "Makhaza Informal"; not "Guguletu" of Guguletu).
+        self._town_words: list[tuple[str, ...]] = []
+        for place in self._places:
+            town = fold(place.town) if place.town else ""
+            self._town_words.append(tuple(town.split()) if town != fold(place.name) else ())
+        self._city = next(
+            (i for i, p in enumerate(self._places) if city and fold(p.name) == fold(city)), None
+        )
+        self._city_words = frozenset(fold(city).split()) if city else frozenset()
+        places_with: dict[str, set[int]] = defaultdict(set)
+        for variant in variants:
+            for word in variant.words:
+                places_with[word].add(variant.place)
+        vocabulary = set(places_with).union(*self._town_words)
+        total = len(self._places)
+        self._weight = {
+            word: _KIND_WEIGHT
+            if _weak(word)
+            else math.log(1 + total / max(len(places_with.get(word, ())), 1))
+            for word in vocabulary
         }
-        self._town_choices = list(self._town_names)
-        self._in_town: dict[str, list[int]] = defaultdict(list)
-        for i, key in enumerate(self._town_of):
-            if key:
-                self._in_town[key].append(i)
+        # Only distinctive words lead to a place: "park" alone must not wake 99 places.
+        # A name made only of such words ("Beach Estate", "Sweet Home") is led to by each of
+        # them, and matches only when every one of them is typed.
+        self._leads: dict[str, list[int]] = defaultdict(list)
+        for v, variant in enumerate(variants):
+            plain = all(_weak(word) for word in variant.words)
+            for word in set(variant.words):
+                if plain or not _weak(word):
+                    self._leads[word].append(v)
+        # One-letter deletions of every word (and the word itself): two words one slip apart
+        # share an entry, so a typed word meets only the few words it may be a slip of.
+        slips: dict[str, list[str]] = defaultdict(list)
+        for word in vocabulary:
+            if len(word) >= _MIN_SLIP - 1:
+                slips[word].append(word)
+                for d in set(_deletions(word)):
+                    slips[d].append(word)
+        self._slips = dict(slips)
+        self._vocabulary = frozenset(vocabulary)
 
     def match(self, text: str, limit: int = 3) -> PlaceMatch:
         words = fold(text[:_MAX_CHARS]).split()[:_MAX_WORDS]
-        if not words or (
-            not any(_distinctive_word(w) for w in words)
-            and compact(" ".join(words)) not in self._exact
-        ):
+        if not words:
             return PlaceMatch(None)
         limit = max(1, limit)
         whole = " ".join(words)
@@ -123,15 +243,15 @@ class PlaceIndex:
         if hits:
             return self._decide(hits, limit)
 
-        town_match = self._match_with_town(words, limit)
-        if town_match is not None:
-            return town_match
+        # Names made only of kind words and letters ("NT Section", "4 in 1") are found here,
+        # and only when every word of them is typed.
+        found = self._match_words(words, limit)
+        if found is not None:
+            return found
+        if not any(_distinctive_word(w) for w in words):
+            return PlaceMatch(None)
 
         scores = self._fuzzy(whole, _CUTOFF)
-        if scores:
-            return self._decide(scores, limit)
-
-        scores = self._exact_windows(words, None)
         if scores:
             return self._decide(scores, limit)
 
@@ -145,46 +265,162 @@ class PlaceIndex:
                 scores[i] = max(scores.get(i, 0.0), score)
         return self._decide(scores, limit) if scores else PlaceMatch(None)
 
-    # -- the steps ---------------------------------------------------------------------------
+    # -- the word step -------------------------------------------------------------------------
 
-    def _match_with_town(self, words: list[str], limit: int) -> PlaceMatch | None:
-        """Step 2: a town at the end (or start) of the text narrows the search to its places."""
-        for rest, town in self._town_mentions(words):
-            allowed = set(self._in_town[town])
-            hits = self._exact_scores(compact(" ".join(rest)))
-            scores = {i: s for i, s in hits.items() if i in allowed}
-            if not scores and any(_distinctive_word(w) for w in rest):
-                fuzzy = self._fuzzy(" ".join(rest), _CUTOFF)
-                scores = {i: s for i, s in fuzzy.items() if i in allowed}
-            if not scores:
-                scores = self._exact_windows(rest, allowed)
-            if scores:
-                return self._decide(scores, limit)
-            place = self._town_place.get(town)
-            if place is not None:
-                return PlaceMatch(self._places[place])
+    def _match_words(self, words: list[str], limit: int) -> PlaceMatch | None:
+        seen = self._seen_words(words)
+        leads = {v for word in seen for v in self._leads.get(word, ())}
+        if not leads:
+            return None
+        by_place: dict[int, _Found] = {}
+        for v in leads:
+            found = self._explain(self._variants[v], seen)
+            if found is None:
+                continue
+            before = by_place.get(found.place)
+            if before is None or _rank(found) > _rank(before):
+                by_place[found.place] = found
+        complete = [f for f in by_place.values() if f.coverage >= _COMPLETE]
+        partial = [f for f in by_place.values() if _PARTIAL <= f.coverage < _COMPLETE]
+        if complete:
+            return self._decide_complete(complete, partial, limit)
+        # A place explaining every distinctive word typed may be offered on slips alone
+        # ("Caeey Prk", "by the school in Deflt"): nothing else in the text was meant.
+        meant = {
+            at for at, word in enumerate(words) if not _weak(word) and word not in self._city_words
+        }
+        partial = [f for f in partial if f.offerable or f.positions >= meant]
+        if partial:
+            partial.sort(key=lambda f: (-f.coverage, -f.mass, self._places[f.place].name))
+            return PlaceMatch(None, tuple(self._places[f.place] for f in partial[:limit]))
         return None
 
-    def _town_mentions(self, words: list[str]) -> Iterable[tuple[list[str], str]]:
-        """(the other words, town key) for a town named by the last or first 1-3 words."""
-        for n in (3, 2, 1):
-            if len(words) <= n:
+    def _seen_words(self, words: list[str]) -> dict[str, list[_Sighting]]:
+        """Every known word the text holds, exactly or with one slip: how sure, where."""
+        seen: dict[str, list[_Sighting]] = defaultdict(list)
+        for at, word in enumerate(words):
+            where = frozenset((at,))
+            # What explaining this typed word is worth: a kind word ("park") little, the city's
+            # name less ("Woodstock, Cape Town" is Woodstock, not Cape Town City Centre).
+            worth = (
+                _CITY_WORTH if word in self._city_words else _KIND_WEIGHT if _weak(word) else 1.0
+            )
+            if word in self._vocabulary:
+                seen[word].append(_Sighting(1.0, worth, where, len(word) >= _MIN_PROPER))
+            if len(word) < _MIN_SLIP - 1 or word in _WEAK or word in self._city_words:
                 continue
-            for town_words, rest in ((words[-n:], words[:-n]), (words[:n], words[n:])):
-                town = self._town_key(town_words)
-                if town is not None:
-                    yield rest, town
+            near = {w for key in (word, *_deletions(word)) for w in self._slips.get(key, ())}
+            for known in near:
+                if len(word) < _MIN_SLIP and len(known) != _MIN_SLIP:
+                    continue  # a three-letter word is only a slip of a four-letter one ("prk")
+                if known != word and OSA.distance(word, known, score_cutoff=1) <= 1:
+                    # How close the slip is: "durbanvile" is nearer "durbanville" than
+                    # "durbanvale", so the first wins where both are names.
+                    sure = _SLIP * fuzz.ratio(word, known) / 100
+                    strong = max(len(word), len(known)) >= _MIN_SLIPPED
+                    seen[known].append(_Sighting(sure, worth * sure, where, strong))
+        for at in range(len(words) - 1):
+            # "du noon" is "dunoon", "table view" "tableview": two typed words, one known word.
+            joined = words[at] + words[at + 1]
+            if joined in self._vocabulary:
+                seen[joined].append(_Sighting(1.0, 1.0, frozenset((at, at + 1))))
+        return seen
 
-    def _town_key(self, words: list[str]) -> str | None:
-        key = compact(" ".join(words))
-        if key in self._town_place:
-            return key
-        if len(key) < 5:  # short words resemble too many towns
+    def _explain(self, variant: _Variant, seen: dict[str, list[_Sighting]]) -> _Found | None:
+        used: set[int] = set()
+        total = got = mass = 0.0
+        lead = False
+        whole = True
+        proper = 0
+        strong = False
+        exact = 0.0
+        for word in variant.words:
+            weight = self._weight[word]
+            total += weight
+            sighting = _take(seen.get(word), used)
+            if sighting is None:
+                whole = False
+                continue
+            got += weight * sighting.sure
+            exact += weight if sighting.sure == 1.0 else 0.0
+            mass += sighting.worth
+            if not _weak(word):
+                lead = True
+                proper += 1
+                strong = strong or sighting.strong
+        plain_whole = whole and (len(variant.words) > 1 or len(variant.words[0]) >= 3)
+        if not (lead or plain_whole) or total <= 0:
             return None
-        found = process.extractOne(
-            " ".join(words), self._town_choices, scorer=fuzz.ratio, score_cutoff=_TOWN_CUTOFF
+        town = self._town_words[variant.place]
+        if town:
+            town_used = set(used)
+            town_mass = 0.0
+            for word in town:
+                sighting = _take(seen.get(word), town_used)
+                if sighting is None:
+                    break
+                town_mass += sighting.worth
+            else:
+                mass += town_mass
+                used = town_used
+        return _Found(
+            variant.place,
+            variant.weight * got / total,
+            mass,
+            frozenset(used),
+            whole,
+            offerable=strong or proper > 1 or exact >= _HALF * total,
         )
-        return self._town_names[found[0]] if found else None
+
+    def _decide_complete(
+        self, complete: list[_Found], partial: list[_Found], limit: int
+    ) -> PlaceMatch:
+        if self._city is not None and len(complete) > 1:
+            # "Woodstock, Cape Town": the city's name says which city, not which place in it.
+            complete = [f for f in complete if f.place != self._city]
+        ranked = sorted(complete, key=lambda f: (-f.mass, -f.coverage, self._places[f.place].name))
+        kept: list[_Found] = []
+        for found in ranked:
+            # A place explaining only words a better one explains too gives way to it:
+            # "Philippi" to "Philippi Park", "Heinz Park 1" (no "1" typed) to "Heinz Park".
+            if not any(
+                other.positions >= found.positions
+                and (
+                    other.mass > found.mass + 1e-9
+                    or (other.whole and not found.whole and other.mass >= found.mass - 1e-9)
+                )
+                for other in kept
+            ):
+                kept.append(found)
+        top = kept[0]
+        # Places only partly named may still explain more of the text than the best complete
+        # one ("Slovo Langa": Joe Slovo North, in Langa, over Langa), or as much where words of
+        # the best one are missing too ("Makhaza": Makhaza Informal, and Msindweni Makhaza):
+        # the resident chooses.
+        # A settlement named after its town is no rival to the town when the text names only
+        # the town ("Gugulethu" is Guguletu, not "Phola Park Gugulethu").
+        top_name = fold(self._places[top.place].name)
+        rivals = sorted(
+            (
+                f
+                for f in partial
+                if f.positions >= top.positions
+                and (
+                    f.positions != top.positions
+                    or fold(self._places[f.place].town or "") != top_name
+                )
+                and (f.mass > top.mass + _CLOSE or (not top.whole and f.mass > top.mass - _CLOSE))
+            ),
+            key=lambda f: (-f.mass, -f.coverage, self._places[f.place].name),
+        )
+        close = [f for f in kept if f.mass > top.mass - _CLOSE]
+        if rivals:
+            close = sorted([*close, *rivals], key=lambda f: -f.mass)
+        if len(close) == 1:
+            return PlaceMatch(self._places[top.place])
+        return PlaceMatch(None, tuple(self._places[f.place] for f in close[:limit]))
+
+    # -- whole-text and window fuzzy steps ------------------------------------------------------
 
     def _exact_scores(self, key: str) -> dict[int, float]:
         return {i: weight * 100 for i, weight in self._exact.get(key, {}).items()}
@@ -205,21 +441,6 @@ class PlaceIndex:
                     scores[i] = max(scores.get(i, 0.0), score * weight)
         return scores
 
-    def _exact_windows(self, words: list[str], allowed: set[int] | None) -> dict[int, float]:
-        """Step 4: the longest windows of words that are a known name."""
-        for n in range(min(_MAX_WINDOW, len(words)), 0, -1):
-            scores: dict[int, float] = {}
-            for start in range(len(words) - n + 1):
-                window = words[start : start + n]
-                if not any(_distinctive_word(w) for w in window):
-                    continue
-                for i, score in self._exact_scores(compact(" ".join(window))).items():
-                    if allowed is None or i in allowed:
-                        scores[i] = max(scores.get(i, 0.0), score)
-            if scores:
-                return scores
-        return {}
-
     @staticmethod
     def _windows(words: list[str], longest: int) -> Iterable[str]:
         for n in range(min(longest, len(words)), 0, -1):
@@ -235,6 +456,26 @@ class PlaceIndex:
             return PlaceMatch(self._places[ranked[0]])
         close = [i for i in ranked if scores[i] >= top - _CANDIDATE_BAND][:limit]
         return PlaceMatch(None, tuple(self._places[i] for i in close))
+
+
+def _rank(found: _Found) -> tuple[bool, float, float]:
+    """Which of a place's names the text names best: a complete one, explaining the most."""
+    return (found.coverage >= _COMPLETE, found.mass, found.coverage)
+
+
+def _take(found: list[_Sighting] | None, used: set[int]) -> _Sighting | None:
+    """The surest sighting of a word at words not yet used; marks them used."""
+    best: _Sighting | None = None
+    for sighting in found or ():
+        if not (sighting.where & used) and (best is None or sighting.sure > best.sure):
+            best = sighting
+    if best is not None:
+        used.update(best.where)
+    return best
+
+
+def _deletions(word: str) -> list[str]:
+    return [word[:i] + word[i + 1 :] for i in range(len(word))]
 
 
 def _sorted_words(name: str) -> str:

@@ -54,8 +54,18 @@ class Submission(Base):
     # informal_settlement | mixed | formal | unknown: the ground for equity analytics ("mixed": a
     # suburb or town holding informal settlements, the resident may live in one or not).
     area_type: Mapped[str | None] = mapped_column(String(32))
-    # How closely the answer says where: pin | street | suburb | settlement; NULL for free text.
+    # How closely the place is known: pin (the resident's GPS) | point (the city's coordinates) |
+    # street | settlement | suburb; NULL where nothing placed it.
     precision: Mapped[str | None] = mapped_column(String(16))
+    # The suburb (or town) named, or the one the informal settlement lies in; NULL where the
+    # data cannot say (a pin outside every settlement: the sources hold no suburb shapes).
+    suburb: Mapped[str | None] = mapped_column(String(120))
+    # What placed the request: pin | place (a typed place the gazetteer matched) | city (the
+    # back end's coordinates) | text (`citybot data backfill` matched stored place text) | point
+    # (a stored point whose answer was erased) | none (nothing could: ward and suburb NULL, area
+    # type "unknown"). NULL on rows stored before requests were placed, until `citybot data
+    # backfill` places them.
+    place_source: Mapped[str | None] = mapped_column(String(16))
     address_string: Mapped[str | None] = mapped_column(Text)
     # "pending" until the filer has it accepted by the city's back end.
     status: Mapped[str] = mapped_column(String(32), default="pending")
