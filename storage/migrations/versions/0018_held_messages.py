@@ -1,7 +1,7 @@
 """held messages: messages over a resident's rate limit, kept until their turn
 
 Revision ID: 0018_held_messages
-Revises: 0012_area_subscriptions
+Revises: 0015_request_places
 Create Date: 2026-12-04 15:01:57.478883
 """
 
@@ -16,7 +16,7 @@ import storage.types
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0018_held_messages'
-down_revision: str | Sequence[str] | None = '0012_area_subscriptions'
+down_revision: str | Sequence[str] | None = '0015_request_places'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
