@@ -35,6 +35,7 @@ class Submission(Base):
         Index("ix_submissions_status", "status"),
         # The open data's date filters and the rollup's periods read by time received.
         Index("ix_submissions_created_at", "created_at"),
+        Index("ix_submissions_demo", "demo"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -34,6 +34,7 @@ def upgrade() -> None:
             sa.Column("demo", sa.Boolean(), nullable=False, server_default=sa.false())
         )
         batch_op.create_index("ix_submissions_created_at", ["created_at"], unique=False)
+        batch_op.create_index("ix_submissions_demo", ["demo"], unique=False)
     op.create_table(
         "open_data_rollup",
         sa.Column("period", sa.String(length=8), nullable=False),
@@ -95,5 +96,6 @@ def downgrade() -> None:
     op.drop_table("open_data_disparity")
     op.drop_table("open_data_rollup")
     with op.batch_alter_table("submissions", schema=None) as batch_op:
+        batch_op.drop_index("ix_submissions_demo")
         batch_op.drop_index("ix_submissions_created_at")
         batch_op.drop_column("demo")
