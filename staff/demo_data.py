@@ -24,9 +24,9 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Table, delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forms_runtime.gazetteer import Gazetteer
@@ -39,6 +39,8 @@ __all__ = ["DEMO_CHANNEL", "DEMO_PREFIX", "clear", "seed"]
 DEMO_PREFIX = "DM-"
 DEMO_CHANNEL = "demo"
 _BATCH = 5000
+_SUBMISSIONS = cast(Table, Submission.__table__)
+_TRACKED = cast(Table, TrackedRequest.__table__)
 # (service code, its form, how often residents report it)
 _SERVICES: tuple[tuple[str, str, int], ...] = (
     ("ROADS-POTHOLE", "pothole", 20),
@@ -99,7 +101,7 @@ def _one(
     reference = f"{DEMO_PREFIX}{number}"
     informal = area_type == "informal_settlement"
     slower = (_INFORMAL_SLOWER if informal else 1.0) * (2.0 if ward in places.slow_wards else 1.0)
-    submission = {
+    submission: dict[str, Any] = {
         "reference": reference,
         "resident_id": None,
         "channel": DEMO_CHANNEL,
@@ -162,7 +164,7 @@ async def seed(
         # Core executemany, without RETURNING (which SQLite's driver runs a row at a time);
         # the ids are then read back by reference.
         connection = await session.connection()
-        await connection.execute(insert(Submission.__table__), [s for s, _ in pairs])
+        await connection.execute(insert(_SUBMISSIONS), [s for s, _ in pairs])
         found = await connection.execute(
             select(Submission.reference, Submission.id).where(
                 Submission.reference.in_([s["reference"] for s, _ in pairs])
@@ -171,7 +173,7 @@ async def seed(
         ids = {reference: row_id for reference, row_id in found}
         tracked = [{**t, "submission_id": ids[s["reference"]]} for s, t in pairs if t is not None]
         if tracked:
-            await connection.execute(insert(TrackedRequest.__table__), tracked)
+            await connection.execute(insert(_TRACKED), tracked)
         made += size
     return made
 
