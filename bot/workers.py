@@ -10,6 +10,7 @@
 | ``housekeeping`` | forgets what the retention periods say, hourly (``conversations.retention``) |
 | ``replies`` | sends residents' replies queued on the reply queue (with Redis) |
 | ``audit_sealer`` | seals new audit rows into the hash chain every minute (``staff.audit``) |
+| ``open_data`` | brings the published performance figures up to date (``staff.analytics_rollup``) |
 
 ``citybot worker`` runs them all (or ``--only`` some); ``citybot serve`` runs all but
 ``replies``, whose streams its web app reads itself (``bot.app``). A worker that fails is
@@ -122,6 +123,13 @@ async def _audit_sealer(services: Services) -> None:
     await repeat_until_stopped(seal_some, idle_seconds=AUDIT_SEAL_SECONDS, what="audit sealing")
 
 
+async def _open_data(services: Services) -> None:
+    rollup = services.rollup
+    await repeat_until_stopped(
+        rollup.run_once, idle_seconds=rollup.settings.interval_seconds, what="open data"
+    )
+
+
 async def _replies(services: Services) -> None:
     """Read the reply queue's streams in this process (nothing to do without them)."""
     replies = services.replies
@@ -143,6 +151,7 @@ WORKERS: dict[str, Worker] = {
     "housekeeping": _housekeeping,
     "replies": _replies,
     "audit_sealer": _audit_sealer,
+    "open_data": _open_data,
 }
 
 

@@ -27,6 +27,7 @@ from sqlalchemy import text
 
 from bot.bootstrap import check_city
 from bot.services import Services
+from staff.equity import equity_alerts
 
 __all__ = ["add_routes"]
 
@@ -77,6 +78,9 @@ def add_routes(app: web.Application, services: Services) -> None:
         # Redis down: /readyz says so; the other series still answer.
         with contextlib.suppress(Exception):
             await asyncio.wait_for(_reply_backlog(services), CHECK_TIMEOUT)
+        # Database down: the same.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(_equity(services), CHECK_TIMEOUT)
         body, content_type = services.metrics.exposition()
         # aiohttp wants the charset apart from the media type.
         media_type, _, params = content_type.partition(";")
@@ -112,6 +116,16 @@ async def _reply_backlog(services: Services) -> None:
             oldest = max(0.0, (now_ms - added_ms) / 1000)
         services.metrics.replies_waiting.labels(channel=name).set(waiting)
         services.metrics.replies_oldest_seconds.labels(channel=name).set(oldest)
+
+
+async def _equity(services: Services) -> None:
+    """Set the equity watch's gauge: how many alerts are current."""
+    settings = services.settings
+    async with services.session_factory() as session:
+        alerts = await equity_alerts(
+            session, threshold=settings.equity_threshold, period=settings.equity_period
+        )
+    services.metrics.equity_alerts.set(sum(1 for a in alerts if a.current))
 
 
 async def _database(services: Services) -> None:

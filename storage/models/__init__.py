@@ -21,6 +21,12 @@ from storage.models.city import FilingAttempt, Open311Request, RequestStatusChan
 from storage.models.incidents import Incident
 from storage.models.messages import ConversationState, MessageLog, ProcessedMessage
 from storage.models.notifications import ResidentNotification
+from storage.models.open_data import (
+    open_data_cells,
+    open_data_disparity,
+    open_data_refresh,
+    open_data_rollup,
+)
 from storage.models.reports import Submission, SubmissionOutbox
 from storage.models.residents import Resident, ResidentAddress
 from storage.models.staff import LoginThrottle, StaffAccount, StaffToken
@@ -50,4 +56,8 @@ __all__ = [
     "SupportMessage",
     "SupportTicket",
     "TrackedRequest",
+    "open_data_cells",
+    "open_data_disparity",
+    "open_data_refresh",
+    "open_data_rollup",
 ]
