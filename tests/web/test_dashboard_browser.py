@@ -29,9 +29,10 @@ pytestmark = [
 ]
 
 DESKTOP = {"viewport": {"width": 1280, "height": 900}}
-# Enough requests for most wards to pass the suppression threshold in the latest month, few
-# enough to seed in a few seconds.
-DEMO_REQUESTS = 30_000
+# Enough requests for most wards to pass the suppression threshold in a month (about 25 a
+# ward), few enough to seed and roll up in seconds.
+DEMO_REQUESTS = 12_000
+DEMO_DAYS = 120
 HEADINGS = {
     "en": "Time to close, by ward",
     "af": "Tyd tot sluiting, volgens wyk",
@@ -46,7 +47,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
     serve = ServeProcess(workdir)
     serve.start()  # migrates the database
     seeded = subprocess.run(
-        [str(CITYBOT), "demo", "seed", "--requests", str(DEMO_REQUESTS)],
+        [str(CITYBOT), "demo", "seed", "--requests", str(DEMO_REQUESTS), "--days", str(DEMO_DAYS)],
         cwd=workdir,
         env=serve.env,
         capture_output=True,

@@ -87,12 +87,14 @@
   }
 
   // A long service name on a phone would push the bars off the screen: Chart.js draws an
-  // array as lines, so names are broken between words into lines of about 18 characters.
+  // array as lines, so names are broken between words into lines of about 18 characters
+  // (30 where the screen is wide).
+  const LINE = window.matchMedia("(min-width: 48rem)").matches ? 30 : 18;
   function wrap(label) {
     const lines = [];
     for (const word of String(label).split(" ")) {
       const last = lines.length - 1;
-      if (last >= 0 && (lines[last] + " " + word).length <= 18) {
+      if (last >= 0 && (lines[last] + " " + word).length <= LINE) {
         lines[last] += " " + word;
       } else {
         lines.push(word);
@@ -109,9 +111,26 @@
     return response.json();
   }
 
-  function figures(group) {
+  // The period in progress is left out while an earlier one has figures: its medians count
+  // only the requests already closed, the quick ones, and would flatter it.
+  function currentPeriodStart() {
+    const now = new Date();
+    const start = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
+    if (period === "week") {
+      start.setUTCDate(now.getUTCDate() - ((now.getUTCDay() + 6) % 7)); // back to Monday
+    }
+    return start.toISOString().slice(0, 10);
+  }
+
+  async function figures(group) {
     const query = new URLSearchParams({ group: group, period: period });
-    return getJson(body.dataset.performance + "?" + query.toString());
+    const answer = await getJson(body.dataset.performance + "?" + query.toString());
+    const current = currentPeriodStart();
+    if (answer.rows.some((r) => r.period_start < current)) {
+      answer.rows = answer.rows.filter((r) => r.period_start < current);
+      answer.disparity = (answer.disparity || []).filter((d) => d.period_start < current);
+    }
+    return answer;
   }
 
   function latestPeriod(rows) {
