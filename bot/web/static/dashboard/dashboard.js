@@ -87,9 +87,9 @@
   }
 
   // A long service name on a phone would push the bars off the screen: Chart.js draws an
-  // array as lines, so names are broken between words into lines of about 18 characters
+  // array as lines, so names are broken between words into lines of about 22 characters
   // (30 where the screen is wide).
-  const LINE = window.matchMedia("(min-width: 48rem)").matches ? 30 : 18;
+  const LINE = window.matchMedia("(min-width: 48rem)").matches ? 30 : 22;
   function wrap(label) {
     const lines = [];
     for (const word of String(label).split(" ")) {
