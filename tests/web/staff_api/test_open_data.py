@@ -296,10 +296,10 @@ async def test_a_refresh_redoes_only_what_changed(house: StaffHouse) -> None:
     quiet = await rollup.refresh()
     assert quiet.requests == 0
     await add_request(house, received=MONTH + timedelta(days=40), close_hours=3)
-    status, body, _ = await get(house, f"{API}/performance", group="service")
+    _, body, _ = await get(house, f"{API}/performance", group="service")
     assert [r["period_start"] for r in body["rows"]] == ["2026-03-01"]
     await rollup.refresh()
-    status, body, _ = await get(house, f"{API}/performance", group="service")
+    _, body, _ = await get(house, f"{API}/performance", group="service")
     assert [r["period_start"] for r in body["rows"]] == ["2026-03-01", "2026-04-01"]
 
 
@@ -338,7 +338,7 @@ async def test_equity_alert_after_two_periods_above_the_threshold(house: StaffHo
     assert (await agent.call("GET", "/api/v1/equity-alerts")).status == 403
     assert (await house.anonymous().call("GET", "/api/v1/equity-alerts")).status == 401
 
-    status, metrics, _ = await get(house, "/metrics")
+    _, metrics, _ = await get(house, "/metrics")
     assert "citybot_equity_alerts 1.0" in metrics
 
 
@@ -377,7 +377,7 @@ async def test_demo_rows_are_marked(house: StaffHouse) -> None:
     async with house.sessions() as session, session.begin():
         assert await demo_data.clear(session) == 300
     await house.services.rollup.rebuild()
-    status, page, _ = await get(house, f"{API}/requests")
+    _, page, _ = await get(house, f"{API}/requests")
     assert page["items"] == []
-    status, body, _ = await get(house, f"{API}/performance")
+    _, body, _ = await get(house, f"{API}/performance")
     assert body["rows"] == [] and body["demo"] is False
