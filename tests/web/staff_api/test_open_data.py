@@ -372,7 +372,7 @@ async def test_demo_rows_are_marked(house: StaffHouse) -> None:
     status, page, _ = await get(house, f"{API}/requests", limit=MAX_PAGE)
     assert len(page["items"]) == 300 and all(r["demo"] for r in page["items"])
     assert {r["area_type"] for r in page["items"]} >= {"formal", "informal_settlement"}
-    status, body, _ = await get(house, f"{API}/performance")
+    _, body, _ = await get(house, f"{API}/performance")
     assert body["demo"] is True
     async with house.sessions() as session, session.begin():
         assert await demo_data.clear(session) == 300
