@@ -369,7 +369,7 @@ async def test_demo_rows_are_marked(house: StaffHouse) -> None:
         )
     assert made == 300
     await house.services.rollup.refresh()
-    status, page, _ = await get(house, f"{API}/requests", limit=MAX_PAGE)
+    _, page, _ = await get(house, f"{API}/requests", limit=MAX_PAGE)
     assert len(page["items"]) == 300 and all(r["demo"] for r in page["items"])
     assert {r["area_type"] for r in page["items"]} >= {"formal", "informal_settlement"}
     _, body, _ = await get(house, f"{API}/performance")
