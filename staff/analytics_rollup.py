@@ -114,8 +114,13 @@ class Rollup:
 
     async def refresh(self) -> RefreshReport:
         now = self.clock()
-        async with self.sessionmaker() as session:
+        async with self.sessionmaker() as session, session.begin():
             state = (await session.execute(select(open_data_refresh))).first()
+            if state is None:
+                # From nothing: periods whose requests are all gone (demo clear) go too.
+                await session.execute(delete(open_data_rollup))
+                await session.execute(delete(open_data_disparity))
+        async with self.sessionmaker() as session:
             last_submission = await session.scalar(select(func.max(Submission.id))) or 0
             last_change = await session.scalar(select(func.max(RequestStatusChange.id))) or 0
             if state is None:
