@@ -135,6 +135,7 @@ def test_the_dashboard_is_drawn_and_accessible_in_each_language(
         page.goto(f"{server.url}/dashboard?lang={locale}")
         expect(page.locator("body")).to_have_attribute("data-ready", "true", timeout=30_000)
         expect(page.get_by_role("heading", level=2, name=HEADINGS[locale])).to_be_visible()
+        expect(page.locator("#demo-note")).to_be_visible()  # the figures count demo requests
         drawn = _drawn(page)
         assert drawn["charts"] == [True] * 4, drawn
         assert all(n > 0 for n in drawn["datasets"]), drawn

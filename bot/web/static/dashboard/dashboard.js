@@ -486,6 +486,10 @@
         figures("service"),
         figures("ward"),
       ]);
+      // Synthetic requests (citybot demo seed) are counted: say so before any figure.
+      document.getElementById("demo-note").hidden = ![byArea, byService, byWard].some(
+        (answer) => answer.demo
+      );
       showByArea(byArea);
       showByService(byService);
       await showByWard(byWard);
