@@ -55,18 +55,17 @@
   function showShare(share) {
     return share === null || share === undefined ? "" : percent.format(share);
   }
-  // "Month of November 2026" in tables and notes; "Nov 2026" under a chart's axis.
-  function periodDate(start, short) {
-    const date = new Date(start + "T00:00:00Z");
-    const options =
-      period === "week"
-        ? { day: "numeric", month: "short", year: short ? "2-digit" : "numeric", timeZone: "UTC" }
-        : { month: short ? "short" : "long", year: "numeric", timeZone: "UTC" };
-    return new Intl.DateTimeFormat(locale, options).format(date);
+  // Dates are written with the page's own month names (a browser may have no isiZulu or
+  // isiXhosa calendar data): "Month of November 2026" in tables and notes, "November 2026"
+  // under a chart's axis; weeks by their Monday, "2 November 2026".
+  function periodDate(start) {
+    const [year, month, day] = start.split("-").map(Number);
+    const name = text("month-" + month);
+    return period === "week" ? day + " " + name + " " + year : name + " " + year;
   }
   function periodLabel(start) {
     const name = period === "week" ? "period-week" : "period-month";
-    return text(name, { date: periodDate(start, false) });
+    return text(name, { date: periodDate(start) });
   }
   function areaName(key) {
     return texts.getAttribute("data-area-" + key) || key;
@@ -223,7 +222,7 @@
     });
     draw("by-area-chart", {
       type: "line",
-      data: { labels: starts.map((start) => periodDate(start, true)), datasets: datasets },
+      data: { labels: starts.map(periodDate), datasets: datasets },
       options: {
         scales: { y: daysAxis() },
         plugins: { legend: { labels: { usePointStyle: true } } },
