@@ -36,6 +36,7 @@ from bot.web import (
     dashboard,
     media,
     open311,
+    open_data,
     operations,
     resident_export,
     staff_api,
@@ -90,6 +91,7 @@ def app_for(services: Services, *, workers: bool = True) -> web.Application:
     staff_console.add_routes(app, services)
     api_index.add_routes(app, services)
     dashboard.add_routes(app, services)
+    open_data.add_routes(app, services)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         # What is built by now (forms, gazetteer, routes, pools) lives as long as the process.

@@ -64,7 +64,9 @@ from notifier.replies import CountSent, Replies, ReplySender, ReplyStream
 from notifier.reply_outbox import ReplyOutbox
 from notifier.reply_queue import ReplyQueue
 from notifier.status_notices import StatusNotices, queue_filed, status_message
+from staff.analytics_rollup import Rollup, RollupSettings
 from staff.authentication import StaffAuthentication
+from staff.open_data_rows import Grid, public_id_key
 from staff.sso import OidcSignIn
 from storage.migrate import upgrade_database
 from storage.redis import connect_redis
@@ -74,6 +76,7 @@ from storage.sql_batch import SqlBatcher
 __all__ = [
     "CITY_STATUS_TIMEOUT",
     "REDIS_PREFIX",
+    "build_rollup",
     "build_services",
     "build_turn_loop",
     "builtin_open311_endpoint",
@@ -114,6 +117,7 @@ def _wire(
 ) -> Services:
     metrics = Metrics()
     forms = standard_forms()
+    gazetteer = default_gazetteer()
     city = Open311Backend(
         settings.open311_endpoint or builtin_open311_endpoint(settings),
         api_key=settings.open311_key,
@@ -132,7 +136,7 @@ def _wire(
         sessions,
         redis=redis,
         forms=forms,
-        gazetteer=default_gazetteer(),
+        gazetteer=gazetteer,
         idle_timeout=timedelta(hours=settings.form_idle_hours),
         rate_per_second=settings.rate_limit_per_second,
         rate_burst=settings.rate_limit_burst,
@@ -218,7 +222,24 @@ def _wire(
         media_fetchers=_media_fetchers(settings, channels),
         data_export=data_export,
         staff_auth=StaffAuthentication(sessions),
+        rollup=build_rollup(settings, sessions, gazetteer),
+        open_data_key=public_id_key(settings.session_secret),
         staff_sso=OidcSignIn(settings.oidc) if settings.oidc is not None else None,
+    )
+
+
+def build_rollup(
+    settings: Settings, sessions: async_sessionmaker[AsyncSession], gazetteer: Gazetteer
+) -> Rollup:
+    """The open data's rollup, on a grid whose cells are 250 m wide at the city's latitude."""
+    latitudes = [p.lat for p in gazetteer.places if p.lat is not None]
+    reference = round(sum(latitudes) / len(latitudes), 1) if latitudes else 0.0
+    return Rollup(
+        sessions,
+        RollupSettings(
+            timezone=settings.city_timezone, interval_seconds=settings.open_data_refresh_seconds
+        ),
+        Grid(reference_latitude=reference),
     )
 
 

@@ -147,6 +147,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     fill.set_defaults(module="data_backfill")
 
+    demo = sub.add_parser("demo", help="synthetic requests for the dashboard and open data")
+    demo_sub = demo.add_subparsers(dest="demo_command", required=True, metavar="ACTION")
+    seed = demo_sub.add_parser("seed", help="write demo requests across the real wards")
+    seed.add_argument("--requests", type=int, default=100_000, help="how many (default 100000)")
+    seed.add_argument("--days", type=int, default=180, help="spread over this many days (180)")
+    demo_sub.add_parser("clear", help="remove every demo request")
+    demo.set_defaults(module="demo")
+
     gaz = sub.add_parser("gazetteer", help="the place names residents use")
     gaz_sub = gaz.add_subparsers(dest="gazetteer_command", required=True, metavar="ACTION")
     build = gaz_sub.add_parser("build", help="compile a gazetteer from a city's open data")

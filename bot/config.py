@@ -145,6 +145,11 @@ class Settings:
     # The same question misunderstood this many times in a row asks a person to help (0: never).
     support_after_misses: int = 3
     sms_currency: str = "ZAR"
+    # Open data: how often the performance rollup is refreshed; the equity watch's threshold
+    # (informal over formal median time to close) and the periods it compares.
+    open_data_refresh_seconds: float = 300.0
+    equity_threshold: float = 1.5
+    equity_period: str = "month"
     # Staff single sign-on with OpenID Connect (None: off, password and TOTP only).
     oidc: OidcSettings | None = None
 
@@ -242,6 +247,11 @@ class Settings:
             support_agent_limit=_number(env, "CITYBOT_SUPPORT_AGENT_LIMIT", 5, int, minimum=1),
             office_hours=(text("CITYBOT_OFFICE_HOURS") or DEFAULT_OFFICE_HOURS)[:120],
             support_after_misses=_number(env, "CITYBOT_SUPPORT_AFTER_MISSES", 3, int, minimum=0),
+            open_data_refresh_seconds=_number(
+                env, "CITYBOT_OPEN_DATA_REFRESH_SECONDS", 300.0, float, minimum=1
+            ),
+            equity_threshold=_number(env, "CITYBOT_EQUITY_THRESHOLD", 1.5, float, minimum=1),
+            equity_period=_equity_period(text("CITYBOT_EQUITY_PERIOD") or "month"),
         )
 
 
@@ -295,6 +305,12 @@ def _number(
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
         raise ConfigError(f"{name} must be between {minimum} and {maximum}, got {raw!r}")
     return value
+
+
+def _equity_period(raw: str) -> str:
+    if raw.lower() not in ("week", "month"):
+        raise ConfigError(f"CITYBOT_EQUITY_PERIOD must be week or month, got {raw!r}")
+    return raw.lower()
 
 
 def _log_level(raw: str) -> str:

@@ -115,6 +115,13 @@ class Metrics:
             ["queue"],
             registry=self.registry,
         )
+        # Read from the database at each scrape (``bot.web.operations``, ``staff.equity``).
+        self.equity_alerts = Gauge(
+            "citybot_equity_alerts",
+            "Services and wards where informal settlements' median time to close stayed above "
+            "CITYBOT_EQUITY_THRESHOLD times formal areas' for two periods in a row (current)",
+            registry=self.registry,
+        )
 
     def watch_writers(self, writers: Callable[[], Iterable[BackgroundWriter]]) -> None:
         """Report the SQL writers that work behind the turns, read at each scrape."""

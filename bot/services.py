@@ -43,6 +43,7 @@ from notifier.broadcast_sending import BroadcastSender
 from notifier.dispatcher import NotificationDispatcher
 from notifier.replies import Replies
 from notifier.status_notices import StatusNotices
+from staff.analytics_rollup import Rollup
 from staff.authentication import StaffAuthentication
 from staff.sso import OidcSignIn
 
@@ -83,6 +84,10 @@ class Services:
     data_export: DataExport
     # Staff sign-in, API tokens and sessions' accounts (the admin API, bot.web.staff_api).
     staff_auth: StaffAuthentication
+    # The open data: the performance rollup (with its grid and time zone), and the key of the
+    # public ids of requests.
+    rollup: Rollup
+    open_data_key: bytes
     # Staff single sign-on with OpenID Connect (CITYBOT_OIDC_ISSUER), or None.
     staff_sso: OidcSignIn | None = None
     # Turns in flight, so a graceful shutdown can wait for them.

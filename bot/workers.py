@@ -11,6 +11,7 @@
 | ``replies`` | sends residents' replies queued on the reply queue (with Redis) |
 | ``held`` | runs the messages held over residents' rate limits once they slow down (``bot.inbound``) |
 | ``audit_sealer`` | seals new audit rows into the hash chain every minute (``staff.audit``) |
+| ``open_data`` | brings the published performance figures up to date (``staff.analytics_rollup``) |
 
 ``citybot worker`` runs them all (or ``--only`` some); ``citybot serve`` runs all but
 ``replies``, whose streams its web app reads itself (``bot.app``). A worker that fails is
@@ -132,6 +133,13 @@ async def _held(services: Services) -> None:
     )
 
 
+async def _open_data(services: Services) -> None:
+    rollup = services.rollup
+    await repeat_until_stopped(
+        rollup.run_once, idle_seconds=rollup.settings.interval_seconds, what="open data"
+    )
+
+
 async def _replies(services: Services) -> None:
     """Read the reply queue's streams in this process (nothing to do without them)."""
     replies = services.replies
@@ -154,6 +162,7 @@ WORKERS: dict[str, Worker] = {
     "replies": _replies,
     "audit_sealer": _audit_sealer,
     "held": _held,
+    "open_data": _open_data,
 }
 
 

@@ -17,6 +17,7 @@ from html import escape
 from aiohttp import web
 
 from bot.services import Services
+from bot.web.open_data import PAGE_PATH as OPEN_DATA_PAGE
 from bot.web.staff_api import API_PREFIX, ENDPOINTS
 from bot.web.staff_api_openapi import openapi_path
 from city.open311.server import PREFIX as OPEN311_PREFIX
@@ -69,6 +70,12 @@ def _page(services: Services) -> str:
             e.summary + (f" (needs {e.permission.value})" if e.permission else ""),
         )
         for e in ENDPOINTS
+        if e.tag != "open-data"
+    ]
+    public = [
+        (e.method, openapi_path(API_PREFIX, e.path), e.summary)
+        for e in ENDPOINTS
+        if e.tag == "open-data"
     ]
     settings = services.settings
     if settings.builtin_open311:
@@ -96,6 +103,11 @@ def _page(services: Services) -> str:
         "Sign in with a session, or send an API token as "
         "<code>Authorization: Bearer</code>.</p>"
         + _table("Admin API", admin)
+        + "<h2 id='open-data'>Open data</h2>"
+        "<p>For anyone, no sign-in: service requests without personal data and the city's "
+        f"service performance, as JSON and CSV (CC BY 4.0). <a href='{OPEN_DATA_PAGE}'>What the "
+        "data says, in plain words</a>.</p>"
+        + _table("Open data", public)
         + "<h2 id='open311'>Open311 GeoReport v2</h2>"
         + open311
         + "<h2 id='webhooks'>Webhooks for providers</h2>"

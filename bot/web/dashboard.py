@@ -110,8 +110,11 @@ def _service_names(forms: Mapping[str, Form], locale: str) -> dict[str, str]:
     return names
 
 
-def _csv_url(group: str, period: str) -> str:
-    return f"{PERFORMANCE_PATH}?{urlencode({'group': group, 'period': period, 'format': 'csv'})}"
+def _csv_url(group: str, period: str, part: str = "rows") -> str:
+    query = {"group": group, "period": period, "format": "csv"}
+    if part != "rows":
+        query["part"] = part  # the disparities, not the figures by group
+    return f"{PERFORMANCE_PATH}?{urlencode(query)}"
 
 
 def render_dashboard(locale: str, period: str, forms: Mapping[str, Form]) -> str:
@@ -137,6 +140,7 @@ def render_dashboard(locale: str, period: str, forms: Mapping[str, Form]) -> str
             wards_svg_url=WARDS_SVG_PATH,
             open_data_url=OPEN_DATA_PATH,
             csv={group: _csv_url(group, period) for group in GROUPS},
+            disparity_csv={group: _csv_url(group, period, "disparity") for group in GROUPS},
             service_names=_service_names(forms, locale),
         )
     )

@@ -18,6 +18,7 @@ filed once it answers, so a load balancer must keep sending messages; the entry
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from typing import Any
@@ -28,6 +29,7 @@ from sqlalchemy import text
 from bot.bootstrap import check_city
 from bot.queue_backlogs import QUEUES, Backlog, read_backlogs
 from bot.services import Services
+from staff.equity import equity_alerts
 
 __all__ = ["add_routes"]
 
@@ -99,6 +101,9 @@ def add_routes(app: web.Application, services: Services) -> None:
             services.metrics.queue_failing.labels(queue=backlog.queue).set(
                 math.nan if unknown else backlog.failing
             )
+        # Database down: the same.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(_equity(services), CHECK_TIMEOUT)
         body, content_type = services.metrics.exposition()
         # aiohttp wants the charset apart from the media type.
         media_type, _, params = content_type.partition(";")
@@ -140,6 +145,16 @@ def _reply_channels(services: Services) -> list[str]:
     if services.redis is None or services.replies.queue is None:
         return []
     return sorted(name for name in services.channels if name != "webchat")
+
+
+async def _equity(services: Services) -> None:
+    """Set the equity watch's gauge: how many alerts are current."""
+    settings = services.settings
+    async with services.session_factory() as session:
+        alerts = await equity_alerts(
+            session, threshold=settings.equity_threshold, period=settings.equity_period
+        )
+    services.metrics.equity_alerts.set(sum(1 for a in alerts if a.current))
 
 
 async def _database(services: Services) -> None:

@@ -20,6 +20,7 @@ from aiohttp_session import get_session, new_session
 
 from bot.services import Services
 from bot.web import (
+    open_data,
     staff_api_broadcasts,
     staff_api_incidents,
     staff_api_openapi,
@@ -819,6 +820,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     *staff_api_incidents.ENDPOINTS,
     *staff_api_support.ENDPOINTS,
     *staff_sso.ENDPOINTS,
+    *open_data.ENDPOINTS,
 )
 
 

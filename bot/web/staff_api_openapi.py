@@ -34,6 +34,7 @@ _SCOPES = {
     "city": "city-wide accounts only",
     "ward": "answers only within the caller's wards",
     "self": "the caller's own session",
+    "public": "public data, no sign-in",
 }
 
 

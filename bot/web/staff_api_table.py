@@ -8,7 +8,7 @@ is documented is what is served. Every endpoint says who may call it:
   signed-in caller, or anyone when ``signed_in`` is False);
 * ``scope``: ``"city"`` for a city-wide caller only (accounts, tokens, audit), ``"ward"`` when
   the handler limits what it shows to the caller's wards, ``"self"`` for the caller's own
-  session.
+  session, ``"public"`` for open data anyone may read.
 
 The wrapper, in order: who is calling (a ``Bearer`` API token, or the session cookie, with its
 idle and absolute timeouts and the account still active), the CSRF token for a change made with
@@ -30,7 +30,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from aiohttp import web
@@ -66,8 +66,8 @@ log = logging.getLogger("citybot.web")
 # The session clock (seconds since the epoch); tests set it on the app to age sessions.
 CLOCK_KEY: web.AppKey[Callable[[], float]] = web.AppKey("staff_api_clock")
 
-FieldType = Literal["string", "integer", "number", "boolean", "strings", "datetime"]
-Scope = Literal["city", "ward", "self"]
+FieldType = Literal["string", "integer", "number", "boolean", "strings", "datetime", "date"]
+Scope = Literal["city", "ward", "self", "public"]
 _CHANGES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -109,6 +109,8 @@ class Field:
             schema: dict[str, Any] = {"type": "array", "items": item, "maxItems": 100}
         elif self.type == "datetime":
             schema = {"type": "string", "format": "date-time"}
+        elif self.type == "date":
+            schema = {"type": "string", "format": "date"}
         else:
             schema = {"type": self.type}
             if self.type == "string":
@@ -154,6 +156,8 @@ class Field:
             return value
         if self.type == "datetime":
             return self._datetime(value)
+        if self.type == "date":
+            return self._date(value)
         if not isinstance(value, list) or len(value) > 100:
             raise self._wrong("must be a list of at most 100 strings")
         return [self._string(item) for item in value]
@@ -173,6 +177,15 @@ class Field:
         except ValueError:
             raise self._wrong("must be a date and time like 2026-03-02T09:00:00Z") from None
         return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+    def _date(self, value: Any) -> date:
+        text = self._string(value)
+        try:
+            if len(text) != 10:
+                raise ValueError(text)
+            return date.fromisoformat(text)
+        except ValueError:
+            raise self._wrong("must be a date like 2026-03-02") from None
 
     def from_query(self, raw: str) -> Any:
         if self.type == "integer":

@@ -27,6 +27,12 @@ from storage.models.messages import (
     ProcessedMessage,
 )
 from storage.models.notifications import ResidentNotification
+from storage.models.open_data import (
+    open_data_cells,
+    open_data_disparity,
+    open_data_refresh,
+    open_data_rollup,
+)
 from storage.models.reports import Submission, SubmissionOutbox
 from storage.models.residents import Resident, ResidentAddress
 from storage.models.staff import LoginThrottle, StaffAccount, StaffToken
@@ -58,4 +64,8 @@ __all__ = [
     "SupportMessage",
     "SupportTicket",
     "TrackedRequest",
+    "open_data_cells",
+    "open_data_disparity",
+    "open_data_refresh",
+    "open_data_rollup",
 ]

@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Float,
     ForeignKey,
     Index,
@@ -18,6 +19,7 @@ from sqlalchemy import (
     Text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.expression import false
 
 from storage.base import Base
 from storage.types import JsonDocument, UtcDateTime, utc_now
@@ -29,7 +31,12 @@ class Submission(Base):
     """A completed form, stored before the resident is told "received". Filed from the outbox."""
 
     __tablename__ = "submissions"
-    __table_args__ = (Index("ix_submissions_status", "status"),)
+    __table_args__ = (
+        Index("ix_submissions_status", "status"),
+        # The open data's date filters and the rollup's periods read by time received.
+        Index("ix_submissions_created_at", "created_at"),
+        Index("ix_submissions_demo", "demo"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # "CT-" and 6 characters from an alphabet without look-alikes (see conversations.references).
@@ -75,6 +82,8 @@ class Submission(Base):
     # When the personal answers were removed: the form's retention ran out, or the resident
     # asked. The report itself (place, ward, what and when) stays for the city's statistics.
     personal_removed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # Synthetic, from ``citybot demo seed``: published with demo=true, removed by ``demo clear``.
+    demo: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class SubmissionOutbox(Base):

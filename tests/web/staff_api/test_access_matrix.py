@@ -63,8 +63,32 @@ EXPECTED: dict[str, tuple[str | None, bool, int]] = {
     "listRequests": ("requests.view", False, 200),
     "changeRequest": ("requests.update", False, 200),
     "revealPhone": ("residents.view_personal", False, 200),
+    "openDataRequests": (None, False, 200),
+    "openDataRequestsCsv": (None, False, 200),
+    "openDataPerformance": (None, False, 200),
+    "openDataPerformanceCsv": (None, False, 200),
+    "openDataMetadata": (None, False, 200),
+    "listEquityAlerts": ("analytics.view", False, 200),
 }
-PUBLIC = {"openapi", "signIn", "startSso", "finishSso"}
+PUBLIC = {
+    "openapi",
+    "signIn",
+    "startSso",
+    "finishSso",
+    "openDataRequests",
+    "openDataRequestsCsv",
+    "openDataPerformance",
+    "openDataPerformanceCsv",
+    "openDataMetadata",
+}
+# Public open data: the same answer for anyone.
+_OPEN_DATA = {
+    "openDataRequests": "/api/v1/open-data/requests",
+    "openDataRequestsCsv": "/api/v1/open-data/requests.csv",
+    "openDataPerformance": "/api/v1/open-data/performance",
+    "openDataPerformanceCsv": "/api/v1/open-data/performance.csv",
+    "openDataMetadata": "/api/v1/open-data/metadata.json",
+}
 
 
 @dataclass
@@ -184,6 +208,10 @@ class World:
         n = next(self.serial)
         if operation == "openapi":
             return await m.call("GET", "/api/v1/openapi.json")
+        if operation in _OPEN_DATA:
+            return await m.call("GET", _OPEN_DATA[operation])
+        if operation == "listEquityAlerts":
+            return await m.call("GET", "/api/v1/equity-alerts")
         if operation == "signIn":
             if caller.via != "session":
                 # Anonymous (and token callers) sign in as a spare agent of their own.

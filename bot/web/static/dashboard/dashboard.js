@@ -55,18 +55,17 @@
   function showShare(share) {
     return share === null || share === undefined ? "" : percent.format(share);
   }
-  // "Month of November 2026" in tables and notes; "Nov 2026" under a chart's axis.
-  function periodDate(start, short) {
-    const date = new Date(start + "T00:00:00Z");
-    const options =
-      period === "week"
-        ? { day: "numeric", month: "short", year: short ? "2-digit" : "numeric", timeZone: "UTC" }
-        : { month: short ? "short" : "long", year: "numeric", timeZone: "UTC" };
-    return new Intl.DateTimeFormat(locale, options).format(date);
+  // Dates are written with the page's own month names (a browser may have no isiZulu or
+  // isiXhosa calendar data): "Month of November 2026" in tables and notes, "November 2026"
+  // under a chart's axis; weeks by their Monday, "2 November 2026".
+  function periodDate(start) {
+    const [year, month, day] = start.split("-").map(Number);
+    const name = text("month-" + month);
+    return period === "week" ? day + " " + name + " " + year : name + " " + year;
   }
   function periodLabel(start) {
     const name = period === "week" ? "period-week" : "period-month";
-    return text(name, { date: periodDate(start, false) });
+    return text(name, { date: periodDate(start) });
   }
   function areaName(key) {
     return texts.getAttribute("data-area-" + key) || key;
@@ -87,12 +86,14 @@
   }
 
   // A long service name on a phone would push the bars off the screen: Chart.js draws an
-  // array as lines, so names are broken between words into lines of about 18 characters.
+  // array as lines, so names are broken between words into lines of about 22 characters
+  // (30 where the screen is wide).
+  const LINE = window.matchMedia("(min-width: 48rem)").matches ? 30 : 22;
   function wrap(label) {
     const lines = [];
     for (const word of String(label).split(" ")) {
       const last = lines.length - 1;
-      if (last >= 0 && (lines[last] + " " + word).length <= 18) {
+      if (last >= 0 && (lines[last] + " " + word).length <= LINE) {
         lines[last] += " " + word;
       } else {
         lines.push(word);
@@ -109,9 +110,26 @@
     return response.json();
   }
 
-  function figures(group) {
+  // The period in progress is left out while an earlier one has figures: its medians count
+  // only the requests already closed, the quick ones, and would flatter it.
+  function currentPeriodStart() {
+    const now = new Date();
+    const start = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
+    if (period === "week") {
+      start.setUTCDate(now.getUTCDate() - ((now.getUTCDay() + 6) % 7)); // back to Monday
+    }
+    return start.toISOString().slice(0, 10);
+  }
+
+  async function figures(group) {
     const query = new URLSearchParams({ group: group, period: period });
-    return getJson(body.dataset.performance + "?" + query.toString());
+    const answer = await getJson(body.dataset.performance + "?" + query.toString());
+    const current = currentPeriodStart();
+    if (answer.rows.some((r) => r.period_start < current)) {
+      answer.rows = answer.rows.filter((r) => r.period_start < current);
+      answer.disparity = (answer.disparity || []).filter((d) => d.period_start < current);
+    }
+    return answer;
   }
 
   function latestPeriod(rows) {
@@ -204,7 +222,7 @@
     });
     draw("by-area-chart", {
       type: "line",
-      data: { labels: starts.map((start) => periodDate(start, true)), datasets: datasets },
+      data: { labels: starts.map(periodDate), datasets: datasets },
       options: {
         scales: { y: daysAxis() },
         plugins: { legend: { labels: { usePointStyle: true } } },
@@ -467,6 +485,10 @@
         figures("service"),
         figures("ward"),
       ]);
+      // Synthetic requests (citybot demo seed) are counted: say so before any figure.
+      document.getElementById("demo-note").hidden = ![byArea, byService, byWard].some(
+        (answer) => answer.demo
+      );
       showByArea(byArea);
       showByService(byService);
       await showByWard(byWard);

@@ -185,6 +185,33 @@
     byId("wards-heading").focus();
   }
 
+  async function showAlerts() {
+    const answer = await api("GET", "/equity-alerts");
+    byId("alerts-rule").textContent = fill(T.alertsRule, {
+      threshold: answer.threshold,
+      period: answer.period,
+    });
+    const tbody = byId("alerts-table").tBodies[0];
+    tbody.replaceChildren();
+    for (const alert of answer.items) {
+      const found = serviceOf(alert.service);
+      const tr = tbody.insertRow();
+      const name = document.createElement("th");
+      name.scope = "row";
+      name.textContent = found ? found.service.title : alert.service;
+      tr.appendChild(name);
+      cell(tr, alert.ward);
+      cell(tr, alert.period_start);
+      cell(
+        tr,
+        alert.ratio.toFixed(2) + " (" + alert.ci_low.toFixed(2) + "–" + alert.ci_high.toFixed(2) + ")"
+      );
+      cell(tr, alert.previous_ratio.toFixed(2) + " (" + alert.previous_start + ")");
+      cell(tr, alert.informal_count + ", " + alert.formal_count);
+    }
+    empty(tbody, 6);
+  }
+
   function updateExports() {
     for (const a of document.querySelectorAll("a[data-export]")) {
       const kind = a.dataset.export;
@@ -213,6 +240,7 @@
     );
     updateExports();
     await showDepartments();
+    await showAlerts();
     say("");
   };
 })();
