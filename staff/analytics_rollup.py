@@ -221,7 +221,9 @@ class Rollup:
             await session.execute(
                 delete(open_data_disparity).where(d.period == kind, d.period_start == start)
             )
-            rows = [_rollup_row(kind, start, key, sums) for key, sums in groups.items()]
+            rows = [
+                _rollup_row(kind, start, key, sums) for key, sums in _with_totals(groups).items()
+            ]
             for i in range(0, len(rows), _INSERT_BATCH):
                 await session.execute(insert(open_data_rollup), rows[i : i + _INSERT_BATCH])
             if disparities:
@@ -282,6 +284,19 @@ class Rollup:
         await session.execute(
             insert(open_data_cells).from_select(["cell_row", "cell_col", "requests"], counted)
         )
+
+
+def _with_totals(groups: Accumulators) -> Accumulators:
+    """The groups, and their sums over every ward, every service and both (``ALL``): a query
+    for a city-wide figure then sums a few hundred rows a year, not every ward's."""
+    totals: Accumulators = defaultdict(lambda: [0] * _WIDTH)
+    for (service, ward, area_type), sums in groups.items():
+        for key in ((service, ALL, area_type), (ALL, ward, area_type), (ALL, ALL, area_type)):
+            into = totals[key]
+            for i, n in enumerate(sums):
+                if n:
+                    into[i] += n
+    return {**groups, **totals}
 
 
 def _days_between(first: date, last: date) -> set[date]:
