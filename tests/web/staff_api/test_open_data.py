@@ -381,3 +381,38 @@ async def test_demo_rows_are_marked(house: StaffHouse) -> None:
     assert page["items"] == []
     _, body, _ = await get(house, f"{API}/performance")
     assert body["rows"] == [] and body["demo"] is False
+
+
+async def test_department_drill_down_and_the_analysts_export(house: StaffHouse) -> None:
+    for _ in range(5):
+        await add_request(house, service="WATER-LEAK", point=KHAYELITSHA, close_hours=5)
+        await add_request(house, service="ELEC-OUTAGE", point=KHAYELITSHA, close_hours=5)
+    await add_request(house, service="ELEC-OUTAGE", ward="9", point=SEA_POINT)
+    await house.services.rollup.refresh()
+    _, body, _ = await get(house, f"{API}/performance", group="department")
+    assert {r["key"]: r["count"] for r in body["rows"]} == {
+        "Energy": 6,
+        "Water and Sanitation": 5,
+    }
+    _, body, _ = await get(house, f"{API}/performance", group="service", department="Energy")
+    assert [r["key"] for r in body["rows"]] == ["ELEC-OUTAGE"]
+    _, body, _ = await get(house, f"{API}/performance", group="ward", department="Energy")
+    assert {r["key"]: r["count"] for r in body["rows"]} == {"94": 5, "9": None}
+
+    analyst = await house.member("ana@city.gov", ["analyst"])
+    answer = await analyst.call("GET", "/api/v1/analytics/requests.csv?department=Energy")
+    assert answer.status == 200
+    rows = parse_csv(answer.body)
+    assert len(rows) == 6 and {r["department"] for r in rows} == {"Energy"}
+    assert all(r["reference"].startswith("CT-") for r in rows)
+    assert float(rows[0]["lat"]) == KHAYELITSHA[0]  # as stored: staff see the pin
+    for secret in (NAME, PHONE, STREET, "Spoke"):
+        assert secret not in answer.body
+    scoped = await house.member("ward9@city.gov", ["analyst"], wards=["9"])
+    answer = await scoped.call("GET", "/api/v1/analytics/requests.csv")
+    assert [r["ward"] for r in parse_csv(answer.body)] == ["9"]
+    async with house.sessions() as session:
+        actions = list(await session.scalars(select(AuditLog.action)))
+    assert actions.count("analytics.export") == 2
+    agent = await house.member("agent@city.gov", ["agent"])
+    assert (await agent.call("GET", "/api/v1/analytics/requests.csv")).status == 403
