@@ -16,7 +16,14 @@ from sqlalchemy import func, select
 
 from bot.web.open_data import MAX_PAGE
 from staff.open_data_rows import COLUMNS, GRID_METRES
-from storage.models import AuditLog, Resident, ResidentAddress, Submission, TrackedRequest
+from storage.models import (
+    AuditLog,
+    RequestStatusChange,
+    Resident,
+    ResidentAddress,
+    Submission,
+    TrackedRequest,
+)
 from tests.storage.databases import postgres_database
 from tests.web.staff_members import StaffHouse
 
@@ -416,3 +423,27 @@ async def test_department_drill_down_and_the_analysts_export(house: StaffHouse) 
     assert actions.count("analytics.export") == 2
     agent = await house.member("agent@city.gov", ["agent"])
     assert (await agent.call("GET", "/api/v1/analytics/requests.csv")).status == 403
+
+
+async def test_a_request_closed_later_is_counted_at_the_next_refresh(house: StaffHouse) -> None:
+    made = [await add_request(house) for _ in range(5)]
+    rollup = house.services.rollup
+    await rollup.refresh()
+    _, body, _ = await get(house, f"{API}/performance", group="service")
+    assert body["rows"][0]["close_hours_p50"] is None
+    async with house.sessions() as session, session.begin():
+        for submission in made:
+            tracked = await session.get(TrackedRequest, submission.id)
+            assert tracked is not None
+            tracked.status, tracked.closed_at = "closed", MONTH + timedelta(hours=20)
+            session.add(
+                RequestStatusChange(
+                    submission_id=submission.id,
+                    service_request_id=tracked.service_request_id,
+                    status="closed",
+                )
+            )
+    report = await rollup.refresh()
+    assert report.requests == 5
+    _, body, _ = await get(house, f"{API}/performance", group="service")
+    assert body["rows"][0]["close_hours_p50"] == pytest.approx(20, rel=0.15)
