@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from bot.web.open_data import MAX_PAGE
+from staff.analytics_rollup import REFRESH_LOCK, RefreshReport
 from staff.open_data_rows import COLUMNS, GRID_METRES
 from storage.models import (
     AuditLog,
@@ -447,3 +448,15 @@ async def test_a_request_closed_later_is_counted_at_the_next_refresh(house: Staf
     assert report.requests == 5
     _, body, _ = await get(house, f"{API}/performance", group="service")
     assert body["rows"][0]["close_hours_p50"] == pytest.approx(20, rel=0.15)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_one_process_refreshes_at_a_time(house: StaffHouse) -> None:
+    await add_request(house, close_hours=3)
+    rollup = house.services.rollup
+    async with house.services.engine.connect() as other:
+        # Another worker process holding the refresh.
+        await other.execute(text("SELECT pg_advisory_lock(:key)"), {"key": REFRESH_LOCK})
+        assert await rollup.refresh() == RefreshReport(0, 0, 0)
+        await other.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": REFRESH_LOCK})
+    assert (await rollup.refresh()).requests == 1
