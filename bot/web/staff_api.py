@@ -21,6 +21,7 @@ from aiohttp_session import get_session, new_session
 from bot.services import Services
 from bot.web import (
     staff_api_broadcasts,
+    staff_api_digests,
     staff_api_incidents,
     staff_api_openapi,
     staff_api_support,
@@ -817,6 +818,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     *staff_api_broadcasts.ENDPOINTS,
     *staff_api_incidents.ENDPOINTS,
+    *staff_api_digests.ENDPOINTS,
     *staff_api_support.ENDPOINTS,
     *staff_sso.ENDPOINTS,
 )

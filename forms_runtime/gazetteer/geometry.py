@@ -21,7 +21,15 @@ import itertools
 import math
 from collections.abc import Sequence
 
-__all__ = ["Area", "AreaIndex", "Ring", "rings_of", "round_ring"]
+__all__ = [
+    "METRES_PER_DEGREE",
+    "Area",
+    "AreaIndex",
+    "Ring",
+    "metres_between",
+    "rings_of",
+    "round_ring",
+]
 
 # A ring as GeoJSON gives it: a closed list of [lon, lat] positions.
 Ring = Sequence[Sequence[float]]
@@ -32,6 +40,19 @@ _MAX_BANDS = 256
 # Cells a side of the grid over a set of areas: a Cape Town ward spans a few cells, a settlement
 # usually one, so a cell lists a handful of the 116 wards or 330 settlements.
 _GRID_CELLS = 64
+# Metres in a degree of latitude (a great circle of the mean Earth radius, 6371.0088 km).
+# Distances are measured on a flat map around the point (a degree of longitude is this times the
+# cosine of the latitude): over the few kilometres of an alert's radius it strays from the great
+# circle by a few metres at most, and the same arithmetic runs in SQL on SQLite and PostgreSQL
+# alike (``notifier.broadcast_audience``), so the bot and the database agree on "within 500 m".
+METRES_PER_DEGREE = 111_195.08
+
+
+def metres_between(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """The distance between two points, in metres (on the flat map around the first)."""
+    dx = (lon2 - lon1) * math.cos(math.radians(lat1)) * METRES_PER_DEGREE
+    dy = (lat2 - lat1) * METRES_PER_DEGREE
+    return math.hypot(dx, dy)
 
 
 def rings_of(geometry: dict[str, object]) -> list[list[list[float]]]:
@@ -60,10 +81,12 @@ def round_ring(ring: Ring, places: int = 5) -> list[list[float]]:
 class Area:
     """A named area that answers "is this point inside?" quickly."""
 
-    __slots__ = ("_band_height", "_bands", "max_x", "max_y", "min_x", "min_y", "name")
+    __slots__ = ("_band_height", "_bands", "_rings", "max_x", "max_y", "min_x", "min_y", "name")
 
     def __init__(self, name: str, rings: Sequence[Ring]) -> None:
         self.name = name
+        # Kept as given (no copy) for the rare distance question; containment uses the bands.
+        self._rings = rings
         edges: list[tuple[float, float, float, float]] = []
         for ring in rings:
             for start, end in itertools.pairwise(ring):
@@ -103,10 +126,43 @@ class Area:
                     inside = not inside
         return inside
 
+    def within(self, x: float, y: float, metres: float) -> bool:
+        """True when the point (lon ``x``, lat ``y``) is inside, or at most ``metres`` from the
+        boundary (every edge, holes' too: a point in a hole is that far from the area)."""
+        if self.contains(x, y):
+            return True
+        scale_x = math.cos(math.radians(y)) * METRES_PER_DEGREE
+        margin_x, margin_y = metres / scale_x, metres / METRES_PER_DEGREE
+        if not (
+            self.min_x - margin_x <= x <= self.max_x + margin_x
+            and self.min_y - margin_y <= y <= self.max_y + margin_y
+        ):
+            return False
+        limit = metres * metres
+        for ring in self._rings:
+            for start, end in itertools.pairwise(ring):
+                # The edge on the flat map around the point, the point at the origin.
+                ax = (float(start[0]) - x) * scale_x
+                ay = (float(start[1]) - y) * METRES_PER_DEGREE
+                bx = (float(end[0]) - x) * scale_x
+                by = (float(end[1]) - y) * METRES_PER_DEGREE
+                if _squared_distance_to_segment(ax, ay, bx, by) <= limit:
+                    return True
+        return False
+
     @property
     def bbox_area(self) -> float:
         """The bounding box's area in square degrees: a cheap "which is smaller" measure."""
         return (self.max_x - self.min_x) * (self.max_y - self.min_y)
+
+
+def _squared_distance_to_segment(ax: float, ay: float, bx: float, by: float) -> float:
+    """The squared distance from the origin to the segment from a to b."""
+    dx, dy = bx - ax, by - ay
+    length = dx * dx + dy * dy
+    t = 0.0 if length == 0 else max(0.0, min(1.0, -(ax * dx + ay * dy) / length))
+    px, py = ax + t * dx, ay + t * dy
+    return px * px + py * py
 
 
 class AreaIndex:
@@ -162,3 +218,7 @@ class AreaIndex:
             if area.contains(x, y):
                 return area
         return None
+
+    def all_within(self, x: float, y: float, metres: float) -> list[Area]:
+        """Every area containing the point or at most ``metres`` from it, in the index's order."""
+        return [area for area in self.areas if area.within(x, y, metres)]

@@ -18,6 +18,7 @@ from __future__ import annotations
 from storage.models.audit import AuditLog
 from storage.models.broadcasts import Broadcast, BroadcastDelivery
 from storage.models.city import FilingAttempt, Open311Request, RequestStatusChange, TrackedRequest
+from storage.models.digests import DigestRun, ReportDigest
 from storage.models.incidents import Incident
 from storage.models.messages import ConversationState, MessageLog, ProcessedMessage
 from storage.models.notifications import ResidentNotification
@@ -32,12 +33,14 @@ __all__ = [
     "Broadcast",
     "BroadcastDelivery",
     "ConversationState",
+    "DigestRun",
     "FilingAttempt",
     "Incident",
     "LoginThrottle",
     "MessageLog",
     "Open311Request",
     "ProcessedMessage",
+    "ReportDigest",
     "RequestStatusChange",
     "Resident",
     "ResidentAddress",

@@ -29,7 +29,11 @@ class Submission(Base):
     """A completed form, stored before the resident is told "received". Filed from the outbox."""
 
     __tablename__ = "submissions"
-    __table_args__ = (Index("ix_submissions_status", "status"),)
+    __table_args__ = (
+        Index("ix_submissions_status", "status"),
+        # The day's new reports (the daily digest, notifier.digests).
+        Index("ix_submissions_created_at", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # "CT-" and 6 characters from an alphabet without look-alikes (see conversations.references).
