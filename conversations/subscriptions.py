@@ -97,6 +97,7 @@ _TOPIC_WORDS = {
     "report": "reports",
     "digest": "reports",
     "verslae": "reports",
+    "meldings": "reports",
     "imibiko": "reports",
     "iingxelo": "reports",
 }
