@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from conversations.retention import Retention
 from forms_runtime.gazetteer.geometry import METRES_PER_DEGREE
 from forms_runtime.i18n import tr
 from forms_runtime.loader import standard_forms
@@ -35,6 +36,7 @@ from storage.models import (
     Submission,
     Subscription,
 )
+from storage.resident_data import erase_personal_data, resident_record
 from tests.e2e.city import City, running_city
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.twilio_api import FakeTwilio
@@ -455,3 +457,34 @@ async def test_a_councillors_office_reads_its_wards_digest(city: City) -> None:
             await session.scalars(select(AuditLog.subject).where(AuditLog.action == "digest.view"))
         ).all()
     assert list(views) == ["ward:9", "ward:9"]
+
+
+async def test_digests_are_in_the_residents_record_and_go_with_erasure(city: City) -> None:
+    rid = await resident(city, "sms", "+27820000001", label="pin -33.9249,18.4241")
+    await report(city, "CT-AAAAA1")
+    await sender(city, Clock(AFTER)).run_until_idle()
+    async with city.services.session_factory() as session, session.begin():
+        record = await resident_record(session, rid)
+        assert record is not None
+        (shown,) = record["digests"]
+        assert (shown["alert"], shown["day"], shown["state"]) == (
+            "pin -33.9249,18.4241",
+            DAY.isoformat(),
+            "sent",
+        )
+        assert "CT-AAAAA1" in shown["text"]
+        await erase_personal_data(session, rid, personal_steps={}, now=AFTER)
+    assert await _states(city) == {}
+
+
+async def test_old_digests_are_forgotten_with_the_message_texts(city: City) -> None:
+    async with city.services.session_factory() as session, session.begin():
+        for day in (date(2020, 1, 1), datetime.now(UTC).date()):
+            session.add(
+                ReportDigest(
+                    resident_id=1, label="ward 9", day=day, channel="sms", locale="en", text="t"
+                )
+            )
+    retention = Retention(city.services.session_factory, {}, message_retention_days=90)
+    assert (await retention.purge_expired())["report_digests"] == 1
+    assert await _states(city) == {"queued": 1}
