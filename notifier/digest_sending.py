@@ -132,12 +132,15 @@ class DigestSender:
         now = self.clock()
         async with self.sessionmaker() as session, session.begin():
             dialect = session.get_bind().dialect.name
-            await session.execute(_insert_ignoring(dialect, DigestRun, [{"day": day}]))
             query = select(DigestRun).where(DigestRun.day == day)
             if dialect == "postgresql":
                 # One fan-out of a day at a time: a second worker skips it.
                 query = query.with_for_update(skip_locked=True)
             run = await session.scalar(query)
+            if run is None:
+                # The day's first look (or another worker holds it: then this finds it taken).
+                await session.execute(_insert_ignoring(dialect, DigestRun, [{"day": day}]))
+                run = await session.scalar(query)
             if run is None or run.fanned_out_at is not None:
                 return 0
             start = run.fanned_out_to
