@@ -47,15 +47,18 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _subscription(n: int, rng: random.Random, now: datetime, pins: bool) -> tuple[Any, ...]:
+def _subscription(
+    n: int, rng: random.Random, now: datetime, pins: bool, topics: str
+) -> tuple[Any, ...]:
     ward = str(rng.randint(1, 116))
     if pins and n % 10 == 0:
         lat, lon = rng.uniform(-34.2, -33.7), rng.uniform(18.35, 18.85)
-        return (n, ward, f"pin {lat:.4f},{lon:.4f}", ",all,", lat, lon, 500, now)
-    return (n, ward, f"ward {ward}", ",all,", None, None, None, now)
+        return (n, ward, f"pin {lat:.4f},{lon:.4f}", topics, lat, lon, 500, now)
+    return (n, ward, f"ward {ward}", topics, None, None, None, now)
 
 
-async def _seed(url: str, count: int, pins: bool) -> None:
+async def seed(url: str, count: int, pins: bool, *, topics: str = ",all,") -> None:
+    """``count`` residents, each with an address and an alert (one in ten a pin, with ``pins``)."""
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     rng = random.Random(311)
     now = datetime.now(UTC)
@@ -94,7 +97,7 @@ async def _seed(url: str, count: int, pins: bool) -> None:
                 "radius_m",
                 "created_at",
             ],
-            records=(_subscription(n, rng, now, pins) for n in range(1, count + 1)),
+            records=(_subscription(n, rng, now, pins, topics) for n in range(1, count + 1)),
         )
         await connection.execute("SELECT setval('residents_id_seq', $1)", count)
         await connection.execute("ANALYZE")
@@ -124,7 +127,7 @@ async def main() -> int:
         target = {"wards": [], "everyone": True}
     async with scratch_database(args.database_url) as url:
         started = time.perf_counter()
-        await _seed(url, args.subscribers, args.point)
+        await seed(url, args.subscribers, args.point)
         print(f"seeded {args.subscribers:,} subscribers in {time.perf_counter() - started:.1f} s")
         engine = create_engine(url)
         sessions = create_sessionmaker(engine)

@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from notifier.broadcast_audience import audience
 from notifier.broadcasts import CHANNELS
-from notifier.digests import Digest, DigestSchedule, Event, day_events, render
+from notifier.digests import Digest, DigestSchedule, EventIndex, day_events, render
 from notifier.ports import ResidentGone, ResidentMessage, Undeliverable
 from notifier.quiet_hours import QuietHours
 from storage.models import DigestRun, ReportDigest, Resident, Subscription
@@ -51,9 +51,6 @@ from storage.types import utc_now
 __all__ = ["DigestClaim", "DigestSender", "DigestSettings"]
 
 log = logging.getLogger("citybot.digests")
-
-# Rows per INSERT: 8 parameters each, well under SQLite's 32,766 and PostgreSQL's 32,767.
-_INSERT_SLICE = 1000
 
 SendDigest = Callable[[ResidentMessage], Awaitable[Sequence[str] | None]]
 
@@ -110,7 +107,7 @@ class DigestSender:
         self.titles = dict(titles)
         self.settings = settings or DigestSettings()
         self.clock = clock
-        self._events: tuple[date, list[Event]] | None = None
+        self._events: tuple[date, EventIndex] | None = None
 
     async def run_once(self) -> int:
         day = self.settings.schedule.due_day(self.clock())
@@ -139,7 +136,7 @@ class DigestSender:
             run = await session.scalar(query)
             if run is None:
                 # The day's first look (or another worker holds it: then this finds it taken).
-                await session.execute(_insert_ignoring(dialect, DigestRun, [{"day": day}]))
+                await session.execute(_insert_ignoring(dialect, DigestRun), [{"day": day}])
                 run = await session.scalar(query)
             if run is None or run.fanned_out_at is not None:
                 return 0
@@ -149,9 +146,10 @@ class DigestSender:
             alerts = await self._alerts(session, (start, end), self.settings.schedule.moment(day))
             rows = await self._digests(session, day, alerts, now)
             # In slices: one statement's parameters stay under both databases' limits.
-            for first in range(0, len(rows), _INSERT_SLICE):
-                chunk = rows[first : first + _INSERT_SLICE]
-                await session.execute(_insert_ignoring(dialect, ReportDigest, chunk))
+            if rows:
+                # One statement for many parameter sets: SQLAlchemy batches them into
+                # multi-row INSERTs itself, compiled once.
+                await session.execute(_insert_ignoring(dialect, ReportDigest), rows)
             run.fanned_out_to, run.digests = end, run.digests + len(rows)
             if end >= last:
                 run.fanned_out_at = now
@@ -212,7 +210,11 @@ class DigestSender:
             key = (alert.label, alert.wards, alert.pin, alert.locale, alert.channel)
             if key not in texts:
                 digest = Digest.of(
-                    events, day=day, place=alert.label, wards=alert.wards, pin=alert.pin
+                    events.of_area(alert.wards, alert.pin),
+                    day=day,
+                    place=alert.label,
+                    wards=alert.wards,
+                    pin=alert.pin,
                 )
                 texts[key] = (
                     None
@@ -236,11 +238,11 @@ class DigestSender:
             )
         return rows
 
-    async def _day_events(self, session: AsyncSession, day: date) -> list[Event]:
+    async def _day_events(self, session: AsyncSession, day: date) -> EventIndex:
         """The day's events, read once per process: the window has closed, they do not change."""
         if self._events is None or self._events[0] != day:
             start, end = self.settings.schedule.window(day)
-            self._events = (day, await day_events(session, start, end))
+            self._events = (day, EventIndex(await day_events(session, start, end)))
         return self._events[1]
 
     # -- housekeeping --------------------------------------------------------------------------
@@ -379,8 +381,8 @@ class DigestSender:
             )
 
 
-def _insert_ignoring(dialect: str, model: Any, rows: Sequence[Mapping[str, Any]]) -> Any:
+def _insert_ignoring(dialect: str, model: Any) -> Any:
     """INSERT that leaves rows whose unique key exists already as they are (both databases
     spell it ON CONFLICT DO NOTHING)."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(model).values(list(rows)).on_conflict_do_nothing()
+    return insert(model).on_conflict_do_nothing()

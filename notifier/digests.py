@@ -30,6 +30,7 @@ Example::
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ from babel.dates import format_date
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from forms_runtime.gazetteer.geometry import metres_between
+from forms_runtime.gazetteer.geometry import METRES_PER_DEGREE, metres_between
 from forms_runtime.i18n import N_, tr
 from forms_runtime.sms import segments, to_gsm7
 from notifier.broadcasts import MAX_TEXT, SMS_BUDGET, digest_footer
@@ -50,6 +51,7 @@ __all__ = [
     "Digest",
     "DigestSchedule",
     "Event",
+    "EventIndex",
     "day_events",
     "render",
     "shown_place",
@@ -142,6 +144,34 @@ async def day_events(
     return events
 
 
+class EventIndex:
+    """A day's events found by area without a pass over all of them: by ward, and by latitude
+    band for pins (the fan-out asks once per distinct area, and a city has many pins)."""
+
+    def __init__(self, events: Sequence[Event]) -> None:
+        self._by_ward: dict[str | None, list[int]] = {}
+        for position, event in enumerate(events):
+            self._by_ward.setdefault(event.ward, []).append(position)
+        placed = sorted((e.lat, position) for position, e in enumerate(events) if e.lat is not None)
+        self._lats = [lat for lat, _ in placed]
+        self._placed = [position for _, position in placed]
+        self._events = list(events)
+
+    def in_wards(self, wards: Sequence[str]) -> list[Event]:
+        chosen = sorted({p for w in set(wards) for p in self._by_ward.get(w, ())})
+        return [self._events[p] for p in chosen]
+
+    def near(self, lat: float, radius_m: float) -> list[Event]:
+        """The events whose latitude is within ``radius_m`` of ``lat`` (``Digest.of`` then
+        measures the distance)."""
+        band = radius_m / METRES_PER_DEGREE
+        low, high = bisect_left(self._lats, lat - band), bisect_right(self._lats, lat + band)
+        return [self._events[p] for p in sorted(self._placed[low:high])]
+
+    def of_area(self, wards: Sequence[str], pin: tuple[float, float, float] | None) -> list[Event]:
+        return self.near(pin[0], pin[2]) if pin is not None else self.in_wards(wards)
+
+
 @dataclass(frozen=True, slots=True)
 class Digest:
     """One area's digest of one day."""
@@ -222,11 +252,11 @@ def render(digest: Digest, locale: str, channel: str, titles: Mapping[str, str])
         for service, count in digest.new_by_service()
     ]
     references = digest.references()
+    place = shown_place(digest.place, locale)
+    head = tr(locale, _HEAD, place=place, date=format_date(digest.day, "d MMM", locale=locale))
 
     def compose(shown_services: int, shown_references: int) -> str:
-        place = shown_place(digest.place, locale)
-        when = format_date(digest.day, format="d MMM", locale=locale)
-        lines = [tr(locale, _HEAD, place=place, date=when)]
+        lines = [head]
         if digest.new:
             listed = _listed(locale, services, shown_services)
             lines.append(
@@ -263,11 +293,15 @@ def _listed(locale: str, items: Sequence[str], shown: int) -> str:
 
 
 def _most(ok: Callable[[int], bool], available: int) -> int:
-    """The largest k up to ``available`` for which ``ok(k)`` holds (0 when none does; the text
-    grows with k, so the first k that does not fit ends the search)."""
-    best = 0
-    for k in range(1, available + 1):
-        if not ok(k):
-            break
-        best = k
-    return best
+    """A k up to ``available`` for which ``ok(k)`` holds (0 when none does), found by binary
+    search: the largest one, as the text grows with k (an "and N more" a little longer than the
+    item it stands for can make it not quite the largest; it still fits). The fan-out renders
+    thousands of areas, so each render tries a few lengths, not all."""
+    low, high = 0, available
+    while low < high:
+        middle = (low + high + 1) // 2
+        if ok(middle):
+            low = middle
+        else:
+            high = middle - 1
+    return low
