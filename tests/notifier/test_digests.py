@@ -7,6 +7,7 @@ in quiet hours; and the same digest for a ward through the admin API."""
 from __future__ import annotations
 
 import contextlib
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -23,7 +24,7 @@ from forms_runtime.sms import segments, to_gsm7
 from notifier.broadcasts import digest_footer
 from notifier.delivery import ResidentDelivery
 from notifier.digest_sending import DigestSender, DigestSettings
-from notifier.digests import Digest, DigestSchedule, Event, render
+from notifier.digests import Digest, DigestSchedule, Event, EventIndex, render
 from notifier.ports import ResidentMessage
 from notifier.quiet_hours import QuietHours
 from staff.accounts import NewAccount, create_account, issue_token
@@ -488,3 +489,26 @@ async def test_old_digests_are_forgotten_with_the_message_texts(city: City) -> N
     retention = Retention(city.services.session_factory, {}, message_retention_days=90)
     assert (await retention.purge_expired())["report_digests"] == 1
     assert await _states(city) == {"queued": 1}
+
+
+def test_the_event_index_finds_what_a_pass_over_every_event_finds() -> None:
+    rng = random.Random(5)
+    events = [
+        Event(
+            f"CT-R{n:05d}",
+            "pothole",
+            None if n % 4 else "closed",
+            str(rng.randint(1, 20)),
+            rng.uniform(-34.0, -33.9) if n % 7 else None,
+            rng.uniform(18.4, 18.5) if n % 7 else None,
+        )
+        for n in range(2000)
+    ]
+    index = EventIndex(events)
+    for _ in range(50):
+        pin = (rng.uniform(-34.0, -33.9), rng.uniform(18.4, 18.5), rng.choice([200.0, 500.0]))
+        wards = tuple(str(rng.randint(1, 20)) for _ in range(3))
+        whole = Digest.of(events, day=DAY, place="p", pin=pin)
+        assert Digest.of(index.of_area((), pin), day=DAY, place="p", pin=pin) == whole
+        whole = Digest.of(events, day=DAY, place="p", wards=wards)
+        assert Digest.of(index.of_area(wards, None), day=DAY, place="p", wards=wards) == whole
