@@ -81,18 +81,31 @@ def round_ring(ring: Ring, places: int = 5) -> list[list[float]]:
 class Area:
     """A named area that answers "is this point inside?" quickly."""
 
-    __slots__ = ("_band_height", "_bands", "_rings", "max_x", "max_y", "min_x", "min_y", "name")
+    __slots__ = (
+        "_band_height",
+        "_bands",
+        "_level",
+        "max_x",
+        "max_y",
+        "min_x",
+        "min_y",
+        "name",
+    )
 
     def __init__(self, name: str, rings: Sequence[Ring]) -> None:
         self.name = name
-        # Kept as given (no copy) for the rare distance question; containment uses the bands.
-        self._rings = rings
         edges: list[tuple[float, float, float, float]] = []
+        level: list[float] = []
         for ring in rings:
             for start, end in itertools.pairwise(ring):
                 x1, y1, x2, y2 = float(start[0]), float(start[1]), float(end[0]), float(end[1])
-                if y1 != y2:  # a horizontal edge never crosses a horizontal ray
+                if y1 != y2:
                     edges.append((x1, y1, x2, y2))
+                else:
+                    # A horizontal edge never crosses a horizontal ray, but a point can be
+                    # nearest to it: kept apart, for ``within`` only.
+                    level.extend((x1, y1, x2, y2))
+        self._level = tuple(level)
         if not edges:
             raise ValueError(f"area {name!r} has no edges")
         xs = [x for e in edges for x in (e[0], e[2])]
@@ -139,13 +152,17 @@ class Area:
         ):
             return False
         limit = metres * metres
-        for ring in self._rings:
-            for start, end in itertools.pairwise(ring):
+        count = len(self._bands)
+        # Only the bands within reach hold edges that can be that close (an edge in several
+        # bands is measured more than once, which is harmless).
+        reach = range(self._band(y - margin_y, count), self._band(y + margin_y, count) + 1)
+        for edges in itertools.chain((self._bands[band] for band in reach), (self._level,)):
+            for i in range(0, len(edges), 4):
                 # The edge on the flat map around the point, the point at the origin.
-                ax = (float(start[0]) - x) * scale_x
-                ay = (float(start[1]) - y) * METRES_PER_DEGREE
-                bx = (float(end[0]) - x) * scale_x
-                by = (float(end[1]) - y) * METRES_PER_DEGREE
+                ax = (edges[i] - x) * scale_x
+                ay = (edges[i + 1] - y) * METRES_PER_DEGREE
+                bx = (edges[i + 2] - x) * scale_x
+                by = (edges[i + 3] - y) * METRES_PER_DEGREE
                 if _squared_distance_to_segment(ax, ay, bx, by) <= limit:
                     return True
         return False
