@@ -108,6 +108,7 @@ class DigestSender:
         self.settings = settings or DigestSettings()
         self.clock = clock
         self._events: tuple[date, EventIndex] | None = None
+        self._texts: tuple[date, dict[tuple[Any, ...], str | None]] | None = None
 
     async def run_once(self) -> int:
         day = self.settings.schedule.due_day(self.clock())
@@ -145,7 +146,6 @@ class DigestSender:
             end = min(start + self.settings.fanout_range, last)
             alerts = await self._alerts(session, (start, end), self.settings.schedule.moment(day))
             rows = await self._digests(session, day, alerts, now)
-            # In slices: one statement's parameters stay under both databases' limits.
             if rows:
                 # One statement for many parameter sets: SQLAlchemy batches them into
                 # multi-row INSERTs itself, compiled once.
@@ -204,10 +204,15 @@ class DigestSender:
         if not alerts:
             return []
         events = await self._day_events(session, day)
-        texts: dict[tuple[Any, ...], str | None] = {}
+        # Ward alerts share their texts across the day's ranges (a city has a few thousand
+        # of them: place, language, channel); a pin's is its own and kept for this range only.
+        shared = self._texts[1] if self._texts is not None and self._texts[0] == day else {}
+        self._texts = (day, shared)
+        pins: dict[tuple[Any, ...], str | None] = {}
         rows = []
         for alert in alerts:
             key = (alert.label, alert.wards, alert.pin, alert.locale, alert.channel)
+            texts = shared if alert.pin is None else pins
             if key not in texts:
                 digest = Digest.of(
                     events.of_area(alert.wards, alert.pin),
