@@ -6,6 +6,7 @@ in quiet hours; and the same digest for a ward through the admin API."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -512,3 +513,17 @@ def test_the_event_index_finds_what_a_pass_over_every_event_finds() -> None:
         assert Digest.of(index.of_area((), pin), day=DAY, place="p", pin=pin) == whole
         whole = Digest.of(events, day=DAY, place="p", wards=wards)
         assert Digest.of(index.of_area(wards, None), day=DAY, place="p", wards=wards) == whole
+
+
+@pytest.mark.parametrize("city", ["postgres"], indirect=True)
+async def test_two_senders_at_once_share_the_day_and_send_each_once(city: City) -> None:
+    phones = [f"+278300000{n:02d}" for n in range(30)]
+    for n, phone in enumerate(phones):
+        await resident(city, "sms", phone, locale=("en", "af", "zu", "xh")[n % 4])
+    await report(city, "CT-AAAAA1")
+    clock = Clock(AFTER)
+    senders = [sender(city, clock) for _ in range(2)]
+    await asyncio.gather(*(s.run_until_idle() for s in senders))
+    await asyncio.gather(*(s.run_until_idle() for s in senders))
+    assert sorted(to for to, _ in _sms(city)) == phones
+    assert await _states(city) == {"sent": 30}
