@@ -10,6 +10,10 @@ until the broadcast is fanned out), and this process's peak memory while it did 
         --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/test
 
 Targets (issue 12): fan-out under 20 s, peak memory under 300 MB.
+
+``--point`` times a broadcast around a point instead (2 km around the city centre, in ward
+77): one subscriber in ten then holds a pin alert (500 m, scattered over the city), and the
+audience matches the ward's followers and, by distance, the pins near the point.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 from sqlalchemy import func, select
@@ -42,7 +47,18 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-async def _seed(url: str, count: int) -> None:
+def _subscription(
+    n: int, rng: random.Random, now: datetime, pins: bool, topics: str
+) -> tuple[Any, ...]:
+    ward = str(rng.randint(1, 116))
+    if pins and n % 10 == 0:
+        lat, lon = rng.uniform(-34.2, -33.7), rng.uniform(18.35, 18.85)
+        return (n, ward, f"pin {lat:.4f},{lon:.4f}", topics, lat, lon, 500, now)
+    return (n, ward, f"ward {ward}", topics, None, None, None, now)
+
+
+async def seed(url: str, count: int, pins: bool, *, topics: str = ",all,") -> None:
+    """``count`` residents, each with an address and an alert (one in ten a pin, with ``pins``)."""
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     rng = random.Random(311)
     now = datetime.now(UTC)
@@ -71,12 +87,17 @@ async def _seed(url: str, count: int) -> None:
         )
         await connection.copy_records_to_table(
             "subscriptions",
-            columns=["resident_id", "ward", "label", "topics", "created_at"],
-            records=(
-                (n, ward, f"ward {ward}", ",all,", now)
-                for n in range(1, count + 1)
-                for ward in (str(rng.randint(1, 116)),)
-            ),
+            columns=[
+                "resident_id",
+                "ward",
+                "label",
+                "topics",
+                "latitude",
+                "longitude",
+                "radius_m",
+                "created_at",
+            ],
+            records=(_subscription(n, rng, now, pins, topics) for n in range(1, count + 1)),
         )
         await connection.execute("SELECT setval('residents_id_seq', $1)", count)
         await connection.execute("ANALYZE")
@@ -94,10 +115,19 @@ async def main() -> int:
     parser.add_argument(
         "--database-url", default="postgresql+asyncpg://postgres@127.0.0.1:5432/test"
     )
+    parser.add_argument("--point", action="store_true", help="a broadcast around a point")
     args = parser.parse_args()
+    if args.point:
+        target: dict[str, Any] = {
+            "wards": ["77"],
+            "everyone": False,
+            "point": {"lat": -33.9249, "lon": 18.4241, "radius_m": 2000.0},
+        }
+    else:
+        target = {"wards": [], "everyone": True}
     async with scratch_database(args.database_url) as url:
         started = time.perf_counter()
-        await _seed(url, args.subscribers)
+        await seed(url, args.subscribers, args.point)
         print(f"seeded {args.subscribers:,} subscribers in {time.perf_counter() - started:.1f} s")
         engine = create_engine(url)
         sessions = create_sessionmaker(engine)
@@ -109,7 +139,7 @@ async def main() -> int:
                 author_id=author.id,
                 title="bench",
                 texts={"en": "Water is off city-wide until 18:00."},
-                target={"wards": [], "everyone": True},
+                target=target,
                 topic="water",
                 channels=list(CHANNELS),
                 urgency="emergency",

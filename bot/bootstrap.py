@@ -58,6 +58,8 @@ from forms_runtime.model import Form
 from notifier.broadcast_sending import BroadcastSender, SenderSettings
 from notifier.delivery import ResidentDelivery
 from notifier.delivery_log import Sent, write_deliveries
+from notifier.digest_sending import DigestSender, DigestSettings
+from notifier.digests import DigestSchedule
 from notifier.dispatcher import DispatchSettings, NotificationDispatcher
 from notifier.quiet_hours import QuietHours
 from notifier.replies import CountSent, Replies, ReplySender, ReplyStream
@@ -215,6 +217,19 @@ def _wire(
                 send_timeout_seconds=min(60.0, settings.broadcast_lease_seconds / 2),
             ),
         ),
+        digests=DigestSender(
+            sessions,
+            ResidentDelivery(sessions, channels, count_sent=count_sent),
+            {form.id: form.title for form in forms.values()},
+            DigestSettings(
+                schedule=DigestSchedule(at=settings.digest_time, zone=settings.city_timezone),
+                quiet_hours=quiet,
+                lease_seconds=settings.broadcast_lease_seconds,
+                send_timeout_seconds=min(60.0, settings.broadcast_lease_seconds / 2),
+            ),
+        )
+        if settings.digest_time is not None
+        else None,
         retention=Retention(
             sessions, forms, message_retention_days=settings.message_retention_days
         ),

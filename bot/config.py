@@ -131,6 +131,9 @@ class Settings:
     # No status messages between these local times (None: send at any hour), in ``city_timezone``.
     quiet_hours: tuple[time, time] | None = (time(21, 0), time(7, 0))
     city_timezone: str = "Africa/Johannesburg"
+    # The daily digest of reports goes at this local time (None: no digest); it waits out quiet
+    # hours.
+    digest_time: time | None = time(18, 0)
     # Broadcasts: above this many recipients a second person (an approver) must agree; the
     # preview prices SMS at this much a segment.
     broadcast_approval_size: int = 10_000
@@ -235,6 +238,7 @@ class Settings:
             ),
             quiet_hours=_quiet_hours(text("CITYBOT_QUIET_HOURS")),
             city_timezone=_timezone(text("CITYBOT_TIMEZONE") or "Africa/Johannesburg"),
+            digest_time=_digest_time(text("CITYBOT_DIGEST_TIME")),
             broadcast_approval_size=_number(
                 env, "CITYBOT_BROADCAST_APPROVAL_SIZE", 10_000, int, minimum=0
             ),
@@ -349,6 +353,20 @@ def _quiet_hours(raw: str | None) -> tuple[time, time] | None:
     except ValueError:
         raise ConfigError(
             f"CITYBOT_QUIET_HOURS must be HH:MM-HH:MM or off, e.g. 21:00-07:00, got {raw!r}"
+        ) from None
+
+
+def _digest_time(raw: str | None) -> time | None:
+    """``"18:00"``: the local time of the daily digest of reports; ``"off"``: none."""
+    if raw is None:
+        return time(18, 0)
+    if raw.lower() in ("off", "none", "no"):
+        return None
+    try:
+        return time.fromisoformat(raw)
+    except ValueError:
+        raise ConfigError(
+            f"CITYBOT_DIGEST_TIME must be HH:MM or off, e.g. 18:00, got {raw!r}"
         ) from None
 
 

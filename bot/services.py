@@ -40,6 +40,7 @@ from conversations.ports import ReplyEncoder
 from conversations.retention import Retention
 from conversations.turn import TurnLoop, TurnResult
 from notifier.broadcast_sending import BroadcastSender
+from notifier.digest_sending import DigestSender
 from notifier.dispatcher import NotificationDispatcher
 from notifier.replies import Replies
 from notifier.status_notices import StatusNotices
@@ -77,6 +78,8 @@ class Services:
     dispatcher: NotificationDispatcher
     # Official broadcasts: fan-out and paced, at-most-once sending (notifier.broadcast_sending).
     broadcasts: BroadcastSender
+    # The daily digest of reports (notifier.digest_sending); None when CITYBOT_DIGEST_TIME is off.
+    digests: DigestSender | None
     retention: Retention
     media_links: MediaLinks
     media_fetchers: MediaFetchers

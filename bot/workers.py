@@ -7,6 +7,7 @@
 | ``status_notices`` | tells residents each status change (``notifier.status_notices``) |
 | ``dispatcher`` | sends what the bot starts: filed and status notices (``notifier.dispatcher``) |
 | ``broadcasts`` | fans out due broadcasts and sends them, paced, at most once each (``notifier.broadcast_sending``) |
+| ``digests`` | writes and sends the daily digest of reports at ``CITYBOT_DIGEST_TIME``, once per alert and day (``notifier.digest_sending``) |
 | ``housekeeping`` | forgets what the retention periods say, hourly (``conversations.retention``) |
 | ``replies`` | sends residents' replies queued on the reply queue (with Redis) |
 | ``held`` | runs the messages held over residents' rate limits once they slow down (``bot.inbound``) |
@@ -111,6 +112,15 @@ async def _broadcasts(services: Services) -> None:
     )
 
 
+async def _digests(services: Services) -> None:
+    sender = services.digests
+    if sender is None:
+        return  # CITYBOT_DIGEST_TIME=off
+    await repeat_until_stopped(
+        sender.run_once, idle_seconds=sender.settings.idle_seconds, what="digests"
+    )
+
+
 async def _housekeeping(services: Services) -> None:
     async def purge() -> int:
         await services.retention.purge_expired()
@@ -158,6 +168,7 @@ WORKERS: dict[str, Worker] = {
     "status_notices": _status_notices,
     "dispatcher": _dispatcher,
     "broadcasts": _broadcasts,
+    "digests": _digests,
     "housekeeping": _housekeeping,
     "replies": _replies,
     "audit_sealer": _audit_sealer,

@@ -5,6 +5,8 @@
   report itself stays: place, ward, what and when, for the city's statistics);
 - clears the text of message-log rows and settled notifications older than the message
   retention setting (the rows stay, so counts stay right);
+- deletes the daily digests of reports (``report_digests``) of days older than that setting
+  (their text is in the message log as sent; the row only kept them from going twice);
 - drops dedupe markers old enough that no provider still retries them.
 Every statement is idempotent, so several workers may run it.
 
@@ -12,7 +14,8 @@ Example::
 
     retention = Retention(sessionmaker, forms, message_retention_days=90)
     purged = await retention.purge_expired()
-    # {"personal_answers": 4, "message_texts": 120, "notification_texts": 9, "dedupe_markers": 3400}
+    # {"personal_answers": 4, "message_texts": 120, "notification_texts": 9,
+    #  "report_digests": 0, "dedupe_markers": 3400}
 """
 
 from __future__ import annotations
@@ -21,12 +24,12 @@ import logging
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from conversations.dedupe import SqlDedupe
 from forms_runtime.model import Form
-from storage.models import MessageLog, ResidentNotification, Submission
+from storage.models import MessageLog, ReportDigest, ResidentNotification, Submission
 from storage.types import utc_now
 
 __all__ = ["DEDUPE_KEEP", "Retention"]
@@ -80,11 +83,15 @@ class Retention:
                 )
                 .values(text="", template_variables={})
             )
+            digests = await session.execute(
+                delete(ReportDigest).where(ReportDigest.day < text_cutoff.date())
+            )
         markers = await SqlDedupe(self.sessionmaker).purge(now, keep=DEDUPE_KEEP)
         purged = {
             "personal_answers": personal,
             "message_texts": _count(texts),
             "notification_texts": _count(notifications),
+            "report_digests": _count(digests),
             "dedupe_markers": markers,
         }
         if any(purged.values()):

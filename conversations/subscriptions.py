@@ -6,7 +6,13 @@
 * A topic first ("SUBSCRIBE water Khayelitsha"): water, electricity, roads, refuse, or all (the
   default), in the four languages.
 * "SUBSCRIBE" alone: the area of the resident's latest report, or, with none, the bot asks for
-  a pin or the name of their area; a pin covers 500 m around it (its ward, for broadcasts).
+  a pin or the name of their area; a pin covers 500 m around it: its rows are every ward that
+  circle reaches, and a broadcast around a point reaches it by distance
+  (``notifier.broadcast_audience``).
+* "SUBSCRIBE reports Khayelitsha" (``verslae``, ``imibiko``, ``iingxelo``): the daily digest of
+  new reports and status changes there (``notifier.digests``). Only by name: a daily message
+  costs the city an SMS a day, so "all" news does not include it. A topic added to an area the
+  resident already follows joins that alert ("water" and "reports" for Khayelitsha: one alert).
 * After a report is filed the bot offers news for its area ("Get news for this area?"), unless
   the resident follows it already.
 * MY ALERTS lists them numbered; UNSUBSCRIBE 2 removes one, UNSUBSCRIBE ALL all of them. Bare
@@ -28,7 +34,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.consent import yes_no_question
@@ -87,6 +93,13 @@ _TOPIC_WORDS = {
     "all": "all",
     "alles": "all",
     "konke": "all",
+    "reports": "reports",
+    "report": "reports",
+    "digest": "reports",
+    "verslae": "reports",
+    "meldings": "reports",
+    "imibiko": "reports",
+    "iingxelo": "reports",
 }
 _TOPIC_NAMES = {
     "water": N_("water"),
@@ -94,6 +107,7 @@ _TOPIC_NAMES = {
     "roads": N_("roads"),
     "refuse": N_("refuse"),
     "all": N_("all news"),
+    "reports": N_("a daily digest of reports"),
 }
 
 _UNKNOWN_PLACE = N_(
@@ -107,6 +121,7 @@ _SUBSCRIBED = N_(
     "You will get {topic} for {place}. MY ALERTS lists your alerts; STOP stops all messages."
 )
 _ALREADY = N_("You already get news for {place}. MY ALERTS lists your alerts.")
+_ADDED_TOPIC = N_("You will also get {topic} for {place}. MY ALERTS lists your alerts.")
 _TOO_MANY = N_(
     "You have {count} alerts, the most there can be. Send MY ALERTS, then UNSUBSCRIBE and a number to make room."
 )
@@ -216,10 +231,11 @@ async def answer_where(turn: Turn, pending: dict[str, Any], gazetteer: Gazetteer
         if info is None or info.ward is None:
             turn.say(Notice(tr(turn.locale, _UNKNOWN_PLACE)))
             return True
+        assert gazetteer is not None  # located above
         await _add(
             turn,
             f"pin {point.lat:.4f},{point.lon:.4f}",
-            (info.ward,),
+            gazetteer.wards_near(point.lat, point.lon, PIN_RADIUS_M),
             topic,
             pin=(point.lat, point.lon),
         )
@@ -241,8 +257,9 @@ async def _add(
     session = await turn.sql()
     alerts = await _labels(session, turn.resident_id)
     shown = tr(turn.locale, _PIN) if pin else label
-    if any(existing == label for existing, _ in alerts):
-        turn.say(Notice(tr(turn.locale, _ALREADY, place=shown)))
+    same = [topics for existing, topics in alerts if existing == label]
+    if same:
+        await _add_topic(turn, label, same[0], topic, shown)
         return
     if len(alerts) >= MAX_ALERTS:
         turn.say(Notice(tr(turn.locale, _TOO_MANY, count=len(alerts))))
@@ -263,6 +280,25 @@ async def _add(
     place = shown if len(wards) == 1 or pin else f"{shown} (wards {', '.join(wards)})"
     topic_name = tr(turn.locale, _TOPIC_NAMES[topic])
     turn.say(Notice(tr(turn.locale, _SUBSCRIBED, topic=topic_name, place=place)))
+
+
+async def _add_topic(turn: Turn, label: str, topics: str, topic: str, shown: str) -> None:
+    """A topic for an area the resident follows already joins that alert."""
+    have = [t for t in topics.strip(",").split(",") if t]
+    if topic in have or ("all" in have and topic != "reports"):
+        turn.say(Notice(tr(turn.locale, _ALREADY, place=shown)))
+        return
+    joined = ["all"] if topic == "all" else [*have, topic]
+    if topic == "all" and "reports" in have:
+        joined.append("reports")  # "all" news does not include the daily digest
+    session = await turn.sql()
+    await session.execute(
+        update(Subscription)
+        .where(Subscription.resident_id == turn.resident_id, Subscription.label == label)
+        .values(topics="," + ",".join(joined) + ",")
+    )
+    topic_name = tr(turn.locale, _TOPIC_NAMES[topic])
+    turn.say(Notice(tr(turn.locale, _ADDED_TOPIC, topic=topic_name, place=shown)))
 
 
 async def add_wards(turn: Turn, wards: tuple[str, ...], label: str | None = None) -> None:
@@ -294,10 +330,15 @@ async def list_alerts(turn: Turn) -> None:
         turn.say(Notice(tr(turn.locale, _NONE)))
         return
     shown = "; ".join(
-        f"{n}. {label} ({tr(turn.locale, _TOPIC_NAMES.get(topics.strip(','), _TOPIC_NAMES['all']))})"
+        f"{n}. {label} ({_topic_names(turn.locale, topics)})"
         for n, (label, topics) in enumerate(alerts, 1)
     )
     turn.say(Notice(tr(turn.locale, _LIST, alerts=shown)))
+
+
+def _topic_names(locale: str, topics: str) -> str:
+    names = [_TOPIC_NAMES.get(t, _TOPIC_NAMES["all"]) for t in topics.strip(",").split(",") if t]
+    return ", ".join(tr(locale, n) for n in names or [_TOPIC_NAMES["all"]])
 
 
 async def unsubscribe(turn: Turn, which: str) -> None:

@@ -52,6 +52,7 @@ __all__ = [
     "approve",
     "cancel",
     "create",
+    "digest_footer",
     "footer",
     "get",
     "preview",
@@ -73,6 +74,7 @@ _LIVE = ("awaiting_approval", "scheduled", "sending")
 
 _WARD_NEWS = N_("(Ward {ward} news. MY ALERTS to change, STOP to end all.)")
 _CITY_NEWS = N_("(City news. MY ALERTS to change, STOP to end all.)")
+_DAILY_REPORTS = N_("(Daily reports for {place}. MY ALERTS to change, STOP to end all.)")
 # What one message may cost on SMS before the channel splits it into several.
 SMS_BUDGET = 3
 
@@ -82,6 +84,11 @@ def footer(locale: str, ward: str | None) -> str:
     if ward:
         return tr(locale, _WARD_NEWS, ward=ward)
     return tr(locale, _CITY_NEWS)
+
+
+def digest_footer(locale: str, place: str) -> str:
+    """The same line for the daily digest of reports (``notifier.digests``) of ``place``."""
+    return tr(locale, _DAILY_REPORTS, place=place)
 
 
 class InvalidBroadcast(ValueError):
@@ -215,6 +222,11 @@ def is_city_wide(broadcast: Broadcast) -> bool:
     return bool(broadcast.target.get("everyone"))
 
 
+def point_of(broadcast: Broadcast) -> dict[str, Any] | None:
+    point = broadcast.target.get("point")
+    return dict(point) if isinstance(point, dict) else None
+
+
 def audience_of(broadcast: Broadcast, ids: tuple[int, int] | None = None) -> Any:
     return audience(
         wards=wards_of(broadcast),
@@ -222,6 +234,7 @@ def audience_of(broadcast: Broadcast, ids: tuple[int, int] | None = None) -> Any
         channels=broadcast.channels,
         ids=ids,
         topic=broadcast.topic,
+        point=point_of(broadcast),
     )
 
 
@@ -289,6 +302,7 @@ async def preview(
                 everyone=is_city_wide(broadcast),
                 channels=broadcast.channels,
                 topic=broadcast.topic,
+                point=point_of(broadcast),
             )
         )
         or 0

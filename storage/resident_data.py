@@ -36,6 +36,7 @@ from storage.models import (
     Broadcast,
     BroadcastDelivery,
     MessageLog,
+    ReportDigest,
     Resident,
     ResidentAddress,
     ResidentNotification,
@@ -115,6 +116,7 @@ async def resident_record(session: AsyncSession, resident_id: int) -> dict[str, 
             .order_by(BroadcastDelivery.id)
         )
     ).all()
+    digests = await _rows(session, ReportDigest, ReportDigest.day, resident_id)
     return {
         "format": EXPORT_FORMAT,
         "resident": {
@@ -193,6 +195,17 @@ async def resident_record(session: AsyncSession, resident_id: int) -> dict[str, 
             }
             for d, texts in broadcasts
         ],
+        # The daily digests of reports written for them (a day with nothing has none).
+        "digests": [
+            {
+                "alert": d.label,
+                "day": d.day.isoformat(),
+                "text": d.text,
+                "channel": d.channel,
+                "state": d.state,
+            }
+            for d in digests
+        ],
     }
 
 
@@ -206,7 +219,7 @@ async def erase_personal_data(
     """Remove a resident's personal data inside the caller's transaction; the caller commits
     (or rolls back) all of it, with its own audit row.
 
-    Removed: channel addresses, subscriptions, consent times, the text and address of every
+    Removed: channel addresses, subscriptions and their daily digests, consent times, the text and address of every
     logged message, texts of notifications (those still to send are skipped), and the personal
     answers of reports. Kept: the reports (what, where, when) and the resident row, marked
     ``erased_at``, so counts stay right.
@@ -238,6 +251,8 @@ async def erase_personal_data(
         )
     )
     await session.execute(delete(Subscription).where(Subscription.resident_id == resident_id))
+    # A pin alert's label is where the resident stood: its digests go with it.
+    await session.execute(delete(ReportDigest).where(ReportDigest.resident_id == resident_id))
     # Conversations with a person: where they were and the resident's own words go; the
     # agents' replies and notes stay (the city's record of what it did).
     ticket_ids = select(SupportTicket.id).where(SupportTicket.resident_id == resident_id)

@@ -24,6 +24,7 @@ def test_the_workers_are_named_once() -> None:
         "status_notices",
         "dispatcher",
         "broadcasts",
+        "digests",
         "housekeeping",
         "replies",
         "audit_sealer",

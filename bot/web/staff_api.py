@@ -22,6 +22,7 @@ from bot.services import Services
 from bot.web import (
     open_data,
     staff_api_broadcasts,
+    staff_api_digests,
     staff_api_incidents,
     staff_api_openapi,
     staff_api_support,
@@ -818,6 +819,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     ),
     *staff_api_broadcasts.ENDPOINTS,
     *staff_api_incidents.ENDPOINTS,
+    *staff_api_digests.ENDPOINTS,
     *staff_api_support.ENDPOINTS,
     *staff_sso.ENDPOINTS,
     *open_data.ENDPOINTS,

@@ -106,6 +106,14 @@ class Gazetteer:
             in_city=ward is not None,
         )
 
+    def wards_near(self, lat: float, lon: float, radius_m: float) -> tuple[str, ...]:
+        """The wards a circle reaches: the one containing the centre first, then every ward whose
+        boundary is at most ``radius_m`` away (a pin by a ward's edge follows both sides)."""
+        inside = self._wards.first_containing(lon, lat)
+        near = [a.name for a in self._wards.all_within(lon, lat, radius_m)]
+        first = [inside.name] if inside is not None else []
+        return tuple(dict.fromkeys([*first, *near]))
+
     def get(self, name: str) -> Place | None:
         """The place with exactly this display name (one the resident picked from candidates)."""
         return self._by_name.get(name)

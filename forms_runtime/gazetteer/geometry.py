@@ -21,7 +21,15 @@ import itertools
 import math
 from collections.abc import Sequence
 
-__all__ = ["Area", "AreaIndex", "Ring", "rings_of", "round_ring"]
+__all__ = [
+    "METRES_PER_DEGREE",
+    "Area",
+    "AreaIndex",
+    "Ring",
+    "metres_between",
+    "rings_of",
+    "round_ring",
+]
 
 # A ring as GeoJSON gives it: a closed list of [lon, lat] positions.
 Ring = Sequence[Sequence[float]]
@@ -32,6 +40,19 @@ _MAX_BANDS = 256
 # Cells a side of the grid over a set of areas: a Cape Town ward spans a few cells, a settlement
 # usually one, so a cell lists a handful of the 116 wards or 330 settlements.
 _GRID_CELLS = 64
+# Metres in a degree of latitude (a great circle of the mean Earth radius, 6371.0088 km).
+# Distances are measured on a flat map around the point (a degree of longitude is this times the
+# cosine of the latitude): over the few kilometres of an alert's radius it strays from the great
+# circle by a few metres at most, and the same arithmetic runs in SQL on SQLite and PostgreSQL
+# alike (``notifier.broadcast_audience``), so the bot and the database agree on "within 500 m".
+METRES_PER_DEGREE = 111_195.08
+
+
+def metres_between(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """The distance between two points, in metres (on the flat map around the first)."""
+    dx = (lon2 - lon1) * math.cos(math.radians(lat1)) * METRES_PER_DEGREE
+    dy = (lat2 - lat1) * METRES_PER_DEGREE
+    return math.hypot(dx, dy)
 
 
 def rings_of(geometry: dict[str, object]) -> list[list[list[float]]]:
@@ -60,16 +81,31 @@ def round_ring(ring: Ring, places: int = 5) -> list[list[float]]:
 class Area:
     """A named area that answers "is this point inside?" quickly."""
 
-    __slots__ = ("_band_height", "_bands", "max_x", "max_y", "min_x", "min_y", "name")
+    __slots__ = (
+        "_band_height",
+        "_bands",
+        "_level",
+        "max_x",
+        "max_y",
+        "min_x",
+        "min_y",
+        "name",
+    )
 
     def __init__(self, name: str, rings: Sequence[Ring]) -> None:
         self.name = name
         edges: list[tuple[float, float, float, float]] = []
+        level: list[float] = []
         for ring in rings:
             for start, end in itertools.pairwise(ring):
                 x1, y1, x2, y2 = float(start[0]), float(start[1]), float(end[0]), float(end[1])
-                if y1 != y2:  # a horizontal edge never crosses a horizontal ray
+                if y1 != y2:
                     edges.append((x1, y1, x2, y2))
+                else:
+                    # A horizontal edge never crosses a horizontal ray, but a point can be
+                    # nearest to it: kept apart, for ``within`` only.
+                    level.extend((x1, y1, x2, y2))
+        self._level = tuple(level)
         if not edges:
             raise ValueError(f"area {name!r} has no edges")
         xs = [x for e in edges for x in (e[0], e[2])]
@@ -103,10 +139,47 @@ class Area:
                     inside = not inside
         return inside
 
+    def within(self, x: float, y: float, metres: float) -> bool:
+        """True when the point (lon ``x``, lat ``y``) is inside, or at most ``metres`` from the
+        boundary (every edge, holes' too: a point in a hole is that far from the area)."""
+        if self.contains(x, y):
+            return True
+        scale_x = math.cos(math.radians(y)) * METRES_PER_DEGREE
+        margin_x, margin_y = metres / scale_x, metres / METRES_PER_DEGREE
+        if not (
+            self.min_x - margin_x <= x <= self.max_x + margin_x
+            and self.min_y - margin_y <= y <= self.max_y + margin_y
+        ):
+            return False
+        limit = metres * metres
+        count = len(self._bands)
+        # Only the bands within reach hold edges that can be that close (an edge in several
+        # bands is measured more than once, which is harmless).
+        reach = range(self._band(y - margin_y, count), self._band(y + margin_y, count) + 1)
+        for edges in itertools.chain((self._bands[band] for band in reach), (self._level,)):
+            for i in range(0, len(edges), 4):
+                # The edge on the flat map around the point, the point at the origin.
+                ax = (edges[i] - x) * scale_x
+                ay = (edges[i + 1] - y) * METRES_PER_DEGREE
+                bx = (edges[i + 2] - x) * scale_x
+                by = (edges[i + 3] - y) * METRES_PER_DEGREE
+                if _squared_distance_to_segment(ax, ay, bx, by) <= limit:
+                    return True
+        return False
+
     @property
     def bbox_area(self) -> float:
         """The bounding box's area in square degrees: a cheap "which is smaller" measure."""
         return (self.max_x - self.min_x) * (self.max_y - self.min_y)
+
+
+def _squared_distance_to_segment(ax: float, ay: float, bx: float, by: float) -> float:
+    """The squared distance from the origin to the segment from a to b."""
+    dx, dy = bx - ax, by - ay
+    length = dx * dx + dy * dy
+    t = 0.0 if length == 0 else max(0.0, min(1.0, -(ax * dx + ay * dy) / length))
+    px, py = ax + t * dx, ay + t * dy
+    return px * px + py * py
 
 
 class AreaIndex:
@@ -162,3 +235,7 @@ class AreaIndex:
             if area.contains(x, y):
                 return area
         return None
+
+    def all_within(self, x: float, y: float, metres: float) -> list[Area]:
+        """Every area containing the point or at most ``metres`` from it, in the index's order."""
+        return [area for area in self.areas if area.within(x, y, metres)]

@@ -18,6 +18,7 @@ from __future__ import annotations
 from storage.models.audit import AuditLog
 from storage.models.broadcasts import Broadcast, BroadcastDelivery
 from storage.models.city import FilingAttempt, Open311Request, RequestStatusChange, TrackedRequest
+from storage.models.digests import DigestRun, ReportDigest
 from storage.models.incidents import Incident
 from storage.models.messages import (
     ConversationState,
@@ -44,6 +45,7 @@ __all__ = [
     "Broadcast",
     "BroadcastDelivery",
     "ConversationState",
+    "DigestRun",
     "FilingAttempt",
     "HeldMessage",
     "Incident",
@@ -52,6 +54,7 @@ __all__ = [
     "Open311Request",
     "PendingReply",
     "ProcessedMessage",
+    "ReportDigest",
     "RequestStatusChange",
     "Resident",
     "ResidentAddress",

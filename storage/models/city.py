@@ -116,7 +116,11 @@ class TrackedRequest(Base):
 
 class RequestStatusChange(Base):
     __tablename__ = "request_status_changes"
-    __table_args__ = (Index("ix_request_status_changes_pending", "notify_state", "id"),)
+    __table_args__ = (
+        Index("ix_request_status_changes_pending", "notify_state", "id"),
+        # The day's status changes (the daily digest, notifier.digests).
+        Index("ix_request_status_changes_observed_at", "observed_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     submission_id: Mapped[int] = mapped_column(

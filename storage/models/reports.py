@@ -33,7 +33,7 @@ class Submission(Base):
     __tablename__ = "submissions"
     __table_args__ = (
         Index("ix_submissions_status", "status"),
-        # The open data's date filters and the rollup's periods read by time received.
+        # By time received: the open data's date filters, the rollup's periods, the daily digest.
         Index("ix_submissions_created_at", "created_at"),
         Index("ix_submissions_demo", "demo"),
     )

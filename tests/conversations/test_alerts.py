@@ -81,9 +81,29 @@ async def test_a_pin(harness: Harness) -> None:
     said = _said(await harness.pin(-34.0363, 18.6776))
     assert "your pin" in said
     async with harness.sessionmaker() as session:
-        row = await session.scalar(select(Subscription))
-    assert row is not None and (row.ward, row.radius_m) == ("94", 500)
-    assert row.latitude == -34.0363
+        rows = (await session.scalars(select(Subscription).order_by(Subscription.id))).all()
+    # The pin's ward first, then every ward within its 500 m (it lies by a boundary).
+    wards = default_gazetteer().wards_near(-34.0363, 18.6776, 500)
+    assert [r.ward for r in rows] == list(wards) and len(wards) > 1
+    assert {(r.radius_m, r.latitude, r.label) for r in rows} == {
+        (500, -34.0363, "pin -34.0363,18.6776")
+    }
+
+
+async def test_the_daily_digest_is_a_topic_of_its_own(harness: Harness) -> None:
+    await harness.say("hello")
+    await harness.say("subscribe water ward 94")
+    said = _said(await harness.say("subscribe reports ward 94"))
+    assert "You will also get a daily digest of reports for ward 94" in said
+    assert await _alerts(harness) == [("ward 94", ",water,reports,")]
+    assert "1. ward 94 (water, a daily digest of reports)" in _said(await harness.say("my alerts"))
+    assert "already get news" in _said(await harness.say("subscribe reports ward 94"))
+    # "All news" is everything but the digest, which stays as it was asked for.
+    await harness.say("subscribe all ward 94")
+    assert await _alerts(harness) == [("ward 94", ",all,reports,")]
+    await harness.say("taal af")
+    said = _said(await harness.say("teken in verslae wyk 12"))
+    assert "daaglikse opsomming van meldings" in said
 
 
 async def test_the_offer_after_a_report(harness: Harness) -> None:

@@ -5,7 +5,14 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from forms_runtime.gazetteer import default_gazetteer
-from forms_runtime.gazetteer.geometry import Area, AreaIndex, rings_of, round_ring
+from forms_runtime.gazetteer.geometry import (
+    METRES_PER_DEGREE,
+    Area,
+    AreaIndex,
+    metres_between,
+    rings_of,
+    round_ring,
+)
 
 SQUARE = [[0.0, 0.0], [10.0, 0.0], [10.0, 10.0], [0.0, 10.0], [0.0, 0.0]]
 HOLE = [[4.0, 4.0], [6.0, 4.0], [6.0, 6.0], [4.0, 6.0], [4.0, 4.0]]
@@ -119,3 +126,47 @@ def test_points_at_the_edges_of_every_box_are_found_as_a_scan_finds_them() -> No
 
 def test_an_empty_index_contains_nothing() -> None:
     assert AreaIndex([]).first_containing(0.0, 0.0) is None
+
+
+# A ward-sized square near Cape Town (about 1.1 km a side): its south edge runs along -34.0.
+BLOCK = [[18.5, -34.0], [18.51, -34.0], [18.51, -33.99], [18.5, -33.99], [18.5, -34.0]]
+
+
+def _south_of_block(metres: float) -> tuple[float, float]:
+    """A point ``metres`` south of the block's horizontal south edge, below its middle."""
+    return 18.505, -34.0 - metres / METRES_PER_DEGREE
+
+
+def test_within_a_radius_of_an_area_just_inside_and_just_outside():
+    area = Area("b", [BLOCK])
+    assert area.within(18.505, -33.995, 0)  # inside, whatever the radius
+    assert area.within(*_south_of_block(499.5), 500)
+    assert not area.within(*_south_of_block(500.5), 500)
+    # Past a corner the distance is to the corner itself.
+    corner_gap = 400 / METRES_PER_DEGREE
+    east = corner_gap / math.cos(math.radians(-34.0))
+    diagonal = math.hypot(400, 400)
+    assert area.within(18.51 + east, -34.0 - corner_gap, diagonal + 1)
+    assert not area.within(18.51 + east, -34.0 - corner_gap, diagonal - 1)
+
+
+def test_metres_between_agrees_with_the_great_circle_nearby():
+    # Haversine over 2 km at Cape Town's latitude: the flat map is within a metre of it.
+    lat1, lon1, lat2, lon2 = -33.92, 18.42, -33.93, 18.44
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    great_circle = 2 * 6_371_008.8 * math.asin(math.sqrt(h))
+    assert abs(metres_between(lat1, lon1, lat2, lon2) - great_circle) < 1.0
+
+
+def test_a_pin_by_a_ward_boundary_reaches_the_wards_across_it():
+    gazetteer = default_gazetteer()
+    lat, lon = -34.0363, 18.6776
+    assert gazetteer.wards_near(lat, lon, 0) == ("94",)
+    near = gazetteer.wards_near(lat, lon, 500)
+    assert near[0] == "94" and len(near) > 1
+    # Further out, more wards; each one is really that close.
+    wider = gazetteer.wards_near(lat, lon, 2000)
+    assert set(near) < set(wider)
+    assert gazetteer.wards_near(-34.9, 17.0, 500) == ()  # in the sea

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import time
 from pathlib import Path
 
 import pytest
@@ -63,6 +64,7 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         ("CITYBOT_FORM_IDLE_HOURS", "-1"),
         ("CITYBOT_LOG_LEVEL", "LOUD"),
         ("CITYBOT_DATABASE_URL", "not a url"),
+        ("CITYBOT_DIGEST_TIME", "6pm"),
     ],
 )
 def test_a_bad_value_names_its_variable(name: str, value: str, tmp_path: Path) -> None:
@@ -97,3 +99,10 @@ def test_every_variable_is_documented() -> None:
     )
     assert len(read) > 30
     assert read - documented == set()
+
+
+def test_the_digest_time(tmp_path: Path) -> None:
+    env = {"CITYBOT_SESSION_SECRET": "x"}
+    assert Settings.from_env(env).digest_time == time(18, 0)
+    assert Settings.from_env(env | {"CITYBOT_DIGEST_TIME": "07:30"}).digest_time == time(7, 30)
+    assert Settings.from_env(env | {"CITYBOT_DIGEST_TIME": "off"}).digest_time is None

@@ -1,7 +1,7 @@
 """held messages: messages over a resident's rate limit, kept until their turn
 
 Revision ID: 0018_held_messages
-Revises: 0016_demo_and_open_data
+Revises: 0017_report_digests
 Create Date: 2026-12-04 15:01:57.478883
 """
 
@@ -16,7 +16,7 @@ import storage.types
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0018_held_messages'
-down_revision: str | Sequence[str] | None = '0016_demo_and_open_data'
+down_revision: str | Sequence[str] | None = '0017_report_digests'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

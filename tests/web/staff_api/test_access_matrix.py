@@ -53,6 +53,7 @@ EXPECTED: dict[str, tuple[str | None, bool, int]] = {
     "declareIncident": ("incidents.declare", False, 201),
     "getIncident": ("incidents.declare", False, 200),
     "changeIncident": ("incidents.declare", False, 200),
+    "wardDigest": ("analytics.view", False, 200),
     "listQueue": ("conversations.view_queue", False, 200),
     "getTicket": ("conversations.view_queue", False, 200),
     "claimTicket": ("conversations.take_over", False, 200),
@@ -308,6 +309,8 @@ class World:
             if operation == "getIncident":
                 return await m.call("GET", f"/api/v1/incidents/{target}")
             return await m.call("PATCH", f"/api/v1/incidents/{target}", {"status": "resolved"})
+        if operation == "wardDigest":
+            return await m.call("GET", "/api/v1/digests?ward=1")
         if operation == "listQueue":
             return await m.call("GET", "/api/v1/support/queue")
         if operation in ("getTicket", "claimTicket", "addNote", "assignTicket"):
