@@ -45,6 +45,7 @@ from notifier.replies import Replies
 from notifier.status_notices import StatusNotices
 from staff.authentication import StaffAuthentication
 from staff.sso import OidcSignIn
+from staff.support_timeouts import SupportTimeouts
 
 __all__ = ["Services"]
 
@@ -83,6 +84,8 @@ class Services:
     data_export: DataExport
     # Staff sign-in, API tokens and sessions' accounts (the admin API, bot.web.staff_api).
     staff_auth: StaffAuthentication
+    # The support queue's three timeouts (the ``support_timeouts`` worker).
+    support_timeouts: SupportTimeouts
     # Staff single sign-on with OpenID Connect (CITYBOT_OIDC_ISSUER), or None.
     staff_sso: OidcSignIn | None = None
     # Turns in flight, so a graceful shutdown can wait for them.

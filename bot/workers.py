@@ -10,6 +10,7 @@
 | ``housekeeping`` | forgets what the retention periods say, hourly (``conversations.retention``) |
 | ``replies`` | sends residents' replies queued on the reply queue (with Redis) |
 | ``audit_sealer`` | seals new audit rows into the hash chain every minute (``staff.audit``) |
+| ``support_timeouts`` | the support queue's timeouts, every 20 s, told to residents (``staff.support_timeouts``) |
 
 ``citybot worker`` runs them all (or ``--only`` some); ``citybot serve`` runs all but
 ``replies``, whose streams its web app reads itself (``bot.app``). A worker that fails is
@@ -30,7 +31,9 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 
 from bot.services import Services
+from bot.support_outbox import tell_resident
 from staff import audit
+from storage.types import utc_now
 
 __all__ = ["WORKERS", "repeat_until_stopped", "run_workers"]
 
@@ -45,6 +48,8 @@ STATUS_NOTICES_SECONDS = 5.0
 # row is sealed an edit to it would not show, so the window is kept to about a minute.
 AUDIT_SEAL_SECONDS = 60.0
 AUDIT_SEAL_BATCH = 5000
+# The support timeouts are minutes long: a sweep this often keeps them within their minute.
+SUPPORT_TIMEOUTS_SECONDS = 20.0
 
 Worker = Callable[[Services], Awaitable[None]]
 
@@ -122,6 +127,21 @@ async def _audit_sealer(services: Services) -> None:
     await repeat_until_stopped(seal_some, idle_seconds=AUDIT_SEAL_SECONDS, what="audit sealing")
 
 
+async def _support_timeouts(services: Services) -> None:
+    async def sweep() -> int:
+        now = utc_now()
+        # One transaction: each change, its audit row and the resident's message together.
+        async with services.session_factory() as session, session.begin():
+            told = await services.support_timeouts.sweep(session, now=now)
+            for ticket, text in told:
+                await tell_resident(session, ticket, text, now=now)
+        return 0
+
+    await repeat_until_stopped(
+        sweep, idle_seconds=SUPPORT_TIMEOUTS_SECONDS, what="support timeouts"
+    )
+
+
 async def _replies(services: Services) -> None:
     """Read the reply queue's streams in this process (nothing to do without them)."""
     replies = services.replies
@@ -143,6 +163,7 @@ WORKERS: dict[str, Worker] = {
     "housekeeping": _housekeeping,
     "replies": _replies,
     "audit_sealer": _audit_sealer,
+    "support_timeouts": _support_timeouts,
 }
 
 

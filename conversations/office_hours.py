@@ -6,6 +6,7 @@ day; the times are local to ``CITYBOT_TIMEZONE``::
 
     mon-fri 08:00-16:30; sat 09:00-12:00
     mon,wed,fri 08:00-12:00, 13:00-16:00
+    weekdays 07:30-17:00; weekends 09:00-13:00
     Monday to Friday, 08:00 to 16:30          (the old plain-text default reads the same)
     always                                    (staff answer at any hour)
 
@@ -49,6 +50,14 @@ _DAY_WORDS = {
     "thur": 3,
     "thurs": 3,
 }
+# Words that stand for several days.
+_DAY_SETS = {
+    "weekdays": range(5),
+    "weekends": range(5, 7),
+    "weekend": range(5, 7),
+    "daily": range(7),
+    "every day": range(7),
+}
 _TIME = r"\d{1,2}[:h]\d{2}"
 _PERIOD = re.compile(rf"({_TIME})\s*(?:-|to|until)\s*({_TIME})")
 # A week is searched at most this far ahead for the next opening (holidays included).
@@ -90,9 +99,7 @@ class OfficeHours:
                 week[day].extend(periods)
         if not any(week):
             raise ValueError("the schedule has no opening times")
-        return cls(
-            week=tuple(tuple(sorted(periods)) for periods in week), holidays=days, zone=zone
-        )
+        return cls(week=tuple(tuple(sorted(periods)) for periods in week), holidays=days, zone=zone)
 
     # --- when ---
 
@@ -178,6 +185,9 @@ def _days(words: str) -> list[int]:
     found: list[int] = []
     for part in re.split(r"\s*(?:,|\band\b|&)\s*", words):
         if not part:
+            continue
+        if part in _DAY_SETS:
+            found += _DAY_SETS[part]
             continue
         ends = re.split(r"\s*(?:-|\bto\b)\s*", part)
         try:

@@ -486,9 +486,7 @@ class _Builder:
             raise _Abandoned
         return step
 
-    def handoff(
-        self, node: yaml.Node, where: str, at: NodePath, step_id: str | None
-    ) -> Handoff:
+    def handoff(self, node: yaml.Node, where: str, at: NodePath, step_id: str | None) -> Handoff:
         """``handoff: {reason: ..., when: ...}`` on a step (``when`` may name the step itself),
         ``handoff: {reason: ...}`` on an option."""
         allowed = ("reason", "when") if step_id is not None else ("reason",)

@@ -27,6 +27,8 @@ from sqlalchemy import text
 
 from bot.bootstrap import check_city
 from bot.services import Services
+from staff.support_stats import support_stats
+from storage.types import utc_now
 
 __all__ = ["add_routes"]
 
@@ -77,6 +79,9 @@ def add_routes(app: web.Application, services: Services) -> None:
         # Redis down: /readyz says so; the other series still answer.
         with contextlib.suppress(Exception):
             await asyncio.wait_for(_reply_backlog(services), CHECK_TIMEOUT)
+        # The database down: the support series keep their last values (/readyz says why).
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(_support_queue(services), CHECK_TIMEOUT)
         body, content_type = services.metrics.exposition()
         # aiohttp wants the charset apart from the media type.
         media_type, _, params = content_type.partition(";")
@@ -112,6 +117,11 @@ async def _reply_backlog(services: Services) -> None:
             oldest = max(0.0, (now_ms - added_ms) / 1000)
         services.metrics.replies_waiting.labels(channel=name).set(waiting)
         services.metrics.replies_oldest_seconds.labels(channel=name).set(oldest)
+
+
+async def _support_queue(services: Services) -> None:
+    async with services.session_factory() as session:
+        services.metrics.support.latest = await support_stats(session, now=utc_now())
 
 
 async def _database(services: Services) -> None:
