@@ -106,9 +106,8 @@ class SupportDesk:
         team: str | None = None,
         note: str | None = None,
     ) -> None:
-        """Queue the conversation for a person (once: asking again says where it stands, and
-        raises its priority if this reason is more urgent). ``note`` is a system line for the
-        agent (why a form asked for a person)."""
+        """Queue the conversation for a person (once: asking again says where it stands).
+        ``note`` is a system line for the agent (why a form asked for a person)."""
         session = await turn.sql()
         message = turn.message
         ticket_id = await self.ticket_of(turn)
@@ -135,12 +134,6 @@ class SupportDesk:
             await session.flush()
             ticket_id = ticket.id
             self._open[(message.channel, message.address)] = ticket_id
-        elif priority:
-            await session.execute(
-                update(SupportTicket)
-                .where(SupportTicket.id == ticket_id, SupportTicket.priority < priority)
-                .values(priority=priority, team=func.coalesce(SupportTicket.team, team))
-            )
         if note:
             session.add(
                 SupportMessage(ticket_id=ticket_id, direction="system", text=note, at=turn.now)
