@@ -151,6 +151,9 @@ class SupportTimeouts:
                         SupportMessage.at > spoke,
                     )
                 )
+                heard = ticket.last_resident_at
+                if owed is None and heard is not None and heard > spoke:
+                    owed = heard  # a message erased since (DELETE MY DATA) still counts
             if owed is None or owed > since:
                 continue
             agent = ticket.agent_id
