@@ -48,7 +48,8 @@ STATUS_NOTICES_SECONDS = 5.0
 # row is sealed an edit to it would not show, so the window is kept to about a minute.
 AUDIT_SEAL_SECONDS = 60.0
 AUDIT_SEAL_BATCH = 5000
-# The support timeouts are minutes long: a sweep this often keeps them within their minute.
+# The support timeouts are minutes long: a sweep this often (or four times per the shortest
+# timeout, when that is shorter) keeps each within a few seconds of its time.
 SUPPORT_TIMEOUTS_SECONDS = 20.0
 
 Worker = Callable[[Services], Awaitable[None]]
@@ -137,9 +138,17 @@ async def _support_timeouts(services: Services) -> None:
                 await tell_resident(session, ticket, text, now=now)
         return 0
 
-    await repeat_until_stopped(
-        sweep, idle_seconds=SUPPORT_TIMEOUTS_SECONDS, what="support timeouts"
+    timeouts = services.support_timeouts
+    shortest = min(
+        (
+            t.total_seconds()
+            for t in (timeouts.unclaimed, timeouts.agent_silent, timeouts.resident_silent)
+            if t
+        ),
+        default=SUPPORT_TIMEOUTS_SECONDS * 4,
     )
+    every = max(0.05, min(SUPPORT_TIMEOUTS_SECONDS, shortest / 4))
+    await repeat_until_stopped(sweep, idle_seconds=every, what="support timeouts")
 
 
 async def _replies(services: Services) -> None:

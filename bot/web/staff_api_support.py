@@ -197,7 +197,7 @@ def stats_json(stats: SupportStats) -> dict[str, Any]:
 
 
 async def get_stats(call: Call) -> dict[str, Any]:
-    hours = float(call.query.get("hours") or 24)
+    hours = int(call.query.get("hours") or 24)
     async with call.services.session_factory() as session:
         stats = await support_stats(
             session, now=utc_now(), window=timedelta(hours=hours), wards=call.identity.wards
@@ -355,7 +355,11 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         scope="ward",
         tag="support",
         answer=STATS,
-        query=(Field("hours", "number", "the window, in hours (24)", minimum=1, maximum=24 * 90),),
+        query=(
+            Field(
+                "hours", "integer", "the window, in whole hours (24)", minimum=1, maximum=24 * 90
+            ),
+        ),
     ),
     Endpoint(
         "POST",
