@@ -128,6 +128,7 @@ class SupportDesk:
                 priority=priority,
                 state="waiting",
                 created_at=turn.now,
+                queued_at=turn.now,
                 last_resident_at=turn.now,
             )
             session.add(ticket)

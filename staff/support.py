@@ -261,6 +261,7 @@ async def assign(
     ticket.agent_id = agent_id
     ticket.state = "held" if agent_id is not None else "waiting"
     ticket.held_since = now if agent_id is not None else None
+    ticket.queued_at = ticket.queued_at if agent_id is not None else now
     if agent_id is not None:
         ticket.claimed_at = ticket.claimed_at or now
     session.add(
@@ -317,6 +318,7 @@ async def transfer(
         ticket.claimed_at = ticket.claimed_at or now
     else:
         ticket.state, ticket.agent_id, ticket.held_since = "waiting", None, None
+        ticket.queued_at = now
     if name is not None:
         ticket.team = name
     to = " and ".join(

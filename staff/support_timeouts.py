@@ -3,7 +3,7 @@ system's action:
 
 * **unclaimed**: a conversation waits longer than ``unclaimed`` of open office time: the
   resident is told everyone is busy, that they keep their place, and may leave a message and a
-  number to be called back on (said once per ticket);
+  number to be called back on (said once each time it enters the queue);
 * **agent silent**: the agent holding it owes the resident an answer for longer than
   ``agent_silent`` (since they took it, or since the resident's first message after the agent
   last spoke): back to the queue, in its place, for the next free agent;
@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.sql.elements import ColumnElement
@@ -97,13 +97,14 @@ class SupportTimeouts:
         since = now - after
         if opened > since:
             return []
+        queued = func.coalesce(SupportTicket.queued_at, SupportTicket.created_at)
+        # Not told since it last entered the queue (put back by a timeout or a transfer, it may be).
+        untold = or_(
+            SupportTicket.unclaimed_told_at.is_(None), SupportTicket.unclaimed_told_at < queued
+        )
         rows = await session.scalars(
             select(SupportTicket)
-            .where(
-                SupportTicket.state == "waiting",
-                SupportTicket.unclaimed_told_at.is_(None),
-                SupportTicket.created_at <= since,
-            )
+            .where(SupportTicket.state == "waiting", untold, queued <= since)
             .order_by(SupportTicket.id)
             .limit(_BATCH)
         )
@@ -113,7 +114,7 @@ class SupportTimeouts:
                 session,
                 ticket,
                 SupportTicket.state == "waiting",
-                SupportTicket.unclaimed_told_at.is_(None),
+                untold,
                 unclaimed_told_at=now,
             )
             if won:
@@ -167,6 +168,7 @@ class SupportTimeouts:
                 state="waiting",
                 agent_id=None,
                 held_since=None,
+                queued_at=now,
             )
             if won:
                 await _record(

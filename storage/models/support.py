@@ -53,6 +53,8 @@ class SupportTicket(Base):
     state: Mapped[str] = mapped_column(String(16), default="waiting")
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    # When it last entered the queue (opened, or put back): the unclaimed timeout counts from it.
+    queued_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     # The first claim (how long the resident waited), and when the present holder took it
     # (what the agent-silent timeout counts from).
     claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -109,6 +109,23 @@ async def test_an_agent_silent_too_long_puts_it_back_in_the_queue(
     assert await _audited(sessions) == [("system", "support.timeout.agent_silent")]
 
 
+async def test_put_back_in_the_queue_the_unclaimed_clock_starts_again(
+    sessions: Sessions, clock: Clock
+) -> None:
+    (agent,) = await agents(sessions, 1)
+    (ticket_id,) = await queued(sessions, 1, clock.now)
+    start = clock.now
+    async with sessions() as session, session.begin():
+        await support.claim(session, agent, ticket_id, now=start, limit=5, address=None)
+    returned = start + timedelta(minutes=20)
+    assert [t for _, t in await _sweep(sessions, returned)] == [AGENT_SILENT_NOTICE]
+    # Not "everyone is busy" on the heels of "back in the queue": 15 minutes from the return.
+    assert await _sweep(sessions, returned + timedelta(minutes=14)) == []
+    assert [t for _, t in await _sweep(sessions, returned + timedelta(minutes=15))] == [
+        UNCLAIMED_NOTICE
+    ]
+
+
 async def test_the_agent_silent_clock_starts_at_the_residents_unanswered_message(
     sessions: Sessions, clock: Clock
 ) -> None:

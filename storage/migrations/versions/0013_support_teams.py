@@ -1,4 +1,5 @@
-"""support tickets carry a team, when the present agent took them, and when the resident was told nobody is free yet
+"""support tickets carry a team, when they last entered the queue, when the present agent took
+them, and when the resident was told nobody is free yet
 
 Revision ID: 0013_support_teams
 Revises: 0012_area_subscriptions
@@ -25,6 +26,9 @@ def upgrade() -> None:
     with op.batch_alter_table('support_tickets', schema=None) as batch_op:
         batch_op.add_column(sa.Column('team', sa.String(length=32), nullable=True))
         batch_op.add_column(
+            sa.Column('queued_at', storage.types.UtcDateTime(timezone=True), nullable=True)
+        )
+        batch_op.add_column(
             sa.Column('held_since', storage.types.UtcDateTime(timezone=True), nullable=True)
         )
         batch_op.add_column(
@@ -33,6 +37,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_support_tickets_team'), ['team'], unique=False)
     # Tickets held when this runs: held since their claim.
     op.execute("UPDATE support_tickets SET held_since = claimed_at WHERE state = 'held'")
+    op.execute("UPDATE support_tickets SET queued_at = created_at WHERE state = 'waiting'")
 
 
 def downgrade() -> None:
@@ -40,4 +45,5 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_support_tickets_team'))
         batch_op.drop_column('unclaimed_told_at')
         batch_op.drop_column('held_since')
+        batch_op.drop_column('queued_at')
         batch_op.drop_column('team')
