@@ -132,9 +132,18 @@ class SupportTimeouts:
         rows = (
             await session.scalars(
                 select(SupportTicket)
-                .where(SupportTicket.state == "held", SupportTicket.held_since <= since)
+                .where(
+                    SupportTicket.state == "held",
+                    SupportTicket.held_since <= since,
+                    # The agent owes an answer: silent since taking it, or the resident wrote last.
+                    or_(
+                        SupportTicket.last_agent_at.is_(None),
+                        SupportTicket.last_agent_at < SupportTicket.held_since,
+                        SupportTicket.last_resident_at > SupportTicket.last_agent_at,
+                    ),
+                )
                 .order_by(SupportTicket.id)
-                .limit(_BATCH * 5)
+                .limit(_BATCH)
             )
         ).all()
         told: list[Told] = []

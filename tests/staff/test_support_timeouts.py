@@ -134,17 +134,17 @@ async def test_the_agent_silent_clock_starts_at_the_residents_unanswered_message
     start = clock.now
     async with sessions() as session, session.begin():
         await support.claim(session, agent, ticket_id, now=start, limit=5, address=None)
-        await support.reply(
+        ticket = await support.reply(
             session, agent, ticket_id, "Hello", now=start + timedelta(minutes=5), address=None
         )
-        session.add(
-            SupportMessage(
-                ticket_id=ticket_id,
-                direction="resident",
-                text="it is still off",
-                at=start + timedelta(minutes=8),
+        # As conversations.support takes a resident's message: the line and the time.
+        for minute, words in ((8, "it is still off"), (12, "hello?")):
+            at = start + timedelta(minutes=minute)
+            session.add(
+                SupportMessage(ticket_id=ticket_id, direction="resident", text=words, at=at)
             )
-        )
+            ticket.last_resident_at = at
+    # Owed since the first unanswered message (minute 8), not the latest (minute 12).
     assert await _sweep(sessions, start + timedelta(minutes=17)) == []
     (told,) = await _sweep(sessions, start + timedelta(minutes=18))
     assert told[1] == AGENT_SILENT_NOTICE
