@@ -29,6 +29,8 @@ TIMEOUTS = SupportTimeouts(
     resident_silent=timedelta(minutes=30),
 )
 Sessions = async_sessionmaker[AsyncSession]
+# Logic on top of the SQL the other tests run on both databases: SQLite alone keeps them quick.
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 
 async def _sweep(
@@ -82,6 +84,7 @@ async def test_unclaimed_too_long_is_told_once(sessions: Sessions, clock: Clock)
     assert await _audited(sessions) == [("system", "support.timeout.unclaimed")]
 
 
+@SQLITE_ONLY
 async def test_unclaimed_counts_only_open_office_time(sessions: Sessions) -> None:
     hours = OfficeHours.parse("mon-fri 08:00-16:30")
     timeouts = SupportTimeouts(unclaimed=timedelta(minutes=15), open_since=hours.open_since)
@@ -109,6 +112,7 @@ async def test_an_agent_silent_too_long_puts_it_back_in_the_queue(
     assert await _audited(sessions) == [("system", "support.timeout.agent_silent")]
 
 
+@SQLITE_ONLY
 async def test_put_back_in_the_queue_the_unclaimed_clock_starts_again(
     sessions: Sessions, clock: Clock
 ) -> None:
@@ -175,6 +179,7 @@ async def test_a_resident_silent_too_long_closes_it_and_the_bot_answers_again(
     assert await _sweep(sessions, start + timedelta(hours=3)) == []
 
 
+@SQLITE_ONLY
 async def test_a_resident_who_answered_is_not_closed(sessions: Sessions, clock: Clock) -> None:
     (agent,) = await agents(sessions, 1)
     (ticket_id,) = await queued(sessions, 1, clock.now)
@@ -203,6 +208,7 @@ async def test_a_resident_who_answered_is_not_closed(sessions: Sessions, clock: 
     assert [text for _, text in told] == [AGENT_SILENT_NOTICE]
 
 
+@SQLITE_ONLY
 async def test_timeouts_that_are_off_never_fire(sessions: Sessions, clock: Clock) -> None:
     await queued(sessions, 3, clock.now)
     assert await _sweep(sessions, clock.now + timedelta(days=3), SupportTimeouts()) == []
