@@ -3,16 +3,28 @@ claim, waiting ones queued since they came; the revision goes down cleanly."""
 
 from __future__ import annotations
 
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
+from storage.migrate import alembic_config
 from storage.session import create_engine
 from tests.storage.test_migrate_staff import _alembic, empty_url
 
 __all__ = ["empty_url"]
 
+REVISION = "0013_support_teams"
+
+
+def _before() -> str:
+    """The revision 0013 follows (wherever the chain puts it when branches are merged)."""
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    down = script.get_revision(REVISION).down_revision
+    assert isinstance(down, str)
+    return down
+
 
 async def test_open_tickets_get_their_queue_and_hold_times(empty_url: str) -> None:
-    await _alembic(empty_url, "upgrade", "0012_area_subscriptions")
+    await _alembic(empty_url, "upgrade", _before())
     engine = create_engine(empty_url)
     try:
         async with engine.begin() as connection:
@@ -26,7 +38,7 @@ async def test_open_tickets_get_their_queue_and_hold_times(empty_url: str) -> No
                     "(3, 'sms', 'en', 'asked', 0, 'closed', '2026-03-02 09:00:00', NULL)"
                 )
             )
-        await _alembic(empty_url, "upgrade", "0013_support_teams")
+        await _alembic(empty_url, "upgrade", REVISION)
         async with engine.connect() as connection:
             rows = (
                 await connection.execute(
@@ -41,7 +53,7 @@ async def test_open_tickets_get_their_queue_and_hold_times(empty_url: str) -> No
             (2, None, False, True, None),
             (3, None, False, False, None),
         ]
-        await _alembic(empty_url, "downgrade", "0012_area_subscriptions")
+        await _alembic(empty_url, "downgrade", _before())
         async with engine.connect() as connection:
             columns = await connection.run_sync(
                 lambda c: {col["name"] for col in inspect(c).get_columns("support_tickets")}
