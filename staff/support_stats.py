@@ -19,9 +19,8 @@ from collections import Counter
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TypeVar
 
-from sqlalchemy import Select, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import StaffAccount, SupportTicket
@@ -73,13 +72,6 @@ class SupportStats:
     outcomes: dict[str, int] = field(default_factory=dict)
 
 
-T = TypeVar("T")
-
-
-def _scoped(query: Select[T], wards: Collection[str] | None) -> Select[T]:
-    return query if wards is None else query.where(SupportTicket.ward.in_(sorted(wards)))
-
-
 async def support_stats(
     session: AsyncSession,
     *,
@@ -87,29 +79,29 @@ async def support_stats(
     window: timedelta = DEFAULT_WINDOW,
     wards: Collection[str] | None = None,
 ) -> SupportStats:
-    """The figures for the tickets of ``wards`` (all with None)."""
+    """The figures for the tickets of ``wards`` (all with None). Columns, not whole tickets,
+    are read: ``/metrics`` asks at every scrape."""
+    T_ = SupportTicket
+    scope = [] if wards is None else [T_.ward.in_(sorted(wards))]
     open_rows = (
-        await session.scalars(
-            _scoped(
-                select(SupportTicket).where(SupportTicket.state.in_(("waiting", "held"))), wards
+        await session.execute(
+            select(T_.state, T_.team, T_.created_at, T_.agent_id).where(
+                T_.state.in_(("waiting", "held")), *scope
             )
         )
     ).all()
-    waiting = [t for t in open_rows if t.state == "waiting"]
-    held = [t for t in open_rows if t.state == "held"]
-    by_team = Counter(t.team or "" for t in waiting)
-    oldest = max(((now - t.created_at).total_seconds() for t in waiting), default=0.0)
+    waiting = [row for row in open_rows if row.state == "waiting"]
+    held = [row for row in open_rows if row.state == "held"]
+    by_team = Counter(row.team or "" for row in waiting)
+    oldest = max(((now - row.created_at).total_seconds() for row in waiting), default=0.0)
 
     since = now - window
     recent = (
-        await session.scalars(
-            _scoped(
-                select(SupportTicket)
-                .where((SupportTicket.claimed_at >= since) | (SupportTicket.closed_at >= since))
-                .order_by(SupportTicket.id.desc())
-                .limit(_MAX_ROWS),
-                wards,
-            )
+        await session.execute(
+            select(T_.created_at, T_.claimed_at, T_.first_response_at, T_.closed_at, T_.outcome)
+            .where((T_.claimed_at >= since) | (T_.closed_at >= since), *scope)
+            .order_by(T_.id.desc())
+            .limit(_MAX_ROWS)
         )
     ).all()
     waits = [
@@ -132,7 +124,7 @@ async def support_stats(
     ]
     outcomes = Counter(t.outcome or "unknown" for t in closed)
 
-    load = Counter(t.agent_id for t in held if t.agent_id is not None)
+    load = Counter(row.agent_id for row in held if row.agent_id is not None)
     names: dict[int, str] = {}
     if load:
         rows = await session.execute(
