@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from bot.support_outbox import tell_resident
+from bot.support_outbox import AGENT_PURPOSE, tell_resident
 from bot.web import staff_api_schemas as schemas
 from bot.web.staff_api_table import Call, Endpoint, Field
 from staff import support
@@ -31,7 +31,8 @@ from staff.support_stats import Percentiles, SupportStats, support_stats
 from storage.models import SupportMessage, SupportTicket
 from storage.types import utc_now
 
-__all__ = ["ENDPOINTS", "stats_json"]
+# AGENT_PURPOSE: the console asks whether WhatsApp has a template for it (support-console).
+__all__ = ["AGENT_PURPOSE", "ENDPOINTS", "stats_json"]
 
 _ID = "{id:[^/]{1,40}}"
 
