@@ -46,11 +46,11 @@ from conversations.export_links import ExportLinks
 from conversations.form_flow import DEFAULT_IDLE_TIMEOUT
 from conversations.held_inbound import HeldInbound
 from conversations.locks import BaseLocks, InProcessLocks, RedisLocks
+from conversations.office_hours import OfficeHours
 from conversations.ports import CityStatus, ReplyQueueing
 from conversations.rate_limit import BaseRateLimiter, InProcessRateLimiter, RedisRateLimiter
 from conversations.retention import Retention
 from conversations.state_store import BaseStateStore, RedisStateStore, SqlStateStore
-from conversations.support import DEFAULT_OFFICE_HOURS
 from conversations.turn import TurnLoop
 from forms_runtime.gazetteer import Gazetteer, default_gazetteer
 from forms_runtime.loader import standard_forms
@@ -70,6 +70,7 @@ from staff.analytics_rollup import Rollup, RollupSettings
 from staff.authentication import StaffAuthentication
 from staff.open_data_rows import Grid, public_id_key
 from staff.sso import OidcSignIn
+from staff.support_timeouts import SupportTimeouts
 from storage.migrate import upgrade_database
 from storage.redis import connect_redis
 from storage.session import create_engine, create_sessionmaker
@@ -85,6 +86,7 @@ __all__ = [
     "check_city",
     "city_status_lookup",
     "close_services",
+    "support_timeouts",
     "turn_loop_on",
 ]
 
@@ -239,6 +241,7 @@ def _wire(
         staff_auth=StaffAuthentication(sessions),
         rollup=build_rollup(settings, sessions, gazetteer),
         open_data_key=public_id_key(settings.session_secret),
+        support_timeouts=support_timeouts(settings),
         staff_sso=OidcSignIn(settings.oidc) if settings.oidc is not None else None,
     )
 
@@ -255,6 +258,20 @@ def build_rollup(
             timezone=settings.city_timezone, interval_seconds=settings.open_data_refresh_seconds
         ),
         Grid(reference_latitude=reference),
+    )
+
+
+def support_timeouts(settings: Settings) -> SupportTimeouts:
+    """The three support timeouts from the settings; the unclaimed one counts open office time."""
+
+    def minutes(value: float | None) -> timedelta | None:
+        return timedelta(minutes=value) if value else None
+
+    return SupportTimeouts(
+        unclaimed=minutes(settings.support_unclaimed_minutes),
+        agent_silent=minutes(settings.support_agent_silent_minutes),
+        resident_silent=minutes(settings.support_resident_silent_minutes),
+        open_since=settings.office_hours.open_since,
     )
 
 
@@ -314,7 +331,7 @@ def build_turn_loop(
     reply_queue: ReplyQueueing | None = None,
     city_status: CityStatus | None = None,
     data_export: DataExport | None = None,
-    office_hours: str = DEFAULT_OFFICE_HOURS,
+    office_hours: OfficeHours | None = None,
     misses_for_person: int = 3,
     hold_over_limit: bool = False,
     close_pools: bool = False,

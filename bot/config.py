@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hmac
 import os
+import re
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.engine import make_url
 
-from conversations.support import DEFAULT_OFFICE_HOURS
+from conversations.office_hours import DEFAULT_OFFICE_HOURS, OfficeHours
 from staff.sso import OidcSettings, parse_role_map
 
 __all__ = ["ConfigError", "Settings", "default_database_url", "listener_url", "sqlite_path"]
@@ -142,11 +143,20 @@ class Settings:
     broadcast_lease_seconds: float = 120.0
     sms_segment_price: float = 0.30
     # Support takeover: how many conversations one agent may hold at once, and when staff
-    # answer (said to residents who ask for a person, in these words).
+    # answer (per day, public holidays closed, in ``city_timezone``).
     support_agent_limit: int = 5
-    office_hours: str = DEFAULT_OFFICE_HOURS
+    office_hours: OfficeHours = field(
+        default_factory=lambda: OfficeHours.parse(DEFAULT_OFFICE_HOURS)
+    )
     # The same question misunderstood this many times in a row asks a person to help (0: never).
     support_after_misses: int = 3
+    # The three timeouts, in minutes (None: off): waiting unclaimed (of open office time), an
+    # agent owing an answer, a resident not answering the agent.
+    support_unclaimed_minutes: float | None = 15.0
+    support_agent_silent_minutes: float | None = 10.0
+    support_resident_silent_minutes: float | None = 30.0
+    # The teams a conversation may be transferred to (empty: any short name).
+    support_teams: tuple[str, ...] = ()
     sms_currency: str = "ZAR"
     # Open data: how often the performance rollup is refreshed; the equity watch's threshold
     # (informal over formal median time to close) and the periods it compares.
@@ -249,13 +259,25 @@ class Settings:
             sms_currency=(text("CITYBOT_SMS_CURRENCY") or "ZAR").upper()[:8],
             oidc=_oidc(text, public_url),
             support_agent_limit=_number(env, "CITYBOT_SUPPORT_AGENT_LIMIT", 5, int, minimum=1),
-            office_hours=(text("CITYBOT_OFFICE_HOURS") or DEFAULT_OFFICE_HOURS)[:120],
+            office_hours=_office_hours(
+                text("CITYBOT_OFFICE_HOURS") or DEFAULT_OFFICE_HOURS,
+                text("CITYBOT_PUBLIC_HOLIDAYS") or "",
+                _timezone(text("CITYBOT_TIMEZONE") or "Africa/Johannesburg"),
+            ),
             support_after_misses=_number(env, "CITYBOT_SUPPORT_AFTER_MISSES", 3, int, minimum=0),
             open_data_refresh_seconds=_number(
                 env, "CITYBOT_OPEN_DATA_REFRESH_SECONDS", 300.0, float, minimum=1
             ),
             equity_threshold=_number(env, "CITYBOT_EQUITY_THRESHOLD", 1.5, float, minimum=1),
             equity_period=_equity_period(text("CITYBOT_EQUITY_PERIOD") or "month"),
+            support_unclaimed_minutes=_minutes(env, "CITYBOT_SUPPORT_UNCLAIMED_MINUTES", 15.0),
+            support_agent_silent_minutes=_minutes(
+                env, "CITYBOT_SUPPORT_AGENT_SILENT_MINUTES", 10.0
+            ),
+            support_resident_silent_minutes=_minutes(
+                env, "CITYBOT_SUPPORT_RESIDENT_SILENT_MINUTES", 30.0
+            ),
+            support_teams=_teams(text("CITYBOT_SUPPORT_TEAMS")),
         )
 
 
@@ -368,6 +390,40 @@ def _digest_time(raw: str | None) -> time | None:
         raise ConfigError(
             f"CITYBOT_DIGEST_TIME must be HH:MM or off, e.g. 18:00, got {raw!r}"
         ) from None
+
+
+def _office_hours(raw: str, holidays: str, zone: str) -> OfficeHours:
+    """``mon-fri 08:00-16:30; sat 09:00-12:00`` with ISO holidays, or a clear error at start-up."""
+    try:
+        return OfficeHours.parse(raw, holidays=holidays, zone=zone)
+    except ValueError as exc:
+        name = "CITYBOT_PUBLIC_HOLIDAYS" if "ISO date" in str(exc) else "CITYBOT_OFFICE_HOURS"
+        example = (
+            "2026-12-16,2026-12-25"
+            if name == "CITYBOT_PUBLIC_HOLIDAYS"
+            else "mon-fri 08:00-16:30; sat 09:00-12:00"
+        )
+        raise ConfigError(f"{name}: {exc}, e.g. {example}") from None
+
+
+def _minutes(env: Mapping[str, str], name: str, default: float) -> float | None:
+    """Minutes, or ``0``/``off`` for a timeout that never fires."""
+    raw = env.get(name, "").strip().lower()
+    if raw in ("off", "none", "no"):
+        return None
+    value = _number(env, name, default, float, minimum=0)
+    return value or None
+
+
+def _teams(raw: str | None) -> tuple[str, ...]:
+    teams = tuple(dict.fromkeys(t.strip().lower() for t in (raw or "").split(",") if t.strip()))
+    for team in teams:
+        if not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", team):
+            raise ConfigError(
+                f"CITYBOT_SUPPORT_TEAMS: {team!r} is not a team name (letters, digits, - and _), "
+                "e.g. zu,xh,af,electricity,water"
+            )
+    return teams
 
 
 def _timezone(raw: str) -> str:

@@ -29,7 +29,9 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
-__all__ = ["BackgroundWriter", "Metrics", "SettingAside"]
+from staff.support_stats import SupportStats
+
+__all__ = ["BackgroundWriter", "Metrics", "SettingAside", "SupportCollector"]
 
 # Turn latency buckets, in seconds: a turn should take a few milliseconds; 50 ms is the p99 target.
 # The "_created" timestamp series double the exposition for no use here.
@@ -122,6 +124,9 @@ class Metrics:
             "CITYBOT_EQUITY_THRESHOLD times formal areas' for two periods in a row (current)",
             registry=self.registry,
         )
+        # The support queue, read from the database at each scrape (``bot.web.operations``).
+        self.support = SupportCollector()
+        self.registry.register(self.support)
 
     def watch_writers(self, writers: Callable[[], Iterable[BackgroundWriter]]) -> None:
         """Report the SQL writers that work behind the turns, read at each scrape."""
@@ -179,3 +184,61 @@ class _WritersCollector(Collector):
                 set_aside.add_metric([writer.name], writer.set_aside)
         yield backlog
         yield set_aside
+
+
+class SupportCollector(Collector):
+    """The support queue's figures (``staff.support_stats``) as of the last scrape: waiting by
+    team, held, the longest wait, each agent's load, and over the last 24 hours the wait,
+    first-response and handle times (p50, p90) and the outcomes."""
+
+    def __init__(self) -> None:
+        self.latest: SupportStats | None = None
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self.latest
+        if stats is None:
+            return
+        waiting = GaugeMetricFamily(
+            "citybot_support_waiting",
+            "Conversations waiting for a person, by team ('' for anyone)",
+            labels=["team"],
+        )
+        for team, count in stats.waiting_by_team.items():
+            waiting.add_metric([team], count)
+        yield waiting
+        yield GaugeMetricFamily(
+            "citybot_support_held", "Conversations an agent holds now", value=stats.held
+        )
+        yield GaugeMetricFamily(
+            "citybot_support_oldest_wait_seconds",
+            "How long the conversation waiting longest has waited (0: none)",
+            value=stats.oldest_wait_seconds,
+        )
+        for name, figures, what in (
+            ("wait", stats.wait, "from asking for a person to the first claim"),
+            ("first_response", stats.first_response, "from the claim to the agent's first answer"),
+            ("handle", stats.handle, "from the claim to the close"),
+        ):
+            family = GaugeMetricFamily(
+                f"citybot_support_{name}_seconds",
+                f"Over the last {stats.window_hours:g} hours, {what}, by quantile",
+                labels=["quantile"],
+            )
+            for quantile, value in (("0.5", figures.p50), ("0.9", figures.p90)):
+                if value is not None:
+                    family.add_metric([quantile], value)
+            yield family
+        load = GaugeMetricFamily(
+            "citybot_support_agent_held", "Conversations each agent holds", labels=["agent_id"]
+        )
+        for agent in stats.agents:
+            load.add_metric([str(agent.agent_id)], agent.held)
+        yield load
+        outcomes = GaugeMetricFamily(
+            "citybot_support_outcomes",
+            f"Conversations closed over the last {stats.window_hours:g} hours, by outcome",
+            labels=["outcome"],
+        )
+        for outcome, count in stats.outcomes.items():
+            outcomes.add_metric([outcome], count)
+        yield outcomes

@@ -47,6 +47,7 @@ from notifier.status_notices import StatusNotices
 from staff.analytics_rollup import Rollup
 from staff.authentication import StaffAuthentication
 from staff.sso import OidcSignIn
+from staff.support_timeouts import SupportTimeouts
 
 __all__ = ["Services"]
 
@@ -91,6 +92,8 @@ class Services:
     # public ids of requests.
     rollup: Rollup
     open_data_key: bytes
+    # The support queue's three timeouts (the ``support_timeouts`` worker).
+    support_timeouts: SupportTimeouts
     # Staff single sign-on with OpenID Connect (CITYBOT_OIDC_ISSUER), or None.
     staff_sso: OidcSignIn | None = None
     # Turns in flight, so a graceful shutdown can wait for them.

@@ -13,6 +13,7 @@
 | ``held`` | runs the messages held over residents' rate limits once they slow down (``bot.inbound``) |
 | ``audit_sealer`` | seals new audit rows into the hash chain every minute (``staff.audit``) |
 | ``open_data`` | brings the published performance figures up to date (``staff.analytics_rollup``) |
+| ``support_timeouts`` | the support queue's timeouts, every 20 s, told to residents (``staff.support_timeouts``) |
 
 ``citybot worker`` runs them all (or ``--only`` some); ``citybot serve`` runs all but
 ``replies``, whose streams its web app reads itself (``bot.app``). A worker that fails is
@@ -34,7 +35,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 
 from bot.inbound import drain_held
 from bot.services import Services
+from bot.support_outbox import tell_resident
 from staff import audit
+from storage.types import utc_now
 
 __all__ = ["WORKERS", "repeat_until_stopped", "run_workers"]
 
@@ -51,6 +54,9 @@ STATUS_NOTICES_SECONDS = 5.0
 # row is sealed an edit to it would not show, so the window is kept to about a minute.
 AUDIT_SEAL_SECONDS = 60.0
 AUDIT_SEAL_BATCH = 5000
+# The support timeouts are minutes long: a sweep this often (or four times per the shortest
+# timeout, when that is shorter) keeps each within a few seconds of its time.
+SUPPORT_TIMEOUTS_SECONDS = 20.0
 
 Worker = Callable[[Services], Awaitable[None]]
 
@@ -150,6 +156,29 @@ async def _open_data(services: Services) -> None:
     )
 
 
+async def _support_timeouts(services: Services) -> None:
+    async def sweep() -> int:
+        now = utc_now()
+        # One transaction: each change, its audit row and the resident's message together.
+        async with services.session_factory() as session, session.begin():
+            told = await services.support_timeouts.sweep(session, now=now)
+            for ticket, text in told:
+                await tell_resident(session, ticket, text, now=now)
+        return 0
+
+    timeouts = services.support_timeouts
+    shortest = min(
+        (
+            t.total_seconds()
+            for t in (timeouts.unclaimed, timeouts.agent_silent, timeouts.resident_silent)
+            if t
+        ),
+        default=SUPPORT_TIMEOUTS_SECONDS * 4,
+    )
+    every = max(0.05, min(SUPPORT_TIMEOUTS_SECONDS, shortest / 4))
+    await repeat_until_stopped(sweep, idle_seconds=every, what="support timeouts")
+
+
 async def _replies(services: Services) -> None:
     """Read the reply queue's streams in this process (nothing to do without them)."""
     replies = services.replies
@@ -174,6 +203,7 @@ WORKERS: dict[str, Worker] = {
     "audit_sealer": _audit_sealer,
     "held": _held,
     "open_data": _open_data,
+    "support_timeouts": _support_timeouts,
 }
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from forms_runtime.effects import Ask, Cancelled, Effect, Notice, Reject, Review, Submit
+from forms_runtime.effects import Ask, Cancelled, Effect, Handoff, Notice, Reject, Review, Submit
 from forms_runtime.i18n import N_, tr
 
 __all__ = ["effect_text", "render_plain", "split_sentences"]
@@ -41,7 +41,7 @@ def effect_text(effect: Effect, locale: str, *, numbered_options: bool = True) -
         return "\n".join(lines)
     if isinstance(effect, Submit):
         return effect.confirmation
-    if isinstance(effect, Reject | Notice | Cancelled):
+    if isinstance(effect, Reject | Notice | Cancelled | Handoff):
         return effect.message
     raise TypeError(f"not an effect: {effect!r}")
 

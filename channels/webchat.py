@@ -53,6 +53,7 @@ from forms_runtime.effects import (
     Cancelled,
     Effect,
     GeoPoint,
+    Handoff,
     InputKind,
     Notice,
     Reject,
@@ -276,7 +277,7 @@ def _effect_json(effect: Effect) -> dict[str, Any] | None:
         return {"type": "error", "text": effect.message}
     if isinstance(effect, Notice):
         return {"type": "notice", "text": effect.message}
-    if isinstance(effect, Cancelled):
+    if isinstance(effect, Cancelled | Handoff):
         return {"type": "notice", "text": effect.message}
     if isinstance(effect, Submit):
         # The core turns a Submit into a stored submission and a confirmation Notice with the

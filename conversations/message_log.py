@@ -40,7 +40,7 @@ from sqlalchemy import Table, and_, bindparam, insert, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from channels.types import InboundMessage
-from forms_runtime.effects import Ask, Cancelled, Effect, Notice, Reject, Review
+from forms_runtime.effects import Ask, Cancelled, Effect, Handoff, Notice, Reject, Review
 from storage.failures import database_unreachable
 from storage.models import MessageLog, ResidentAddress
 from storage.resident_data import scrub_resident
@@ -119,7 +119,7 @@ def effect_text(effect: Effect) -> str:
     if isinstance(effect, Review):
         items = "; ".join(f"{i.number}. {i.label}: {i.value}" for i in effect.items)
         return f"{effect.title} {items} {effect.prompt}"
-    if isinstance(effect, Reject | Notice | Cancelled):
+    if isinstance(effect, Reject | Notice | Cancelled | Handoff):
         return effect.message
     return ""
 

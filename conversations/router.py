@@ -47,6 +47,7 @@ from conversations.language import (
     switch_language,
     taken_switch,
 )
+from conversations.office_hours import OfficeHours
 from conversations.status_lookup import answer_status
 from conversations.submissions import location_of
 from conversations.subscriptions import (
@@ -61,9 +62,9 @@ from conversations.subscriptions import (
     subscribe,
     unsubscribe,
 )
-from conversations.support import DEFAULT_OFFICE_HOURS, SupportDesk
+from conversations.support import URGENT, SupportDesk
 from conversations.turn_context import Turn
-from forms_runtime.effects import Notice, Reject, Submit
+from forms_runtime.effects import Handoff, Notice, Reject, Submit
 from forms_runtime.gazetteer import Gazetteer
 from forms_runtime.i18n import LOCALES, N_, tr
 from forms_runtime.model import Form
@@ -73,6 +74,10 @@ __all__ = ["DEFAULT_IDLE_TIMEOUT", "Router"]
 
 
 _MISUNDERSTOOD = N_("Sorry, I keep getting this wrong. I have asked a person to help you.")
+_BACK_TO_REPORT = N_("Back to your report.")
+# The envelope's mark of a form handed to a person: the first message after the handback hears
+# the form's question again (the engine moved on while the person had the conversation).
+_BACK_FROM_PERSON = "back_from_person"
 
 
 class Router:
@@ -82,7 +87,7 @@ class Router:
         *,
         gazetteer: Gazetteer | None = None,
         idle_timeout: timedelta = DEFAULT_IDLE_TIMEOUT,
-        office_hours: str = DEFAULT_OFFICE_HOURS,
+        office_hours: OfficeHours | None = None,
         data_export: DataExport | None = None,
         misses_for_person: int = 3,
     ) -> None:
@@ -128,6 +133,7 @@ class Router:
     async def _answer(self, turn: Turn) -> None:
         message = turn.message
         command = parse_command(message.text) if message.option_id is None else None
+        back_from_person = turn.envelope.pop(_BACK_FROM_PERSON, None)
         if command is not None and await self._command(turn, command):
             return
         pending = turn.envelope.get("pending")
@@ -139,8 +145,14 @@ class Router:
                 await self._count_misses(turn, said, question=str(pending.get("kind")))
             return
         form = turn.envelope.get("form")
+        if form is not None and back_from_person:
+            turn.say(Notice(tr(turn.locale, _BACK_TO_REPORT)))
+            self.flow.repeat_question(turn)
+            return
         if form is not None:
             self.flow.form_turn(turn)
+            if await self._hand_off(turn, said):
+                return
             await self._count_misses(turn, said, question=f"form:{form.get('at')}")
             await self._offer_news_after_report(turn, said)
             return
@@ -158,6 +170,32 @@ class Router:
                 label = place.get("place") or (f"ward {wards[0]}" if wards else "")
                 await offer_area_news(turn, str(label), wards)
                 return
+
+    async def _hand_off(self, turn: Turn, said: int) -> bool:
+        """The form said a person is needed (``Handoff``): the resident hears the form's reason
+        and their place in the queue, the ticket is urgent and for the form's team, and the
+        form's next question waits until the bot has the conversation back."""
+        found = next(
+            (i for i, e in enumerate(turn.effects[said:], said) if isinstance(e, Handoff)), None
+        )
+        if found is None:
+            return False
+        handoff = turn.effects[found]
+        assert isinstance(handoff, Handoff)
+        del turn.effects[found:]
+        turn.say(Notice(handoff.message))
+        form = self.forms.get(handoff.form_id)
+        await self.support.request(
+            turn,
+            reason="form",
+            priority=URGENT,
+            team=form.group if form is not None else None,
+            note=f"the form asked for a person at {handoff.form_id}/{handoff.step_id}: "
+            f"{handoff.reason}",
+        )
+        if turn.envelope.get("form") is not None:
+            turn.envelope[_BACK_FROM_PERSON] = True
+        return True
 
     async def _count_misses(self, turn: Turn, said: int, *, question: str) -> None:
         """The same question (a form's step, or one of the bot's own) not understood

@@ -7,13 +7,17 @@ ticket closes, the bot is silent: each message the resident sends is added to th
 transcript for the agent (``staff.support``). STOP still comes first, ends the takeover and tells
 the agent (a system line in the transcript).
 
+Outside office hours (``conversations.office_hours``) the resident is told when someone will be
+back, in their language, and that their messages stay in the queue. A form step that says a
+person is needed (``Handoff``, a live wire down) opens an urgent ticket, for the form's team.
+
 Which conversations are with a person is read from the database at most every ``refresh``
 per process (one small query), so a claim or a handback made by another process is seen within
 a second; a ticket this process opened is known at once.
 
 Example::
 
-    desk = SupportDesk("Monday to Friday, 08:00 to 16:30")
+    desk = SupportDesk(OfficeHours.parse("mon-fri 08:00-16:30"))
     ticket = await desk.ticket_of(turn)
     if ticket is not None and await desk.take(turn, ticket):
         return                                 # the agent answers, not the bot
@@ -27,29 +31,35 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from conversations.office_hours import OfficeHours
 from conversations.subscriptions import latest_wards
 from conversations.turn_context import Turn
 from forms_runtime.effects import Notice
 from forms_runtime.i18n import N_, tr
 from storage.models import SupportMessage, SupportTicket
 
-__all__ = ["DEFAULT_OFFICE_HOURS", "OPEN_STATES", "SupportDesk"]
+__all__ = ["OPEN_STATES", "URGENT", "SupportDesk"]
 
-# What residents are told about when staff answer (CITYBOT_OFFICE_HOURS).
-DEFAULT_OFFICE_HOURS = "Monday to Friday, 08:00 to 16:30"
 OPEN_STATES = ("waiting", "held")
+# The priority of a ticket a form opened (a danger): ahead of everyone who asked.
+URGENT = 10
 # How many recent claims the expected wait is taken from.
 _RECENT = 20
 _QUEUED = N_("A person will answer you here. You are number {position} in the queue.")
 _QUEUED_WAIT = N_(
     "A person will answer you here. You are number {position} in the queue; the wait is about {minutes} minutes."
 )
-_HOURS = N_("Our staff work {hours}. Your messages are kept for them.")
+_CLOSED = N_(
+    "Our staff are not at work now. Someone will be back on {when}. Leave your message here: it stays in the queue for them."
+)
 
 
 class SupportDesk:
-    def __init__(self, office_hours: str, *, refresh: timedelta = timedelta(seconds=1)) -> None:
-        self.office_hours = office_hours
+    def __init__(
+        self, office_hours: OfficeHours | None = None, *, refresh: timedelta = timedelta(seconds=1)
+    ) -> None:
+        # None: staff answer at any hour (a turn loop built without settings, in tests).
+        self.office_hours = office_hours or OfficeHours.parse("always")
         self.refresh = refresh
         self._open: dict[tuple[str, str], int] = {}
         self._read_at: datetime | None = None
@@ -87,8 +97,17 @@ class SupportDesk:
         )
         return True
 
-    async def request(self, turn: Turn, *, reason: str = "asked") -> None:
-        """Queue the conversation for a person (once: asking again says where it stands)."""
+    async def request(
+        self,
+        turn: Turn,
+        *,
+        reason: str = "asked",
+        priority: int = 0,
+        team: str | None = None,
+        note: str | None = None,
+    ) -> None:
+        """Queue the conversation for a person (once: asking again says where it stands).
+        ``note`` is a system line for the agent (why a form asked for a person)."""
         session = await turn.sql()
         message = turn.message
         ticket_id = await self.ticket_of(turn)
@@ -104,21 +123,32 @@ class SupportDesk:
                 locale=turn.locale,
                 reason=reason,
                 topic=form.get("form") or pending.get("form_id"),
+                team=team,
                 ward=wards[0] if wards else None,
+                priority=priority,
                 state="waiting",
                 created_at=turn.now,
+                queued_at=turn.now,
                 last_resident_at=turn.now,
             )
             session.add(ticket)
             await session.flush()
             ticket_id = ticket.id
             self._open[(message.channel, message.address)] = ticket_id
+        if note:
+            session.add(
+                SupportMessage(ticket_id=ticket_id, direction="system", text=note, at=turn.now)
+            )
         position, minutes = await _place(session, ticket_id)
-        if minutes is None:
+        when_back = None
+        if not self.office_hours.is_open(turn.now):
+            when_back = self.office_hours.when_back(turn.now, turn.locale)
+        if minutes is None or when_back is not None:
             turn.say(Notice(tr(turn.locale, _QUEUED, position=position)))
         else:
             turn.say(Notice(tr(turn.locale, _QUEUED_WAIT, position=position, minutes=minutes)))
-        turn.say(Notice(tr(turn.locale, _HOURS, hours=self.office_hours)))
+        if when_back is not None:
+            turn.say(Notice(tr(turn.locale, _CLOSED, when=when_back)))
 
     async def end_for_opt_out(self, turn: Turn) -> None:
         """STOP during a takeover: the ticket closes and the agent is told."""

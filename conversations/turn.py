@@ -60,6 +60,7 @@ from conversations.held_inbound import HeldInbound
 from conversations.keys import ConversationKey
 from conversations.locks import BaseLocks
 from conversations.message_log import MessageLogWriter, inbound_row, outbound_row, write_rows
+from conversations.office_hours import OfficeHours
 from conversations.picker import ServicePicker
 from conversations.ports import CityStatus, ReplyEncoder, ReplyQueueing
 from conversations.rate_limit import (
@@ -80,7 +81,6 @@ from conversations.residents import (
 from conversations.router import Router
 from conversations.state_store import BaseStateStore, SqlStateStore
 from conversations.submissions import StoreWork, store_many, store_submission
-from conversations.support import DEFAULT_OFFICE_HOURS
 from conversations.turn_context import Turn, Write, run_writes
 from forms_runtime.effects import Effect, Notice, Submit
 from forms_runtime.gazetteer import Gazetteer
@@ -136,7 +136,7 @@ class TurnLoop:
         gazetteer: Gazetteer | None = None,
         clock: Clock = utc_now,
         idle_timeout: timedelta = DEFAULT_IDLE_TIMEOUT,
-        office_hours: str = DEFAULT_OFFICE_HOURS,
+        office_hours: OfficeHours | None = None,
         city_status: CityStatus | None = None,
         profile_recheck: timedelta | None = None,
         reply_queue: ReplyQueueing | None = None,

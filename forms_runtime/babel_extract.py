@@ -75,6 +75,7 @@ def _form(root: yaml.MappingNode) -> Iterator[Extracted]:
             if name == "prompt":
                 note += " (must fit one SMS)"
             yield from _text(step.get(name), note)
+        yield from _handoff(step.get("handoff"), where)
         validation = step.get("validation")
         if isinstance(validation, yaml.MappingNode):
             yield from _text(
@@ -93,12 +94,19 @@ def _options(node: yaml.Node | None, where: str) -> Iterator[Extracted]:
         at = f"{where}, option {_scalar(option.get('id')) or '?'}"
         for name in OPTION_TEXT_FIELDS:
             yield from _text(option.get(name), f"{at}: {name}")
+        yield from _handoff(option.get("handoff"), at)
         synonyms = option.get("synonyms")
         if isinstance(synonyms, yaml.SequenceNode):
             for synonym in synonyms.value:
                 # A synonym is a word a resident may type to pick the option: translate it as
                 # the word people use, not as a definition.
                 yield from _text(synonym, f"{at}: synonym (a word residents type)")
+
+
+def _handoff(node: yaml.Node | None, where: str) -> Iterator[Extracted]:
+    if isinstance(node, yaml.MappingNode):
+        note = f"{where}: handoff reason (told to the resident as a person is called)"
+        yield from _text(_mapping(node).get("reason"), note)
 
 
 def _mapping(node: yaml.MappingNode) -> dict[str, yaml.Node]:

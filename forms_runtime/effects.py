@@ -21,6 +21,7 @@ __all__ = [
     "Cancelled",
     "Effect",
     "GeoPoint",
+    "Handoff",
     "Inbound",
     "InputKind",
     "MediaRef",
@@ -147,4 +148,18 @@ class Cancelled:
     message: str
 
 
-Effect = Ask | Reject | Notice | Review | Submit | Cancelled
+@dataclass(frozen=True, slots=True)
+class Handoff:
+    """The form says a person is needed now (a step's or an option's ``handoff``): the
+    conversation layer queues it for staff, urgently, and tells the resident ``message`` (the
+    form's reason, translated). The form's state has moved on: after the handback it carries on
+    with the next question. ``step_id`` is the step that asked, for the agent."""
+
+    form_id: str
+    step_id: str
+    message: str
+    # The English source of the reason, for the agent's transcript.
+    reason: str
+
+
+Effect = Ask | Reject | Notice | Review | Submit | Cancelled | Handoff

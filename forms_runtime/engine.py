@@ -30,6 +30,7 @@ from forms_runtime.effects import (
     Ask,
     Cancelled,
     Effect,
+    Handoff,
     Inbound,
     InputKind,
     Notice,
@@ -136,7 +137,8 @@ def step(
         state["answers"][current.id] = outcome.value
         state.pop("pending", None)
         state.pop("misses", None)
-        return _advance(form, state, after=at, effects=[])
+        needs_person = _handoff(form, current, state)
+        return _advance(form, state, after=at, effects=[needs_person] if needs_person else [])
     if isinstance(outcome, answer_kinds.NeedsPick):
         state["pending"] = outcome.pending
         state.pop("misses", None)
@@ -337,6 +339,23 @@ def _review_answer(
         change=words["change"].upper(),
     )
     return state, [Reject(msg), _review(form, state)]
+
+
+def _handoff(form: Form, current: Step, state: FormState) -> Handoff | None:
+    """The ``Handoff`` the answer just given calls for: the step's (its ``when`` holding, which
+    may name the step itself), else that of the option chosen."""
+    answers = state["answers"]
+    value = answers.get(current.id)
+    marked = current.handoff
+    if marked is not None and marked.when is not None:
+        marked = marked if parse_condition(marked.when).evaluate(answers) else None
+    if marked is None:
+        chosen = value if isinstance(value, list) else [value]
+        marked = next((o.handoff for o in current.options if o.handoff and o.id in chosen), None)
+    if marked is None:
+        return None
+    message = tr(state["locale"], marked.reason)
+    return Handoff(form_id=form.id, step_id=current.id, message=message, reason=marked.reason)
 
 
 def _submit(form: Form, state: FormState, effects: list[Effect]) -> tuple[FormState, list[Effect]]:

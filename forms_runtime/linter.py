@@ -65,6 +65,8 @@ RULES: dict[str, str] = {
     "ucs2-character": "no character forces UCS-2 where a GSM-7 one would do",
     "too-many-options": "a list of more than 9 options is grouped for SMS",
     "govuk-style": "English texts say what to do, without invalid/please/sorry/error/wrong",
+    "handoff-without-reason": "a hand-off to a person says why, in words the resident is told",
+    "handoff-never": "a step's hand-off `when` can come true",
 }
 
 
@@ -84,7 +86,9 @@ HasTranslation = Callable[[str, str], bool]
 _MAX_OPTIONS = 9
 # Texts a resident reads as instructions or messages; option labels and titles are names of
 # things, where "Billing error" is a fair label.
-_STYLE_KINDS = frozenset({"prompt", "hint", "pattern_message", "purpose", "confirmation"})
+_STYLE_KINDS = frozenset(
+    {"prompt", "hint", "pattern_message", "purpose", "confirmation", "handoff"}
+)
 _STYLE_WORDS = re.compile(r"\b(invalid|please|sorry|error|wrong)\b", re.IGNORECASE)
 _STYLE_HINTS = {
     "invalid": "say what to enter instead, e.g. 'Enter a date, like 3 Dec'",
@@ -118,6 +122,9 @@ def _form_texts(form: Form, lines: SourceLines) -> Iterator[_Text]:
             value = getattr(step, kind)
             if value is not None:
                 yield _Text(kind, f"{where} {kind}", lines.get((*at, kind), step.line), value)
+        if step.handoff is not None:
+            line = lines.get((*at, "handoff", "reason"), step.line)
+            yield _Text("handoff", f"{where} handoff reason", line, step.handoff.reason)
         message = step.validation.pattern_message
         if message is not None:
             line = lines.get((*at, "validation", "pattern_message"), step.line)
@@ -131,6 +138,9 @@ def _form_texts(form: Form, lines: SourceLines) -> Iterator[_Text]:
             for k, synonym in enumerate(option.synonyms):
                 line = lines.get((*o_at, "synonyms", k), step.line)
                 yield _Text("synonym", f"{o_where} synonym", line, synonym)
+            if option.handoff is not None:
+                line = lines.get((*o_at, "handoff", "reason"), step.line)
+                yield _Text("handoff", f"{o_where} handoff reason", line, option.handoff.reason)
 
 
 class _FormLinter:
@@ -297,15 +307,20 @@ class _FormLinter:
     # --- conditions ---
 
     def when_values(self, step: Step, index: int) -> None:
-        if step.when is None:
-            return
-        line = self.lines.get(("steps", index, "when"), step.line)
-        for test in parse_condition(step.when).comparisons:
-            target = self.form.step(test.name)
-            for problem in _value_problems(test, target):
-                self.add(line, *problem)
-                # That step is unreachable too, but the value is the mistake to report.
-                self.explained.add(step.id)
+        if step.when is not None:
+            line = self.lines.get(("steps", index, "when"), step.line)
+            for test in parse_condition(step.when).comparisons:
+                target = self.form.step(test.name)
+                for problem in _value_problems(test, target):
+                    self.add(line, *problem)
+                    # That step is unreachable too, but the value is the mistake to report.
+                    self.explained.add(step.id)
+        if step.handoff is not None and step.handoff.when is not None:
+            line = self.lines.get(("steps", index, "handoff", "when"), step.line)
+            for test in parse_condition(step.handoff.when).comparisons:
+                for problem in _value_problems(test, self.form.step(test.name)):
+                    self.add(line, *problem)
+                    self.explained.add(f"handoff:{step.id}")
 
     def reachability(self) -> None:
         domains: dict[str, list[Any]] = {}
@@ -318,6 +333,26 @@ class _FormLinter:
                 if not reachable and step.id not in self.explained:
                     self.unreachable(step, index, condition, domains)
             domains[step.id] = _domain(step, literals.get(step.id, []), reachable)
+            if reachable:
+                self.handoff_reachable(step, index, domains)
+
+    def handoff_reachable(self, step: Step, index: int, domains: Mapping[str, list[Any]]) -> None:
+        """A step's hand-off whose `when` no answer can make true would never call a person."""
+        handoff = step.handoff
+        if handoff is None or handoff.when is None or f"handoff:{step.id}" in self.explained:
+            return
+        condition = parse_condition(handoff.when)
+        # Asked means answered: the step's own "not answered" stands for no answer yet.
+        answered = {**domains, step.id: [v for v in domains[step.id] if v is not None]}
+        if _satisfiable(condition, answered):
+            return
+        line = self.lines.get(("steps", index, "handoff", "when"), step.line)
+        self.add(
+            line,
+            "handoff-never",
+            f"step `{step.id}` hand-off `{handoff.when}` is false for every possible answer",
+            "check the condition: a person would never be asked for",
+        )
 
     def unreachable(
         self, step: Step, index: int, condition: Condition, domains: Mapping[str, list[Any]]
@@ -399,10 +434,12 @@ def _shown(value: str | float) -> str:
 def _literals_by_step(form: Form) -> dict[str, list[Any]]:
     found: dict[str, list[Any]] = {}
     for step in form.steps:
-        if step.when is None:
-            continue
-        for test in parse_condition(step.when).comparisons:
-            found.setdefault(test.name, []).extend(lit.value for lit in test.values)
+        handoff_when = step.handoff.when if step.handoff is not None else None
+        for source in (step.when, handoff_when):
+            if source is None:
+                continue
+            for test in parse_condition(source).comparisons:
+                found.setdefault(test.name, []).extend(lit.value for lit in test.values)
     return found
 
 

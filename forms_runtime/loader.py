@@ -33,7 +33,7 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 import yaml
 
 from forms_runtime.expressions import ConditionError, parse_condition
-from forms_runtime.model import Form, Option, Step, StepType, Validation
+from forms_runtime.model import Form, Handoff, Option, Step, StepType, Validation
 
 __all__ = [
     "FormError",
@@ -135,8 +135,9 @@ _STEP_KEYS = (
     "options",
     "personal",
     "purpose",
+    "handoff",
 )
-_OPTION_KEYS = ("id", "label", "synonyms", "group")
+_OPTION_KEYS = ("id", "label", "synonyms", "group", "handoff")
 _TEXT_TYPES = (StepType.TEXT, StepType.LONG_TEXT, StepType.NAME)
 _VALIDATION_KEYS: dict[StepType, tuple[str, ...]] = {
     StepType.NUMBER: ("min", "max"),
@@ -459,6 +460,11 @@ class _Builder:
         if when is not None:
             self.attempt(None, self.condition, fields["when"], when, where, step_id)
         required = self.optional(fields, "required", self.boolean, where)
+        handoff = None
+        if "handoff" in fields:
+            handoff = self.attempt(
+                None, self.handoff, fields["handoff"], where, (*at, "handoff"), step_id
+            )
         step = Step(
             id=step_id,
             type=step_type or StepType.TEXT,
@@ -471,6 +477,7 @@ class _Builder:
             personal=personal,
             purpose=purpose,
             label=self.optional(fields, "label", self.text, where),
+            handoff=handoff,
             line=_line(node),
         )
         if step_id:
@@ -478,6 +485,50 @@ class _Builder:
         if len(self.problems) > before:
             raise _Abandoned
         return step
+
+    def handoff(self, node: yaml.Node, where: str, at: NodePath, step_id: str | None) -> Handoff:
+        """``handoff: {reason: ..., when: ...}`` on a step (``when`` may name the step itself),
+        ``handoff: {reason: ...}`` on an option."""
+        allowed = ("reason", "when") if step_id is not None else ("reason",)
+        if not isinstance(node, yaml.MappingNode):
+            self.fail(
+                node,
+                f"{where} `handoff` must say why a person is needed",
+                "write `handoff:` with `reason: <what the resident is told>` under it",
+                rule="handoff-without-reason",
+            )
+        fields = self.mapping(node, f"{where} `handoff`", allowed, at)
+        if "reason" not in fields:
+            self.fail(
+                node,
+                f"{where} `handoff` has no `reason`",
+                "add `reason:` saying what the resident is told (and why a person is needed)",
+                rule="handoff-without-reason",
+            )
+        reason = self.text(fields["reason"], f"{where} `handoff` reason")
+        when = self.optional(fields, "when", self.text, f"{where} `handoff`")
+        if when is not None and step_id is not None:
+            self.handoff_condition(fields["when"], when, where, step_id)
+        return Handoff(reason=reason, when=when)
+
+    def handoff_condition(self, node: yaml.Node, source: str, where: str, step_id: str) -> None:
+        try:
+            condition = parse_condition(source)
+        except ConditionError as exc:
+            self.fail(
+                node,
+                f"{where} `handoff` `when`: {exc.message} at column {exc.position + 1}",
+                f"e.g. `{step_id} == yes`",
+                rule="when-syntax",
+            )
+        for name in dict.fromkeys(test.name for test in condition.comparisons):
+            if name != step_id and name not in self.earlier_ids:
+                self.report(
+                    node,
+                    f"{where} `handoff` `when` refers to `{name}`, which is not this step or an earlier one",
+                    f"name this step (`{step_id}`) or one asked before it",
+                    rule="when-later-step" if name in self.later_ids else "when-unknown-step",
+                )
 
     def step_type(self, node: yaml.Node, where: str) -> StepType:
         value = self.text(node, f"{where} `type`")
@@ -581,6 +632,11 @@ class _Builder:
             label=self.read_key(fields, "label", self.text, f"{name} label", ""),
             synonyms=synonyms,
             group=self.optional(fields, "group", self.text, name),
+            handoff=self.attempt(
+                None, self.handoff, fields["handoff"], name, (*option_at, "handoff"), None
+            )
+            if "handoff" in fields
+            else None,
         )
         if len(self.problems) > before:
             raise _Abandoned

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-__all__ = ["Form", "Option", "Step", "StepType", "Validation", "personal_steps"]
+__all__ = ["Form", "Handoff", "Option", "Step", "StepType", "Validation", "personal_steps"]
 
 
 class StepType(StrEnum):
@@ -35,6 +35,16 @@ class StepType(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class Handoff:
+    """A person is needed: a gas smell, a live wire down. Once the step is answered (and
+    ``when`` holds, a condition that may name the step itself), the engine says ``reason`` to
+    the resident and the conversation goes to the support queue, ahead of the others."""
+
+    reason: str
+    when: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Option:
     id: str
     label: str
@@ -42,6 +52,8 @@ class Option:
     synonyms: tuple[str, ...] = ()
     # For long lists on SMS: options sharing a group are offered group first.
     group: str | None = None
+    # Choosing this option needs a person (see ``Handoff``; an option's has no ``when``).
+    handoff: Handoff | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +85,7 @@ class Step:
     purpose: str | None = None
     # Label used on the review screen; defaults to the prompt.
     label: str | None = None
+    handoff: Handoff | None = None
     line: int = 0
 
 

@@ -1,8 +1,8 @@
-"""Support takeover, the staff side: the queue, claiming a conversation, replying, notes, and
-handing it back to the bot.
+"""Support takeover, the staff side: the queue, claiming a conversation, replying, notes,
+transferring it to another agent or a team, and handing it back to the bot.
 
 Each function works in the caller's transaction and audits what it does (``support.claim``,
-``.reply``, ``.note``, ``.handback``, ``.assign``, ``.view``), so the change and its audit row
+``.reply``, ``.note``, ``.handback``, ``.assign``, ``.transfer``, ``.view``), so the change and its audit row
 commit together. The resident's side (opening a ticket, the bot keeping silent) is
 ``conversations.support``; what an agent sends reaches the resident through the notification
 outbox (the caller enqueues it in the same transaction), in order, paced, with receipts.
@@ -11,6 +11,8 @@ outbox (the caller enqueues it in the same transaction), in order, paced, with r
   other gets ``Conflict`` ("already taken"). An agent holds at most ``limit`` conversations.
 * **Ward scope.** A ward-scoped account sees and takes only tickets of residents in its wards;
   a ticket whose ward is unknown is for city-wide staff.
+* **Teams.** A ticket may be for a team (a language or a department: ``zu``, ``electricity``);
+  the queue filters by it, and a transfer to a team puts the ticket back in the queue for it.
 * **Personal data.** The resident's address is masked in every answer.
 
 Example::
@@ -21,7 +23,8 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -32,13 +35,14 @@ from forms_runtime.i18n import N_, tr
 from staff import audit
 from staff.errors import Conflict, InvalidStaffInput, NotFound
 from staff.identity import StaffIdentity
-from staff.roles import Permission
-from storage.models import Submission, SupportMessage, SupportTicket
+from staff.roles import Permission, Role, permissions_for
+from storage.models import StaffAccount, Submission, SupportMessage, SupportTicket
 
 __all__ = [
     "HANDBACK_NOTICE",
     "MAX_TEXT",
     "OUTCOMES",
+    "TRANSFER_NOTICE",
     "TicketView",
     "assign",
     "claim",
@@ -46,6 +50,8 @@ __all__ = [
     "note",
     "queue",
     "reply",
+    "team_name",
+    "transfer",
     "view",
 ]
 
@@ -54,7 +60,9 @@ OUTCOMES = ("resolved", "handed_back", "no_answer", "referred", "duplicate")
 HANDBACK_NOTICE = N_(
     "You are talking to the city's assistant again. Carry on where you were, or send MENU."
 )
+TRANSFER_NOTICE = N_("Another member of staff will carry on with you here.")
 _OPEN = ("waiting", "held")
+_TEAM = re.compile(r"[a-z][a-z0-9_-]{0,31}\Z")
 
 
 async def _ticket(
@@ -78,11 +86,12 @@ async def queue(
     language: str | None = None,
     channel: str | None = None,
     topic: str | None = None,
+    team: str | None = None,
     include_held: bool = False,
     limit: int = 100,
 ) -> list[SupportTicket]:
     """Waiting conversations, highest priority first, then longest waiting (filtered by the
-    resident's language, channel or topic: what an agent can handle)."""
+    resident's language, channel, topic or team: what an agent can handle)."""
     states = _OPEN if include_held else ("waiting",)
     query = select(SupportTicket).where(SupportTicket.state.in_(states))
     if identity.wards is not None:
@@ -93,6 +102,8 @@ async def queue(
         query = query.where(SupportTicket.channel == channel)
     if topic:
         query = query.where(SupportTicket.topic == topic)
+    if team:
+        query = query.where(SupportTicket.team == team)
     ordered = query.order_by(
         SupportTicket.priority.desc(), SupportTicket.created_at, SupportTicket.id
     ).limit(limit)
@@ -119,7 +130,12 @@ async def claim(
     won = await session.execute(
         update(SupportTicket)
         .where(SupportTicket.id == ticket_id, SupportTicket.state == "waiting")
-        .values(state="held", agent_id=identity.account_id, claimed_at=now)
+        .values(
+            state="held",
+            agent_id=identity.account_id,
+            claimed_at=func.coalesce(SupportTicket.claimed_at, now),
+            held_since=now,
+        )
         .execution_options(synchronize_session=False)
     )
     if not getattr(won, "rowcount", 0):
@@ -244,7 +260,10 @@ async def assign(
         raise Conflict(f"conversation {ticket.id} is closed")
     ticket.agent_id = agent_id
     ticket.state = "held" if agent_id is not None else "waiting"
-    ticket.claimed_at = now if agent_id is not None else ticket.claimed_at
+    ticket.held_since = now if agent_id is not None else None
+    ticket.queued_at = ticket.queued_at if agent_id is not None else now
+    if agent_id is not None:
+        ticket.claimed_at = ticket.claimed_at or now
     session.add(
         SupportMessage(
             ticket_id=ticket.id,
@@ -256,6 +275,100 @@ async def assign(
     )
     await _audit(session, identity, "support.assign", ticket.id, address, to=agent_id)
     return ticket
+
+
+def team_name(team: str, teams: Collection[str] = ()) -> str:
+    """A team's name as tickets carry it; ``InvalidStaffInput`` for one that is not a name or,
+    when ``teams`` are configured, not one of them."""
+    name = team.strip().lower()
+    if not _TEAM.match(name):
+        raise InvalidStaffInput("a team is a short name: letters, digits, - and _ (e.g. zu)")
+    if teams and name not in teams:
+        raise InvalidStaffInput(f"team is one of {', '.join(sorted(teams))}")
+    return name
+
+
+async def transfer(
+    session: AsyncSession,
+    identity: StaffIdentity,
+    ticket_id: int,
+    *,
+    agent_id: int | None,
+    team: str | None,
+    now: datetime,
+    limit: int,
+    teams: Collection[str] = (),
+    address: str | None,
+) -> tuple[SupportTicket, str]:
+    """Pass a conversation to another agent (who holds it at once, within their limit and
+    wards), or to a team (back in the queue, in its place, for that team), or both. Its holder
+    or a supervisor may. Returns the ticket and what the resident is told, in their language."""
+    if agent_id is None and not team:
+        raise InvalidStaffInput("name an agent (account_id) or a team, or both")
+    name = team_name(team, teams) if team else None
+    ticket = await _ticket(session, identity, ticket_id, for_update=True)
+    if ticket.state not in _OPEN:
+        raise Conflict(f"conversation {ticket.id} is closed")
+    if not identity.can(Permission.MANAGE_QUEUE):
+        _holder(identity, ticket)
+    before = ticket.agent_id
+    if agent_id is not None:
+        await _can_take(session, ticket, agent_id, limit)
+        ticket.state, ticket.agent_id, ticket.held_since = "held", agent_id, now
+        ticket.claimed_at = ticket.claimed_at or now
+    else:
+        ticket.state, ticket.agent_id, ticket.held_since = "waiting", None, None
+        ticket.queued_at = now
+    if name is not None:
+        ticket.team = name
+    to = " and ".join(
+        part
+        for part in (f"agent {agent_id}" if agent_id else "", f"team {name}" if name else "")
+        if part
+    )
+    session.add(
+        SupportMessage(
+            ticket_id=ticket.id,
+            direction="system",
+            author_id=identity.account_id,
+            text=f"transferred to {to}",
+            at=now,
+        )
+    )
+    await _audit(
+        session,
+        identity,
+        "support.transfer",
+        ticket.id,
+        address,
+        from_agent=before,
+        to_agent=agent_id,
+        to_team=name,
+    )
+    return ticket, tr(ticket.locale, TRANSFER_NOTICE)
+
+
+async def _can_take(
+    session: AsyncSession, ticket: SupportTicket, agent_id: int, limit: int
+) -> None:
+    """The agent a conversation is passed to exists, may take conversations over, covers the
+    resident's ward and has room for one more."""
+    account = await session.get(StaffAccount, agent_id)
+    known = {role.value for role in Role}
+    roles = [Role(r) for r in (account.roles if account else []) if r in known]
+    if account is None or not account.active or Permission.TAKE_OVER not in permissions_for(roles):
+        raise InvalidStaffInput(f"account {agent_id} is not an active agent")
+    if ticket.agent_id == agent_id:
+        raise Conflict(f"conversation {ticket.id} is theirs already")
+    if account.wards is not None and ticket.ward not in account.wards:
+        raise Conflict(f"the resident's ward is not one of agent {agent_id}'s wards")
+    held = await session.scalar(
+        select(func.count()).where(
+            SupportTicket.agent_id == agent_id, SupportTicket.state == "held"
+        )
+    )
+    if int(held or 0) >= limit:
+        raise Conflict(f"agent {agent_id} already holds {limit} conversations")
 
 
 @dataclass(frozen=True, slots=True)

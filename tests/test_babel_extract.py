@@ -105,8 +105,12 @@ def _form_texts(form: Form) -> set[str]:
         texts |= {t for t in (s.prompt, s.hint, s.label, s.purpose) if t}
         if s.validation.pattern_message:
             texts.add(s.validation.pattern_message)
+        if s.handoff:
+            texts.add(s.handoff.reason)
         for o in s.options:
             texts |= {o.label, *o.synonyms}
+            if o.handoff:
+                texts.add(o.handoff.reason)
     return texts
 
 

@@ -28,7 +28,9 @@ def test_the_workers_are_named_once() -> None:
         "housekeeping",
         "replies",
         "audit_sealer",
+        "held",
         "open_data",
+        "support_timeouts",
     ]
 
 

@@ -30,6 +30,8 @@ from bot.bootstrap import check_city
 from bot.queue_backlogs import QUEUES, Backlog, read_backlogs
 from bot.services import Services
 from staff.equity import equity_alerts
+from staff.support_stats import support_stats
+from storage.types import utc_now
 
 __all__ = ["add_routes"]
 
@@ -104,6 +106,9 @@ def add_routes(app: web.Application, services: Services) -> None:
         # Database down: the same.
         with contextlib.suppress(Exception):
             await asyncio.wait_for(_equity(services), CHECK_TIMEOUT)
+        # The database down: the support series keep their last values (/readyz says why).
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(_support_queue(services), CHECK_TIMEOUT)
         body, content_type = services.metrics.exposition()
         # aiohttp wants the charset apart from the media type.
         media_type, _, params = content_type.partition(";")
@@ -155,6 +160,11 @@ async def _equity(services: Services) -> None:
             session, threshold=settings.equity_threshold, period=settings.equity_period
         )
     services.metrics.equity_alerts.set(sum(1 for a in alerts if a.current))
+
+
+async def _support_queue(services: Services) -> None:
+    async with services.session_factory() as session:
+        services.metrics.support.latest = await support_stats(session, now=utc_now())
 
 
 async def _database(services: Services) -> None:

@@ -1,36 +1,40 @@
 """The admin API's support endpoints: the queue, a conversation with its transcript, claim,
-reply, internal notes, hand back to the bot, and a supervisor's assignment.
+reply, internal notes, transfer to an agent or a team, hand back to the bot, a supervisor's
+assignment, and the queue's figures.
 
-Thin handlers over ``staff.support``. What an agent sends, and the notice that the bot is back,
-go to the resident through the notification outbox in the same commit as the transcript line
-(``notifier.outbox``): in order, paced per channel, logged with the provider's id for receipts.
+Thin handlers over ``staff.support`` and ``staff.support_stats``. What an agent sends, and the
+notices that the bot is back or that someone else carries on, go to the resident through the
+notification outbox in the same commit as the transcript line (``bot.support_outbox``): in
+order, paced per channel, logged with the provider's id for receipts.
 
 Example::
 
     GET  /api/v1/support/queue?language=zu
     POST /api/v1/support/tickets/12/claim            -> 409 if another agent was quicker
     POST /api/v1/support/tickets/12/messages {"text": "Sawubona, ..."}
+    POST /api/v1/support/tickets/12/transfer {"team": "electricity"}
     POST /api/v1/support/tickets/12/handback {"outcome": "resolved"}
+    GET  /api/v1/support/stats?hours=24
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from bot.support_outbox import AGENT_PURPOSE, tell_resident
 from bot.web import staff_api_schemas as schemas
 from bot.web.staff_api_table import Call, Endpoint, Field
-from notifier.outbox import enqueue
-from notifier.ports import ResidentMessage
 from staff import support
 from staff.roles import Permission
+from staff.support_stats import Percentiles, SupportStats, support_stats
 from storage.models import SupportMessage, SupportTicket
 from storage.types import utc_now
 
-__all__ = ["ENDPOINTS"]
+# AGENT_PURPOSE: the console asks whether WhatsApp has a template for it (support-console).
+__all__ = ["AGENT_PURPOSE", "ENDPOINTS", "stats_json"]
 
 _ID = "{id:[^/]{1,40}}"
-# The purpose agent messages go out under (WhatsApp's template for it outside 24 hours).
-AGENT_PURPOSE = "agent_reply"
 
 
 def _mask(address: str | None) -> str | None:
@@ -48,6 +52,7 @@ def _ticket(t: SupportTicket) -> dict[str, Any]:
         "language": t.locale,
         "reason": t.reason,
         "topic": t.topic,
+        "team": t.team,
         "ward": t.ward,
         "priority": t.priority,
         "state": t.state,
@@ -72,6 +77,7 @@ async def list_queue(call: Call) -> dict[str, Any]:
             language=q.get("language"),
             channel=q.get("channel"),
             topic=q.get("topic"),
+            team=q.get("team"),
             include_held=q.get("state") == "open",
             limit=call.limit,
         )
@@ -101,28 +107,13 @@ async def claim_ticket(call: Call) -> dict[str, Any]:
         return _ticket(ticket)
 
 
-def _to_resident(ticket: SupportTicket, text: str) -> ResidentMessage | None:
-    if ticket.resident_id is None:
-        return None
-    return ResidentMessage(
-        resident_id=ticket.resident_id,
-        channel=ticket.channel,
-        locale=ticket.locale,
-        text=text,
-        purpose=AGENT_PURPOSE,
-        reference=f"T{ticket.id}",
-    )
-
-
 async def send_message(call: Call) -> dict[str, Any]:
     now = utc_now()
     async with call.services.session_factory() as session, session.begin():
         ticket = await support.reply(
             session, call.identity, call.path_id(), call.body["text"], now=now, address=call.address
         )
-        message = _to_resident(ticket, call.body["text"].strip())
-        if message is not None:
-            await enqueue(session, message, submission_id=None, now=now)
+        await tell_resident(session, ticket, call.body["text"].strip(), now=now)
         return _ticket(ticket)
 
 
@@ -150,9 +141,7 @@ async def hand_back(call: Call) -> dict[str, Any]:
             now=now,
             address=call.address,
         )
-        message = _to_resident(ticket, notice)
-        if message is not None and ticket.address is not None:
-            await enqueue(session, message, submission_id=None, now=now)
+        await tell_resident(session, ticket, notice, now=now)
         return _ticket(ticket)
 
 
@@ -169,6 +158,56 @@ async def assign_ticket(call: Call) -> dict[str, Any]:
         return _ticket(ticket)
 
 
+async def transfer_ticket(call: Call) -> dict[str, Any]:
+    now = utc_now()
+    settings = call.services.settings
+    async with call.services.session_factory() as session, session.begin():
+        ticket, notice = await support.transfer(
+            session,
+            call.identity,
+            call.path_id(),
+            agent_id=call.body.get("account_id"),
+            team=call.body.get("team"),
+            now=now,
+            limit=settings.support_agent_limit,
+            teams=settings.support_teams,
+            address=call.address,
+        )
+        await tell_resident(session, ticket, notice, now=now)
+        return _ticket(ticket)
+
+
+def _percentiles(p: Percentiles) -> dict[str, Any]:
+    return {"count": p.count, "p50_seconds": p.p50, "p90_seconds": p.p90}
+
+
+def stats_json(stats: SupportStats) -> dict[str, Any]:
+    return {
+        "window_hours": stats.window_hours,
+        "waiting": stats.waiting,
+        "waiting_by_team": stats.waiting_by_team,
+        "held": stats.held,
+        "oldest_wait_seconds": stats.oldest_wait_seconds,
+        "wait": _percentiles(stats.wait),
+        "first_response": _percentiles(stats.first_response),
+        "handle": _percentiles(stats.handle),
+        "agents": [{"agent_id": a.agent_id, "name": a.name, "held": a.held} for a in stats.agents],
+        "agent_limit": None,
+        "outcomes": stats.outcomes,
+    }
+
+
+async def get_stats(call: Call) -> dict[str, Any]:
+    hours = int(call.query.get("hours") or 24)
+    async with call.services.session_factory() as session:
+        stats = await support_stats(
+            session, now=utc_now(), window=timedelta(hours=hours), wards=call.identity.wards
+        )
+    shown = stats_json(stats)
+    shown["agent_limit"] = call.services.settings.support_agent_limit
+    return shown
+
+
 S, NS, INT, TIME, NTIME = schemas.S, schemas.NS, schemas.INT, schemas.TIME, schemas.NTIME
 NINT = {"type": ["integer", "null"]}
 TICKET = schemas.obj(
@@ -178,6 +217,7 @@ TICKET = schemas.obj(
     language=S,
     reason=S,
     topic=NS,
+    team=NS,
     ward=NS,
     priority=INT,
     state=S,
@@ -188,6 +228,21 @@ TICKET = schemas.obj(
     outcome=NS,
 )
 MESSAGE = schemas.obj(direction=S, author_id=NINT, text=NS, at=TIME)
+NNUM = {"type": ["number", "null"]}
+PERCENTILES = schemas.obj(count=INT, p50_seconds=NNUM, p90_seconds=NNUM)
+STATS = schemas.obj(
+    window_hours={"type": "number"},
+    waiting=INT,
+    waiting_by_team={"type": "object", "additionalProperties": INT},
+    held=INT,
+    oldest_wait_seconds={"type": "number"},
+    wait=PERCENTILES,
+    first_response=PERCENTILES,
+    handle=PERCENTILES,
+    agents={"type": "array", "items": schemas.obj(agent_id=INT, name=S, held=INT)},
+    agent_limit=INT,
+    outcomes={"type": "object", "additionalProperties": INT},
+)
 _P = Permission
 _TEXT = (Field("text", "string", "what to say", required=True, max_length=support.MAX_TEXT),)
 
@@ -207,6 +262,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             Field("language", "string", "the resident's language", enum=("en", "af", "zu", "xh")),
             Field("channel", "string", "the resident's channel", max_length=32),
             Field("topic", "string", "the form the resident was in", max_length=64),
+            Field("team", "string", "the team it is for (a language or department)", max_length=32),
             Field(
                 "state", "string", "waiting (default) or open (held too)", enum=("waiting", "open")
             ),
@@ -273,6 +329,38 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         tag="support",
         answer=TICKET,
         body=(Field("outcome", "string", "how it ended (handed_back)", enum=support.OUTCOMES),),
+    ),
+    Endpoint(
+        "POST",
+        f"/support/tickets/{_ID}/transfer",
+        "transferTicket",
+        "Pass a conversation to another agent, or to a team's queue (its holder or a supervisor)",
+        transfer_ticket,
+        permission=_P.TAKE_OVER,
+        scope="ward",
+        tag="support",
+        answer=TICKET,
+        body=(
+            Field("account_id", "integer", "the agent who carries on", nullable=True),
+            Field("team", "string", "the team it is for (a language or department)", max_length=32),
+        ),
+    ),
+    Endpoint(
+        "GET",
+        "/support/stats",
+        "getSupportStats",
+        "The queue now (waiting, held, per-agent load) and over the last hours (wait, first "
+        "response and handle times p50/p90, outcomes)",
+        get_stats,
+        permission=_P.MANAGE_QUEUE,
+        scope="ward",
+        tag="support",
+        answer=STATS,
+        query=(
+            Field(
+                "hours", "integer", "the window, in whole hours (24)", minimum=1, maximum=24 * 90
+            ),
+        ),
     ),
     Endpoint(
         "POST",

@@ -45,18 +45,27 @@ class SupportTicket(Base):
     reason: Mapped[str] = mapped_column(String(16), default="asked")
     # The form the resident was in, if any (what the agent can handle first).
     topic: Mapped[str | None] = mapped_column(String(64))
+    # The team it is for (a language or a department, e.g. "zu", "electricity"); None: anyone.
+    team: Mapped[str | None] = mapped_column(String(32), index=True)
     # The resident's ward, where known, for ward-scoped staff.
     ward: Mapped[str | None] = mapped_column(String(32))
     priority: Mapped[int] = mapped_column(Integer, default=0)
     state: Mapped[str] = mapped_column(String(16), default="waiting")
     agent_id: Mapped[int | None] = mapped_column(ForeignKey("staff_accounts.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    # When it last entered the queue (opened, or put back): the unclaimed timeout counts from it.
+    queued_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The first claim (how long the resident waited), and when the present holder took it
+    # (what the agent-silent timeout counts from).
     claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    held_since: Mapped[datetime | None] = mapped_column(UtcDateTime())
     first_response_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     last_resident_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     last_agent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     outcome: Mapped[str | None] = mapped_column(String(32))
+    # When the resident was told nobody is free yet (the unclaimed timeout: said once).
+    unclaimed_told_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
 
 
 class SupportMessage(Base):

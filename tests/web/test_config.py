@@ -65,12 +65,40 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         ("CITYBOT_LOG_LEVEL", "LOUD"),
         ("CITYBOT_DATABASE_URL", "not a url"),
         ("CITYBOT_DIGEST_TIME", "6pm"),
+        ("CITYBOT_OFFICE_HOURS", "weekdays 8 to 5"),
+        ("CITYBOT_PUBLIC_HOLIDAYS", "25 December"),
+        ("CITYBOT_SUPPORT_UNCLAIMED_MINUTES", "soon"),
+        ("CITYBOT_SUPPORT_TEAMS", "water, the zulu team"),
     ],
 )
 def test_a_bad_value_names_its_variable(name: str, value: str, tmp_path: Path) -> None:
     env = {"CITYBOT_SESSION_SECRET": "x", name: value}
     with pytest.raises(ConfigError, match=name):
         Settings.from_env(env)
+
+
+def test_support_settings() -> None:
+    s = Settings.from_env(
+        {
+            "CITYBOT_SESSION_SECRET": "x",
+            # The old plain-text value reads as the week it says.
+            "CITYBOT_OFFICE_HOURS": "Monday to Friday, 08:00 to 16:30; sat 09:00-12:00",
+            "CITYBOT_PUBLIC_HOLIDAYS": "2026-12-16 2026-12-25",
+            "CITYBOT_TIMEZONE": "Africa/Johannesburg",
+            "CITYBOT_SUPPORT_UNCLAIMED_MINUTES": "off",
+            "CITYBOT_SUPPORT_AGENT_SILENT_MINUTES": "5",
+            "CITYBOT_SUPPORT_RESIDENT_SILENT_MINUTES": "0",
+            "CITYBOT_SUPPORT_TEAMS": "ZU, electricity",
+        }
+    )
+    assert s.office_hours.describe() == "Mon-Fri 08:00-16:30; Sat 09:00-12:00"
+    assert len(s.office_hours.holidays) == 2
+    assert (
+        s.support_unclaimed_minutes,
+        s.support_agent_silent_minutes,
+        s.support_resident_silent_minutes,
+    ) == (None, 5.0, None)
+    assert s.support_teams == ("zu", "electricity")
 
 
 def test_session_secret_is_kept_next_to_the_sqlite_file(tmp_path: Path) -> None:

@@ -61,6 +61,8 @@ EXPECTED: dict[str, tuple[str | None, bool, int]] = {
     "addNote": ("conversations.take_over", False, 200),
     "handBack": ("conversations.take_over", False, 200),
     "assignTicket": ("conversations.manage_queue", False, 200),
+    "transferTicket": ("conversations.take_over", False, 200),
+    "getSupportStats": ("conversations.manage_queue", False, 200),
     "listRequests": ("requests.view", False, 200),
     "changeRequest": ("requests.update", False, 200),
     "revealPhone": ("residents.view_personal", False, 200),
@@ -323,8 +325,10 @@ class World:
             if operation == "addNote":
                 return await m.call("POST", f"{path}/notes", {"text": "a note"})
             return await m.call("POST", f"{path}/assign", {"account_id": None})
-        if operation in ("sendAgentMessage", "handBack"):
-            # Only the agent holding a conversation speaks in it or hands it back.
+        if operation == "getSupportStats":
+            return await m.call("GET", "/api/v1/support/stats")
+        if operation in ("sendAgentMessage", "handBack", "transferTicket"):
+            # Only the agent holding a conversation speaks in it, passes it on or hands it back.
             target = await self.target_ticket()
             path = f"/api/v1/support/tickets/{target}"
             claimed = await m.call("POST", f"{path}/claim")
@@ -332,6 +336,8 @@ class World:
                 return claimed
             if operation == "sendAgentMessage":
                 return await m.call("POST", f"{path}/messages", {"text": "hello"})
+            if operation == "transferTicket":
+                return await m.call("POST", f"{path}/transfer", {"team": "water"})
             return await m.call("POST", f"{path}/handback", {"outcome": "resolved"})
         if operation == "listRequests":
             return await m.call("GET", "/api/v1/requests")
