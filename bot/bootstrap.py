@@ -64,6 +64,7 @@ from notifier.reply_queue import ReplyQueue
 from notifier.status_notices import StatusNotices, queue_filed, status_message
 from staff.authentication import StaffAuthentication
 from staff.sso import OidcSignIn
+from staff.support_feed import SupportFeed
 from storage.migrate import upgrade_database
 from storage.redis import connect_redis
 from storage.session import create_engine, create_sessionmaker
@@ -212,6 +213,7 @@ def _wire(
         media_fetchers=_media_fetchers(settings, channels),
         data_export=data_export,
         staff_auth=StaffAuthentication(sessions),
+        support_feed=SupportFeed(sessions),
         staff_sso=OidcSignIn(settings.oidc) if settings.oidc is not None else None,
     )
 
@@ -380,6 +382,8 @@ async def check_city(services: Services, timeout: float = 2.0) -> str | None:
 async def close_services(services: Services) -> None:
     """Close channels, the city client, Redis and the database pool; each is closed even if
     another fails."""
+    with contextlib.suppress(Exception):
+        await services.support_feed.close()
     with contextlib.suppress(Exception):
         await services.replies.close()
     for channel in services.channels.values():

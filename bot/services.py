@@ -45,6 +45,7 @@ from notifier.replies import Replies
 from notifier.status_notices import StatusNotices
 from staff.authentication import StaffAuthentication
 from staff.sso import OidcSignIn
+from staff.support_feed import SupportFeed
 
 __all__ = ["Services"]
 
@@ -83,6 +84,8 @@ class Services:
     data_export: DataExport
     # Staff sign-in, API tokens and sessions' accounts (the admin API, bot.web.staff_api).
     staff_auth: StaffAuthentication
+    # What changed in the support queue, for the console's live pages (one poller a process).
+    support_feed: SupportFeed
     # Staff single sign-on with OpenID Connect (CITYBOT_OIDC_ISSUER), or None.
     staff_sso: OidcSignIn | None = None
     # Turns in flight, so a graceful shutdown can wait for them.
