@@ -90,7 +90,7 @@ PAGES: tuple[Page, ...] = (
     ),
     Page(
         "support-conversation",
-        r"/support/{id:\d{1,18}}",
+        "/support/{id:[0-9]+}",
         console_text("Conversation"),
         Permission.VIEW_QUEUE,
         nav=False,

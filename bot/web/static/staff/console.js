@@ -796,7 +796,9 @@
     if (!context.history.length) addLine(history, { text: T.nothing, at: "" }, "");
     const answers = byId("form-answers");
     if (context.form) {
-      byId("form-title").textContent = context.form.title;
+      byId("form-title").textContent = context.form.answers.length
+        ? context.form.title
+        : fill(S.noAnswers, { form: context.form.title });
       context.form.answers.forEach((a) => {
         const dt = document.createElement("dt");
         dt.textContent = a.label;
