@@ -85,8 +85,13 @@ async def stream_events(call: Call) -> web.StreamResponse:
     services, identity = call.services, call.identity
     ticket_id: int | None = call.query.get("ticket")
     if ticket_id is not None:
+        # The scope is checked on every connection; the look is audited once per page, not on
+        # each of the browser's reconnections (they carry Last-Event-ID).
+        resumed = "Last-Event-ID" in call.request.headers
         async with services.session_factory() as session, session.begin():
-            await watch_ticket(session, identity, ticket_id, address=call.address)
+            await watch_ticket(
+                session, identity, ticket_id, address=call.address, audited=not resumed
+            )
     response = web.StreamResponse(
         headers={
             "Content-Type": "text/event-stream; charset=utf-8",
