@@ -21,14 +21,17 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
+from storage.models import Resident, SupportTicket
 from tests.channels.signed import TELEGRAM_SECRET, telegram_update
 from tests.e2e.city import TELEGRAM_TOKEN
 from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 from tests.web.axe_audit import assert_accessible
 from tests.web.serve_process import ServeProcess
 from tests.web.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS
-from tests.web.test_staff_console_browser import Console, add_account
+from tests.web.test_staff_console_browser import Console, _run, add_account
 
 pytestmark = [
     pytest.mark.browser,
@@ -43,28 +46,33 @@ DESK = {"viewport": {"width": 1280, "height": 900}}
 _UPDATES = itertools.count(920000000)
 
 
-class TelegramInThread:
-    """The fake Telegram Bot API on its own event loop: Playwright's sync API owns this one."""
+class Providers:
+    """The fake Telegram and Twilio APIs on their own event loop: Playwright's sync API owns
+    this one."""
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.fake = FakeTelegram()
+        self.telegram = FakeTelegram()
+        self.twilio = FakeTwilio()
 
-    def __enter__(self) -> FakeTelegram:
+    def _run(self, coroutine: Any) -> None:
+        asyncio.run_coroutine_threadsafe(coroutine, self.loop).result(10)
+
+    def __enter__(self) -> Providers:
         self.thread.start()
-        asyncio.run_coroutine_threadsafe(self.fake.__aenter__(), self.loop).result(10)
-        return self.fake
+        self._run(self.telegram.__aenter__())
+        self._run(self.twilio.__aenter__())
+        return self
 
     def __exit__(self, *exc: object) -> None:
-        asyncio.run_coroutine_threadsafe(self.fake.__aexit__(None, None, None), self.loop).result(
-            10
-        )
+        self._run(self.twilio.__aexit__(None, None, None))
+        self._run(self.telegram.__aexit__(None, None, None))
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
 
 
-class Resident:
+class TelegramUser:
     """A Telegram resident: posts what Telegram would post, reads what the bot sent them."""
 
     def __init__(self, server: ServeProcess, telegram: FakeTelegram) -> None:
@@ -114,15 +122,21 @@ class Resident:
 
 
 @pytest.fixture(scope="module")
-def telegram() -> Iterator[FakeTelegram]:
-    with TelegramInThread() as fake:
-        yield fake
+def providers() -> Iterator[Providers]:
+    with Providers() as fakes:
+        yield fakes
+
+
+@pytest.fixture(scope="module")
+def telegram(providers: Providers) -> FakeTelegram:
+    return providers.telegram
 
 
 @pytest.fixture(scope="module")
 def server(
-    tmp_path_factory: pytest.TempPathFactory, telegram: FakeTelegram
+    tmp_path_factory: pytest.TempPathFactory, providers: Providers
 ) -> Iterator[ServeProcess]:
+    telegram, twilio = providers.telegram, providers.twilio
     serve = ServeProcess(
         tmp_path_factory.mktemp("support"),
         env={
@@ -130,6 +144,10 @@ def server(
             "TELEGRAM_BOT_TOKEN": TELEGRAM_TOKEN,
             "TELEGRAM_WEBHOOK_SECRET": TELEGRAM_SECRET,
             "TELEGRAM_API_BASE_URL": telegram.url,
+            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "TWILIO_SMS_FROM": "+27211234567",
+            "TWILIO_API_BASE_URL": twilio.url,
             "CITYBOT_RATE_LIMIT_PER_SECOND": "1000",
             "CITYBOT_RATE_LIMIT_BURST": "1000",
             "CITYBOT_DISPATCH_IDLE_SECONDS": "0.05",
@@ -149,6 +167,23 @@ def browser() -> Iterator[Any]:
         chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+async def _sms_ticket(url: str) -> int:
+    engine = create_async_engine(url)
+    try:
+        async with async_sessionmaker(engine)() as session, session.begin():
+            resident = Resident(locale="af")
+            session.add(resident)
+            await session.flush()
+            ticket = SupportTicket(
+                resident_id=resident.id, channel="sms", address="+27831230000", locale="af"
+            )
+            session.add(ticket)
+            await session.flush()
+            return ticket.id
+    finally:
+        await engine.dispose()
 
 
 def _signed_in(
@@ -201,7 +236,7 @@ def test_an_agent_takes_over_live_replies_and_hands_back(
     expect(table).to_contain_text("Nothing to show.")
 
     # The resident, halfway through a pothole report, asks for a person.
-    resident = Resident(server, telegram)
+    resident = TelegramUser(server, telegram)
     for said in ["hello", "pothole", "yes", "no"]:
         resident.say(said)
     resident.waits_for("Where is the road damage?")
@@ -287,6 +322,26 @@ def test_an_agent_takes_over_live_replies_and_hands_back(
     carried_on = resident.answer_after(before)
     # The place was the question it stopped at: the next one is the report's next question.
     assert carried_on.startswith("What is the damage?"), carried_on
+    # An Afrikaans resident on SMS: the supervisor takes it from its page, sees what a reply
+    # costs as they type (an ê makes it UCS-2), and gives it to Thandi.
+    ticket = _run(_sms_ticket(server.env["CITYBOT_DATABASE_URL"]))
+    supervisor.goto(f"/staff/support/{ticket}")
+    expect(page.locator("#about-state")).to_have_text("waiting for a person")
+    page.get_by_role("button", name="Take this conversation").click()
+    expect(page.locator("#about-state")).to_have_text("held by you")
+    expect(page.locator("#channel-note")).to_contain_text("SMS: at most 3 segments")
+    reply = page.get_by_role("textbox", name="Message", exact=True)
+    reply.press_sequentially("Goeie middag, hoe kan ons help?")
+    expect(page.locator("#reply-count")).to_contain_text("GSM-7: 1 SMS segment(s)")
+    reply.press_sequentially(" Ons sê dankie.")
+    expect(page.locator("#reply-count")).to_contain_text("UCS-2: 1 SMS segment(s)")
+    assert_accessible(page, "support conversation, SMS")
+    page.get_by_label("Give it to").select_option(label="thandi@city.example (0)")
+    page.get_by_role("button", name="Assign").click()
+    expect(page.get_by_role("status")).to_have_text("Assigned.")
+    expect(page.locator("#about-state")).to_contain_text("held by agent")
+    expect(page.locator("#reply-section")).to_be_hidden()
+
     # (The second agent's tab logged its cut feed as errors: that was the point.)
     for tab in (supervisor, agent):
         tab.check()

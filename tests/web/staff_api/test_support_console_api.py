@@ -7,16 +7,31 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from sqlalchemy import select
 
+from bot.app import SERVICES_KEY, create_app
+from bot.config import Settings
+from bot.web.staff_api import CLOCK_KEY
 from conversations.keys import ConversationKey
-from storage.models import AuditLog, MessageLog, Resident, SupportMessage, SupportTicket
-from tests.web.staff_members import Member, StaffHouse
+from storage.models import (
+    AuditLog,
+    MessageLog,
+    Resident,
+    ResidentAddress,
+    SupportMessage,
+    SupportTicket,
+)
+from storage.types import utc_now
+from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN
+from tests.web.staff_members import Clock, Member, StaffHouse, fast_authentication
 
 EVENTS = "/api/v1/support/events"
 
@@ -338,3 +353,67 @@ async def test_a_supervisor_sees_each_agents_load(house: StaffHouse) -> None:
     ]
     refused = await agent.call("GET", "/api/v1/support/agents")
     assert (refused.status, refused.code) == (403, "forbidden")
+
+
+@pytest.fixture
+async def whatsapp_house(
+    aiohttp_client: Callable[..., Any],
+    tmp_path: Path,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[StaffHouse]:
+    """The staff house on a city with WhatsApp, and a template for agents' replies."""
+    monkeypatch.setenv("TWILIO_WHATSAPP_TEMPLATES", '{"agent_reply": "HX0123"}')
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/citybot.sqlite3",
+        session_secret="test-secret",
+        twilio_account_sid=ACCOUNT_SID,
+        twilio_auth_token=AUTH_TOKEN,
+        twilio_whatsapp_from="whatsapp:+27211234567",
+        twilio_api_base_url="http://127.0.0.1:9",  # nothing is sent here
+    )
+    app = await create_app(settings, workers=False)
+    services = app[SERVICES_KEY]
+    services.staff_auth = fast_authentication(services, clock)
+    app[CLOCK_KEY] = clock.seconds
+    client = await aiohttp_client(app)
+    house = StaffHouse(services, str(client.make_url("/")), clock)
+    yield house
+    await house.close()
+
+
+async def test_whatsapps_24_hour_window_is_shown_with_the_template_to_reopen_it(
+    whatsapp_house: StaffHouse,
+) -> None:
+    house = whatsapp_house
+    agent = await house.member("agent@city.gov", ["agent"])
+    async with house.sessions() as session, session.begin():
+        resident = Resident(locale="en")
+        session.add(resident)
+        await session.flush()
+        address = ResidentAddress(
+            resident_id=resident.id,
+            channel="whatsapp",
+            address="+27821112222",
+            last_inbound_at=utc_now() - timedelta(hours=2),
+        )
+        ticket = SupportTicket(resident_id=resident.id, channel="whatsapp", address="+27821112222")
+        session.add_all([address, ticket])
+        await session.flush()
+        ticket_id = ticket.id
+
+    async def window() -> dict[str, Any]:
+        answer = await agent.call("GET", f"/api/v1/support/tickets/{ticket_id}/context")
+        assert answer.status == 200, answer
+        return dict(answer.body["channel"])
+
+    shown = await window()
+    assert (shown["name"], shown["configured"], shown["window_open"]) == ("whatsapp", True, True)
+    assert shown["template_available"] is True and shown["sms_segments"] is None
+    async with house.sessions() as session, session.begin():
+        row = await session.scalar(select(ResidentAddress))
+        assert row is not None
+        row.last_inbound_at = utc_now() - timedelta(hours=25)
+    shown = await window()
+    assert shown["window_open"] is False, "a reply needs the template now"
+    assert shown["template_available"] is True

@@ -748,7 +748,8 @@
     let countTimer = null;
     async function countDraft() {
       const text = box.value;
-      if (!channel || !channel.sms_segments) {
+      // An SMS conversation is counted in segments even where the channel is not set up here.
+      if (!channel || ticket.channel !== "sms") {
         counter.textContent = fill(S.charCount, {
           count: text.length,
           max: channel && channel.max_length ? channel.max_length : "–",
