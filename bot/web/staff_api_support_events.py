@@ -105,7 +105,8 @@ async def stream_events(call: Call) -> web.StreamResponse:
         try:
             await response.write(f"retry: {_RETRY_MS}\n\n".encode())
             sent = _since(call)
-            if ticket_id is not None and sent:
+            # A page that says where it is (since=0 included) is sent what it missed.
+            if ticket_id is not None and (sent or "since" in call.query):
                 async with services.session_factory() as session:
                     missed = await lines_since(session, ticket_id, sent)
                 for event in missed:
