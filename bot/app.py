@@ -124,6 +124,9 @@ def app_for(services: Services, *, workers: bool = True) -> web.Application:
         # all within ONE grace period (each step gets what the ones before left of it).
         loop = asyncio.get_running_loop()
         deadline = loop.time() + services.settings.shutdown_timeout
+        # The console's live pages end now (they reconnect to another process): aiohttp would
+        # otherwise wait for those endless responses until its own timeout.
+        await services.support_feed.close()
         stack = app.get(_STOPPING)
         if stack is not None:
             await stack.aclose()

@@ -70,6 +70,7 @@ from staff.analytics_rollup import Rollup, RollupSettings
 from staff.authentication import StaffAuthentication
 from staff.open_data_rows import Grid, public_id_key
 from staff.sso import OidcSignIn
+from staff.support_feed import SupportFeed
 from staff.support_timeouts import SupportTimeouts
 from storage.migrate import upgrade_database
 from storage.redis import connect_redis
@@ -242,6 +243,7 @@ def _wire(
         rollup=build_rollup(settings, sessions, gazetteer),
         open_data_key=public_id_key(settings.session_secret),
         support_timeouts=support_timeouts(settings),
+        support_feed=SupportFeed(sessions),
         staff_sso=OidcSignIn(settings.oidc) if settings.oidc is not None else None,
     )
 
@@ -445,6 +447,8 @@ async def check_city(services: Services, timeout: float = 2.0) -> str | None:
 async def close_services(services: Services) -> None:
     """Close channels, the city client, Redis and the database pool; each is closed even if
     another fails."""
+    with contextlib.suppress(Exception):
+        await services.support_feed.close()
     with contextlib.suppress(Exception):
         await services.replies.close()
     for channel in services.channels.values():

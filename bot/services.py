@@ -47,6 +47,7 @@ from notifier.status_notices import StatusNotices
 from staff.analytics_rollup import Rollup
 from staff.authentication import StaffAuthentication
 from staff.sso import OidcSignIn
+from staff.support_feed import SupportFeed
 from staff.support_timeouts import SupportTimeouts
 
 __all__ = ["Services"]
@@ -94,6 +95,8 @@ class Services:
     open_data_key: bytes
     # The support queue's three timeouts (the ``support_timeouts`` worker).
     support_timeouts: SupportTimeouts
+    # What changed in the support queue, for the console's live pages (one poller a process).
+    support_feed: SupportFeed
     # Staff single sign-on with OpenID Connect (CITYBOT_OIDC_ISSUER), or None.
     staff_sso: OidcSignIn | None = None
     # Turns in flight, so a graceful shutdown can wait for them.

@@ -26,6 +26,8 @@ from bot.web import (
     staff_api_incidents,
     staff_api_openapi,
     staff_api_support,
+    staff_api_support_console,
+    staff_api_support_events,
     staff_sessions,
     staff_sso,
 )
@@ -821,6 +823,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     *staff_api_incidents.ENDPOINTS,
     *staff_api_digests.ENDPOINTS,
     *staff_api_support.ENDPOINTS,
+    *staff_api_support_console.ENDPOINTS,
+    *staff_api_support_events.ENDPOINTS,
     *staff_sso.ENDPOINTS,
     *open_data.ENDPOINTS,
 )

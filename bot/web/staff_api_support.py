@@ -65,7 +65,14 @@ def _ticket(t: SupportTicket) -> dict[str, Any]:
 
 
 def _message(m: SupportMessage) -> dict[str, Any]:
-    return {"direction": m.direction, "author_id": m.author_id, "text": m.text, "at": m.at}
+    # The id is where the console's live feed carries on from (``since``).
+    return {
+        "id": m.id,
+        "direction": m.direction,
+        "author_id": m.author_id,
+        "text": m.text,
+        "at": m.at,
+    }
 
 
 async def list_queue(call: Call) -> dict[str, Any]:
@@ -227,7 +234,7 @@ TICKET = schemas.obj(
     closed_at=NTIME,
     outcome=NS,
 )
-MESSAGE = schemas.obj(direction=S, author_id=NINT, text=NS, at=TIME)
+MESSAGE = schemas.obj(id=INT, direction=S, author_id=NINT, text=NS, at=TIME)
 NNUM = {"type": ["number", "null"]}
 PERCENTILES = schemas.obj(count=INT, p50_seconds=NNUM, p90_seconds=NNUM)
 STATS = schemas.obj(

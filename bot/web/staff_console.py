@@ -34,6 +34,7 @@ from bot.services import Services
 from bot.web.staff_api import API_PREFIX
 from forms_runtime.model import Form
 from notifier import broadcasts, incidents
+from staff import support
 from staff.roles import Permission, Role
 from staff.service_requests import MAX_NOTES_LENGTH, STATUSES
 
@@ -57,6 +58,8 @@ CONSOLE_PREFIX = "/staff"
 OPEN_DATA_API = f"{API_PREFIX}/open-data"
 LOCALE_DIR = Path(__file__).resolve().parent / "locales"
 DOMAIN = "citybot_staff"
+# The channels a resident may be waiting on, for the support queue's filter.
+SUPPORT_CHANNELS = ("telegram", "sms", "whatsapp", "webchat")
 
 
 def console_text(text: str) -> str:
@@ -73,6 +76,8 @@ class Page:
     path: str
     title: str
     permission: Permission | None = None
+    # In the navigation; a page about one thing (a conversation) is reached from its list.
+    nav: bool = True
 
     @property
     def url(self) -> str:
@@ -82,6 +87,20 @@ class Page:
 SIGN_IN = Page("sign-in", "/sign-in", console_text("Sign in"))
 PAGES: tuple[Page, ...] = (
     Page("home", "/", console_text("Home")),
+    Page("support", "/support", console_text("Support queue"), Permission.VIEW_QUEUE),
+    Page(
+        "support-overview",
+        "/support/overview",
+        console_text("Support overview"),
+        Permission.MANAGE_QUEUE,
+    ),
+    Page(
+        "support-conversation",
+        "/support/{id:[0-9]+}",
+        console_text("Conversation"),
+        Permission.VIEW_QUEUE,
+        nav=False,
+    ),
     Page("requests", "/requests", console_text("Service requests"), Permission.VIEW_REQUESTS),
     Page("accounts", "/accounts", console_text("Accounts and roles"), Permission.MANAGE_ACCOUNTS),
     Page("tokens", "/tokens", console_text("API tokens"), Permission.MANAGE_TOKENS),
@@ -194,6 +213,9 @@ def page_context(
         "roles": [r.value for r in Role],
         "statuses": STATUSES,
         "max_notes": MAX_NOTES_LENGTH,
+        "support_channels": SUPPORT_CHANNELS,
+        "outcomes": support.OUTCOMES,
+        "max_reply": support.MAX_TEXT,
         "sso_url": sso,
         "languages": LANGUAGES,
         "max_text": broadcasts.MAX_TEXT,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from storage.models.audit import AuditLog
 from storage.models.broadcasts import Broadcast, BroadcastDelivery
+from storage.models.canned_responses import CannedResponse
 from storage.models.city import FilingAttempt, Open311Request, RequestStatusChange, TrackedRequest
 from storage.models.digests import DigestRun, ReportDigest
 from storage.models.incidents import Incident
@@ -44,6 +45,7 @@ __all__ = [
     "AuditLog",
     "Broadcast",
     "BroadcastDelivery",
+    "CannedResponse",
     "ConversationState",
     "DigestRun",
     "FilingAttempt",

@@ -358,7 +358,9 @@ async def _send(
         async with site.client.request(
             route.method, url, data=body, headers=sent_headers, allow_redirects=False
         ) as response:
-            await response.read()
+            # A live feed (server-sent events) never ends by itself: its status is its answer.
+            if response.content_type != "text/event-stream":
+                await response.read()
             # --hypothesis-show-statistics: how far the examples got, by route.
             event(f"{route.method} {route.template} {response.status}")
             return route.method, str(url)[:200], response.status

@@ -82,7 +82,8 @@ async def client(aiohttp_client: Callable[..., Any], tmp_path: Path) -> Any:
 async def test_every_page_is_served_with_the_policy_and_no_inline_script(
     client: Any, page: Any
 ) -> None:
-    response = await client.get(page.url)
+    # A page about one thing (/staff/support/{id}) is asked for with an id.
+    response = await client.get(re.sub(r"\{[^}]*\}", "1", page.url))
     assert response.status == 200
     assert response.content_type == "text/html"
     policy = response.headers["Content-Security-Policy"]

@@ -321,7 +321,9 @@ def test_an_agent_cannot_open_accounts_but_works_their_wards_requests(
     tab.sign_in(agent)
     expect(page).to_have_url(f"{server.url}/staff/")
     nav = page.get_by_role("navigation", name="Console")
-    expect(nav.get_by_role("link")).to_have_text(["Home", "Service requests", "Change my password"])
+    expect(nav.get_by_role("link")).to_have_text(
+        ["Home", "Support queue", "Service requests", "Change my password"]
+    )
 
     tab.goto("/staff/accounts")
     expect(page.get_by_role("heading", name="You do not have access")).to_be_visible()

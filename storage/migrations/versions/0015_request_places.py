@@ -1,7 +1,7 @@
 """submissions.suburb and submissions.place_source: every request placed, or marked unknown
 
 Revision ID: 0015_request_places
-Revises: 0013_support_teams
+Revises: 0014_canned_responses
 Create Date: 2026-12-04 15:20:00.000000
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0015_request_places"
-down_revision: str | Sequence[str] | None = "0013_support_teams"
+down_revision: str | Sequence[str] | None = "0014_canned_responses"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -63,6 +63,14 @@ EXPECTED: dict[str, tuple[str | None, bool, int]] = {
     "assignTicket": ("conversations.manage_queue", False, 200),
     "transferTicket": ("conversations.take_over", False, 200),
     "getSupportStats": ("conversations.manage_queue", False, 200),
+    "supportEvents": ("conversations.view_queue", False, 200),
+    "getTicketContext": ("conversations.view_queue", False, 200),
+    "countSms": ("conversations.take_over", False, 200),
+    "listCannedResponses": ("conversations.view_queue", False, 200),
+    "createCannedResponse": ("conversations.manage_queue", True, 201),
+    "changeCannedResponse": ("conversations.manage_queue", True, 200),
+    "deleteCannedResponse": ("conversations.manage_queue", True, 200),
+    "listAgents": ("conversations.manage_queue", False, 200),
     "listRequests": ("requests.view", False, 200),
     "changeRequest": ("requests.update", False, 200),
     "revealPhone": ("residents.view_personal", False, 200),
@@ -207,6 +215,17 @@ class World:
             await session.flush()
             return ticket.id
 
+    async def target_canned(self) -> int:
+        from storage.models import CannedResponse
+
+        async with self.house.sessions() as session, session.begin():
+            row = CannedResponse(
+                name=f"c{next(self.serial)}", locale="en", text="Hello", updated_by="test"
+            )
+            session.add(row)
+            await session.flush()
+            return row.id
+
     async def call(self, operation: str, caller: Caller) -> Answer:
         m = caller.member
         n = next(self.serial)
@@ -339,6 +358,36 @@ class World:
             if operation == "transferTicket":
                 return await m.call("POST", f"{path}/transfer", {"team": "water"})
             return await m.call("POST", f"{path}/handback", {"outcome": "resolved"})
+        if operation == "supportEvents":
+            # An endless stream: its status and headers are the answer.
+            target = await self.target_ticket()
+            headers = {"Authorization": f"Bearer {m.token}"} if m.token else {}
+            async with m.http.get(
+                f"/api/v1/support/events?ticket={target}", headers=headers
+            ) as response:
+                if response.status != 200:
+                    return Answer(response.status, await response.json(content_type=None))
+                return Answer(200, {})
+        if operation == "getTicketContext":
+            return await m.call(
+                "GET", f"/api/v1/support/tickets/{await self.target_ticket()}/context"
+            )
+        if operation == "countSms":
+            return await m.call("POST", "/api/v1/support/sms-count", {"text": "Hello"})
+        if operation == "listCannedResponses":
+            return await m.call("GET", "/api/v1/support/canned-responses?offer=zu")
+        if operation == "createCannedResponse":
+            body = {"name": f"n{n}", "language": "en", "text": "Hello"}
+            return await m.call("POST", "/api/v1/support/canned-responses", body)
+        if operation == "changeCannedResponse":
+            target = await self.target_canned()
+            path = f"/api/v1/support/canned-responses/{target}"
+            return await m.call("PATCH", path, {"text": "Hi"})
+        if operation == "deleteCannedResponse":
+            target = await self.target_canned()
+            return await m.call("DELETE", f"/api/v1/support/canned-responses/{target}")
+        if operation == "listAgents":
+            return await m.call("GET", "/api/v1/support/agents")
         if operation == "listRequests":
             return await m.call("GET", "/api/v1/requests")
         if operation == "changeRequest":

@@ -1016,6 +1016,540 @@
     chosen();
   };
 
+  // -- support: the live queue, a conversation, the supervisor's overview ---------------------
+
+  function supportTexts() {
+    return byId("support-texts").dataset;
+  }
+
+  // Runs ``load`` now, or once more after the run in flight: a burst of events is one reload.
+  function coalesced(load) {
+    let running = null;
+    let again = false;
+    return async function run() {
+      if (running) {
+        again = true;
+        return running;
+      }
+      running = (async () => {
+        try {
+          do {
+            again = false;
+            await load();
+          } while (again);
+        } finally {
+          running = null;
+        }
+      })();
+      return running;
+    };
+  }
+
+  // The live feed (GET /support/events, server-sent events). The browser reconnects by itself
+  // after a dropped stream, sending the id of the last line it had; a stream the server refused
+  // (the session ended, say) is closed for good, so the session is checked (401 -> sign-in page)
+  // and a new stream opened.
+  function live(query, handlers) {
+    const S = supportTexts();
+    const note = byId("live");
+    let source = null;
+    const run = (handler, ...args) => Promise.resolve(handler(...args)).catch(failed);
+    function open() {
+      const q = query();
+      source = new EventSource(API + "/support/events" + (q ? "?" + q : ""));
+      source.addEventListener("ready", () => {
+        note.dataset.state = "live";
+        note.textContent = S.live;
+        if (handlers.ready) run(handlers.ready);
+      });
+      source.addEventListener("queue", () => handlers.queue && run(handlers.queue));
+      source.addEventListener("message", (event) => {
+        if (handlers.message) run(handlers.message, JSON.parse(event.data));
+      });
+      source.addEventListener("error", () => {
+        note.dataset.state = "lost";
+        note.textContent = S.reconnecting;
+        if (source.readyState !== EventSource.CLOSED) return;
+        setTimeout(async () => {
+          try {
+            await api("GET", "/session");
+            open();
+          } catch (error) {
+            failed(error);
+          }
+        }, 2000);
+      });
+    }
+    open();
+    window.addEventListener("pagehide", () => source && source.close());
+  }
+
+  function link(text, label, href) {
+    const a = document.createElement("a");
+    a.href = href;
+    a.textContent = text;
+    if (label) a.setAttribute("aria-label", label);
+    return a;
+  }
+
+  function actionsCell(row) {
+    const td = cell(row, "");
+    td.textContent = "";
+    return td;
+  }
+
+  pages.support = async function () {
+    const S = supportTexts();
+    const waiting = byId("queue-table").tBodies[0];
+    const mine = byId("mine-table").tBodies[0];
+    const count = byId("queue-count");
+    let query = "";
+
+    async function take(t) {
+      try {
+        await api("POST", "/support/tickets/" + t.id + "/claim");
+      } catch (error) {
+        if (!(error instanceof ApiError) || error.status !== 409) throw error;
+        // The API lets exactly one agent win; the others are told who was quicker, plainly.
+        warn(error.message.includes("taken") ? fill(S.lostClaim, { id: t.id }) : error.message);
+        await load();
+        return;
+      }
+      location.assign(CONSOLE + "/support/" + t.id + "?taken=1");
+    }
+
+    const load = coalesced(async () => {
+      const q = new URLSearchParams(query);
+      q.set("limit", "200");
+      const queue = await api("GET", "/support/queue?" + q.toString());
+      waiting.replaceChildren();
+      queue.items.forEach((t) => {
+        const row = waiting.insertRow();
+        cell(row, when(t.created_at));
+        cell(row, t.priority);
+        cell(row, t.language);
+        cell(row, t.channel);
+        cell(row, t.topic);
+        cell(row, t.reason);
+        cell(row, t.ward);
+        cell(row, t.address_masked);
+        const actions = actionsCell(row);
+        if (can("conversations.take_over")) {
+          actions.appendChild(button(S.take, fill(S.takeOf, { id: t.id }), () => take(t)));
+        }
+        actions.appendChild(
+          link(S.open, fill(S.openOf, { id: t.id }), CONSOLE + "/support/" + t.id)
+        );
+      });
+      empty(waiting, 9);
+      const text = fill(S.waitingCount, { count: queue.items.length });
+      if (count.textContent !== text) count.textContent = text;
+      const open = await api("GET", "/support/queue?state=open&limit=200");
+      mine.replaceChildren();
+      open.items
+        .filter((t) => t.state === "held" && t.agent_id === me.account_id)
+        .forEach((t) => {
+          const row = mine.insertRow();
+          cell(row, when(t.claimed_at));
+          cell(row, t.language);
+          cell(row, t.channel);
+          cell(row, t.topic);
+          cell(row, t.address_masked);
+          actionsCell(row).appendChild(
+            link(S.open, fill(S.openOf, { id: t.id }), CONSOLE + "/support/" + t.id)
+          );
+        });
+      empty(mine, 6);
+    });
+
+    byId("queue-filter").addEventListener(
+      "submit",
+      guarded(async () => {
+        const params = new URLSearchParams();
+        const language = byId("filter-language").value;
+        const channel = byId("filter-channel").value;
+        const topic = byId("filter-topic").value.trim();
+        if (language) params.set("language", language);
+        if (channel) params.set("channel", channel);
+        if (topic) params.set("topic", topic);
+        query = params.toString();
+        await load();
+      })
+    );
+    await load();
+    live(() => "", { ready: load, queue: load });
+  };
+
+  pages["support-conversation"] = async function () {
+    const S = supportTexts();
+    const id = Number(location.pathname.split("/").pop());
+    const transcript = byId("transcript");
+    const seen = new Set();
+    let lastLine = 0;
+    let ticket = null;
+    let channel = null;
+
+    const heading = document.querySelector("h1");
+    heading.textContent = fill(S.conversationTitle, { id });
+    document.title = heading.textContent + " · " + document.title.split(" · ").pop();
+
+    function who(m) {
+      if (m.direction === "resident") return S.resident;
+      if (m.direction === "note") return S.note;
+      if (m.direction === "system") return S.system;
+      return m.author_id === me.account_id ? S.agentYou : S.agent;
+    }
+
+    function addLine(list, m, label) {
+      const li = document.createElement("li");
+      li.className = "line line-" + m.direction;
+      const meta = document.createElement("p");
+      meta.className = "meta";
+      meta.textContent = label + " · " + when(m.at);
+      const text = document.createElement("p");
+      text.className = "text";
+      text.textContent = m.text === null ? "–" : m.text;
+      li.append(meta, text);
+      list.appendChild(li);
+    }
+
+    function addTranscriptLine(m) {
+      if (seen.has(m.id)) return;
+      seen.add(m.id);
+      lastLine = Math.max(lastLine, m.id);
+      addLine(transcript, m, who(m));
+    }
+
+    function stateText(t) {
+      if (t.state === "waiting") return S.waiting;
+      if (t.state === "held") {
+        return t.agent_id === me.account_id ? S.heldByYou : fill(S.heldBy, { id: t.agent_id });
+      }
+      return fill(S.closed, { outcome: t.outcome || "" });
+    }
+
+    function render() {
+      const t = ticket;
+      byId("about-state").textContent = stateText(t);
+      byId("about-address").textContent = t.address_masked || "–";
+      byId("about-language").textContent = t.language;
+      byId("about-channel").textContent = t.channel;
+      byId("about-reason").textContent = t.reason;
+      byId("about-topic").textContent = t.topic || "–";
+      byId("about-ward").textContent = t.ward || "–";
+      byId("about-created").textContent = when(t.created_at);
+      const open = t.state === "waiting" || t.state === "held";
+      const mine = t.state === "held" && t.agent_id === me.account_id;
+      byId("claim").hidden = !(t.state === "waiting" && can("conversations.take_over"));
+      byId("reply-section").hidden = !mine;
+      byId("handback-section").hidden = !(open && (mine || can("conversations.manage_queue")));
+      byId("assign-section").hidden = !(open && can("conversations.manage_queue"));
+    }
+
+    function describeChannel(c) {
+      if (!c.configured) return fill(S.channelOff, { channel: c.name });
+      if (c.sms_segments) return fill(S.channelSms, { segments: c.sms_segments });
+      return fill(S.channelLength, { channel: c.name, max: c.max_length });
+    }
+
+    function showWindow(c) {
+      const note = byId("window-note");
+      if (c.window_open === null) return;
+      note.hidden = false;
+      note.textContent = c.window_open
+        ? fill(S.windowOpen, { until: when(c.window_closes_at) })
+        : S.windowClosed + " " + (c.template_available ? S.windowTemplate : S.windowNoTemplate);
+    }
+
+    // What the draft costs, counted by the server as the SMS channel will send it.
+    const box = byId("reply-text");
+    const counter = byId("reply-count");
+    let countTimer = null;
+    async function countDraft() {
+      const text = box.value;
+      // An SMS conversation is counted in segments even where the channel is not set up here.
+      if (!channel || ticket.channel !== "sms") {
+        counter.textContent = fill(S.charCount, {
+          count: text.length,
+          max: channel && channel.max_length ? channel.max_length : "–",
+        });
+        return;
+      }
+      if (!text.trim()) {
+        counter.textContent = S.smsEmpty;
+        return;
+      }
+      const c = await api("POST", "/support/sms-count", { text });
+      if (box.value !== text) return; // typed on meanwhile: the next count follows
+      counter.textContent =
+        fill(S.smsCount, c) + (c.encoding === "UCS-2" ? " " + S.smsUcs2 : "");
+    }
+    box.addEventListener("input", () => {
+      clearTimeout(countTimer);
+      countTimer = setTimeout(() => countDraft().catch(failed), 200);
+    });
+
+    const shown = await api("GET", "/support/tickets/" + id);
+    ticket = shown.ticket;
+    shown.messages.forEach(addTranscriptLine);
+    render();
+    if (new URLSearchParams(location.search).get("taken")) say(S.taken);
+    const reports = byId("reports-table").tBodies[0];
+    shown.reports.forEach((r) => {
+      const row = reports.insertRow();
+      cell(row, r.reference);
+      cell(row, r.service_code);
+      cell(row, r.status);
+      cell(row, when(r.created_at));
+    });
+    empty(reports, 4);
+
+    const context = await api("GET", "/support/tickets/" + id + "/context");
+    channel = context.channel;
+    byId("channel-note").textContent = describeChannel(channel);
+    showWindow(channel);
+    await countDraft();
+    const history = byId("history");
+    context.history.forEach((m) =>
+      addLine(history, m, m.channel + " · " + (m.direction === "in" ? S.resident : "citybot"))
+    );
+    if (!context.history.length) addLine(history, { text: T.nothing, at: "" }, "");
+    const answers = byId("form-answers");
+    if (context.form) {
+      byId("form-title").textContent = context.form.answers.length
+        ? context.form.title
+        : fill(S.noAnswers, { form: context.form.title });
+      context.form.answers.forEach((a) => {
+        const dt = document.createElement("dt");
+        dt.textContent = a.label;
+        const dd = document.createElement("dd");
+        dd.textContent = a.answer;
+        answers.append(dt, dd);
+      });
+    } else {
+      byId("form-title").textContent = S.noForm;
+    }
+
+    const canned = byId("canned");
+    const cannedTexts = new Map();
+    const offered = await api("GET", "/support/canned-responses?offer=" + ticket.language);
+    const none = document.createElement("option");
+    none.value = "";
+    none.textContent = S.chooseCanned;
+    canned.appendChild(none);
+    offered.items.forEach((c) => {
+      cannedTexts.set(String(c.id), c.text);
+      const o = document.createElement("option");
+      o.value = String(c.id);
+      o.textContent = fill(S.cannedIn, { name: c.name, language: c.language });
+      canned.appendChild(o);
+    });
+    byId("canned-pick").addEventListener(
+      "submit",
+      guarded(async () => {
+        const text = cannedTexts.get(canned.value);
+        if (!text) return;
+        box.setRangeText(text, box.selectionStart, box.selectionEnd, "end");
+        box.focus();
+        box.dispatchEvent(new Event("input"));
+      })
+    );
+
+    if (can("conversations.manage_queue")) {
+      const agents = await api("GET", "/support/agents");
+      const select = byId("assign-agent");
+      const back = document.createElement("option");
+      back.value = "";
+      back.textContent = S.queueBack;
+      select.appendChild(back);
+      agents.items.forEach((a) => {
+        const o = document.createElement("option");
+        o.value = String(a.account_id);
+        o.textContent = (a.name || a.email) + " (" + a.held + ")";
+        select.appendChild(o);
+      });
+    }
+
+    byId("claim").addEventListener(
+      "click",
+      guarded(async () => {
+        try {
+          ticket = await api("POST", "/support/tickets/" + id + "/claim");
+        } catch (error) {
+          if (!(error instanceof ApiError) || error.status !== 409) throw error;
+          warn(error.message.includes("taken") ? fill(S.lostClaim, { id }) : error.message);
+          return;
+        }
+        render();
+        say(S.taken);
+        box.focus();
+      })
+    );
+    byId("reply-form").addEventListener(
+      "submit",
+      guarded(async () => {
+        ticket = await api("POST", "/support/tickets/" + id + "/messages", { text: box.value });
+        box.value = "";
+        await countDraft();
+        render();
+        say(S.sent);
+      })
+    );
+    byId("note-form").addEventListener(
+      "submit",
+      guarded(async () => {
+        const note = byId("note-text");
+        ticket = await api("POST", "/support/tickets/" + id + "/notes", { text: note.value });
+        note.value = "";
+        render();
+        say(S.noted);
+      })
+    );
+    byId("handback-form").addEventListener(
+      "submit",
+      guarded(async () => {
+        const outcome = byId("outcome").value;
+        ticket = await api("POST", "/support/tickets/" + id + "/handback", { outcome });
+        render();
+        say(fill(S.handedBack, { outcome }));
+      })
+    );
+    byId("assign-form").addEventListener(
+      "submit",
+      guarded(async () => {
+        const value = byId("assign-agent").value;
+        ticket = await api("POST", "/support/tickets/" + id + "/assign", {
+          account_id: value ? Number(value) : null,
+        });
+        render();
+        say(S.assigned);
+      })
+    );
+
+    live(() => "ticket=" + id + "&since=" + lastLine, {
+      message(event) {
+        addTranscriptLine(event.line);
+        Object.assign(ticket, event.ticket);
+        render();
+      },
+    });
+  };
+
+  pages["support-overview"] = async function () {
+    const S = supportTexts();
+    const tiles = byId("queues");
+    const agentsBody = byId("agents-table").tBodies[0];
+    const openBody = byId("open-table").tBodies[0];
+
+    const load = coalesced(async () => {
+      const [open, agents] = await Promise.all([
+        api("GET", "/support/queue?state=open&limit=200"),
+        api("GET", "/support/agents"),
+      ]);
+      const names = new Map(agents.items.map((a) => [a.account_id, a.name || a.email]));
+      // One queue per language: how many wait in it and how many are being answered.
+      const queues = new Map();
+      open.items.forEach((t) => {
+        const q = queues.get(t.language) || { waiting: 0, held: 0 };
+        q[t.state === "held" ? "held" : "waiting"] += 1;
+        queues.set(t.language, q);
+      });
+      tiles.replaceChildren();
+      Array.from(queues.keys())
+        .sort()
+        .forEach((language) => {
+          const q = queues.get(language);
+          const li = document.createElement("li");
+          li.textContent = fill(S.queueTile, { language, waiting: q.waiting, held: q.held });
+          tiles.appendChild(li);
+        });
+      agentsBody.replaceChildren();
+      agents.items.forEach((a) => {
+        const row = agentsBody.insertRow();
+        cell(row, a.name ? a.name + " (" + a.email + ")" : a.email);
+        cell(row, a.languages.join(", "));
+        cell(row, a.held);
+        cell(row, when(a.last_claim));
+      });
+      empty(agentsBody, 4);
+      openBody.replaceChildren();
+      open.items.forEach((t) => {
+        const row = openBody.insertRow();
+        cell(row, when(t.created_at));
+        cell(row, t.priority);
+        cell(row, t.language);
+        cell(row, t.channel);
+        cell(row, t.topic);
+        cell(row, t.state);
+        cell(row, t.agent_id ? names.get(t.agent_id) || "#" + t.agent_id : S.nobody);
+        actionsCell(row).appendChild(
+          link(S.open, fill(S.openOf, { id: t.id }), CONSOLE + "/support/" + t.id)
+        );
+      });
+      empty(openBody, 8);
+    });
+
+    const cannedBody = byId("canned-table").tBodies[0];
+    async function loadCanned() {
+      const all = await api("GET", "/support/canned-responses");
+      cannedBody.replaceChildren();
+      all.items.forEach((c) => {
+        const row = cannedBody.insertRow();
+        cell(row, c.name);
+        cell(row, c.language);
+        cell(row, c.text);
+        const actions = actionsCell(row);
+        const named = { name: c.name, language: c.language };
+        actions.appendChild(
+          button(T.change, fill(S.changeOf, named), () => {
+            // A text is changed in place; its name and language stay what they are.
+            byId("canned-id").value = String(c.id);
+            byId("canned-name").value = c.name;
+            byId("canned-name").readOnly = true;
+            byId("canned-language").value = c.language;
+            byId("canned-language").disabled = true;
+            byId("canned-text").value = c.text;
+            byId("canned-text").focus();
+          })
+        );
+        actions.appendChild(
+          button(S.delete, fill(S.deleteOf, named), async () => {
+            await api("DELETE", "/support/canned-responses/" + c.id);
+            say(T.saved);
+            await loadCanned();
+          })
+        );
+      });
+      empty(cannedBody, 4);
+    }
+    byId("canned-form").addEventListener(
+      "submit",
+      guarded(async () => {
+        const id = byId("canned-id").value;
+        const text = byId("canned-text").value;
+        if (id) {
+          await api("PATCH", "/support/canned-responses/" + id, { text });
+        } else {
+          await api("POST", "/support/canned-responses", {
+            name: byId("canned-name").value.trim(),
+            language: byId("canned-language").value,
+            text,
+          });
+        }
+        byId("canned-form").reset();
+        byId("canned-id").value = "";
+        byId("canned-name").readOnly = false;
+        byId("canned-language").disabled = false;
+        say(T.saved);
+        await loadCanned();
+      })
+    );
+
+    await load();
+    await loadCanned();
+    live(() => "", { ready: load, queue: load });
+  };
+
   // -- every page but sign-in: who is this? -------------------------------------------------
 
   async function start() {
