@@ -65,7 +65,10 @@ def _upgrade(connection: Connection, url: str) -> None:
 
 async def upgrade_database(url: str) -> None:
     """Apply every migration not yet applied; an empty SQLite file becomes a full database."""
-    engine = create_engine(url, pool_size=1, max_overflow=0)
+    # SQLite: batch mode rebuilds a table to alter it (copy, drop, rename); with foreign keys on,
+    # dropping the old table would cascade-delete the rows pointing at it (a request's status
+    # history), so this connection has them off. PostgreSQL alters in place.
+    engine = create_engine(url, pool_size=1, max_overflow=0, foreign_keys=False)
     try:
         async with engine.begin() as connection:
             await connection.run_sync(_upgrade, url)

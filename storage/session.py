@@ -41,11 +41,18 @@ def to_async_url(url: str | URL) -> URL:
     return parsed
 
 
-def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> AsyncEngine:
-    """An async engine for ``url`` (SQLite via aiosqlite, PostgreSQL via asyncpg)."""
+def create_engine(
+    url: str, *, pool_size: int = 10, max_overflow: int = 20, foreign_keys: bool = True
+) -> AsyncEngine:
+    """An async engine for ``url`` (SQLite via aiosqlite, PostgreSQL via asyncpg).
+
+    ``foreign_keys=False`` is for migrations only: SQLite enforces foreign keys per connection,
+    and a batch migration that rebuilds a table (copy, drop, rename) would otherwise
+    cascade-delete the rows that point at it.
+    """
     parsed = to_async_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(parsed)
+        return _sqlite_engine(parsed, foreign_keys=foreign_keys)
     kwargs: dict[str, Any] = {
         "pool_size": pool_size,
         "max_overflow": max_overflow,
@@ -56,7 +63,7 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20) -> A
     return _create_async_engine(parsed, **kwargs)
 
 
-def _sqlite_engine(url: URL) -> AsyncEngine:
+def _sqlite_engine(url: URL, *, foreign_keys: bool = True) -> AsyncEngine:
     engine = _create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -64,7 +71,7 @@ def _sqlite_engine(url: URL) -> AsyncEngine:
         # Take transaction control away from the driver so BEGIN IMMEDIATE below is ours.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         if url.database and url.database != ":memory:":
             cursor.execute("PRAGMA journal_mode=WAL")

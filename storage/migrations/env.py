@@ -34,7 +34,9 @@ def _configure(connection: Connection) -> None:
 
 
 async def _run_with_own_engine(url: str) -> None:
-    engine = create_engine(url)
+    # Foreign keys off on SQLite, as storage.migrate does: batch mode's table rebuilds must not
+    # cascade-delete the rows pointing at a rebuilt table.
+    engine = create_engine(url, foreign_keys=False)
     try:
         async with engine.begin() as connection:
             await connection.run_sync(_configure)

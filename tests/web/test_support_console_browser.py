@@ -306,6 +306,11 @@ def test_an_agent_takes_over_live_replies_and_hands_back(
     agents = page.locator("#agents-table")
     expect(agents.get_by_role("row").filter(has_text="thandi@city.example")).to_contain_text("1")
     expect(page.locator("#open-table")).to_contain_text("held")
+    # ...and the queue's figures: one conversation being answered, its wait measured.
+    expect(page.locator("#figures-now")).to_contain_text("1 being answered")
+    wait_row = page.locator('#figures-table tr[data-figure="wait"]')
+    expect(wait_row.locator("td").first).to_have_text("1")
+    expect(wait_row.locator("td").nth(1)).to_contain_text(" s")
     assert_accessible(page, "support overview")
     page.screenshot(path=str(ARTIFACTS / "support-overview.png"), full_page=True)
 

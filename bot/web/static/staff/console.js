@@ -1441,11 +1441,42 @@
     const agentsBody = byId("agents-table").tBodies[0];
     const openBody = byId("open-table").tBodies[0];
 
+    // Seconds as "42 s", "7 min" or "1.5 h"; "-" where there is no figure yet.
+    function duration(seconds) {
+      if (seconds === null || seconds === undefined) return "-";
+      if (seconds < 90) return Math.round(seconds) + " s";
+      if (seconds < 5400) return Math.round(seconds / 60) + " min";
+      return (seconds / 3600).toFixed(1) + " h";
+    }
+
+    function showFigures(stats) {
+      byId("figures-now").textContent = fill(S.figuresNow, {
+        waiting: stats.waiting,
+        oldest: duration(stats.oldest_wait_seconds),
+        held: stats.held,
+      });
+      document.querySelectorAll("#figures-table tr[data-figure]").forEach((row) => {
+        const figure = stats[row.dataset.figure];
+        const cells = row.querySelectorAll("td");
+        cells[0].textContent = figure.count;
+        cells[1].textContent = duration(figure.p50_seconds);
+        cells[2].textContent = duration(figure.p90_seconds);
+      });
+      const outcomes = Object.entries(stats.outcomes)
+        .map(([outcome, count]) => outcome + " " + count)
+        .join(", ");
+      byId("figures-outcomes").textContent = fill(S.figuresOutcomes, {
+        outcomes: outcomes || S.figuresNone,
+      });
+    }
+
     const load = coalesced(async () => {
-      const [open, agents] = await Promise.all([
+      const [open, agents, stats] = await Promise.all([
         api("GET", "/support/queue?state=open&limit=200"),
         api("GET", "/support/agents"),
+        api("GET", "/support/stats"),
       ]);
+      showFigures(stats);
       const names = new Map(agents.items.map((a) => [a.account_id, a.name || a.email]));
       // One queue per language: how many wait in it and how many are being answered.
       const queues = new Map();
