@@ -21,6 +21,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections import defaultdict
@@ -246,7 +247,9 @@ class Rollup:
             async for service, ward, area_type, received, acked, closed in result:
                 _count(groups, service, ward, area_type, received, acked, closed, now)
                 counted += 1
-        disparities = list(self._disparities(kind, start, groups))
+        # Seconds of arithmetic for a big period: in a thread, so a web process's event loop
+        # (the worker runs inside ``citybot serve``) keeps answering meanwhile.
+        rows, disparities = await asyncio.to_thread(self._outcome, kind, start, groups)
         r, d = open_data_rollup.c, open_data_disparity.c
         async with self.sessionmaker() as session, session.begin():
             await session.execute(
@@ -255,14 +258,18 @@ class Rollup:
             await session.execute(
                 delete(open_data_disparity).where(d.period == kind, d.period_start == start)
             )
-            rows = [
-                _rollup_row(kind, start, key, sums) for key, sums in _with_totals(groups).items()
-            ]
             for i in range(0, len(rows), _INSERT_BATCH):
                 await session.execute(insert(open_data_rollup), rows[i : i + _INSERT_BATCH])
             if disparities:
                 await session.execute(insert(open_data_disparity), disparities)
         return counted, len(disparities)
+
+    def _outcome(
+        self, kind: str, start: date, groups: Accumulators
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The period's rollup rows and disparity rows."""
+        rows = [_rollup_row(kind, start, key, sums) for key, sums in _with_totals(groups).items()]
+        return rows, list(self._disparities(kind, start, groups))
 
     def _disparities(
         self, kind: str, start: date, groups: Accumulators

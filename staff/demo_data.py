@@ -41,6 +41,8 @@ DEMO_CHANNEL = "demo"
 _BATCH = 5000
 _SUBMISSIONS = cast(Table, Submission.__table__)
 _TRACKED = cast(Table, TrackedRequest.__table__)
+# ``submissions.suburb`` comes with the request places (migration 0015): filled where it exists.
+_HAS_SUBURB = "suburb" in _SUBMISSIONS.c
 # (service code, its form, how often residents report it)
 _SERVICES: tuple[tuple[str, str, int], ...] = (
     ("ROADS-POTHOLE", "pothole", 20),
@@ -77,7 +79,7 @@ def _places(gazetteer: Gazetteer, rng: random.Random) -> _Places:
     return _Places(gazetteer, settlements, suburbs, slow)
 
 
-def _pin(rng: random.Random, places: _Places) -> tuple[float, float, str, str]:
+def _pin(rng: random.Random, places: _Places) -> tuple[float, float, str, str, str]:
     """A pin in the city: in a settlement, or scattered around a suburb or town (where the
     gazetteer then says whether it fell in a settlement or a formal area)."""
     while True:
@@ -89,14 +91,16 @@ def _pin(rng: random.Random, places: _Places) -> tuple[float, float, str, str]:
         lon = place.lon + rng.gauss(0, scatter) / (111_320 * math.cos(math.radians(place.lat)))
         found = places.gazetteer.locate(lat, lon)
         if found.ward is not None:
-            return lat, lon, found.ward, found.area_type
+            # The suburb or town it was scattered around (a settlement's own town).
+            named = (place.town or place.name) if in_settlement else place.name
+            return lat, lon, found.ward, found.area_type, named
 
 
 def _one(
     rng: random.Random, places: _Places, number: int, now: datetime, days: int
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     service, form, _ = rng.choices(_SERVICES, weights=[w for _, _, w in _SERVICES])[0]
-    lat, lon, ward, area_type = _pin(rng, places)
+    lat, lon, ward, area_type, named = _pin(rng, places)
     received = now - timedelta(seconds=rng.uniform(0, days * 86400))
     reference = f"{DEMO_PREFIX}{number}"
     informal = area_type == "informal_settlement"
@@ -123,6 +127,8 @@ def _one(
         "updated_at": received,
         "demo": True,
     }
+    if _HAS_SUBURB:
+        submission["suburb"] = named
     acknowledged = received + timedelta(hours=rng.lognormvariate(math.log(3 * slower), 0.8))
     if acknowledged > now:
         return submission, None

@@ -29,12 +29,21 @@ def _histogram(prefix: str) -> list[sa.Column[int]]:
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("submissions", schema=None) as batch_op:
-        batch_op.add_column(
-            sa.Column("demo", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
-        batch_op.create_index("ix_submissions_created_at", ["created_at"], unique=False)
-        batch_op.create_index("ix_submissions_demo", ["demo"], unique=False)
+    # A plain ADD COLUMN, not a batch: with an expression as its default SQLite's batch mode
+    # would copy and drop the table, and the drop cascades (foreign keys are on) to every
+    # status change and outbox row of the reports. A constant default needs no copy.
+    postgresql = op.get_bind().dialect.name == "postgresql"
+    op.add_column(
+        "submissions",
+        sa.Column(
+            "demo",
+            sa.Boolean(),
+            nullable=False,
+            server_default=sa.text("false" if postgresql else "0"),
+        ),
+    )
+    op.create_index("ix_submissions_created_at", "submissions", ["created_at"], unique=False)
+    op.create_index("ix_submissions_demo", "submissions", ["demo"], unique=False)
     op.create_table(
         "open_data_rollup",
         sa.Column("period", sa.String(length=8), nullable=False),
@@ -95,7 +104,7 @@ def downgrade() -> None:
     op.drop_table("open_data_cells")
     op.drop_table("open_data_disparity")
     op.drop_table("open_data_rollup")
-    with op.batch_alter_table("submissions", schema=None) as batch_op:
-        batch_op.drop_index("ix_submissions_demo")
-        batch_op.drop_index("ix_submissions_created_at")
-        batch_op.drop_column("demo")
+    op.drop_index("ix_submissions_demo", table_name="submissions")
+    op.drop_index("ix_submissions_created_at", table_name="submissions")
+    # SQLite (3.35 and later) drops a column in place, with no copy of the table either.
+    op.execute("ALTER TABLE submissions DROP COLUMN demo")
