@@ -36,6 +36,7 @@ from twilio.rest import Client
 from channels.base import (
     MAX_ADDRESS_LENGTH,
     MAX_MESSAGE_ID_LENGTH,
+    AccountCheckFailed,
     BadRequest,
     BaseChannel,
     ChannelRequest,
@@ -212,6 +213,24 @@ class TwilioChannel(BaseChannel):
     def status_callback(self) -> str:
         """Where Twilio posts delivery receipts for what this channel sends."""
         return self.account.public_url.rstrip("/") + STATUS_CALLBACK_PATH
+
+    async def check_account(self) -> str:
+        """Fetch the account (read-only): its name, if it is active."""
+        try:
+            account = await self.client.api.v2010.accounts(self.account.account_sid).fetch_async()
+        except TwilioRestException as exc:
+            # 20003 is Twilio's "Authenticate": the SID and token do not go together.
+            hint = " (the account SID and auth token do not match)" if exc.code == 20003 else ""
+            raise AccountCheckFailed(
+                f"Twilio answered {exc.status}, error {exc.code}: {exc.msg}{hint}"
+            ) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise AccountCheckFailed(
+                f"Twilio cannot be reached: {exc or type(exc).__name__}"
+            ) from None
+        if account.status != "active":
+            raise AccountCheckFailed(f"the account {account.friendly_name!r} is {account.status}")
+        return f"account {account.friendly_name!r} is active"
 
     async def close(self) -> None:
         await self._http.close()

@@ -16,11 +16,14 @@ import contextlib
 import logging
 import sys
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from bot import event_loop
 from bot.bootstrap import build_services, check_city, close_services
-from bot.commands.lifecycle import settings_or_none, stop_on_signals, stop_within
+from bot.commands.lifecycle import ready_to_start, settings_or_none, stop_on_signals, stop_within
 from bot.config import Settings
 from bot.logging import configure_logging
+from bot.preflight import database_reason
 from bot.workers import WORKERS, run_workers
 
 __all__ = ["run"]
@@ -45,12 +48,19 @@ def run(args: argparse.Namespace) -> int:
             )
             return 2
     configure_logging(settings.log_level)
+    if not ready_to_start("citybot worker", settings):
+        return 2
     return event_loop.run(_work(settings, only))
 
 
 async def _work(settings: Settings, only: set[str] | None) -> int:
     stop = stop_on_signals()
-    services = await build_services(settings)
+    try:
+        services = await build_services(settings)
+    except (SQLAlchemyError, OSError) as exc:
+        # The database went away since ready_to_start asked, or refused the migrations.
+        print(f"citybot worker: cannot start: {database_reason(exc)}", file=sys.stderr)
+        return 2
     try:
         async with contextlib.AsyncExitStack() as running:
             names = await running.enter_async_context(run_workers(services, only))
