@@ -225,13 +225,12 @@ async def _persistence(redis: Redis) -> bool | None:
     """Whether Redis writes to disk (AOF or RDB snapshots); None where CONFIG is not allowed
     (managed Redis services refuse it: their persistence is the provider's setting)."""
     try:
-        config = await redis.config_get("appendonly")
-        config.update(await redis.config_get("save"))
+        answers = [await redis.config_get("appendonly"), await redis.config_get("save")]
     except RedisError:
         return None
-    appendonly = _text(config.get(b"appendonly", config.get("appendonly", "")))
-    save = _text(config.get(b"save", config.get("save", "")))
-    return appendonly == "yes" or bool(save.strip())
+    # Keys and values come back as bytes unless the client decodes responses.
+    config = {_text(k): _text(v) for answer in answers for k, v in answer.items()}
+    return config.get("appendonly") == "yes" or bool(config.get("save", "").strip())
 
 
 def _text(value: object) -> str:
