@@ -161,7 +161,7 @@ async def test_an_unreachable_database_is_said_as_that_never_as_cannot_listen(
     ]
     for url, fix, command in cases:
         env = {"CITYBOT_DATABASE_URL": url, "CITYBOT_SESSION_SECRET": "x" * 32}
-        status, out, err = await citybot(*command, env=env, cwd=tmp_path)
+        status, _out, err = await citybot(*command, env=env, cwd=tmp_path)
         assert status == 2, (command, err)
         assert "Traceback" not in err and "cannot listen" not in err
         assert "cannot reach" in err and fix in err, err

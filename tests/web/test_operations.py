@@ -23,7 +23,7 @@ async def test_healthz(client: TestClient[Any, Any]) -> None:
     response = await client.get("/healthz")
     assert response.status == 200
     assert await response.json() == {"status": "ok", "version": VERSION}
-    assert VERSION == version("citybot")  # the installed package's, from pyproject.toml
+    assert version("citybot") == VERSION  # the installed package's, from pyproject.toml
     assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
