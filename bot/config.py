@@ -19,6 +19,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import time
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -74,6 +75,9 @@ class Settings:
     public_url: str = "http://localhost:8080"
     host: str = "127.0.0.1"
     port: int = 8080
+    # Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (none: the peer
+    # is the client).
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
 
     telegram_bot_token: str | None = None
     telegram_webhook_secret: str | None = None
@@ -186,6 +190,7 @@ class Settings:
             redis_url=_redis_url(text("CITYBOT_REDIS_URL")),
             public_url=public_url,
             host=host,
+            trusted_proxies=_networks(text("CITYBOT_TRUSTED_PROXIES")),
             port=port,
             telegram_bot_token=text("TELEGRAM_BOT_TOKEN"),
             telegram_webhook_secret=text("TELEGRAM_WEBHOOK_SECRET"),
@@ -302,6 +307,21 @@ def _database_url(raw: str) -> str:
             "(postgresql+asyncpg://...) or SQLite (sqlite+aiosqlite:///...)"
         )
     return raw
+
+
+def _networks(raw: str | None) -> tuple[IPv4Network | IPv6Network, ...]:
+    """``"127.0.0.1, 10.0.0.0/8"``: addresses or networks, comma-separated."""
+    if raw is None:
+        return ()
+    try:
+        return tuple(
+            ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip()
+        )
+    except ValueError as exc:
+        raise ConfigError(
+            f"CITYBOT_TRUSTED_PROXIES must be addresses or networks separated by commas, "
+            f"e.g. 127.0.0.1,10.0.0.0/8: {exc}"
+        ) from None
 
 
 def _redis_url(raw: str | None) -> str | None:
