@@ -78,6 +78,9 @@ class Settings:
     # Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (none: the peer
     # is the client).
     trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
+    # ``citybot worker`` serves /metrics, /healthz and /readyz on CITYBOT_HOST and this port
+    # (None: no listener).
+    worker_metrics_port: int | None = None
 
     telegram_bot_token: str | None = None
     telegram_webhook_secret: str | None = None
@@ -191,6 +194,11 @@ class Settings:
             public_url=public_url,
             host=host,
             trusted_proxies=_networks(text("CITYBOT_TRUSTED_PROXIES")),
+            worker_metrics_port=(
+                _number(env, "CITYBOT_WORKER_METRICS_PORT", 0, int, minimum=1, maximum=65535)
+                if text("CITYBOT_WORKER_METRICS_PORT")
+                else None
+            ),
             port=port,
             telegram_bot_token=text("TELEGRAM_BOT_TOKEN"),
             telegram_webhook_secret=text("TELEGRAM_WEBHOOK_SECRET"),

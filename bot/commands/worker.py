@@ -3,6 +3,9 @@
 Run as many as you like beside ``citybot serve --no-workers`` processes; they share the work
 through the database and Redis. ``--only`` picks workers, to scale one kind of work on its own.
 
+With ``CITYBOT_WORKER_METRICS_PORT`` it also answers /metrics, /healthz and /readyz there (on
+``CITYBOT_HOST``), for Prometheus.
+
 Example::
 
     $ citybot worker
@@ -16,6 +19,7 @@ import contextlib
 import logging
 import sys
 
+from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot import event_loop
@@ -24,6 +28,8 @@ from bot.commands.lifecycle import ready_to_start, settings_or_none, stop_on_sig
 from bot.config import Settings
 from bot.logging import configure_logging
 from bot.preflight import database_reason
+from bot.services import Services
+from bot.web import operations
 from bot.workers import WORKERS, run_workers
 
 __all__ = ["run"]
@@ -64,6 +70,8 @@ async def _work(settings: Settings, only: set[str] | None) -> int:
     try:
         async with contextlib.AsyncExitStack() as running:
             names = await running.enter_async_context(run_workers(services, only))
+            if settings.worker_metrics_port is not None:
+                await _serve_metrics(running, services, settings.host, settings.worker_metrics_port)
             print(f"citybot worker is running: {', '.join(names) or 'no workers'}", flush=True)
             if only is None or {"filer", "status_poller"} & only:
                 problem = await check_city(services)
@@ -85,3 +93,17 @@ async def _work(settings: Settings, only: set[str] | None) -> int:
     finally:
         await close_services(services)
     return 0
+
+
+async def _serve_metrics(
+    running: contextlib.AsyncExitStack, services: Services, host: str, port: int
+) -> None:
+    """/metrics (the filer's, the dispatcher's and the queues' series live in this process),
+    /healthz and /readyz, as ``serve`` answers them; stopped with the workers."""
+    app = web.Application()
+    operations.add_routes(app, services)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    running.push_async_callback(runner.cleanup)
+    await web.TCPSite(runner, host, port, reuse_address=True).start()
+    log.info("metrics served", extra={"host": host, "port": port})
