@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,7 +14,12 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import Connection
 
 from storage.base import Base
-from storage.migrate import alembic_config, import_model_modules, upgrade_database
+from storage.migrate import (
+    alembic_config,
+    import_model_modules,
+    pending_migrations,
+    upgrade_database,
+)
 from storage.models import Resident, Submission, SubmissionOutbox
 from storage.session import create_engine, create_sessionmaker
 from tests.storage.databases import postgres_database, sqlite_database
@@ -171,3 +177,17 @@ async def test_wards_and_precision_are_added_beside_reports_stored_before(
         ]
     finally:
         await engine.dispose()
+
+
+async def test_concurrent_upgrades_take_turns_on_postgresql() -> None:
+    # Several processes start at once on a new database (serve, worker, db upgrade): without
+    # the advisory lock they create the same tables together and deadlock or fail half-way.
+    async with postgres_database(migrate=False) as url:
+        await asyncio.wait_for(asyncio.gather(*(upgrade_database(url) for _ in range(3))), 60)
+        assert await pending_migrations(url) == 0
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as connection:
+                assert await connection.run_sync(_differences) == []
+        finally:
+            await engine.dispose()
