@@ -123,7 +123,12 @@ def verify_twilio_signature(request: ChannelRequest, auth_token: str, public_url
     if hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
         return
     if not validator.validate(url, dict(request.form), signature):
-        raise ForbiddenRequest("X-Twilio-Signature does not match")
+        # Both causes named: a wrong token, or a URL at Twilio other than the one checked
+        # (a public URL that differs in scheme, host, port or path from the webhook's).
+        raise ForbiddenRequest(
+            f"X-Twilio-Signature does not match {url} (CITYBOT_PUBLIC_URL + path): the URL "
+            "set at Twilio must be exactly this, and TWILIO_AUTH_TOKEN the account's token"
+        )
 
 
 class _SignedForm(dict[str, str]):

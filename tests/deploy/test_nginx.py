@@ -211,6 +211,8 @@ async def test_providers_web_chat_and_operations_through_tls(deployment: Deploym
             ssl=d.tls,
         ) as response:
             assert response.status == 403
+            # The refusal names the URL checked, so a wrong public URL shows as that.
+            assert d.public_url + path in (await response.json())["error"]
 
         # Telegram: the update with the webhook's secret.
         update = telegram_update("update_message_text.json")
