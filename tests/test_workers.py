@@ -27,6 +27,7 @@ def test_the_workers_are_named_once() -> None:
         "housekeeping",
         "replies",
         "audit_sealer",
+        "held",
     ]
 
 
