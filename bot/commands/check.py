@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import os
 
+from bot.channel_setup import check_channel_env
 from bot.config import ConfigError, Settings
 from bot.preflight import Finding, Outcome, check_everything
 
@@ -31,6 +32,7 @@ __all__ = ["run"]
 def run(args: argparse.Namespace) -> int:
     try:
         settings = Settings.from_env()
+        check_channel_env(os.environ)
     except ConfigError as exc:
         # Nothing can be asked with settings that cannot be read.
         print(Finding(Outcome.FAIL, "settings", str(exc)).line())

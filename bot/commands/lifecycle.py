@@ -29,6 +29,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 
+from bot.channel_setup import check_channel_env
 from bot.config import ConfigError, Settings
 from bot.preflight import database_problem, startup_warnings
 
@@ -44,10 +45,12 @@ STOP_MARGIN = 1.5
 def settings_or_none(command: str) -> Settings | None:
     """Settings from the environment, or None once ``command: <what is wrong>`` is on stderr."""
     try:
-        return Settings.from_env()
+        settings = Settings.from_env()
+        check_channel_env(os.environ)
     except ConfigError as exc:
         print(f"{command}: {exc}", file=sys.stderr)
         return None
+    return settings
 
 
 def ready_to_start(command: str, settings: Settings) -> bool:
