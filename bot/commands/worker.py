@@ -71,7 +71,17 @@ async def _work(settings: Settings, only: set[str] | None) -> int:
         async with contextlib.AsyncExitStack() as running:
             names = await running.enter_async_context(run_workers(services, only))
             if settings.worker_metrics_port is not None:
-                await _serve_metrics(running, services, settings.host, settings.worker_metrics_port)
+                host, port = settings.host, settings.worker_metrics_port
+                try:
+                    await _serve_metrics(running, services, host, port)
+                except OSError as exc:
+                    # Two workers on one host with the same port, most likely.
+                    print(
+                        f"citybot worker: cannot listen on {host}:{port} "
+                        f"(CITYBOT_WORKER_METRICS_PORT): {exc.strerror or exc}",
+                        file=sys.stderr,
+                    )
+                    return 1
             print(f"citybot worker is running: {', '.join(names) or 'no workers'}", flush=True)
             if only is None or {"filer", "status_poller"} & only:
                 problem = await check_city(services)
