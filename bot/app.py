@@ -44,7 +44,7 @@ from bot.web import (
     webchat,
     webhooks,
 )
-from bot.web.middleware import error_middleware, security_headers
+from bot.web.middleware import error_middleware, forwarded_by, security_headers
 from bot.workers import run_workers
 
 __all__ = ["CLIENT_MAX_SIZE", "SERVICES_KEY", "app_for", "create_app", "handed_back"]
@@ -76,6 +76,7 @@ def app_for(services: Services, *, workers: bool = True) -> web.Application:
         client_max_size=CLIENT_MAX_SIZE,
         # Outermost first: the headers go on the error middleware's answers too.
         middlewares=[
+            forwarded_by(services.settings.trusted_proxies),
             security_headers(hsts=services.settings.public_url.startswith("https://")),
             error_middleware(services.metrics),
         ],

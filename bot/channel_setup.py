@@ -35,7 +35,7 @@ from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from channels.base import BaseChannel
 from channels.http_session import ProviderSession
 from channels.pacing import DEFAULT_JITTER_ALLOWANCE, BasePacer, Pacer
@@ -46,7 +46,7 @@ from channels.twilio_sms import SmsChannel
 from channels.whatsapp import WhatsAppChannel
 from storage.models import ResidentAddress
 
-__all__ = ["build_channels"]
+__all__ = ["build_channels", "check_channel_env"]
 
 Sessions = async_sessionmaker[AsyncSession]
 
@@ -114,13 +114,27 @@ def build_channels(
     return channels
 
 
+def check_channel_env(env: Mapping[str, str] = os.environ) -> None:
+    """``ConfigError`` naming the first sending setting that cannot be used, whether or not its
+    channel is on: a typo is found at start, not when the channel is configured later."""
+    for name in (
+        "CITYBOT_TELEGRAM_SEND_RATE",
+        "CITYBOT_TWILIO_SEND_RATE",
+        "TWILIO_SMS_MPS",
+        "TWILIO_WHATSAPP_MPS",
+    ):
+        _rate(env, name, 1.0)
+    _jitter(env)
+    _templates(env)
+
+
 def _rate(env: Mapping[str, str], name: str, default: float) -> float:
     try:
         value = float(env.get(name, "") or default)
     except ValueError:
-        raise ValueError(f"{name} must be a number of messages per second") from None
+        raise ConfigError(f"{name} must be a number of messages per second") from None
     if value <= 0:
-        raise ValueError(f"{name} must be positive")
+        raise ConfigError(f"{name} must be positive")
     return value
 
 
@@ -131,9 +145,9 @@ def _jitter(env: Mapping[str, str]) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise ValueError("CITYBOT_PACING_JITTER_MS must be a number of milliseconds") from None
+        raise ConfigError("CITYBOT_PACING_JITTER_MS must be a number of milliseconds") from None
     if not 0 <= value <= 500:
-        raise ValueError("CITYBOT_PACING_JITTER_MS must be between 0 and 500")
+        raise ConfigError("CITYBOT_PACING_JITTER_MS must be between 0 and 500")
     return value / 1000
 
 
@@ -144,9 +158,9 @@ def _templates(env: Mapping[str, str]) -> dict[str, str]:
     try:
         loaded = json.loads(raw)
     except ValueError:
-        raise ValueError("TWILIO_WHATSAPP_TEMPLATES must be a JSON object") from None
+        raise ConfigError("TWILIO_WHATSAPP_TEMPLATES must be a JSON object") from None
     if not isinstance(loaded, dict) or not all(isinstance(v, str) for v in loaded.values()):
-        raise ValueError(
+        raise ConfigError(
             'TWILIO_WHATSAPP_TEMPLATES must map purposes to Content SIDs: {"status_update": "HX..."}'
         )
     return {str(k): v for k, v in loaded.items()}

@@ -11,6 +11,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
+from bot.version import VERSION
 from staff.roles import Role
 
 __all__ = ["main"]
@@ -18,6 +19,7 @@ __all__ = ["main"]
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="citybot", description="A city's front door in chat.")
+    parser.add_argument("--version", action="version", version=f"citybot {VERSION}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the web server and the workers")
@@ -39,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
         "--only", metavar="NAMES", help="run only these workers, comma-separated (e.g. replies)"
     )
     worker.set_defaults(module="worker")
+
+    sub.add_parser(
+        "check", help="check the settings, database, Redis, providers and city; exit 1 on failure"
+    ).set_defaults(module="check")
 
     chat = sub.add_parser("chat", help="talk to the bot in this terminal")
     chat.add_argument(

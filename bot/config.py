@@ -20,8 +20,10 @@ import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import time
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit, urlunsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.engine import make_url
@@ -74,6 +76,12 @@ class Settings:
     public_url: str = "http://localhost:8080"
     host: str = "127.0.0.1"
     port: int = 8080
+    # Reverse proxies whose X-Forwarded-For and X-Forwarded-Proto are believed (none: the peer
+    # is the client).
+    trusted_proxies: tuple[IPv4Network | IPv6Network, ...] = ()
+    # ``citybot worker`` serves /metrics, /healthz and /readyz on CITYBOT_HOST and this port
+    # (None: no listener).
+    worker_metrics_port: int | None = None
 
     telegram_bot_token: str | None = None
     telegram_webhook_secret: str | None = None
@@ -191,18 +199,24 @@ class Settings:
 
         host = text("CITYBOT_HOST") or "127.0.0.1"
         port = _number(env, "CITYBOT_PORT", 8080, int, minimum=0, maximum=65535)
-        public_url = (text("CITYBOT_PUBLIC_URL") or listener_url(host, port)).rstrip("/")
-        database_url = text("CITYBOT_DATABASE_URL") or default_database_url()
-        try:
-            make_url(database_url)
-        except Exception as exc:
-            raise ConfigError(f"CITYBOT_DATABASE_URL is not a SQLAlchemy URL: {exc}") from None
+        public_url = _web_url("CITYBOT_PUBLIC_URL", text("CITYBOT_PUBLIC_URL")) or listener_url(
+            host, port
+        )
+        database_url = _database_url(text("CITYBOT_DATABASE_URL") or default_database_url())
+        for name in ("OPEN311_ENDPOINT", "TELEGRAM_API_BASE_URL", "TWILIO_API_BASE_URL"):
+            _web_url(name, text(name))
 
         return cls(
             database_url=database_url,
-            redis_url=text("CITYBOT_REDIS_URL"),
+            redis_url=_redis_url(text("CITYBOT_REDIS_URL")),
             public_url=public_url,
             host=host,
+            trusted_proxies=_networks(text("CITYBOT_TRUSTED_PROXIES")),
+            worker_metrics_port=(
+                _number(env, "CITYBOT_WORKER_METRICS_PORT", 0, int, minimum=1, maximum=65535)
+                if text("CITYBOT_WORKER_METRICS_PORT")
+                else None
+            ),
             port=port,
             telegram_bot_token=text("TELEGRAM_BOT_TOKEN"),
             telegram_webhook_secret=text("TELEGRAM_WEBHOOK_SECRET"),
@@ -282,7 +296,7 @@ class Settings:
 
 
 def _oidc(text: Callable[[str], str | None], public_url: str) -> OidcSettings | None:
-    issuer = text("CITYBOT_OIDC_ISSUER")
+    issuer = _web_url("CITYBOT_OIDC_ISSUER", text("CITYBOT_OIDC_ISSUER"))
     if issuer is None:
         return None
     client_id, secret = text("CITYBOT_OIDC_CLIENT_ID"), text("CITYBOT_OIDC_CLIENT_SECRET")
@@ -308,6 +322,82 @@ def _oidc(text: Callable[[str], str | None], public_url: str) -> OidcSettings | 
         roles_claim=text("CITYBOT_OIDC_ROLES_CLAIM") or "roles",
         wards_claim=text("CITYBOT_OIDC_WARDS_CLAIM"),
     )
+
+
+# What operators write by habit (Heroku, psql, Django) that SQLAlchemy does not take.
+_DATABASE_SCHEMES = {"postgres": "postgresql+asyncpg", "postgis": "postgresql+asyncpg"}
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def _database_url(raw: str) -> str:
+    """A URL for SQLite or PostgreSQL, the two databases citybot is tested on."""
+    scheme = raw.partition("://")[0] if "://" in raw else ""
+    if scheme.split("+")[0] in _DATABASE_SCHEMES:
+        right = _DATABASE_SCHEMES[scheme.split("+")[0]] + "://" + raw.partition("://")[2]
+        raise ConfigError(
+            f"CITYBOT_DATABASE_URL must start with postgresql+asyncpg://, not {scheme}:// "
+            f"(SQLAlchemy's name for PostgreSQL), e.g. {_hide_password(right)}"
+        )
+    try:
+        backend = make_url(raw).get_backend_name()
+    except Exception as exc:
+        raise ConfigError(
+            f"CITYBOT_DATABASE_URL is not a SQLAlchemy URL ({exc}); e.g. "
+            "postgresql+asyncpg://citybot@db.internal/citybot or sqlite+aiosqlite:////srv/citybot.sqlite3"
+        ) from None
+    if backend not in ("sqlite", "postgresql"):
+        raise ConfigError(
+            f"CITYBOT_DATABASE_URL names {backend}; citybot runs on PostgreSQL "
+            "(postgresql+asyncpg://...) or SQLite (sqlite+aiosqlite:///...)"
+        )
+    return raw
+
+
+def _networks(raw: str | None) -> tuple[IPv4Network | IPv6Network, ...]:
+    """``"127.0.0.1, 10.0.0.0/8"``: addresses or networks, comma-separated."""
+    if raw is None:
+        return ()
+    try:
+        return tuple(
+            ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip()
+        )
+    except ValueError as exc:
+        raise ConfigError(
+            f"CITYBOT_TRUSTED_PROXIES must be addresses or networks separated by commas, "
+            f"e.g. 127.0.0.1,10.0.0.0/8: {exc}"
+        ) from None
+
+
+def _redis_url(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    if not raw.startswith(_REDIS_SCHEMES):
+        raise ConfigError(
+            "CITYBOT_REDIS_URL must start with redis://, rediss:// (TLS) or unix://, "
+            f"e.g. redis://{raw.split('://')[-1]}, got {_hide_password(raw)!r}"
+        )
+    return raw
+
+
+def _web_url(name: str, raw: str | None) -> str | None:
+    """An http(s) URL with a host, without its trailing ``/``; None when unset."""
+    if raw is None:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"{name} must be an http:// or https:// URL with a host, e.g. "
+            f"https://{raw.split('://')[-1].strip('/') or 'bot.city.example'}, got {raw!r}"
+        )
+    return raw.rstrip("/")
+
+
+def _hide_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def _number(

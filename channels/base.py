@@ -24,6 +24,7 @@ from forms_runtime.effects import Effect
 __all__ = [
     "MAX_ADDRESS_LENGTH",
     "MAX_MESSAGE_ID_LENGTH",
+    "AccountCheckFailed",
     "BadRequest",
     "BaseChannel",
     "ChannelRequest",
@@ -65,6 +66,11 @@ class BadRequest(Exception):
     """The body is malformed: answer 400 with the reason."""
 
 
+class AccountCheckFailed(Exception):
+    """The provider refused a read-only call with this channel's credentials (``citybot check``);
+    the message says what the provider answered."""
+
+
 class BaseChannel(ABC):
     name: str
     capabilities: Capabilities
@@ -84,6 +90,12 @@ class BaseChannel(ABC):
     @abstractmethod
     async def send(self, message: OutboundMessage) -> Delivery:
         """Deliver one message; never raises for provider errors, returns them in ``Delivery``."""
+
+    async def check_account(self) -> str:
+        """One read-only call to the provider with this channel's credentials (``citybot
+        check``): what the provider says the account is, or ``AccountCheckFailed``. A channel
+        with no provider account has nothing to check."""
+        return "no provider account"
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

@@ -72,7 +72,13 @@ from telegram.error import (
     TelegramError,
 )
 
-from channels.base import BadRequest, BaseChannel, ChannelRequest, ForbiddenRequest
+from channels.base import (
+    AccountCheckFailed,
+    BadRequest,
+    BaseChannel,
+    ChannelRequest,
+    ForbiddenRequest,
+)
 from channels.http_session import ProviderSession
 from channels.media import telegram_file_ref
 from channels.media_fetch import MediaNotFound, MediaRefused, MediaUnavailable
@@ -310,6 +316,16 @@ class TelegramChannel(BaseChannel):
         except ValueError as exc:
             return Delivery(status=DeliveryStatus.FAILED, error_code="address", error=str(exc))
         return Delivery(status=DeliveryStatus.SENT, provider_message_id=str(sent.message_id))
+
+    async def check_account(self) -> str:
+        """getMe: the bot the token belongs to, e.g. ``@CapeTownCityBot``."""
+        try:
+            me = await self.bot.get_me()
+        except (InvalidToken, Forbidden) as exc:
+            raise AccountCheckFailed(f"Telegram refused the token ({exc})") from None
+        except TelegramError as exc:
+            raise AccountCheckFailed(f"getMe failed: {type(exc).__name__}: {exc}") from None
+        return f"bot @{me.username}"
 
     async def set_webhook(self, url: str) -> bool:
         """Register ``url`` with the secret (``citybot telegram set-webhook``)."""

@@ -36,6 +36,7 @@ from twilio.rest import Client
 from channels.base import (
     MAX_ADDRESS_LENGTH,
     MAX_MESSAGE_ID_LENGTH,
+    AccountCheckFailed,
     BadRequest,
     BaseChannel,
     ChannelRequest,
@@ -122,7 +123,12 @@ def verify_twilio_signature(request: ChannelRequest, auth_token: str, public_url
     if hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
         return
     if not validator.validate(url, dict(request.form), signature):
-        raise ForbiddenRequest("X-Twilio-Signature does not match")
+        # Both causes named: a wrong token, or a URL at Twilio other than the one checked
+        # (a public URL that differs in scheme, host, port or path from the webhook's).
+        raise ForbiddenRequest(
+            f"X-Twilio-Signature does not match {url} (CITYBOT_PUBLIC_URL + path): the URL "
+            "set at Twilio must be exactly this, and TWILIO_AUTH_TOKEN the account's token"
+        )
 
 
 class _SignedForm(dict[str, str]):
@@ -212,6 +218,24 @@ class TwilioChannel(BaseChannel):
     def status_callback(self) -> str:
         """Where Twilio posts delivery receipts for what this channel sends."""
         return self.account.public_url.rstrip("/") + STATUS_CALLBACK_PATH
+
+    async def check_account(self) -> str:
+        """Fetch the account (read-only): its name, if it is active."""
+        try:
+            account = await self.client.api.v2010.accounts(self.account.account_sid).fetch_async()
+        except TwilioRestException as exc:
+            # 20003 is Twilio's "Authenticate": the SID and token do not go together.
+            hint = " (the account SID and auth token do not match)" if exc.code == 20003 else ""
+            raise AccountCheckFailed(
+                f"Twilio answered {exc.status}, error {exc.code}: {exc.msg}{hint}"
+            ) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise AccountCheckFailed(
+                f"Twilio cannot be reached: {exc or type(exc).__name__}"
+            ) from None
+        if account.status != "active":
+            raise AccountCheckFailed(f"the account {account.friendly_name!r} is {account.status}")
+        return f"account {account.friendly_name!r} is active"
 
     async def close(self) -> None:
         await self._http.close()

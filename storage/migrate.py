@@ -28,15 +28,19 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from storage.session import create_engine, to_async_url
 
-__all__ = ["alembic_config", "import_model_modules", "upgrade_database"]
+__all__ = ["alembic_config", "import_model_modules", "pending_migrations", "upgrade_database"]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
-# Any fixed number: two `serve` processes starting together take turns on PostgreSQL.
+# Any fixed number: processes upgrading together (several `serve` and `worker` starting at once,
+# or beside `citybot db upgrade`) take turns on PostgreSQL; the second finds nothing left to do.
+# SQLite needs no lock: the upgrade's transaction holds the file's write lock.
 _PG_MIGRATION_LOCK = 731_311
 
 
@@ -72,6 +76,24 @@ async def upgrade_database(url: str) -> None:
     try:
         async with engine.begin() as connection:
             await connection.run_sync(_upgrade, url)
+    finally:
+        await engine.dispose()
+
+
+def _pending(connection: Connection, url: str) -> int:
+    current = MigrationContext.configure(connection).get_current_heads()
+    script = ScriptDirectory.from_config(alembic_config(url))
+    # One line of history: the revisions between the one applied (or none) and the head.
+    lower = current[0] if len(current) == 1 else "base"
+    return sum(1 for _ in script.iterate_revisions("heads", lower))
+
+
+async def pending_migrations(url: str) -> int:
+    """How many migrations ``upgrade_database`` would apply (read-only; ``citybot check``)."""
+    engine = create_engine(url, pool_size=1, max_overflow=0)
+    try:
+        async with engine.connect() as connection:
+            return await connection.run_sync(_pending, url)
     finally:
         await engine.dispose()
 

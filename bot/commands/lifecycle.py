@@ -29,9 +29,11 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 
+from bot.channel_setup import check_channel_env
 from bot.config import ConfigError, Settings
+from bot.preflight import database_problem, startup_warnings
 
-__all__ = ["STOP_MARGIN", "settings_or_none", "stop_on_signals", "stop_within"]
+__all__ = ["STOP_MARGIN", "ready_to_start", "settings_or_none", "stop_on_signals", "stop_within"]
 
 log = logging.getLogger("citybot.lifecycle")
 
@@ -43,10 +45,25 @@ STOP_MARGIN = 1.5
 def settings_or_none(command: str) -> Settings | None:
     """Settings from the environment, or None once ``command: <what is wrong>`` is on stderr."""
     try:
-        return Settings.from_env()
+        settings = Settings.from_env()
+        check_channel_env(os.environ)
     except ConfigError as exc:
         print(f"{command}: {exc}", file=sys.stderr)
         return None
+    return settings
+
+
+def ready_to_start(command: str, settings: Settings) -> bool:
+    """Log what the settings silently break (logging configured), then ask the database: False
+    once ``command: <why> -> <fix>`` is on stderr, so "cannot reach the database" is said as
+    that, before anything else can fail on it with a traceback."""
+    for finding in startup_warnings(settings, os.environ):
+        log.warning("%s -> %s", finding.detail, finding.fix)
+    problem = asyncio.run(database_problem(settings.database_url))
+    if problem is None:
+        return True
+    print(f"{command}: {problem.detail} -> {problem.fix}", file=sys.stderr)
+    return False
 
 
 def stop_on_signals() -> asyncio.Event:

@@ -22,9 +22,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import event_loop
 from bot.app import SERVICES_KEY, create_app, handed_back
-from bot.commands.lifecycle import settings_or_none, stop_on_signals, stop_within
+from bot.commands.lifecycle import ready_to_start, settings_or_none, stop_on_signals, stop_within
 from bot.config import Settings, listener_url
 from bot.logging import configure_logging
+from bot.preflight import database_reason
 from staff.accounts import has_active_admin
 
 __all__ = ["run"]
@@ -64,21 +65,22 @@ def run(args: argparse.Namespace) -> int:
         # it and the workers file with the built-in Open311 server there.
         settings = dataclasses.replace(settings, public_url=listener_url(host, port))
     configure_logging(settings.log_level)
-    try:
-        return event_loop.run(
-            _serve(settings, host, port, workers=not getattr(args, "no_workers", False))
-        )
-    except OSError as exc:
-        print(
-            f"citybot serve: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr
-        )
-        return 1
+    if not ready_to_start("citybot serve", settings):
+        return 2
+    return event_loop.run(
+        _serve(settings, host, port, workers=not getattr(args, "no_workers", False))
+    )
 
 
 async def _serve(settings: Settings, host: str, port: int, *, workers: bool) -> int:
     stop = stop_on_signals()
 
-    app = await create_app(settings, workers=workers)
+    try:
+        app = await create_app(settings, workers=workers)
+    except (SQLAlchemyError, OSError) as exc:
+        # The database went away since ready_to_start asked, or refused the migrations.
+        print(f"citybot serve: cannot start: {database_reason(exc)}", file=sys.stderr)
+        return 2
     services = app[SERVICES_KEY]
     # The app's own shutdown (bot.app) waits the grace period for turns and replies; requests
     # still running after it are those turns, which it handed back: aiohttp then waits for them
@@ -88,6 +90,12 @@ async def _serve(settings: Settings, host: str, port: int, *, workers: bool) -> 
     try:
         site = web.TCPSite(runner, host, port, reuse_address=True)
         await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        print(
+            f"citybot serve: cannot listen on {host}:{port}: {exc.strerror or exc}", file=sys.stderr
+        )
+        return 1
     except BaseException:
         await runner.cleanup()
         raise

@@ -3,6 +3,9 @@
 Run as many as you like beside ``citybot serve --no-workers`` processes; they share the work
 through the database and Redis. ``--only`` picks workers, to scale one kind of work on its own.
 
+With ``CITYBOT_WORKER_METRICS_PORT`` it also answers /metrics, /healthz and /readyz there (on
+``CITYBOT_HOST``), for Prometheus.
+
 Example::
 
     $ citybot worker
@@ -16,11 +19,17 @@ import contextlib
 import logging
 import sys
 
+from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
+
 from bot import event_loop
 from bot.bootstrap import build_services, check_city, close_services
-from bot.commands.lifecycle import settings_or_none, stop_on_signals, stop_within
+from bot.commands.lifecycle import ready_to_start, settings_or_none, stop_on_signals, stop_within
 from bot.config import Settings
 from bot.logging import configure_logging
+from bot.preflight import database_reason
+from bot.services import Services
+from bot.web import operations
 from bot.workers import WORKERS, run_workers
 
 __all__ = ["run"]
@@ -45,15 +54,34 @@ def run(args: argparse.Namespace) -> int:
             )
             return 2
     configure_logging(settings.log_level)
+    if not ready_to_start("citybot worker", settings):
+        return 2
     return event_loop.run(_work(settings, only))
 
 
 async def _work(settings: Settings, only: set[str] | None) -> int:
     stop = stop_on_signals()
-    services = await build_services(settings)
+    try:
+        services = await build_services(settings)
+    except (SQLAlchemyError, OSError) as exc:
+        # The database went away since ready_to_start asked, or refused the migrations.
+        print(f"citybot worker: cannot start: {database_reason(exc)}", file=sys.stderr)
+        return 2
     try:
         async with contextlib.AsyncExitStack() as running:
             names = await running.enter_async_context(run_workers(services, only))
+            if settings.worker_metrics_port is not None:
+                host, port = settings.host, settings.worker_metrics_port
+                try:
+                    await _serve_metrics(running, services, host, port)
+                except OSError as exc:
+                    # Two workers on one host with the same port, most likely.
+                    print(
+                        f"citybot worker: cannot listen on {host}:{port} "
+                        f"(CITYBOT_WORKER_METRICS_PORT): {exc.strerror or exc}",
+                        file=sys.stderr,
+                    )
+                    return 1
             print(f"citybot worker is running: {', '.join(names) or 'no workers'}", flush=True)
             if only is None or {"filer", "status_poller"} & only:
                 problem = await check_city(services)
@@ -75,3 +103,17 @@ async def _work(settings: Settings, only: set[str] | None) -> int:
     finally:
         await close_services(services)
     return 0
+
+
+async def _serve_metrics(
+    running: contextlib.AsyncExitStack, services: Services, host: str, port: int
+) -> None:
+    """/metrics (the filer's, the dispatcher's and the queues' series live in this process),
+    /healthz and /readyz, as ``serve`` answers them; stopped with the workers."""
+    app = web.Application()
+    operations.add_routes(app, services)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    running.push_async_callback(runner.cleanup)
+    await web.TCPSite(runner, host, port, reuse_address=True).start()
+    log.info("metrics served", extra={"host": host, "port": port})

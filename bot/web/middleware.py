@@ -7,8 +7,9 @@ Example::
 
 from __future__ import annotations
 
+import ipaddress
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
@@ -16,7 +17,7 @@ from aiohttp.typedefs import Middleware
 from bot.metrics import Metrics
 from bot.web.errors import json_error, unavailable_errors
 
-__all__ = ["error_middleware", "security_headers"]
+__all__ = ["error_middleware", "forwarded_by", "security_headers"]
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = logging.getLogger("citybot.web")
@@ -31,6 +32,52 @@ PERMISSIONS_POLICY = "geolocation=(self), camera=(), microphone=(), payment=(), 
 # A year, as the HSTS preload list asks; sent only when the public URL is https, since a browser
 # that sees it over plain http ignores it and one that sees it for a test host would pin it.
 STRICT_TRANSPORT_SECURITY = "max-age=31536000"
+
+
+def forwarded_by(proxies: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> Middleware:
+    """Behind a reverse proxy (``CITYBOT_TRUSTED_PROXIES``), see each request as the proxy
+    received it: the client's address from ``X-Forwarded-For`` (the sign-in throttle and the
+    audit log key on it) and the scheme from ``X-Forwarded-Proto`` (the proxy passes ``Host``).
+
+    Only a request whose peer is one of ``proxies`` is believed; anyone else could write the
+    headers. ``X-Forwarded-For`` is read from the right, skipping the trusted proxies, so an
+    address a client put there itself is never taken. Provider signatures do not depend on it:
+    they are checked against ``CITYBOT_PUBLIC_URL``.
+    """
+
+    def trusted(address: str | None) -> bool:
+        try:
+            ip = ipaddress.ip_address(address or "")
+        except ValueError:
+            return False
+        return any(ip in network for network in proxies)
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if not proxies or not trusted(request.remote):
+            return await handler(request)
+        hops = [
+            h.strip() for h in ",".join(request.headers.getall("X-Forwarded-For", [])).split(",")
+        ]
+        # The first hop from the right that no trusted proxy added is the client; a hop that is
+        # not an address (garbage a client sent) is no one, and nothing left of it is believed.
+        nearest = next((h for h in reversed(hops) if not trusted(h)), "")
+        client = nearest if _is_address(nearest) else None
+        proto = request.headers.get("X-Forwarded-Proto", "").strip().lower()
+        scheme = proto if proto in ("http", "https") else request.scheme
+        if client is None:
+            return await handler(request.clone(scheme=scheme))
+        return await handler(request.clone(remote=client, scheme=scheme))
+
+    return middleware
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def error_middleware(metrics: Metrics) -> Middleware:

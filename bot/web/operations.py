@@ -2,7 +2,7 @@
 
 Example::
 
-    GET /healthz   -> 200 {"status": "ok"}
+    GET /healthz   -> 200 {"status": "ok", "version": "0.1.0"}
     GET /readyz    -> 200 {"status": "ready", "checks": {"database": "ok", "redis": "ok",
                                                           "city": {"ok": true}}}
                       503 {"status": "unavailable", "checks": {"database": "ok", "redis": "down",
@@ -29,6 +29,7 @@ from sqlalchemy import text
 from bot.bootstrap import check_city
 from bot.queue_backlogs import QUEUES, Backlog, read_backlogs
 from bot.services import Services
+from bot.version import VERSION
 from staff.equity import equity_alerts
 from staff.support_stats import support_stats
 from storage.types import utc_now
@@ -63,7 +64,7 @@ class _CityCheck:
 
 def add_routes(app: web.Application, services: Services) -> None:
     async def healthz(request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
+        return web.json_response({"status": "ok", "version": VERSION})
 
     city = _CityCheck(services)
 

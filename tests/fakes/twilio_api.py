@@ -1,4 +1,5 @@
-"""A fake Twilio REST API: ``POST /2010-04-01/Accounts/<sid>/Messages.json``, records calls.
+"""A fake Twilio REST API: ``POST /2010-04-01/Accounts/<sid>/Messages.json`` and the account
+fetch ``GET /2010-04-01/Accounts/<sid>.json``, records calls.
 
 It checks HTTP Basic auth against the account it was made for, as Twilio does (401 otherwise).
 
@@ -45,8 +46,11 @@ class FakeTwilio(RecordingServer):
         self._next_sid = 4000
         # media SID -> (content type, bytes)
         self.media: dict[str, tuple[str, bytes]] = {}
+        # What an account fetch says: "active", "suspended" or "closed".
+        self.account_status = "active"
 
     def routes(self, app: web.Application) -> None:
+        app.router.add_get("/2010-04-01/Accounts/{sid}.json", self._account)
         app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", self._create_message)
         app.router.add_get(
             "/2010-04-01/Accounts/{sid}/Messages/{message}/Media/{media}", self._media
@@ -82,6 +86,22 @@ class FakeTwilio(RecordingServer):
         self.requests.append(dataclasses.replace(recorded, status=307))
         signed = f"/cdn/{media}?Expires=1742032800&Signature=fake"
         return web.Response(status=307, headers={"Location": signed})
+
+    async def _account(self, request: web.Request) -> web.Response:
+        """The account fetch ``citybot check`` makes: only the account's own credentials."""
+        recorded = await self.record(request)
+        refused = self._refused_or_scripted(request, recorded)
+        if refused is not None:
+            return refused
+        sid = request.match_info["sid"]
+        account = {
+            "sid": sid,
+            "friendly_name": "City of Cape Town (test)",
+            "status": self.account_status,
+            "type": "Full",
+            "uri": f"/2010-04-01/Accounts/{sid}.json",
+        }
+        return self.respond(recorded, ScriptedAnswer(200, account))
 
     async def _cdn(self, request: web.Request) -> web.Response:
         recorded = await self.record(request)

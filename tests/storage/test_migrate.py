@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,7 +14,12 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.engine import Connection
 
 from storage.base import Base
-from storage.migrate import alembic_config, import_model_modules, upgrade_database
+from storage.migrate import (
+    alembic_config,
+    import_model_modules,
+    pending_migrations,
+    upgrade_database,
+)
 from storage.models import Resident, Submission, SubmissionOutbox
 from storage.session import create_engine, create_sessionmaker
 from tests.storage.databases import postgres_database, sqlite_database
@@ -102,9 +108,10 @@ def test_db_upgrade_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("CITYBOT_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite3'}")
     assert main(["db", "upgrade"]) == 0
     assert (tmp_path / "cli.sqlite3").stat().st_size > 0
-    # Nothing listens on port 1: the command says so and exits 1, no traceback.
+    # Nothing listens on port 1: the command says so and exits 2 (a setting or a server to
+    # fix, as at the start of serve and worker), no traceback.
     monkeypatch.setenv("CITYBOT_DATABASE_URL", "postgresql://postgres@127.0.0.1:1/citybot")
-    assert main(["db", "upgrade"]) == 1
+    assert main(["db", "upgrade"]) == 2
 
 
 def test_naive_datetimes_are_refused() -> None:
@@ -171,3 +178,17 @@ async def test_wards_and_precision_are_added_beside_reports_stored_before(
         ]
     finally:
         await engine.dispose()
+
+
+async def test_concurrent_upgrades_take_turns_on_postgresql() -> None:
+    # Several processes start at once on a new database (serve, worker, db upgrade): without
+    # the advisory lock they create the same tables together and deadlock or fail half-way.
+    async with postgres_database(migrate=False) as url:
+        await asyncio.wait_for(asyncio.gather(*(upgrade_database(url) for _ in range(3))), 60)
+        assert await pending_migrations(url) == 0
+        engine = create_engine(url)
+        try:
+            async with engine.connect() as connection:
+                assert await connection.run_sync(_differences) == []
+        finally:
+            await engine.dispose()

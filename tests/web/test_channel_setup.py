@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from bot.channel_setup import build_channels
-from bot.config import Settings
+from bot.channel_setup import build_channels, check_channel_env
+from bot.config import ConfigError, Settings
 from channels.pacing import Lane, Pacer
 from channels.shared_pacing import RedisPacer
 
@@ -69,5 +69,10 @@ async def test_with_redis_each_provider_account_has_its_shared_pacer(redis: Redi
 )
 def test_bad_rates_are_refused_with_the_variables_name(name: str, value: str) -> None:
     env = {**ENV, name: value}
-    with pytest.raises(ValueError, match=name):
+    with pytest.raises(ConfigError, match=name):
         build_channels(Settings.from_env(env), None, env)
+    # At start (serve, worker, check) too, with no channel on: one line, exit 2, not a traceback
+    # once the channel is turned on.
+    with pytest.raises(ConfigError, match=name):
+        check_channel_env({name: value})
+    check_channel_env({})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 from datetime import UTC, datetime
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from aiohttp.test_utils import TestClient
 
 from bot.app import SERVICES_KEY, create_app
 from bot.config import Settings
+from bot.version import VERSION
 from channels.types import InboundMessage
 from conversations.message_log import inbound_row
 
@@ -20,7 +22,8 @@ from conversations.message_log import inbound_row
 async def test_healthz(client: TestClient[Any, Any]) -> None:
     response = await client.get("/healthz")
     assert response.status == 200
-    assert await response.json() == {"status": "ok"}
+    assert await response.json() == {"status": "ok", "version": VERSION}
+    assert version("citybot") == VERSION  # the installed package's, from pyproject.toml
     assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 

@@ -1,0 +1,326 @@
+"""What an operator is told before citybot runs: settings that silently break something, and
+whether the database, Redis, the providers and the city answer (``citybot check``; the
+database and the warnings also at the start of ``serve``, ``worker`` and ``db upgrade``).
+
+Every check is one ``Finding``: ok, a warning or a failure, in a line, with the fix. A check
+never changes anything: the database is asked for its schema version, not upgraded; the
+providers get one read-only call each (Telegram getMe, Twilio's account fetch).
+
+Example::
+
+    for finding in startup_warnings(settings, os.environ):
+        log.warning("%s", finding.line())
+    problem = await database_problem(settings.database_url)   # None, or a Finding to print
+    findings = await check_everything(settings, os.environ)   # citybot check
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from urllib.parse import urlsplit
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from bot.bootstrap import builtin_open311_endpoint
+from bot.channel_setup import build_channels
+from bot.config import Settings, sqlite_path
+from channels.base import AccountCheckFailed
+from city.open311.client import Open311Backend
+from storage.migrate import pending_migrations
+from storage.redis import connect_redis
+from storage.session import create_engine
+
+__all__ = [
+    "CHECK_TIMEOUT",
+    "Finding",
+    "Outcome",
+    "check_everything",
+    "database_problem",
+    "database_reason",
+    "startup_warnings",
+]
+
+# Plain http is fine for a public URL that only this machine uses (a trial, a test).
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
+
+# Each reachability check gives up after this many seconds (an unreachable host may otherwise
+# hold a connect for minutes).
+CHECK_TIMEOUT = 5.0
+
+
+class Outcome(Enum):
+    OK = "ok"
+    WARN = "warn"
+    FAIL = "FAIL"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    outcome: Outcome
+    what: str
+    detail: str
+    fix: str = ""
+
+    def line(self) -> str:
+        fix = f" -> {self.fix}" if self.fix else ""
+        return f"{self.outcome.value:<4} {self.what:<9} {self.detail}{fix}"
+
+
+def _shown(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def startup_warnings(settings: Settings, env: Mapping[str, str]) -> list[Finding]:
+    """Settings that are valid but break something without an error later."""
+    found: list[Finding] = []
+    if sqlite_path(settings.database_url) is None and not env.get("CITYBOT_SESSION_SECRET"):
+        found.append(
+            Finding(
+                Outcome.WARN,
+                "secret",
+                "CITYBOT_SESSION_SECRET is not set and the database is not a SQLite file: each "
+                "process makes its own at start, so web chat sessions, photo links and the "
+                "built-in Open311 api_key made by one process fail in the others and after a "
+                "restart",
+                "set the same random value on every process (openssl rand -base64 32)",
+            )
+        )
+    if (
+        settings.telegram_bot_token
+        and not settings.telegram_webhook_secret
+        and not settings.telegram_polling
+    ):
+        found.append(
+            Finding(
+                Outcome.WARN,
+                "telegram",
+                "TELEGRAM_BOT_TOKEN is set without TELEGRAM_WEBHOOK_SECRET: every webhook update "
+                "is refused (403), so Telegram residents get no answer",
+                "set TELEGRAM_WEBHOOK_SECRET, then citybot telegram set-webhook "
+                "(or run serve --telegram-polling)",
+            )
+        )
+    public = settings.public_url
+    if public.startswith("http://") and urlsplit(public).hostname not in _LOCAL_HOSTS:
+        found.append(
+            Finding(
+                Outcome.WARN,
+                "public",
+                f"CITYBOT_PUBLIC_URL {public} is not https: Telegram refuses such a webhook and "
+                "session cookies are sent in the clear",
+                "put citybot behind TLS (deploy/nginx/) and set CITYBOT_PUBLIC_URL=https://...",
+            )
+        )
+    return found
+
+
+async def database_problem(url: str) -> Finding | None:
+    """None when the database answers, else a failure saying why and what to do."""
+    engine = create_engine(url, pool_size=1, max_overflow=0)
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT), engine.connect() as connection:
+            await connection.exec_driver_sql("SELECT 1")
+    except TimeoutError:
+        return _database_failed(url, f"no answer within {CHECK_TIMEOUT:g} s")
+    except (SQLAlchemyError, OSError) as exc:
+        return _database_failed(url, database_reason(exc))
+    finally:
+        await engine.dispose()
+    return None
+
+
+def database_reason(exc: BaseException) -> str:
+    """The driver's own words, without SQLAlchemy's wrapping and its "background" link."""
+    original = getattr(exc, "orig", None) or exc
+    text = str(original).splitlines()[0] if str(original) else type(original).__name__
+    return text.removeprefix("(sqlalchemy.dialects.postgresql.asyncpg.Error) ")
+
+
+def _database_failed(url: str, reason: str) -> Finding:
+    parsed = make_url(url)
+    shown = _shown(url)
+    lowered = reason.lower()
+    if parsed.get_backend_name() == "sqlite":
+        fix = "check that the folder of the SQLite file exists and this user may write to it"
+    elif "does not exist" in lowered and "database" in lowered:
+        fix = (
+            f"create it: createdb -h {parsed.host or 'localhost'} -p {parsed.port or 5432} "
+            f"-U {parsed.username or 'postgres'} {parsed.database} (then citybot db upgrade)"
+        )
+    elif "password" in lowered or "authentication" in lowered or "role" in lowered:
+        fix = "check the user and password in CITYBOT_DATABASE_URL (and pg_hba.conf)"
+    elif "name or service not known" in lowered or "nodename" in lowered:
+        fix = "check the host name in CITYBOT_DATABASE_URL"
+    else:
+        fix = (
+            "is PostgreSQL running and listening there? check the host and port in "
+            "CITYBOT_DATABASE_URL"
+        )
+    return Finding(Outcome.FAIL, "database", f"cannot reach {shown}: {reason}", fix)
+
+
+async def _check_database(settings: Settings) -> list[Finding]:
+    problem = await database_problem(settings.database_url)
+    if problem is not None:
+        return [problem]
+    shown = _shown(settings.database_url)
+    try:
+        pending = await asyncio.wait_for(pending_migrations(settings.database_url), CHECK_TIMEOUT)
+    except (SQLAlchemyError, OSError, TimeoutError) as exc:
+        return [Finding(Outcome.FAIL, "database", f"{shown} answers, but: {database_reason(exc)}")]
+    if pending:
+        return [
+            Finding(
+                Outcome.WARN,
+                "database",
+                f"{shown} answers; {pending} migration(s) not applied yet",
+                "citybot db upgrade (serve and worker also apply them at start)",
+            )
+        ]
+    return [Finding(Outcome.OK, "database", f"{shown} answers, schema up to date")]
+
+
+async def _check_redis(settings: Settings) -> list[Finding]:
+    if settings.redis_url is None:
+        return [Finding(Outcome.OK, "redis", "not configured: one process, state in the database")]
+    shown = _shown(settings.redis_url)
+    redis = connect_redis(settings.redis_url)
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT):
+            await redis.ping()
+            persistence = await _persistence(redis)
+    except (RedisError, OSError, TimeoutError) as exc:
+        return [
+            Finding(
+                Outcome.FAIL,
+                "redis",
+                f"cannot reach {shown}: {exc or type(exc).__name__}",
+                "is Redis running there? check the host, port, password and database number "
+                "in CITYBOT_REDIS_URL",
+            )
+        ]
+    finally:
+        await redis.aclose()
+    if persistence is False:
+        return [
+            Finding(
+                Outcome.WARN,
+                "redis",
+                f"{shown} answers, but keeps nothing on disk (no AOF, no snapshots): replies "
+                "and conversation state queued there are lost when it restarts",
+                "set appendonly yes in redis.conf (docs/operations.md#backups)",
+            )
+        ]
+    return [Finding(Outcome.OK, "redis", f"{shown} answers")]
+
+
+async def _persistence(redis: Redis) -> bool | None:
+    """Whether Redis writes to disk (AOF or RDB snapshots); None where CONFIG is not allowed
+    (managed Redis services refuse it: their persistence is the provider's setting)."""
+    try:
+        answers = [await redis.config_get("appendonly"), await redis.config_get("save")]
+    except RedisError:
+        return None
+    # Keys and values come back as bytes unless the client decodes responses.
+    config = {_text(k): _text(v) for answer in answers for k, v in answer.items()}
+    return config.get("appendonly") == "yes" or bool(config.get("save", "").strip())
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+async def _check_providers(settings: Settings, env: Mapping[str, str]) -> list[Finding]:
+    channels = build_channels(settings, env=env)
+    fixes = {
+        "telegram": "check TELEGRAM_BOT_TOKEN (BotFather's /token) and TELEGRAM_API_BASE_URL",
+        "sms": "check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (Twilio console, Account info)",
+        "whatsapp": "check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (Twilio console, Account info)",
+    }
+    found: list[Finding] = []
+    asked: set[tuple[str, ...]] = set()
+    try:
+        for name, channel in channels.items():
+            # SMS and WhatsApp share one Twilio account: it is asked once.
+            account = getattr(channel, "account", None)
+            key = (account.account_sid,) if account is not None else (name,)
+            if key in asked:
+                continue
+            asked.add(key)
+            try:
+                said = await asyncio.wait_for(channel.check_account(), CHECK_TIMEOUT)
+            except AccountCheckFailed as exc:
+                found.append(Finding(Outcome.FAIL, name, str(exc), fixes.get(name, "")))
+            except TimeoutError:
+                found.append(
+                    Finding(
+                        Outcome.FAIL, name, f"no answer within {CHECK_TIMEOUT:g} s", fixes[name]
+                    )
+                )
+            else:
+                found.append(Finding(Outcome.OK, name, said))
+    finally:
+        for channel in channels.values():
+            with contextlib.suppress(Exception):
+                await channel.close()
+    if not channels:
+        found.append(
+            Finding(Outcome.OK, "channels", "web chat only (no Telegram or Twilio credentials)")
+        )
+    return found
+
+
+async def _check_city(settings: Settings) -> list[Finding]:
+    endpoint = settings.open311_endpoint or builtin_open311_endpoint(settings)
+    city = Open311Backend(
+        endpoint, api_key=settings.open311_key, jurisdiction_id=settings.open311_jurisdiction_id
+    )
+    try:
+        services = await asyncio.wait_for(city.services(), CHECK_TIMEOUT)
+    except Exception as exc:  # refused, not GeoReport, a key refused, no answer...
+        reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if settings.builtin_open311:
+            # The built-in server is citybot serve itself: down while serve is.
+            return [
+                Finding(
+                    Outcome.WARN,
+                    "city",
+                    f"the built-in Open311 server at {endpoint} does not answer ({reason})",
+                    "start citybot serve; CITYBOT_PUBLIC_URL must reach it from here",
+                )
+            ]
+        return [
+            Finding(
+                Outcome.FAIL,
+                "city",
+                f"{endpoint} cannot be used: {reason}",
+                "check OPEN311_ENDPOINT, OPEN311_API_KEY and that this host may reach it; "
+                "reports wait in the database until it answers",
+            )
+        ]
+    finally:
+        with contextlib.suppress(Exception):
+            await city.close()
+    return [Finding(Outcome.OK, "city", f"{endpoint} answers with {len(services)} service(s)")]
+
+
+async def check_everything(settings: Settings, env: Mapping[str, str]) -> list[Finding]:
+    """Every check, in the order an operator fixes things: settings, stores, providers, city."""
+    found = [Finding(Outcome.OK, "settings", "every variable has a usable value")]
+    found += startup_warnings(settings, env)
+    checks: list[Callable[[], Awaitable[list[Finding]]]] = [
+        lambda: _check_database(settings),
+        lambda: _check_redis(settings),
+        lambda: _check_providers(settings, env),
+        lambda: _check_city(settings),
+    ]
+    for check in checks:
+        found += await check()
+    return found

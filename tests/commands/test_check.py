@@ -1,0 +1,189 @@
+"""``citybot check`` and the start-up validation of ``serve``, ``worker`` and ``db upgrade``,
+run as the operator runs them: the real command in a subprocess, against the fake Telegram and
+Twilio servers, a real PostgreSQL and Redis, and settings that are wrong in the ways operators
+get them wrong."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from storage.migrate import pending_migrations
+from tests.fakes.telegram_api import FakeTelegram
+from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
+from tests.storage.databases import postgres_database
+from tests.web.serve_process import free_port
+
+CITYBOT = Path(sys.executable).with_name("citybot")
+SECRET = "never-printed-" + uuid.uuid4().hex
+
+
+async def citybot(
+    *args: str, env: dict[str, str], cwd: Path, timeout: float = 60
+) -> tuple[int, str, str]:
+    """Run ``citybot ARGS`` with only these citybot variables set; (status, stdout, stderr)."""
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("CITYBOT_", "TELEGRAM_", "TWILIO_", "OPEN311_"))
+    }
+    process = await asyncio.create_subprocess_exec(
+        str(CITYBOT),
+        *args,
+        cwd=cwd,
+        env={**clean, "CITYBOT_LOG_LEVEL": "WARNING", **env},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+def lines_of(out: str) -> dict[str, str]:
+    """``citybot check``'s lines by what each checked."""
+    found: dict[str, str] = {}
+    for line in out.splitlines():
+        outcome, what, _ = line.split(maxsplit=2)
+        found[what] = line
+        assert outcome in ("ok", "warn", "FAIL"), line
+    return found
+
+
+async def test_check_passes_against_the_providers_database_and_redis(
+    tmp_path: Path, redis_url: str
+) -> None:
+    async with postgres_database() as database, FakeTelegram() as tg, FakeTwilio() as twilio:
+        env = {
+            "CITYBOT_DATABASE_URL": database,
+            "CITYBOT_REDIS_URL": redis_url,
+            "CITYBOT_SESSION_SECRET": SECRET,
+            "CITYBOT_PUBLIC_URL": "https://bot.city.example",
+            "TELEGRAM_BOT_TOKEN": "123:ABC",
+            "TELEGRAM_WEBHOOK_SECRET": "hook-secret",
+            "TELEGRAM_API_BASE_URL": tg.url,
+            "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
+            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+            "TWILIO_SMS_FROM": "+27211234567",
+            "TWILIO_WHATSAPP_FROM": "+27211234568",
+            "TWILIO_API_BASE_URL": twilio.url,
+            # The city: a port nothing listens on, with its own endpoint (so a failure).
+            "OPEN311_ENDPOINT": f"http://127.0.0.1:{free_port()}/open311/v2",
+        }
+        status, out, err = await citybot("check", env=env, cwd=tmp_path)
+        found = lines_of(out)
+        assert found["settings"].startswith("ok")
+        assert found["database"].startswith("ok") and "schema up to date" in found["database"]
+        assert SECRET not in out and "ABC" not in out  # no secret, no token
+        assert found["telegram"].startswith("ok") and "@" in found["telegram"]
+        assert len(tg.calls("getMe")) == 1
+        # SMS and WhatsApp share the account: asked once, read-only.
+        assert found["sms"].startswith("ok") and "active" in found["sms"]
+        assert "whatsapp" not in found
+        assert [r.method for r in twilio.requests] == ["GET"]
+        assert twilio.messages() == []
+        assert found["city"].startswith("FAIL") and "OPEN311_ENDPOINT" in found["city"]
+        assert status == 1, out + err  # the city failed
+
+        # A wrong Twilio token is told as Twilio's error, with what to check.
+        status, out, _ = await citybot(
+            "check", env={**env, "TWILIO_AUTH_TOKEN": "wrong", "OPEN311_ENDPOINT": ""}, cwd=tmp_path
+        )
+        found = lines_of(out)
+        assert found["sms"].startswith("FAIL")
+        assert "20003" in found["sms"] and "TWILIO_AUTH_TOKEN" in found["sms"]
+        assert status == 1
+
+
+async def test_check_names_each_broken_part_with_its_fix(tmp_path: Path, postgres_url: str) -> None:
+    missing = make_url(postgres_url).set(database=f"nope_{uuid.uuid4().hex[:8]}")
+    env = {
+        "CITYBOT_DATABASE_URL": missing.render_as_string(hide_password=False),
+        "CITYBOT_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",
+        "TELEGRAM_BOT_TOKEN": "123:ABC",
+        "TELEGRAM_API_BASE_URL": f"http://127.0.0.1:{free_port()}",
+    }
+    status, out, err = await citybot("check", env=env, cwd=tmp_path)
+    assert status == 1 and "Traceback" not in out + err
+    found = lines_of(out)
+    assert "does not exist" in found["database"] and "createdb" in found["database"]
+    assert found["redis"].startswith("FAIL") and "CITYBOT_REDIS_URL" in found["redis"]
+    assert found["telegram"].startswith("FAIL")
+    # The warnings for what would break silently: no shared secret, no webhook secret.
+    assert found["secret"].startswith("warn") and "CITYBOT_SESSION_SECRET" in found["secret"]
+    assert any("TELEGRAM_WEBHOOK_SECRET" in line for line in out.splitlines())
+
+
+# Each mistake with another command, so every command is shown to validate (a subprocess each
+# costs seconds); all of them go through the same ``Settings.from_env``.
+@pytest.mark.parametrize(
+    ("variable", "value", "said", "command"),
+    [
+        (
+            "CITYBOT_DATABASE_URL",
+            "postgres://citybot:pw@db/citybot",
+            "postgresql+asyncpg://",
+            ("serve", "--port", "0"),
+        ),
+        ("CITYBOT_REDIS_URL", "127.0.0.1:6379", "redis://127.0.0.1:6379", ("worker",)),
+        ("CITYBOT_PUBLIC_URL", "bot.city.example", "https://bot.city.example", ("db", "upgrade")),
+        ("OPEN311_ENDPOINT", "ftp://city.example/open311", "http", ("check",)),
+    ],
+)
+async def test_a_wrong_setting_is_one_line_and_never_a_traceback(
+    tmp_path: Path, variable: str, value: str, said: str, command: tuple[str, ...]
+) -> None:
+    status, out, err = await citybot(*command, env={variable: value}, cwd=tmp_path)
+    if command == ("check",):
+        assert status == 1 and out.startswith("FAIL settings") and variable in out
+        assert out.count("\n") == 1 and said in out
+    else:
+        assert status == 2, (command, out, err)
+        assert err.count("\n") == 1 and variable in err and said in err, err
+        assert ":pw@" not in err  # a password is never repeated back
+
+
+async def test_an_unreachable_database_is_said_as_that_never_as_cannot_listen(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    refused = make_url(postgres_url).set(port=free_port()).render_as_string(hide_password=False)
+    missing = make_url(postgres_url).set(database=f"nope_{uuid.uuid4().hex[:8]}")
+    cases = [
+        (refused, "host and port", ("serve", "--port", "0")),
+        (missing.render_as_string(hide_password=False), "createdb", ("worker",)),
+        (refused, "host and port", ("db", "upgrade")),
+    ]
+    for url, fix, command in cases:
+        env = {"CITYBOT_DATABASE_URL": url}
+        if command != ("worker",):
+            env["CITYBOT_SESSION_SECRET"] = "x" * 32
+        status, _out, err = await citybot(*command, env=env, cwd=tmp_path)
+        assert status == 2, (command, err)
+        assert "Traceback" not in err and "cannot listen" not in err
+        assert "cannot reach" in err and fix in err, err
+        # The start-up warning for processes sharing PostgreSQL without a session secret.
+        if command == ("worker",):
+            assert '"level": "WARNING"' in err and "CITYBOT_SESSION_SECRET is not set" in err
+
+
+async def test_db_upgrade_brings_a_new_database_up_to_date(tmp_path: Path) -> None:
+    async with postgres_database(migrate=False) as database:
+        env = {"CITYBOT_DATABASE_URL": database}
+        assert await pending_migrations(database) > 0
+        status, out, err = await citybot("db", "upgrade", env=env, cwd=tmp_path)
+        assert status == 0, err
+        assert "is up to date" in out
+        assert await pending_migrations(database) == 0
+
+
+async def test_version(tmp_path: Path) -> None:
+    from bot.version import VERSION
+
+    status, out, _ = await citybot("--version", env={}, cwd=tmp_path)
+    assert status == 0 and out.strip() == f"citybot {VERSION}"
