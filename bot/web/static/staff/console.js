@@ -1289,61 +1289,9 @@
       countTimer = setTimeout(() => countDraft().catch(failed), 200);
     });
 
-    const shown = await api("GET", "/support/tickets/" + id);
-    ticket = shown.ticket;
-    shown.messages.forEach(addTranscriptLine);
-    render();
-    if (new URLSearchParams(location.search).get("taken")) say(S.taken);
-    const reports = byId("reports-table").tBodies[0];
-    shown.reports.forEach((r) => {
-      const row = reports.insertRow();
-      cell(row, r.reference);
-      cell(row, r.service_code);
-      cell(row, r.status);
-      cell(row, when(r.created_at));
-    });
-    empty(reports, 4);
-
-    const context = await api("GET", "/support/tickets/" + id + "/context");
-    channel = context.channel;
-    byId("channel-note").textContent = describeChannel(channel);
-    showWindow(channel);
-    await countDraft();
-    const history = byId("history");
-    context.history.forEach((m) =>
-      addLine(history, m, m.channel + " · " + (m.direction === "in" ? S.resident : "citybot"))
-    );
-    if (!context.history.length) addLine(history, { text: T.nothing, at: "" }, "");
-    const answers = byId("form-answers");
-    if (context.form) {
-      byId("form-title").textContent = context.form.answers.length
-        ? context.form.title
-        : fill(S.noAnswers, { form: context.form.title });
-      context.form.answers.forEach((a) => {
-        const dt = document.createElement("dt");
-        dt.textContent = a.label;
-        const dd = document.createElement("dd");
-        dd.textContent = a.answer;
-        answers.append(dt, dd);
-      });
-    } else {
-      byId("form-title").textContent = S.noForm;
-    }
-
+    // Every control works before the data arrives: a click on a control just shown is never lost.
     const canned = byId("canned");
     const cannedTexts = new Map();
-    const offered = await api("GET", "/support/canned-responses?offer=" + ticket.language);
-    const none = document.createElement("option");
-    none.value = "";
-    none.textContent = S.chooseCanned;
-    canned.appendChild(none);
-    offered.items.forEach((c) => {
-      cannedTexts.set(String(c.id), c.text);
-      const o = document.createElement("option");
-      o.value = String(c.id);
-      o.textContent = fill(S.cannedIn, { name: c.name, language: c.language });
-      canned.appendChild(o);
-    });
     byId("canned-pick").addEventListener(
       "submit",
       guarded(async () => {
@@ -1354,21 +1302,6 @@
         box.dispatchEvent(new Event("input"));
       })
     );
-
-    if (can("conversations.manage_queue")) {
-      const agents = await api("GET", "/support/agents");
-      const select = byId("assign-agent");
-      const back = document.createElement("option");
-      back.value = "";
-      back.textContent = S.queueBack;
-      select.appendChild(back);
-      agents.items.forEach((a) => {
-        const o = document.createElement("option");
-        o.value = String(a.account_id);
-        o.textContent = (a.name || a.email) + " (" + a.held + ")";
-        select.appendChild(o);
-      });
-    }
 
     byId("claim").addEventListener(
       "click",
@@ -1425,6 +1358,74 @@
         say(S.assigned);
       })
     );
+
+    const shown = await api("GET", "/support/tickets/" + id);
+    ticket = shown.ticket;
+    shown.messages.forEach(addTranscriptLine);
+    render();
+    if (new URLSearchParams(location.search).get("taken")) say(S.taken);
+    const reports = byId("reports-table").tBodies[0];
+    shown.reports.forEach((r) => {
+      const row = reports.insertRow();
+      cell(row, r.reference);
+      cell(row, r.service_code);
+      cell(row, r.status);
+      cell(row, when(r.created_at));
+    });
+    empty(reports, 4);
+
+    const context = await api("GET", "/support/tickets/" + id + "/context");
+    channel = context.channel;
+    byId("channel-note").textContent = describeChannel(channel);
+    showWindow(channel);
+    await countDraft();
+    const history = byId("history");
+    context.history.forEach((m) =>
+      addLine(history, m, m.channel + " · " + (m.direction === "in" ? S.resident : "citybot"))
+    );
+    if (!context.history.length) addLine(history, { text: T.nothing, at: "" }, "");
+    const answers = byId("form-answers");
+    if (context.form) {
+      byId("form-title").textContent = context.form.answers.length
+        ? context.form.title
+        : fill(S.noAnswers, { form: context.form.title });
+      context.form.answers.forEach((a) => {
+        const dt = document.createElement("dt");
+        dt.textContent = a.label;
+        const dd = document.createElement("dd");
+        dd.textContent = a.answer;
+        answers.append(dt, dd);
+      });
+    } else {
+      byId("form-title").textContent = S.noForm;
+    }
+
+    const offered = await api("GET", "/support/canned-responses?offer=" + ticket.language);
+    const none = document.createElement("option");
+    none.value = "";
+    none.textContent = S.chooseCanned;
+    canned.appendChild(none);
+    offered.items.forEach((c) => {
+      cannedTexts.set(String(c.id), c.text);
+      const o = document.createElement("option");
+      o.value = String(c.id);
+      o.textContent = fill(S.cannedIn, { name: c.name, language: c.language });
+      canned.appendChild(o);
+    });
+    if (can("conversations.manage_queue")) {
+      const agents = await api("GET", "/support/agents");
+      const select = byId("assign-agent");
+      const back = document.createElement("option");
+      back.value = "";
+      back.textContent = S.queueBack;
+      select.appendChild(back);
+      agents.items.forEach((a) => {
+        const o = document.createElement("option");
+        o.value = String(a.account_id);
+        o.textContent = (a.name || a.email) + " (" + a.held + ")";
+        select.appendChild(o);
+      });
+    }
 
     live(() => "ticket=" + id + "&since=" + lastLine, {
       message(event) {
