@@ -264,6 +264,7 @@ async def _states(city: City) -> dict[str, int]:
 async def test_each_follower_gets_the_days_digest_once_in_their_language(city: City) -> None:
     await resident(city, "sms", "+27820000001", locale="af")
     await resident(city, "sms", "+27820000002", locale="zu")
+    await resident(city, "sms", "+27820000003", locale="xh")
     await resident(city, "telegram", "5550001")
     await resident(city, "sms", "+27820000004", opted_out=True)
     await resident(city, "sms", "+27820000005", wards=("10",), label="ward 10")  # a quiet ward
@@ -292,23 +293,26 @@ async def test_each_follower_gets_the_days_digest_once_in_their_language(city: C
     assert sorted(_sms(city)) == [
         ("+27820000001", render(digest, "af", "sms", TITLES)),
         ("+27820000002", render(digest, "zu", "sms", TITLES)),
+        ("+27820000003", render(digest, "xh", "sms", TITLES)),
     ]
+    heads = [body.split(",")[0] for _, body in sorted(_sms(city))]
+    assert heads == ["Meldings in ward 9", "Imibiko e-ward 9", "Iingxelo e-ward 9"]
     assert _telegram(city) == [render(digest, "en", "telegram", TITLES)]
     assert "CT-OLD001" not in _telegram(city)[0] and "CT-LATER1" not in _telegram(city)[0]
     assert "Status changes: 1 (1 closed)" in _telegram(city)[0]
-    assert await _states(city) == {"sent": 3}
+    assert await _states(city) == {"sent": 4}
 
     # The next day's digest has the report made after the digest time, and only it.
     clock.now += timedelta(days=1)
     await first.run_until_idle()
-    assert len(_sms(city)) == 4 and len(_telegram(city)) == 2
+    assert len(_sms(city)) == 6 and len(_telegram(city)) == 2
     assert "CT-LATER1" in _telegram(city)[1] and "CT-AAAAA1" not in _telegram(city)[1]
     # The day after, nothing happened: nothing is sent.
     clock.now += timedelta(days=1)
     await first.run_until_idle()
     await second.run_until_idle()
-    assert len(_sms(city)) == 4 and len(_telegram(city)) == 2
-    assert await _states(city) == {"sent": 6}
+    assert len(_sms(city)) == 6 and len(_telegram(city)) == 2
+    assert await _states(city) == {"sent": 8}
 
 
 @BOTH
@@ -369,6 +373,7 @@ async def test_opting_out_after_the_digest_was_written_stops_it(city: City) -> N
     assert _sms(city) == [] and await _states(city) == {"skipped": 1}
 
 
+@BOTH
 async def test_quiet_hours_hold_the_digest_until_morning(city: City) -> None:
     await resident(city, "sms", "+27820000001")
     await report(city, "CT-AAAAA1", at=datetime(2026, 12, 3, 19, 0, tzinfo=UTC))
