@@ -33,14 +33,14 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.scratch_database import scratch_database  # noqa: E402
-from bench.serve_process import VENV_BIN, free_port  # noqa: E402
-from bot.bootstrap import build_rollup  # noqa: E402
-from bot.config import Settings  # noqa: E402
-from forms_runtime.gazetteer import default_gazetteer  # noqa: E402
-from staff import demo_data  # noqa: E402
-from storage.session import create_engine, create_sessionmaker  # noqa: E402
-from storage.types import utc_now  # noqa: E402
+from bench.scratch_database import scratch_database
+from bench.serve_process import VENV_BIN, free_port
+from bot.bootstrap import build_rollup
+from bot.config import Settings
+from forms_runtime.gazetteer import default_gazetteer
+from staff import demo_data
+from storage.session import create_engine, create_sessionmaker
+from storage.types import utc_now
 
 _SEED_BATCH = 100_000
 

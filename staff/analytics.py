@@ -25,24 +25,27 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from staff.hour_histograms import percentile
+from staff.hour_histograms import percentiles, ratio_interval
 from storage.models import Submission, open_data_disparity, open_data_rollup
 from storage.models.open_data import ALL, HISTOGRAM_BUCKETS
 
 __all__ = [
     "AREA_TYPES",
     "DEFAULT_TARGET_HOURS",
+    "DEPARTMENTS",
     "GROUPS",
     "MIN_GROUP",
+    "OTHER_DEPARTMENT",
     "PERIODS",
     "SERVICE_TARGET_HOURS",
     "DisparityRow",
     "Performance",
     "PerformanceQuery",
     "PerformanceRow",
+    "department_of",
     "next_period",
     "performance",
     "period_range",
@@ -50,9 +53,9 @@ __all__ = [
     "target_hours",
 ]
 
-Group = Literal["area_type", "ward", "service"]
+Group = Literal["area_type", "ward", "service", "department"]
 Period = Literal["week", "month"]
-GROUPS: tuple[str, ...] = ("area_type", "ward", "service")
+GROUPS: tuple[str, ...] = ("area_type", "ward", "service", "department")
 PERIODS: tuple[str, ...] = ("week", "month")
 # The gazetteer's area types, and "unknown" for a place it cannot tell (or no place).
 AREA_TYPES = ("informal_settlement", "mixed", "formal", "unknown")
@@ -74,6 +77,30 @@ SERVICE_TARGET_HOURS: Mapping[str, float] = {
     "WASTE-DUMPING": 336,
 }
 DEFAULT_TARGET_HOURS = 168.0
+
+# The city department that answers each service (for the analysts' drill-down: department, then
+# its services); a service not listed is "Other".
+DEPARTMENTS: Mapping[str, tuple[str, ...]] = {
+    "Water and Sanitation": ("WATER-NO-SUPPLY", "WATER-LEAK", "SEWER-BLOCKAGE"),
+    "Energy": ("ELEC-OUTAGE", "ELEC-STREETLIGHT"),
+    "Roads and Infrastructure": ("ROADS-POTHOLE",),
+    "Urban Waste Management": ("WASTE-REFUSE-MISSED", "WASTE-DUMPING"),
+    "Customer Relations": ("GENERAL-ENQUIRY",),
+}
+OTHER_DEPARTMENT = "Other"
+
+
+def department_of(service_code: str) -> str:
+    return next(
+        (name for name, codes in DEPARTMENTS.items() if service_code in codes), OTHER_DEPARTMENT
+    )
+
+
+def _in_department(column: Any, department: str) -> Any:
+    if department == OTHER_DEPARTMENT:
+        # ALL too: the sums over every service are no department's.
+        return column.not_in([ALL, *(c for codes in DEPARTMENTS.values() for c in codes)])
+    return column.in_(DEPARTMENTS.get(department, ()))
 
 
 def target_hours(service_code: str) -> float:
@@ -116,6 +143,7 @@ class PerformanceQuery:
     start: date | None = None
     end: date | None = None
     service: str | None = None
+    department: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,10 +216,15 @@ class Performance:
         }
 
 
-_KEY_COLUMN = {
+_KEY_COLUMN: dict[str, Any] = {
     "area_type": open_data_rollup.c.area_type,
     "ward": open_data_rollup.c.ward,
     "service": open_data_rollup.c.service_code,
+    "department": case(
+        {code: name for name, codes in DEPARTMENTS.items() for code in codes},
+        value=open_data_rollup.c.service_code,
+        else_=OTHER_DEPARTMENT,
+    ),
 }
 _COUNTS = ("requests", "acknowledged", "closed", "due", "closed_within_target")
 
@@ -200,25 +233,29 @@ def _hours(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
-def _figure(counts: list[int], base: int, q: float) -> float | None:
-    return _hours(percentile(counts, q)) if base >= MIN_GROUP else None
+def _figures(counts: list[int], base: int) -> tuple[float | None, float | None]:
+    """The median and 90th percentile hours, when ``base`` (requests counted) is big enough."""
+    if base < MIN_GROUP:
+        return None, None
+    p50, p90 = percentiles(counts, (0.5, 0.9))
+    return _hours(p50), _hours(p90)
 
 
 def _row(start: date, key: str, sums: list[int]) -> PerformanceRow:
     requests, acknowledged, closed, due, within = sums[:5]
-    ack = sums[5 : 5 + HISTOGRAM_BUCKETS]
-    close = sums[5 + HISTOGRAM_BUCKETS :]
     if requests < MIN_GROUP:
         return PerformanceRow(start, key, None, True, None, None, None, None, None)
+    ack = _figures(sums[5 : 5 + HISTOGRAM_BUCKETS], acknowledged)
+    close = _figures(sums[5 + HISTOGRAM_BUCKETS :], closed)
     return PerformanceRow(
         period_start=start,
         key=key,
         count=requests,
         suppressed=False,
-        ack_hours_p50=_figure(ack, acknowledged, 0.5),
-        ack_hours_p90=_figure(ack, acknowledged, 0.9),
-        close_hours_p50=_figure(close, closed, 0.5),
-        close_hours_p90=_figure(close, closed, 0.9),
+        ack_hours_p50=ack[0],
+        ack_hours_p90=ack[1],
+        close_hours_p50=close[0],
+        close_hours_p90=close[1],
         closed_within_target=round(within / due, 3) if due >= MIN_GROUP else None,
     )
 
@@ -239,8 +276,17 @@ async def _rows(session: AsyncSession, q: PerformanceQuery) -> list[PerformanceR
     sums += [func.sum(r[f"close_{i}"]) for i in range(HISTOGRAM_BUCKETS)]
     query = select(r.period_start, key, *sums).where(r.period == q.period)
     query = _bounded(query, r.period_start, q)
+    # The rollup also holds sums over every ward and every service (ALL): read the fewest rows.
+    by_ward = q.group == "ward"
+    query = query.where(r.ward != ALL if by_ward else r.ward == ALL)
     if q.service is not None:
         query = query.where(r.service_code == q.service)
+    elif q.department is not None:
+        query = query.where(_in_department(r.service_code, q.department))
+    elif q.group in ("service", "department"):
+        query = query.where(r.service_code != ALL)
+    else:
+        query = query.where(r.service_code == ALL)
     query = query.group_by(r.period_start, key).order_by(r.period_start, key)
     return [
         _row(row[0], str(row[1]), [int(v or 0) for v in row[2:]])
@@ -248,7 +294,58 @@ async def _rows(session: AsyncSession, q: PerformanceQuery) -> list[PerformanceR
     ]
 
 
+async def _department_disparity(
+    session: AsyncSession, q: PerformanceQuery, *, resamples: int = 1000
+) -> list[DisparityRow]:
+    """Departments are not in the stored disparities: computed here from the rollup's
+    histograms (a few departments, so a few bootstraps a period)."""
+    r = open_data_rollup.c
+    key = _KEY_COLUMN["department"]
+    sums = [func.sum(r[f"close_{i}"]) for i in range(HISTOGRAM_BUCKETS)]
+    query = select(r.period_start, key, r.area_type, *sums).where(
+        r.period == q.period, r.area_type.in_((INFORMAL, FORMAL))
+    )
+    query = _bounded(query, r.period_start, q).where(r.ward == ALL, r.service_code != ALL)
+    if q.service is not None:
+        query = query.where(r.service_code == q.service)
+    if q.department is not None:
+        query = query.where(_in_department(r.service_code, q.department))
+    sides: dict[tuple[date, str], dict[str, list[int]]] = {}
+    for row in await session.execute(query.group_by(r.period_start, key, r.area_type)):
+        sides.setdefault((row[0], str(row[1])), {})[row[2]] = [int(v or 0) for v in row[3:]]
+    out = []
+    for (start, name), found in sorted(sides.items()):
+        informal, formal = found.get(INFORMAL), found.get(FORMAL)
+        if informal is None or formal is None:
+            continue
+        n_informal, n_formal = sum(informal), sum(formal)
+        if not n_informal or not n_formal:
+            continue
+        interval = None
+        if n_informal >= MIN_GROUP and n_formal >= MIN_GROUP:
+            interval = ratio_interval(
+                informal, formal, seed=f"department:{q.period}:{start}:{name}", resamples=resamples
+            )
+        out.append(
+            DisparityRow(
+                period_start=start,
+                key=name if q.group == "department" else "all",
+                informal_count=n_informal if n_informal >= MIN_GROUP else None,
+                formal_count=n_formal if n_formal >= MIN_GROUP else None,
+                suppressed=interval is None,
+                ratio=None if interval is None else round(interval[0], 2),
+                ci_low=None if interval is None else round(interval[1], 2),
+                ci_high=None if interval is None else round(interval[2], 2),
+            )
+        )
+    return out
+
+
 async def _disparity(session: AsyncSession, q: PerformanceQuery) -> list[DisparityRow]:
+    if q.group == "department" or (q.department is not None and q.group == "area_type"):
+        return await _department_disparity(session, q)
+    if q.department is not None and q.group == "ward":
+        return []  # wards within a department: not kept (the service's are: service=...)
     d = open_data_disparity.c
     query = select(open_data_disparity).where(d.period == q.period)
     query = _bounded(query, d.period_start, q)
@@ -259,6 +356,8 @@ async def _disparity(session: AsyncSession, q: PerformanceQuery) -> list[Dispari
         query = query.where(d.ward == ALL, d.service_code != ALL)
         if q.service is not None:
             query = query.where(d.service_code == q.service)
+        if q.department is not None:
+            query = query.where(_in_department(d.service_code, q.department))
     else:
         query = query.where(d.service_code == service, d.ward != ALL)
     key_column = {"area_type": None, "service": "service_code", "ward": "ward"}[q.group]

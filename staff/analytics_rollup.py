@@ -21,16 +21,18 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, func, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from staff.analytics import (
     FORMAL,
@@ -55,7 +57,7 @@ from storage.models import (
 )
 from storage.models.open_data import ALL, HISTOGRAM_BUCKETS
 
-__all__ = ["RefreshReport", "Rollup", "RollupSettings"]
+__all__ = ["REFRESH_LOCK", "RefreshReport", "Rollup", "RollupSettings"]
 
 log = logging.getLogger("citybot.open_data")
 
@@ -65,6 +67,8 @@ _REQUESTS, _ACKED, _CLOSED, _DUE, _WITHIN = range(5)
 _ACK, _CLOSE = 5, 5 + _B
 _WIDTH = 5 + 2 * _B
 _INSERT_BATCH = 1000
+# The advisory lock one refreshing process holds ("citybot open data", as a number).
+REFRESH_LOCK = 0x6F70656E64617461
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +117,37 @@ class Rollup:
         return await self.refresh()
 
     async def refresh(self) -> RefreshReport:
+        """Redo what changed; a no-op while another process is refreshing (PostgreSQL)."""
+        async with self._alone() as alone:
+            if not alone:
+                return RefreshReport(0, 0, 0)
+            return await self._refresh()
+
+    @contextlib.asynccontextmanager
+    async def _alone(self) -> AsyncIterator[bool]:
+        """Whether this process may refresh now: with several worker processes on PostgreSQL,
+        one at a time (a session advisory lock, on a connection held for the refresh)."""
+        engine: AsyncEngine = self.sessionmaker.kw["bind"]
+        if engine.dialect.name != "postgresql":
+            yield True
+            return
+        async with engine.connect() as connection:
+            held = bool(
+                await connection.scalar(
+                    text("SELECT pg_try_advisory_lock(:key)"), {"key": REFRESH_LOCK}
+                )
+            )
+            await connection.commit()
+            try:
+                yield held
+            finally:
+                if held:
+                    await connection.execute(
+                        text("SELECT pg_advisory_unlock(:key)"), {"key": REFRESH_LOCK}
+                    )
+                    await connection.commit()
+
+    async def _refresh(self) -> RefreshReport:
         now = self.clock()
         async with self.sessionmaker() as session, session.begin():
             state = (await session.execute(select(open_data_refresh))).first()
@@ -212,7 +247,9 @@ class Rollup:
             async for service, ward, area_type, received, acked, closed in result:
                 _count(groups, service, ward, area_type, received, acked, closed, now)
                 counted += 1
-        disparities = list(self._disparities(kind, start, groups))
+        # Seconds of arithmetic for a big period: in a thread, so a web process's event loop
+        # (the worker runs inside ``citybot serve``) keeps answering meanwhile.
+        rows, disparities = await asyncio.to_thread(self._outcome, kind, start, groups)
         r, d = open_data_rollup.c, open_data_disparity.c
         async with self.sessionmaker() as session, session.begin():
             await session.execute(
@@ -221,12 +258,18 @@ class Rollup:
             await session.execute(
                 delete(open_data_disparity).where(d.period == kind, d.period_start == start)
             )
-            rows = [_rollup_row(kind, start, key, sums) for key, sums in groups.items()]
             for i in range(0, len(rows), _INSERT_BATCH):
                 await session.execute(insert(open_data_rollup), rows[i : i + _INSERT_BATCH])
             if disparities:
                 await session.execute(insert(open_data_disparity), disparities)
         return counted, len(disparities)
+
+    def _outcome(
+        self, kind: str, start: date, groups: Accumulators
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """The period's rollup rows and disparity rows."""
+        rows = [_rollup_row(kind, start, key, sums) for key, sums in _with_totals(groups).items()]
+        return rows, list(self._disparities(kind, start, groups))
 
     def _disparities(
         self, kind: str, start: date, groups: Accumulators
@@ -282,6 +325,19 @@ class Rollup:
         await session.execute(
             insert(open_data_cells).from_select(["cell_row", "cell_col", "requests"], counted)
         )
+
+
+def _with_totals(groups: Accumulators) -> Accumulators:
+    """The groups, and their sums over every ward, every service and both (``ALL``): a query
+    for a city-wide figure then sums a few hundred rows a year, not every ward's."""
+    totals: Accumulators = defaultdict(lambda: [0] * _WIDTH)
+    for (service, ward, area_type), sums in groups.items():
+        for key in ((service, ALL, area_type), (ALL, ward, area_type), (ALL, ALL, area_type)):
+            into = totals[key]
+            for i, n in enumerate(sums):
+                if n:
+                    into[i] += n
+    return {**groups, **totals}
 
 
 def _days_between(first: date, last: date) -> set[date]:

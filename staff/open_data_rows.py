@@ -41,6 +41,8 @@ __all__ = [
     "RowFilter",
     "public_id",
     "public_id_key",
+    "published_cells",
+    "request_query",
     "stream_rows",
 ]
 
@@ -124,7 +126,8 @@ class RowFilter:
     area_type: str | None = None
 
 
-def _query(where: RowFilter, zone: ZoneInfo) -> Select[Any]:
+def request_query(where: RowFilter, zone: ZoneInfo) -> Select[Any]:
+    """The columns a row is made of, for the requests ``where`` selects, oldest first."""
     s, t = Submission, TrackedRequest
     query = select(
         s.id,
@@ -197,7 +200,7 @@ async def stream_rows(
     """(row id, public row) for each request ``where`` selects, oldest first, after the row id
     ``after``; ``limit`` rows at most. Read in batches from a server-side cursor, so a download
     of every request holds one batch in memory, not the table."""
-    query = _query(where, zone)
+    query = request_query(where, zone)
     if after is not None:
         query = query.where(Submission.id > after)
     if limit is not None:

@@ -29,7 +29,16 @@ from bot.services import Services
 from bot.web import staff_api_schemas as schemas
 from bot.web.staff_api_table import ApiError, Call, Endpoint, Field
 from staff import audit
-from staff.analytics import AREA_TYPES, GROUPS, PERIODS, PerformanceQuery, performance
+from staff.analyst_export import EXPORT_COLUMNS, ExportFilter, export_rows
+from staff.analytics import (
+    AREA_TYPES,
+    DEPARTMENTS,
+    GROUPS,
+    OTHER_DEPARTMENT,
+    PERIODS,
+    PerformanceQuery,
+    performance,
+)
 from staff.equity import equity_alerts
 from staff.open_data_rows import COLUMNS, MIN_CELL, RowFilter, stream_rows
 from staff.paging import Page
@@ -172,6 +181,7 @@ async def get_performance(call: Call) -> dict[str, Any] | web.StreamResponse:
         start=start,
         end=end,
         service=call.query.get("service"),
+        department=call.query.get("department"),
     )
     async with call.services.session_factory() as session:
         answer = await performance(session, query)
@@ -213,6 +223,33 @@ async def list_equity_alerts(call: Call) -> dict[str, Any]:
         "period": settings.equity_period,
         "items": [a.as_dict() for a in alerts],
     }
+
+
+async def analyst_export(call: Call) -> web.StreamResponse:
+    services = call.services
+    start, end = _dates(call)
+    where = ExportFilter(
+        rows=RowFilter(
+            start=start,
+            end=end,
+            service=call.query.get("service"),
+            ward=call.query.get("ward"),
+            area_type=call.query.get("area_type"),
+        ),
+        department=call.query.get("department"),
+        wards=call.identity.wards,
+    )
+    async with services.session_factory() as session, session.begin():
+        await audit.record(
+            session,
+            actor=call.identity.actor,
+            action="analytics.export",
+            target=None,
+            address=call.address,
+            details={k: str(v) for k, v in call.query.items()},
+        )
+    rows = export_rows(services.session_factory, where, zone=services.rollup.zone)
+    return await _csv(call, "requests-analyst.csv", EXPORT_COLUMNS, rows)
 
 
 # -- metadata ------------------------------------------------------------------------------
@@ -432,6 +469,12 @@ _DATES = (
 )
 _SERVICE = Field("service", "string", "a service code, e.g. ROADS-POTHOLE", max_length=64)
 _FORMAT = Field("format", "string", "json (the default) or csv", enum=("json", "csv"))
+_DEPARTMENT = Field(
+    "department",
+    "string",
+    "only this department's services",
+    enum=(*DEPARTMENTS, OTHER_DEPARTMENT),
+)
 _REQUEST_QUERY = (
     *_DATES,
     _SERVICE,
@@ -457,6 +500,7 @@ _PERFORMANCE_QUERY = (
     Field("period", "string", "week or month (default month)", enum=PERIODS),
     *_DATES,
     _SERVICE,
+    _DEPARTMENT,
 )
 _PERFORMANCE_ROW = schemas.obj(
     period_start=_S,
@@ -575,6 +619,19 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "openDataMetadata",
         "The datasets' metadata (DCAT terms, JSON-LD): licence, fields and their meanings",
         metadata,
+    ),
+    Endpoint(
+        "GET",
+        "/analytics/requests.csv",
+        "analystExport",
+        "Every request with its reference, exact point and department, as CSV; no personal data "
+        "(audited)",
+        analyst_export,
+        permission=Permission.VIEW_ANALYTICS,
+        scope="ward",
+        tag="analytics",
+        query=(*_REQUEST_QUERY, _DEPARTMENT),
+        answer=_CSV_ANSWER,
     ),
     Endpoint(
         "GET",

@@ -69,6 +69,7 @@ EXPECTED: dict[str, tuple[str | None, bool, int]] = {
     "openDataPerformanceCsv": (None, False, 200),
     "openDataMetadata": (None, False, 200),
     "listEquityAlerts": ("analytics.view", False, 200),
+    "analystExport": ("analytics.view", False, 200),
 }
 PUBLIC = {
     "openapi",
@@ -212,6 +213,8 @@ class World:
             return await m.call("GET", _OPEN_DATA[operation])
         if operation == "listEquityAlerts":
             return await m.call("GET", "/api/v1/equity-alerts")
+        if operation == "analystExport":
+            return await m.call("GET", "/api/v1/analytics/requests.csv")
         if operation == "signIn":
             if caller.via != "session":
                 # Anonymous (and token callers) sign in as a spare agent of their own.

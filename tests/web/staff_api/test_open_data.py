@@ -12,11 +12,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from bot.web.open_data import MAX_PAGE
+from staff.analytics_rollup import REFRESH_LOCK, RefreshReport
 from staff.open_data_rows import COLUMNS, GRID_METRES
-from storage.models import AuditLog, Resident, ResidentAddress, Submission, TrackedRequest
+from storage.models import (
+    AuditLog,
+    RequestStatusChange,
+    Resident,
+    ResidentAddress,
+    Submission,
+    TrackedRequest,
+)
 from tests.storage.databases import postgres_database
 from tests.web.staff_members import StaffHouse
 
@@ -381,3 +389,74 @@ async def test_demo_rows_are_marked(house: StaffHouse) -> None:
     assert page["items"] == []
     _, body, _ = await get(house, f"{API}/performance")
     assert body["rows"] == [] and body["demo"] is False
+
+
+async def test_department_drill_down_and_the_analysts_export(house: StaffHouse) -> None:
+    for _ in range(5):
+        await add_request(house, service="WATER-LEAK", point=KHAYELITSHA, close_hours=5)
+        await add_request(house, service="ELEC-OUTAGE", point=KHAYELITSHA, close_hours=5)
+    await add_request(house, service="ELEC-OUTAGE", ward="9", point=SEA_POINT)
+    await house.services.rollup.refresh()
+    _, body, _ = await get(house, f"{API}/performance", group="department")
+    assert {r["key"]: r["count"] for r in body["rows"]} == {
+        "Energy": 6,
+        "Water and Sanitation": 5,
+    }
+    _, body, _ = await get(house, f"{API}/performance", group="service", department="Energy")
+    assert [r["key"] for r in body["rows"]] == ["ELEC-OUTAGE"]
+    _, body, _ = await get(house, f"{API}/performance", group="ward", department="Energy")
+    assert {r["key"]: r["count"] for r in body["rows"]} == {"94": 5, "9": None}
+
+    analyst = await house.member("ana@city.gov", ["analyst"])
+    answer = await analyst.call("GET", "/api/v1/analytics/requests.csv?department=Energy")
+    assert answer.status == 200
+    rows = parse_csv(answer.body)
+    assert len(rows) == 6 and {r["department"] for r in rows} == {"Energy"}
+    assert all(r["reference"].startswith("CT-") for r in rows)
+    assert float(rows[0]["lat"]) == KHAYELITSHA[0]  # as stored: staff see the pin
+    for secret in (NAME, PHONE, STREET, "Spoke"):
+        assert secret not in answer.body
+    scoped = await house.member("ward9@city.gov", ["analyst"], wards=["9"])
+    answer = await scoped.call("GET", "/api/v1/analytics/requests.csv")
+    assert [r["ward"] for r in parse_csv(answer.body)] == ["9"]
+    async with house.sessions() as session:
+        actions = list(await session.scalars(select(AuditLog.action)))
+    assert actions.count("analytics.export") == 2
+    agent = await house.member("agent@city.gov", ["agent"])
+    assert (await agent.call("GET", "/api/v1/analytics/requests.csv")).status == 403
+
+
+async def test_a_request_closed_later_is_counted_at_the_next_refresh(house: StaffHouse) -> None:
+    made = [await add_request(house) for _ in range(5)]
+    rollup = house.services.rollup
+    await rollup.refresh()
+    _, body, _ = await get(house, f"{API}/performance", group="service")
+    assert body["rows"][0]["close_hours_p50"] is None
+    async with house.sessions() as session, session.begin():
+        for submission in made:
+            tracked = await session.get(TrackedRequest, submission.id)
+            assert tracked is not None
+            tracked.status, tracked.closed_at = "closed", MONTH + timedelta(hours=20)
+            session.add(
+                RequestStatusChange(
+                    submission_id=submission.id,
+                    service_request_id=tracked.service_request_id,
+                    status="closed",
+                )
+            )
+    report = await rollup.refresh()
+    assert report.requests == 5
+    _, body, _ = await get(house, f"{API}/performance", group="service")
+    assert body["rows"][0]["close_hours_p50"] == pytest.approx(20, rel=0.15)
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_one_process_refreshes_at_a_time(house: StaffHouse) -> None:
+    await add_request(house, close_hours=3)
+    rollup = house.services.rollup
+    async with house.services.engine.connect() as other:
+        # Another worker process holding the refresh.
+        await other.execute(text("SELECT pg_advisory_lock(:key)"), {"key": REFRESH_LOCK})
+        assert await rollup.refresh() == RefreshReport(0, 0, 0)
+        await other.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": REFRESH_LOCK})
+    assert (await rollup.refresh()).requests == 1
