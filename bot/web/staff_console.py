@@ -35,6 +35,7 @@ from bot.web.staff_api import API_PREFIX
 from forms_runtime.model import Form
 from notifier import broadcasts, incidents
 from staff import support
+from staff.analytics import DEPARTMENTS, OTHER_DEPARTMENT
 from staff.roles import Permission, Role
 from staff.service_requests import MAX_NOTES_LENGTH, STATUSES
 
@@ -54,8 +55,10 @@ __all__ = [
 ]
 
 CONSOLE_PREFIX = "/staff"
-# The public figures the analytics page reads and links to (bot.web.open_data).
+# The public figures the analytics page reads and links to, and the analysts' own export
+# (bot.web.open_data).
 OPEN_DATA_API = f"{API_PREFIX}/open-data"
+ANALYST_EXPORT = f"{API_PREFIX}/analytics/requests.csv"
 LOCALE_DIR = Path(__file__).resolve().parent / "locales"
 DOMAIN = "citybot_staff"
 # The channels a resident may be waiting on, for the support queue's filter.
@@ -183,16 +186,21 @@ def environment(app: web.Application) -> jinja2.Environment:
 
 
 def departments(forms: Mapping[str, Form]) -> list[dict[str, Any]]:
-    """The city's departments as the forms group them (roads, water, ...), each with its
-    services: what the analytics page drills down through."""
-    grouped: dict[str, list[dict[str, str]]] = {}
-    for form in forms.values():
-        grouped.setdefault(form.group or "other", []).append(
-            {"id": form.id, "code": form.service_code, "title": form.title}
-        )
+    """The city's departments (``staff.analytics.DEPARTMENTS``, the ``department`` of the
+    performance figures), each with its services by code and title: what the analytics page
+    drills down through. A service no department answers is under "Other"."""
+    titles = {form.service_code: form.title for form in forms.values()}
+    listed = {code for codes in DEPARTMENTS.values() for code in codes}
+    grouped = {name: list(codes) for name, codes in DEPARTMENTS.items()}
+    others = sorted(code for code in titles if code not in listed)
+    if others:
+        grouped[OTHER_DEPARTMENT] = others
     return [
-        {"id": group, "name": group.replace("_", " ").capitalize(), "services": services}
-        for group, services in sorted(grouped.items())
+        {
+            "name": name,
+            "services": [{"code": code, "title": titles.get(code, code)} for code in codes],
+        }
+        for name, codes in grouped.items()
     ]
 
 
@@ -227,6 +235,7 @@ def page_context(
         "whatsapp_templates": offered.whatsapp_templates,
         "departments": departments(forms or {}),
         "open_data": OPEN_DATA_API,
+        "analyst_export": ANALYST_EXPORT,
     }
 
 

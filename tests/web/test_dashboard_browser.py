@@ -192,20 +192,20 @@ def test_an_analyst_drills_down_from_a_department_to_a_services_wards(
     page.get_by_role("button", name="Sign in", exact=True).click()
     expect(page).to_have_url(f"{server.url}/staff/analytics")
     departments = page.locator("#departments-table")
-    expect(departments).to_contain_text("Water")
+    expect(departments).to_contain_text("Water and Sanitation")
     # The equity watch, from the analysts' API: the rule, and the alerts it raised (or none).
     expect(page.locator("#alerts-rule")).to_contain_text("above 1.5 for two months running")
     assert page.locator("#alerts-table tbody tr").count() >= 1
     assert_accessible(page, "analytics, departments")
-    page.get_by_role("button", name="Open the services of Water").click()
+    page.get_by_role("button", name="Open the services of Water and Sanitation").click()
     services = page.locator("#services-table")
     expect(services).to_contain_text("Water leak or burst pipe")
-    expect(page.get_by_role("heading", name="Services of Water")).to_be_focused()
+    expect(page.get_by_role("heading", name="Services of Water and Sanitation")).to_be_focused()
     page.get_by_role("button", name="Water leak or burst pipe by ward").first.click()
     expect(page.get_by_role("heading", name="Water leak or burst pipe by ward")).to_be_focused()
     assert page.locator("#wards-table tbody tr").count() > 10
     assert_accessible(page, "analytics, a service's wards")
-    for link in ("#wards-csv", "#wards-requests-csv"):
+    for link in ("#wards-csv", "#wards-requests-csv", "#department-export"):
         href = page.locator(link).get_attribute("href")
         assert href is not None
         answer = page.request.get(server.url + href)

@@ -12,8 +12,8 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from bot.web.staff_api import ENDPOINTS
-from bot.web.staff_console import PAGES, departments
+from bot.web.staff_api import API_PREFIX, ENDPOINTS
+from bot.web.staff_console import ANALYST_EXPORT, PAGES, departments
 from bot.web.webchat import STATIC_DIR
 from forms_runtime.loader import standard_forms
 from staff.roles import Permission
@@ -52,12 +52,20 @@ def test_every_text_the_script_says_is_on_its_page() -> None:
 def test_every_service_is_in_one_department() -> None:
     forms = standard_forms()
     grouped = departments(forms)
-    ids = [s["id"] for d in grouped for s in d["services"]]
-    assert sorted(ids) == sorted(forms)
-    assert [d["id"] for d in grouped] == sorted(d["id"] for d in grouped)
-    water = next(d for d in grouped if d["id"] == "water")
-    assert water["name"] == "Water"
-    assert {s["code"] for s in water["services"]} >= {"WATER-LEAK", "WATER-NO-SUPPLY"}
+    codes = [s["code"] for d in grouped for s in d["services"]]
+    assert sorted(codes) == sorted(f.service_code for f in forms.values())
+    water = next(d for d in grouped if d["name"] == "Water and Sanitation")
+    assert {s["code"]: s["title"] for s in water["services"]} == {
+        "WATER-NO-SUPPLY": "No water supply",
+        "WATER-LEAK": "Water leak or burst pipe",
+        "SEWER-BLOCKAGE": "Sewage overflow or blocked drain",
+    }
+
+
+def test_the_analysts_export_is_a_route_of_the_api() -> None:
+    assert ("GET", ANALYST_EXPORT.removeprefix(API_PREFIX)) in {
+        (e.method, e.path) for e in ENDPOINTS
+    }
 
 
 async def test_the_page_hands_its_script_the_departments(client: TestClient[Any, Any]) -> None:
@@ -69,3 +77,4 @@ async def test_the_page_hands_its_script_the_departments(client: TestClient[Any,
     # A single-quoted attribute: tojson escapes the quotes that would end it.
     assert json.loads(unescape(found.group(1))) == departments(standard_forms())
     assert html.index("/static/staff/console.js") < html.index("/static/staff/analytics.js")
+    assert f'data-analyst-export="{ANALYST_EXPORT}"' in html

@@ -10,6 +10,7 @@
   const T = byId("analytics-texts").dataset;
   const form = byId("analytics-filter");
   const OPEN_DATA = form.dataset.openData;
+  const ANALYST_EXPORT = form.dataset.analystExport;
   const departments = JSON.parse(T.departments);
 
   function fill(text, values) {
@@ -36,6 +37,14 @@
     return OPEN_DATA + path + "?" + params.toString();
   }
 
+  // The analysts' own export (references, exact points; audited), for the dates chosen.
+  function analystCsv(extra) {
+    const params = query(extra);
+    params.delete("period");
+    const q = params.toString();
+    return ANALYST_EXPORT + (q ? "?" + q : "");
+  }
+
   function days(hours) {
     return hours === null || hours === undefined ? "" : (hours / 24).toFixed(1);
   }
@@ -44,13 +53,13 @@
     return value === null || value === undefined ? "" : Math.round(value * 100) + " %";
   }
 
-  function serviceOf(key) {
+  function titleOf(code) {
     for (const department of departments) {
       for (const service of department.services) {
-        if (service.id === key || service.code === key) return { department, service };
+        if (service.code === code) return service.title;
       }
     }
-    return null;
+    return code;
   }
 
   function latest(rows) {
@@ -66,29 +75,39 @@
     return a;
   }
 
-  let byService = { rows: [] };
+  function rowHeader(tr, text) {
+    const th = document.createElement("th");
+    th.scope = "row";
+    th.textContent = text;
+    tr.appendChild(th);
+  }
 
+  function ratio(d) {
+    return d && d.ratio !== null && d.ratio !== undefined
+      ? d.ratio.toFixed(2) + " (" + d.ci_low.toFixed(2) + "–" + d.ci_high.toFixed(2) + ")"
+      : "";
+  }
+
+  // Each department's figures in the latest period (medians over its own requests).
   async function showDepartments() {
-    byService = await performance({ group: "service" });
-    const period = latest(byService.rows);
+    const answer = await performance({ group: "department" });
+    const period = latest(answer.rows);
     byId("departments-period").textContent = period ? fill(T.latest, { period }) : "";
+    const rows = new Map(answer.rows.filter((r) => r.period_start === period).map((r) => [r.key, r]));
+    const disparity = new Map(
+      (answer.disparity || []).filter((d) => d.period_start === period).map((d) => [d.key, d])
+    );
     const tbody = byId("departments-table").tBodies[0];
     tbody.replaceChildren();
     for (const department of departments) {
-      const rows = byService.rows.filter(
-        (r) => r.period_start === period && serviceOf(r.key)?.department === department
-      );
-      const slowest = rows
-        .filter((r) => !r.suppressed && r.close_hours_p50 !== null)
-        .sort((a, b) => b.close_hours_p50 - a.close_hours_p50)[0];
+      const r = rows.get(department.name);
       const tr = tbody.insertRow();
-      const name = document.createElement("th");
-      name.scope = "row";
-      name.textContent = department.name;
-      tr.appendChild(name);
-      cell(tr, rows.reduce((sum, r) => sum + r.count, 0));
-      cell(tr, department.services.length);
-      cell(tr, slowest ? serviceOf(slowest.key).service.title + ": " + days(slowest.close_hours_p50) : "");
+      rowHeader(tr, department.name);
+      cell(tr, !r ? 0 : r.suppressed ? T.suppressed : r.count);
+      cell(tr, r ? days(r.close_hours_p50) : "");
+      cell(tr, r ? days(r.close_hours_p90) : "");
+      cell(tr, r ? share(r.closed_within_target) : "");
+      cell(tr, ratio(disparity.get(department.name)));
       const actions = cell(tr, "");
       actions.textContent = "";
       actions.appendChild(
@@ -97,7 +116,7 @@
         )
       );
     }
-    empty(tbody, 5);
+    empty(tbody, 7);
   }
 
   function buttonFor(text, label, onClick) {
@@ -109,20 +128,18 @@
     return b;
   }
 
-  function showServices(department) {
-    const codes = new Set(department.services.flatMap((s) => [s.id, s.code]));
-    const rows = byService.rows
-      .filter((r) => codes.has(r.key))
+  // A department's services, period by period.
+  async function showServices(department) {
+    const answer = await performance({ group: "service", department: department.name });
+    const rows = answer.rows
+      .slice()
       .sort((a, b) => b.period_start.localeCompare(a.period_start) || a.key.localeCompare(b.key));
     const tbody = byId("services-table").tBodies[0];
     tbody.replaceChildren();
     for (const r of rows) {
-      const title = serviceOf(r.key).service.title;
+      const title = titleOf(r.key);
       const tr = tbody.insertRow();
-      const name = document.createElement("th");
-      name.scope = "row";
-      name.textContent = title;
-      tr.appendChild(name);
+      rowHeader(tr, title);
       cell(tr, r.period_start);
       cell(tr, r.suppressed ? T.suppressed : r.count);
       cell(tr, r.ack_hours_p50 === null ? "" : r.ack_hours_p50.toFixed(1));
@@ -138,6 +155,7 @@
       link(actions, T.requestsCsv, csv("/requests", { service: r.key }), fill(T.requestsCsvOf, { service: title }));
     }
     empty(tbody, 8);
+    byId("department-export").href = analystCsv({ department: department.name });
     byId("services-heading").textContent = fill(T.servicesOf, { department: department.name });
     byId("services-section").hidden = false;
     byId("wards-section").hidden = true;
@@ -160,22 +178,13 @@
       );
     for (const r of rows) {
       const tr = tbody.insertRow();
-      const name = document.createElement("th");
-      name.scope = "row";
-      name.textContent = r.key === "unknown" ? T.unknown : r.key;
-      tr.appendChild(name);
+      rowHeader(tr, r.key === "unknown" ? T.unknown : r.key);
       cell(tr, r.period_start);
       cell(tr, r.suppressed ? T.suppressed : r.count);
       cell(tr, days(r.close_hours_p50));
       cell(tr, days(r.close_hours_p90));
       cell(tr, share(r.closed_within_target));
-      const d = disparity.get(r.period_start + "|" + r.key);
-      cell(
-        tr,
-        d && d.ratio !== null
-          ? d.ratio.toFixed(2) + " (" + d.ci_low.toFixed(2) + "–" + d.ci_high.toFixed(2) + ")"
-          : ""
-      );
+      cell(tr, ratio(disparity.get(r.period_start + "|" + r.key)));
     }
     empty(tbody, 7);
     byId("wards-csv").href = csv("/performance", { group: "ward", service: service });
@@ -194,12 +203,8 @@
     const tbody = byId("alerts-table").tBodies[0];
     tbody.replaceChildren();
     for (const alert of answer.items) {
-      const found = serviceOf(alert.service);
       const tr = tbody.insertRow();
-      const name = document.createElement("th");
-      name.scope = "row";
-      name.textContent = found ? found.service.title : alert.service;
-      tr.appendChild(name);
+      rowHeader(tr, titleOf(alert.service));
       cell(tr, alert.ward);
       cell(tr, alert.period_start);
       cell(
@@ -216,9 +221,11 @@
     for (const a of document.querySelectorAll("a[data-export]")) {
       const kind = a.dataset.export;
       a.href =
-        kind === "requests"
-          ? csv("/requests")
-          : csv("/performance", { group: kind.replace("performance-", "") });
+        kind === "analyst"
+          ? analystCsv()
+          : kind === "requests"
+            ? csv("/requests")
+            : csv("/performance", { group: kind.replace("performance-", "") });
     }
   }
 
