@@ -37,7 +37,9 @@ async def _alembic(url: str, action: str, revision: str) -> None:
         config.attributes["connection"] = connection
         getattr(command, action)(config, revision)
 
-    engine = create_engine(url)
+    # As storage.migrate runs them: on SQLite with foreign keys off, so batch mode's table
+    # rebuilds do not cascade-delete the rows pointing at the rebuilt table.
+    engine = create_engine(url, foreign_keys=False)
     try:
         async with engine.begin() as connection:
             await connection.run_sync(run)
