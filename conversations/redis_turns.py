@@ -248,7 +248,11 @@ class RedisTurnGate:
             [ticket.token, payload, self._states.ttl, self._dedupe.ttl_seconds, reply or b""],
         )
         if not released:
-            log.warning("conversation lock %s was lost before the turn ended", lock)
+            # The channel only: the lock's name holds the resident's address.
+            log.warning(
+                "a conversation lock was lost before the turn ended",
+                extra={"channel": ticket.key.channel},
+            )
 
     async def abandon(self, ticket: Ticket) -> None:
         """Release the lock without saving anything (the turn failed; it will be retried)."""
