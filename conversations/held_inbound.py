@@ -27,7 +27,6 @@ Example::
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -38,6 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels.types import InboundKind, InboundMessage
 from conversations.keys import ConversationKey
+from conversations.periodic_read import PeriodicRead
 from forms_runtime.effects import GeoPoint, MediaRef
 from storage.models import HeldMessage
 from storage.types import utc_now
@@ -60,11 +60,12 @@ class HeldInbound:
         self.sessionmaker = sessionmaker
         self.clock = clock
         self.lease = lease
-        self.refresh = refresh
         # Conversations this process held a message of and has not yet seen drained.
         self._mine: set[ConversationKey] = set()
-        self._any = False
-        self._looked_at = float("-inf")
+        # Whether any message is held at all, in any process: while none is, a turn asks nothing.
+        self._any: PeriodicRead[bool] = PeriodicRead(
+            every=timedelta(seconds=refresh), initial=False
+        )
 
     async def hold(self, message: InboundMessage) -> bool:
         """Keep ``message`` for later; False when it is held already (a provider's retry)."""
@@ -81,16 +82,13 @@ class HeldInbound:
         except IntegrityError:
             return False
         self._mine.add(ConversationKey(message.channel, message.address))
-        self._any = True
+        self._any.value = True
         return True
 
     async def waiting(self, key: ConversationKey) -> bool:
         """Whether this conversation has messages held, which a new one must queue behind."""
-        if key not in self._mine:
-            if time.monotonic() - self._looked_at >= self.refresh:
-                await self._look()
-            if not self._any:
-                return False
+        if key not in self._mine and not await self._any.get(utc_now(), self._look):
+            return False
         async with self.sessionmaker() as session:
             found = await session.scalar(
                 select(HeldMessage.id)
@@ -101,10 +99,9 @@ class HeldInbound:
             self._mine.discard(key)
         return found is not None
 
-    async def _look(self) -> None:
+    async def _look(self) -> bool:
         async with self.sessionmaker() as session:
-            self._any = (await session.scalar(select(HeldMessage.id).limit(1))) is not None
-        self._looked_at = time.monotonic()
+            return (await session.scalar(select(HeldMessage.id).limit(1))) is not None
 
     async def due(self, limit: int = 100) -> list[tuple[int, InboundMessage]]:
         """The oldest held message of each conversation whose turn nobody is running, leased
@@ -134,7 +131,8 @@ class HeldInbound:
                 )
                 if claimed.rowcount == 1:  # type: ignore[attr-defined]
                     taken.append((row_id, message_from_json(document)))
-        self._any = self._any or bool(rows)
+        if rows:
+            self._any.value = True
         return taken
 
     async def done(self, row_id: int) -> None:

@@ -7,8 +7,9 @@ their latest report and of their subscriptions), the form waits behind one YES/N
 subscribes them to the incident's wards and counts a duplicate avoided; NO opens the form as
 usual (they can always file). Each incident is offered once per resident's form opening.
 
-Open incidents are few and change rarely, so they are read at most every ``ttl`` per process:
-a service with no incident costs a form opening no query at all.
+Open incidents are few and change rarely, so they are read at most every ``ttl`` per process
+(one query however many turns ask: ``conversations.periodic_read``): a service with no incident
+costs a form opening no query at all.
 
 Example::
 
@@ -25,8 +26,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.consent import yes_no_question
+from conversations.periodic_read import PeriodicRead
 from conversations.subscriptions import add_wards, latest_wards
 from conversations.turn_context import Turn
 from forms_runtime.effects import Ask, Notice
@@ -55,32 +58,11 @@ class OpenIncident:
 
 class KnownIncidents:
     def __init__(self, ttl: timedelta = timedelta(seconds=30)) -> None:
-        self.ttl = ttl
-        self._open: list[OpenIncident] = []
-        self._read_at: datetime | None = None
+        self._open: PeriodicRead[list[OpenIncident]] = PeriodicRead(every=ttl, initial=[])
 
     async def _current(self, turn: Turn) -> list[OpenIncident]:
-        if self._read_at is None or turn.now - self._read_at >= self.ttl:
-            session = await turn.sql()
-            rows = (
-                await session.scalars(
-                    select(Incident).where(
-                        Incident.status == "open", Incident.starts_at <= turn.now
-                    )
-                )
-            ).all()
-            self._open = [
-                OpenIncident(
-                    i.id,
-                    frozenset(i.services),
-                    frozenset(i.wards),
-                    dict(i.texts),
-                    i.expected_end_at,
-                )
-                for i in rows
-            ]
-            self._read_at = turn.now
-        return self._open
+        now = turn.now
+        return await turn.refreshed(self._open, lambda session: _open_incidents(session, now))
 
     async def explaining(self, turn: Turn, service: str) -> OpenIncident | None:
         """The open incident that explains a ``service`` report in the resident's area."""
@@ -131,3 +113,17 @@ class KnownIncidents:
 
 def question(locale: str) -> Ask:
     return yes_no_question(locale, INCIDENT, _QUESTION)
+
+
+async def _open_incidents(session: AsyncSession, now: datetime) -> list[OpenIncident]:
+    rows = (
+        await session.scalars(
+            select(Incident).where(Incident.status == "open", Incident.starts_at <= now)
+        )
+    ).all()
+    return [
+        OpenIncident(
+            i.id, frozenset(i.services), frozenset(i.wards), dict(i.texts), i.expected_end_at
+        )
+        for i in rows
+    ]

@@ -12,7 +12,8 @@ back, in their language, and that their messages stay in the queue. A form step 
 person is needed (``Handoff``, a live wire down) opens an urgent ticket, for the form's team.
 
 Which conversations are with a person is read from the database at most every ``refresh``
-per process (one small query), so a claim or a handback made by another process is seen within
+per process (one small query, shared by every turn that finds the copy stale:
+``conversations.periodic_read``), so a claim or a handback made by another process is seen within
 a second; a ticket this process opened is known at once.
 
 Example::
@@ -26,12 +27,13 @@ Example::
 from __future__ import annotations
 
 import statistics
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.office_hours import OfficeHours
+from conversations.periodic_read import PeriodicRead
 from conversations.subscriptions import latest_wards
 from conversations.turn_context import Turn
 from forms_runtime.effects import Notice
@@ -60,23 +62,15 @@ class SupportDesk:
     ) -> None:
         # None: staff answer at any hour (a turn loop built without settings, in tests).
         self.office_hours = office_hours or OfficeHours.parse("always")
-        self.refresh = refresh
-        self._open: dict[tuple[str, str], int] = {}
-        self._read_at: datetime | None = None
+        # (channel, address) -> open ticket; this process's own changes are made in place.
+        self._open: PeriodicRead[dict[tuple[str, str], int]] = PeriodicRead(
+            every=refresh, initial={}
+        )
 
     async def ticket_of(self, turn: Turn) -> int | None:
         """The open ticket of this conversation, if a person has it (or it waits for one)."""
-        if self._read_at is None or turn.now - self._read_at >= self.refresh:
-            session = await turn.sql()
-            rows = await session.execute(
-                select(SupportTicket.id, SupportTicket.channel, SupportTicket.address).where(
-                    SupportTicket.state.in_(OPEN_STATES), SupportTicket.address.is_not(None)
-                )
-            )
-            self._open = {(channel, str(address)): ticket for ticket, channel, address in rows}
-            self._read_at = turn.now
-        message = turn.message
-        return self._open.get((message.channel, message.address))
+        held = await turn.refreshed(self._open, _open_tickets)
+        return held.get((turn.message.channel, turn.message.address))
 
     async def take(self, turn: Turn, ticket_id: int) -> bool:
         """Add the resident's message to the ticket; ``False`` if it closed meanwhile (the bot
@@ -88,7 +82,7 @@ class SupportDesk:
             .values(last_resident_at=turn.now)
         )
         if not getattr(still_open, "rowcount", 0):
-            self._open.pop((turn.message.channel, turn.message.address), None)
+            self._open.value.pop((turn.message.channel, turn.message.address), None)
             return False
         session.add(
             SupportMessage(
@@ -134,7 +128,7 @@ class SupportDesk:
             session.add(ticket)
             await session.flush()
             ticket_id = ticket.id
-            self._open[(message.channel, message.address)] = ticket_id
+            self._open.value[(message.channel, message.address)] = ticket_id
         if note:
             session.add(
                 SupportMessage(ticket_id=ticket_id, direction="system", text=note, at=turn.now)
@@ -169,7 +163,16 @@ class SupportDesk:
                 at=turn.now,
             )
         )
-        self._open.pop((turn.message.channel, turn.message.address), None)
+        self._open.value.pop((turn.message.channel, turn.message.address), None)
+
+
+async def _open_tickets(session: AsyncSession) -> dict[tuple[str, str], int]:
+    rows = await session.execute(
+        select(SupportTicket.id, SupportTicket.channel, SupportTicket.address).where(
+            SupportTicket.state.in_(OPEN_STATES), SupportTicket.address.is_not(None)
+        )
+    )
+    return {(channel, str(address)): ticket for ticket, channel, address in rows}
 
 
 def _words(turn: Turn) -> str:

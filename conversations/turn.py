@@ -185,6 +185,7 @@ class TurnLoop:
             if not self._sql_dedupe:
                 self._stores = SqlBatcher(engine, store_many, name="submissions")
         self._sql_slots = asyncio.Semaphore(_sql_slots(engine))
+        self._shared_reads = engine.dialect.name != "sqlite"
         # What whoever built this loop wants closed with it (an engine, a Redis client).
         self._on_close = list(on_close)
 
@@ -372,7 +373,13 @@ class TurnLoop:
         reply: ReplyEncoder | None = None,
     ) -> Turn:
         turn = Turn(
-            message, key, dict(envelope or {}), self.clock(), self.sessionmaker, self._sql_slots
+            message,
+            key,
+            dict(envelope or {}),
+            self.clock(),
+            self.sessionmaker,
+            self._sql_slots,
+            shared_reads=self._shared_reads,
         )
         turn.late = held
         try:

@@ -20,10 +20,10 @@ Example::
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, AsyncSessionTransaction
@@ -31,11 +31,14 @@ from sqlalchemy.sql.dml import UpdateBase
 
 from channels.types import InboundMessage
 from conversations.keys import ConversationKey
+from conversations.periodic_read import PeriodicRead
 from conversations.residents import ResidentProfile
 from forms_runtime.effects import Effect
 from storage.models import AuditLog
 
 __all__ = ["Turn", "Write", "dialect_name", "run_writes"]
+
+T = TypeVar("T")
 
 # A statement and its parameters, run later; statements are shared so writes can go as one.
 Write = tuple[UpdateBase, dict[str, Any]]
@@ -74,6 +77,8 @@ class Turn:
     # ``TurnLoop``); without it a busy resident's next turn can take a connection ahead of
     # turns that have waited for seconds.
     sql_slots: asyncio.Semaphore | None = None
+    # False on SQLite: see ``refreshed``.
+    shared_reads: bool = True
     # Set by the turn loop before routing; ``None`` only before that.
     profile: ResidentProfile = field(default=None)  # type: ignore[assignment]
     new_resident: bool = False
@@ -126,6 +131,28 @@ class Turn:
                 raise
             self._session = session
         return self._session
+
+    async def refreshed(
+        self, copy: PeriodicRead[T], query: Callable[[AsyncSession], Awaitable[T]]
+    ) -> T:
+        """``copy``'s value, read again by ``query`` first when it is stale.
+
+        On a server database the read runs in a session of its own, shared by every turn that
+        finds the copy stale, so a turn that needs nothing else opens no transaction. On SQLite
+        every transaction takes its one write lock and turns queue for it (``sql_slots``): a
+        turn holding it could wait for a shared read that waits for the lock, so each turn
+        reads in its own transaction there, as it would for anything else.
+        """
+        if not self.shared_reads:
+            if copy.stale(self.now):
+                copy.keep(await query(await self.sql()), self.now)
+            return copy.value
+
+        async def apart() -> T:
+            async with self.open_session() as session:
+                return await query(session)
+
+        return await copy.get(self.now, apart)
 
     def _release_slot(self) -> None:
         if self.sql_slots is not None:

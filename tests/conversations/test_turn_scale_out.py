@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from bot.bootstrap import turn_loop_on
 from channels.types import InboundMessage
@@ -61,3 +61,41 @@ def _redis_url() -> str:
     from tests.storage.databases import redis_url_or_skip
 
     return redis_url_or_skip()
+
+
+async def test_ordinary_answers_on_redis_open_no_transaction_however_many_arrive_at_once() -> None:
+    """With the state in Redis an answer to a question needs nothing from the database: the
+    once-a-second reads every turn depends on (conversations with a person, held messages,
+    open incidents) are shared, not sent again by each turn that finds them stale. Before, 100
+    turns arriving together each sent their own read in a transaction of their own."""
+    async with postgres_database() as url, redis_client() as (_client, prefix):
+        loop = turn_loop_on(
+            url, _redis_url(), rate_burst=100, redis_prefix=prefix, hold_over_limit=True
+        )
+        try:
+            addresses = [uuid.uuid4().hex for _ in range(100)]
+            # Each resident opens a report and accepts the privacy notice (these write).
+            await asyncio.gather(*(loop.handle(_message(a, "pothole")) for a in addresses))
+            await asyncio.gather(*(loop.handle(_message(a, "yes")) for a in addresses))
+            await loop.flush()
+            begun: list[object] = []
+
+            def note(connection: object) -> None:
+                begun.append(connection)
+
+            engine = loop.sessionmaker.kw["bind"].sync_engine
+            event.listen(engine, "begin", note)
+            try:
+                # Past every shared read's refresh, so each is due again as the turns arrive.
+                await asyncio.sleep(1.1)
+                answers = await asyncio.gather(
+                    *(loop.handle(_message(a, "Main Road, Gugulethu")) for a in addresses)
+                )
+            finally:
+                event.remove(engine, "begin", note)
+            assert all(r.effects and not r.duplicate for r in answers)
+            # The shared reads (support tickets, held messages): one each, whatever the load.
+            print(f"figure: {len(begun)} transactions for 100 concurrent answers")
+            assert len(begun) <= 3
+        finally:
+            await loop.close()
