@@ -25,6 +25,7 @@ from channels.whatsapp import WhatsAppChannel
 from conversations.keys import ConversationKey
 from staff import support, support_takeover
 from staff.roles import Permission
+from storage.models import ResidentAddress
 from storage.types import utc_now
 
 __all__ = ["ENDPOINTS", "templates_of"]
@@ -70,6 +71,15 @@ async def find_conversations(call: Call) -> dict[str, Any]:
 async def take_over(call: Call) -> dict[str, Any]:
     now = utc_now()
     services = call.services
+    # The form the resident is in, if any, is the ticket's topic (what the queue filters by).
+    # Read before the transaction: the state store may be the same SQLite file.
+    async with services.session_factory() as session:
+        reach = await session.get(ResidentAddress, call.path_id())
+    topic = None
+    if reach is not None:
+        key = ConversationKey(reach.channel, reach.address)
+        form = ((await services.turn_loop.states.get(key)) or {}).get("form") or {}
+        topic = form.get("form")
     async with services.session_factory() as session, session.begin():
         ticket, notice = await support_takeover.take_over(
             session,
@@ -77,15 +87,9 @@ async def take_over(call: Call) -> dict[str, Any]:
             call.path_id(),
             now=now,
             limit=services.settings.support_agent_limit,
+            topic=topic,
             address=call.address,
         )
-        # The form the resident is in, if any: what the queue's topic filter shows.
-        assert ticket.address is not None
-        envelope = await services.turn_loop.states.get(
-            ConversationKey(ticket.channel, ticket.address)
-        )
-        form = (envelope or {}).get("form") or {}
-        ticket.topic = form.get("form")
         await tell_resident(session, ticket, notice, now=now)
         return ticket_json(ticket)
 
