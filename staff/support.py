@@ -1,11 +1,14 @@
 """Support takeover, the staff side: the queue, claiming a conversation, replying, notes,
-transferring it to another agent or a team, and handing it back to the bot.
+transferring it to another agent or a team, reopening a WhatsApp conversation with an approved
+template, and handing it back to the bot. (Staff opening a conversation the resident never
+asked about: ``staff.support_takeover``.)
 
 Each function works in the caller's transaction and audits what it does (``support.claim``,
-``.reply``, ``.note``, ``.handback``, ``.assign``, ``.transfer``, ``.view``), so the change and its audit row
-commit together. The resident's side (opening a ticket, the bot keeping silent) is
-``conversations.support``; what an agent sends reaches the resident through the notification
-outbox (the caller enqueues it in the same transaction), in order, paced, with receipts.
+``.reply``, ``.note``, ``.handback``, ``.assign``, ``.transfer``, ``.template``, ``.view``), so
+the change and its audit row commit together. The resident's side (opening a ticket, the bot
+keeping silent) is ``conversations.support``; what an agent sends reaches the resident through
+the notification outbox (the caller enqueues it in the same transaction), in order, paced,
+with receipts.
 
 * **Claim.** One conditional update: of two agents who click at once exactly one wins; the
   other gets ``Conflict`` ("already taken"). An agent holds at most ``limit`` conversations.
