@@ -208,7 +208,8 @@ async def _place(session: AsyncSession, ticket_id: int) -> tuple[int, int | None
     recent = (
         await session.execute(
             select(SupportTicket.created_at, SupportTicket.claimed_at)
-            .where(SupportTicket.claimed_at.is_not(None))
+            # A conversation staff opened themselves kept nobody waiting.
+            .where(SupportTicket.claimed_at.is_not(None), SupportTicket.reason != "staff")
             .order_by(SupportTicket.claimed_at.desc())
             .limit(_RECENT)
         )

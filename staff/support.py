@@ -1,11 +1,14 @@
 """Support takeover, the staff side: the queue, claiming a conversation, replying, notes,
-transferring it to another agent or a team, and handing it back to the bot.
+transferring it to another agent or a team, reopening a WhatsApp conversation with an approved
+template, and handing it back to the bot. (Staff opening a conversation the resident never
+asked about: ``staff.support_takeover``.)
 
 Each function works in the caller's transaction and audits what it does (``support.claim``,
-``.reply``, ``.note``, ``.handback``, ``.assign``, ``.transfer``, ``.view``), so the change and its audit row
-commit together. The resident's side (opening a ticket, the bot keeping silent) is
-``conversations.support``; what an agent sends reaches the resident through the notification
-outbox (the caller enqueues it in the same transaction), in order, paced, with receipts.
+``.reply``, ``.note``, ``.handback``, ``.assign``, ``.transfer``, ``.template``, ``.view``), so
+the change and its audit row commit together. The resident's side (opening a ticket, the bot
+keeping silent) is ``conversations.support``; what an agent sends reaches the resident through
+the notification outbox (the caller enqueues it in the same transaction), in order, paced,
+with receipts.
 
 * **Claim.** One conditional update: of two agents who click at once exactly one wins; the
   other gets ``Conflict`` ("already taken"). An agent holds at most ``limit`` conversations.
@@ -42,6 +45,7 @@ __all__ = [
     "HANDBACK_NOTICE",
     "MAX_TEXT",
     "OUTCOMES",
+    "REOPEN_TEXT",
     "TRANSFER_NOTICE",
     "TicketView",
     "assign",
@@ -49,6 +53,7 @@ __all__ = [
     "hand_back",
     "note",
     "queue",
+    "reopen",
     "reply",
     "team_name",
     "transfer",
@@ -61,6 +66,11 @@ HANDBACK_NOTICE = N_(
     "You are talking to the city's assistant again. Carry on where you were, or send MENU."
 )
 TRANSFER_NOTICE = N_("Another member of staff will carry on with you here.")
+# What fills an approved WhatsApp template's one placeholder when an agent reopens the
+# conversation after 24 hours of silence.
+REOPEN_TEXT = N_(
+    "The city's support team would like to carry on your conversation. Reply to this message to talk to them."
+)
 _OPEN = ("waiting", "held")
 _TEAM = re.compile(r"[a-z][a-z0-9_-]{0,31}\Z")
 
@@ -298,14 +308,17 @@ async def transfer(
     now: datetime,
     limit: int,
     teams: Collection[str] = (),
+    note: str | None = None,
     address: str | None,
 ) -> tuple[SupportTicket, str]:
     """Pass a conversation to another agent (who holds it at once, within their limit and
-    wards), or to a team (back in the queue, in its place, for that team), or both. Its holder
-    or a supervisor may. Returns the ticket and what the resident is told, in their language."""
+    wards), or to a team (back in the queue, in its place, for that team), or both, with an
+    internal ``note`` for whoever carries on. Its holder or a supervisor may. Returns the
+    ticket and what the resident is told, in their language."""
     if agent_id is None and not team:
         raise InvalidStaffInput("name an agent (account_id) or a team, or both")
     name = team_name(team, teams) if team else None
+    handover = _text(note) if note is not None and note.strip() else None
     ticket = await _ticket(session, identity, ticket_id, for_update=True)
     if ticket.state not in _OPEN:
         raise Conflict(f"conversation {ticket.id} is closed")
@@ -335,6 +348,16 @@ async def transfer(
             at=now,
         )
     )
+    if handover is not None:
+        session.add(
+            SupportMessage(
+                ticket_id=ticket.id,
+                direction="note",
+                author_id=identity.account_id,
+                text=handover,
+                at=now,
+            )
+        )
     await _audit(
         session,
         identity,
@@ -344,8 +367,45 @@ async def transfer(
         from_agent=before,
         to_agent=agent_id,
         to_team=name,
+        note=handover is not None,
     )
     return ticket, tr(ticket.locale, TRANSFER_NOTICE)
+
+
+async def reopen(
+    session: AsyncSession,
+    identity: StaffIdentity,
+    ticket_id: int,
+    template: str,
+    *,
+    templates: Collection[str],
+    now: datetime,
+    address: str | None,
+) -> tuple[SupportTicket, str]:
+    """The holder reopens a WhatsApp conversation whose 24-hour window has closed with one of
+    the approved ``templates``. Returns the ticket and the text for the template's placeholder,
+    in the resident's language; the caller sends it under the template's purpose."""
+    ticket = await _ticket(session, identity, ticket_id, for_update=True)
+    _holder(identity, ticket)
+    if ticket.channel != "whatsapp":
+        raise InvalidStaffInput("only a WhatsApp conversation is reopened with a template")
+    if template not in templates:
+        listed = ", ".join(sorted(templates)) or "none is configured"
+        raise InvalidStaffInput(f"template is one of the approved templates ({listed})")
+    text = tr(ticket.locale, REOPEN_TEXT)
+    session.add(
+        SupportMessage(
+            ticket_id=ticket.id,
+            direction="agent",
+            author_id=identity.account_id,
+            text=f"[{template}] {text}",
+            at=now,
+        )
+    )
+    ticket.last_agent_at = now
+    ticket.first_response_at = ticket.first_response_at or now
+    await _audit(session, identity, "support.template", ticket.id, address, template=template)
+    return ticket, text
 
 
 async def _can_take(

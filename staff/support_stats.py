@@ -98,7 +98,14 @@ async def support_stats(
     since = now - window
     recent = (
         await session.execute(
-            select(T_.created_at, T_.claimed_at, T_.first_response_at, T_.closed_at, T_.outcome)
+            select(
+                T_.created_at,
+                T_.claimed_at,
+                T_.first_response_at,
+                T_.closed_at,
+                T_.outcome,
+                T_.reason,
+            )
             .where((T_.claimed_at >= since) | (T_.closed_at >= since), *scope)
             .order_by(T_.id.desc())
             .limit(_MAX_ROWS)
@@ -107,7 +114,8 @@ async def support_stats(
     waits = [
         (t.claimed_at - t.created_at).total_seconds()
         for t in recent
-        if t.claimed_at is not None and t.claimed_at >= since
+        # A conversation staff opened themselves kept nobody waiting.
+        if t.claimed_at is not None and t.claimed_at >= since and t.reason != "staff"
     ]
     first = [
         (t.first_response_at - t.claimed_at).total_seconds()

@@ -28,6 +28,7 @@ from bot.web import (
     staff_api_support,
     staff_api_support_console,
     staff_api_support_events,
+    staff_api_support_takeover,
     staff_sessions,
     staff_sso,
 )
@@ -824,6 +825,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     *staff_api_digests.ENDPOINTS,
     *staff_api_support.ENDPOINTS,
     *staff_api_support_console.ENDPOINTS,
+    *staff_api_support_takeover.ENDPOINTS,
     *staff_api_support_events.ENDPOINTS,
     *staff_sso.ENDPOINTS,
     *open_data.ENDPOINTS,

@@ -32,7 +32,7 @@ from storage.models import SupportMessage, SupportTicket
 from storage.types import utc_now
 
 # AGENT_PURPOSE: the console asks whether WhatsApp has a template for it (support-console).
-__all__ = ["AGENT_PURPOSE", "ENDPOINTS", "stats_json"]
+__all__ = ["AGENT_PURPOSE", "ENDPOINTS", "TICKET", "stats_json", "ticket_json"]
 
 _ID = "{id:[^/]{1,40}}"
 
@@ -44,7 +44,7 @@ def _mask(address: str | None) -> str | None:
     return "*" * max(0, len(bare) - 4) + bare[-4:]
 
 
-def _ticket(t: SupportTicket) -> dict[str, Any]:
+def ticket_json(t: SupportTicket) -> dict[str, Any]:
     return {
         "id": t.id,
         "channel": t.channel,
@@ -88,14 +88,14 @@ async def list_queue(call: Call) -> dict[str, Any]:
             include_held=q.get("state") == "open",
             limit=call.limit,
         )
-    return {"items": [_ticket(t) for t in rows], "next_cursor": None}
+    return {"items": [ticket_json(t) for t in rows], "next_cursor": None}
 
 
 async def get_ticket(call: Call) -> dict[str, Any]:
     async with call.services.session_factory() as session, session.begin():
         shown = await support.view(session, call.identity, call.path_id(), address=call.address)
         return {
-            "ticket": _ticket(shown.ticket),
+            "ticket": ticket_json(shown.ticket),
             "messages": [_message(m) for m in shown.messages],
             "reports": shown.reports,
         }
@@ -111,7 +111,7 @@ async def claim_ticket(call: Call) -> dict[str, Any]:
             limit=call.services.settings.support_agent_limit,
             address=call.address,
         )
-        return _ticket(ticket)
+        return ticket_json(ticket)
 
 
 async def send_message(call: Call) -> dict[str, Any]:
@@ -121,7 +121,7 @@ async def send_message(call: Call) -> dict[str, Any]:
             session, call.identity, call.path_id(), call.body["text"], now=now, address=call.address
         )
         await tell_resident(session, ticket, call.body["text"].strip(), now=now)
-        return _ticket(ticket)
+        return ticket_json(ticket)
 
 
 async def add_note(call: Call) -> dict[str, Any]:
@@ -134,7 +134,7 @@ async def add_note(call: Call) -> dict[str, Any]:
             now=utc_now(),
             address=call.address,
         )
-        return _ticket(ticket)
+        return ticket_json(ticket)
 
 
 async def hand_back(call: Call) -> dict[str, Any]:
@@ -149,7 +149,7 @@ async def hand_back(call: Call) -> dict[str, Any]:
             address=call.address,
         )
         await tell_resident(session, ticket, notice, now=now)
-        return _ticket(ticket)
+        return ticket_json(ticket)
 
 
 async def assign_ticket(call: Call) -> dict[str, Any]:
@@ -162,7 +162,7 @@ async def assign_ticket(call: Call) -> dict[str, Any]:
             now=utc_now(),
             address=call.address,
         )
-        return _ticket(ticket)
+        return ticket_json(ticket)
 
 
 async def transfer_ticket(call: Call) -> dict[str, Any]:
@@ -178,10 +178,11 @@ async def transfer_ticket(call: Call) -> dict[str, Any]:
             now=now,
             limit=settings.support_agent_limit,
             teams=settings.support_teams,
+            note=call.body.get("note"),
             address=call.address,
         )
         await tell_resident(session, ticket, notice, now=now)
-        return _ticket(ticket)
+        return ticket_json(ticket)
 
 
 def _percentiles(p: Percentiles) -> dict[str, Any]:
@@ -350,6 +351,12 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         body=(
             Field("account_id", "integer", "the agent who carries on", nullable=True),
             Field("team", "string", "the team it is for (a language or department)", max_length=32),
+            Field(
+                "note",
+                "string",
+                "an internal note for whoever carries on (never sent)",
+                max_length=support.MAX_TEXT,
+            ),
         ),
     ),
     Endpoint(

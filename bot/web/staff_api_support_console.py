@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot.support_outbox import reopening_templates
 from bot.web import staff_api_schemas as schemas
 from bot.web.staff_api_support import AGENT_PURPOSE
 from bot.web.staff_api_table import Call, Endpoint, Field
@@ -52,6 +53,7 @@ async def _channel(call: Call, ticket: SupportTicket, now: datetime) -> dict[str
         "window_open": None,
         "window_closes_at": None,
         "template_available": None,
+        "templates": [],
     }
     if isinstance(channel, WhatsAppChannel) and ticket.resident_id is not None:
         async with call.services.session_factory() as session:
@@ -65,6 +67,8 @@ async def _channel(call: Call, ticket: SupportTicket, now: datetime) -> dict[str
         shown["window_open"] = closes is not None and now < closes
         shown["window_closes_at"] = closes
         shown["template_available"] = AGENT_PURPOSE in channel.templates
+        # What the agent may reopen a closed window with (as a broadcast chooses its template).
+        shown["templates"] = reopening_templates(channel.templates)
     return shown
 
 
@@ -206,6 +210,7 @@ CONTEXT = schemas.obj(
         window_open=NBOOL,
         window_closes_at=NTIME,
         template_available=NBOOL,
+        templates=schemas.STRINGS,
     ),
 )
 _LANGUAGES = canned_responses.LANGUAGES

@@ -141,11 +141,14 @@ LANGUAGES: tuple[tuple[str, str], ...] = tuple(
 @dataclass(frozen=True, slots=True)
 class Offered:
     """What this citybot offers the broadcast and incident forms: the report forms an incident
-    can explain (id and title) and the WhatsApp templates configured. Read from the services
-    once, at start-up: it says nothing about who is asking."""
+    can explain (id and title) and the WhatsApp templates configured; and the teams a support
+    conversation may be transferred to. Read from the services once, at start-up: it says
+    nothing about who is asking."""
 
     services: tuple[tuple[str, str], ...] = ()
     whatsapp_templates: tuple[str, ...] = ()
+    # CITYBOT_SUPPORT_TEAMS, or the languages (a team may be a language) when none are set.
+    support_teams: tuple[str, ...] = broadcasts.LOCALES
 
     @classmethod
     def of(cls, services: Services) -> Offered:
@@ -155,6 +158,7 @@ class Offered:
         return cls(
             services=tuple((form_id, forms[form_id].title) for form_id in sorted(forms)),
             whatsapp_templates=tuple(sorted(templates)),
+            support_teams=services.settings.support_teams or broadcasts.LOCALES,
         )
 
 
@@ -233,6 +237,7 @@ def page_context(
         "incident_statuses": incidents.STATUSES,
         "report_services": offered.services,
         "whatsapp_templates": offered.whatsapp_templates,
+        "support_teams": offered.support_teams,
         "departments": departments(forms or {}),
         "open_data": OPEN_DATA_API,
         "analyst_export": ANALYST_EXPORT,

@@ -18,12 +18,14 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-from storage.models import Resident, SupportTicket
+from storage.models import Resident, ResidentAddress, Submission, SupportTicket
+from storage.types import utc_now
 from tests.channels.signed import TELEGRAM_SECRET, telegram_update
 from tests.e2e.city import TELEGRAM_TOKEN
 from tests.fakes.telegram_api import FakeTelegram
@@ -147,6 +149,8 @@ def server(
             "TWILIO_ACCOUNT_SID": ACCOUNT_SID,
             "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
             "TWILIO_SMS_FROM": "+27211234567",
+            "TWILIO_WHATSAPP_FROM": "whatsapp:+27211234567",
+            "TWILIO_WHATSAPP_TEMPLATES": json.dumps({"support_reopen": "HXreopen0123"}),
             "TWILIO_API_BASE_URL": twilio.url,
             "CITYBOT_RATE_LIMIT_PER_SECOND": "1000",
             "CITYBOT_RATE_LIMIT_BURST": "1000",
@@ -348,5 +352,141 @@ def test_an_agent_takes_over_live_replies_and_hands_back(
     expect(page.locator("#reply-section")).to_be_hidden()
 
     # (The second agent's tab logged its cut feed as errors: that was the point.)
+    for tab in (supervisor, agent):
+        tab.check()
+
+
+async def _resident_with_report(url: str, reference: str, channel: str, phone: str) -> None:
+    """An isiZulu resident with one report, who last wrote 25 hours ago."""
+    engine = create_async_engine(url)
+    try:
+        async with async_sessionmaker(engine)() as session, session.begin():
+            resident = Resident(locale="zu")
+            session.add(resident)
+            await session.flush()
+            session.add_all(
+                [
+                    ResidentAddress(
+                        resident_id=resident.id,
+                        channel=channel,
+                        address=phone,
+                        last_inbound_at=utc_now() - timedelta(hours=25),
+                    ),
+                    Submission(
+                        reference=reference,
+                        resident_id=resident.id,
+                        channel=channel,
+                        form_id="pothole",
+                        form_version=1,
+                        service_code="ROADS-POTHOLE",
+                        locale="zu",
+                        answers={},
+                    ),
+                ]
+            )
+    finally:
+        await engine.dispose()
+
+
+def _twilio_sent(providers: Providers, to: str, timeout: float = 10.0) -> dict[str, str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for message in providers.twilio.messages():
+            if message.form.get("To") == to:
+                return dict(message.form)
+        time.sleep(0.05)
+    raise AssertionError(f"Twilio was never asked to send to {to}")
+
+
+def _take_over(tab: Console, reference: str, channel: str) -> None:
+    from playwright.sync_api import expect
+
+    tab.goto("/staff/support")
+    page = tab.page
+    page.get_by_label("Report reference").fill(reference)
+    page.get_by_role("button", name="Find the resident").click()
+    page.get_by_role("button", name=f"Take over the {channel} conversation").click()
+    expect(page).to_have_url(re.compile(r"/staff/support/\d+\?taken=1$"))
+    expect(page.locator("#about-state")).to_have_text("held by you")
+
+
+def test_an_agent_starts_a_conversation_transfers_it_and_reopens_whatsapp(
+    server: ServeProcess, providers: Providers, browser: Any
+) -> None:
+    from playwright.sync_api import expect
+
+    url = server.env["CITYBOT_DATABASE_URL"]
+    _run(_resident_with_report(url, "CT-BRWS01", "sms", "+27831239001"))
+    _run(_resident_with_report(url, "CT-BRWS02", "whatsapp", "+27821239002"))
+    supervisor = _signed_in(browser, server, "lindiwe@city.example", ["supervisor"])
+    agent = _signed_in(browser, server, "bongani@city.example", ["agent"])
+    assert_accessible(agent.page, "support queue with the search")
+
+    # The agent finds the resident by their report and takes the conversation over.
+    _take_over(agent, "CT-BRWS01", "sms")
+    page = agent.page
+    expect(page.locator("#transcript")).to_contain_text("opened by an agent from the console")
+    told = _twilio_sent(providers, "+27831239001")
+    assert told["Body"].startswith("Umuntu wasedolobheni"), told
+
+    # ...and passes it to the isiZulu team, with a note; the supervisor's overview follows live.
+    supervisor.goto("/staff/support/overview")
+    overview = supervisor.page
+    expect(overview.locator("#live")).to_have_attribute("data-state", "live")
+    ticket = page.url.split("/")[-1].split("?")[0]
+    # The earlier test's Afrikaans SMS conversation is open too.
+    open_row = (
+        overview.locator("#open-table")
+        .get_by_role("row")
+        .filter(has_text="zu")
+        .filter(has_text="sms")
+    )
+    state, held_by = open_row.locator("td").nth(5), open_row.locator("td").nth(6)
+    expect(state).to_have_text("held")
+    page.get_by_label("To a team").select_option("zu")
+    page.get_by_label("Note for whoever carries on (never sent)").fill("Asks about a water bill")
+    assert_accessible(page, "support conversation with the transfer")
+    page.get_by_role("button", name="Transfer", exact=True).click()
+    expect(page.get_by_role("status")).to_have_text("Transferred.")
+    expect(page.locator("#about-state")).to_have_text("waiting for a person")
+    expect(page.locator("#transcript .line-note")).to_contain_text("Asks about a water bill")
+    expect(state).to_have_text("waiting", timeout=5000)
+
+    # The supervisor reassigns it from the overview.
+    open_row.get_by_label(f"Give conversation {ticket} to").select_option(
+        label="bongani@city.example (0)"
+    )
+    assert_accessible(overview, "support overview with reassign")
+    open_row.get_by_role("button", name=f"Reassign conversation {ticket}").click()
+    expect(overview.get_by_role("status")).to_have_text("Assigned.")
+    expect(held_by).to_have_text("bongani@city.example", timeout=5000)
+
+    # WhatsApp, 25 hours after the resident last wrote: free text is off, a template reopens.
+    _take_over(agent, "CT-BRWS02", "whatsapp")
+    expect(page.locator("#window-note")).to_contain_text("has not written in the last 24 hours")
+    expect(page.get_by_role("textbox", name="Message", exact=True)).to_be_disabled()
+    expect(page.get_by_role("button", name="Send to the resident")).to_be_disabled()
+    templates = page.get_by_label("Approved template to reopen the conversation")
+    expect(templates.locator("option")).to_have_text(["support_reopen"])
+    assert_accessible(page, "support conversation, WhatsApp window closed")
+    page.get_by_role("button", name="Send the template").click()
+    expect(page.get_by_role("status")).to_contain_text("Template sent.")
+    expect(page.locator("#transcript")).to_contain_text("[support_reopen]")
+    sent = _twilio_sent(providers, "whatsapp:+27821239002")
+    for _ in range(200):  # the joined notice failed (no template for it): the template follows
+        if sent.get("ContentSid"):
+            break
+        time.sleep(0.05)
+        sent = next(
+            (
+                dict(m.form)
+                for m in providers.twilio.messages()
+                if m.form.get("To") == "whatsapp:+27821239002" and m.form.get("ContentSid")
+            ),
+            sent,
+        )
+    assert sent["ContentSid"] == "HXreopen0123", sent
+    assert json.loads(sent["ContentVariables"])["1"].startswith("Ithimba lokusiza"), sent
+    page.screenshot(path=str(ARTIFACTS / "support-whatsapp-closed.png"), full_page=True)
     for tab in (supervisor, agent):
         tab.check()

@@ -62,6 +62,11 @@ EXPECTED: dict[str, tuple[str | None, bool, int]] = {
     "handBack": ("conversations.take_over", False, 200),
     "assignTicket": ("conversations.manage_queue", False, 200),
     "transferTicket": ("conversations.take_over", False, 200),
+    "findConversations": ("conversations.view_queue", False, 200),
+    "takeOverConversation": ("conversations.take_over", False, 201),
+    # This house has no WhatsApp: once the permission lets the call through, a clear 400
+    # (tests/web/test_support_staff_started.py sends one).
+    "sendTemplate": ("conversations.take_over", False, 400),
     "getSupportStats": ("conversations.manage_queue", False, 200),
     "supportEvents": ("conversations.view_queue", False, 200),
     "getTicketContext": ("conversations.view_queue", False, 200),
@@ -215,6 +220,37 @@ class World:
             await session.flush()
             return ticket.id
 
+    async def target_conversation(self) -> int:
+        """A resident in ward 1 with a report and an SMS address: the address row's id."""
+        from storage.models import Resident, ResidentAddress, Submission
+
+        n = next(self.serial)
+        async with self.house.sessions() as session, session.begin():
+            resident = Resident(locale="en")
+            session.add(resident)
+            await session.flush()
+            reach = ResidentAddress(
+                resident_id=resident.id, channel="sms", address=f"+2783777{n:04d}"
+            )
+            session.add_all(
+                [
+                    reach,
+                    Submission(
+                        reference=f"CT-TK{n:04d}",
+                        resident_id=resident.id,
+                        channel="sms",
+                        form_id="pothole",
+                        form_version=1,
+                        service_code="ROADS-POTHOLE",
+                        locale="en",
+                        answers={},
+                        ward="1",
+                    ),
+                ]
+            )
+            await session.flush()
+            return reach.id
+
     async def target_canned(self) -> int:
         from storage.models import CannedResponse
 
@@ -346,7 +382,16 @@ class World:
             return await m.call("POST", f"{path}/assign", {"account_id": None})
         if operation == "getSupportStats":
             return await m.call("GET", "/api/v1/support/stats")
-        if operation in ("sendAgentMessage", "handBack", "transferTicket"):
+        if operation == "findConversations":
+            return await m.call("GET", "/api/v1/support/conversations?reference=CT-WARD1")
+        if operation == "takeOverConversation":
+            target = await self.target_conversation()
+            taken = await m.call("POST", f"/api/v1/support/conversations/{target}/takeover")
+            if taken.status == 201:  # handed back: the agent's limit is for the calls after
+                path = f"/api/v1/support/tickets/{taken.body['id']}/handback"
+                assert (await m.call("POST", path, {"outcome": "resolved"})).status == 200
+            return taken
+        if operation in ("sendAgentMessage", "handBack", "transferTicket", "sendTemplate"):
             # Only the agent holding a conversation speaks in it, passes it on or hands it back.
             target = await self.target_ticket()
             path = f"/api/v1/support/tickets/{target}"
@@ -357,6 +402,10 @@ class World:
                 return await m.call("POST", f"{path}/messages", {"text": "hello"})
             if operation == "transferTicket":
                 return await m.call("POST", f"{path}/transfer", {"team": "water"})
+            if operation == "sendTemplate":
+                sent = await m.call("POST", f"{path}/template", {"template": "support_reopen"})
+                await m.call("POST", f"{path}/handback", {"outcome": "resolved"})
+                return sent
             return await m.call("POST", f"{path}/handback", {"outcome": "resolved"})
         if operation == "supportEvents":
             # An endless stream: its status and headers are the answer.

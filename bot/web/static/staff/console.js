@@ -1176,6 +1176,48 @@
         await load();
       })
     );
+
+    // Start a conversation the resident never asked about: find them by a report's reference,
+    // then take one of their conversations over (the API opens it held by this agent).
+    const found = byId("start-table").tBodies[0];
+    async function takeOver(c) {
+      const ticket = await api("POST", "/support/conversations/" + c.conversation_id + "/takeover");
+      location.assign(CONSOLE + "/support/" + ticket.id + "?taken=1");
+    }
+    byId("start-find").addEventListener(
+      "submit",
+      acting(async () => {
+        const reference = byId("start-reference").value.trim();
+        const answer = await api(
+          "GET",
+          "/support/conversations?reference=" + encodeURIComponent(reference)
+        );
+        found.replaceChildren();
+        answer.items.forEach((c) => {
+          const row = found.insertRow();
+          cell(row, c.channel);
+          cell(row, c.address_masked);
+          cell(row, c.language);
+          cell(row, when(c.last_inbound_at));
+          const actions = actionsCell(row);
+          if (c.open_ticket_id) {
+            const id = c.open_ticket_id;
+            actions.appendChild(
+              link(S.open, fill(S.openOf, { id }), CONSOLE + "/support/" + id)
+            );
+          } else if (c.opted_out) {
+            actions.textContent = S.optedOut;
+          } else {
+            const label = fill(S.takeOverOf, { channel: c.channel });
+            actions.appendChild(button(S.takeOver, label, acting(() => takeOver(c))));
+          }
+        });
+        if (!answer.items.length) {
+          const td = cell(found.insertRow(), S.foundNone);
+          td.colSpan = 5;
+        }
+      })
+    );
     await load();
     live(() => "", { ready: load, queue: load });
   };
@@ -1243,6 +1285,11 @@
       byId("claim").hidden = !(t.state === "waiting" && can("conversations.take_over"));
       byId("reply-section").hidden = !mine;
       byId("handback-section").hidden = !(open && (mine || can("conversations.manage_queue")));
+      byId("transfer-section").hidden = !(
+        open &&
+        can("conversations.take_over") &&
+        (mine || can("conversations.manage_queue"))
+      );
       byId("assign-section").hidden = !(open && can("conversations.manage_queue"));
     }
 
@@ -1252,13 +1299,31 @@
       return fill(S.channelLength, { channel: c.name, max: c.max_length });
     }
 
+    // WhatsApp after 24 hours of the resident's silence: free text is off, and the approved
+    // templates (the ones a broadcast may choose) are offered to reopen the conversation.
     function showWindow(c) {
       const note = byId("window-note");
       if (c.window_open === null) return;
       note.hidden = false;
-      note.textContent = c.window_open
-        ? fill(S.windowOpen, { until: when(c.window_closes_at) })
-        : S.windowClosed + " " + (c.template_available ? S.windowTemplate : S.windowNoTemplate);
+      const closed = !c.window_open;
+      byId("reply-text").disabled = closed;
+      byId("reply-send").disabled = closed;
+      byId("canned").disabled = closed;
+      byId("template-form").hidden = !closed || !c.templates.length;
+      if (!closed) {
+        note.textContent = fill(S.windowOpen, { until: when(c.window_closes_at) });
+        return;
+      }
+      note.textContent =
+        S.windowClosed + " " + (c.templates.length ? S.windowDisabled : S.noTemplates);
+      const select = byId("template-name");
+      select.replaceChildren();
+      c.templates.forEach((name) => {
+        const o = document.createElement("option");
+        o.value = name;
+        o.textContent = name;
+        select.appendChild(o);
+      });
     }
 
     // What the draft costs, counted by the server as the SMS channel will send it.
@@ -1347,6 +1412,35 @@
         say(fill(S.handedBack, { outcome }));
       })
     );
+    byId("template-form").addEventListener(
+      "submit",
+      acting(async () => {
+        const template = byId("template-name").value;
+        ticket = await api("POST", "/support/tickets/" + id + "/template", { template });
+        render();
+        say(S.templateSent);
+      })
+    );
+    byId("transfer-form").addEventListener(
+      "submit",
+      acting(async () => {
+        const team = byId("transfer-team").value;
+        const agent = byId("transfer-agent").value;
+        const note = byId("transfer-note").value.trim();
+        if (!team && !agent) {
+          warn(S.transferNobody);
+          return;
+        }
+        const request = {};
+        if (team) request.team = team;
+        if (agent) request.account_id = Number(agent);
+        if (note) request.note = note;
+        ticket = await api("POST", "/support/tickets/" + id + "/transfer", request);
+        byId("transfer-note").value = "";
+        render();
+        say(S.transferred);
+      })
+    );
     byId("assign-form").addEventListener(
       "submit",
       guarded(async () => {
@@ -1419,19 +1513,32 @@
       back.value = "";
       back.textContent = S.queueBack;
       select.appendChild(back);
+      // Supervisors may also transfer to an agent (agents pass it to a team).
+      const transferTo = byId("transfer-agent");
+      const nobody = document.createElement("option");
+      nobody.value = "";
+      nobody.textContent = S.nobody;
+      transferTo.appendChild(nobody);
       agents.items.forEach((a) => {
         const o = document.createElement("option");
         o.value = String(a.account_id);
         o.textContent = (a.name || a.email) + " (" + a.held + ")";
         select.appendChild(o);
+        transferTo.appendChild(o.cloneNode(true));
       });
+      byId("transfer-agent-field").hidden = false;
     }
 
     live(() => "ticket=" + id + "&since=" + lastLine, {
-      message(event) {
+      async message(event) {
         addTranscriptLine(event.line);
         Object.assign(ticket, event.ticket);
         render();
+        // The resident wrote: WhatsApp's window is open again, and free text with it.
+        if (event.line.direction === "resident" && channel && channel.window_open === false) {
+          channel = (await api("GET", "/support/tickets/" + id + "/context")).channel;
+          showWindow(channel);
+        }
       },
     });
   };
@@ -1514,8 +1621,37 @@
         cell(row, t.topic);
         cell(row, t.state);
         cell(row, t.agent_id ? names.get(t.agent_id) || "#" + t.agent_id : S.nobody);
-        actionsCell(row).appendChild(
+        const actions = actionsCell(row);
+        actions.appendChild(
           link(S.open, fill(S.openOf, { id: t.id }), CONSOLE + "/support/" + t.id)
+        );
+        // Reassign in place: to another agent, or back to the queue.
+        const to = document.createElement("select");
+        to.setAttribute("aria-label", fill(S.reassignOf, { id: t.id }));
+        const back = document.createElement("option");
+        back.value = "";
+        back.textContent = S.queueBack;
+        to.appendChild(back);
+        agents.items.forEach((a) => {
+          const o = document.createElement("option");
+          o.value = String(a.account_id);
+          o.textContent = (a.name || a.email) + " (" + a.held + ")";
+          o.selected = a.account_id === t.agent_id;
+          to.appendChild(o);
+        });
+        actions.appendChild(to);
+        actions.appendChild(
+          button(
+            S.reassign,
+            fill(S.reassignButtonOf, { id: t.id }),
+            acting(async () => {
+              await api("POST", "/support/tickets/" + t.id + "/assign", {
+                account_id: to.value ? Number(to.value) : null,
+              });
+              say(S.assigned);
+              await load();
+            })
+          )
         );
       });
       empty(openBody, 8);
