@@ -1,0 +1,106 @@
+"""SMS through Africa's Talking, with its Python SDK: what USSD residents are sent afterwards.
+
+USSD cannot message first, so a report's reference and every later status update reach a USSD
+resident by SMS. Where the city has no Twilio SMS number, they go through the same Africa's
+Talking account as the USSD gateway (``channels.ussd`` decides).
+
+The SDK (``africastalking.SMSService``) builds and posts the request (form fields, the ``apiKey``
+header) with ``requests``, which blocks, so each send runs in a worker thread with the SDK's own
+timeout. The SDK has no setting for where it sends: ``AFRICASTALKING_API_BASE_URL`` (a fake
+gateway in tests, a regional proxy) replaces the scheme and host of the URL the SDK builds, in
+``_make_url``, the one method every SDK service builds its URLs with; the version bound in
+pyproject.toml keeps that method what it is.
+
+Example::
+
+    sms = AfricasTalkingSms("city", api_key, sender_id="CITY")
+    delivery = await sms.send("+27831234567", "Your reference: CT-7KQ4XM")
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from africastalking.SMS import SMSService
+
+from channels.types import Delivery, DeliveryStatus
+
+__all__ = ["AfricasTalkingSms"]
+
+# Seconds: connect and read (the SDK's default is 3.05 s and 9.05 s).
+TIMEOUT = (3.05, 9.05)
+# Per-recipient statuses the gateway answers that mean the message is on its way.
+_ACCEPTED = {100, 101, 102}
+# Numbers the gateway will never deliver to (blacklisted, invalid, rejected): stop trying.
+_UNREACHABLE = {403, 404, 405, 406, 407}
+
+
+class _Service(SMSService):  # type: ignore[misc]
+    """The SDK's SMS service, sending to ``base_url`` instead of Africa's Talking's own host."""
+
+    def __init__(self, username: str, api_key: str, base_url: str | None) -> None:
+        self._override = urlsplit(base_url) if base_url else None
+        super().__init__(username, api_key)
+
+    def _make_url(self, path: str, content: Any = None) -> str:
+        url = str(super()._make_url(path, content))
+        if self._override is None:
+            return url
+        parts = urlsplit(url)
+        prefix = self._override.path.rstrip("/")
+        return urlunsplit(
+            (self._override.scheme, self._override.netloc, prefix + parts.path, parts.query, "")
+        )
+
+
+class AfricasTalkingSms:
+    def __init__(
+        self,
+        username: str,
+        api_key: str,
+        *,
+        sender_id: str | None = None,
+        api_base_url: str | None = None,
+    ) -> None:
+        self.username = username
+        self.sender_id = sender_id
+        self._service = _Service(username, api_key, api_base_url)
+
+    async def send(self, phone: str, text: str) -> Delivery:
+        """Send one SMS; every failure comes back in the ``Delivery``, never raised."""
+        try:
+            response = await asyncio.to_thread(
+                self._service.send, text, [phone], self.sender_id, False, None, TIMEOUT
+            )
+        except ValueError as exc:  # the SDK refuses a number that is not +E.164
+            return Delivery(DeliveryStatus.UNREACHABLE, error_code="invalid_number", error=str(exc))
+        except Exception as exc:  # a connection that failed or timed out: retried by the sender
+            return Delivery(DeliveryStatus.FAILED, error=type(exc).__name__)
+        return _delivery(response.status_code, response.text, response.headers)
+
+
+def _delivery(status: int, body: str, headers: Any) -> Delivery:
+    if status == 429:
+        retry = headers.get("Retry-After")
+        return Delivery(
+            DeliveryStatus.RATE_LIMITED,
+            error_code="429",
+            retry_after=float(retry) if retry and retry.isdigit() else 1.0,
+        )
+    if status >= 400:
+        return Delivery(DeliveryStatus.FAILED, error_code=str(status), error=body[:200])
+    try:
+        recipients = json.loads(body)["SMSMessageData"]["Recipients"]
+        first = recipients[0]
+        code = int(first["statusCode"])
+    except (ValueError, KeyError, IndexError, TypeError):
+        return Delivery(DeliveryStatus.FAILED, error="unreadable answer from Africa's Talking")
+    if code in _ACCEPTED:
+        return Delivery(DeliveryStatus.SENT, provider_message_id=str(first.get("messageId")))
+    status_name = str(first.get("status", ""))
+    if code in _UNREACHABLE:
+        return Delivery(DeliveryStatus.UNREACHABLE, error_code=str(code), error=status_name)
+    return Delivery(DeliveryStatus.FAILED, error_code=str(code), error=status_name)
