@@ -122,7 +122,7 @@ class UssdDialogue:
             [tuple(c) for c in screen.get("choices", [])],
             screen.get("page", 0),
             screen["locale"],
-            back=screen.get("back", True),
+            back=bool(screen.get("back", True)) and not ended,
         )
         answer = ("END " if ended else "CON ") + page.text
         screen["ended"] = ended
@@ -222,7 +222,11 @@ class UssdDialogue:
         if picked is not None:
             if purpose == "subscribe":
                 return await self._turn(hit, f"subscribe {picked}", locale)
-            return await self._turn(hit, picked, locale)
+            after, ended = await self._turn(hit, picked, locale)
+            if after.get("mode") == "place":
+                # The place is known; the engine now asks which street in it: typed words.
+                after = {**after, "mode": "form", "text": after["lead"]}
+            return after, ended
         if entry.isdigit():
             names = places_in_ward(self.gazetteer, entry)
         else:
@@ -273,7 +277,8 @@ def _screen_of(result: TurnResult) -> tuple[Screen, bool]:
         if isinstance(effect, Ask):
             asked = effect
             texts.append(effect.prompt)
-            if effect.hint:
+            # A location question's hint speaks of pins, which USSD has not: the search says how.
+            if effect.hint and effect.kind is not InputKind.LOCATION:
                 texts.append(effect.hint)
             choices = [[o.id, o.label] for o in effect.options]
         elif isinstance(effect, Review):
@@ -288,6 +293,8 @@ def _screen_of(result: TurnResult) -> tuple[Screen, bool]:
             texts.append(effect.message)
     text = "\n".join(t for t in texts if t)
     if asked is None:
+        # Nothing said (a person holds the conversation now): the session still needs words.
+        text = text or tr(locale, N_("Thank you. We will answer you by SMS."))
         return {"mode": "end", "locale": locale, "text": text, "choices": []}, True
     if isinstance(asked, Ask) and asked.kind is InputKind.LOCATION:
         return _place_screen(locale, "form", text), False

@@ -24,6 +24,7 @@ import json
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from africastalking.Service import AfricasTalkingException
 from africastalking.SMS import SMSService
 
 from channels.types import Delivery, DeliveryStatus
@@ -77,23 +78,18 @@ class AfricasTalkingSms:
             )
         except ValueError as exc:  # the SDK refuses a number that is not +E.164
             return Delivery(DeliveryStatus.UNREACHABLE, error_code="invalid_number", error=str(exc))
+        except AfricasTalkingException as exc:  # the gateway answered with an error status
+            return Delivery(DeliveryStatus.FAILED, error=str(exc)[:200])
         except Exception as exc:  # a connection that failed or timed out: retried by the sender
             return Delivery(DeliveryStatus.FAILED, error=type(exc).__name__)
-        return _delivery(response.status_code, response.text, response.headers)
+        return _delivery(response)
 
 
-def _delivery(status: int, body: str, headers: Any) -> Delivery:
-    if status == 429:
-        retry = headers.get("Retry-After")
-        return Delivery(
-            DeliveryStatus.RATE_LIMITED,
-            error_code="429",
-            retry_after=float(retry) if retry and retry.isdigit() else 1.0,
-        )
-    if status >= 400:
-        return Delivery(DeliveryStatus.FAILED, error_code=str(status), error=body[:200])
+def _delivery(answer: Any) -> Delivery:
+    """The SDK gives the JSON answer parsed, or its text when the type is not exactly JSON."""
     try:
-        recipients = json.loads(body)["SMSMessageData"]["Recipients"]
+        body = json.loads(answer) if isinstance(answer, str | bytes) else answer
+        recipients = body["SMSMessageData"]["Recipients"]
         first = recipients[0]
         code = int(first["statusCode"])
     except (ValueError, KeyError, IndexError, TypeError):

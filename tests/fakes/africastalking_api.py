@@ -1,0 +1,115 @@
+"""A fake Africa's Talking: the SMS API the real SDK posts to, and a USSD gateway's side.
+
+The SMS side records what ``africastalking.SMSService`` builds (form fields, the ``apiKey``
+header) and answers as Africa's Talking documents (``SMSMessageData.Recipients``). The USSD side
+is what the gateway does to citybot: ``UssdPhone`` dials, types, and keeps the whole ``text`` of
+its session as the gateway does, posting it to the webhook each time.
+
+Example::
+
+    async with FakeAfricasTalking() as at:
+        ...                                       # AFRICASTALKING_API_BASE_URL=at.url
+        assert at.sms()[-1].form["message"].startswith("Your reference")
+
+    phone = UssdPhone(client, "/webhooks/ussd/" + secret, "+27831234567")
+    screen = await phone.dial()                   # "CON Language / Taal ..."
+    screen = await phone.type("1")                # posts text="1"
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from tests.fakes.recording_server import RecordedRequest, RecordingServer, ScriptedAnswer
+
+__all__ = ["API_KEY", "USERNAME", "FakeAfricasTalking", "UssdPhone"]
+
+USERNAME = "citybot-test"
+API_KEY = "atsk_test_key_0000000000"
+_session_numbers = itertools.count(1)
+
+
+class FakeAfricasTalking(RecordingServer):
+    def __init__(self, api_key: str = API_KEY) -> None:
+        super().__init__()
+        self.api_key = api_key
+        self._next_id = 1000
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_post("/version1/messaging", self._send_sms)
+
+    def sms(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.path == "/version1/messaging" and r.status == 201]
+
+    async def _send_sms(self, request: web.Request) -> web.Response:
+        recorded = await self.record(request)
+        if request.headers.get("apiKey") != self.api_key:
+            return self.respond(
+                recorded, ScriptedAnswer(401, "The supplied authentication is invalid")
+            )
+        scripted = self.scripted()
+        if scripted is not None:
+            return self.respond(recorded, scripted)
+        self._next_id += 1
+        recipients = [
+            {
+                "statusCode": 101,
+                "number": number,
+                "status": "Success",
+                "cost": "ZAR 0.3000",
+                "messageId": f"ATXid_{self._next_id}",
+            }
+            for number in recorded.form.get("to", "").split(",")
+        ]
+        body: dict[str, Any] = {
+            "SMSMessageData": {"Message": f"Sent to {len(recipients)}/1", "Recipients": recipients}
+        }
+        return self.respond(recorded, ScriptedAnswer(201, body))
+
+
+class UssdPhone:
+    """One handset on the gateway: each session has its own id and its whole typed text."""
+
+    def __init__(
+        self,
+        client: TestClient[Any, Any],
+        path: str,
+        phone: str,
+        *,
+        service_code: str = "*120*311#",
+    ) -> None:
+        self.client = client
+        self.path = path
+        self.phone = phone
+        self.service_code = service_code
+        self.session_id = ""
+        self.parts: list[str] = []
+        self.last_status = 0
+
+    async def dial(self) -> str:
+        """A new session (the old one, if any, was cut off or ended)."""
+        self.session_id = f"ATUid_test_{next(_session_numbers)}"
+        self.parts = []
+        return await self.post()
+
+    async def type(self, entry: str) -> str:
+        self.parts.append(entry)
+        return await self.post()
+
+    async def post(self) -> str:
+        response = await self.client.post(
+            self.path,
+            data={
+                "sessionId": self.session_id,
+                "serviceCode": self.service_code,
+                "phoneNumber": self.phone,
+                "networkCode": "65501",
+                "text": "*".join(self.parts),
+            },
+        )
+        self.last_status = response.status
+        return await response.text()
