@@ -127,7 +127,6 @@ def _ussd(settings: Settings, sms_channel: BaseChannel | None) -> UssdChannel:
             settings.africastalking_username,
             settings.africastalking_api_key,
             sender_id=settings.africastalking_sms_from,
-            api_base_url=settings.africastalking_api_base_url,
         )
     assert settings.ussd_service_code and settings.ussd_webhook_secret
     return UssdChannel(

@@ -108,7 +108,6 @@ class Settings:
     africastalking_username: str | None = None
     africastalking_api_key: str | None = field(default=None, repr=False)
     africastalking_sms_from: str | None = None
-    africastalking_api_base_url: str | None = None
 
     open311_endpoint: str | None = None
     open311_api_key: str | None = None
@@ -213,12 +212,7 @@ class Settings:
             host, port
         )
         database_url = _database_url(text("CITYBOT_DATABASE_URL") or default_database_url())
-        for name in (
-            "OPEN311_ENDPOINT",
-            "TELEGRAM_API_BASE_URL",
-            "TWILIO_API_BASE_URL",
-            "AFRICASTALKING_API_BASE_URL",
-        ):
+        for name in ("OPEN311_ENDPOINT", "TELEGRAM_API_BASE_URL", "TWILIO_API_BASE_URL"):
             _web_url(name, text(name))
 
         return cls(
@@ -251,7 +245,6 @@ class Settings:
             africastalking_username=text("AFRICASTALKING_USERNAME"),
             africastalking_api_key=text("AFRICASTALKING_API_KEY"),
             africastalking_sms_from=text("AFRICASTALKING_SMS_FROM"),
-            africastalking_api_base_url=text("AFRICASTALKING_API_BASE_URL"),
             open311_endpoint=text("OPEN311_ENDPOINT"),
             open311_api_key=text("OPEN311_API_KEY"),
             open311_jurisdiction_id=text("OPEN311_JURISDICTION_ID"),

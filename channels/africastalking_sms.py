@@ -6,15 +6,16 @@ Talking account as the USSD gateway (``channels.ussd`` decides).
 
 The SDK (``africastalking.SMSService``) builds and posts the request (form fields, the ``apiKey``
 header) with ``requests``, which blocks, so each send runs in a worker thread with the SDK's own
-timeout. The SDK has no setting for where it sends: ``AFRICASTALKING_API_BASE_URL`` (a fake
-gateway in tests, a regional proxy) replaces the scheme and host of the URL the SDK builds, in
-``_make_url``, the one method every SDK service builds its URLs with; the version bound in
-pyproject.toml keeps that method what it is.
+timeout. It always sends to https://api.africastalking.com (the sandbox's host for the username
+``sandbox``), used as it is: a host that must go through an egress proxy sets ``HTTPS_PROXY``
+(and ``REQUESTS_CA_BUNDLE`` for a proxy that inspects TLS), which ``requests`` honours on every
+call; the tests reach their fake Africa's Talking the same way.
 
 Example::
 
     sms = AfricasTalkingSms("city", api_key, sender_id="CITY")
     delivery = await sms.send("+27831234567", "Your reference: CT-7KQ4XM")
+    await sms.balance()                 # "ZAR 125.5000" (citybot check)
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
+from africastalking.Application import ApplicationService
 from africastalking.Service import AfricasTalkingException
 from africastalking.SMS import SMSService
 
@@ -39,24 +40,6 @@ _ACCEPTED = {100, 101, 102}
 _UNREACHABLE = {403, 404, 405, 406, 407}
 
 
-class _Service(SMSService):  # type: ignore[misc]
-    """The SDK's SMS service, sending to ``base_url`` instead of Africa's Talking's own host."""
-
-    def __init__(self, username: str, api_key: str, base_url: str | None) -> None:
-        self._override = urlsplit(base_url) if base_url else None
-        super().__init__(username, api_key)
-
-    def _make_url(self, path: str, content: Any = None) -> str:
-        url = str(super()._make_url(path, content))
-        if self._override is None:
-            return url
-        parts = urlsplit(url)
-        prefix = self._override.path.rstrip("/")
-        return urlunsplit(
-            (self._override.scheme, self._override.netloc, prefix + parts.path, parts.query, "")
-        )
-
-
 class AfricasTalkingSms:
     def __init__(
         self,
@@ -64,11 +47,11 @@ class AfricasTalkingSms:
         api_key: str,
         *,
         sender_id: str | None = None,
-        api_base_url: str | None = None,
     ) -> None:
         self.username = username
         self.sender_id = sender_id
-        self._service = _Service(username, api_key, api_base_url)
+        self._service = SMSService(username, api_key)
+        self._account = ApplicationService(username, api_key)
 
     async def send(self, phone: str, text: str) -> Delivery:
         """Send one SMS; every failure comes back in the ``Delivery``, never raised."""
@@ -83,6 +66,17 @@ class AfricasTalkingSms:
         except Exception as exc:  # a connection that failed or timed out: retried by the sender
             return Delivery(DeliveryStatus.FAILED, error=type(exc).__name__)
         return _delivery(response)
+
+    async def balance(self) -> str:
+        """The account's balance: one read-only call (``citybot check``). Raises
+        ``AfricasTalkingException`` when the gateway refuses the account, ``OSError`` (which
+        ``requests``' errors are) when it cannot be reached."""
+        answer = await asyncio.to_thread(self._account.fetch_application_data, None, TIMEOUT)
+        try:
+            body = json.loads(answer) if isinstance(answer, str | bytes) else answer
+            return str(body["UserData"]["balance"])
+        except (ValueError, KeyError, TypeError):
+            raise AfricasTalkingException("unreadable answer from Africa's Talking") from None
 
 
 def _delivery(answer: Any) -> Delivery:

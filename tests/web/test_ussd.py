@@ -7,6 +7,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,15 +19,26 @@ from bot.config import Settings
 from channels.ussd_screens import MAX_SCREEN
 from conversations.ussd_sessions import UssdSessions
 from storage.models import MessageLog, Submission, UssdSession
-from tests.fakes.africastalking_api import API_KEY, USERNAME, FakeAfricasTalking, UssdPhone
+from tests.fakes.africastalking_api import (
+    API_HOST,
+    API_KEY,
+    USERNAME,
+    FakeAfricasTalking,
+    UssdPhone,
+)
 
 SECRET = "ussd-secret-for-tests-0001"
 PATH = "/webhooks/ussd/" + SECRET
 
 
 @pytest.fixture
-async def at() -> AsyncIterator[FakeAfricasTalking]:
-    async with FakeAfricasTalking() as fake:
+async def at(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeAfricasTalking]:
+    """The fake, reached by the unchanged SDK through requests' proxy and CA settings."""
+    async with FakeAfricasTalking(tmp_path) as fake:
+        for name in ("NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in fake.environ().items():
+            monkeypatch.setenv(name, value)
         yield fake
 
 
@@ -38,7 +50,6 @@ def ussd_settings(settings: Settings, at: FakeAfricasTalking) -> Settings:
         ussd_webhook_secret=SECRET,
         africastalking_username=USERNAME,
         africastalking_api_key=API_KEY,
-        africastalking_api_base_url=at.url,
     )
 
 
@@ -114,9 +125,12 @@ async def test_a_whole_report_is_filed_and_its_reference_sent_by_sms(
         assert await db.scalar(select(func.count()).select_from(Submission)) == 1
     await _wait_for(lambda: len(at.sms()) == 1)
     sent = at.sms()[0]
-    # What the real SDK built: the account, the number, the reference.
+    # What the real SDK built: the account, the number, the reference; sent to Africa's
+    # Talking's own host (through the proxy, over TLS it verified).
     assert sent.form["username"] == USERNAME and sent.headers["apiKey"] == API_KEY
     assert sent.form["to"] == "+27831234500" and reference in sent.form["message"]
+    assert sent.headers["Host"] == API_HOST
+    assert at.proxy.tunnels == [(API_HOST, 443)]
 
 
 async def test_a_gateway_retry_gets_the_same_screen_and_nothing_doubles(
