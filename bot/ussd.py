@@ -19,9 +19,12 @@ already understands, so the same forms, consent, filing and references serve USS
   open who dials again within ten minutes is offered to continue;
 * a reference (and all later news) also goes by SMS: the screen is gone once the session ends.
 
+Built once by the composition root (``bot.bootstrap``), which hands it the one door into the
+turn loop (``Services.handle_inbound``: metrics, turns a shutdown waits for) and the reply sender.
+
 Example::
 
-    dialogue = UssdDialogue(services, channel, UssdSessions(services.session_factory))
+    dialogue = UssdDialogue(channel, UssdSessions(sessionmaker), turns=handle, sender=sender)
     await dialogue.answer(hit)      # "CON Choose a language\\n1 English\\n2 Afrikaans\\n..."
 """
 
@@ -29,10 +32,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.services import Services
 from channels.types import InboundKind, InboundMessage
 from channels.ussd import UssdChannel, UssdHit
 from channels.ussd_screens import BACK, MORE, paginate, places_in_ward, places_starting
@@ -51,6 +54,7 @@ from forms_runtime.effects import (
 )
 from forms_runtime.gazetteer import Gazetteer, default_gazetteer
 from forms_runtime.i18n import LOCALES, N_, tr
+from notifier.replies import ReplySender
 
 __all__ = ["LANGUAGE_NAMES", "TIME_BUDGET", "UssdDialogue"]
 
@@ -77,16 +81,22 @@ _NOTHING_FOUND = N_("No place starts with that. Type other letters or the ward n
 Screen = dict[str, Any]
 
 
+Turns = Callable[[InboundMessage], Awaitable[TurnResult]]
+
+
 class UssdDialogue:
     def __init__(
         self,
-        services: Services,
         channel: UssdChannel,
         sessions: UssdSessions,
+        *,
+        turns: Turns,
+        sender: ReplySender,
         gazetteer: Gazetteer | None = None,
     ) -> None:
-        self.services = services
         self.channel = channel
+        self._turns = turns
+        self._sender = sender
         self.sessions = sessions
         self.gazetteer = gazetteer or default_gazetteer()
         # Dialogue steps still running after their answer went out (over the time budget).
@@ -253,7 +263,7 @@ class UssdDialogue:
             option_id=option_id,
             language_hint=locale,
         )
-        result = await self.services.handle_inbound(inbound)
+        result = await self._turns(inbound)
         self._sms_news(hit.phone, result)
         return _screen_of(result)
 
@@ -262,9 +272,7 @@ class UssdDialogue:
         if not result.reference:
             return
         kept: list[Effect] = [e for e in result.effects if isinstance(e, Notice | Submit)]
-        self.services.replies.sender.schedule(
-            self.channel, self.channel.render(kept, result.locale, phone)
-        )
+        self._sender.schedule(self.channel, self.channel.render(kept, result.locale, phone))
 
 
 def _screen_of(result: TurnResult) -> tuple[Screen, bool]:

@@ -35,14 +35,11 @@ from aiohttp import web
 
 from bot.inbound import run_turn
 from bot.services import Services
-from bot.ussd import UssdDialogue
 from bot.web.errors import json_error, unavailable_errors
 from channels.base import BadRequest, BaseChannel, ChannelRequest, ForbiddenRequest
 from channels.telegram import TelegramChannel
 from channels.twilio_common import parse_receipt, verify_twilio_signature
 from channels.types import InboundMessage
-from channels.ussd import UssdChannel
-from conversations.ussd_sessions import UssdSessions
 from notifier.delivery_log import apply_receipt
 from notifier.replies import ReplySender
 
@@ -158,12 +155,7 @@ def add_routes(app: web.Application, services: Services) -> None:
             return json_error(503, "the service is briefly unavailable; deliver again")
         return web.Response(status=204)
 
-    ussd_channel = services.channels.get("ussd")
-    dialogue = (
-        UssdDialogue(services, ussd_channel, UssdSessions(services.session_factory))
-        if isinstance(ussd_channel, UssdChannel)
-        else None
-    )
+    dialogue = services.ussd
 
     async def ussd(request: web.Request) -> web.Response:
         if dialogue is None:

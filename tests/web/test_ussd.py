@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from bot.app import SERVICES_KEY, create_app
 from bot.config import Settings
+from bot.ussd import UssdDialogue
 from channels.ussd_screens import MAX_SCREEN
 from conversations.ussd_sessions import UssdSessions
 from storage.models import MessageLog, Submission, UssdSession
@@ -261,3 +262,16 @@ async def test_many_sessions_at_once_are_answered_within_two_seconds(
 
     timings = await asyncio.gather(*(session(p) for p in phones))
     assert max(max(t) for t in timings) < 2.0
+
+
+async def test_the_dialogue_is_built_by_the_composition_root_with_the_other_services(
+    ussd_client: TestClient[Any, Any], aiohttp_client: Callable[..., Any], settings: Settings
+) -> None:
+    services = ussd_client.app[SERVICES_KEY]
+    assert isinstance(services.ussd, UssdDialogue)
+    assert services.ussd.channel is services.channels["ussd"]
+    # USSD off: no dialogue, and the route says the channel is not configured.
+    off = await aiohttp_client(await create_app(settings, workers=False))
+    assert off.app[SERVICES_KEY].ussd is None
+    response = await off.post(PATH, data={"sessionId": "s1", "phoneNumber": "+27831234567"})
+    assert response.status == 404
