@@ -136,6 +136,11 @@ class UssdDialogue:
         )
         answer = ("END " if ended else "CON ") + page.text
         screen["ended"] = ended
+        if screen.get("erased"):
+            # DELETE MY DATA: where the phone stood goes too (erasure deleted the row); a
+            # gateway retry of this request then starts afresh rather than seeing old answers.
+            await self.sessions.forget(hit.phone)
+            return answer
         await self.sessions.put(
             hit.phone, SavedUssd(hit.session_id, len(hit.parts), screen, answer)
         )
@@ -190,7 +195,7 @@ class UssdDialogue:
             notices = after["text"] if after.get("mode") != "form" else ""
             return _menu_screen(shown_locale, notices), False
         if mode == "menu":
-            return await self._menu_choice(hit, picked, locale, screen)
+            return await self._menu_choice(hit, entry, picked, locale, screen)
         if mode == "resume":
             if picked == "continue":
                 return dict(screen["previous"]), False
@@ -210,7 +215,7 @@ class UssdDialogue:
         return await self._turn(hit, entry, locale)
 
     async def _menu_choice(
-        self, hit: UssdHit, picked: str | None, locale: str, screen: Screen
+        self, hit: UssdHit, entry: str, picked: str | None, locale: str, screen: Screen
     ) -> tuple[Screen, bool]:
         if picked == "report":
             return await self._turn(hit, "menu", locale)
@@ -223,6 +228,10 @@ class UssdDialogue:
             return _language_screen(locale, back=True), False
         if picked == "agent":
             return await self._turn(hit, "agent", locale)
+        if entry and not entry.isdigit():
+            # Words, not a number: what residents type on every channel (DELETE MY DATA,
+            # EXPORT MY DATA, HELP, a service's name) goes to the turn loop as it is.
+            return await self._turn(hit, entry, locale)
         return _again(screen, locale), False
 
     async def _place(
@@ -265,7 +274,10 @@ class UssdDialogue:
         )
         result = await self._turns(inbound)
         self._sms_news(hit.phone, result)
-        return _screen_of(result)
+        screen, ended = _screen_of(result)
+        if result.erased:
+            screen["erased"] = True
+        return screen, ended
 
     def _sms_news(self, phone: str, result: TurnResult) -> None:
         """The reference goes by SMS too: the resident cannot scroll back to a USSD screen."""

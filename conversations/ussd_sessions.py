@@ -24,10 +24,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from storage.models import UssdSession
 from storage.types import utc_now
 
-__all__ = ["RESUME_WITHIN", "SavedUssd", "UssdSessions"]
+__all__ = ["KEEP", "RESUME_WITHIN", "SavedUssd", "UssdSessions"]
 
 # The promise: cut off and back within ten minutes, the resident continues.
 RESUME_WITHIN = timedelta(minutes=10)
+# Past this a row serves nothing (no resume, no gateway retry) and housekeeping deletes it
+# (``conversations.retention``): the margin covers a clock step and an hourly purge.
+KEEP = RESUME_WITHIN + timedelta(hours=1)
 
 
 @dataclass(frozen=True, slots=True)

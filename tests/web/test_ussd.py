@@ -18,8 +18,10 @@ from bot.app import SERVICES_KEY, create_app
 from bot.config import Settings
 from bot.ussd import UssdDialogue
 from channels.ussd_screens import MAX_SCREEN
+from conversations.erasure import erase_resident
 from conversations.ussd_sessions import UssdSessions
-from storage.models import MessageLog, Submission, UssdSession
+from storage.models import MessageLog, Resident, ResidentAddress, Submission, UssdSession
+from storage.types import utc_now
 from tests.fakes.africastalking_api import (
     API_HOST,
     API_KEY,
@@ -275,3 +277,41 @@ async def test_the_dialogue_is_built_by_the_composition_root_with_the_other_serv
     assert off.app[SERVICES_KEY].ussd is None
     response = await off.post(PATH, data={"sessionId": "s1", "phoneNumber": "+27831234567"})
     assert response.status == 404
+
+
+async def test_delete_my_data_from_the_menu_erases_and_forgets_where_the_phone_stood(
+    ussd_client: TestClient[Any, Any],
+) -> None:
+    phone = _phone(ussd_client)
+    await phone.dial()
+    await phone.type("1")
+    question = await phone.type("delete my data")
+    assert "delete your data" in question and "1 Yes" in question, question
+    done = await phone.type("1")
+    assert done.startswith("END ") and "personal data is deleted" in done, done
+    services = ussd_client.app[SERVICES_KEY]
+    async with services.session_factory() as db:
+        assert await db.get(UssdSession, "+27831234567") is None
+        assert await db.scalar(select(Resident.erased_at)) is not None
+    # Dialling again is a new resident's first screen, not an offer to continue.
+    again = await phone.dial()
+    assert "1 English" in again and "Continue" not in again
+
+
+async def test_an_erasure_outside_the_dialogue_deletes_the_phones_ussd_session(
+    ussd_client: TestClient[Any, Any],
+) -> None:
+    """An admin's erasure (staff.residents) shares storage.resident_data with the resident's."""
+    phone = _phone(ussd_client)
+    await phone.dial()
+    await phone.type("1")
+    await phone.type("1")
+    services = ussd_client.app[SERVICES_KEY]
+    async with services.session_factory() as db, db.begin():
+        resident_id = await db.scalar(
+            select(ResidentAddress.resident_id).where(ResidentAddress.channel == "ussd")
+        )
+        assert resident_id is not None
+        await erase_resident(db, services.turn_loop.forms, resident_id=resident_id, now=utc_now())
+    async with services.session_factory() as db:
+        assert await db.get(UssdSession, "+27831234567") is None
