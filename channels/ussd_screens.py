@@ -24,24 +24,20 @@ from dataclasses import dataclass
 from channels.render_text import split_sentences
 from forms_runtime.gazetteer import Gazetteer
 from forms_runtime.gazetteer.folding import fold
-from forms_runtime.i18n import N_, tr
 from forms_runtime.sms import to_gsm7
+# The screen's limits live with the form standard, whose linter checks forms against them.
+from forms_runtime.ussd_screen import BACK, MAX_SCREEN, MORE, footer_lines
 
 __all__ = [
     "BACK",
     "MAX_SCREEN",
     "MORE",
     "Page",
-    "fits_screen",
     "paginate",
     "places_in_ward",
     "places_starting",
 ]
 
-# The gateway's limit for one screen, in GSM-7 characters (what the handset shows).
-MAX_SCREEN = 182
-MORE = "00"
-BACK = "0"
 # Places a search offers at most (paged); more means the resident should type more letters.
 MAX_PLACES = 30
 
@@ -55,12 +51,6 @@ class Page:
     pages: int
 
 
-def fits_screen(text: str, choices: Sequence[str] = ()) -> bool:
-    """Whether a text and its numbered choices fit one screen (with room for "0 Back")."""
-    lines = [text, *(f"{n} {label}" for n, label in enumerate(choices, 1)), "0 Back"]
-    return len(to_gsm7("\n".join(lines))) <= MAX_SCREEN
-
-
 def paginate(
     text: str, choices: Sequence[Choice], page: int, locale: str, *, back: bool = True
 ) -> Page:
@@ -71,8 +61,7 @@ def paginate(
 
 
 def _pages(text: str, choices: Sequence[Choice], locale: str, *, back: bool) -> list[str]:
-    more = f"{MORE} " + to_gsm7(tr(locale, N_("More")))
-    back_line = f"{BACK} " + to_gsm7(tr(locale, N_("Back")))
+    more, back_line = footer_lines(locale, more=True)
     lines = _text_lines(text) + [to_gsm7(f"{n} {label}") for n, (_, label) in enumerate(choices, 1)]
     pages: list[str] = []
     current: list[str] = []
