@@ -5,6 +5,9 @@ the text first (cut after sentence ends), then the choices, each page ending wit
 (and "0 Back" after the first). A choice keeps its number on every page, so "7" means the same
 thing whichever page the resident typed it on. Pure: the dialogue (``bot.ussd``) keeps the page.
 
+The screen's limits (``MAX_SCREEN``, the footer) live in ``forms_runtime.ussd_screen``, where
+the form linter checks every step against them too.
+
 Also here, because USSD has no location pins: finding places of the gazetteer by the first
 letters a resident types, or by their ward number.
 
@@ -25,7 +28,6 @@ from channels.render_text import split_sentences
 from forms_runtime.gazetteer import Gazetteer
 from forms_runtime.gazetteer.folding import fold
 from forms_runtime.sms import to_gsm7
-# The screen's limits live with the form standard, whose linter checks forms against them.
 from forms_runtime.ussd_screen import BACK, MAX_SCREEN, MORE, footer_lines
 
 __all__ = [

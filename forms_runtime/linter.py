@@ -277,8 +277,8 @@ class _FormLinter:
                 f"step `{step.id}` in {locale}: its prompt"
                 + (", hint" if step.hint else "")
                 + (" and first choice" if labels else "")
-                + f" need more than one USSD screen ({MAX_SCREEN} characters with \"00 More\" "
-                "and \"0 Back\")",
+                + f' need more than one USSD screen ({MAX_SCREEN} characters with "00 More" '
+                'and "0 Back")',
                 "shorten the prompt or move detail out of the hint",
             )
 
