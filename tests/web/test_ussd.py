@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
@@ -315,3 +316,33 @@ async def test_an_erasure_outside_the_dialogue_deletes_the_phones_ussd_session(
         await erase_resident(db, services.turn_loop.forms, resident_id=resident_id, now=utc_now())
     async with services.session_factory() as db:
         assert await db.get(UssdSession, "+27831234567") is None
+
+
+@pytest.mark.redis
+async def test_a_whole_session_with_conversation_state_in_redis(
+    aiohttp_client: Callable[..., Any],
+    ussd_settings: Settings,
+    redis_url: str,
+    at: FakeAfricasTalking,
+) -> None:
+    """As with several processes: turn state, locks and dedupe in Redis; the dialogue's own row
+    in SQL. A retry is answered once, a report filed once and its reference sent by SMS."""
+    client = await aiohttp_client(
+        await create_app(replace(ussd_settings, redis_url=redis_url), workers=False)
+    )
+    services = client.app[SERVICES_KEY]
+    assert services.redis is not None
+    # Its own conversation keys in the shared Redis database.
+    number = f"+2784{uuid.uuid4().int % 10**7:07d}"
+    end = await _report(_phone(client, number))
+    assert "CT-" in end
+    reference = end[end.index("CT-") : end.index("CT-") + 9]
+    async with services.session_factory() as db:
+        assert await db.scalar(select(func.count()).select_from(Submission)) == 1
+    await _wait_for(lambda: len(at.sms()) == 1)
+    assert at.sms()[0].form["to"] == number and reference in at.sms()[0].form["message"]
+    # The next session starts at the menu (the language is known); a retry runs no turn again.
+    phone = _phone(client, number)
+    assert "1 Report a problem" in await phone.dial()
+    services_screen = await phone.type("1")
+    assert await phone.post() == services_screen
