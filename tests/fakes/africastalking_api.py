@@ -28,6 +28,7 @@ Example::
 from __future__ import annotations
 
 import itertools
+import uuid
 from pathlib import Path
 from typing import Any, Self
 
@@ -142,7 +143,8 @@ class UssdPhone:
 
     async def dial(self) -> str:
         """A new session (the old one, if any, was cut off or ended)."""
-        self.session_id = f"ATUid_test_{next(_session_numbers)}"
+        # Unique across test runs, as the gateway's are: dedupe markers outlive a run in Redis.
+        self.session_id = f"ATUid_{next(_session_numbers)}_{uuid.uuid4().hex}"
         self.parts = []
         return await self.post()
 
