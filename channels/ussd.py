@@ -29,8 +29,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from ipaddress import IPv4Network, IPv6Network, ip_address
 
+from africastalking.Service import AfricasTalkingException
+
 from channels.africastalking_sms import AfricasTalkingSms
-from channels.base import BadRequest, BaseChannel, ChannelRequest, ForbiddenRequest
+from channels.base import (
+    AccountCheckFailed,
+    BadRequest,
+    BaseChannel,
+    ChannelRequest,
+    ForbiddenRequest,
+)
 from channels.render_text import render_plain
 from channels.sms_render import split_for_sms
 from channels.types import Capabilities, Delivery, DeliveryStatus, InboundMessage, OutboundMessage
@@ -149,6 +157,33 @@ class UssdChannel(BaseChannel):
             for part in split_for_sms(text, max_segments=3)
             if part
         ]
+
+    # --- citybot check -------------------------------------------------------------------------
+
+    async def check_account(self) -> str:
+        """Where the follow-up SMS go; Africa's Talking's account is asked for its balance (a
+        read-only call) when it is the route."""
+        if self._sms_channel is not None:
+            return f"{self.service_code}; follow-up SMS by the {self._sms_channel.name} channel"
+        if self._sms is None:
+            raise AccountCheckFailed(
+                f"{self.service_code} is on, but there is no SMS route: USSD residents get no "
+                "reference or status update"
+            )
+        try:
+            balance = await self._sms.balance()
+        except AfricasTalkingException as exc:
+            raise AccountCheckFailed(
+                f"Africa's Talking refused the account {self._sms.username!r}: {str(exc)[:200]}"
+            ) from None
+        except OSError as exc:  # requests' errors are OSErrors: refused, TLS, timed out
+            raise AccountCheckFailed(
+                f"Africa's Talking cannot be reached: {type(exc).__name__}"
+            ) from None
+        return (
+            f"{self.service_code}; Africa's Talking account {self._sms.username!r} answers, "
+            f"balance {balance}"
+        )
 
     # --- send: by SMS --------------------------------------------------------------------------
 
