@@ -30,9 +30,11 @@ from bot.channel_setup import build_channels
 from bot.config import Settings
 from bot.metrics import Metrics
 from bot.services import Services
+from bot.ussd import UssdDialogue
 from channels.base import BaseChannel
 from channels.media_fetch import MediaFetchers, TwilioMediaFetcher
 from channels.telegram import TelegramChannel
+from channels.ussd import USSD, UssdChannel
 from channels.webchat import WebChatChannel
 from city.filer import Filer, FilerSettings
 from city.media_links import MediaLinks
@@ -52,6 +54,7 @@ from conversations.rate_limit import BaseRateLimiter, InProcessRateLimiter, Redi
 from conversations.retention import Retention
 from conversations.state_store import BaseStateStore, RedisStateStore, SqlStateStore
 from conversations.turn import TurnLoop
+from conversations.ussd_sessions import UssdSessions
 from forms_runtime.gazetteer import Gazetteer, default_gazetteer
 from forms_runtime.loader import standard_forms
 from forms_runtime.model import Form
@@ -170,7 +173,7 @@ def _wire(
     )
     replies = _replies(settings, engine, redis, reply_queue, channels, turn_loop, count_sent)
     metrics.watch_writers(lambda: (*turn_loop.writers, replies.deliveries))
-    return Services(
+    services = Services(
         settings=settings,
         metrics=metrics,
         engine=engine,
@@ -245,6 +248,28 @@ def _wire(
         support_timeouts=support_timeouts(settings),
         support_feed=SupportFeed(sessions),
         staff_sso=OidcSignIn(settings.oidc) if settings.oidc is not None else None,
+    )
+    # The USSD dialogue runs its turns through the services' one door (counted, waited for at
+    # shutdown), so it is made last, before anyone else holds the services.
+    services.ussd = _ussd_dialogue(channels, sessions, services, gazetteer)
+    return services
+
+
+def _ussd_dialogue(
+    channels: Mapping[str, BaseChannel],
+    sessions: async_sessionmaker[AsyncSession],
+    services: Services,
+    gazetteer: Gazetteer,
+) -> UssdDialogue | None:
+    channel = channels.get(USSD)
+    if not isinstance(channel, UssdChannel):
+        return None
+    return UssdDialogue(
+        channel,
+        UssdSessions(sessions),
+        turns=services.handle_inbound,
+        sender=services.replies.sender,
+        gazetteer=gazetteer,
     )
 
 

@@ -36,6 +36,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import ConfigError, Settings
+from channels.africastalking_sms import AfricasTalkingSms
 from channels.base import BaseChannel
 from channels.http_session import ProviderSession
 from channels.pacing import DEFAULT_JITTER_ALLOWANCE, BasePacer, Pacer
@@ -43,6 +44,7 @@ from channels.shared_pacing import RedisPacer
 from channels.telegram import TelegramChannel
 from channels.twilio_common import TwilioAccount
 from channels.twilio_sms import SmsChannel
+from channels.ussd import UssdChannel
 from channels.whatsapp import WhatsAppChannel
 from storage.models import ResidentAddress
 
@@ -111,7 +113,29 @@ def build_channels(
                 http=http,
                 pacer=pacer(f"twilio:{sid}:whatsapp:{sender}", mps, 1.0),
             )
+    if settings.ussd_service_code and settings.ussd_webhook_secret:
+        channels["ussd"] = _ussd(settings, channels.get("sms"))
     return channels
+
+
+def _ussd(settings: Settings, sms_channel: BaseChannel | None) -> UssdChannel:
+    """The USSD channel; its follow-up SMS go by the city's Twilio SMS number where there is
+    one (one sender residents know, one opt-out list), else by Africa's Talking SMS."""
+    at_sms = None
+    if settings.africastalking_username and settings.africastalking_api_key:
+        at_sms = AfricasTalkingSms(
+            settings.africastalking_username,
+            settings.africastalking_api_key,
+            sender_id=settings.africastalking_sms_from,
+        )
+    assert settings.ussd_service_code and settings.ussd_webhook_secret
+    return UssdChannel(
+        settings.ussd_service_code,
+        settings.ussd_webhook_secret,
+        allowed=settings.ussd_allowed_ips,
+        sms=at_sms,
+        sms_channel=sms_channel,
+    )
 
 
 def check_channel_env(env: Mapping[str, str] = os.environ) -> None:

@@ -100,6 +100,15 @@ class Settings:
     twilio_whatsapp_from: str | None = None
     twilio_api_base_url: str | None = None
 
+    # USSD (channels.ussd): on with a service code and a webhook secret; the gateway's addresses
+    # (empty: any); Africa's Talking's account for the SMS that follows a session.
+    ussd_service_code: str | None = None
+    ussd_webhook_secret: str | None = field(default=None, repr=False)
+    ussd_allowed_ips: tuple[IPv4Network | IPv6Network, ...] = ()
+    africastalking_username: str | None = None
+    africastalking_api_key: str | None = field(default=None, repr=False)
+    africastalking_sms_from: str | None = None
+
     open311_endpoint: str | None = None
     open311_api_key: str | None = None
     open311_jurisdiction_id: str | None = None
@@ -230,6 +239,12 @@ class Settings:
             twilio_sms_from=text("TWILIO_SMS_FROM"),
             twilio_whatsapp_from=text("TWILIO_WHATSAPP_FROM"),
             twilio_api_base_url=text("TWILIO_API_BASE_URL"),
+            ussd_service_code=_ussd_code(text("USSD_SERVICE_CODE")),
+            ussd_webhook_secret=_ussd_secret(text("USSD_WEBHOOK_SECRET")),
+            ussd_allowed_ips=_networks(text("USSD_ALLOWED_IPS"), "USSD_ALLOWED_IPS"),
+            africastalking_username=text("AFRICASTALKING_USERNAME"),
+            africastalking_api_key=text("AFRICASTALKING_API_KEY"),
+            africastalking_sms_from=text("AFRICASTALKING_SMS_FROM"),
             open311_endpoint=text("OPEN311_ENDPOINT"),
             open311_api_key=text("OPEN311_API_KEY"),
             open311_jurisdiction_id=text("OPEN311_JURISDICTION_ID"),
@@ -353,7 +368,9 @@ def _database_url(raw: str) -> str:
     return raw
 
 
-def _networks(raw: str | None) -> tuple[IPv4Network | IPv6Network, ...]:
+def _networks(
+    raw: str | None, name: str = "CITYBOT_TRUSTED_PROXIES"
+) -> tuple[IPv4Network | IPv6Network, ...]:
     """``"127.0.0.1, 10.0.0.0/8"``: addresses or networks, comma-separated."""
     if raw is None:
         return ()
@@ -363,9 +380,31 @@ def _networks(raw: str | None) -> tuple[IPv4Network | IPv6Network, ...]:
         )
     except ValueError as exc:
         raise ConfigError(
-            f"CITYBOT_TRUSTED_PROXIES must be addresses or networks separated by commas, "
+            f"{name} must be addresses or networks separated by commas, "
             f"e.g. 127.0.0.1,10.0.0.0/8: {exc}"
         ) from None
+
+
+# A USSD code as dialled: *120*311# (digits and stars between a star and a hash).
+_USSD_CODE = re.compile(r"^\*[0-9]+(\*[0-9]+)*#$")
+
+
+def _ussd_code(raw: str | None) -> str | None:
+    if raw is not None and not _USSD_CODE.match(raw):
+        raise ConfigError(
+            f"USSD_SERVICE_CODE must be a code as dialled, e.g. *120*311#, got {raw!r}"
+        )
+    return raw
+
+
+def _ussd_secret(raw: str | None) -> str | None:
+    # It is a path segment the gateway is given: long enough not to guess, and URL-safe.
+    if raw is not None and not re.fullmatch(r"[A-Za-z0-9_-]{16,128}", raw):
+        raise ConfigError(
+            "USSD_WEBHOOK_SECRET must be 16 to 128 letters, digits, - or _ "
+            "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(24))')"
+        )
+    return raw
 
 
 def _redis_url(raw: str | None) -> str | None:

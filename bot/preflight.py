@@ -243,6 +243,8 @@ async def _check_providers(settings: Settings, env: Mapping[str, str]) -> list[F
         "telegram": "check TELEGRAM_BOT_TOKEN (BotFather's /token) and TELEGRAM_API_BASE_URL",
         "sms": "check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (Twilio console, Account info)",
         "whatsapp": "check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (Twilio console, Account info)",
+        "ussd": "set TWILIO_SMS_FROM, or AFRICASTALKING_USERNAME and AFRICASTALKING_API_KEY "
+        "(Africa's Talking dashboard, Settings > API Key); behind a proxy, HTTPS_PROXY",
     }
     found: list[Finding] = []
     asked: set[tuple[str, ...]] = set()

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import Settings
 from bot.metrics import Metrics
+from bot.ussd import UssdDialogue
 from channels.base import BaseChannel
 from channels.media_fetch import MediaFetchers
 from channels.types import InboundMessage
@@ -69,7 +70,7 @@ class Services:
     session_factory: async_sessionmaker[AsyncSession]
     redis: Redis | None
     turn_loop: TurnLoop
-    # Channels by name ("webchat", and "telegram", "sms", "whatsapp" where configured).
+    # Channels by name ("webchat", and "telegram", "sms", "whatsapp", "ussd" where configured).
     channels: Mapping[str, BaseChannel]
     replies: Replies
     # The city's back end (``OPEN311_ENDPOINT``, or the built-in server over HTTP).
@@ -99,6 +100,8 @@ class Services:
     support_feed: SupportFeed
     # Staff single sign-on with OpenID Connect (CITYBOT_OIDC_ISSUER), or None.
     staff_sso: OidcSignIn | None = None
+    # The USSD dialogue (bot.ussd) when USSD is on; made by bot.bootstrap with the rest.
+    ussd: UssdDialogue | None = None
     # Turns in flight, so a graceful shutdown can wait for them.
     _in_flight: set[asyncio.Task[Any]] = field(default_factory=set, init=False)
     _idle: asyncio.Event = field(default_factory=asyncio.Event, init=False)

@@ -7,7 +7,9 @@
   retention setting (the rows stay, so counts stay right);
 - deletes the daily digests of reports (``report_digests``) of days older than that setting
   (their text is in the message log as sent; the row only kept them from going twice);
-- drops dedupe markers old enough that no provider still retries them.
+- drops dedupe markers old enough that no provider still retries them;
+- deletes where USSD phones stood in their dialogue (``ussd_sessions``) once no resume or
+  gateway retry can use it (``conversations.ussd_sessions.KEEP``).
 Every statement is idempotent, so several workers may run it.
 
 Example::
@@ -15,7 +17,7 @@ Example::
     retention = Retention(sessionmaker, forms, message_retention_days=90)
     purged = await retention.purge_expired()
     # {"personal_answers": 4, "message_texts": 120, "notification_texts": 9,
-    #  "report_digests": 0, "dedupe_markers": 3400}
+    #  "report_digests": 0, "dedupe_markers": 3400, "ussd_sessions": 12}
 """
 
 from __future__ import annotations
@@ -28,8 +30,15 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from conversations.dedupe import SqlDedupe
+from conversations.ussd_sessions import KEEP as USSD_KEEP
 from forms_runtime.model import Form
-from storage.models import MessageLog, ReportDigest, ResidentNotification, Submission
+from storage.models import (
+    MessageLog,
+    ReportDigest,
+    ResidentNotification,
+    Submission,
+    UssdSession,
+)
 from storage.types import utc_now
 
 __all__ = ["DEDUPE_KEEP", "Retention"]
@@ -86,6 +95,9 @@ class Retention:
             digests = await session.execute(
                 delete(ReportDigest).where(ReportDigest.day < text_cutoff.date())
             )
+            ussd = await session.execute(
+                delete(UssdSession).where(UssdSession.updated_at < now - USSD_KEEP)
+            )
         markers = await SqlDedupe(self.sessionmaker).purge(now, keep=DEDUPE_KEEP)
         purged = {
             "personal_answers": personal,
@@ -93,6 +105,7 @@ class Retention:
             "notification_texts": _count(notifications),
             "report_digests": _count(digests),
             "dedupe_markers": markers,
+            "ussd_sessions": _count(ussd),
         }
         if any(purged.values()):
             log.info("purged expired data", extra=purged)

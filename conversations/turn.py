@@ -115,6 +115,9 @@ class TurnResult:
     # The reply was committed with the turn (on the Redis reply stream): the caller must not
     # send it as well. False: the caller sends ``effects`` itself.
     reply_queued: bool = False
+    # The turn erased the resident's personal data (DELETE MY DATA): a channel that keeps
+    # anything of its own about the address (USSD's dialogue) must not write it again.
+    erased: bool = False
 
 
 class _AlreadyProcessed(Exception):
@@ -277,7 +280,11 @@ class TurnLoop:
             if await self._ask_city(turn) and turn.pending_reply is not None and reply:
                 await self._rewrite_reply(turn, reply)
         return TurnResult(
-            turn.locale, turn.effects, reference=turn.reference, pending_reply=turn.pending_reply
+            turn.locale,
+            turn.effects,
+            reference=turn.reference,
+            pending_reply=turn.pending_reply,
+            erased=turn.forget_resident,
         )
 
     async def _handle_through_gate(
@@ -311,7 +318,11 @@ class TurnLoop:
                 raise
             await gate.leave(ticket, turn.envelope, queued)
         return TurnResult(
-            turn.locale, turn.effects, reference=turn.reference, reply_queued=queued is not None
+            turn.locale,
+            turn.effects,
+            reference=turn.reference,
+            reply_queued=queued is not None,
+            erased=turn.forget_resident,
         )
 
     async def _limited(

@@ -36,6 +36,7 @@ from forms_runtime.loader import (
 )
 from forms_runtime.model import Form, Step, StepType
 from forms_runtime.sms import GSM7_EXTENDED, is_gsm7, segments, to_gsm7, ucs2_forcing_chars
+from forms_runtime.ussd_screen import MAX_SCREEN, fits_screen
 
 __all__ = ["RULES", "LintIssue", "lint_paths", "lint_text"]
 
@@ -64,6 +65,8 @@ RULES: dict[str, str] = {
     "sms-hint-too-long": "a hint fits one SMS segment in every locale (warning)",
     "ucs2-character": "no character forces UCS-2 where a GSM-7 one would do",
     "too-many-options": "a list of more than 9 options is grouped for SMS",
+    "ussd-screen-too-long": "a step's question fits one USSD screen with its first choice, "
+    "in every locale",
     "govuk-style": "English texts say what to do, without invalid/please/sorry/error/wrong",
     "handoff-without-reason": "a hand-off to a person says why, in words the resident is told",
     "handoff-never": "a step's hand-off `when` can come true",
@@ -172,6 +175,7 @@ class _FormLinter:
             self.style(text)
         for i, step in enumerate(self.form.steps):
             self.sms_length(step, i)
+            self.ussd_screen(step, i)
             self.option_count(step, i)
             self.personal(step)
             self.when_values(step, i)
@@ -252,6 +256,36 @@ class _FormLinter:
             for locale, value in self.translated(text):
                 if segments(value) > 1:
                     self.add(line, rule, *_too_long(text.where, locale, value), severity)
+
+    def ussd_screen(self, step: Step, index: int) -> None:
+        """USSD shows the prompt (and hint) above the numbered choices, paged with "00 More":
+        the question must share its page with at least the first choice, or the resident is
+        asked to choose before seeing anything to choose from (``channels.ussd_screens``)."""
+        for locale in self.locales:
+            text = self.in_locale(locale, step.prompt)
+            # A place question's hint speaks of pins: USSD replaces it with its place search.
+            if step.hint and step.type is not StepType.LOCATION:
+                text += "\n" + self.in_locale(locale, step.hint)
+            labels = [self.in_locale(locale, o.label) for o in step.options]
+            if fits_screen(text, labels, locale=locale) or fits_screen(
+                text, labels[:1], locale=locale, more=True
+            ):
+                continue
+            self.add(
+                self.lines.get(("steps", index, "prompt"), step.line),
+                "ussd-screen-too-long",
+                f"step `{step.id}` in {locale}: its prompt"
+                + (", hint" if step.hint else "")
+                + (" and first choice" if labels else "")
+                + f' need more than one USSD screen ({MAX_SCREEN} characters with "00 More" '
+                'and "0 Back")',
+                "shorten the prompt or move detail out of the hint",
+            )
+
+    def in_locale(self, locale: str, text: str) -> str:
+        if locale == i18n.DEFAULT_LOCALE or not self.has_translation(locale, text):
+            return text
+        return self.translate(locale, text)
 
     def option_count(self, step: Step, index: int) -> None:
         if len(step.options) <= _MAX_OPTIONS:

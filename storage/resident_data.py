@@ -45,6 +45,7 @@ from storage.models import (
     SupportMessage,
     SupportTicket,
     TrackedRequest,
+    UssdSession,
 )
 
 __all__ = [
@@ -54,6 +55,10 @@ __all__ = [
     "resident_record",
     "scrub_resident",
 ]
+
+# The channel name USSD residents' addresses are kept under (channels.ussd.USSD; this floor
+# imports no channel).
+USSD_CHANNEL = "ussd"
 
 # Named in every export, so a reader (or a later version of citybot) knows the layout.
 EXPORT_FORMAT = "citybot resident export v1"
@@ -219,8 +224,8 @@ async def erase_personal_data(
     """Remove a resident's personal data inside the caller's transaction; the caller commits
     (or rolls back) all of it, with its own audit row.
 
-    Removed: channel addresses, subscriptions and their daily digests, consent times, the text and address of every
-    logged message, texts of notifications (those still to send are skipped), and the personal
+    Removed: channel addresses, subscriptions and their daily digests, consent times, where a
+    USSD dialogue stood (``ussd_sessions``), the text and address of every logged message, texts of notifications (those still to send are skipped), and the personal
     answers of reports. Kept: the reports (what, where, when) and the resident row, marked
     ``erased_at``, so counts stay right.
     """
@@ -278,6 +283,10 @@ async def erase_personal_data(
             .returning(ResidentAddress.channel, ResidentAddress.address)
         )
     ).all()
+    # Where a USSD resident was in the dialogue: the screen shown last may hold their answers.
+    phones = [row.address for row in addresses if row.channel == USSD_CHANNEL]
+    if phones:
+        await session.execute(delete(UssdSession).where(UssdSession.phone.in_(phones)))
     await session.execute(
         update(Resident)
         .where(Resident.id == resident_id)

@@ -1,4 +1,4 @@
-"""Provider webhooks: Telegram, Twilio SMS, Twilio WhatsApp and Twilio delivery receipts.
+"""Provider webhooks: Telegram, Twilio SMS, Twilio WhatsApp, Twilio delivery receipts and USSD.
 
 Each route only translates: the aiohttp request becomes a ``ChannelRequest``; the channel verifies
 it (403, nothing stored) and parses it (400 with the reason); each message goes through the turn
@@ -17,9 +17,13 @@ connection overrides), so set that on the number.
 The channels (built from ``Settings`` by ``bot.bootstrap``) and the reply sender come from
 ``Services``; the notifier uses the same channels and their pacers.
 
+USSD is answered in the response itself (``text/plain`` ``CON ...``/``END ...``): the route
+hands the gateway's request to the dialogue (``bot.ussd``) and returns its screen.
+
 Example::
 
-    add_routes(app, services)   # POST /webhooks/telegram, /webhooks/twilio/{sms,whatsapp,status}
+    add_routes(app, services)   # POST /webhooks/telegram, /webhooks/twilio/{sms,whatsapp,status},
+                                # POST /webhooks/ussd/{secret}
 """
 
 from __future__ import annotations
@@ -151,7 +155,30 @@ def add_routes(app: web.Application, services: Services) -> None:
             return json_error(503, "the service is briefly unavailable; deliver again")
         return web.Response(status=204)
 
+    dialogue = services.ussd
+
+    async def ussd(request: web.Request) -> web.Response:
+        if dialogue is None:
+            return json_error(404, "the ussd channel is not configured")
+        try:
+            creq = await to_channel_request(request)
+            dialogue.channel.verify(creq)
+            dialogue.channel.verify_source(request.remote)
+            hit = dialogue.channel.parse_hit(creq)
+        except ForbiddenRequest as exc:
+            log.warning("webhook refused", extra={"channel": "ussd", "reason": str(exc)})
+            return json_error(403, str(exc))
+        except BadRequest as exc:
+            return json_error(400, str(exc))
+        try:
+            screen = await dialogue.answer(hit)
+        except unavailable_errors() as exc:
+            log.warning("webhook deferred: store unavailable", extra={"error": type(exc).__name__})
+            return json_error(503, "the service is briefly unavailable; dial again")
+        return web.Response(text=screen, content_type="text/plain")
+
     app.router.add_post("/webhooks/telegram", telegram)
     app.router.add_post("/webhooks/twilio/sms", sms)
     app.router.add_post("/webhooks/twilio/whatsapp", whatsapp)
     app.router.add_post("/webhooks/twilio/status", status)
+    app.router.add_post("/webhooks/ussd/{secret}", ussd)

@@ -27,6 +27,7 @@ from storage.models.messages import (
     MessageLog,
     PendingReply,
     ProcessedMessage,
+    UssdSession,
 )
 from storage.models.notifications import ResidentNotification
 from storage.models.open_data import (
@@ -69,6 +70,7 @@ __all__ = [
     "SupportMessage",
     "SupportTicket",
     "TrackedRequest",
+    "UssdSession",
     "open_data_cells",
     "open_data_disparity",
     "open_data_refresh",

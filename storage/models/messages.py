@@ -112,3 +112,23 @@ class ConversationState(Base):
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
     state: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+
+
+class UssdSession(Base):
+    """Where a resident is in a USSD dialogue, by phone number (``conversations.ussd_sessions``).
+
+    The gateway re-sends the whole input of a session with every request, so the dialogue keeps
+    how many parts it has already taken (``consumed``), the screen it last showed (what each
+    number on it means) and that screen's text, answered again to a gateway that retries. It is
+    kept by phone, not by session, so a resident cut off and dialling again within minutes finds
+    their place (``updated_at`` says how long ago).
+    """
+
+    __tablename__ = "ussd_sessions"
+
+    phone: Mapped[str] = mapped_column(String(64), primary_key=True)
+    session_id: Mapped[str] = mapped_column(String(128))
+    consumed: Mapped[int] = mapped_column(Integer, default=0)
+    screen: Mapped[dict[str, Any]] = mapped_column(JsonDocument)
+    answer: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)

@@ -15,6 +15,9 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from storage.migrate import pending_migrations
+from tests.fakes.africastalking_api import API_HOST, BALANCE, FakeAfricasTalking
+from tests.fakes.africastalking_api import API_KEY as AT_KEY
+from tests.fakes.africastalking_api import USERNAME as AT_USERNAME
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 from tests.storage.databases import postgres_database
@@ -31,7 +34,9 @@ async def citybot(
     clean = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("CITYBOT_", "TELEGRAM_", "TWILIO_", "OPEN311_"))
+        if not k.startswith(
+            ("CITYBOT_", "TELEGRAM_", "TWILIO_", "OPEN311_", "USSD_", "AFRICASTALKING_")
+        )
     }
     process = await asyncio.create_subprocess_exec(
         str(CITYBOT),
@@ -98,6 +103,36 @@ async def test_check_passes_against_the_providers_database_and_redis(
         found = lines_of(out)
         assert found["sms"].startswith("FAIL")
         assert "20003" in found["sms"] and "TWILIO_AUTH_TOKEN" in found["sms"]
+        assert status == 1
+
+
+async def test_check_asks_africas_talking_for_the_ussd_follow_up_sms(tmp_path: Path) -> None:
+    """USSD with Africa's Talking SMS: one read-only call through the SDK (its application
+    data), to the real host name through the proxy requests is given; a wrong key is a FAIL."""
+    async with FakeAfricasTalking(tmp_path) as at:
+        env = {
+            "CITYBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/citybot.sqlite3",
+            "USSD_SERVICE_CODE": "*120*311#",
+            "USSD_WEBHOOK_SECRET": "ussd-secret-for-check-01",
+            "AFRICASTALKING_USERNAME": AT_USERNAME,
+            "AFRICASTALKING_API_KEY": AT_KEY,
+            "NO_PROXY": "",
+            "no_proxy": "",
+            **at.environ(),
+        }
+        status, out, err = await citybot("check", env=env, cwd=tmp_path)
+        found = lines_of(out)
+        assert found["ussd"].startswith("ok") and BALANCE in found["ussd"], out + err
+        assert AT_KEY not in out
+        assert [(r.method, r.path) for r in at.requests] == [("GET", "/version1/user")]
+        assert at.requests[0].form["username"] == AT_USERNAME and at.sms() == []
+        assert at.proxy.tunnels == [(API_HOST, 443)]
+
+        status, out, _ = await citybot(
+            "check", env={**env, "AFRICASTALKING_API_KEY": "wrong"}, cwd=tmp_path
+        )
+        found = lines_of(out)
+        assert found["ussd"].startswith("FAIL") and "AFRICASTALKING_API_KEY" in found["ussd"]
         assert status == 1
 
 

@@ -45,6 +45,8 @@ from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 from tests.storage.databases import postgres_database, sqlite_database
 
 TOKEN = "7000000001:AAFakeTokenForTests"
+USSD_SECRET = "ussd-fuzz-secret-000001"
+USSD_PATH = "/webhooks/ussd/{secret}"
 
 
 @dataclass
@@ -73,6 +75,9 @@ async def _site(database: AbstractAsyncContextManager[str]) -> AsyncIterator[Sit
                 "TWILIO_SMS_FROM": "+27211234567",
                 "TWILIO_WHATSAPP_FROM": "whatsapp:+27211234567",
                 "TWILIO_API_BASE_URL": twilio.url,
+                # USSD on: its follow-up SMS go by the Twilio number above.
+                "USSD_SERVICE_CODE": "*120*311#",
+                "USSD_WEBHOOK_SECRET": USSD_SECRET,
             }
         )
         services = await build_services(configured)
@@ -311,6 +316,17 @@ def headers(draw: st.DrawFn, site: Site) -> dict[str, str]:
     return chosen
 
 
+def _ussd_form() -> dict[str, str]:
+    """A gateway's post in the middle of a session (language, menu, a service)."""
+    return {
+        "sessionId": "ATUid_fuzz",
+        "serviceCode": "*120*311#",
+        "phoneNumber": "+27831234567",
+        "networkCode": "65501",
+        "text": "1*1*3",
+    }
+
+
 def _twilio_signature(path: str, form: dict[str, str]) -> str:
     from twilio.request_validator import RequestValidator
 
@@ -339,6 +355,12 @@ async def _send(
         elif path == "/webhooks/telegram" and right and sign_providers:
             sent_headers["X-Telegram-Bot-Api-Secret-Token"] = TELEGRAM_SECRET
             body = data.draw(odd_updates(), label="update")
+        elif route.template == USSD_PATH and right:
+            # The right secret, so the gateway's odd fields reach the parser and the dialogue.
+            path = USSD_PATH.format(secret=USSD_SECRET)
+            form = data.draw(odd_forms(_ussd_form()), label="form")
+            body = urlencode(form).encode()
+            sent_headers["Content-Type"] = "application/x-www-form-urlencoded"
         elif path.startswith("/open311/") and right:
             # The built-in server's own key, so the odd fields reach its parser.
             key = site.services.settings.open311_key or ""
@@ -550,3 +572,11 @@ async def test_a_nul_in_a_token_or_a_filter_is_no_server_error_on_postgresql(
         "/open311/v2/requests.json", params={"service_code": "\x00", "status": "op\x00en"}
     )
     assert listed.status == 200 and await listed.json() == []
+
+
+async def test_the_fuzzed_site_has_ussd_on(site: Site) -> None:
+    """The odd gateway posts reach the USSD dialogue, not a 404 of a channel that is off."""
+    assert site.services.ussd is not None
+    form = {**_ussd_form(), "text": ""}
+    response = await site.client.post(USSD_PATH.format(secret=USSD_SECRET), data=form)
+    assert response.status == 200 and (await response.text()).startswith("CON ")

@@ -9,7 +9,9 @@ from sqlalchemy import select
 
 from bot.services import Services
 from bot.workers import WORKERS
-from storage.models import MessageLog, Resident, ResidentNotification, Submission
+from conversations.ussd_sessions import KEEP as USSD_KEEP
+from conversations.ussd_sessions import RESUME_WITHIN
+from storage.models import MessageLog, Resident, ResidentNotification, Submission, UssdSession
 from storage.types import utc_now
 
 
@@ -77,3 +79,30 @@ async def test_personal_answers_go_when_the_forms_retention_runs_out(services: S
     assert text == ""
     again = await services.retention.purge_expired()
     assert again["personal_answers"] == 0 and again["notification_texts"] == 0
+
+
+async def test_ussd_sessions_go_once_no_resume_or_retry_can_use_them(services: Services) -> None:
+    """Where a phone stood in its USSD dialogue is kept for the ten-minute resume, then goes."""
+    now = utc_now()
+    async with services.session_factory() as db, db.begin():
+        for phone, at in (
+            ("+27831230001", now - USSD_KEEP - timedelta(minutes=1)),
+            ("+27831230002", now - RESUME_WITHIN),
+            ("+27831230003", now),
+        ):
+            db.add(
+                UssdSession(
+                    phone=phone,
+                    session_id="ATUid_" + phone,
+                    consumed=2,
+                    screen={"mode": "form", "locale": "en", "text": "Street?"},
+                    answer="CON Street?",
+                    updated_at=at,
+                )
+            )
+    purged = await services.retention.purge_expired()
+    assert purged["ussd_sessions"] == 1
+    async with services.session_factory() as db:
+        kept = (await db.scalars(select(UssdSession.phone).order_by(UssdSession.phone))).all()
+    assert kept == ["+27831230002", "+27831230003"]
+    assert (await services.retention.purge_expired())["ussd_sessions"] == 0
