@@ -96,9 +96,11 @@ def add_routes(app: web.Application, services: Services) -> None:
 
     def session(request: web.Request) -> tuple[str, str | None]:
         """The resident's session id, and a new cookie value to set when they had none."""
-        existing = channel.session_of(request.cookies.get(COOKIE_NAME))
+        given = request.cookies.get(COOKIE_NAME)
+        existing = channel.session_of(given)
         if existing is not None:
-            return existing, None
+            # Signed with a secret being rotated out: signed again with the current one.
+            return existing, channel.refreshed(given)
         cookie = channel.new_session()
         session_id = channel.session_of(cookie)
         assert session_id is not None
