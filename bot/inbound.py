@@ -30,6 +30,7 @@ from forms_runtime.effects import Effect, Notice
 from forms_runtime.i18n import normalise_locale
 from notifier import reply_queue
 from notifier.replies import ReplySender
+from storage.redis import outage_of
 
 __all__ = ["drain_held", "run_turn"]
 
@@ -61,16 +62,19 @@ async def run_turn(
         await sender.wait_for_room(channel.name)
     try:
         result = await services.handle_inbound(screened.message, encoder, held=held)
-    except (RedisConnectionError, RedisTimeoutError):
+    except (RedisConnectionError, RedisTimeoutError) as exc:
         keep = services.turn_loop.held
         if held or keep is None:
             raise
         # Redis is away: keep the message in the database (Twilio never resends an SMS we
         # refuse) and run it, in order, once Redis is back. A database that is down too
-        # raises here, and the provider gets its 503.
-        log.warning("Redis unavailable: message held", extra={"channel": inbound.channel})
+        # raises here, and the provider gets its 503. Logged once per outage, with a count.
+        if services.redis is not None:
+            outage_of(services.redis).failed("running a turn; messages are held", exc)
         await keep.hold(screened.message)
         return TurnResult(normalise_locale(inbound.language_hint), [], held=True)
+    if services.redis is not None:
+        outage_of(services.redis).recovered()
     if not (result.duplicate or result.reply_queued):
         effects = _noticed(list(result.effects), notice, result.locale)
         row = result.pending_reply

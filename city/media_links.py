@@ -21,9 +21,9 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from storage.signed_tokens import TokenSigner

@@ -61,6 +61,7 @@ from channels.retrying import DEFAULT_BACKOFF, send_with_retries
 from channels.types import Delivery, DeliveryStatus, OutboundMessage
 from notifier.delivery_log import Sent
 from notifier.reply_queue import GROUP, QueuedReply, ReplyOrder, ReplyQueue, UnreadableEntry
+from storage.redis import outage_of
 from storage.sql_batch import SqlBatcher
 
 if TYPE_CHECKING:  # it sends through ReplySender, defined here
@@ -287,6 +288,8 @@ class ReplyStream:
         self._done_ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._grouped = asyncio.Event()  # claims wait for the reader to make the group
+        # Redis going away is logged once for the process, with a count, not per failed call.
+        self.outage = outage_of(redis)
 
     def start(self) -> None:
         """Start reading the stream (and claiming what stopped processes left)."""
@@ -346,11 +349,12 @@ class ReplyStream:
                 log.error("reading the reply stream failed; will retry", exc_info=True)
                 await asyncio.sleep(1.0)
                 continue
-            except (OSError, RedisError):
+            except (OSError, RedisError) as exc:
                 # Redis is down: the replies wait on the stream; /readyz reports it.
-                log.warning("reading the reply stream failed; will retry", exc_info=True)
+                self.outage.failed("reading the reply stream", exc)
                 await asyncio.sleep(1.0)
                 continue
+            self.outage.recovered()
             for _, entries in cast(list[tuple[Any, Any]], read or []):
                 await self._take(entries)
 
@@ -411,8 +415,8 @@ class ReplyStream:
         unknown = [(h.key, h.seq) for h in waiting if not self.order.follows(h.key, h.seq)]
         try:
             answers = dict(zip(unknown, await self.order.ready(unknown), strict=True))
-        except (OSError, RedisError):
-            log.warning("could not read the replies' order; holding them", exc_info=True)
+        except (OSError, RedisError) as exc:
+            self.outage.failed("reading the replies' order; holding them", exc)
             answers = {}
         now = asyncio.get_running_loop().time()
         for held in waiting:
@@ -460,6 +464,10 @@ class ReplyStream:
             self._done_ready.clear()
             try:
                 await self._flush_acks()
+            except (OSError, RedisError) as exc:
+                self.outage.failed("acknowledging sent replies", exc)
+                await asyncio.sleep(0.5)
+                self._done_ready.set()
             except Exception:
                 log.warning("acknowledging sent replies failed; will retry", exc_info=True)
                 await asyncio.sleep(0.5)
@@ -499,6 +507,8 @@ class ReplyStream:
                 await self._claim_abandoned()
             except asyncio.CancelledError:
                 raise
+            except (OSError, RedisError) as exc:
+                self.outage.failed("claiming idle replies", exc)
             except Exception:
                 log.warning("claiming idle replies failed; will retry", exc_info=True)
             await asyncio.sleep(every)
