@@ -48,6 +48,7 @@ import logging
 import os
 import secrets
 import socket
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -60,6 +61,7 @@ from channels.base import BaseChannel
 from channels.retrying import DEFAULT_BACKOFF, send_with_retries
 from channels.types import Delivery, DeliveryStatus, OutboundMessage
 from notifier.delivery_log import Sent
+from notifier.message_trace import MessageTrace
 from notifier.reply_queue import GROUP, QueuedReply, ReplyOrder, ReplyQueue, UnreadableEntry
 from storage.redis import outage_of
 from storage.sql_batch import SqlBatcher
@@ -116,9 +118,12 @@ class ReplySender:
         channel: BaseChannel,
         messages: Sequence[OutboundMessage],
         on_done: Callable[[], None] | None = None,
+        *,
+        trace: MessageTrace | None = None,
     ) -> None:
         """Send ``messages`` (one reply) after this resident's earlier replies; ``on_done``
-        runs once they are sent or have finally failed."""
+        runs once they are sent or have finally failed; ``trace`` (the message it answers) is
+        logged as replied."""
         if not messages:
             if on_done is not None:
                 on_done()
@@ -126,7 +131,7 @@ class ReplySender:
         name = channel.name
         key = (name, messages[0].address)
         previous = self._tails.get(key)
-        task = asyncio.create_task(self._send_all(channel, messages, previous))
+        task = asyncio.create_task(self._send_all(channel, messages, previous, trace))
         self._tasks.add(task)
         self._tails[key] = task
         self._pending[name] += 1
@@ -165,10 +170,12 @@ class ReplySender:
         channel: BaseChannel,
         messages: Sequence[OutboundMessage],
         previous: asyncio.Task[None] | None,
+        trace: MessageTrace | None = None,
     ) -> None:
         if previous is not None:
             with contextlib.suppress(Exception):
                 await asyncio.shield(previous)
+        started = time.monotonic()
         pacer = getattr(channel, "pacer", None)
         sent: list[tuple[OutboundMessage, Delivery]] = []
         for message in messages:
@@ -187,6 +194,12 @@ class ReplySender:
                 )
             if delivery.status is DeliveryStatus.UNREACHABLE:
                 break  # the rest of the reply would fail the same way
+        if trace is not None and sent:
+            trace.replied(
+                status=sent[-1][1].status.value,
+                messages=len(sent),
+                send_seconds=time.monotonic() - started,
+            )
         if self._count_sent is not None:
             self._count_sent(channel.name, sum(d.status in _ACCEPTED for _, d in sent))
         if self._record is not None:
@@ -244,6 +257,7 @@ class _Held:
     key: str  # the resident's order hash
     seq: int
     messages: list[OutboundMessage]
+    trace: MessageTrace | None = None
     since: float = field(default_factory=lambda: asyncio.get_running_loop().time())
 
 
@@ -395,16 +409,16 @@ class ReplyStream:
                 continue
             self._in_flight.add(entry_id)
             if number is None:
-                self._send(entry_id, messages)  # queued by an older version: not numbered
+                self._send(entry_id, messages, reply.trace)  # from an older version: unnumbered
                 continue
             self._numbered[entry_id] = number
             if self.order.follows(*number):
                 # Nearly always: the resident's reply before is finished, or in this process's
                 # chain (a resident's entries come in order, so a batch's do too).
                 self.order.took(*number)
-                self._send(entry_id, messages)
+                self._send(entry_id, messages, reply.trace)
                 continue
-            waiting.append(_Held(entry_id, number[0], number[1], messages))
+            waiting.append(_Held(entry_id, number[0], number[1], messages, reply.trace))
         if waiting:
             await self._send_in_order(waiting)
 
@@ -434,11 +448,16 @@ class ReplyStream:
                 self._holding.set()
                 continue
             self.order.took(held.key, held.seq)
-            self._send(held.entry_id, held.messages)
+            self._send(held.entry_id, held.messages, held.trace)
 
-    def _send(self, entry_id: str, messages: list[OutboundMessage]) -> None:
+    def _send(
+        self, entry_id: str, messages: list[OutboundMessage], trace: MessageTrace | None
+    ) -> None:
         self.sender.schedule(
-            self.channel, messages, on_done=functools.partial(self._finish, entry_id)
+            self.channel,
+            messages,
+            on_done=functools.partial(self._finish, entry_id),
+            trace=trace,
         )
 
     async def _release_forever(self) -> None:
