@@ -64,6 +64,7 @@ async def test_a_message_is_followed_from_the_web_process_to_the_worker_that_rep
     arrived, routed, replied = records
     assert [r.getMessage() for r in records] == ["arrived", "routed", "replied"]
     assert {r.channel for r in records} == {"sms"}  # type: ignore[attr-defined]
+    assert arrived.held is False  # type: ignore[attr-defined]  # taken in now, not kept from before
     # The turn queued the reply on the stream; the worker (the web process sends nothing here)
     # took it off and sent it, and says so under the same id.
     assert routed.outcome == "queued" and routed.turn_ms >= 0  # type: ignore[attr-defined]
