@@ -55,7 +55,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import NoScriptError, ReadOnlyError, RedisError, ResponseError
 
 from channels.base import BaseChannel
 from channels.retrying import DEFAULT_BACKOFF, send_with_retries
@@ -354,6 +354,11 @@ class ReplyStream:
                     count=room,
                     block=int(self.block * 1000),
                 )
+            except ReadOnlyError as exc:
+                # A replica during a failover: Redis is away for writing, as when it is down.
+                self.outage.failed("reading the reply stream", exc)
+                await asyncio.sleep(1.0)
+                continue
             except ResponseError as exc:
                 if str(exc).startswith(("NOGROUP", "UNBLOCKED")):
                     # The stream was deleted (by hand, or evicted): make it and the group again.
