@@ -137,7 +137,7 @@ def _wire(
         metrics.messages_out.labels(channel=channel).inc(count)
 
     data_export = DataExport(
-        links=ExportLinks(settings.session_secret, settings.public_url),
+        links=ExportLinks(settings.link_keys, settings.public_url),
         message_retention_days=settings.message_retention_days,
     )
     turn_loop = build_turn_loop(
@@ -156,13 +156,13 @@ def _wire(
         hold_over_limit=True,
     )
     channels: dict[str, BaseChannel] = {
-        "webchat": WebChatChannel(settings.session_secret),
+        "webchat": WebChatChannel(settings.session_secrets),
         # Every send path of a channel (replies, status updates, broadcasts) goes through the
         # channel's one pacer: shared by every process through Redis when it is configured.
         **build_channels(settings, sessions, redis=redis, redis_prefix=REDIS_PREFIX),
     }
     media_links = MediaLinks(
-        settings.session_secret, settings.public_url, lifetime_days=settings.media_link_days
+        settings.link_keys, settings.public_url, lifetime_days=settings.media_link_days
     )
     quiet = (
         QuietHours(

@@ -119,6 +119,14 @@ class Settings:
     # Signs the web chat session cookie. Unset: generated once and kept next to the SQLite file,
     # so a restart keeps residents' sessions (see ``from_env``).
     session_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
+    # Session secrets being rotated out (CITYBOT_SESSION_SECRET_OLD): cookies sealed with them
+    # are still accepted, new ones are sealed with ``session_secret``.
+    session_secrets_old: tuple[str, ...] = field(default=(), repr=False)
+    # Signs the links citybot hands out (photos for the city, residents' exports): a key apart
+    # from the session secret, so rotating one never ends what the other signed. None: the
+    # session secrets sign them (as before the key existed; ``citybot check`` says to set it).
+    media_link_key: str | None = field(default=None, repr=False)
+    media_link_keys_old: tuple[str, ...] = field(default=(), repr=False)
     # An open form idle for longer than this is offered to continue or start over.
     form_idle_hours: float = 24.0
     # Per-resident token bucket: a steady rate and a burst on top of it.
@@ -189,6 +197,18 @@ class Settings:
         return not self.open311_endpoint
 
     @property
+    def session_secrets(self) -> tuple[str, ...]:
+        """The session secret to seal with, then the old ones still accepted."""
+        return (self.session_secret, *self.session_secrets_old)
+
+    @property
+    def link_keys(self) -> tuple[str, ...]:
+        """The key to sign links with, then the old ones still accepted."""
+        if self.media_link_key is None:
+            return (*self.session_secrets, *self.media_link_keys_old)
+        return (self.media_link_key, *self.media_link_keys_old)
+
+    @property
     def open311_key(self) -> str | None:
         """The api_key filing uses: ``OPEN311_API_KEY``, or for the built-in server (which never
         runs open) one derived from the session secret, so it is made on first start, kept with
@@ -251,6 +271,9 @@ class Settings:
             open311_public_details=(text("OPEN311_PUBLIC_DETAILS") or "").lower()
             in ("1", "true", "yes", "on"),
             session_secret=text("CITYBOT_SESSION_SECRET") or _stored_secret(database_url),
+            session_secrets_old=_old_keys(env, "CITYBOT_SESSION_SECRET"),
+            media_link_key=_media_link_key(text),
+            media_link_keys_old=_old_keys(env, "CITYBOT_MEDIA_LINK_KEY"),
             form_idle_hours=_number(env, "CITYBOT_FORM_IDLE_HOURS", 24.0, float, minimum=0.01),
             rate_limit_per_second=_number(
                 env, "CITYBOT_RATE_LIMIT_PER_SECOND", 1.0, float, minimum=0.01
@@ -308,6 +331,39 @@ class Settings:
             ),
             support_teams=_teams(text("CITYBOT_SUPPORT_TEAMS")),
         )
+
+
+# A key shorter than this is guessable offline from any token signed with it.
+_MIN_KEY_LENGTH = 16
+
+
+def _media_link_key(text: Callable[[str], str | None]) -> str | None:
+    key = text("CITYBOT_MEDIA_LINK_KEY")
+    if key is None:
+        return None
+    if len(key) < _MIN_KEY_LENGTH:
+        raise ConfigError(
+            f"CITYBOT_MEDIA_LINK_KEY must be at least {_MIN_KEY_LENGTH} characters "
+            "(openssl rand -base64 32 makes one)"
+        )
+    if key == text("CITYBOT_SESSION_SECRET"):
+        raise ConfigError(
+            "CITYBOT_MEDIA_LINK_KEY must differ from CITYBOT_SESSION_SECRET: they are separate "
+            "keys so that rotating one does not end what the other signed"
+        )
+    return key
+
+
+def _old_keys(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    """``<name>_OLD``: keys being rotated out, comma-separated, still accepted for a while."""
+    raw = env.get(f"{name}_OLD", "")
+    keys = tuple(dict.fromkeys(part.strip() for part in raw.split(",") if part.strip()))
+    current = env.get(name, "").strip()
+    if current and current in keys:
+        raise ConfigError(
+            f"{name}_OLD holds the current {name}: list only the keys being rotated out"
+        )
+    return keys
 
 
 def _oidc(text: Callable[[str], str | None], public_url: str) -> OidcSettings | None:

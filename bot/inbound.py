@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import time
 from functools import partial
 
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -29,9 +30,11 @@ from conversations.turn import TurnResult
 from forms_runtime.effects import Effect, Notice
 from forms_runtime.i18n import normalise_locale
 from notifier import reply_queue
+from notifier.message_trace import MessageTrace
 from notifier.replies import ReplySender
+from storage.redis import outage_of
 
-__all__ = ["drain_held", "run_turn"]
+__all__ = ["drain_held", "run_turn", "turn_outcome"]
 
 log = logging.getLogger("citybot.inbound")
 
@@ -48,7 +51,10 @@ async def run_turn(
     held: bool = False,
 ) -> TurnResult:
     """Run one message's turn and see that its reply is sent (``held``: one kept over the rate
-    limit, now having its turn; see ``TurnLoop.handle``)."""
+    limit, now having its turn; see ``TurnLoop.handle``). Logged as arrived, routed and (by
+    whichever process sends the reply) replied, under one trace id."""
+    trace = MessageTrace.arrived(inbound.channel, held=held)
+    started = time.monotonic()
     screened = screen(inbound)
     notice = screened.notice
     # The reply is committed with the turn: on the reply stream with Redis (which absorbs a
@@ -56,21 +62,26 @@ async def run_turn(
     outbox = services.replies.outbox
     encoder: ReplyEncoder | None = None
     if sender.queues_in_turn or outbox is not None:
-        encoder = _reply_encoder(channel, inbound.address, notice)
+        encoder = _reply_encoder(channel, inbound.address, notice, trace)
     if not sender.queues_in_turn:
         await sender.wait_for_room(channel.name)
     try:
         result = await services.handle_inbound(screened.message, encoder, held=held)
-    except (RedisConnectionError, RedisTimeoutError):
+    except (RedisConnectionError, RedisTimeoutError) as exc:
         keep = services.turn_loop.held
         if held or keep is None:
             raise
         # Redis is away: keep the message in the database (Twilio never resends an SMS we
         # refuse) and run it, in order, once Redis is back. A database that is down too
-        # raises here, and the provider gets its 503.
-        log.warning("Redis unavailable: message held", extra={"channel": inbound.channel})
+        # raises here, and the provider gets its 503. Logged once per outage, with a count.
+        if services.redis is not None:
+            outage_of(services.redis).failed("running a turn; messages are held", exc)
         await keep.hold(screened.message)
+        trace.routed("held", turn_seconds=time.monotonic() - started)
         return TurnResult(normalise_locale(inbound.language_hint), [], held=True)
+    if services.redis is not None:
+        outage_of(services.redis).recovered()
+    trace.routed(turn_outcome(result), turn_seconds=time.monotonic() - started)
     if not (result.duplicate or result.reply_queued):
         effects = _noticed(list(result.effects), notice, result.locale)
         row = result.pending_reply
@@ -78,8 +89,22 @@ async def run_turn(
             channel,
             channel.render(effects, result.locale, inbound.address),
             on_done=None if row is None or outbox is None else partial(outbox.done, row),
+            trace=trace,
         )
     return result
+
+
+def turn_outcome(result: TurnResult) -> str:
+    """How a turn ended, in a word, for the trace's ``routed`` line."""
+    if result.duplicate:
+        return "duplicate"
+    if result.held:
+        return "held"
+    if result.rate_limited:
+        return "rate_limited"
+    if result.reply_queued:
+        return "queued"
+    return "answered" if result.effects else "silent"
 
 
 async def drain_held(services: Services) -> int:
@@ -113,12 +138,15 @@ async def drain_held(services: Services) -> int:
     return ran
 
 
-def _reply_encoder(channel: BaseChannel, address: str, notice: str | None) -> ReplyEncoder:
-    """What the turn commits on the reply stream: the reply rendered for ``channel``."""
+def _reply_encoder(
+    channel: BaseChannel, address: str, notice: str | None, trace: MessageTrace
+) -> ReplyEncoder:
+    """What the turn commits on the reply stream: the reply rendered for ``channel``, and the
+    trace of the message it answers."""
 
     def encode(locale: str, effects: list[Effect]) -> bytes | None:
         return reply_queue.encode(
-            channel.render(_noticed(effects, notice, locale), locale, address)
+            channel.render(_noticed(effects, notice, locale), locale, address), trace
         )
 
     return encode

@@ -22,6 +22,7 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    ProcessCollector,
     disable_created_metrics,
     generate_latest,
 )
@@ -43,6 +44,10 @@ TURN_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        # process_cpu_seconds_total, process_resident_memory_bytes, process_start_time_seconds,
+        # open file descriptors: the standard names every Prometheus dashboard knows. The
+        # collector reads /proc (Linux) at each scrape; elsewhere it exports nothing.
+        ProcessCollector(registry=self.registry)
         self.messages_in = Counter(
             "citybot_messages_in",
             "Messages received from residents",

@@ -313,10 +313,41 @@ async def _check_city(settings: Settings) -> list[Finding]:
     return [Finding(Outcome.OK, "city", f"{endpoint} answers with {len(services)} service(s)")]
 
 
+def _check_keys(settings: Settings, env: Mapping[str, str]) -> list[Finding]:
+    """The signing keys: which are set, and how many old ones a rotation still accepts."""
+    session = "CITYBOT_SESSION_SECRET " + (
+        "set" if env.get("CITYBOT_SESSION_SECRET") else "generated"
+    )
+    old_sessions = len(settings.session_secrets_old)
+    old_links = len(settings.media_link_keys_old)
+    grace = (
+        f"; accepted for a rotation's grace period: {old_sessions} old session secret(s) "
+        f"(CITYBOT_SESSION_SECRET_OLD), {old_links} old link key(s) (CITYBOT_MEDIA_LINK_KEY_OLD)"
+        if old_sessions or old_links
+        else ""
+    )
+    if settings.media_link_key is None:
+        return [
+            Finding(
+                Outcome.WARN,
+                "keys",
+                f"{session}; CITYBOT_MEDIA_LINK_KEY is not set, so the session secret also signs "
+                f"the photo links filed with the city: rotating it would end them{grace}",
+                "set CITYBOT_MEDIA_LINK_KEY to a new random value (openssl rand -base64 32) and "
+                "CITYBOT_MEDIA_LINK_KEY_OLD to the session secret until the links made before "
+                "expire (CITYBOT_MEDIA_LINK_DAYS)",
+            )
+        ]
+    return [
+        Finding(Outcome.OK, "keys", f"{session}; CITYBOT_MEDIA_LINK_KEY set (a key apart){grace}")
+    ]
+
+
 async def check_everything(settings: Settings, env: Mapping[str, str]) -> list[Finding]:
     """Every check, in the order an operator fixes things: settings, stores, providers, city."""
     found = [Finding(Outcome.OK, "settings", "every variable has a usable value")]
     found += startup_warnings(settings, env)
+    found += _check_keys(settings, env)
     checks: list[Callable[[], Awaitable[list[Finding]]]] = [
         lambda: _check_database(settings),
         lambda: _check_redis(settings),

@@ -18,7 +18,7 @@ wrong is a ``BadRequest`` whose message says what to fix.
 
 Example::
 
-    channel = WebChatChannel(secret="...")
+    channel = WebChatChannel(["new secret", "old secret"])   # signs with the first
     cookie = channel.new_session()                     # set as the citybot_session cookie
     session = channel.session_of(cookie)               # the id, or None when forged
     inbound = channel.parse_post(body, session)        # -> InboundMessage(channel="webchat", ...)
@@ -91,8 +91,13 @@ class WebChatChannel(BaseChannel):
         can_message_first=False,
     )
 
-    def __init__(self, secret: str) -> None:
-        self._key = hashlib.sha256(b"citybot-webchat-session:" + secret.encode()).digest()
+    def __init__(self, secret: str | Sequence[str]) -> None:
+        """``secret``: the session secret to sign with, then old ones still accepted (a cookie
+        signed with one keeps its session through a key rotation's grace period)."""
+        given = [secret] if isinstance(secret, str) else list(secret)
+        self._keys = [
+            hashlib.sha256(b"citybot-webchat-session:" + s.encode()).digest() for s in given
+        ]
 
     # --- verify: the session cookie ------------------------------------------------------------
 
@@ -105,11 +110,21 @@ class WebChatChannel(BaseChannel):
         if not cookie_value or cookie_value.count(".") != 1:
             return None
         session_id, _ = cookie_value.split(".")
-        expected = self._sign(session_id)
-        return session_id if hmac.compare_digest(expected, cookie_value) else None
+        matches = [
+            hmac.compare_digest(self._sign(session_id, key), cookie_value) for key in self._keys
+        ]
+        return session_id if any(matches) else None
 
-    def _sign(self, session_id: str) -> str:
-        mac = hmac.new(self._key, session_id.encode(), hashlib.sha256).digest()
+    def refreshed(self, cookie_value: str | None) -> str | None:
+        """The same session signed with the current secret, when ``cookie_value`` is genuine but
+        signed with an old one (so it outlasts the rotation's grace period); else None."""
+        session_id = self.session_of(cookie_value)
+        if session_id is None or self._sign(session_id) == cookie_value:
+            return None
+        return self._sign(session_id)
+
+    def _sign(self, session_id: str, key: bytes | None = None) -> str:
+        mac = hmac.new(key or self._keys[0], session_id.encode(), hashlib.sha256).digest()
         return session_id + "." + base64.urlsafe_b64encode(mac[:18]).decode().rstrip("=")
 
     def verify(self, request: ChannelRequest) -> None:

@@ -5,9 +5,12 @@ working; an HMAC makes it unforgeable. It carries no provider URL and no file id
 proxy (``bot.web.media``) looks the reference up in the submission, so erasing a resident's
 answers also ends every link to their photos.
 
-The key is derived from ``CITYBOT_SESSION_SECRET`` for this one purpose, so a web chat cookie
-signature can never pass as a media token. Every process that files or serves must share that
-secret (the filer signs, ``serve`` checks); production sets it.
+The key is ``CITYBOT_MEDIA_LINK_KEY`` (``Settings.link_keys``), a key of its own so rotating the
+session secret does not end the links already filed with the city, and derived for this one
+purpose, so nothing else signed with it passes as a media token. Links are signed with the
+current key; those signed with a key in ``CITYBOT_MEDIA_LINK_KEY_OLD`` keep working until they
+expire. Every process that files or serves must share the keys (the filer signs, ``serve``
+checks).
 
 Example::
 
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from storage.signed_tokens import TokenSigner
@@ -45,7 +49,9 @@ class MediaLink:
 
 
 class MediaLinks:
-    def __init__(self, secret: str, public_url: str, *, lifetime_days: float = 90.0) -> None:
+    def __init__(
+        self, secret: str | Sequence[str], public_url: str, *, lifetime_days: float = 90.0
+    ) -> None:
         self._signer = TokenSigner(secret, purpose=_PURPOSE)
         self.public_url = public_url.rstrip("/")
         self.lifetime_seconds = lifetime_days * 86400

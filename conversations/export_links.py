@@ -5,9 +5,9 @@ route ``bot.web.resident_export`` checks it and serves the export as JSON. The t
 resident and when the link stops working; an HMAC makes it unforgeable. The export is read when
 the link is followed, so a link to an erased resident's data shows nothing personal.
 
-The key is derived from ``CITYBOT_SESSION_SECRET`` for this one purpose, as the media links'
-is for theirs (``city.media_links``), so neither kind of token passes as the other or as a web
-chat cookie.
+The key is the link key (``CITYBOT_MEDIA_LINK_KEY``, old ones accepted while they are in
+``CITYBOT_MEDIA_LINK_KEY_OLD``), derived for this one purpose, as the media links' is for theirs
+(``city.media_links``), so neither kind of token passes as the other or as a web chat cookie.
 
 Example::
 
@@ -18,6 +18,7 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from storage.signed_tokens import TokenSigner
@@ -40,7 +41,11 @@ class ExpiredExportLink(Exception):
 
 class ExportLinks:
     def __init__(
-        self, secret: str, public_url: str, *, lifetime: timedelta = DEFAULT_LIFETIME
+        self,
+        secret: str | Sequence[str],
+        public_url: str,
+        *,
+        lifetime: timedelta = DEFAULT_LIFETIME,
     ) -> None:
         self._signer = TokenSigner(secret, purpose=_PURPOSE)
         self.public_url = public_url.rstrip("/")

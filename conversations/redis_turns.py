@@ -44,6 +44,7 @@ from typing import Any
 
 import orjson
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from conversations.dedupe import BaseDedupe, RedisDedupe
 from conversations.keys import ConversationKey
@@ -57,6 +58,7 @@ from conversations.rate_limit import (
 )
 from conversations.redis_pipeline import ScriptPipeline
 from conversations.state_store import BaseStateStore, RedisStateStore
+from storage.redis import outage_of
 
 __all__ = ["RedisTurnGate", "Ticket", "fuse_redis_stores"]
 
@@ -280,6 +282,9 @@ class RedisTurnGate:
                         [name for name, _ in part],
                         [self._locks.lease_ms, *(token for _, token in part)],
                     )
+                except (OSError, RedisError) as exc:
+                    # Counted with the process's other Redis failures, logged once.
+                    outage_of(self._redis).failed("renewing conversation locks", exc)
                 except Exception:
                     log.warning("renewing conversation locks failed", exc_info=True)
 

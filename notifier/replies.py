@@ -48,19 +48,22 @@ import logging
 import os
 import secrets
 import socket
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 from redis.asyncio import Redis
-from redis.exceptions import NoScriptError, RedisError, ResponseError
+from redis.exceptions import NoScriptError, ReadOnlyError, RedisError, ResponseError
 
 from channels.base import BaseChannel
 from channels.retrying import DEFAULT_BACKOFF, send_with_retries
 from channels.types import Delivery, DeliveryStatus, OutboundMessage
 from notifier.delivery_log import Sent
+from notifier.message_trace import MessageTrace
 from notifier.reply_queue import GROUP, QueuedReply, ReplyOrder, ReplyQueue, UnreadableEntry
+from storage.redis import outage_of
 from storage.sql_batch import SqlBatcher
 
 if TYPE_CHECKING:  # it sends through ReplySender, defined here
@@ -115,9 +118,12 @@ class ReplySender:
         channel: BaseChannel,
         messages: Sequence[OutboundMessage],
         on_done: Callable[[], None] | None = None,
+        *,
+        trace: MessageTrace | None = None,
     ) -> None:
         """Send ``messages`` (one reply) after this resident's earlier replies; ``on_done``
-        runs once they are sent or have finally failed."""
+        runs once they are sent or have finally failed; ``trace`` (the message it answers) is
+        logged as replied."""
         if not messages:
             if on_done is not None:
                 on_done()
@@ -125,7 +131,7 @@ class ReplySender:
         name = channel.name
         key = (name, messages[0].address)
         previous = self._tails.get(key)
-        task = asyncio.create_task(self._send_all(channel, messages, previous))
+        task = asyncio.create_task(self._send_all(channel, messages, previous, trace))
         self._tasks.add(task)
         self._tails[key] = task
         self._pending[name] += 1
@@ -164,10 +170,12 @@ class ReplySender:
         channel: BaseChannel,
         messages: Sequence[OutboundMessage],
         previous: asyncio.Task[None] | None,
+        trace: MessageTrace | None = None,
     ) -> None:
         if previous is not None:
             with contextlib.suppress(Exception):
                 await asyncio.shield(previous)
+        started = time.monotonic()
         pacer = getattr(channel, "pacer", None)
         sent: list[tuple[OutboundMessage, Delivery]] = []
         for message in messages:
@@ -186,6 +194,12 @@ class ReplySender:
                 )
             if delivery.status is DeliveryStatus.UNREACHABLE:
                 break  # the rest of the reply would fail the same way
+        if trace is not None and sent:
+            trace.replied(
+                status=sent[-1][1].status.value,
+                messages=len(sent),
+                send_seconds=time.monotonic() - started,
+            )
         if self._count_sent is not None:
             self._count_sent(channel.name, sum(d.status in _ACCEPTED for _, d in sent))
         if self._record is not None:
@@ -243,6 +257,7 @@ class _Held:
     key: str  # the resident's order hash
     seq: int
     messages: list[OutboundMessage]
+    trace: MessageTrace | None = None
     since: float = field(default_factory=lambda: asyncio.get_running_loop().time())
 
 
@@ -287,6 +302,8 @@ class ReplyStream:
         self._done_ready = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._grouped = asyncio.Event()  # claims wait for the reader to make the group
+        # Redis going away is logged once for the process, with a count, not per failed call.
+        self.outage = outage_of(redis)
 
     def start(self) -> None:
         """Start reading the stream (and claiming what stopped processes left)."""
@@ -337,6 +354,11 @@ class ReplyStream:
                     count=room,
                     block=int(self.block * 1000),
                 )
+            except ReadOnlyError as exc:
+                # A replica during a failover: Redis is away for writing, as when it is down.
+                self.outage.failed("reading the reply stream", exc)
+                await asyncio.sleep(1.0)
+                continue
             except ResponseError as exc:
                 if str(exc).startswith(("NOGROUP", "UNBLOCKED")):
                     # The stream was deleted (by hand, or evicted): make it and the group again.
@@ -346,11 +368,12 @@ class ReplyStream:
                 log.error("reading the reply stream failed; will retry", exc_info=True)
                 await asyncio.sleep(1.0)
                 continue
-            except (OSError, RedisError):
+            except (OSError, RedisError) as exc:
                 # Redis is down: the replies wait on the stream; /readyz reports it.
-                log.warning("reading the reply stream failed; will retry", exc_info=True)
+                self.outage.failed("reading the reply stream", exc)
                 await asyncio.sleep(1.0)
                 continue
+            self.outage.recovered()
             for _, entries in cast(list[tuple[Any, Any]], read or []):
                 await self._take(entries)
 
@@ -391,16 +414,16 @@ class ReplyStream:
                 continue
             self._in_flight.add(entry_id)
             if number is None:
-                self._send(entry_id, messages)  # queued by an older version: not numbered
+                self._send(entry_id, messages, reply.trace)  # from an older version: unnumbered
                 continue
             self._numbered[entry_id] = number
             if self.order.follows(*number):
                 # Nearly always: the resident's reply before is finished, or in this process's
                 # chain (a resident's entries come in order, so a batch's do too).
                 self.order.took(*number)
-                self._send(entry_id, messages)
+                self._send(entry_id, messages, reply.trace)
                 continue
-            waiting.append(_Held(entry_id, number[0], number[1], messages))
+            waiting.append(_Held(entry_id, number[0], number[1], messages, reply.trace))
         if waiting:
             await self._send_in_order(waiting)
 
@@ -411,8 +434,8 @@ class ReplyStream:
         unknown = [(h.key, h.seq) for h in waiting if not self.order.follows(h.key, h.seq)]
         try:
             answers = dict(zip(unknown, await self.order.ready(unknown), strict=True))
-        except (OSError, RedisError):
-            log.warning("could not read the replies' order; holding them", exc_info=True)
+        except (OSError, RedisError) as exc:
+            self.outage.failed("reading the replies' order; holding them", exc)
             answers = {}
         now = asyncio.get_running_loop().time()
         for held in waiting:
@@ -430,11 +453,16 @@ class ReplyStream:
                 self._holding.set()
                 continue
             self.order.took(held.key, held.seq)
-            self._send(held.entry_id, held.messages)
+            self._send(held.entry_id, held.messages, held.trace)
 
-    def _send(self, entry_id: str, messages: list[OutboundMessage]) -> None:
+    def _send(
+        self, entry_id: str, messages: list[OutboundMessage], trace: MessageTrace | None
+    ) -> None:
         self.sender.schedule(
-            self.channel, messages, on_done=functools.partial(self._finish, entry_id)
+            self.channel,
+            messages,
+            on_done=functools.partial(self._finish, entry_id),
+            trace=trace,
         )
 
     async def _release_forever(self) -> None:
@@ -460,6 +488,10 @@ class ReplyStream:
             self._done_ready.clear()
             try:
                 await self._flush_acks()
+            except (OSError, RedisError) as exc:
+                self.outage.failed("acknowledging sent replies", exc)
+                await asyncio.sleep(0.5)
+                self._done_ready.set()
             except Exception:
                 log.warning("acknowledging sent replies failed; will retry", exc_info=True)
                 await asyncio.sleep(0.5)
@@ -499,6 +531,8 @@ class ReplyStream:
                 await self._claim_abandoned()
             except asyncio.CancelledError:
                 raise
+            except (OSError, RedisError) as exc:
+                self.outage.failed("claiming idle replies", exc)
             except Exception:
                 log.warning("claiming idle replies failed; will retry", exc_info=True)
             await asyncio.sleep(every)

@@ -6,8 +6,9 @@ read through it:
 - **Streams.** One Redis stream per channel, ``<prefix>replies:<channel>``
   (``citybot:replies:sms``), read by every sending process in one consumer group (``GROUP``).
   The web chat has none: it answers in its HTTP response.
-- **Entries.** Fields ``reply`` (the rendered messages, ``encode``/``decode``), ``seq`` and
-  ``order`` (below). ``QueuedReply.from_fields`` reads an entry back.
+- **Entries.** Fields ``reply`` (the rendered messages and the trace of the message they
+  answer, ``encode``/``decode``), ``seq`` and ``order`` (below). ``QueuedReply.from_fields``
+  reads an entry back.
 - **Committed with the turn.** ``commit_lua`` is the Lua the turn's closing script
   (``conversations.redis_turns``) runs, so a reply exists exactly when its turn does. The turn
   loop only sees it through the ``conversations.ports.ReplyQueueing`` port the composition root
@@ -47,6 +48,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from channels.types import Button, OutboundMessage
+from notifier.message_trace import MessageTrace
 
 __all__ = [
     "GROUP",
@@ -103,8 +105,9 @@ end
 # -- the entry --------------------------------------------------------------------------------
 
 
-def encode(messages: Sequence[OutboundMessage]) -> bytes | None:
-    """One reply (the messages a turn's answer renders to) as an entry; None if empty."""
+def encode(messages: Sequence[OutboundMessage], trace: MessageTrace | None = None) -> bytes | None:
+    """One reply (the messages a turn's answer renders to) as an entry; None if empty. The
+    ``trace`` of the message it answers goes with it, so the sender logs it as replied."""
     if not messages:
         return None
     first = messages[0]
@@ -112,6 +115,7 @@ def encode(messages: Sequence[OutboundMessage]) -> bytes | None:
         {
             "channel": first.channel,
             "address": first.address,
+            **({"trace": trace.to_json()} if trace is not None else {}),
             "messages": [
                 {
                     "text": m.text,
@@ -127,9 +131,14 @@ def encode(messages: Sequence[OutboundMessage]) -> bytes | None:
 
 def decode(entry: str | bytes) -> tuple[str, list[OutboundMessage]]:
     """The channel name and messages of an entry ``encode`` made."""
-    loaded: dict[str, Any] = orjson.loads(entry)
+    channel, messages, _ = _decode(orjson.loads(entry))
+    return channel, messages
+
+
+def _decode(loaded: dict[str, Any]) -> tuple[str, list[OutboundMessage], MessageTrace | None]:
     channel, address = str(loaded["channel"]), str(loaded["address"])
-    return channel, [
+    trace = MessageTrace.from_json(channel, loaded.get("trace"))
+    messages = [
         OutboundMessage(
             channel=channel,
             address=address,
@@ -140,6 +149,7 @@ def decode(entry: str | bytes) -> tuple[str, list[OutboundMessage]]:
         )
         for m in loaded["messages"]
     ]
+    return channel, messages, trace
 
 
 @functools.lru_cache(maxsize=4096)
@@ -158,6 +168,8 @@ class QueuedReply:
     messages: list[OutboundMessage]
     # (the resident's order hash, this reply's number); None for an unnumbered entry.
     number: tuple[str, int] | None
+    # The trace of the message it answers; None for an entry from an older version.
+    trace: MessageTrace | None = None
 
     @classmethod
     def from_fields(cls, entry_id: str, fields: Mapping[bytes, bytes] | None) -> QueuedReply:
@@ -166,12 +178,14 @@ class QueuedReply:
         fields = fields or {}
         body = fields.get(b"reply")
         try:
-            channel, messages = decode(body) if body is not None else ("", [])
+            channel, messages, trace = (
+                _decode(orjson.loads(body)) if body is not None else ("", [], None)
+            )
             seq, order = fields.get(b"seq"), fields.get(b"order")
             number = (order.decode(), int(seq)) if seq and order else None
         except (orjson.JSONDecodeError, ValueError, KeyError, TypeError) as exc:
             raise UnreadableEntry(f"reply entry {entry_id} cannot be read: {exc}") from None
-        return cls(entry_id, channel, messages, number)
+        return cls(entry_id, channel, messages, number, trace)
 
 
 # -- each resident's order ------------------------------------------------------------------

@@ -4,7 +4,9 @@ Fernet from cryptography), timed out when idle and after a working day, with a C
 The cookie holds the account id, when the person signed in, when they were last seen and the
 session's CSRF token; nothing else, and it is sealed with a key derived from
 CITYBOT_SESSION_SECRET (HKDF, so the web chat's signing key and this one never coincide). It is
-HttpOnly, SameSite=Strict, limited to /api, and Secure when CITYBOT_PUBLIC_URL is https.
+HttpOnly, SameSite=Strict, limited to /api, and Secure when CITYBOT_PUBLIC_URL is https. While a
+secret is rotated out (CITYBOT_SESSION_SECRET_OLD) cookies sealed with it still open, and are
+sealed again with the new one when next written (cryptography's MultiFernet).
 
 A request with a session that changes anything must send the session's CSRF token in the
 ``X-CSRF-Token`` header (a synchronizer token: GET /api/v1/session hands it out). Roles, wards
@@ -24,13 +26,14 @@ import base64
 import hmac
 import secrets
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import Enum
 from urllib.parse import urlsplit
 
 from aiohttp.web_exceptions import NotAppKeyWarning
 from aiohttp_session import Session
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
+from cryptography.fernet import Fernet, MultiFernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
@@ -46,6 +49,7 @@ __all__ = [
     "check",
     "csrf_ok",
     "derived_key",
+    "sealer",
     "session_storage",
     "start",
     "touch",
@@ -80,14 +84,33 @@ def derived_key(secret: str, purpose: bytes) -> bytes:
     return base64.urlsafe_b64encode(hkdf.derive(secret.encode()))
 
 
-def _key(secret: str) -> bytes:
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"citybot staff session")
-    return hkdf.derive(secret.encode())
+def sealer(secrets: Sequence[str], purpose: bytes) -> MultiFernet:
+    """Seals with the first secret's key for ``purpose``; opens what any of them sealed."""
+    return MultiFernet([Fernet(derived_key(secret, purpose)) for secret in secrets])
+
+
+class _RotatingFernet(Fernet):
+    """A Fernet that is a MultiFernet inside: aiohttp-session's cookie storage takes one Fernet
+    and has no key rotation of its own."""
+
+    def __init__(self, keys: MultiFernet, first: bytes) -> None:
+        super().__init__(first)
+        self._keys = keys
+
+    def encrypt(self, data: bytes) -> bytes:
+        return self._keys.encrypt(data)
+
+    def decrypt(self, token: bytes | str, ttl: int | None = None) -> bytes:
+        return self._keys.decrypt(token, ttl)
 
 
 def session_storage(settings: Settings) -> EncryptedCookieStorage:
+    purpose = b"citybot staff session"
     return EncryptedCookieStorage(
-        _key(settings.session_secret),
+        _RotatingFernet(
+            sealer(settings.session_secrets, purpose),
+            derived_key(settings.session_secret, purpose),
+        ),
         cookie_name=COOKIE_NAME,
         # Fernet's time-to-live as well: an older cookie does not even decrypt.
         max_age=ABSOLUTE_SECONDS,

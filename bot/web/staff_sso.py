@@ -4,7 +4,8 @@ round trip (``staff.sso``), starts the same staff session a password sign-in sta
 the browser to the console.
 
 The round trip's secrets (state, nonce, PKCE verifier) ride in a cookie of their own, sealed
-(Fernet, a key derived from CITYBOT_SESSION_SECRET) and good for ten minutes: SameSite=Lax,
+(Fernet, a key derived from CITYBOT_SESSION_SECRET, or one still in CITYBOT_SESSION_SECRET_OLD)
+and good for ten minutes: SameSite=Lax,
 because the provider's redirect back is a cross-site navigation that a Strict cookie (the
 session's) would not come with. It is cleared on the way back, so a code or state cannot be
 played twice.
@@ -22,7 +23,7 @@ import time
 
 from aiohttp import web
 from aiohttp_session import new_session
-from cryptography.fernet import Fernet, InvalidToken
+from cryptography.fernet import InvalidToken, MultiFernet
 
 from bot.web import staff_sessions
 from bot.web.staff_api_table import CLOCK_KEY, ApiError, Call, Endpoint, Field
@@ -38,8 +39,8 @@ _PATH = "/api/v1/session/sso"
 _MAX_AGE = 600
 
 
-def _fernet(call: Call) -> Fernet:
-    return Fernet(staff_sessions.derived_key(call.services.settings.session_secret, b"citybot sso"))
+def _fernet(call: Call) -> MultiFernet:
+    return staff_sessions.sealer(call.services.settings.session_secrets, b"citybot sso")
 
 
 def _sso(call: Call) -> OidcSignIn:

@@ -24,6 +24,7 @@ posts (kind "reply") are left out: the page already showed them.
 from __future__ import annotations
 
 import logging
+import time
 from functools import cache
 from pathlib import Path
 
@@ -31,12 +32,14 @@ from aiohttp import web
 from sqlalchemy import select
 from yarl import URL
 
+from bot.inbound import turn_outcome
 from bot.services import Services
 from bot.web.errors import json_error, unavailable_errors
 from bot.web.middleware import CONTENT_SECURITY_POLICY
 from channels.base import BadRequest
 from channels.webchat import COOKIE_NAME, MAX_BODY_BYTES, WebChatChannel
 from forms_runtime.i18n import LOCALES, N_, tr
+from notifier.message_trace import MessageTrace
 from storage.models import MessageLog
 from storage.types import row_id
 
@@ -96,9 +99,11 @@ def add_routes(app: web.Application, services: Services) -> None:
 
     def session(request: web.Request) -> tuple[str, str | None]:
         """The resident's session id, and a new cookie value to set when they had none."""
-        existing = channel.session_of(request.cookies.get(COOKIE_NAME))
+        given = request.cookies.get(COOKIE_NAME)
+        existing = channel.session_of(given)
         if existing is not None:
-            return existing, None
+            # Signed with a secret being rotated out: signed again with the current one.
+            return existing, channel.refreshed(given)
         cookie = channel.new_session()
         session_id = channel.session_of(cookie)
         assert session_id is not None
@@ -149,12 +154,18 @@ def add_routes(app: web.Application, services: Services) -> None:
             inbound = channel.parse_post(body, session_id)
         except BadRequest as exc:
             return json_error(400, str(exc))
+        trace = MessageTrace.arrived(channel.name)
+        started = time.monotonic()
         try:
             result = await services.handle_inbound(inbound)
         except unavailable_errors() as exc:
             log.warning("turn deferred: store unavailable", extra={"error": type(exc).__name__})
             return json_error(503, "the service is briefly unavailable; send the message again")
+        turn_seconds = time.monotonic() - started
+        trace.routed(turn_outcome(result), turn_seconds=turn_seconds)
         messages = channel.to_json(result.effects)
+        # The page is answered in this response: that is the reply.
+        trace.replied(status="sent", messages=len(messages), send_seconds=0.0)
         services.metrics.messages_out.labels(channel=channel.name).inc(len(messages))
         payload = {
             "locale": result.locale,

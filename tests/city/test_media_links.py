@@ -62,3 +62,17 @@ async def test_lifetime_from_the_environment(tmp_path: Path) -> None:
         assert services.media_links.lifetime_seconds == 7 * 86400
     finally:
         await close_services(services)
+
+
+def test_a_link_signed_with_an_old_key_verifies_while_the_key_is_listed() -> None:
+    old = MediaLinks("old-link-key-0123456789", "https://bot.city.example")
+    rotated = MediaLinks(
+        ["new-link-key-0123456789", "old-link-key-0123456789"], "https://bot.city.example"
+    )
+    token = old.token_for(42, "photo")
+    assert rotated.read(token) == MediaLink(42, "photo")
+    # New links are signed with the first key only: the old key alone refuses them.
+    with pytest.raises(ForgedLink):
+        old.read(rotated.token_for(43, "photo"))
+    with pytest.raises(ForgedLink):
+        MediaLinks("new-link-key-0123456789", "https://bot.city.example").read(token)

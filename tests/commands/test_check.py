@@ -69,6 +69,9 @@ async def test_check_passes_against_the_providers_database_and_redis(
             "CITYBOT_DATABASE_URL": database,
             "CITYBOT_REDIS_URL": redis_url,
             "CITYBOT_SESSION_SECRET": SECRET,
+            "CITYBOT_SESSION_SECRET_OLD": "old-" + SECRET,
+            "CITYBOT_MEDIA_LINK_KEY": "link-" + SECRET,
+            "CITYBOT_MEDIA_LINK_KEY_OLD": "old-link-" + SECRET + ",older-link-" + SECRET,
             "CITYBOT_PUBLIC_URL": "https://bot.city.example",
             "TELEGRAM_BOT_TOKEN": "123:ABC",
             "TELEGRAM_WEBHOOK_SECRET": "hook-secret",
@@ -86,6 +89,9 @@ async def test_check_passes_against_the_providers_database_and_redis(
         assert found["settings"].startswith("ok")
         assert found["database"].startswith("ok") and "schema up to date" in found["database"]
         assert SECRET not in out and "ABC" not in out  # no secret, no token
+        # The keys, and how many old ones a rotation still accepts, never their values.
+        assert found["keys"].startswith("ok") and "CITYBOT_MEDIA_LINK_KEY set" in found["keys"]
+        assert "1 old session secret(s)" in found["keys"] and "2 old link key(s)" in found["keys"]
         assert found["telegram"].startswith("ok") and "@" in found["telegram"]
         assert len(tg.calls("getMe")) == 1
         # SMS and WhatsApp share the account: asked once, read-only.
@@ -96,11 +102,24 @@ async def test_check_passes_against_the_providers_database_and_redis(
         assert found["city"].startswith("FAIL") and "OPEN311_ENDPOINT" in found["city"]
         assert status == 1, out + err  # the city failed
 
-        # A wrong Twilio token is told as Twilio's error, with what to check.
+        # A wrong Twilio token is told as Twilio's error, with what to check. No link key of its
+        # own: said, with how to get one without ending the links already made.
         status, out, _ = await citybot(
-            "check", env={**env, "TWILIO_AUTH_TOKEN": "wrong", "OPEN311_ENDPOINT": ""}, cwd=tmp_path
+            "check",
+            env={
+                **env,
+                "TWILIO_AUTH_TOKEN": "wrong",
+                "OPEN311_ENDPOINT": "",
+                "CITYBOT_MEDIA_LINK_KEY": "",
+                "CITYBOT_MEDIA_LINK_KEY_OLD": "",
+            },
+            cwd=tmp_path,
         )
         found = lines_of(out)
+        assert (
+            found["keys"].startswith("warn")
+            and "CITYBOT_MEDIA_LINK_KEY_OLD to the" in found["keys"]
+        )
         assert found["sms"].startswith("FAIL")
         assert "20003" in found["sms"] and "TWILIO_AUTH_TOKEN" in found["sms"]
         assert status == 1

@@ -88,6 +88,12 @@ def _metric_names(expr: str) -> set[str]:
 async def test_rules_use_only_metrics_citybot_exports(tmp_path: Path) -> None:
     exported = _exported(await asyncio.to_thread(_scrape_worker, tmp_path))
     assert {"citybot_filing_alerts_total", "citybot_queue_oldest_seconds"} <= exported
+    # The worker's own CPU and memory, under the standard names (issue 16).
+    assert {
+        "process_cpu_seconds_total",
+        "process_resident_memory_bytes",
+        "process_start_time_seconds",
+    } <= exported
     document: dict[str, Any] = yaml.safe_load(RULES.read_text())
     rules = [rule for group in document["groups"] for rule in group["rules"]]
     assert len(rules) >= 10

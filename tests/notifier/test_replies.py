@@ -19,8 +19,9 @@ from channels.base import BaseChannel
 from channels.twilio_common import TwilioAccount
 from channels.twilio_sms import SmsChannel
 from channels.types import Button, OutboundMessage
+from notifier.message_trace import MessageTrace
 from notifier.replies import ReplySender, ReplyStream
-from notifier.reply_queue import GROUP, ReplyQueue, decode, encode
+from notifier.reply_queue import GROUP, QueuedReply, ReplyQueue, decode, encode
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 
 # The reply queue's commit Lua as a script of its own (the turn runs it inside its own).
@@ -54,6 +55,16 @@ def test_an_entry_keeps_every_field_of_every_message() -> None:
     assert decode(entry) == ("telegram", reply)
     assert decode(entry.decode()) == ("telegram", reply)
     assert encode([]) is None
+
+
+def test_an_entry_carries_the_trace_of_the_message_it_answers() -> None:
+    reply = [OutboundMessage(channel="sms", address="+27831230009", text="hi")]
+    trace = MessageTrace("sms", "5f0c2a9b41d7e3c8", 1767225600.25)
+    traced = QueuedReply.from_fields("1-0", {b"reply": encode(reply, trace) or b""})
+    assert traced.trace == trace and traced.messages == reply
+    # An entry queued by an older version (no trace) reads as before.
+    assert QueuedReply.from_fields("2-0", {b"reply": encode(reply) or b""}).trace is None
+    assert MessageTrace.from_json("sms", {"id": 7}) is None
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -128,6 +129,18 @@ async def test_metrics_count_messages_and_turns(client: TestClient[Any, Any]) ->
     assert 'citybot_turn_seconds_count{channel="webchat"} 2.0' in text
     assert 'citybot_messages_out_total{channel="webchat"}' in text
     assert "# TYPE citybot_turn_seconds histogram" in text
+
+
+async def test_metrics_show_the_process_cpu_and_memory(client: TestClient[Any, Any]) -> None:
+    text = await (await client.get("/metrics")).text()
+    values = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in text.splitlines()
+        if line.startswith("process_")
+    }
+    assert values["process_cpu_seconds_total"] > 0
+    assert values["process_resident_memory_bytes"] > 10_000_000  # a Python process, at least
+    assert abs(values["process_start_time_seconds"] - time.time()) < 24 * 3600
 
 
 async def test_unknown_paths_and_methods_answer_json(client: TestClient[Any, Any]) -> None:

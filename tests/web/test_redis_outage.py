@@ -9,6 +9,7 @@ what is sent.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -19,8 +20,10 @@ from sqlalchemy import func, select
 from yarl import URL
 
 from storage.models import HeldMessage, MessageLog
+from storage.redis import outage_of
 from tests.channels.signed import twilio_form
 from tests.e2e.city import City, SmsResident, running_city
+from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.twilio_api import FakeTwilio
 from tests.web.tcp_proxy import TcpProxy
 
@@ -101,3 +104,56 @@ async def test_sms_sent_while_redis_is_down_are_kept_and_answered_in_order(
 
 async def _answered(resident: SmsResident, turns: int) -> bool:
     return len(resident.received()) >= turns
+
+
+async def test_a_redis_that_is_down_is_logged_once_with_a_count_not_a_traceback_a_second(
+    tmp_path: Path, redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every reply stream (SMS, WhatsApp, Telegram), the lock renewals and the held messages
+    retry about once a second while Redis is away: one line when it goes, a count now and then
+    while it stays away, one line when it is back; never a traceback (issue 16)."""
+    target = URL(redis_url)
+    proxy = TcpProxy(target.host or "127.0.0.1", target.port or 6379)
+    await proxy.start()
+    proxied = str(target.with_port(proxy.port))
+    async with (
+        FakeTelegram() as telegram,
+        FakeTwilio() as twilio,
+        running_city(
+            tmp_path, telegram=telegram, twilio=twilio, env={"CITYBOT_REDIS_URL": proxied}
+        ) as city,
+    ):
+        redis = city.services.redis
+        assert redis is not None and len(city.services.replies.streams) == 3
+        outage = outage_of(redis)
+        outage.summary_seconds = 1.0  # a minute in production; the test cannot wait for that
+        resident = SmsResident(city, f"+2784{uuid.uuid4().int % 10**7:07d}")
+        await _sms(city, resident, "menu")
+        await _eventually(lambda: _answered(resident, 1), 10)
+
+        caplog.clear()
+        caplog.set_level(logging.WARNING)
+        await proxy.stop()
+        await _sms(city, resident, "pothole")  # held: counted with the rest
+        started = time.monotonic()
+        # Three streams failing about once a second each: well over a dozen failures.
+        await _eventually(lambda: _true(outage.failures >= 15), 30)
+        down_for = time.monotonic() - started
+        during = [r for r in caplog.records if r.name.startswith("citybot")]
+        await proxy.start()
+        await _eventually(lambda: _true(not outage.down), 30)
+
+    back = [r for r in caplog.records if r.getMessage() == "Redis is back"]
+    assert len(back) == 1 and back[0].failures >= 15  # type: ignore[attr-defined]
+    assert not [r for r in caplog.records if r.exc_info], "no traceback for a Redis that is away"
+    went = [r for r in during if r.getMessage().startswith("Redis unavailable")]
+    assert len(went) == 1, [r.getMessage() for r in during]
+    summaries = [r for r in during if r.getMessage() == "Redis still unavailable"]
+    assert len(summaries) <= down_for / outage.summary_seconds + 1
+    # Nothing else repeats while it is down (pacing alone says so once, as it falls back).
+    others = [r for r in during if r not in went and r not in summaries]
+    assert len(others) <= 2, [r.getMessage() for r in others]
+
+
+async def _true(value: bool) -> bool:
+    return value
