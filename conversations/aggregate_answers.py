@@ -23,7 +23,7 @@ from conversations.turn_context import Turn
 from forms_runtime.effects import Contribute
 from storage.models import AggregateAnswer, Submission
 
-__all__ = ["REPORT_KEY", "forget_report", "keep_contributions", "remember_report"]
+__all__ = ["INSERT_ANSWER", "REPORT_KEY", "forget_report", "keep_contributions", "remember_report"]
 
 # The envelope entry naming the report whose optional questions are open.
 REPORT_KEY = "answers_for"
@@ -32,7 +32,7 @@ _answers = cast(Table, AggregateAnswer.__table__)
 # The report's id is looked up by its reference in the same statement: the reference is what
 # the envelope keeps (the id is the database's business), and a report erased meanwhile simply
 # gets no row.
-_INSERT = insert(_answers).from_select(
+INSERT_ANSWER = insert(_answers).from_select(
     ["submission_id", "resident_id", "form_id", "step_id", "value", "special", "created_at"],
     select(
         Submission.id,
@@ -64,7 +64,7 @@ def keep_contributions(turn: Turn) -> None:
     if not isinstance(reference, str):
         return  # no report to count them with: nothing is kept
     for effect in given:
-        turn.write(_INSERT, _row(turn, reference, effect))
+        turn.write(INSERT_ANSWER, _row(turn, reference, effect))
 
 
 def _row(turn: Turn, reference: str, effect: Contribute) -> dict[str, Any]:

@@ -8,8 +8,12 @@ import json
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from conversations.aggregate_answers import _INSERT as INSERT_ANSWER
+from conversations.aggregate_answers import INSERT_ANSWER
 from conversations.turn_context import run_writes
+from forms_runtime.effects import Inbound
+from forms_runtime.engine import start, step
+from forms_runtime.loader import standard_forms
+from staff.support_context import form_answers
 from staff.transport_reliability import transport_reliability
 from storage.models import Resident, Submission
 from tests.pothole_report import pothole_submission
@@ -106,3 +110,21 @@ async def test_figures_by_area_type_gender_and_disability(
     assert _row(figures, "gender", "not_stated")["reports"] == 15
     text = json.dumps(figures)
     assert "CT-" not in text and "resident" not in text
+
+
+def test_an_agent_sees_the_report_but_never_the_optional_answers() -> None:
+    # A resident asks for a person while the optional questions are open: the agent's context
+    # shows the report's answers, not gender or disability.
+    form = standard_forms()["transport_reliability"]
+    state, _ = start(form, "en")
+    for text in ("myciti", "t1", "Site C Khayelitsha", "late", "20", "today", "send", "woman"):
+        state, _ = step(form, state, Inbound(text=text))
+    state, _ = step(form, state, Inbound(text="yes"))
+    state, _ = step(form, state, Inbound(text="yes, I have a disability"))
+    assert {"gender", "disability"} <= set(state["answers"])
+    state = dict(state, at="disability")  # as if asked for a person before the last answer
+    shown = form_answers({form.id: form}, {"form": state})
+    assert shown is not None
+    steps = {a["step"] for a in shown.answers}
+    assert "problem" in steps and "route_myciti" in steps
+    assert not steps & {"gender", "disability"}
