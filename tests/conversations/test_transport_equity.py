@@ -4,14 +4,20 @@ DELETE MY DATA."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from bot.bootstrap import turn_loop_on
+from channels.types import InboundKind, InboundMessage
+from conversations.turn import TurnResult
 from forms_runtime.effects import Ask
 from storage.models import AggregateAnswer, MessageLog, Submission
 from tests.conversations.conftest import Harness
+from tests.conversations.stores import redis_client
+from tests.storage.databases import postgres_database, redis_url_or_skip
 
 
 @pytest.fixture
@@ -97,3 +103,53 @@ async def test_declining_keeps_nothing_and_erasure_removes_what_was_kept(h: Harn
         left = (await session.execute(select(func.count()).select_from(AggregateAnswer))).scalar()
         reports = (await session.execute(select(func.count()).select_from(Submission))).scalar()
     assert left == 0 and reports == 1
+
+
+async def test_on_postgresql_and_redis_the_answers_are_kept_with_the_report() -> None:
+    # Scale-out: state in Redis, the report and the answers' rows group committed in SQL.
+    async with postgres_database() as url, redis_client() as (_client, prefix):
+        loop = turn_loop_on(url, redis_url_or_skip(), rate_burst=100, redis_prefix=prefix)
+        address = uuid.uuid4().hex
+        try:
+
+            async def say(text: str | None = None, **kwargs: object) -> TurnResult:
+                message = InboundMessage(
+                    "webchat",
+                    address,
+                    uuid.uuid4().hex,
+                    text=text,
+                    **kwargs,  # type: ignore[arg-type]
+                )
+                return await loop.handle(message)
+
+            await say("menu")
+            await say(option_id="transport_reliability", kind=InboundKind.BUTTON)
+            for text in ("metrorail", "central line", "Site C Khayelitsha", "did not come"):
+                await say(text)
+            await say("yesterday")
+            sent = await say("send")
+            assert sent.reference is not None
+            await say("man")
+            await say("skip")  # no consent asked for: the disability question passes by
+            await loop.flush()
+            async with loop.sessionmaker() as session:
+                rows = (
+                    await session.execute(
+                        select(
+                            Submission.reference, AggregateAnswer.step_id, AggregateAnswer.value
+                        ).join(Submission, Submission.id == AggregateAnswer.submission_id)
+                    )
+                ).all()
+                logged = (
+                    await session.execute(
+                        select(MessageLog.text)
+                        .where(MessageLog.direction == "in", MessageLog.address == address)
+                        .order_by(MessageLog.id.desc())
+                        .limit(2)
+                    )
+                ).scalars()
+                logged_texts = list(logged)
+            assert [tuple(r) for r in rows] == [(sent.reference, "gender", "man")]
+            assert logged_texts == [None, None]
+        finally:
+            await loop.close()
