@@ -462,6 +462,11 @@ def _stale(form: Form, state: FormState) -> tuple[FormState, list[Effect]] | Non
     ):
         return None
     locale = normalise_locale(state.get("locale") if isinstance(state.get("locale"), str) else None)
+    if state.get("after") is True:
+        # The report was sent before the form changed: starting it again would ask for a
+        # second one. The optional questions end instead.
+        text = N_("Your report was already sent. There are no more questions.")
+        return {**state, "at": DONE}, [Notice(tr(locale, text))]
     fresh, effects = start(form, locale, skip_personal=bool(state.get("skip_personal")))
     notice = Notice(
         tr(locale, N_("This form has changed since you started, so we are starting it again."))

@@ -134,3 +134,14 @@ def test_the_loader_refuses_a_special_step_without_its_safeguards(
     with pytest.raises(FormError) as caught:
         parse_form(_FORM.replace(old, new, 1), "survey.yaml")
     assert any(message in p.message for p in caught.value.problems)
+
+
+def test_a_changed_form_ends_the_optional_questions_rather_than_asking_for_a_second_report() -> (
+    None
+):
+    form = _survey()
+    state, _ = _through_review(form)
+    newer = parse_form(_FORM.replace("version: 1", "version: 2"), "survey.yaml")
+    state, effects = _say(newer, state, "woman")
+    assert state["at"] == "done"
+    assert not any(isinstance(e, Submit | Contribute | Ask) for e in effects)
