@@ -38,7 +38,7 @@ from channels.ussd import USSD, UssdChannel
 from channels.webchat import WebChatChannel
 from city.filer import Filer, FilerSettings
 from city.media_links import MediaLinks
-from city.open311.client import Open311Backend
+from city.open311.client import CityBackend, Open311Backend
 from city.open311.errors import Open311Error
 from city.open311.server import PREFIX as OPEN311_PREFIX
 from city.status_poller import PollerSettings, StatusPoller
@@ -131,6 +131,7 @@ def _wire(
         api_key=settings.open311_key,
         jurisdiction_id=settings.open311_jurisdiction_id,
     )
+    operators = service_backends(settings)
     reply_queue = ReplyQueue(REDIS_PREFIX) if redis is not None else None
 
     def count_sent(channel: str, count: int) -> None:
@@ -195,12 +196,14 @@ def _wire(
             registry=metrics.registry,
             media_links=media_links,
             on_filed=queue_filed,
+            service_backends=operators,
         ),
         status_poller=StatusPoller(
             sessions,
             city,
             settings=PollerSettings(interval_seconds=settings.status_poll_seconds),
             gazetteer=default_gazetteer(),
+            service_backends=operators,
         ),
         status_notices=StatusNotices(sessions, quiet_hours=quiet),
         dispatcher=NotificationDispatcher(
@@ -424,6 +427,23 @@ def turn_loop_on(database_url: str, redis_url: str | None = None, **options: Any
     return build_turn_loop(sessions, redis=redis, close_pools=True, **options)
 
 
+def service_backends(settings: Settings) -> dict[str, CityBackend]:
+    """The second back end of each service that has one (``OPEN311_SERVICE_ENDPOINTS``: a
+    transport operator's Open311 endpoint), sharing a client where services share an endpoint."""
+    by_endpoint: dict[str, Open311Backend] = {}
+    backends: dict[str, CityBackend] = {}
+    for code, endpoint in settings.open311_service_endpoints.items():
+        key = settings.open311_service_api_keys.get(code)
+        backend = by_endpoint.get(f"{endpoint} {key}")
+        if backend is None:
+            backend = Open311Backend(
+                endpoint, api_key=key, jurisdiction_id=settings.open311_jurisdiction_id
+            )
+            by_endpoint[f"{endpoint} {key}"] = backend
+        backends[code] = backend
+    return backends
+
+
 def builtin_open311_endpoint(settings: Settings) -> str:
     """Where the built-in GeoReport v2 server answers: under the public URL, which every
     process of a deployment shares (``OPEN311_ENDPOINT`` names another address, such as a
@@ -481,6 +501,9 @@ async def close_services(services: Services) -> None:
             await channel.close()
     with contextlib.suppress(Exception):
         await services.city.close()
+    for operator in {id(b): b for b in services.filer.service_backends.values()}.values():
+        with contextlib.suppress(Exception):
+            await operator.close()
     with contextlib.suppress(Exception):
         await services.media_fetchers.close()
     with contextlib.suppress(Exception):

@@ -115,6 +115,10 @@ class Settings:
     # The built-in server's public answers carry descriptions, typed addresses and photo links
     # (off: those may name a resident or show their home; the api_key holder sees them anyway).
     open311_public_details: bool = False
+    # A second back end per service (a transport operator's Open311 endpoint): service code ->
+    # endpoint, and its api_key; other services go to the city's (``OPEN311_ENDPOINT``).
+    open311_service_endpoints: Mapping[str, str] = field(default_factory=dict)
+    open311_service_api_keys: Mapping[str, str] = field(default_factory=dict)
 
     # Signs the web chat session cookie. Unset: generated once and kept next to the SQLite file,
     # so a restart keeps residents' sessions (see ``from_env``).
@@ -270,6 +274,15 @@ class Settings:
             open311_jurisdiction_id=text("OPEN311_JURISDICTION_ID"),
             open311_public_details=(text("OPEN311_PUBLIC_DETAILS") or "").lower()
             in ("1", "true", "yes", "on"),
+            open311_service_endpoints={
+                code: str(_web_url(f"OPEN311_SERVICE_ENDPOINTS ({code})", url))
+                for code, url in _by_service(
+                    "OPEN311_SERVICE_ENDPOINTS", text("OPEN311_SERVICE_ENDPOINTS")
+                ).items()
+            },
+            open311_service_api_keys=_by_service(
+                "OPEN311_SERVICE_API_KEYS", text("OPEN311_SERVICE_API_KEYS")
+            ),
             session_secret=text("CITYBOT_SESSION_SECRET") or _stored_secret(database_url),
             session_secrets_old=_old_keys(env, "CITYBOT_SESSION_SECRET"),
             media_link_key=_media_link_key(text),
@@ -472,6 +485,22 @@ def _redis_url(raw: str | None) -> str | None:
             f"e.g. redis://{raw.split('://')[-1]}, got {_hide_password(raw)!r}"
         )
     return raw
+
+
+def _by_service(name: str, raw: str | None) -> dict[str, str]:
+    """``"TRANSPORT-RELIABILITY=https://...,OTHER=..."``: a value per service code."""
+    found: dict[str, str] = {}
+    for part in (raw or "").split(","):
+        if not part.strip():
+            continue
+        code, sep, value = part.partition("=")
+        if not sep or not code.strip() or not value.strip():
+            raise ConfigError(
+                f"{name} must be SERVICE_CODE=value pairs separated by commas, e.g. "
+                f"TRANSPORT-RELIABILITY=https://open311.operator.example/v2, got {part.strip()!r}"
+            )
+        found[code.strip()] = value.strip()
+    return found
 
 
 def _web_url(name: str, raw: str | None) -> str | None:

@@ -119,6 +119,7 @@ class Filer:
         rng: random.Random | None = None,
         media_links: MediaLinks | None = None,
         on_filed: OnFiled | None = None,
+        service_backends: Mapping[str, CityBackend] | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         # Runs in the transaction that marks a report filed (the resident's notice goes there).
@@ -126,6 +127,9 @@ class Filer:
         # Photos go to the city as signed links to our media proxy (``/media/<token>``).
         self.media_links = media_links
         self.backend = backend
+        # A second back end per service code (a transport operator's own Open311 endpoint);
+        # every other service is filed with ``backend``, the city's.
+        self.service_backends = dict(service_backends or {})
         self.forms = dict(forms)
         self.settings = settings or FilerSettings()
         self.clock = clock
@@ -217,9 +221,8 @@ class Filer:
     async def _definition(self, service_code: str) -> ServiceDefinition | None:
         if service_code not in self._definitions:
             try:
-                self._definitions[service_code] = await self.backend.service_definition(
-                    service_code
-                )
+                backend = self.backend_for(service_code)
+                self._definitions[service_code] = await backend.service_definition(service_code)
             except RequestNotFound:
                 self._definitions[service_code] = None
         return self._definitions[service_code]
@@ -245,10 +248,15 @@ class Filer:
             return None
         return lambda step_id: links.url_for(claim.submission_id, step_id)
 
+    def backend_for(self, service_code: str) -> CityBackend:
+        """Where reports of ``service_code`` are filed: its own back end, else the city's."""
+        return self.service_backends.get(service_code, self.backend)
+
     async def _attempt(self, claim: _Claim) -> _Outcome:
+        backend = self.backend_for(claim.service_code)
         try:
             if claim.token:
-                found_id = await self.backend.request_id_from_token(claim.token)
+                found_id = await backend.request_id_from_token(claim.token)
                 if found_id:
                     return _Outcome("found", "id given for the token", found_id)
                 return _Outcome(
@@ -257,12 +265,10 @@ class Filer:
             if claim.number > 1:
                 # An earlier try may have landed although its answer was lost: look first.
                 since = claim.created_at - timedelta(hours=1)
-                found = await self.backend.find_by_reference(
-                    claim.reference, claim.service_code, since
-                )
+                found = await backend.find_by_reference(claim.reference, claim.service_code, since)
                 if found is not None:
                     return _Outcome("found", "already on the back end", found.service_request_id)
-            result = await self.backend.submit(await self._draft(claim))
+            result = await backend.submit(await self._draft(claim))
         except ApiKeyRefused as exc:
             return _Outcome("retry", str(exc))
         except BackendRejected as exc:

@@ -23,7 +23,7 @@ Example::
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -67,9 +67,12 @@ class StatusPoller:
         settings: PollerSettings | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         gazetteer: Gazetteer | None = None,
+        service_backends: Mapping[str, CityBackend] | None = None,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.backend = backend
+        # Requests of these services were filed with their own back end: asked there.
+        self.service_backends = dict(service_backends or {})
         self.settings = settings or PollerSettings()
         self.clock = clock
         # Places requests at the city's coordinates where the city returns them (None: never).
@@ -89,7 +92,12 @@ class StatusPoller:
             async with self.sessionmaker() as session:
                 page = (
                     await session.execute(
-                        select(Submission.id, Submission.service_request_id, Submission.precision)
+                        select(
+                            Submission.id,
+                            Submission.service_request_id,
+                            Submission.precision,
+                            Submission.service_code,
+                        )
                         .where(
                             Submission.status == "filed",
                             Submission.service_request_id.is_not(None),
@@ -103,9 +111,18 @@ class StatusPoller:
                 return PollReport(requests, changes)
             after = page[-1][0]
             requests += len(page)
-            found = await self.backend.status([str(ident) for _, ident, _ in page])
-            coarse = {sid for sid, _, precision in page if needs_city_point(precision)}
-            changes += await self._record({sid: str(rid) for sid, rid, _ in page}, found, coarse)
+            # Each back end is asked about its own requests, and its answers recorded apart: two
+            # back ends may use the same ids.
+            by_backend: dict[int, tuple[CityBackend, list[Any]]] = {}
+            for row in page:
+                backend = self.service_backends.get(row[3], self.backend)
+                by_backend.setdefault(id(backend), (backend, []))[1].append(row)
+            for backend, rows in by_backend.values():
+                found = await backend.status([str(ident) for _, ident, _, _ in rows])
+                coarse = {sid for sid, _, precision, _ in rows if needs_city_point(precision)}
+                changes += await self._record(
+                    {sid: str(rid) for sid, rid, _, _ in rows}, found, coarse
+                )
 
     async def _record(
         self, page: dict[int, str], found: list[ServiceRequest], coarse: set[int] | None = None

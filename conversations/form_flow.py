@@ -19,11 +19,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from channels.types import InboundMessage
+from conversations.aggregate_answers import forget_report, keep_contributions
 from conversations.consent import ask_consent, needs_consent, skips_personal_steps
 from conversations.picker import MENU_OPTION, ServicePicker
 from conversations.turn_context import Turn
 from forms_runtime import engine
-from forms_runtime.effects import Ask, Cancelled, Inbound, InputKind, OptionView, Submit
+from forms_runtime.effects import Ask, Cancelled, Inbound, InputKind, OptionView
 from forms_runtime.gazetteer import Gazetteer
 from forms_runtime.i18n import LOCALES, N_, tr
 from forms_runtime.model import Form
@@ -150,6 +151,9 @@ class FormFlow:
             self.offer_resume(turn)
             return
         message = turn.message
+        at = state.get("at")
+        if any(s.id == at for s in form.aggregate_steps):
+            turn.withhold_text = True
         inbound = Inbound(
             # A shared contact (Telegram's "Share my number") answers a phone question.
             text=message.text if message.text is not None else message.contact_phone,
@@ -162,11 +166,13 @@ class FormFlow:
         switched = new_state.get("locale")
         if switched != turn.profile.locale and switched in LOCALES:
             turn.profile.locale = str(switched)  # switched with the form's own words
-        done = new_state.get("at") == "done" or any(
-            isinstance(e, Submit | Cancelled) for e in effects
-        )
+        # A report sent may be followed by optional questions: the form stays open for them.
+        done = new_state.get("at") == "done" or any(isinstance(e, Cancelled) for e in effects)
         turn.envelope["form"] = None if done else new_state
         turn.say(*effects)
+        keep_contributions(turn)
+        if done:
+            forget_report(turn)
 
     # --- after a long break ----------------------------------------------------------------------
 

@@ -160,7 +160,10 @@ class Router:
         await self._held_for_incident(turn, said)
 
     async def _offer_news_after_report(self, turn: Turn, said: int) -> None:
-        """A report just made somewhere the resident does not follow: news for that area?"""
+        """A report just made somewhere the resident does not follow: news for that area?
+        Not while the report's optional questions are still to come: one question at a time."""
+        if turn.envelope.get("form") is not None:
+            return
         for effect in turn.effects[said:]:
             if isinstance(effect, Submit):
                 place = location_of(effect, self.forms.get(effect.form_id))

@@ -52,6 +52,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from channels.types import InboundMessage
+from conversations.aggregate_answers import remember_report
 from conversations.commands import bypasses_rate_limit
 from conversations.data_export import DataExport
 from conversations.dedupe import BaseDedupe, SqlDedupe, mark_processed_in
@@ -513,6 +514,9 @@ class TurnLoop:
                 effects.append(effect)
                 continue
             turn.reference = reference = next(told)
+            if turn.envelope.get("form") is not None:
+                # Optional questions follow the report: their answers are counted with it.
+                remember_report(turn, reference)
             text = N_("{confirmation} Your reference is {reference}.")
             said = tr(effect.locale, text, confirmation=effect.confirmation, reference=reference)
             effects.append(Notice(said))
@@ -537,6 +541,8 @@ class TurnLoop:
         turn.envelope["locale"] = profile.locale
         turn.envelope["touched"] = now.isoformat()
         rows = [inbound_row(message, profile.id, now)]
+        if turn.withhold_text:
+            rows[0]["text"] = None
         if turn.effects:
             rows.append(outbound_row(message, profile.id, turn.effects, now, late=turn.late))
         if turn.forget_resident:

@@ -97,6 +97,9 @@ class Turn:
     late: bool = False
     # Without Redis: the row the reply was committed in (``TurnLoop._keep_reply``).
     pending_reply: int | None = None
+    # The message answers an optional, counted-only question (gender, disability): its words
+    # are not kept in the message log, where staff could read them per resident.
+    withhold_text: bool = False
     # Writes that need no result, committed with the turn (see ``write``).
     writes: list[Write] = field(default_factory=list)
     _session: AsyncSession | None = None

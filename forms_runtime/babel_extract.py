@@ -25,7 +25,7 @@ __all__ = ["FORM_TEXT_FIELDS", "OPTION_TEXT_FIELDS", "STEP_TEXT_FIELDS", "extrac
 
 # The translatable fields at each level of a form (docs/forms.md, "Text rules").
 FORM_TEXT_FIELDS: tuple[str, ...] = ("title", "description", "confirmation")
-STEP_TEXT_FIELDS: tuple[str, ...] = ("prompt", "hint", "label", "purpose")
+STEP_TEXT_FIELDS: tuple[str, ...] = ("prompt", "hint", "label", "purpose", "consent")
 OPTION_TEXT_FIELDS: tuple[str, ...] = ("label",)
 
 # (lineno, funcname, message, comments): the tuple babel expects from an extractor.
@@ -72,7 +72,7 @@ def _form(root: yaml.MappingNode) -> Iterator[Extracted]:
         where = f"form {form_id}, step {_scalar(step.get('id')) or '?'}"
         for name in STEP_TEXT_FIELDS:
             note = f"{where}: {name}"
-            if name == "prompt":
+            if name in ("prompt", "consent"):
                 note += " (must fit one SMS)"
             yield from _text(step.get(name), note)
         yield from _handoff(step.get("handoff"), where)

@@ -19,6 +19,7 @@ from typing import Any
 __all__ = [
     "Ask",
     "Cancelled",
+    "Contribute",
     "Effect",
     "GeoPoint",
     "Handoff",
@@ -144,6 +145,19 @@ class Submit:
 
 
 @dataclass(frozen=True, slots=True)
+class Contribute:
+    """One answer to an optional question asked after the report (an ``aggregate_only`` step):
+    the conversation layer stores it apart from the report, linked to it only so figures can be
+    counted, and never shows it to anyone per resident. ``special`` when it is special personal
+    information, answered after its own consent question."""
+
+    form_id: str
+    step_id: str
+    value: Any
+    special: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Cancelled:
     message: str
 
@@ -162,4 +176,4 @@ class Handoff:
     reason: str
 
 
-Effect = Ask | Reject | Notice | Review | Submit | Cancelled | Handoff
+Effect = Ask | Reject | Notice | Review | Submit | Contribute | Cancelled | Handoff

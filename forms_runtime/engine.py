@@ -16,6 +16,11 @@ State keys: ``form``, ``version``, ``locale``, ``at`` (a step id, ``"review"`` o
 ``pending`` (place candidates awaiting a pick, or a suburb awaiting its street), ``misses`` (unknown place attempts),
 ``reviewing`` (answering a question from the review screen) and ``skip_personal`` (the resident
 declined consent: personal steps are not asked).
+
+After the report is sent, a form with ``aggregate_only`` steps goes on with them (``after``
+is true): optional questions, each answer a ``Contribute`` effect stored apart from the report.
+A ``sensitive: special`` step is asked only after its own consent question has been answered
+yes (``consented`` holds the ids of such steps; a no or a skip passes the step by).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from forms_runtime import answers as answer_kinds
 from forms_runtime.effects import (
     Ask,
     Cancelled,
+    Contribute,
     Effect,
     Handoff,
     Inbound,
@@ -124,6 +130,8 @@ def step(
     if state["at"] == REVIEW:
         return _review_answer(form, state, inbound)
     at, current = _step_at(form, state["at"])
+    if current.special and current.id not in state.get("consented", []):
+        return _consent_answer(form, state, at, current, inbound)
     outcome = answer_kinds.understand(
         current,
         inbound,
@@ -137,6 +145,9 @@ def step(
         state["answers"][current.id] = outcome.value
         state.pop("pending", None)
         state.pop("misses", None)
+        if current.aggregate_only:
+            given = Contribute(form.id, current.id, outcome.value, special=current.special)
+            return _advance(form, state, after=at, effects=[given])
         needs_person = _handoff(form, current, state)
         return _advance(form, state, after=at, effects=[needs_person] if needs_person else [])
     if isinstance(outcome, answer_kinds.NeedsPick):
@@ -152,13 +163,17 @@ def step(
 
 
 def applicable_steps(form: Form, state: FormState) -> list[Step]:
-    """The steps that apply given the answers so far (``when`` holds, consent allows)."""
+    """The steps that apply given the answers so far (``when`` holds, consent allows): those
+    of the report, or after it is sent, the optional questions that follow it."""
     answers = state.get("answers", {})
     skip_personal = bool(state.get("skip_personal"))
+    after = bool(state.get("after"))
     return [
         s
         for s, when in _plan(form).gates
-        if not (skip_personal and s.personal) and (when is None or when(answers))
+        if s.aggregate_only == after
+        and not (skip_personal and s.personal)
+        and (when is None or when(answers))
     ]
 
 
@@ -215,6 +230,8 @@ def _advance(
 ) -> tuple[FormState, list[Effect]]:
     answers = state["answers"]
     skip_personal = bool(state.get("skip_personal"))
+    # The report's steps, or once it is sent the optional questions after it: never a mix.
+    phase = bool(state.get("after"))
     nxt: Step | None = None
     gates = _plan(form).gates
     if state.pop("reviewing", False):
@@ -222,6 +239,7 @@ def _advance(
         for s, when in gates:
             if (
                 s.id not in answers
+                and s.aggregate_only == phase
                 and not (skip_personal and s.personal)
                 and (when is None or when(answers))
             ):
@@ -230,12 +248,20 @@ def _advance(
                 break
     else:
         for s, when in gates[after + 1 :]:
-            if not (skip_personal and s.personal) and (when is None or when(answers)):
+            if (
+                s.aggregate_only == phase
+                and not (skip_personal and s.personal)
+                and (when is None or when(answers))
+            ):
                 nxt = s
                 break
     if nxt is not None:
         state["at"] = nxt.id
         return state, _ask_current(form, state, effects)
+    if phase:
+        state["at"] = DONE
+        effects.append(Notice(tr(state["locale"], N_("Thank you for answering."))))
+        return state, effects
     if form.review:
         state["at"] = REVIEW
         effects.append(_review(form, state))
@@ -248,6 +274,8 @@ def _navigate(
 ) -> tuple[FormState, list[Effect]] | None:
     locale = state["locale"]
     kind = nav.kind
+    if state.get("after") and kind not in ("language", "skip"):
+        return _navigate_after(form, state, kind)
     if kind == "language" and nav.locale in LOCALES:
         state["locale"] = nav.locale
         notice = Notice(
@@ -284,6 +312,43 @@ def _navigate(
     if kind == "send" and state["at"] == REVIEW:
         return _submit(form, state, [])
     return None
+
+
+def _navigate_after(form: Form, state: FormState, kind: str) -> tuple[FormState, list[Effect]]:
+    """The report is sent: cancel ends the optional questions (nothing more is kept); going
+    back or changing the report is no longer possible, so the question is asked again."""
+    locale = state["locale"]
+    if kind == "cancel":
+        state["at"] = DONE
+        text = N_("Your report was already sent. There are no more questions.")
+        return state, [Notice(tr(locale, text))]
+    text = N_("Your report was already sent. Reply {skip} to leave out this optional question.")
+    notice = Notice(tr(locale, text, skip=_word(locale, "skip")))
+    return state, _ask_current(form, state, [notice])
+
+
+def _word(locale: str, kind: str) -> str:
+    """A navigation word as the resident's language says it, for the texts that teach it."""
+    return NAVIGATION_WORDS.get(locale, NAVIGATION_WORDS["en"])[kind].upper()
+
+
+def _consent_answer(
+    form: Form, state: FormState, at: int, current: Step, inbound: Inbound
+) -> tuple[FormState, list[Effect]]:
+    """The answer to a special step's own consent question: yes asks the step, no passes it by
+    (nothing is kept, not even that the resident said no)."""
+    agreed = inbound.option_id if inbound.option_id in ("yes", "no") else None
+    if agreed is None and inbound.text is not None:
+        said = answer_kinds.parse_yes_no(inbound.text)
+        agreed = None if said is None else ("yes" if said else "no")
+    if agreed == "yes":
+        state["consented"] = [*state.get("consented", []), current.id]
+        return state, _ask_current(form, state, [])
+    if agreed == "no":
+        state["answers"][current.id] = None
+        return _advance(form, state, after=at, effects=[])
+    msg = tr(state["locale"], N_("Reply YES or NO."))
+    return state, _ask_current(form, state, [Reject(msg)])
 
 
 def _go_back(form: Form, state: FormState) -> tuple[FormState, list[Effect]]:
@@ -375,7 +440,17 @@ def _submit(form: Form, state: FormState, effects: list[Effect]) -> tuple[FormSt
             confirmation=tr(locale, form.confirmation),
         )
     )
-    return state, effects
+    follow_up = dict(state, after=True)
+    if not applicable_steps(form, follow_up):
+        return state, effects
+    # The report is stored whatever comes next; the optional questions follow it, said to be
+    # optional before the first one.
+    intro = N_(
+        "Your report is complete. A few optional questions follow; they help the city see who "
+        "is affected. Reply {skip} to any of them."
+    )
+    effects.append(Notice(tr(locale, intro, skip=_word(locale, "skip"))))
+    return _advance(form, follow_up, after=-1, effects=effects)
 
 
 def _stale(form: Form, state: FormState) -> tuple[FormState, list[Effect]] | None:
@@ -387,6 +462,11 @@ def _stale(form: Form, state: FormState) -> tuple[FormState, list[Effect]] | Non
     ):
         return None
     locale = normalise_locale(state.get("locale") if isinstance(state.get("locale"), str) else None)
+    if state.get("after") is True:
+        # The report was sent before the form changed: starting it again would ask for a
+        # second one. The optional questions end instead.
+        text = N_("Your report was already sent. There are no more questions.")
+        return {**state, "at": DONE}, [Notice(tr(locale, text))]
     fresh, effects = start(form, locale, skip_personal=bool(state.get("skip_personal")))
     notice = Notice(
         tr(locale, N_("This form has changed since you started, so we are starting it again."))
@@ -427,6 +507,9 @@ def _ask_current(form: Form, state: FormState, effects: list[Effect]) -> list[Ef
     if at == DONE:
         return effects
     _, current = _step_at(form, at)
+    if current.special and current.consent and current.id not in state.get("consented", []):
+        effects.append(_consent_question(form, state, current))
+        return effects
     pending = state.get("pending")
     if pending:
         effects.append(_pick_question(current, state["locale"], answer_kinds.NeedsPick(pending)))
@@ -441,7 +524,7 @@ def _ask(form: Form, state: FormState, s: Step) -> Ask:
     ids = [x.id for x in steps]
     position = ids.index(s.id) + 1 if s.id in ids else 0
     hint = tr(locale, s.hint) if s.hint else None
-    if s.personal and s.purpose:
+    if (s.personal or s.aggregate_only) and s.purpose:
         why = tr(locale, N_("Why we ask: {purpose}"), purpose=tr(locale, s.purpose))
         hint = f"{hint}\n{why}" if hint else why
     return Ask(
@@ -452,6 +535,27 @@ def _ask(form: Form, state: FormState, s: Step) -> Ask:
         hint=hint,
         optional=not s.required,
         position=position,
+        total=len(steps),
+    )
+
+
+def _consent_question(form: Form, state: FormState, s: Step) -> Ask:
+    """A special step's own yes/no question, with its purpose, before the step itself."""
+    locale = state["locale"]
+    steps = applicable_steps(form, state)
+    ids = [x.id for x in steps]
+    why = tr(locale, N_("Why we ask: {purpose}"), purpose=tr(locale, s.purpose or ""))
+    return Ask(
+        step_id=s.id,
+        prompt=tr(locale, s.consent or ""),
+        kind=InputKind.YES_NO,
+        options=(
+            OptionView("yes", tr(locale, N_("Yes"))),
+            OptionView("no", tr(locale, N_("No"))),
+        ),
+        hint=why,
+        optional=True,
+        position=ids.index(s.id) + 1 if s.id in ids else 0,
         total=len(steps),
     )
 

@@ -59,6 +59,10 @@ RULES: dict[str, str] = {
     "unreachable-step": "every step can be asked: its `when` can come true",
     "personal-without-purpose": "a personal step says why the city needs it",
     "personal-not-marked": "name, phone and email steps are marked `personal`",
+    "special-without-safeguards": (
+        "a `sensitive: special` step has a `purpose`, its own `consent` question and "
+        "`aggregate_only: true`; an `aggregate_only` step is optional and has a `purpose`"
+    ),
     "missing-translation": "every text has a translation in every configured locale",
     "missing-keywords": "the service picker has keywords in every configured locale",
     "sms-prompt-too-long": "a prompt fits one SMS segment in every locale",
@@ -90,7 +94,7 @@ _MAX_OPTIONS = 9
 # Texts a resident reads as instructions or messages; option labels and titles are names of
 # things, where "Billing error" is a fair label.
 _STYLE_KINDS = frozenset(
-    {"prompt", "hint", "pattern_message", "purpose", "confirmation", "handoff"}
+    {"prompt", "hint", "pattern_message", "purpose", "consent", "confirmation", "handoff"}
 )
 _STYLE_WORDS = re.compile(r"\b(invalid|please|sorry|error|wrong)\b", re.IGNORECASE)
 _STYLE_HINTS = {
@@ -121,7 +125,7 @@ def _form_texts(form: Form, lines: SourceLines) -> Iterator[_Text]:
     for i, step in enumerate(form.steps):
         at: tuple[str | int, ...] = ("steps", i)
         where = f"step `{step.id}`"
-        for kind in ("prompt", "hint", "label", "purpose"):
+        for kind in ("prompt", "hint", "label", "purpose", "consent"):
             value = getattr(step, kind)
             if value is not None:
                 yield _Text(kind, f"{where} {kind}", lines.get((*at, kind), step.line), value)
@@ -246,6 +250,8 @@ class _FormLinter:
     def sms_length(self, step: Step, index: int) -> None:
         for kind, rule, severity in (
             ("prompt", "sms-prompt-too-long", ERROR),
+            # A special step's consent question is asked on its own, like a prompt.
+            ("consent", "sms-prompt-too-long", ERROR),
             ("hint", "sms-hint-too-long", WARNING),
         ):
             source = getattr(step, kind)

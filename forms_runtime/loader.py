@@ -33,7 +33,7 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 import yaml
 
 from forms_runtime.expressions import ConditionError, parse_condition
-from forms_runtime.model import Form, Handoff, Option, Step, StepType, Validation
+from forms_runtime.model import SPECIAL, Form, Handoff, Option, Step, StepType, Validation
 
 __all__ = [
     "FormError",
@@ -136,6 +136,9 @@ _STEP_KEYS = (
     "personal",
     "purpose",
     "handoff",
+    "aggregate_only",
+    "sensitive",
+    "consent",
 )
 _OPTION_KEYS = ("id", "label", "synonyms", "group", "handoff")
 _TEXT_TYPES = (StepType.TEXT, StepType.LONG_TEXT, StepType.NAME)
@@ -460,6 +463,10 @@ class _Builder:
         if when is not None:
             self.attempt(None, self.condition, fields["when"], when, where, step_id)
         required = self.optional(fields, "required", self.boolean, where)
+        aggregate_only = self.optional(fields, "aggregate_only", self.boolean, where) or False
+        sensitive = self.optional(fields, "sensitive", self.text, where)
+        consent = self.optional(fields, "consent", self.text, where)
+        self.safeguards(node, fields, where, aggregate_only, sensitive, required)
         handoff = None
         if "handoff" in fields:
             handoff = self.attempt(
@@ -478,6 +485,9 @@ class _Builder:
             purpose=purpose,
             label=self.optional(fields, "label", self.text, where),
             handoff=handoff,
+            aggregate_only=aggregate_only,
+            sensitive=sensitive,
+            consent=consent,
             line=_line(node),
         )
         if step_id:
@@ -485,6 +495,69 @@ class _Builder:
         if len(self.problems) > before:
             raise _Abandoned
         return step
+
+    def safeguards(
+        self,
+        node: yaml.Node,
+        fields: dict[str, yaml.Node],
+        where: str,
+        aggregate_only: bool,
+        sensitive: str | None,
+        required: bool | None,
+    ) -> None:
+        """Special personal information (POPIA s26: disability, health...) is asked only with
+        a stated purpose, its own consent question, and only ever counted; an answer that is
+        only counted is asked after the report, as an optional question."""
+        if sensitive is not None and sensitive != SPECIAL:
+            self.report(
+                fields["sensitive"],
+                f"{where} `sensitive` is `{sensitive}`",
+                "the one level is `sensitive: special`; leave it out for other answers",
+            )
+            return
+        if sensitive == SPECIAL:
+            missing = [
+                key
+                for key, present in (
+                    ("purpose", "purpose" in fields),
+                    ("consent", "consent" in fields),
+                    ("aggregate_only: true", aggregate_only),
+                )
+                if not present
+            ]
+            if missing:
+                self.report(
+                    node,
+                    f"{where} is special personal information without "
+                    + ", ".join(f"`{m}`" for m in missing),
+                    "a `sensitive: special` step needs `purpose:` (why the city asks), "
+                    "`consent:` (its own yes/no question) and `aggregate_only: true`",
+                    rule="special-without-safeguards",
+                )
+        elif "consent" in fields:
+            self.report(
+                fields["consent"],
+                f"{where} has a `consent` question but is not `sensitive: special`",
+                "add `sensitive: special`, or leave `consent` out",
+                rule="special-without-safeguards",
+            )
+        if aggregate_only:
+            lacks = [
+                key
+                for key, present in (
+                    ("required: false", required is False),
+                    ("purpose", "purpose" in fields),
+                )
+                if not present
+            ]
+            if lacks:
+                self.report(
+                    node,
+                    f"{where} is `aggregate_only` without " + ", ".join(f"`{k}`" for k in lacks),
+                    "an answer that is only counted is optional (`required: false`) and says "
+                    "why the city asks (`purpose:`)",
+                    rule="special-without-safeguards",
+                )
 
     def handoff(self, node: yaml.Node, where: str, at: NodePath, step_id: str | None) -> Handoff:
         """``handoff: {reason: ..., when: ...}`` on a step (``when`` may name the step itself),

@@ -16,7 +16,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-__all__ = ["Form", "Handoff", "Option", "Step", "StepType", "Validation", "personal_steps"]
+__all__ = [
+    "SPECIAL",
+    "Form",
+    "Handoff",
+    "Option",
+    "Step",
+    "StepType",
+    "Validation",
+    "personal_steps",
+]
+
+
+# The one `sensitive:` level: special personal information.
+SPECIAL = "special"
 
 
 class StepType(StrEnum):
@@ -86,7 +99,19 @@ class Step:
     # Label used on the review screen; defaults to the prompt.
     label: str | None = None
     handoff: Handoff | None = None
+    # Answers kept apart from the report and only ever counted: asked after the report is stored,
+    # always optional, never in the submission, never shown to staff per resident.
+    aggregate_only: bool = False
+    # "special": special personal information (POPIA section 26: health, disability...). Needs
+    # `purpose`, its own `consent` question and `aggregate_only` (the loader enforces it).
+    sensitive: str | None = None
+    # The separate consent question asked before a special step; no means the step is skipped.
+    consent: str | None = None
     line: int = 0
+
+    @property
+    def special(self) -> bool:
+        return self.sensitive == SPECIAL
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +140,16 @@ class Form:
             if s.id == step_id:
                 return i
         raise KeyError(step_id)
+
+    @property
+    def report_steps(self) -> tuple[Step, ...]:
+        """The steps of the report itself, reviewed and filed."""
+        return tuple(s for s in self.steps if not s.aggregate_only)
+
+    @property
+    def aggregate_steps(self) -> tuple[Step, ...]:
+        """The optional questions asked after the report is stored, counted only."""
+        return tuple(s for s in self.steps if s.aggregate_only)
 
     @property
     def collects_personal_data(self) -> bool:

@@ -41,6 +41,7 @@ __all__ = [
     "OTHER_DEPARTMENT",
     "PERIODS",
     "SERVICE_TARGET_HOURS",
+    "SPECIAL_MIN_GROUP",
     "DisparityRow",
     "Performance",
     "PerformanceQuery",
@@ -50,6 +51,7 @@ __all__ = [
     "performance",
     "period_range",
     "period_start",
+    "published",
     "target_hours",
 ]
 
@@ -62,6 +64,15 @@ AREA_TYPES = ("informal_settlement", "mixed", "formal", "unknown")
 INFORMAL, FORMAL = "informal_settlement", "formal"
 # Fewer requests than this in a group and its figures are not published.
 MIN_GROUP = 5
+# The same, for groups drawn from special personal information (POPIA s26: disability).
+SPECIAL_MIN_GROUP = 10
+
+
+def published(count: int, k: int = MIN_GROUP) -> int | None:
+    """``count`` as the public may see it: ``None`` (suppressed) below ``k``, zero excepted
+    (nobody in a group identifies nobody)."""
+    return count if count == 0 or count >= k else None
+
 
 # Hours within which each service should be closed: the city's published service standards
 # where it has them, else the default (a week). docs/open-data.md carries this table.

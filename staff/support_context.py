@@ -102,14 +102,17 @@ def form_answers(
     if form is None:
         return None
     answered = state["answers"]
+    # The report's steps only, even while its optional questions are asked: those answers
+    # (gender, disability) are only ever counted, never shown per resident.
+    report = dict(state, after=False)
     shown = [
         {
             "step": s.id,
             "label": tr("en", s.label or s.prompt),
             "answer": answer_kinds.display(s, answered[s.id], "en"),
         }
-        for s in applicable_steps(form, state)  # type: ignore[arg-type]
-        if s.id in answered
+        for s in applicable_steps(form, report)
+        if s.id in answered and not s.aggregate_only
     ]
     return FormAnswers(form.id, tr("en", form.title), shown)
 

@@ -33,6 +33,7 @@ from sqlalchemy import Table, case, delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from storage.models import (
+    AggregateAnswer,
     Broadcast,
     BroadcastDelivery,
     MessageLog,
@@ -225,7 +226,9 @@ async def erase_personal_data(
     (or rolls back) all of it, with its own audit row.
 
     Removed: channel addresses, subscriptions and their daily digests, consent times, where a
-    USSD dialogue stood (``ussd_sessions``), the text and address of every logged message, texts of notifications (those still to send are skipped), and the personal
+    USSD dialogue stood (``ussd_sessions``), the text and address of every logged message, the
+    optional answers counted with reports (``aggregate_answers``), texts of notifications (those
+    still to send are skipped), and the personal
     answers of reports. Kept: the reports (what, where, when) and the resident row, marked
     ``erased_at``, so counts stay right.
     """
@@ -243,6 +246,9 @@ async def erase_personal_data(
         }
         submission.personal_removed_at = now
     messages = await scrub_resident(session, resident_id)
+    # Optional answers counted with reports (gender, disability: special personal information)
+    # go whole: kept, even unlinked, a report's answers could still be tied back to its author.
+    await session.execute(delete(AggregateAnswer).where(AggregateAnswer.resident_id == resident_id))
     await session.execute(
         update(ResidentNotification)
         .where(ResidentNotification.resident_id == resident_id)

@@ -102,7 +102,7 @@ def test_broken_files_yield_what_they_can_without_raising(text: str) -> None:
 def _form_texts(form: Form) -> set[str]:
     texts = {form.title, form.description, form.confirmation}
     for s in form.steps:
-        texts |= {t for t in (s.prompt, s.hint, s.label, s.purpose) if t}
+        texts |= {t for t in (s.prompt, s.hint, s.label, s.purpose, s.consent) if t}
         if s.validation.pattern_message:
             texts.add(s.validation.pattern_message)
         if s.handoff:

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from forms_runtime.effects import Ask
-from forms_runtime.engine import start
+from forms_runtime.effects import Ask, Inbound
+from forms_runtime.engine import start, step
 from forms_runtime.i18n import LOCALES, tr
 from forms_runtime.linter import lint_paths
 from forms_runtime.loader import form_files, load_form, standard_forms, standard_forms_dir
@@ -92,7 +92,9 @@ def test_residents_slang_reaches_the_right_form(forms: dict[str, Form]) -> None:
 
 def test_a_report_about_a_place_asks_the_place_first(forms: dict[str, Form]) -> None:
     for form in forms.values():
-        if form.id == "general_enquiry":
+        # An enquiry need not be about a place; a bus or train report names the bus or train
+        # first, then the stop (it needs the operator's route to be understood).
+        if form.id in ("general_enquiry", "transport_reliability"):
             continue
         assert form.steps[0].type is StepType.LOCATION, form.id
 
@@ -139,3 +141,17 @@ def test_each_form_starts_in_the_residents_language(forms: dict[str, Form], loca
         ask = next(e for e in effects if isinstance(e, Ask))
         first = form.steps[0]
         assert ask.prompt == tr(locale, first.prompt) != first.prompt, form.id
+
+
+@pytest.mark.parametrize(
+    ("typed", "route"),
+    [("T1", "t01"), ("t01", "t01"), ("Dunoon", "t01"), ("table viw", "t01"), ("101", "r101")],
+)
+def test_bus_routes_are_found_by_number_or_name_with_typos(
+    forms: dict[str, Form], typed: str, route: str
+) -> None:
+    form = forms["transport_reliability"]
+    state, _ = start(form, "en")
+    state, _ = step(form, state, Inbound(text="myciti"))
+    state, _ = step(form, state, Inbound(text=typed))
+    assert state["answers"]["route_myciti"] == route and state["at"] == "stop"

@@ -51,6 +51,7 @@ __all__ = [
 DASHBOARD_PATH = "/dashboard"
 WARDS_SVG_PATH = f"{DASHBOARD_PATH}/wards.svg"
 PERFORMANCE_PATH = f"{API_PREFIX}/open-data/performance"
+TRANSPORT_PATH = f"{API_PREFIX}/open-data/transport"
 OPEN_DATA_PATH = "/open-data"
 DOMAIN = "citybot_dashboard"
 PERIODS = ("month", "week")
@@ -137,6 +138,7 @@ def render_dashboard(locale: str, period: str, forms: Mapping[str, Form]) -> str
             languages=languages,
             dashboard_url=DASHBOARD_PATH,
             performance_url=PERFORMANCE_PATH,
+            transport_url=TRANSPORT_PATH,
             wards_svg_url=WARDS_SVG_PATH,
             open_data_url=OPEN_DATA_PATH,
             csv={group: _csv_url(group, period) for group in GROUPS},

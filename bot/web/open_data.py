@@ -43,6 +43,7 @@ from staff.equity import equity_alerts
 from staff.open_data_rows import COLUMNS, MIN_CELL, RowFilter, stream_rows
 from staff.paging import Page
 from staff.roles import Permission
+from staff.transport_reliability import transport_reliability
 from storage.models import open_data_refresh
 
 __all__ = ["DEFAULT_PAGE", "ENDPOINTS", "MAX_PAGE", "PAGE_PATH", "add_routes"]
@@ -193,6 +194,11 @@ async def get_performance(call: Call) -> dict[str, Any] | web.StreamResponse:
         return await _csv(call, name, _DISPARITY_COLUMNS, _each(document["disparity"]))
     name = f"performance-{answer.group}-{answer.period}.csv"
     return await _csv(call, name, _PERFORMANCE_COLUMNS, _each(document["rows"]))
+
+
+async def get_transport(call: Call) -> dict[str, Any]:
+    async with call.services.session_factory() as session:
+        return await transport_reliability(session)
 
 
 async def metadata(call: Call) -> dict[str, Any]:
@@ -531,6 +537,27 @@ _PERFORMANCE = schemas.obj(
     disparity={"type": "array", "items": _DISPARITY_ROW},
 )
 _CSV_ANSWER: dict[str, Any] = {"type": "string", "description": "text/csv, streamed"}
+_TRANSPORT_ROW = schemas.obj(
+    group=_S,
+    reports=_NINT,
+    suppressed=_BOOL,
+    problems={
+        "type": ["object", "null"],
+        "additionalProperties": _NINT,
+        "description": "reports by what happened; null where suppressed",
+    },
+)
+_TRANSPORT = schemas.obj(
+    form=_S,
+    problems={"type": "array", "items": _S},
+    min_group=schemas.INT,
+    special_min_group=schemas.INT,
+    by=schemas.obj(
+        area_type={"type": "array", "items": _TRANSPORT_ROW},
+        gender={"type": "array", "items": _TRANSPORT_ROW},
+        disability={"type": "array", "items": _TRANSPORT_ROW},
+    ),
+)
 _ALERT = schemas.obj(
     service=_S,
     ward=_S,
@@ -613,6 +640,14 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             Field("part", "string", "rows (default) or disparity", enum=("rows", "disparity")),
         ),
         answer=_CSV_ANSWER,
+    ),
+    _public(
+        "/open-data/transport",
+        "openDataTransport",
+        "Public transport reliability reports by area type, gender and disability status; counts "
+        "only, small groups suppressed (10 for disability)",
+        get_transport,
+        answer=_TRANSPORT,
     ),
     _public(
         "/open-data/metadata.json",

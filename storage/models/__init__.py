@@ -20,6 +20,7 @@ from storage.models.broadcasts import Broadcast, BroadcastDelivery
 from storage.models.canned_responses import CannedResponse
 from storage.models.city import FilingAttempt, Open311Request, RequestStatusChange, TrackedRequest
 from storage.models.digests import DigestRun, ReportDigest
+from storage.models.equity import AggregateAnswer
 from storage.models.incidents import Incident
 from storage.models.messages import (
     ConversationState,
@@ -43,6 +44,7 @@ from storage.models.subscriptions import Subscription
 from storage.models.support import SupportMessage, SupportTicket
 
 __all__ = [
+    "AggregateAnswer",
     "AuditLog",
     "Broadcast",
     "BroadcastDelivery",

@@ -127,8 +127,12 @@ async def test_no_inline_script_or_style_and_the_policy_is_sent(
 async def test_every_chart_has_a_table_and_a_csv_link(client: TestClient[Any, Any]) -> None:
     _, html = await _page(client)
     sections = re.findall(r"<section id=\"([^\"]+)\".*?</section>", html, flags=re.S)
-    assert sections == ["by-area", "by-service", "by-ward", "disparity"]
-    for block in re.findall(r"<section.*?</section>", html, flags=re.S):
+    assert sections == ["by-area", "by-service", "by-ward", "disparity", "transport"]
+    *charted, transport = re.findall(r"<section.*?</section>", html, flags=re.S)
+    # Buses and trains: counts by group, tables only (no chart), the figures' JSON beside them.
+    assert len(re.findall(r"<table ", transport)) == 3 and "<canvas" not in transport
+    assert '<a href="/api/v1/open-data/transport">' in transport
+    for block in charted:
         charts = len(re.findall(r"<canvas |class=\"ward-map\"", block))
         assert charts >= 1
         assert len(re.findall(r"<table ", block)) == charts

@@ -84,6 +84,7 @@ EXPECTED: dict[str, tuple[str | None, bool, int]] = {
     "openDataPerformance": (None, False, 200),
     "openDataPerformanceCsv": (None, False, 200),
     "openDataMetadata": (None, False, 200),
+    "openDataTransport": (None, False, 200),
     "listEquityAlerts": ("analytics.view", False, 200),
     "analystExport": ("analytics.view", False, 200),
 }
@@ -97,6 +98,7 @@ PUBLIC = {
     "openDataPerformance",
     "openDataPerformanceCsv",
     "openDataMetadata",
+    "openDataTransport",
 }
 # Public open data: the same answer for anyone.
 _OPEN_DATA = {
@@ -104,6 +106,7 @@ _OPEN_DATA = {
     "openDataRequestsCsv": "/api/v1/open-data/requests.csv",
     "openDataPerformance": "/api/v1/open-data/performance",
     "openDataPerformanceCsv": "/api/v1/open-data/performance.csv",
+    "openDataTransport": "/api/v1/open-data/transport",
     "openDataMetadata": "/api/v1/open-data/metadata.json",
 }
 

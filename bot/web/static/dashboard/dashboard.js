@@ -474,6 +474,38 @@
     }
   }
 
+  // Public transport reliability (issue 18): counts by group, suppressed groups said so.
+  const PROBLEMS = ["no_show", "late", "full", "could_not_board", "unsafe"];
+
+  function groupName(table, key) {
+    return table === "area_type" ? areaName(key) : texts.getAttribute("data-group-" + key) || key;
+  }
+
+  function showTransport(answer) {
+    for (const [table, id] of [
+      ["area_type", "transport-area-table"],
+      ["gender", "transport-gender-table"],
+      ["disability", "transport-disability-table"],
+    ]) {
+      fillTable(
+        id,
+        answer.by[table].map(function (row) {
+          if (row.suppressed) {
+            return [groupName(table, row.group), text("suppressed"), "", "", "", "", ""];
+          }
+          return [
+            groupName(table, row.group),
+            whole.format(row.reports),
+            ...PROBLEMS.map(function (problem) {
+              const value = row.problems[problem];
+              return value === null ? text("suppressed") : whole.format(value);
+            }),
+          ];
+        }),
+      );
+    }
+  }
+
   async function main() {
     if (window.Chart) {
       window.Chart.defaults.font.size = 14;
@@ -492,6 +524,7 @@
       showByArea(byArea);
       showByService(byService);
       await showByWard(byWard);
+      showTransport(await getJson(body.dataset.transport));
       statusLine.textContent = byArea.rows.length ? text("loaded") : text("nothing");
       body.dataset.ready = "true";
     } catch (error) {

@@ -1,0 +1,116 @@
+"""Public transport reliability by area type, gender and disability: counts only, never a person.
+
+What the transport reliability form's reports say happened (the bus or train did not come, came
+late, was full, could not be boarded, was unsafe), counted by the area type of the stop, and by
+the optional answers residents gave after their report (``aggregate_answers``: gender; and, with
+its own consent, disability, special personal information under POPIA). A report without an
+optional answer counts as "not_stated", so every table adds up to the same reports.
+
+Small groups are suppressed with the analytics' helper (``staff.analytics.published``): below
+``MIN_GROUP`` reports for area type and gender, below ``SPECIAL_MIN_GROUP`` (10) for disability.
+Where one figure of a row (or one group of a table) is suppressed, the next smallest is too, so
+the suppressed one cannot be worked out from the total.
+
+Example::
+
+    async with sessionmaker() as session:
+        figures = await transport_reliability(session)
+    figures["by"]["disability"][0]   # {"group": "disabled", "reports": 12, "problems": {...}}
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import and_, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from staff.analytics import AREA_TYPES, MIN_GROUP, SPECIAL_MIN_GROUP, published
+from storage.models import AggregateAnswer, Submission
+
+__all__ = ["DIMENSIONS", "FORM_ID", "PROBLEMS", "transport_reliability"]
+
+FORM_ID = "transport_reliability"
+PROBLEMS: tuple[str, ...] = ("no_show", "late", "full", "could_not_board", "unsafe")
+NOT_STATED = "not_stated"
+# Each table: its groups, in order, and the smallest group published.
+DIMENSIONS: dict[str, tuple[tuple[str, ...], int]] = {
+    "area_type": (AREA_TYPES, MIN_GROUP),
+    "gender": (("woman", "man", "non_binary", "another", "prefer_not", NOT_STATED), MIN_GROUP),
+    "disability": (("disabled", "not_disabled", "prefer_not", NOT_STATED), SPECIAL_MIN_GROUP),
+}
+
+
+async def transport_reliability(session: AsyncSession) -> dict[str, Any]:
+    """Every table, suppressed for publication; safe to serve to anyone."""
+    problem = Submission.answers["problem"].as_string()
+    counts: dict[str, dict[str, dict[str, int]]] = {}
+    area_type = func.coalesce(Submission.area_type, "unknown")
+    area = select(area_type, problem, func.count()).where(Submission.form_id == FORM_ID)
+    counts["area_type"] = _table(await session.execute(area.group_by(area_type, problem)))
+    for step in ("gender", "disability"):
+        value = func.coalesce(AggregateAnswer.value, NOT_STATED)
+        answered = select(value, problem, func.count()).select_from(Submission)
+        answered = answered.outerjoin(
+            AggregateAnswer,
+            and_(
+                AggregateAnswer.submission_id == Submission.id,
+                AggregateAnswer.step_id == step,
+            ),
+        ).where(Submission.form_id == FORM_ID)
+        counts[step] = _table(await session.execute(answered.group_by(value, problem)))
+    return {
+        "form": FORM_ID,
+        "problems": list(PROBLEMS),
+        "min_group": MIN_GROUP,
+        "special_min_group": SPECIAL_MIN_GROUP,
+        "by": {
+            name: _published(counts[name], groups, k) for name, (groups, k) in DIMENSIONS.items()
+        },
+    }
+
+
+def _table(rows: Any) -> dict[str, dict[str, int]]:
+    table: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(PROBLEMS, 0))
+    for group, problem, count in rows:
+        if problem in PROBLEMS:
+            table[str(group)][str(problem)] += int(count)
+    return table
+
+
+def _published(
+    table: dict[str, dict[str, int]], groups: Sequence[str], k: int
+) -> list[dict[str, Any]]:
+    known = [*groups, *sorted(g for g in table if g not in groups)]
+    totals = [sum(table[g].values()) if g in table else 0 for g in known]
+    shown_totals = _with_secondary(totals, k)
+    rows: list[dict[str, Any]] = []
+    for group, total, shown in zip(known, totals, shown_totals, strict=True):
+        if shown is None:
+            rows.append({"group": group, "reports": None, "suppressed": True, "problems": None})
+            continue
+        cells = [table[group][p] if group in table else 0 for p in PROBLEMS]
+        figures = _with_secondary(cells, k)
+        rows.append(
+            {
+                "group": group,
+                "reports": total,
+                "suppressed": False,
+                "problems": dict(zip(PROBLEMS, figures, strict=True)),
+            }
+        )
+    return rows
+
+
+def _with_secondary(values: Sequence[int], k: int) -> list[int | None]:
+    """Each value as published; where exactly one is suppressed, the smallest other non-zero
+    one goes too, so the total does not give the suppressed one away."""
+    shown = [published(v, k) for v in values]
+    hidden = [i for i, v in enumerate(shown) if v is None]
+    if len(hidden) == 1:
+        others = [(v, i) for i, v in enumerate(values) if shown[i] is not None and v > 0]
+        if others:
+            shown[min(others)[1]] = None
+    return shown
