@@ -130,7 +130,6 @@ class _City:
                     settlement=found.settlement,
                     lat=lat,
                     lon=lon,
-                    grid_metres=400,
                 )
                 return Report(number, number, service, at, areas)
         settlement = place.name if place.kind == "informal_settlement" else None
