@@ -67,7 +67,7 @@ def decayed(value: float, *, days: float, half_life_days: float) -> float:
     """A count ``days`` later, fading by half every ``half_life_days``."""
     if days <= 0:
         return value
-    return value * 0.5 ** (days / half_life_days)
+    return value * float(0.5 ** (days / half_life_days))
 
 
 def exposure_weeks(history_days: float, *, half_life_days: float) -> float:
