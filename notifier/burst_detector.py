@@ -8,9 +8,17 @@ under ``alpha`` is a burst. ``alpha`` is the city's ``false_alarms_per_day`` sha
 tests the detector makes in a day (a Bonferroni split: correlated tests make it cautious, never
 lax), so the city sets how many false suggestions a day it will read, not a p-value.
 
-A burst stays open ``hold`` after its latest report: a later firing of the same service that
-shares reports or an area with it grows it (a ward and its settlement and a pin's square firing
-together are one burst), and later reports in its areas join it. So one outage is one suggestion.
+A burst stays open ``hold`` after its latest firing. A later firing of the same service joins it
+when it fires where the burst's reports are (a grid square its pins are in, the settlement they
+named, their ward or suburb), or when most of the window's reports are already the burst's: a
+ward, its settlement and a pin's squares firing together, or one after the other as an outage
+goes on, are one burst, so one outage is one suggestion, which grows by the reports of each
+firing. (Two outages of one service in one ward within ``hold`` are then one suggestion: staff
+read its reports.)
+
+A pin is tested in its square with the eight around it (pins of one outage scatter over a few
+squares). The test is of the other residents in the window, ``count - 1``: the window ends at a
+report, so that one is certain.
 
 The baseline learns from every report, after the report's own test, whatever staff later decide
 about a suggestion: a dismissal changes nothing here (the detector learns nothing wrong from it),
@@ -64,8 +72,6 @@ __all__ = [
 ]
 
 AREA_KINDS = ("ward", "suburb", "settlement", "grid")
-# Areas small enough that two outages of one service in one of them at once are one outage.
-_FINE = ("settlement:", "grid:")
 # Metres in a degree of latitude; a grid square's east-west side uses the city's latitude (Cape
 # Town's, about 34 degrees south: the squares are a few metres out at the city's far edges).
 _METRES_PER_DEGREE = 111_320.0
@@ -357,13 +363,9 @@ class BurstDetector:
         places = self._places(ids)
         for burst in state.open:
             # The same outage: it fires where its reports are (a square its pins are in, the
-            # settlement they named; their ward or suburb while it is still firing there), or
-            # most of this window is already its own. (A ward holds another outage now and then:
-            # one that starts after the first has gone quiet is a new suggestion.)
+            # settlement they named, their ward), or most of this window is already its own.
             shared = len(set(burst.reports) & set(ids))
-            firing = burst.latest >= now - s.window.total_seconds()
-            here = area in burst.places and (firing or area.startswith(_FINE))
-            if burst.service == report.service and (here or shared * 2 >= len(ids)):
+            if burst.service == report.service and (area in burst.places or shared * 2 >= len(ids)):
                 new = [i for i in ids if i not in burst.reports]
                 if not new:
                     return None

@@ -184,6 +184,8 @@ class EarlyWarning:
             for key, cell in cells.items():
                 row = counters.get(key)
                 if row is None:
+                    if not cell.level and not cell.recent:
+                        continue  # a pin's neighbouring square, looked at and still empty
                     session.add(BurstCounter(key=key, state=cell.to_json(), updated_at=now))
                 else:
                     row.state = cell.to_json()

@@ -6,11 +6,13 @@ morning and late afternoon, quieter at weekends), spread over the gazetteer's su
 informal settlements (some places far busier than others), in the demo data's mix of services.
 Residents pin 60% of them (scattered around the place, placed by the gazetteer like a real pin)
 and name the place for the rest. An outage is a service failing at one place: from its start,
-reports come at 12 to 40 an hour, fading over one to three hours, half of them pinned near it.
+reports come at 18 to 45 an hour (the issue's example, twelve in forty minutes, is the
+slowest), fading over one to three hours, half of them pinned near it.
 
 ``replay`` runs a stream through ``BurstDetector`` as the worker does and scores it: an outage is
-found when a suggestion made of at least half its reports comes, and a suggestion made of mostly
-background reports is false.
+found by the first suggestion holding three of its reports (or made mostly of them), and a
+suggestion holding no outage that way is false. Outages start with the day (residents notice
+and report them when awake), anywhere in the chosen wards.
 
 Example::
 
