@@ -8,7 +8,8 @@ writes back the counters, the detector's state and what it found, in one transac
 repeats the batch from the last stored state, so nothing is counted twice or lost. A burst
 becomes an ``IncidentSuggestion`` with the reports behind it; a burst that grows adds its new
 reports. The first cycle reads the reports already stored as history (it suggests nothing
-older than a window). Demo reports (``citybot demo seed``) are not residents' and are skipped.
+from reports older than a burst's hold, six hours). Demo reports (``citybot demo seed``) are
+not residents' and are skipped.
 
 Staff then ``confirm`` it (it is declared an incident with ``notifier.incidents.declare``, so the
 area's subscribers are told and later reporters hear it is known; and the residents behind the
@@ -176,7 +177,9 @@ class EarlyWarning:
             keys = sorted({k for report in placed for k in detector.keys_of(report)})
             counters = await _counters(session, keys)
             cells = {key: Cell.from_json(row.state) for key, row in counters.items()}
-            live_after = now - self.settings.window
+            # A burst while the worker was down is still suggested when it starts again (within
+            # a burst's hold); older reports, and the first cycle's history, only teach.
+            live_after = now - self.settings.hold
             events: list[BurstEvent] = []
             for report in placed:
                 events += detector.observe(report, cells, live=report.at >= live_after)
