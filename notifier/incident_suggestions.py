@@ -7,8 +7,8 @@ detector (``notifier.burst_detector``) with the counters of just the cells they 
 writes back the counters, the detector's state and what it found, in one transaction: a crash
 repeats the batch from the last stored state, so nothing is counted twice or lost. A burst
 becomes an ``IncidentSuggestion`` with the reports behind it; a burst that grows adds its new
-reports. The first cycle reads the reports already stored as history (it suggests nothing
-from reports older than a burst's hold, six hours). Demo reports (``citybot demo seed``) are
+reports. The first cycle reads the last eight weeks of reports already stored as history (it suggests
+nothing from reports older than a burst's hold, six hours). Demo reports (``citybot demo seed``) are
 not residents' and are skipped.
 
 Staff then ``confirm`` it (it is declared an incident with ``notifier.incidents.declare``, so the
@@ -31,7 +31,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from forms_runtime.gazetteer import Gazetteer
@@ -119,6 +119,7 @@ class EarlyWarning:
         *,
         batch_size: int = 2000,
         idle_seconds: float = 15.0,
+        history: timedelta = timedelta(weeks=8),
         registry: CollectorRegistry | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -127,6 +128,7 @@ class EarlyWarning:
         self.settings = settings
         self.batch_size = batch_size
         self.idle_seconds = idle_seconds
+        self.history = history
         self.clock = clock
         self.suggestions = Counter(
             "citybot_incident_suggestions",
@@ -143,10 +145,20 @@ class EarlyWarning:
         now = self.clock()
         async with self.sessionmaker() as session, session.begin():
             stored = await session.get(BurstDetectorState, _STATE_ID, with_for_update=True)
+            fresh = stored is None
             if stored is None:
                 stored = BurstDetectorState(id=_STATE_ID, state={}, updated_at=now)
                 session.add(stored)
             detector = BurstDetector(self.settings, DetectorState.from_json(stored.state))
+            if fresh:
+                # The first start learns from the last ``history`` only (a millisecond or so a
+                # report: eight weeks of a large city's reports take minutes, not hours).
+                first = await session.scalar(
+                    select(func.min(Submission.id)).where(
+                        Submission.created_at >= now - self.history
+                    )
+                )
+                detector.state.last_report = (first or 1) - 1
             rows = (
                 await session.execute(
                     select(
