@@ -59,11 +59,13 @@ from forms_runtime.gazetteer import Gazetteer, default_gazetteer
 from forms_runtime.loader import standard_forms
 from forms_runtime.model import Form
 from notifier.broadcast_sending import BroadcastSender, SenderSettings
+from notifier.burst_detector import DetectorSettings
 from notifier.delivery import ResidentDelivery
 from notifier.delivery_log import Sent, write_deliveries
 from notifier.digest_sending import DigestSender, DigestSettings
 from notifier.digests import DigestSchedule
 from notifier.dispatcher import DispatchSettings, NotificationDispatcher
+from notifier.incident_suggestions import EarlyWarning
 from notifier.quiet_hours import QuietHours
 from notifier.replies import CountSent, Replies, ReplySender, ReplyStream
 from notifier.reply_outbox import ReplyOutbox
@@ -238,6 +240,14 @@ def _wire(
             ),
         )
         if settings.digest_time is not None
+        else None,
+        early_warning=EarlyWarning(
+            sessions,
+            gazetteer,
+            DetectorSettings(false_alarms_per_day=settings.early_warning_false_alarms_per_day),
+            registry=metrics.registry,
+        )
+        if settings.early_warning_false_alarms_per_day is not None
         else None,
         retention=Retention(
             sessions, forms, message_retention_days=settings.message_retention_days

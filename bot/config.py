@@ -164,6 +164,9 @@ class Settings:
     # The daily digest of reports goes at this local time (None: no digest); it waits out quiet
     # hours.
     digest_time: time | None = time(18, 0)
+    # Early warning: how many false suggested incidents a day, across the city, the city
+    # accepts from the burst detector (None: the detector is off).
+    early_warning_false_alarms_per_day: float | None = 1.0
     # Broadcasts: above this many recipients a second person (an approver) must agree; the
     # preview prices SMS at this much a segment.
     broadcast_approval_size: int = 10_000
@@ -314,6 +317,9 @@ class Settings:
             quiet_hours=_quiet_hours(text("CITYBOT_QUIET_HOURS")),
             city_timezone=_timezone(text("CITYBOT_TIMEZONE") or "Africa/Johannesburg"),
             digest_time=_digest_time(text("CITYBOT_DIGEST_TIME")),
+            early_warning_false_alarms_per_day=_early_warning(
+                text("CITYBOT_EARLY_WARNING_FALSE_ALARMS_PER_DAY")
+            ),
             broadcast_approval_size=_number(
                 env, "CITYBOT_BROADCAST_APPROVAL_SIZE", 10_000, int, minimum=0
             ),
@@ -604,6 +610,24 @@ def _digest_time(raw: str | None) -> time | None:
         raise ConfigError(
             f"CITYBOT_DIGEST_TIME must be HH:MM or off, e.g. 18:00, got {raw!r}"
         ) from None
+
+
+def _early_warning(raw: str | None) -> float | None:
+    """False suggestions a day the city accepts (``"1"``, ``"0.5"``), or ``"off"``."""
+    if raw is None:
+        return 1.0
+    if raw.lower() in ("off", "none", "no"):
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0.0 < value <= 100.0:
+        raise ConfigError(
+            "CITYBOT_EARLY_WARNING_FALSE_ALARMS_PER_DAY must be a number above 0 (at most 100) "
+            f"or off, e.g. 1, got {raw!r}"
+        )
+    return value
 
 
 def _office_hours(raw: str, holidays: str, zone: str) -> OfficeHours:

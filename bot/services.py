@@ -43,6 +43,7 @@ from conversations.turn import TurnLoop, TurnResult
 from notifier.broadcast_sending import BroadcastSender
 from notifier.digest_sending import DigestSender
 from notifier.dispatcher import NotificationDispatcher
+from notifier.incident_suggestions import EarlyWarning
 from notifier.replies import Replies
 from notifier.status_notices import StatusNotices
 from staff.analytics_rollup import Rollup
@@ -83,6 +84,9 @@ class Services:
     broadcasts: BroadcastSender
     # The daily digest of reports (notifier.digest_sending); None when CITYBOT_DIGEST_TIME is off.
     digests: DigestSender | None
+    # The burst detector and the incidents it suggests (notifier.incident_suggestions); None
+    # when CITYBOT_EARLY_WARNING_FALSE_ALARMS_PER_DAY is off.
+    early_warning: EarlyWarning | None
     retention: Retention
     media_links: MediaLinks
     media_fetchers: MediaFetchers

@@ -14,6 +14,7 @@
 | ``audit_sealer`` | seals new audit rows into the hash chain every minute (``staff.audit``) |
 | ``open_data`` | brings the published performance figures up to date (``staff.analytics_rollup``) |
 | ``support_timeouts`` | the support queue's timeouts, every 20 s, told to residents (``staff.support_timeouts``) |
+| ``early_warning`` | reads new reports into the burst detector; a burst becomes a suggested incident (``notifier.incident_suggestions``) |
 
 ``citybot worker`` runs them all (or ``--only`` some); ``citybot serve`` runs all but
 ``replies``, whose streams its web app reads itself (``bot.app``). A worker that fails is
@@ -179,6 +180,15 @@ async def _support_timeouts(services: Services) -> None:
     await repeat_until_stopped(sweep, idle_seconds=every, what="support timeouts")
 
 
+async def _early_warning(services: Services) -> None:
+    warning = services.early_warning
+    if warning is None:
+        return  # CITYBOT_EARLY_WARNING_FALSE_ALARMS_PER_DAY=off
+    await repeat_until_stopped(
+        warning.run_once, idle_seconds=warning.idle_seconds, what="early warning"
+    )
+
+
 async def _replies(services: Services) -> None:
     """Read the reply queue's streams in this process (nothing to do without them)."""
     replies = services.replies
@@ -204,6 +214,7 @@ WORKERS: dict[str, Worker] = {
     "held": _held,
     "open_data": _open_data,
     "support_timeouts": _support_timeouts,
+    "early_warning": _early_warning,
 }
 
 

@@ -60,6 +60,10 @@ class Permission(StrEnum):
         "incidents.declare",
         "declare, update and end known incidents in their wards",
     )
+    REVIEW_SUGGESTIONS = (
+        "incidents.review_suggestions",
+        "confirm or dismiss the incidents early warning suggests in their wards",
+    )
     VIEW_ANALYTICS = "analytics.view", "see dashboards of service performance"
     MANAGE_OPEN_DATA = "open_data.manage", "administer the published open data"
     MANAGE_ACCOUNTS = "accounts.manage", "create, change and disable staff accounts and roles"
@@ -77,9 +81,19 @@ _AGENT = frozenset(
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.AGENT: _AGENT,
     # An agent who also runs the queue and watches how it goes.
-    Role.SUPERVISOR: _AGENT | {_P.MANAGE_QUEUE, _P.VIEW_ANALYTICS},
-    Role.BROADCASTER: frozenset({_P.CREATE_BROADCASTS, _P.DECLARE_INCIDENTS}),
-    Role.APPROVER: frozenset({_P.CREATE_BROADCASTS, _P.APPROVE_BROADCASTS, _P.DECLARE_INCIDENTS}),
+    # Supervisors see the reports come in, so they also review what early warning suggests.
+    Role.SUPERVISOR: _AGENT | {_P.MANAGE_QUEUE, _P.VIEW_ANALYTICS, _P.REVIEW_SUGGESTIONS},
+    Role.BROADCASTER: frozenset(
+        {_P.CREATE_BROADCASTS, _P.DECLARE_INCIDENTS, _P.REVIEW_SUGGESTIONS}
+    ),
+    Role.APPROVER: frozenset(
+        {
+            _P.CREATE_BROADCASTS,
+            _P.APPROVE_BROADCASTS,
+            _P.DECLARE_INCIDENTS,
+            _P.REVIEW_SUGGESTIONS,
+        }
+    ),
     Role.ANALYST: frozenset({_P.VIEW_REQUESTS, _P.VIEW_ANALYTICS, _P.MANAGE_OPEN_DATA}),
     # An admin runs the house (accounts, settings, audit, residents' rights) but does not
     # answer residents or broadcast: those are roles of their own, given deliberately.

@@ -31,6 +31,7 @@ def test_the_workers_are_named_once() -> None:
         "held",
         "open_data",
         "support_timeouts",
+        "early_warning",
     ]
 
 

@@ -33,7 +33,7 @@ from aiohttp import web
 from bot.services import Services
 from bot.web.staff_api import API_PREFIX
 from forms_runtime.model import Form
-from notifier import broadcasts, incidents
+from notifier import broadcasts, incident_suggestions, incidents
 from staff import support
 from staff.analytics import DEPARTMENTS, OTHER_DEPARTMENT
 from staff.roles import Permission, Role
@@ -110,6 +110,12 @@ PAGES: tuple[Page, ...] = (
     Page("audit", "/audit", console_text("Audit log"), Permission.VIEW_AUDIT),
     Page("broadcasts", "/broadcasts", console_text("Broadcasts"), Permission.CREATE_BROADCASTS),
     Page("incidents", "/incidents", console_text("Known incidents"), Permission.DECLARE_INCIDENTS),
+    Page(
+        "incident-suggestions",
+        "/incident-suggestions",
+        console_text("Suggested incidents"),
+        Permission.REVIEW_SUGGESTIONS,
+    ),
     Page("analytics", "/analytics", console_text("Service performance"), Permission.VIEW_ANALYTICS),
     Page("password", "/password", console_text("Change my password")),
 )
@@ -235,6 +241,7 @@ def page_context(
         "broadcast_states": BROADCAST_STATES,
         "channels": broadcasts.CHANNELS,
         "incident_statuses": incidents.STATUSES,
+        "suggestion_statuses": incident_suggestions.STATUSES,
         "report_services": offered.services,
         "whatsapp_templates": offered.whatsapp_templates,
         "support_teams": offered.support_teams,

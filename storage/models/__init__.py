@@ -20,6 +20,12 @@ from storage.models.broadcasts import Broadcast, BroadcastDelivery
 from storage.models.canned_responses import CannedResponse
 from storage.models.city import FilingAttempt, Open311Request, RequestStatusChange, TrackedRequest
 from storage.models.digests import DigestRun, ReportDigest
+from storage.models.early_warning import (
+    BurstCounter,
+    BurstDetectorState,
+    IncidentSuggestion,
+    incident_suggestion_reports,
+)
 from storage.models.equity import AggregateAnswer
 from storage.models.incidents import Incident
 from storage.models.messages import (
@@ -48,12 +54,15 @@ __all__ = [
     "AuditLog",
     "Broadcast",
     "BroadcastDelivery",
+    "BurstCounter",
+    "BurstDetectorState",
     "CannedResponse",
     "ConversationState",
     "DigestRun",
     "FilingAttempt",
     "HeldMessage",
     "Incident",
+    "IncidentSuggestion",
     "LoginThrottle",
     "MessageLog",
     "Open311Request",
@@ -73,6 +82,7 @@ __all__ = [
     "SupportTicket",
     "TrackedRequest",
     "UssdSession",
+    "incident_suggestion_reports",
     "open_data_cells",
     "open_data_disparity",
     "open_data_refresh",

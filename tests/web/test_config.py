@@ -129,6 +129,17 @@ def test_every_variable_is_documented() -> None:
     assert read - documented == set()
 
 
+def test_early_warning_false_alarms_per_day() -> None:
+    env = {"CITYBOT_SESSION_SECRET": "x"}
+    name = "CITYBOT_EARLY_WARNING_FALSE_ALARMS_PER_DAY"
+    assert Settings.from_env(env).early_warning_false_alarms_per_day == 1.0
+    assert Settings.from_env(env | {name: "0.5"}).early_warning_false_alarms_per_day == 0.5
+    assert Settings.from_env(env | {name: "off"}).early_warning_false_alarms_per_day is None
+    for bad in ("0", "-1", "many", "1000"):
+        with pytest.raises(ConfigError, match=name):
+            Settings.from_env(env | {name: bad})
+
+
 def test_the_digest_time(tmp_path: Path) -> None:
     env = {"CITYBOT_SESSION_SECRET": "x"}
     assert Settings.from_env(env).digest_time == time(18, 0)

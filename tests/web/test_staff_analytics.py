@@ -31,7 +31,11 @@ def test_the_page_needs_the_analysts_permission() -> None:
 def test_the_script_calls_only_routes_the_admin_api_has() -> None:
     script = ANALYTICS_JS.read_text()
     calls = re.findall(r'api\(\s*"(GET)",\s*"([^"?]+)', script)
-    assert {path for _, path in calls} == {"/open-data/performance", "/equity-alerts"}
+    assert {path for _, path in calls} == {
+        "/open-data/performance",
+        "/equity-alerts",
+        "/incident-suggestions/precision",
+    }
     served = {(e.method, e.path) for e in ENDPOINTS}
     for call in calls:
         assert call in served, call

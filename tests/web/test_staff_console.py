@@ -95,7 +95,10 @@ async def test_every_page_is_served_with_the_policy_and_no_inline_script(
     checked.feed(html)
     assert checked.refused == []
     # console.js on every page; a page with a script of its own loads it after.
-    own = {"analytics": ["/static/staff/analytics.js"]}
+    own = {
+        "analytics": ["/static/staff/analytics.js"],
+        "incident-suggestions": ["/static/staff/suggestions.js"],
+    }
     assert checked.scripts == ["/static/staff/console.js", *own.get(page.name, [])]
     assert '<html lang="en">' in html
     assert f'data-page="{page.name}"' in html

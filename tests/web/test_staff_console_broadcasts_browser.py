@@ -159,7 +159,7 @@ def test_a_broadcast_is_written_approved_sent_and_reported(
     expect(page).to_have_url(f"{server.url}/staff/broadcasts")
     nav = page.get_by_role("navigation", name="Console")
     expect(nav.get_by_role("link")).to_have_text(
-        ["Home", "Broadcasts", "Known incidents", "Change my password"]
+        ["Home", "Broadcasts", "Known incidents", "Suggested incidents", "Change my password"]
     )
     expect(page.locator("#broadcasts-table")).to_contain_text("Nothing to show.")
     assert_accessible(page, "broadcasts, none yet")

@@ -262,7 +262,9 @@ def test_an_admin_signs_in_with_totp_and_creates_a_broadcaster(
     expect(thandi.page.get_by_role("status")).to_have_text("Your password is changed.")
     thandi.goto("/staff/")
     links = thandi.page.get_by_role("navigation", name="Console").get_by_role("link")
-    expect(links).to_have_text(["Home", "Broadcasts", "Known incidents", "Change my password"])
+    expect(links).to_have_text(
+        ["Home", "Broadcasts", "Known incidents", "Suggested incidents", "Change my password"]
+    )
 
     # Disabled by the admin, the broadcaster's open session ends at the next page.
     tab.goto("/staff/accounts")

@@ -53,6 +53,11 @@ EXPECTED: dict[str, tuple[str | None, bool, int]] = {
     "declareIncident": ("incidents.declare", False, 201),
     "getIncident": ("incidents.declare", False, 200),
     "changeIncident": ("incidents.declare", False, 200),
+    "listIncidentSuggestions": ("incidents.review_suggestions", False, 200),
+    "incidentSuggestionPrecision": ("analytics.view", False, 200),
+    "getIncidentSuggestion": ("incidents.review_suggestions", False, 200),
+    "confirmIncidentSuggestion": ("incidents.review_suggestions", False, 200),
+    "dismissIncidentSuggestion": ("incidents.review_suggestions", False, 200),
     "wardDigest": ("analytics.view", False, 200),
     "listQueue": ("conversations.view_queue", False, 200),
     "getTicket": ("conversations.view_queue", False, 200),
@@ -206,6 +211,43 @@ class World:
             )
             session.add(row)
             await session.flush()
+            return row.id
+
+    async def target_suggestion(self) -> int:
+        """A ward 1 burst of "no water" reports, waiting for a decision."""
+        from storage.models import IncidentSuggestion, Submission, incident_suggestion_reports
+        from storage.types import utc_now
+
+        n = next(self.serial)
+        async with self.house.sessions() as session, session.begin():
+            report = Submission(
+                reference=f"CT-SG{n:04d}",
+                form_id="no_water",
+                form_version=1,
+                service_code="WATER",
+                locale="en",
+                answers={},
+                ward="1",
+            )
+            row = IncidentSuggestion(
+                serial=n,
+                service="no_water",
+                area="ward:1",
+                wards=["1"],
+                window_count=6,
+                expected=0.2,
+                p_value=1e-7,
+                report_count=1,
+                first_report_at=utc_now(),
+                latest_report_at=utc_now(),
+            )
+            session.add_all([report, row])
+            await session.flush()
+            await session.execute(
+                incident_suggestion_reports.insert().values(
+                    suggestion_id=row.id, submission_id=report.id
+                )
+            )
             return row.id
 
     async def target_ticket(self) -> int:
@@ -369,6 +411,21 @@ class World:
             if operation == "getIncident":
                 return await m.call("GET", f"/api/v1/incidents/{target}")
             return await m.call("PATCH", f"/api/v1/incidents/{target}", {"status": "resolved"})
+        if operation == "listIncidentSuggestions":
+            return await m.call("GET", "/api/v1/incident-suggestions?status=suggested")
+        if operation == "incidentSuggestionPrecision":
+            return await m.call("GET", "/api/v1/incident-suggestions/precision?weeks=4")
+        if operation in (
+            "getIncidentSuggestion",
+            "confirmIncidentSuggestion",
+            "dismissIncidentSuggestion",
+        ):
+            path = f"/api/v1/incident-suggestions/{await self.target_suggestion()}"
+            if operation == "getIncidentSuggestion":
+                return await m.call("GET", path)
+            if operation == "confirmIncidentSuggestion":
+                return await m.call("POST", f"{path}/confirm", {})
+            return await m.call("POST", f"{path}/dismiss", {"reason": "one school, one event"})
         if operation == "wardDigest":
             return await m.call("GET", "/api/v1/digests?ward=1")
         if operation == "listQueue":

@@ -217,6 +217,22 @@
     empty(tbody, 6);
   }
 
+  // Early warning's precision by week (confirmed / suggested), oldest week first.
+  async function showPrecision() {
+    const answer = await api("GET", "/incident-suggestions/precision?weeks=12");
+    const tbody = byId("precision-table").tBodies[0];
+    tbody.replaceChildren();
+    for (const week of answer.weeks) {
+      const tr = tbody.insertRow();
+      rowHeader(tr, week.week);
+      cell(tr, week.suggested);
+      cell(tr, week.confirmed);
+      cell(tr, week.dismissed);
+      cell(tr, share(week.precision));
+    }
+    empty(tbody, 5);
+  }
+
   function updateExports() {
     for (const a of document.querySelectorAll("a[data-export]")) {
       const kind = a.dataset.export;
@@ -248,6 +264,7 @@
     updateExports();
     await showDepartments();
     await showAlerts();
+    await showPrecision();
     say("");
   };
 })();

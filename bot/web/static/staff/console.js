@@ -182,7 +182,10 @@
   const pages = {};
   // A page with a script of its own (static/staff/analytics.js, loaded after this one) adds
   // its page here and builds it with these.
-  window.citybotConsole = { pages, api, failed, guarded, say, warn, can, cell, empty, byId };
+  window.citybotConsole = {
+    pages, api, failed, guarded, acting, say, warn, can, cell, empty, byId, button, pager, when,
+    fill, fromLocal,
+  };
 
   pages["sign-in"] = function () {
     const form = byId("sign-in-form");
