@@ -30,18 +30,19 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, literal, or_, select, update
+from sqlalchemy import Select, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from notifier.broadcasts import audience_of, footer
-from notifier.ports import ResidentGone, ResidentMessage, Undeliverable
+from notifier.broadcasts import CHANNELS, audience_of, footer
+from notifier.delivery_streams import DeliveryStreams
+from notifier.leased_rows import LeasedRows, send_fenced
+from notifier.ports import ResidentMessage
 from notifier.quiet_hours import QuietHours
 from storage.models import Broadcast, BroadcastDelivery, Resident
 from storage.types import utc_now
@@ -85,17 +86,26 @@ class BroadcastSender:
         send: SendBroadcast,
         settings: SenderSettings | None = None,
         *,
+        streams: DeliveryStreams | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.send = send
         self.settings = settings or SenderSettings()
         self.clock = clock
+        self.streams = streams
+        self.rows: LeasedRows[BroadcastDelivery] = LeasedRows(
+            sessionmaker,
+            BroadcastDelivery,
+            lease_seconds=self.settings.lease_seconds,
+            what="broadcast messages",
+            clock=clock,
+        )
 
     async def run_once(self) -> int:
         done = await self.start_due()
         await self._expire()
-        await self._recover()
+        await self.rows.recover()
         done += await self._send_some()
         await self._finish()
         return done
@@ -154,29 +164,55 @@ class BroadcastSender:
                 literal(0),
                 literal(now),
             )
-            result = await session.execute(
-                insert(BroadcastDelivery).from_select(
-                    [
-                        "broadcast_id",
-                        "resident_id",
-                        "channel",
-                        "locale",
-                        "ward",
-                        "state",
-                        "resends",
-                        "updated_at",
-                    ],
-                    chosen,
-                )
+            statement = insert(BroadcastDelivery).from_select(
+                [
+                    "broadcast_id",
+                    "resident_id",
+                    "channel",
+                    "locale",
+                    "ward",
+                    "state",
+                    "resends",
+                    "updated_at",
+                ],
+                chosen,
             )
-            written = int(getattr(result, "rowcount", 0) or 0)
+            new: Sequence[tuple[int, str]] = []
+            if self.streams is None:
+                result = await session.execute(statement)
+                written = int(getattr(result, "rowcount", 0) or 0)
+            else:
+                # Only the ids and channels come back, for the streams.
+                new = [
+                    (int(row_id), str(channel))
+                    for row_id, channel in await session.execute(
+                        statement.returning(BroadcastDelivery.id, BroadcastDelivery.channel)
+                    )
+                ]
+                written = len(new)
             broadcast.recipients += written
             broadcast.fanned_out_to = end
             if end >= last:
                 broadcast.fanned_out_at = now
             broadcast.updated_at = now
+        if new:
+            await self._enqueue(new)
         # A range with nobody in it still counts as work, so the loop goes on to the next.
         return max(written, 1) if end < last else written
+
+    async def _enqueue(self, new: Sequence[tuple[int, str]]) -> None:
+        """After the commit (an entry never names a row a reader cannot see yet): the new
+        rows' ids on their channel's stream, a claim batch per entry."""
+        assert self.streams is not None
+        by_channel: dict[str, list[int]] = {}
+        for row_id, channel in new:
+            by_channel.setdefault(channel, []).append(row_id)
+        size = self.settings.batch_size
+        for channel, ids in by_channel.items():
+            ids.sort()
+            await self.streams.enqueue(
+                channel, [ids[i : i + size] for i in range(0, len(ids), size)]
+            )
 
     # -- housekeeping --------------------------------------------------------------------------
 
@@ -208,31 +244,6 @@ class BroadcastSender:
                 .values(state="skipped", error="expired", updated_at=now)
             )
 
-    async def _recover(self) -> None:
-        """Rows a dead sender held: ``claimed`` ones were never sent (queue them again);
-        ``sending`` ones may have been (``unknown``: never again)."""
-        now = self.clock()
-        held = BroadcastDelivery.claimed_until < now
-        async with self.sessionmaker() as session, session.begin():
-            await session.execute(
-                update(BroadcastDelivery)
-                .where(BroadcastDelivery.state == "claimed", held)
-                .values(state="queued", claimed_until=None, updated_at=now)
-            )
-            lost = await session.execute(
-                update(BroadcastDelivery)
-                .where(BroadcastDelivery.state == "sending", held)
-                .values(
-                    state="unknown",
-                    claimed_until=None,
-                    error="the sender stopped during the provider call",
-                    updated_at=now,
-                )
-            )
-        unknown = int(getattr(lost, "rowcount", 0) or 0)
-        if unknown:
-            log.warning("%s broadcast messages may or may not have gone", unknown)
-
     async def _finish(self) -> None:
         now = self.clock()
         pending = (
@@ -254,124 +265,74 @@ class BroadcastSender:
     # -- sending -------------------------------------------------------------------------------
 
     async def _send_some(self) -> int:
+        """Send the next entry of the streams (with Redis) or the next queued rows (without,
+        and with Redis for what no entry carries: a resend, an entry lost with Redis)."""
+        if self.streams is not None:
+            entry = await self.streams.take(CHANNELS)
+            if entry is not None:
+                claims = await self._claim(ids=entry.ids)
+                await self._send(claims)
+                await self.streams.done(entry)
+                return max(len(claims), 1)  # an entry consumed is work done
         claims = await self._claim()
-        if not claims:
-            return 0
-        slots = asyncio.Semaphore(self.settings.concurrency)
+        return await self._send(claims) if claims else 0
 
-        async def one(claim: _Claim) -> None:
-            async with slots:
-                await self._send_one(claim)
-
-        await asyncio.gather(*(one(c) for c in claims))
-        return len(claims)
-
-    async def _claim(self) -> list[_Claim]:
-        now = self.clock()
+    def _live(self) -> Select[Any]:
+        """Broadcasts whose rows may go now: sending, and in quiet hours only emergencies."""
         live = select(Broadcast.id).where(Broadcast.state == "sending")
         quiet = self.settings.quiet_hours
-        if quiet is not None and quiet.contains(now):
+        if quiet is not None and quiet.contains(self.clock()):
             live = live.where(Broadcast.urgency == "emergency")
-        query = (
-            select(BroadcastDelivery)
-            .where(BroadcastDelivery.state == "queued", BroadcastDelivery.broadcast_id.in_(live))
-            .order_by(BroadcastDelivery.id)
-            .limit(self.settings.batch_size)
-        )
-        async with self.sessionmaker() as session, session.begin():
-            if session.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True, of=BroadcastDelivery)
-            rows = (await session.scalars(query)).all()
-            if not rows:
-                return []
-            until = now + timedelta(seconds=self.settings.lease_seconds)
-            await session.execute(
-                update(BroadcastDelivery)
-                .where(BroadcastDelivery.id.in_([r.id for r in rows]))
-                .values(state="claimed", claimed_until=until, updated_at=now)
-                .execution_options(synchronize_session=False)
-            )
+        return live
+
+    async def _claim(self, ids: Sequence[int] | None = None) -> list[_Claim]:
+        async def with_texts(
+            session: AsyncSession, rows: Sequence[BroadcastDelivery]
+        ) -> list[_Claim]:
+            wanted = {r.broadcast_id for r in rows}
             broadcasts = {
                 b.id: b
                 for b in (
-                    await session.scalars(
-                        select(Broadcast).where(Broadcast.id.in_({r.broadcast_id for r in rows}))
-                    )
+                    await session.scalars(select(Broadcast).where(Broadcast.id.in_(wanted)))
                 ).all()
             }
             return [_claim(row, broadcasts[row.broadcast_id]) for row in rows]
 
-    async def _send_one(self, claim: _Claim) -> None:
-        now = self.clock()
-        # The fence: only the sender that moves the row from claimed to sending may send it,
-        # and only while the broadcast is still sending (a cancel lands between two rows).
-        async with self.sessionmaker() as session, session.begin():
-            still_sending = select(Broadcast.id).where(
-                Broadcast.id == claim.broadcast_id, Broadcast.state == "sending"
-            )
-            taken = await session.execute(
-                update(BroadcastDelivery)
-                .where(
-                    BroadcastDelivery.id == claim.id,
-                    BroadcastDelivery.state == "claimed",
-                    BroadcastDelivery.broadcast_id.in_(still_sending),
-                )
-                .values(state="sending", updated_at=now)
-                .execution_options(synchronize_session=False)
-            )
-        if not getattr(taken, "rowcount", 0):
-            # Cancelled or expired meanwhile (a row another sender took is not "claimed"
-            # any more, and stays as that sender leaves it).
-            await self._settle(claim, "skipped", "cancelled or expired", only_from="claimed")
-            return
-        message = ResidentMessage(
-            resident_id=claim.resident_id,
-            channel=claim.channel,
-            locale=claim.locale,
-            text=claim.text,
-            # Outside WhatsApp's window the channel sends the approved template configured
-            # under this purpose (TWILIO_WHATSAPP_TEMPLATES), with the text as its variable.
-            purpose=claim.template or "broadcast",
-            reference=f"B{claim.broadcast_id}",
-            template_variables={"text": claim.text},
+        return await self.rows.claim(
+            [BroadcastDelivery.broadcast_id.in_(self._live())],
+            limit=self.settings.batch_size if ids is None else len(ids),
+            ids=ids,
+            also=with_texts,
         )
-        try:
-            ids = await asyncio.wait_for(
-                self.send(message), timeout=self.settings.send_timeout_seconds
-            )
-        except ResidentGone as exc:
-            await self._settle(claim, "skipped", str(exc))
-        except Undeliverable as exc:
-            await self._settle(claim, "unreachable", str(exc))
-        except Exception as exc:  # NotDelivered, a timeout, a network error: resend can retry
-            await self._settle(claim, "failed", f"{type(exc).__name__}: {exc}"[:500])
-        else:
-            await self._settle(claim, "sent", None, provider_id=ids[0] if ids else None)
 
-    async def _settle(
-        self,
-        claim: _Claim,
-        state: str,
-        error: str | None,
-        *,
-        provider_id: str | None = None,
-        only_from: str = "sending",
-    ) -> None:
-        values: dict[str, Any] = {
-            "state": state,
-            "error": error,
-            "claimed_until": None,
-            "updated_at": self.clock(),
-        }
-        if provider_id is not None:
-            values["provider_message_id"] = provider_id[:64]
-        async with self.sessionmaker() as session, session.begin():
-            await session.execute(
-                update(BroadcastDelivery)
-                .where(BroadcastDelivery.id == claim.id, BroadcastDelivery.state == only_from)
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
+    async def _send(self, claims: Sequence[_Claim]) -> int:
+        # The fence also checks the broadcast is still sending: a cancel lands between batches.
+        still_sending = select(Broadcast.id).where(Broadcast.state == "sending")
+        return await send_fenced(
+            self.rows,
+            claims,
+            row_id=lambda c: c.id,
+            message=_message,
+            send=self.send,
+            concurrency=self.settings.concurrency,
+            timeout=self.settings.send_timeout_seconds,
+            fence_where=[BroadcastDelivery.broadcast_id.in_(still_sending)],
+            not_taken="cancelled or expired",
+        )
+
+
+def _message(claim: _Claim) -> ResidentMessage:
+    return ResidentMessage(
+        resident_id=claim.resident_id,
+        channel=claim.channel,
+        locale=claim.locale,
+        text=claim.text,
+        # Outside WhatsApp's window the channel sends the approved template configured
+        # under this purpose (TWILIO_WHATSAPP_TEMPLATES), with the text as its variable.
+        purpose=claim.template or "broadcast",
+        reference=f"B{claim.broadcast_id}",
+        template_variables={"text": claim.text},
+    )
 
 
 def _claim(row: BroadcastDelivery, broadcast: Broadcast) -> _Claim:
