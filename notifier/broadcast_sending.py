@@ -8,19 +8,23 @@
    ``fanned_out_to``, so a restart carries on where it stopped and rows never pass through
    Python. Sending starts with the first range.
 2. **Expire** what passed its ``expires_at``; **recover** what a dead sender held.
-3. **Send.** Queued rows are claimed in small batches (``FOR UPDATE SKIP LOCKED`` on PostgreSQL,
-   so any number of workers share the queue), only of broadcasts that are ``sending`` (a cancel
-   is seen at the next claim) and, in quiet hours, only of emergencies. Each row is marked
-   ``sending`` in its own commit just before the provider is called, and ``sent`` (with the
-   provider's id, for receipts) after.
+3. **Send.** With Redis (``streams``) each range's new row ids are also queued per channel on
+   Redis Streams after its commit (``notifier.delivery_streams``); a sender takes the next entry
+   and claims its rows by id. Without Redis, or when the streams are empty (a resend, an entry
+   lost with Redis), queued rows are claimed from the table in small batches (``FOR UPDATE SKIP
+   LOCKED`` on PostgreSQL, so any number of workers share it). Either way only rows of
+   broadcasts that are ``sending`` are claimed (a cancel is seen at the next batch) and, in quiet
+   hours, only of emergencies; then ``notifier.leased_rows`` fences the batch (``sending``, in
+   one statement, just before the provider calls) and settles it (``sent`` with the provider's
+   id, for receipts, in one statement), and the entry is acknowledged.
 
-**At most once.** A row is sent only by the sender that moved it from ``claimed`` to
+**At most once.** A row is sent only by the sender whose fence moved it from ``claimed`` to
 ``sending``. A sender that dies holding ``claimed`` rows sent none of them: they are queued
-again when the lease ends. One that dies holding ``sending`` rows may have sent them: they
+again when the lease ends (and its stream entry is taken over by another worker, which finds
+only those rows ``queued``). One that dies holding ``sending`` rows may have sent them: they
 become ``unknown`` and are never sent again. Providers offer no idempotency key, so "exactly
-once" is not possible across a crash at that moment; the window is one provider call per row in
-flight (``concurrency``). Opted-out or erased residents are skipped at their turn, however
-late they opted out.
+once" is not possible across a crash at that moment; the window is one batch. Opted-out or
+erased residents are skipped at their turn, however late they opted out.
 
 Example::
 

@@ -13,9 +13,9 @@ time, outside quiet hours.
 2. **Expire** queued digests of an earlier day (the next one is due: an old digest is never
    sent late); **recover** what a dead sender held.
 3. **Send.** Outside quiet hours, queued digests of the day are claimed in small batches
-   (``SKIP LOCKED`` on PostgreSQL), each marked ``sending`` in its own commit just before the
-   provider is called and ``sent`` after: the same fence as a broadcast's deliveries
-   (``notifier.broadcast_sending``), so a sender that dies holding ``claimed`` rows sent none of
+   (``SKIP LOCKED`` on PostgreSQL), marked ``sending`` just before the provider is called and
+   ``sent`` after, a batch per statement: the same fence as a broadcast's deliveries
+   (``notifier.leased_rows``), so a sender that dies holding ``claimed`` rows sent none of
    them (they are queued again when the lease ends) and one that dies mid-call leaves
    ``unknown`` rows that are never sent again.
 
