@@ -65,10 +65,12 @@ async def bench(
     limited = sum(r.status == 429 for r in arrivals)
     released = [t for r in reports for t in cast(list[float], r["released"])]
     ok = 0.98 * rate <= achieved <= rate and busiest <= rate
+    cpu = sum(cast(float, r["cpu_seconds"]) for r in reports)
     print(
         f"{channel}: {len(times)} sent in {span:.2f} s: {achieved:.1f}/s "
         f"({achieved / rate:.1%} of {rate:g}), busiest second at the provider {busiest}, "
-        f"429s {limited}: {'ok' if ok else 'MISSED'}"
+        f"429s {limited}: {'ok' if ok else 'MISSED'}; "
+        f"CPU {cpu * 1000 / max(1, len(times)):.2f} ms per message (user+sys of the senders)"
     )
     # The same count where the pacers let the sends go (both processes' clocks are this host's):
     # what the pacing does, before the SDK, the network and the fake's own event loop add jitter.
