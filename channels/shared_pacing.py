@@ -18,10 +18,14 @@ The burst is one message: a bucket that could fill up while idle would let a bur
 top of the rate, and the providers count any one-second window. The spacing's allowance for
 jitter, the lanes and the holds work as ``channels.pacing`` describes.
 
-Booking is one round trip. A sender that slept for its slot must learn whether a 429 came
-meanwhile: every booking's answer carries the count of holds so far, so in a busy process (one
-that booked within the last few milliseconds) it knows without asking; otherwise it asks
-(``HGET``), a second round trip only when the account is quiet.
+Booking is one round trip, shared: a reply books its own slot at once, but a process's bulk
+senders (broadcasts, status updates) queue for one booker task, which books the slots of up to
+64 of them in one script call (consecutive slots, each address still held to its own rate).
+One call per bulk send, one at a time, was both most of the pacing's CPU and its ceiling: a
+process could book no faster than Redis answered. A sender that slept for its slot must learn
+whether a 429 came meanwhile: every booking's answer carries the count of holds so far, so in a
+busy process (one that booked within the last few milliseconds) it knows without asking;
+otherwise it asks (``HGET``), and the senders that wake together share one such question.
 
 If Redis cannot be reached the pacer falls back to pacing this process alone (and logs it): a
 message a little too early beats no message at all, and the provider's 429 still holds us back.

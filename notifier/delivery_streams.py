@@ -129,15 +129,17 @@ class DeliveryStreams:
         now = time.monotonic()
         if now - self._autoclaimed_at.get(stream, -_AUTOCLAIM_EVERY) < _AUTOCLAIM_EVERY:
             return None
-        self._autoclaimed_at[stream] = now
         answer = await self.redis.xautoclaim(
             stream, GROUP, self.consumer, min_idle_time=self.claim_idle_ms, count=1
         )
         entries = answer[1] if len(answer) > 1 else []
         for entry_id, fields in entries:
             if fields:  # an entry deleted meanwhile comes back without fields
+                # Looked for again at the next take, not a second later: a dead worker leaves
+                # an entry for each batch it had in flight.
                 return _entry(stream, entry_id, fields)
             await self.redis.xack(stream, GROUP, entry_id)
+        self._autoclaimed_at[stream] = now
         return None
 
     async def _read_new(self, stream: str) -> StreamEntry | None:
