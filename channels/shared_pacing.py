@@ -69,8 +69,11 @@ _IDLE_MS = 60_000
 # process, 100 connections by default) answers "Too many connections" rather than waiting.
 _MAX_CALLS = 8
 
-# Seconds for which the count of holds in a booking's answer is taken as current.
-_FRESH = 0.005
+# Seconds for which the count of holds in a booking's answer is taken as current. A busy
+# process books a batch every few tens of milliseconds, so within this it rarely has to ask; a
+# sender that did ask after waking would often be too late for its slot and book again. A send
+# this much into another process's hold at worst meets a 429 of its own, which holds us too.
+_FRESH = 0.05
 
 # Bulk senders booked in one script call at most.
 _BATCH = 64
@@ -256,6 +259,9 @@ class RedisPacer(BasePacer):
                 await self._sleep(remaining / 1_000_000)
             if not booked:
                 continue  # it was held, or this address had to wait: ask again
+            if remaining > 0 and await self._holds_known() > holds:
+                continue  # a 429 came while this sender slept: its slot may fall in the hold
+            # Late is measured after the question about holds too, which may have waited.
             late = self._local_us() - due
             if lane is Lane.BULK and late > self._late_us and late_again < MAX_LATE:
                 # Woken too late (the process was busy): sent now, it would bunch up with the
@@ -264,9 +270,7 @@ class RedisPacer(BasePacer):
                 late_again += 1
                 given_up = str(slot)
                 continue
-            if remaining <= 0 or await self._holds_known() <= holds:
-                return
-            # A 429 came while this sender slept: its slot may fall inside the hold.
+            return
 
     async def _book_bulk(self, address: str, given_up: str) -> _Booking:
         """Book a bulk slot along with this process's other bulk senders: one call a batch."""
