@@ -287,16 +287,17 @@ class RedisPacer(BasePacer):
         the booker sleeps until there is room for a batch of them, not one slot at a time,
         so a process at the provider's full rate makes tens of calls a second, not a thousand.
         """
-        while self._bulk_asking:
-            batch = [entry for entry in self._bulk_asking[:_BATCH] if not entry[2].done()]
+        while True:
+            # Senders cancelled while they waited (a shutdown, a timeout) need no slot.
+            self._bulk_asking = [entry for entry in self._bulk_asking if not entry[2].done()]
+            batch = self._bulk_asking[:_BATCH]
             if not batch:
-                del self._bulk_asking[:_BATCH]
-                continue
+                return
             try:
                 answers = await self._book(
                     [a for a, _, _ in batch], self._bulk_horizon, [g for _, g, _ in batch]
                 )
-            except RedisError as exc:
+            except Exception as exc:  # each sender gets it; a RedisError makes it pace alone
                 for entry in batch:
                     self._bulk_asking.remove(entry)
                     if not entry[2].done():
