@@ -2,12 +2,11 @@
 
 20,000 broadcast messages queued on PostgreSQL and Redis, the Telegram bot at Telegram's own
 limit (30 messages/s), with 80 broadcast sends always waiting for a slot: every slot the pacer
-has could go to the broadcast.
-A resident who writes to the bot meanwhile gets each answer within the reply latency target, **2 s at the 99th
-percentile on a loaded CI machine** (the pacer's share of it is the bulk horizon, 0.25 s; the
-rest is the turn, the reply stream and the machine). The scenario is
-``tests.notifier.reply_during_broadcast``; ``bench/broadcast.py --replies`` runs it with a
-million recipients.
+has could go to the broadcast. A resident who writes to the bot meanwhile gets each answer
+within the reply latency target, **2 s at the 99th percentile on a loaded CI machine** (the
+pacer's share of it is the bulk horizon, 0.25 s; the rest is the turn, the reply stream and the
+machine). The scenario is ``tests.notifier.reply_during_broadcast``; ``bench/broadcast.py
+--replies`` runs it with a million recipients.
 """
 
 from __future__ import annotations
