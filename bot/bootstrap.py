@@ -62,6 +62,7 @@ from notifier.broadcast_sending import BroadcastSender, SenderSettings
 from notifier.burst_detector import DetectorSettings
 from notifier.delivery import ResidentDelivery
 from notifier.delivery_log import Sent, write_deliveries
+from notifier.delivery_streams import DeliveryStreams
 from notifier.digest_sending import DigestSender, DigestSettings
 from notifier.digests import DigestSchedule
 from notifier.dispatcher import DispatchSettings, NotificationDispatcher
@@ -227,6 +228,13 @@ def _wire(
                 lease_seconds=settings.broadcast_lease_seconds,
                 send_timeout_seconds=min(60.0, settings.broadcast_lease_seconds / 2),
             ),
+            # With Redis the rows' ids are also queued per channel on streams (the database
+            # alone hands them out without it).
+            streams=DeliveryStreams(
+                redis, prefix=REDIS_PREFIX, claim_idle_seconds=settings.broadcast_lease_seconds
+            )
+            if redis is not None
+            else None,
         ),
         digests=DigestSender(
             sessions,

@@ -18,10 +18,14 @@ The burst is one message: a bucket that could fill up while idle would let a bur
 top of the rate, and the providers count any one-second window. The spacing's allowance for
 jitter, the lanes and the holds work as ``channels.pacing`` describes.
 
-Booking is one round trip. A sender that slept for its slot must learn whether a 429 came
-meanwhile: every booking's answer carries the count of holds so far, so in a busy process (one
-that booked within the last few milliseconds) it knows without asking; otherwise it asks
-(``HGET``), a second round trip only when the account is quiet.
+Booking is one round trip, shared: a reply books its own slot at once, but a process's bulk
+senders (broadcasts, status updates) queue for one booker task, which books the slots of up to
+64 of them in one script call (consecutive slots, each address still held to its own rate).
+One call per bulk send, one at a time, was both most of the pacing's CPU and its ceiling: a
+process could book no faster than Redis answered. A sender that slept for its slot must learn
+whether a 429 came meanwhile: every booking's answer carries the count of holds so far, so in a
+busy process (one that booked within the last few milliseconds) it knows without asking;
+otherwise it asks (``HGET``), and the senders that wake together share one such question.
 
 If Redis cannot be reached the pacer falls back to pacing this process alone (and logs it): a
 message a little too early beats no message at all, and the provider's 429 still holds us back.
@@ -65,8 +69,20 @@ _IDLE_MS = 60_000
 # process, 100 connections by default) answers "Too many connections" rather than waiting.
 _MAX_CALLS = 8
 
-# Seconds for which the count of holds in a booking's answer is taken as current.
-_FRESH = 0.005
+# Seconds for which the count of holds in a booking's answer is taken as current. A busy
+# process books a batch every few tens of milliseconds, so within this it rarely has to ask; a
+# sender that did ask after waking would often be too late for its slot and book again. A send
+# this much into another process's hold at worst meets a 429 of its own, which holds us too.
+_FRESH = 0.05
+
+# Bulk senders booked in one script call at most.
+_BATCH = 64
+
+# A booking's slot when the schedule had no room within the lane's horizon.
+_NO_ROOM = -1
+
+# (booked, when to send or ask again on this host's clock in us, holds so far, the slot).
+_Booking = tuple[bool, int, int, int]
 
 _NOW = """
 local now = tonumber(ARGV[1])
@@ -76,13 +92,15 @@ if now == nil then
 end
 """
 
-# KEYS: the account's hash, the address's key. ARGV: now in microseconds ('' for Redis's clock),
-# microseconds between sends, between sends to one address (0: no limit), how far ahead this
-# lane may book (-1: any), the idle expiry in ms, the slot this sender gave up ('' if none).
-# Returns {what, wait in microseconds, holds so far, the slot booked, now}, where what is 1 (booked: send after the wait), 0 (the schedule is booked beyond this
-# lane's horizon: come back after the wait) or -1 (held, or the address must wait: come back).
-# Nothing is booked while held or while the address must wait, so no slot is wasted on a sender
-# that could not use it.
+# KEYS: the account's hash, then one key per address to book for. ARGV: now in microseconds
+# ('' for Redis's clock), microseconds between sends, between sends to one address (0: no limit),
+# how far ahead this lane may book (-1: any), the idle expiry in ms, then per address the slot
+# its sender gave up ('' if none). Returns {holds so far, now}, then per address {what, value}:
+# what 1, booked (value: the slot); 0, the schedule is booked beyond this lane's horizon (value:
+# the wait until it is not); -1, held, or the address must wait (value: the wait). Nothing is
+# booked while held or while an address must wait, so no slot is wasted on a sender that could
+# not use it. Several addresses in one call book consecutive slots: one round trip serves a
+# whole batch of a process's bulk senders.
 _BOOK = (
     _NOW
     + """
@@ -93,28 +111,41 @@ local state = redis.call('HMGET', KEYS[1], 'next', 'held', 'holds')
 local next_free = tonumber(state[1]) or 0
 local held = tonumber(state[2]) or 0
 local holds = tonumber(state[3]) or 0
-local ready = math.max(now, held)
-if address_interval > 0 then
-  local address_next = tonumber(redis.call('GET', KEYS[2])) or 0
-  -- A slot this sender booked and gave up unused (ARGV[6]) does not hold its address back.
-  if address_next ~= (tonumber(ARGV[6]) or -1) + address_interval then
-    ready = math.max(ready, address_next)
+local answer = {holds, now}
+local booked = false
+for i = 2, #KEYS do
+  local ready = math.max(now, held)
+  if address_interval > 0 then
+    local address_next = tonumber(redis.call('GET', KEYS[i])) or 0
+    -- A slot this sender booked and gave up unused does not hold its address back.
+    if address_next ~= (tonumber(ARGV[4 + i]) or -1) + address_interval then
+      ready = math.max(ready, address_next)
+    end
+  end
+  local slot = math.max(now, next_free)
+  if ready > now then
+    table.insert(answer, -1)
+    table.insert(answer, ready - now)
+  elseif horizon >= 0 and slot - now > horizon then
+    table.insert(answer, 0)
+    table.insert(answer, slot - now - horizon)
+  else
+    next_free = slot + interval
+    booked = true
+    if address_interval > 0 then
+      redis.call('SET', KEYS[i], string.format('%d', slot + address_interval),
+                 'PX', math.ceil((slot + address_interval - now) / 1000) + 1000)
+    end
+    table.insert(answer, 1)
+    table.insert(answer, slot)
   end
 end
-if ready > now then
-  return {-1, ready - now, holds, 0, now}
+if booked then
+  redis.call('HSET', KEYS[1], 'next', string.format('%d', next_free))
+  redis.call('PEXPIRE', KEYS[1],
+             math.max(tonumber(ARGV[5]), math.ceil((next_free - now) / 1000) + 1000))
 end
-local slot = math.max(now, next_free)
-if horizon >= 0 and slot - now > horizon then
-  return {0, slot - now - horizon, holds, 0, now}
-end
-redis.call('HSET', KEYS[1], 'next', string.format('%d', slot + interval))
-redis.call('PEXPIRE', KEYS[1], math.max(tonumber(ARGV[5]), math.ceil((slot - now) / 1000) + 1000))
-if address_interval > 0 then
-  redis.call('SET', KEYS[2], string.format('%d', slot + address_interval),
-             'PX', math.ceil((slot + address_interval - now) / 1000) + 1000)
-end
-return {1, slot - now, holds, slot, now}
+return answer
 """
 )
 
@@ -165,12 +196,17 @@ class RedisPacer(BasePacer):
         self._late_us = round(jitter_allowance * 1_000_000)
         self._clock = clock
         self._sleep = sleep
-        self._book = redis.register_script(_BOOK)
+        self._book_script = redis.register_script(_BOOK)
         self._hold = redis.register_script(_HOLD)
         self._alone = Pacer(
             per_second, per_address_per_second, jitter_allowance=jitter_allowance, sleep=sleep
         )
-        self._bulk_turn = asyncio.Lock()
+        # Bulk senders waiting for a slot, and the task booking for them (``_book_bulk``).
+        self._bulk_asking: list[tuple[str, str, asyncio.Future[_Booking]]] = []
+        self._bulk_booker: asyncio.Task[None] | None = None
+        self._bulk_chunk = max(1, min(_BATCH, self._bulk_horizon // self._interval // 4))
+        self._holds_asked: asyncio.Future[int] | None = None
+        self._holds_asked_at = -math.inf
         # The client's pool refuses more connections than it has, so calls queue here instead.
         self._calls = asyncio.Semaphore(_MAX_CALLS)
         # The most holds this process knows of: from its own 429s and every booking's answer.
@@ -211,24 +247,21 @@ class RedisPacer(BasePacer):
             await self._alone.hold(seconds)
 
     async def _wait_shared(self, address: str, lane: Lane) -> None:
-        keys = [self._schedule, self.address_key(address)]
         late_again = 0
         given_up = ""
         while True:
             if lane is Lane.BULK:
-                # One bulk sender of this process at a time asks for a slot: a thousand that
-                # were all told "come back in 2 ms" would otherwise all ask again together.
-                async with self._bulk_turn:
-                    booked, due, holds, slot = await self._book_slot(
-                        keys, self._bulk_horizon, given_up
-                    )
+                booked, due, holds, slot = await self._book_bulk(address, given_up)
             else:
-                booked, due, holds, slot = await self._book_slot(keys, -1, given_up)
+                [(booked, due, holds, slot)] = await self._book([address], -1, [given_up])
             remaining = due - self._local_us()
             if remaining > 0:
                 await self._sleep(remaining / 1_000_000)
             if not booked:
                 continue  # it was held, or this address had to wait: ask again
+            if remaining > 0 and await self._holds_known() > holds:
+                continue  # a 429 came while this sender slept: its slot may fall in the hold
+            # Late is measured after the question about holds too, which may have waited.
             late = self._local_us() - due
             if lane is Lane.BULK and late > self._late_us and late_again < MAX_LATE:
                 # Woken too late (the process was busy): sent now, it would bunch up with the
@@ -237,41 +270,91 @@ class RedisPacer(BasePacer):
                 late_again += 1
                 given_up = str(slot)
                 continue
-            if remaining <= 0 or await self._holds_known() <= holds:
-                return
-            # A 429 came while this sender slept: its slot may fall inside the hold.
+            return
 
-    async def _book_slot(
-        self, keys: list[str], horizon: int, given_up: str
-    ) -> tuple[bool, int, int, int]:
-        """Book the next slot within ``horizon``: (booked, when to send it or to ask again on
-        this host's clock in microseconds, holds so far, the slot on Redis's clock).
+    async def _book_bulk(self, address: str, given_up: str) -> _Booking:
+        """Book a bulk slot along with this process's other bulk senders: one call a batch."""
+        asking: asyncio.Future[_Booking] = asyncio.get_running_loop().create_future()
+        self._bulk_asking.append((address, given_up, asking))
+        if self._bulk_booker is None or self._bulk_booker.done():
+            self._bulk_booker = asyncio.create_task(self._book_bulk_batches())
+        return await asking
 
-        Not booked: the account is held or the address must wait; the caller sleeps that out of
-        the bulk turn, so the other bulk senders keep booking meanwhile.
+    async def _book_bulk_batches(self) -> None:
+        """Book slots for the bulk senders waiting, a batch a call, until none is left.
+
+        Senders the schedule has no room for yet (booked up to the horizon) stay first in line;
+        the booker sleeps until there is room for a batch of them, not one slot at a time,
+        so a process at the provider's full rate makes tens of calls a second, not a thousand.
         """
         while True:
-            async with self._calls:
-                what, wait_us, holds, slot, now = await self._book(
-                    keys=keys,
-                    args=[
-                        self._now(),
-                        self._interval,
-                        self._address_interval,
-                        horizon,
-                        _IDLE_MS,
-                        given_up,
-                    ],
+            # Senders cancelled while they waited (a shutdown, a timeout) need no slot.
+            self._bulk_asking = [entry for entry in self._bulk_asking if not entry[2].done()]
+            batch = self._bulk_asking[:_BATCH]
+            if not batch:
+                return
+            try:
+                answers = await self._book(
+                    [a for a, _, _ in batch], self._bulk_horizon, [g for _, g, _ in batch]
                 )
-            local = self._local_us()
-            offset = self._learn_offset(local - int(now))
-            self._learn_holds(int(holds))
+            except Exception as exc:  # each sender gets it; a RedisError makes it pace alone
+                for entry in batch:
+                    self._bulk_asking.remove(entry)
+                    if not entry[2].done():
+                        entry[2].set_exception(exc)
+                continue
+            room_in: int | None = None
+            waiting = 0
+            for entry, (booked, due, holds, slot) in zip(batch, answers, strict=True):
+                if slot == _NO_ROOM:
+                    room_in = due if room_in is None else room_in
+                    waiting += 1
+                    continue
+                self._bulk_asking.remove(entry)
+                if not entry[2].done():
+                    entry[2].set_result((booked, due, holds, slot))
+            if room_in is not None:
+                # Until room for as many as wait (at most a batch, and a quarter of the horizon).
+                more = max(0, min(waiting, self._bulk_chunk) - 1) * self._interval
+                await self._sleep(max(0, room_in + more - self._local_us()) / 1_000_000)
+
+    async def _book(
+        self, addresses: list[str], horizon: int, given_up: list[str]
+    ) -> list[_Booking]:
+        """Book the next slots within ``horizon`` for ``addresses``, in order: per address
+        (booked, when to send it or to ask again on this host's clock in microseconds, holds so
+        far, the slot on Redis's clock, or ``_NO_ROOM`` if the schedule is booked up to the
+        horizon).
+
+        Not booked: the account is held or the address must wait; the sender sleeps that out,
+        so the other bulk senders keep booking meanwhile.
+        """
+        async with self._calls:
+            answer = await self._book_script(
+                keys=[self._schedule, *(self.address_key(a) for a in addresses)],
+                args=[
+                    self._now(),
+                    self._interval,
+                    self._address_interval,
+                    horizon,
+                    _IDLE_MS,
+                    *given_up,
+                ],
+            )
+        local = self._local_us()
+        holds, now = int(answer[0]), int(answer[1])
+        offset = self._learn_offset(local - now)
+        self._learn_holds(holds)
+        bookings: list[_Booking] = []
+        for i in range(2, len(answer), 2):
+            what, value = int(answer[i]), int(answer[i + 1])
             if what == 1:
-                return True, int(slot) + offset, int(holds), int(slot)
-            if what == -1:
-                return False, local + int(wait_us), int(holds), 0
-            # Booked beyond the horizon: wait in turn, so this sender is the next to book.
-            await self._sleep(int(wait_us) / 1_000_000)
+                bookings.append((True, value + offset, holds, value))
+            elif what == -1:
+                bookings.append((False, local + value, holds, 0))
+            else:
+                bookings.append((False, local + value, holds, _NO_ROOM))
+        return bookings
 
     def _learn_offset(self, sample: int) -> int:
         """This host's clock minus Redis's, from one answer (``sample`` = arrival - Redis's now).
@@ -292,10 +375,24 @@ class RedisPacer(BasePacer):
         self._learnt_at = self._monotonic()
 
     async def _holds_known(self) -> int:
-        """The count of holds so far: as the last answer said, if it is fresh, else from Redis."""
-        if self._monotonic() - self._learnt_at > _FRESH:
-            async with self._calls:
-                self._learn_holds(int(await self._redis.hget(self._schedule, "holds") or 0))
+        """The count of holds so far: as the last answer said, if it is fresh, else from Redis.
+
+        Senders that wake together share one question: any asked since this one woke (less the
+        freshness allowed) answers for it too, so a process at the full rate asks a few dozen
+        times a second rather than once a message.
+        """
+        woke = self._monotonic()
+        if woke - self._learnt_at <= _FRESH:
+            return self._holds_seen
+        if self._holds_asked is None or self._holds_asked_at < woke - _FRESH:
+            self._holds_asked_at = woke
+            self._holds_asked = asyncio.ensure_future(self._ask_holds())
+        # Shielded: a sender cancelled while it waits does not cancel the others' answer.
+        return await asyncio.shield(self._holds_asked)
+
+    async def _ask_holds(self) -> int:
+        async with self._calls:
+            self._learn_holds(int(await self._redis.hget(self._schedule, "holds") or 0))
         return self._holds_seen
 
     def _monotonic(self) -> float:

@@ -8,19 +8,23 @@
    ``fanned_out_to``, so a restart carries on where it stopped and rows never pass through
    Python. Sending starts with the first range.
 2. **Expire** what passed its ``expires_at``; **recover** what a dead sender held.
-3. **Send.** Queued rows are claimed in small batches (``FOR UPDATE SKIP LOCKED`` on PostgreSQL,
-   so any number of workers share the queue), only of broadcasts that are ``sending`` (a cancel
-   is seen at the next claim) and, in quiet hours, only of emergencies. Each row is marked
-   ``sending`` in its own commit just before the provider is called, and ``sent`` (with the
-   provider's id, for receipts) after.
+3. **Send.** With Redis (``streams``) each range's new row ids are also queued per channel on
+   Redis Streams after its commit (``notifier.delivery_streams``); a sender takes the next entry
+   and claims its rows by id. Without Redis, or when the streams are empty (a resend, an entry
+   lost with Redis), queued rows are claimed from the table in small batches (``FOR UPDATE SKIP
+   LOCKED`` on PostgreSQL, so any number of workers share it). Either way only rows of
+   broadcasts that are ``sending`` are claimed (a cancel is seen at the next batch) and, in quiet
+   hours, only of emergencies; then ``notifier.leased_rows`` fences the batch (``sending``, in
+   one statement, just before the provider calls) and settles it (``sent`` with the provider's
+   id, for receipts, in one statement), and the entry is acknowledged.
 
-**At most once.** A row is sent only by the sender that moved it from ``claimed`` to
+**At most once.** A row is sent only by the sender whose fence moved it from ``claimed`` to
 ``sending``. A sender that dies holding ``claimed`` rows sent none of them: they are queued
-again when the lease ends. One that dies holding ``sending`` rows may have sent them: they
+again when the lease ends (and its stream entry is taken over by another worker, which finds
+only those rows ``queued``). One that dies holding ``sending`` rows may have sent them: they
 become ``unknown`` and are never sent again. Providers offer no idempotency key, so "exactly
-once" is not possible across a crash at that moment; the window is one provider call per row in
-flight (``concurrency``). Opted-out or erased residents are skipped at their turn, however
-late they opted out.
+once" is not possible across a crash at that moment; the window is the batches in flight (four
+of 20). Opted-out or erased residents are skipped at their turn, however late they opted out.
 
 Example::
 
@@ -32,16 +36,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, literal, or_, select, update
+from sqlalchemy import Select, func, insert, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from notifier.broadcasts import audience_of, footer
-from notifier.ports import ResidentGone, ResidentMessage, Undeliverable
+from notifier.broadcasts import CHANNELS, audience_of, footer
+from notifier.delivery_streams import DeliveryStreams
+from notifier.leased_rows import LeasedRows, send_fenced
+from notifier.ports import ResidentMessage
 from notifier.quiet_hours import QuietHours
 from storage.models import Broadcast, BroadcastDelivery, Resident
 from storage.types import utc_now
@@ -61,6 +68,9 @@ class SenderSettings:
     # Rows claimed at once, and sent side by side: also the most a crash can leave "unknown".
     batch_size: int = 20
     concurrency: int = 20
+    # Batches a worker sends side by side, and for how long before its housekeeping comes round.
+    batches_in_flight: int = 4
+    round_seconds: float = 1.0
     lease_seconds: float = 120.0
     send_timeout_seconds: float = 60.0
     idle_seconds: float = 1.0
@@ -85,17 +95,26 @@ class BroadcastSender:
         send: SendBroadcast,
         settings: SenderSettings | None = None,
         *,
+        streams: DeliveryStreams | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.send = send
         self.settings = settings or SenderSettings()
         self.clock = clock
+        self.streams = streams
+        self.rows: LeasedRows[BroadcastDelivery] = LeasedRows(
+            sessionmaker,
+            BroadcastDelivery,
+            lease_seconds=self.settings.lease_seconds,
+            what="broadcast messages",
+            clock=clock,
+        )
 
     async def run_once(self) -> int:
         done = await self.start_due()
         await self._expire()
-        await self._recover()
+        await self.rows.recover()
         done += await self._send_some()
         await self._finish()
         return done
@@ -154,29 +173,55 @@ class BroadcastSender:
                 literal(0),
                 literal(now),
             )
-            result = await session.execute(
-                insert(BroadcastDelivery).from_select(
-                    [
-                        "broadcast_id",
-                        "resident_id",
-                        "channel",
-                        "locale",
-                        "ward",
-                        "state",
-                        "resends",
-                        "updated_at",
-                    ],
-                    chosen,
-                )
+            statement = insert(BroadcastDelivery).from_select(
+                [
+                    "broadcast_id",
+                    "resident_id",
+                    "channel",
+                    "locale",
+                    "ward",
+                    "state",
+                    "resends",
+                    "updated_at",
+                ],
+                chosen,
             )
-            written = int(getattr(result, "rowcount", 0) or 0)
+            new: Sequence[tuple[int, str]] = []
+            if self.streams is None:
+                result = await session.execute(statement)
+                written = int(getattr(result, "rowcount", 0) or 0)
+            else:
+                # Only the ids and channels come back, for the streams.
+                new = [
+                    (int(row_id), str(channel))
+                    for row_id, channel in await session.execute(
+                        statement.returning(BroadcastDelivery.id, BroadcastDelivery.channel)
+                    )
+                ]
+                written = len(new)
             broadcast.recipients += written
             broadcast.fanned_out_to = end
             if end >= last:
                 broadcast.fanned_out_at = now
             broadcast.updated_at = now
+        if new:
+            await self._enqueue(new)
         # A range with nobody in it still counts as work, so the loop goes on to the next.
         return max(written, 1) if end < last else written
+
+    async def _enqueue(self, new: Sequence[tuple[int, str]]) -> None:
+        """After the commit (an entry never names a row a reader cannot see yet): the new
+        rows' ids on their channel's stream, a claim batch per entry."""
+        assert self.streams is not None
+        by_channel: dict[str, list[int]] = {}
+        for row_id, channel in new:
+            by_channel.setdefault(channel, []).append(row_id)
+        size = self.settings.batch_size
+        for channel, ids in by_channel.items():
+            ids.sort()
+            await self.streams.enqueue(
+                channel, [ids[i : i + size] for i in range(0, len(ids), size)]
+            )
 
     # -- housekeeping --------------------------------------------------------------------------
 
@@ -208,31 +253,6 @@ class BroadcastSender:
                 .values(state="skipped", error="expired", updated_at=now)
             )
 
-    async def _recover(self) -> None:
-        """Rows a dead sender held: ``claimed`` ones were never sent (queue them again);
-        ``sending`` ones may have been (``unknown``: never again)."""
-        now = self.clock()
-        held = BroadcastDelivery.claimed_until < now
-        async with self.sessionmaker() as session, session.begin():
-            await session.execute(
-                update(BroadcastDelivery)
-                .where(BroadcastDelivery.state == "claimed", held)
-                .values(state="queued", claimed_until=None, updated_at=now)
-            )
-            lost = await session.execute(
-                update(BroadcastDelivery)
-                .where(BroadcastDelivery.state == "sending", held)
-                .values(
-                    state="unknown",
-                    claimed_until=None,
-                    error="the sender stopped during the provider call",
-                    updated_at=now,
-                )
-            )
-        unknown = int(getattr(lost, "rowcount", 0) or 0)
-        if unknown:
-            log.warning("%s broadcast messages may or may not have gone", unknown)
-
     async def _finish(self) -> None:
         now = self.clock()
         pending = (
@@ -254,124 +274,101 @@ class BroadcastSender:
     # -- sending -------------------------------------------------------------------------------
 
     async def _send_some(self) -> int:
+        """Several batches side by side, each lane taking its next batch as soon as its last is
+        settled, for up to ``round_seconds`` (then the housekeeping of ``run_once`` comes round).
+
+        One batch at a time left the provider idle while its rows were claimed, fenced and
+        settled: a worker sent a third of the rate the pacer allowed. The lanes share the pacer
+        (in its bulk lane, behind replies), so more of them never sends faster than the limit.
+        """
+        lanes = max(1, self.settings.batches_in_flight)
+        if lanes == 1:
+            return await self._send_batch()
+        deadline = time.monotonic() + self.settings.round_seconds
+
+        async def lane() -> int:
+            sent = 0
+            while (done := await self._send_batch()) and time.monotonic() < deadline:
+                sent += done
+            return sent + done
+
+        # Every lane settles the batch it holds before an error of another is raised: a lane
+        # cancelled mid-batch would leave its rows "unknown", never sent.
+        outcomes = await asyncio.gather(*(lane() for _ in range(lanes)), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+        return sum(o for o in outcomes if isinstance(o, int))
+
+    async def _send_batch(self) -> int:
+        """Send the next entry of the streams (with Redis) or the next queued rows (without,
+        and with Redis for what no entry carries: a resend, an entry lost with Redis)."""
+        if self.streams is not None:
+            entry = await self.streams.take(CHANNELS)
+            if entry is not None:
+                claims = await self._claim(ids=entry.ids)
+                await self._send(claims)
+                await self.streams.done(entry)
+                return max(len(claims), 1)  # an entry consumed is work done
         claims = await self._claim()
-        if not claims:
-            return 0
-        slots = asyncio.Semaphore(self.settings.concurrency)
+        return await self._send(claims) if claims else 0
 
-        async def one(claim: _Claim) -> None:
-            async with slots:
-                await self._send_one(claim)
-
-        await asyncio.gather(*(one(c) for c in claims))
-        return len(claims)
-
-    async def _claim(self) -> list[_Claim]:
-        now = self.clock()
+    def _live(self) -> Select[Any]:
+        """Broadcasts whose rows may go now: sending, and in quiet hours only emergencies."""
         live = select(Broadcast.id).where(Broadcast.state == "sending")
         quiet = self.settings.quiet_hours
-        if quiet is not None and quiet.contains(now):
+        if quiet is not None and quiet.contains(self.clock()):
             live = live.where(Broadcast.urgency == "emergency")
-        query = (
-            select(BroadcastDelivery)
-            .where(BroadcastDelivery.state == "queued", BroadcastDelivery.broadcast_id.in_(live))
-            .order_by(BroadcastDelivery.id)
-            .limit(self.settings.batch_size)
-        )
-        async with self.sessionmaker() as session, session.begin():
-            if session.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True, of=BroadcastDelivery)
-            rows = (await session.scalars(query)).all()
-            if not rows:
-                return []
-            until = now + timedelta(seconds=self.settings.lease_seconds)
-            await session.execute(
-                update(BroadcastDelivery)
-                .where(BroadcastDelivery.id.in_([r.id for r in rows]))
-                .values(state="claimed", claimed_until=until, updated_at=now)
-                .execution_options(synchronize_session=False)
-            )
+        return live
+
+    async def _claim(self, ids: Sequence[int] | None = None) -> list[_Claim]:
+        async def with_texts(
+            session: AsyncSession, rows: Sequence[BroadcastDelivery]
+        ) -> list[_Claim]:
+            wanted = {r.broadcast_id for r in rows}
             broadcasts = {
                 b.id: b
                 for b in (
-                    await session.scalars(
-                        select(Broadcast).where(Broadcast.id.in_({r.broadcast_id for r in rows}))
-                    )
+                    await session.scalars(select(Broadcast).where(Broadcast.id.in_(wanted)))
                 ).all()
             }
             return [_claim(row, broadcasts[row.broadcast_id]) for row in rows]
 
-    async def _send_one(self, claim: _Claim) -> None:
-        now = self.clock()
-        # The fence: only the sender that moves the row from claimed to sending may send it,
-        # and only while the broadcast is still sending (a cancel lands between two rows).
-        async with self.sessionmaker() as session, session.begin():
-            still_sending = select(Broadcast.id).where(
-                Broadcast.id == claim.broadcast_id, Broadcast.state == "sending"
-            )
-            taken = await session.execute(
-                update(BroadcastDelivery)
-                .where(
-                    BroadcastDelivery.id == claim.id,
-                    BroadcastDelivery.state == "claimed",
-                    BroadcastDelivery.broadcast_id.in_(still_sending),
-                )
-                .values(state="sending", updated_at=now)
-                .execution_options(synchronize_session=False)
-            )
-        if not getattr(taken, "rowcount", 0):
-            # Cancelled or expired meanwhile (a row another sender took is not "claimed"
-            # any more, and stays as that sender leaves it).
-            await self._settle(claim, "skipped", "cancelled or expired", only_from="claimed")
-            return
-        message = ResidentMessage(
-            resident_id=claim.resident_id,
-            channel=claim.channel,
-            locale=claim.locale,
-            text=claim.text,
-            # Outside WhatsApp's window the channel sends the approved template configured
-            # under this purpose (TWILIO_WHATSAPP_TEMPLATES), with the text as its variable.
-            purpose=claim.template or "broadcast",
-            reference=f"B{claim.broadcast_id}",
-            template_variables={"text": claim.text},
+        return await self.rows.claim(
+            [BroadcastDelivery.broadcast_id.in_(self._live())],
+            limit=self.settings.batch_size if ids is None else len(ids),
+            ids=ids,
+            also=with_texts,
         )
-        try:
-            ids = await asyncio.wait_for(
-                self.send(message), timeout=self.settings.send_timeout_seconds
-            )
-        except ResidentGone as exc:
-            await self._settle(claim, "skipped", str(exc))
-        except Undeliverable as exc:
-            await self._settle(claim, "unreachable", str(exc))
-        except Exception as exc:  # NotDelivered, a timeout, a network error: resend can retry
-            await self._settle(claim, "failed", f"{type(exc).__name__}: {exc}"[:500])
-        else:
-            await self._settle(claim, "sent", None, provider_id=ids[0] if ids else None)
 
-    async def _settle(
-        self,
-        claim: _Claim,
-        state: str,
-        error: str | None,
-        *,
-        provider_id: str | None = None,
-        only_from: str = "sending",
-    ) -> None:
-        values: dict[str, Any] = {
-            "state": state,
-            "error": error,
-            "claimed_until": None,
-            "updated_at": self.clock(),
-        }
-        if provider_id is not None:
-            values["provider_message_id"] = provider_id[:64]
-        async with self.sessionmaker() as session, session.begin():
-            await session.execute(
-                update(BroadcastDelivery)
-                .where(BroadcastDelivery.id == claim.id, BroadcastDelivery.state == only_from)
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
+    async def _send(self, claims: Sequence[_Claim]) -> int:
+        # The fence also checks the broadcast is still sending: a cancel lands between batches.
+        still_sending = select(Broadcast.id).where(Broadcast.state == "sending")
+        return await send_fenced(
+            self.rows,
+            claims,
+            row_id=lambda c: c.id,
+            message=_message,
+            send=self.send,
+            concurrency=self.settings.concurrency,
+            timeout=self.settings.send_timeout_seconds,
+            fence_where=[BroadcastDelivery.broadcast_id.in_(still_sending)],
+            not_taken="cancelled or expired",
+        )
+
+
+def _message(claim: _Claim) -> ResidentMessage:
+    return ResidentMessage(
+        resident_id=claim.resident_id,
+        channel=claim.channel,
+        locale=claim.locale,
+        text=claim.text,
+        # Outside WhatsApp's window the channel sends the approved template configured
+        # under this purpose (TWILIO_WHATSAPP_TEMPLATES), with the text as its variable.
+        purpose=claim.template or "broadcast",
+        reference=f"B{claim.broadcast_id}",
+        template_variables={"text": claim.text},
+    )
 
 
 def _claim(row: BroadcastDelivery, broadcast: Broadcast) -> _Claim:

@@ -13,9 +13,9 @@ time, outside quiet hours.
 2. **Expire** queued digests of an earlier day (the next one is due: an old digest is never
    sent late); **recover** what a dead sender held.
 3. **Send.** Outside quiet hours, queued digests of the day are claimed in small batches
-   (``SKIP LOCKED`` on PostgreSQL), each marked ``sending`` in its own commit just before the
-   provider is called and ``sent`` after: the same fence as a broadcast's deliveries
-   (``notifier.broadcast_sending``), so a sender that dies holding ``claimed`` rows sent none of
+   (``SKIP LOCKED`` on PostgreSQL), marked ``sending`` just before the provider is called and
+   ``sent`` after, a batch per statement: the same fence as a broadcast's deliveries
+   (``notifier.leased_rows``), so a sender that dies holding ``claimed`` rows sent none of
    them (they are queued again when the lease ends) and one that dies mid-call leaves
    ``unknown`` rows that are never sent again.
 
@@ -29,11 +29,10 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -43,7 +42,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from notifier.broadcast_audience import audience
 from notifier.broadcasts import CHANNELS
 from notifier.digests import Digest, DigestSchedule, EventIndex, day_events, render
-from notifier.ports import ResidentGone, ResidentMessage, Undeliverable
+from notifier.leased_rows import LeasedRows, send_fenced
+from notifier.ports import ResidentMessage
 from notifier.quiet_hours import QuietHours
 from storage.models import DigestRun, ReportDigest, Resident, Subscription
 from storage.types import utc_now
@@ -109,12 +109,19 @@ class DigestSender:
         self.clock = clock
         self._events: tuple[date, EventIndex] | None = None
         self._texts: tuple[date, dict[tuple[Any, ...], str | None]] | None = None
+        self.rows: LeasedRows[ReportDigest] = LeasedRows(
+            sessionmaker,
+            ReportDigest,
+            lease_seconds=self.settings.lease_seconds,
+            what="report digests",
+            clock=clock,
+        )
 
     async def run_once(self) -> int:
         day = self.settings.schedule.due_day(self.clock())
         done = await self.fan_out(day)
         await self._expire(day)
-        await self._recover()
+        await self.rows.recover()
         done += await self.send_claimed(await self.claim(day))
         return done
 
@@ -261,129 +268,48 @@ class DigestSender:
                 .values(state="skipped", error="the next day's digest was due", updated_at=now)
             )
 
-    async def _recover(self) -> None:
-        """Digests a dead sender held: ``claimed`` ones were never sent (queue them again);
-        ``sending`` ones may have been (``unknown``: never again)."""
-        now = self.clock()
-        held = ReportDigest.claimed_until < now
-        async with self.sessionmaker() as session, session.begin():
-            await session.execute(
-                update(ReportDigest)
-                .where(ReportDigest.state == "claimed", held)
-                .values(state="queued", claimed_until=None, updated_at=now)
-            )
-            lost = await session.execute(
-                update(ReportDigest)
-                .where(ReportDigest.state == "sending", held)
-                .values(
-                    state="unknown",
-                    claimed_until=None,
-                    error="the sender stopped during the provider call",
-                    updated_at=now,
-                )
-            )
-        unknown = int(getattr(lost, "rowcount", 0) or 0)
-        if unknown:
-            log.warning("%s report digests may or may not have gone", unknown)
-
     # -- sending -------------------------------------------------------------------------------
 
     async def claim(self, day: date) -> list[DigestClaim]:
         """Take the next queued digests of ``day`` for this sender (none in quiet hours: a
         digest is never urgent)."""
-        now = self.clock()
         quiet = self.settings.quiet_hours
-        if quiet is not None and quiet.contains(now):
+        if quiet is not None and quiet.contains(self.clock()):
             return []
-        query = (
-            select(ReportDigest)
-            .where(ReportDigest.state == "queued", ReportDigest.day == day)
-            .order_by(ReportDigest.id)
-            .limit(self.settings.batch_size)
-        )
-        async with self.sessionmaker() as session, session.begin():
-            if session.get_bind().dialect.name == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            rows = (await session.scalars(query)).all()
-            if not rows:
-                return []
-            await session.execute(
-                update(ReportDigest)
-                .where(ReportDigest.id.in_([r.id for r in rows]))
-                .values(
-                    state="claimed",
-                    claimed_until=now + timedelta(seconds=self.settings.lease_seconds),
-                    updated_at=now,
-                )
-                .execution_options(synchronize_session=False)
-            )
+
+        async def as_claims(_: AsyncSession, rows: Sequence[ReportDigest]) -> list[DigestClaim]:
             return [
                 DigestClaim(r.id, r.resident_id, r.day, r.channel, r.locale, r.text) for r in rows
             ]
 
-    async def send_claimed(self, claims: Sequence[DigestClaim]) -> int:
-        slots = asyncio.Semaphore(self.settings.concurrency)
-
-        async def one(claim: DigestClaim) -> None:
-            async with slots:
-                await self._send_one(claim)
-
-        await asyncio.gather(*(one(c) for c in claims))
-        return len(claims)
-
-    async def _send_one(self, claim: DigestClaim) -> None:
-        # The fence: only the sender that moves the row from claimed to sending may send it.
-        async with self.sessionmaker() as session, session.begin():
-            taken = await session.execute(
-                update(ReportDigest)
-                .where(ReportDigest.id == claim.id, ReportDigest.state == "claimed")
-                .values(state="sending", updated_at=self.clock())
-                .execution_options(synchronize_session=False)
-            )
-        if not getattr(taken, "rowcount", 0):
-            return  # its lease ran out and another sender has it
-        message = ResidentMessage(
-            resident_id=claim.resident_id,
-            channel=claim.channel,
-            locale=claim.locale,
-            text=claim.text,
-            # Outside WhatsApp's window: the approved template under this purpose
-            # (TWILIO_WHATSAPP_TEMPLATES), with the digest as its one variable.
-            purpose="report_digest",
-            reference=f"D{claim.day.isoformat()}",
-            template_variables={"text": claim.text},
+        return await self.rows.claim(
+            [ReportDigest.day == day], limit=self.settings.batch_size, also=as_claims
         )
-        try:
-            ids = await asyncio.wait_for(
-                self.send(message), timeout=self.settings.send_timeout_seconds
-            )
-        except ResidentGone as exc:
-            await self._settle(claim, "skipped", str(exc))
-        except Undeliverable as exc:
-            await self._settle(claim, "unreachable", str(exc))
-        except Exception as exc:  # NotDelivered, a timeout, a network error
-            await self._settle(claim, "failed", f"{type(exc).__name__}: {exc}"[:500])
-        else:
-            await self._settle(claim, "sent", None, provider_id=ids[0] if ids else None)
 
-    async def _settle(
-        self, claim: DigestClaim, state: str, error: str | None, *, provider_id: str | None = None
-    ) -> None:
-        values: dict[str, Any] = {
-            "state": state,
-            "error": error,
-            "claimed_until": None,
-            "updated_at": self.clock(),
-        }
-        if provider_id is not None:
-            values["provider_message_id"] = provider_id[:64]
-        async with self.sessionmaker() as session, session.begin():
-            await session.execute(
-                update(ReportDigest)
-                .where(ReportDigest.id == claim.id, ReportDigest.state == "sending")
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
+    async def send_claimed(self, claims: Sequence[DigestClaim]) -> int:
+        return await send_fenced(
+            self.rows,
+            claims,
+            row_id=lambda c: c.id,
+            message=_message,
+            send=self.send,
+            concurrency=self.settings.concurrency,
+            timeout=self.settings.send_timeout_seconds,
+        )
+
+
+def _message(claim: DigestClaim) -> ResidentMessage:
+    return ResidentMessage(
+        resident_id=claim.resident_id,
+        channel=claim.channel,
+        locale=claim.locale,
+        text=claim.text,
+        # Outside WhatsApp's window: the approved template under this purpose
+        # (TWILIO_WHATSAPP_TEMPLATES), with the digest as its one variable.
+        purpose="report_digest",
+        reference=f"D{claim.day.isoformat()}",
+        template_variables={"text": claim.text},
+    )
 
 
 def _insert_ignoring(dialect: str, model: Any) -> Any:

@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import bisect
 import json
+import resource
 import sys
 import time
 import uuid
@@ -170,7 +171,9 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     )
     await asyncio.sleep(max(0.0, args.start_at - time.time()))
     started = time.perf_counter()
+    cpu_before = _cpu_seconds()
     await asyncio.gather(*(sender() for _ in range(args.concurrency)))
+    cpu = _cpu_seconds() - cpu_before
     seconds = time.perf_counter() - started
     for each in {id(c): c for c in channels.values()}.values():
         await each.close()
@@ -178,8 +181,15 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     return {
         "statuses": dict(statuses),
         "seconds": round(seconds, 3),
+        "cpu_seconds": round(cpu, 3),
         "released": [round(t, 6) for t in pacer.released],
     }
+
+
+def _cpu_seconds() -> float:
+    # User + system time of this process: what a send costs, whatever else loads the machine.
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:

@@ -253,3 +253,48 @@ async def test_a_bulk_sender_woken_too_late_books_again_rather_than_bunch_up(
     # a window with), but at a slot booked again: the next one, 0.2 s after the first send. The
     # slot given up does not count against b's one a second.
     assert clock.now - first == pytest.approx(0.202, abs=0.01)
+
+
+class CountingRedis(Redis):
+    """The real client, counting the pacing scripts it runs (one round trip each)."""
+
+    scripts = 0
+
+    async def execute_command(self, *args: object, **options: object) -> object:
+        if args and args[0] == "EVALSHA":
+            self.scripts += 1
+        return await super().execute_command(*args, **options)
+
+
+async def test_a_process_books_its_bulk_senders_in_batches(redis_url: str) -> None:
+    # At a provider's full rate one script call a send was the pacing's whole cost (and, one at
+    # a time, its ceiling); the senders waiting together book together.
+    redis = CountingRedis.from_url(redis_url)
+    pacer = RedisPacer(redis, "telegram:1", 1000, 1, prefix=f"test-{uuid.uuid4().hex[:8]}:")
+    released: list[float] = []
+
+    async def send(address: str) -> None:
+        await pacer.wait(address, Lane.BULK)
+        released.append(time.perf_counter())
+
+    await asyncio.wait_for(asyncio.gather(*(send(str(i)) for i in range(300))), timeout=30)
+    await redis.aclose()
+    assert len(released) == 300
+    assert redis.scripts <= 300 / 5
+    released.sort()
+    # Never faster than the rate: 300 sends span at least 299 intervals.
+    assert released[-1] - released[0] >= 299 / 1000
+
+
+async def test_two_sends_to_one_chat_in_one_batch_are_a_second_apart(redis: Redis) -> None:
+    pacer = RedisPacer(redis, "telegram:1", 100, 1, prefix=f"test-{uuid.uuid4().hex[:8]}:")
+    released: dict[str, list[float]] = {"a": [], "b": []}
+
+    async def send(address: str) -> None:
+        await pacer.wait(address, Lane.BULK)
+        released[address].append(time.perf_counter())
+
+    await asyncio.wait_for(asyncio.gather(send("a"), send("b"), send("a")), timeout=30)
+    first, second = released["a"]
+    assert second - first >= 0.99
+    assert released["b"][0] - first < 0.5  # b did not wait behind a's second message

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -250,6 +251,9 @@ async def test_cancel_stops_what_is_not_sent_yet(city: City) -> None:
     created = await _draft(author, wards=["9"])
     await author.call("POST", f"/api/v1/broadcasts/{created['id']}/send")
     sender = city.services.broadcasts
+    # One batch at a time, so that the cancel lands between two batches of this small audience
+    # (each batch's fence checks the broadcast is still sending; four lanes would send all 30).
+    sender.settings = dataclasses.replace(sender.settings, batches_in_flight=1)
     await sender.run_once()  # fans out and sends one batch
     first = len(_sms_to(city))
     assert 0 < first < 30
