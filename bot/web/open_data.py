@@ -580,6 +580,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             Field("cursor", "integer", "the next_cursor of the page before", minimum=0),
         ),
         answer=schemas.paged(_ROW),
+        media_types=("application/json", "text/csv"),
     ),
     _public(
         "/open-data/requests.csv",
@@ -588,6 +589,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         list_requests,
         query=_REQUEST_QUERY,
         answer=_CSV_ANSWER,
+        media_types=("text/csv",),
     ),
     _public(
         "/open-data/performance",
@@ -602,6 +604,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             ),
         ),
         answer=_PERFORMANCE,
+        media_types=("application/json", "text/csv"),
     ),
     _public(
         "/open-data/performance.csv",
@@ -613,6 +616,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             Field("part", "string", "rows (default) or disparity", enum=("rows", "disparity")),
         ),
         answer=_CSV_ANSWER,
+        media_types=("text/csv",),
     ),
     _public(
         "/open-data/metadata.json",
@@ -632,6 +636,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         tag="analytics",
         query=(*_REQUEST_QUERY, _DEPARTMENT),
         answer=_CSV_ANSWER,
+        media_types=("text/csv",),
     ),
     Endpoint(
         "GET",

@@ -264,6 +264,12 @@ class Endpoint:
     answer: Mapping[str, Any] = field(default_factory=lambda: {"type": "object"})
     status: int = 200
     tag: str = "staff"
+    # The media types a good answer comes in (a CSV export, an event stream, or either of
+    # JSON and CSV as ``format`` asks), so the document names what is really sent.
+    media_types: tuple[str, ...] = ("application/json",)
+    # Refusals beyond those every endpoint of its kind has, with what they mean (an endpoint
+    # with a path parameter has 404 without saying so).
+    refusals: Mapping[int, str] = field(default_factory=dict)
 
 
 def _clock(request: web.Request) -> float:

@@ -97,9 +97,7 @@ async def _tokens(services: Services) -> dict[str, str]:
             ("gone@city.example", ["admin"]),
             ("agent@city.example", ["agent"]),
         ):
-            await accounts.create_account(
-                db, NewAccount.checked(email, roles=roles), actor="test"
-            )
+            await accounts.create_account(db, NewAccount.checked(email, roles=roles), actor="test")
         issue = accounts.issue_token
         made["good"] = (
             await issue(db, "admin@city.example", roles=["admin"], days=1, actor="test")
@@ -194,7 +192,11 @@ def forgeries(site: Site) -> list[Forgery]:
         "description": "forged report",
     }
     form_type = {"Content-Type": "application/x-www-form-urlencoded"}
-    for name, key in {"no api_key": None, "a wrong api_key": "0" * 32, "an empty api_key": ""}.items():
+    for name, key in {
+        "no api_key": None,
+        "a wrong api_key": "0" * 32,
+        "an empty api_key": "",
+    }.items():
         fields = dict(report) if key is None else {**report, "api_key": key}
         for fmt in ("json", "xml"):
             table.append(
