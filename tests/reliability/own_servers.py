@@ -116,7 +116,7 @@ class OwnPostgres:
         self._prefix = self._run_as()
         subprocess.run(
             [
-                *run_as,
+                *self._prefix,
                 str(PG_BIN / "initdb"),
                 "-D",
                 str(self.data),

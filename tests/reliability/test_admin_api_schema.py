@@ -120,7 +120,7 @@ def test_the_admin_api_answers_as_its_openapi_document_says(
                 phases=[Phase.explicit, Phase.generate],
                 suppress_health_check=list(HealthCheck),
             )
-            def fuzz(case: Any) -> None:
+            def fuzz(case: Any, mode: GenerationMode = mode) -> None:
                 response = _call(case, server.url, auth)
                 calls[response.status_code] += 1
                 try:
