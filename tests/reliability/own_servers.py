@@ -54,10 +54,12 @@ def _wait_for_port(port: int, timeout: float, up: bool = True) -> None:
 
 
 class OwnRedis:
-    """``redis-server`` without persistence on a free port: a stop loses what it held, as a
-    Redis without AOF would (the test proves nothing durable lives only there)."""
+    """``redis-server`` on a free port; ``stop`` is kill -9. With ``appendonly`` it keeps an
+    append-only file synced at every write, as production's should, and comes back with what
+    it held; without, it comes back empty."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, appendonly: bool = False) -> None:
+        self.appendonly = appendonly
         binary = shutil.which("redis-server")
         if binary is None:
             _missing("redis-server")
@@ -78,7 +80,9 @@ class OwnRedis:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if self.appendonly else "no",
+                "--appendfsync",
+                "always",
                 "--dir",
                 str(self.workdir),
             ],
