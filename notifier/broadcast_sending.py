@@ -343,6 +343,12 @@ class BroadcastSender:
             await self._settle(claim, "skipped", str(exc))
         except Undeliverable as exc:
             await self._settle(claim, "unreachable", str(exc))
+        except TimeoutError:
+            # No answer in time: the provider may well have taken it (the crash suite saw 26 of
+            # 43 such messages delivered). "failed" would let resend-failed send it twice, so it
+            # is unknown, as a send cut by a crash is: at most once.
+            timeout = self.settings.send_timeout_seconds
+            await self._settle(claim, "unknown", f"no answer from the provider within {timeout} s")
         except Exception as exc:  # NotDelivered, a timeout, a network error: resend can retry
             await self._settle(claim, "failed", f"{type(exc).__name__}: {exc}"[:500])
         else:

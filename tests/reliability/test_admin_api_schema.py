@@ -31,7 +31,7 @@ from schemathesis.specs.openapi.checks import ignored_auth, positive_data_accept
 from tests.reliability.figures import chaos, figure
 from tests.web.serve_process import CITYBOT, ServeProcess
 
-EXAMPLES = int(os.environ.get("CITYBOT_SCHEMA_EXAMPLES", chaos(6, 400)))
+EXAMPLES = int(os.environ.get("CITYBOT_SCHEMA_EXAMPLES", chaos(5, 400)))
 ADMIN = "fuzz-admin@city.example"
 ROLES = ["admin", "agent", "supervisor", "broadcaster", "approver", "analyst"]
 # Two checks ask more than the document says. ``ignored_auth`` sends an invalid session cookie

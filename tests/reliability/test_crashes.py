@@ -327,12 +327,38 @@ async def test_random_kills_lose_nothing_and_double_nothing(
 
         async with engine.connect() as db:
             descriptions = (await db.scalars(select(Open311Request.description))).all()
-            unknown = await db.scalar(
-                select(func.count())
-                .select_from(BroadcastDelivery)
-                .where(BroadcastDelivery.state == "unknown")
+            deliveries = Counter(
+                dict(
+                    (
+                        await db.execute(
+                            select(BroadcastDelivery.state, func.count()).group_by(
+                                BroadcastDelivery.state
+                            )
+                        )
+                    ).all()
+                )
             )
             submissions = (await db.scalars(select(Submission.reference))).all()
+            failed_to = set(
+                (
+                    await db.scalars(
+                        select(ResidentAddress.address)
+                        .join(
+                            BroadcastDelivery,
+                            BroadcastDelivery.resident_id == ResidentAddress.resident_id,
+                        )
+                        .where(BroadcastDelivery.state == "failed")
+                    )
+                ).all()
+            )
+            why_failed = Counter(
+                (e or "")[:120]
+                for e in (
+                    await db.scalars(
+                        select(BroadcastDelivery.error).where(BroadcastDelivery.state == "failed")
+                    )
+                ).all()
+            )
         await engine.dispose()
 
     at_city = Counter(ref for d in descriptions for ref in load.references if f"[ref {ref}]" in d)
@@ -346,11 +372,16 @@ async def test_random_kills_lose_nothing_and_double_nothing(
         if text in m.form["Body"]
     )
     assert broadcast_sent, "no broadcast message was counted"
+    # "failed" must mean not delivered: resend-failed sends those again.
+    delivered_failed = failed_to & {to for to, _ in broadcast_sent}
+    assert not delivered_failed, f"{len(delivered_failed)} marked failed were delivered"
+    unknown = deliveries["unknown"]
     assert max(broadcast_sent.values(), default=1) == 1, "a broadcast message was sent twice"
     figure(
         f"crashes ({layout}): {sum(kills.values())} kill -9 ({dict(kills)}) under load; "
         f"{len(load.accepted)} SMS accepted ({load.redelivered} redeliveries while down), 0 "
         f"unanswered; {len(load.references)} reports, 0 lost, 0 filed twice; "
         f"{len(load.broadcasts)} broadcasts to {SUBSCRIBERS}: {sum(broadcast_sent.values())} "
-        f"sent, 0 twice, {unknown} unknown (mid-call at a kill, never resent); {took:.0f} s"
+        f"sent, 0 twice, {unknown} unknown (mid-call at a kill, never resent; deliveries "
+        f"{dict(deliveries)}, failed: {dict(why_failed.most_common(3))}); {took:.0f} s"
     )
