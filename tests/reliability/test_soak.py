@@ -84,7 +84,11 @@ async def test_half_capacity_for_ten_minutes_is_flat(tmp_path: Path) -> None:
         assert server.process is not None
         pid = server.process.pid
         try:
-            async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+            # At most 64 connections: the server's sockets for them are bounded too.
+            async with aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=30),
+                connector=aiohttp.TCPConnector(limit=64),
+            ) as http:
 
                 async def sms() -> float:
                     form = {
@@ -146,12 +150,16 @@ async def test_half_capacity_for_ten_minutes_is_flat(tmp_path: Path) -> None:
 
     assert failures == [], failures[:3]
     warm = [s for s in samples if s[0] - start >= MINUTE]
-    rss_base, fd_base = warm[0][1], warm[0][2]
-    rss_end, fd_end = warm[-1][1], warm[-1][2]
+    rss_base, rss_end = warm[0][1], warm[-1][1]
     p99s = [_p99(m) for m in minutes if len(m) >= 20]
     growth = (rss_end - rss_base) / rss_base
     assert growth <= 0.10, f"memory grew {growth:.0%}: {rss_base} -> {rss_end} KiB"
-    assert fd_end <= fd_base + 5, f"descriptors grew: {fd_base} -> {fd_end}"
+    # Sockets in flight come and go with each sample; a leak goes on growing: the last
+    # quarter's median may not pass the first quarter's by more than a few.
+    quarter = max(1, len(warm) // 4)
+    fd_base = int(statistics.median(s[2] for s in warm[:quarter]))
+    fd_end = int(statistics.median(s[2] for s in warm[-quarter:]))
+    assert fd_end <= fd_base + 5, f"descriptors grew: {[s[2] for s in warm]}"
     steady = p99s[1:]
     assert max(steady) <= 2 * max(min(steady), 0.05), f"p99 by minute: {p99s}"
     figure(
