@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint install lock locales bench clean
+.PHONY: run test lint install lock locales bench chaos clean
 
 # The versions CI tested (requirements.lock), pip's own among them: a fresh machine installs the
 # same. The lock constrains only what pyproject.toml asks for, so a platform without a locked
@@ -69,6 +69,12 @@ lock:
 	  $(LOCK_VENV)/bin/pip freeze --all --exclude citybot --exclude setuptools --exclude wheel; \
 	} > requirements.lock
 	rm -rf $(LOCK_VENV) build
+
+# The reliability suite's long runs (docs/reliability.md): 100,000 fuzz cases per route, 50 kill -9
+# per process kind, the full 10,000 duplicates, 400 schemathesis cases per operation and mode, and
+# the 10-minute soak at half capacity. Hours, not minutes; `make test` runs the bounded sizes.
+chaos: $(STAMP)
+	CITYBOT_CHAOS=1 $(BIN)/pytest -q -s -p no:cacheprovider tests/reliability tests/web/test_no_server_errors.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/forms_engine.py

@@ -195,6 +195,7 @@ def _wire(
                 retry_delays=settings.filer_retry_delays,
                 alert_after=settings.filer_alert_after,
                 idle_seconds=settings.filer_idle_seconds,
+                lease_seconds=settings.filer_lease_seconds,
             ),
             registry=metrics.registry,
             media_links=media_links,

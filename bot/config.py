@@ -152,6 +152,9 @@ class Settings:
     filer_idle_seconds: float = 1.0
     filer_retry_delays: tuple[float, ...] = (60.0, 300.0, 1800.0)
     filer_alert_after: int = 5
+    # How long a report a filer took stays its own: a filer killed mid-filing holds its reports
+    # that long before another takes them over. It must outlast the city's HTTP timeout.
+    filer_lease_seconds: float = 120.0
     # The notification dispatcher: how long it sleeps when nothing is due, and how many times it
     # tries one message before giving up (logged as an alert).
     dispatch_idle_seconds: float = 1.0
@@ -307,6 +310,9 @@ class Settings:
             filer_idle_seconds=_number(env, "CITYBOT_FILER_IDLE_SECONDS", 1.0, float, minimum=0.01),
             filer_retry_delays=_delays(text("CITYBOT_FILER_RETRY_DELAYS")),
             filer_alert_after=_number(env, "CITYBOT_FILER_ALERT_AFTER", 5, int, minimum=1),
+            filer_lease_seconds=_number(
+                env, "CITYBOT_FILER_LEASE_SECONDS", 120.0, float, minimum=1
+            ),
             dispatch_idle_seconds=_number(
                 env, "CITYBOT_DISPATCH_IDLE_SECONDS", 1.0, float, minimum=0.01
             ),

@@ -248,6 +248,11 @@ async def _send_one(
         return Outcome(row_id, "skipped", str(exc))
     except Undeliverable as exc:
         return Outcome(row_id, "unreachable", str(exc))
-    except Exception as exc:  # NotDelivered, a timeout, a network error: a resend can retry
+    except TimeoutError:
+        # No answer in time: the provider may well have taken it (the crash suite saw 26 of 43
+        # such messages delivered). "failed" would let resend-failed send it twice, so it is
+        # unknown, as a send cut by a crash is: at most once.
+        return Outcome(row_id, "unknown", f"no answer from the provider within {timeout} s")
+    except Exception as exc:  # NotDelivered, a network error: a resend can retry
         return Outcome(row_id, "failed", f"{type(exc).__name__}: {exc}"[:500])
     return Outcome(row_id, "sent", None, provider_id=ids[0] if ids else None)

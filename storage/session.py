@@ -17,7 +17,8 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL, ExceptionContext, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.ext.asyncio import create_async_engine as _create_async_engine
 
@@ -60,7 +61,32 @@ def create_engine(
         "pool_pre_ping": True,
         "pool_recycle": 1800,
     }
-    return _create_async_engine(parsed, **kwargs)
+    engine = _create_async_engine(parsed, **kwargs)
+    event.listen(engine.sync_engine, "handle_error", _server_going_away)
+    return engine
+
+
+# SQLSTATE classes that mean the server is going away or not back yet, not that the statement
+# is wrong: 08 (connection exception) and 57P (shut down by an operator or a crash, "cannot
+# connect now" while it recovers). asyncpg's adapter raises them as a plain DBAPIError.
+_GOING_AWAY = ("08", "57P")
+
+
+def _server_going_away(context: ExceptionContext) -> BaseException | None:
+    """A database restarting is an outage, not a bug: raised as ``OperationalError`` (what
+    every caller treats as "try again", 503) and the connection dropped from the pool, rather
+    than a DBAPIError answered 500 (found by tests/reliability/test_outages.py)."""
+    error = context.sqlalchemy_exception
+    state = getattr(context.original_exception, "sqlstate", None) or ""
+    if error is None or isinstance(error, OperationalError) or not state.startswith(_GOING_AWAY):
+        return None
+    context.is_disconnect = True
+    return OperationalError(
+        context.statement,
+        context.parameters,
+        context.original_exception,
+        connection_invalidated=True,
+    )
 
 
 def _sqlite_engine(url: URL, *, foreign_keys: bool = True) -> AsyncEngine:

@@ -607,6 +607,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             Field("cursor", "integer", "the next_cursor of the page before", minimum=0),
         ),
         answer=schemas.paged(_ROW),
+        media_types=("application/json", "text/csv"),
     ),
     _public(
         "/open-data/requests.csv",
@@ -615,6 +616,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         list_requests,
         query=_REQUEST_QUERY,
         answer=_CSV_ANSWER,
+        media_types=("text/csv",),
     ),
     _public(
         "/open-data/performance",
@@ -629,6 +631,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             ),
         ),
         answer=_PERFORMANCE,
+        media_types=("application/json", "text/csv"),
     ),
     _public(
         "/open-data/performance.csv",
@@ -640,6 +643,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
             Field("part", "string", "rows (default) or disparity", enum=("rows", "disparity")),
         ),
         answer=_CSV_ANSWER,
+        media_types=("text/csv",),
     ),
     _public(
         "/open-data/transport",
@@ -667,6 +671,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         tag="analytics",
         query=(*_REQUEST_QUERY, _DEPARTMENT),
         answer=_CSV_ANSWER,
+        media_types=("text/csv",),
     ),
     Endpoint(
         "GET",

@@ -508,6 +508,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         scope="self",
         tag="session",
         answer=_ME_CSRF,
+        refusals={
+            401: "wrong email, password or code",
+            429: "too many tries for this email or address: wait as Retry-After says",
+        },
         body=(
             Field("email", "string", "the account's email", required=True, max_length=254),
             Field("password", "string", "the password", required=True, max_length=1024),
@@ -640,6 +644,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         permission=_P.MANAGE_TOKENS,
         tag="tokens",
         status=201,
+        refusals={404: "there is no such account"},
         answer={**_TOKEN, "properties": {**_TOKEN["properties"], "token": _S}},
         body=(
             Field("account_id", "integer", "whose token", required=True, minimum=1),

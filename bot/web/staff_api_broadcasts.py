@@ -518,6 +518,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         scope="ward",
         tag="broadcasts",
         answer=REPORT,
+        media_types=("application/json", "text/csv"),
         query=(Field("format", "string", "json (default) or csv", enum=("json", "csv")),),
     ),
 )

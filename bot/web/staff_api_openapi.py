@@ -55,6 +55,46 @@ def _error(description: str) -> dict[str, Any]:
     }
 
 
+# The HTTP server refuses a request it cannot read (a request line over 8 KB, a header it
+# cannot parse) before any route runs, in plain text: every operation can get that 400.
+_BAD_REQUEST = {
+    "description": (
+        "the input is wrong (the message says which field); a request the HTTP server cannot "
+        "read at all (a request line over 8 KB) is refused in text/plain"
+    ),
+    "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/Error"}},
+        "text/plain": {"schema": {"type": "string"}},
+    },
+}
+
+
+# One server-sent event, as a client reads it off the stream (the data is JSON text).
+_EVENT = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string"},
+        "data": {"type": "string"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer"},
+    },
+}
+
+
+def _answer(endpoint: Endpoint) -> dict[str, Any]:
+    content: dict[str, Any] = {}
+    for media_type in endpoint.media_types:
+        schema = (
+            dict(endpoint.answer)
+            if media_type == "application/json"
+            else _EVENT
+            if media_type == "text/event-stream"
+            else {"type": "string"}
+        )
+        content[media_type] = {"schema": schema}
+    return {"description": "done", "content": content}
+
+
 def _operation(endpoint: Endpoint) -> dict[str, Any]:
     who = (
         "anyone"
@@ -70,13 +110,7 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
         "tags": [endpoint.tag],
         "x-permission": endpoint.permission.value if endpoint.permission else None,
         "x-scope": endpoint.scope,
-        "responses": {
-            str(endpoint.status): {
-                "description": "done",
-                "content": {"application/json": {"schema": dict(endpoint.answer)}},
-            },
-            "400": _error("the input is wrong (the message says which field)"),
-        },
+        "responses": {str(endpoint.status): _answer(endpoint), "400": _BAD_REQUEST},
     }
     if endpoint.signed_in:
         operation["security"] = [{"session": []}, {"token": []}]
@@ -88,6 +122,10 @@ def _operation(endpoint: Endpoint) -> dict[str, Any]:
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
         for name in re.findall(r"\{([A-Za-z_]\w*)", endpoint.path)
     ]
+    if params:
+        operation["responses"]["404"] = _error("there is no such thing (the message says which)")
+    for status, meaning in endpoint.refusals.items():
+        operation["responses"][str(status)] = _error(meaning)
     params += [
         {"name": f.name, "in": "query", "required": f.required, "schema": f.schema()}
         for f in endpoint.query

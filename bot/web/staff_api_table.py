@@ -87,6 +87,12 @@ def error_response(status: int, code: str, message: str, **headers: str) -> web.
     return web.json_response(body, status=status, headers=headers)
 
 
+# The largest whole number a database column holds (a 64-bit integer): a field without a lower
+# maximum has this one, so a number past it is a 400, not an overflow deep in the driver (a 500
+# found by tests/reliability/test_admin_api_schema.py: an account_id of 22 digits).
+_LARGEST_INTEGER = 2**63 - 1
+
+
 @dataclass(frozen=True, slots=True)
 class Field:
     """One field of a JSON body or one query parameter: checked on the way in, documented."""
@@ -121,6 +127,8 @@ class Field:
                 schema["minimum"] = self.minimum
             if self.maximum is not None:
                 schema["maximum"] = self.maximum
+            elif self.type == "integer":
+                schema["maximum"] = _LARGEST_INTEGER
         if self.nullable:
             schema["type"] = [schema["type"], "null"]
         schema["description"] = self.description
@@ -137,10 +145,9 @@ class Field:
             # bool is an int in Python, not in JSON.
             if not isinstance(value, int) or isinstance(value, bool):
                 raise self._wrong("must be a whole number")
-            if (self.minimum is not None and value < self.minimum) or (
-                self.maximum is not None and value > self.maximum
-            ):
-                raise self._wrong(f"must be from {self.minimum} to {self.maximum}")
+            largest = _LARGEST_INTEGER if self.maximum is None else self.maximum
+            if (self.minimum is not None and value < self.minimum) or value > largest:
+                raise self._wrong(f"must be from {self.minimum} to {largest}")
             return value
         if self.type == "number":
             if not isinstance(value, int | float) or isinstance(value, bool):
@@ -264,6 +271,12 @@ class Endpoint:
     answer: Mapping[str, Any] = field(default_factory=lambda: {"type": "object"})
     status: int = 200
     tag: str = "staff"
+    # The media types a good answer comes in (a CSV export, an event stream, or either of
+    # JSON and CSV as ``format`` asks), so the document names what is really sent.
+    media_types: tuple[str, ...] = ("application/json",)
+    # Refusals beyond those every endpoint of its kind has, with what they mean (an endpoint
+    # with a path parameter has 404 without saying so).
+    refusals: Mapping[int, str] = field(default_factory=dict)
 
 
 def _clock(request: web.Request) -> float:

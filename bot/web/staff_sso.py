@@ -154,6 +154,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         tag="session",
         status=302,
         answer={"type": "object", "description": "none: a redirect"},
+        refusals={404: "single sign-on is not configured here"},
     ),
     Endpoint(
         "GET",
@@ -166,6 +167,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         tag="session",
         status=302,
         answer={"type": "object", "description": "none: a redirect"},
+        refusals={404: "single sign-on is not configured here"},
         query=tuple(
             Field(name, "string", what, max_length=2048)
             for name, what in (

@@ -287,6 +287,30 @@ async def test_failed_messages_are_resent_and_only_those(city: City) -> None:
     assert set(accepted) - delivered_before != set()
 
 
+async def test_a_send_with_no_answer_in_time_is_unknown_and_never_resent(
+    tmp_path: Path,
+) -> None:
+    """Found by tests/reliability/test_crashes.py: a send that timed out was "failed", yet the
+    provider had often taken it, so resend-failed sent it twice."""
+    env = {"CITYBOT_BROADCAST_LEASE_SECONDS": "1"}  # sends time out after 0.5 s
+    async with (
+        FakeTwilio() as twilio,
+        running_city(tmp_path, twilio=twilio, workers=False, env=env) as city,
+    ):
+        await resident(city, "sms", "+27820000001")
+        author = await official(city, "city@city.gov", ["broadcaster"])
+        created = await _draft(author, wards=["9"])
+        await author.call("POST", f"/api/v1/broadcasts/{created['id']}/send")
+        twilio.answer_delay = 2.0  # Twilio is slow to answer
+        await city.services.broadcasts.run_until_idle()
+        status, report = await author.call("GET", f"/api/v1/broadcasts/{created['id']}/report")
+        assert report["totals"] == {"unknown": 1}
+        status, resent = await author.call(
+            "POST", f"/api/v1/broadcasts/{created['id']}/resend-failed"
+        )
+        assert (status, resent["queued"]) == (200, 0)
+
+
 async def test_a_resident_who_opts_out_mid_broadcast_is_not_sent_to(city: City) -> None:
     ids = [await resident(city, "sms", f"+2782000{n:04d}") for n in range(3)]
     author = await official(city, "city@city.gov", ["broadcaster"])

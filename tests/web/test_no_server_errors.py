@@ -15,6 +15,7 @@ The named tests below pin the cases found by hand, one each.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -402,6 +403,11 @@ _NO_SHRINK = [Phase.explicit, Phase.reuse, Phase.generate]
 # The routes are shared out over this many tests: one example holding an odd request to every
 # one of 100-odd routes is more input than Hypothesis generates for one example.
 ROUTE_SHARES = 3
+# Cases per route: bounded in CI; `make chaos` (CITYBOT_CHAOS=1) runs 100,000 on SQLite and
+# 10,000 on PostgreSQL, or CITYBOT_FUZZ_EXAMPLES of each.
+_CHAOS = os.environ.get("CITYBOT_CHAOS") == "1"
+FUZZ_EXAMPLES = int(os.environ.get("CITYBOT_FUZZ_EXAMPLES", 100_000 if _CHAOS else 10))
+FUZZ_EXAMPLES_POSTGRES = int(os.environ.get("CITYBOT_FUZZ_EXAMPLES", 10_000 if _CHAOS else 6))
 
 
 async def _every_route(site: Site, data: st.DataObject, share: int) -> None:
@@ -413,7 +419,9 @@ async def _every_route(site: Site, data: st.DataObject, share: int) -> None:
 
 
 @pytest.mark.parametrize("share", range(ROUTE_SHARES))
-@settings(max_examples=10, deadline=None, suppress_health_check=_ONE_APP, phases=_NO_SHRINK)
+@settings(
+    max_examples=FUZZ_EXAMPLES, deadline=None, suppress_health_check=_ONE_APP, phases=_NO_SHRINK
+)
 @given(data=st.data())
 async def test_no_route_answers_odd_input_with_a_server_error(
     site: Site, share: int, data: st.DataObject
@@ -423,7 +431,12 @@ async def test_no_route_answers_odd_input_with_a_server_error(
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("share", range(ROUTE_SHARES))
-@settings(max_examples=6, deadline=None, suppress_health_check=_ONE_APP, phases=_NO_SHRINK)
+@settings(
+    max_examples=FUZZ_EXAMPLES_POSTGRES,
+    deadline=None,
+    suppress_health_check=_ONE_APP,
+    phases=_NO_SHRINK,
+)
 @given(data=st.data())
 async def test_no_route_answers_odd_input_with_a_server_error_on_postgresql(
     postgres_site: Site, share: int, data: st.DataObject
