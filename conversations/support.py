@@ -62,6 +62,7 @@ class SupportDesk:
     ) -> None:
         # None: staff answer at any hour (a turn loop built without settings, in tests).
         self.office_hours = office_hours or OfficeHours.parse("always")
+        self.refresh = refresh
         # (channel, address) -> open ticket; this process's own changes are made in place.
         self._open: PeriodicRead[dict[tuple[str, str], int]] = PeriodicRead(
             every=refresh, initial={}

@@ -47,6 +47,7 @@ WEBHOOK_ROUTES: tuple[tuple[str, str, str], ...] = (
     ("POST", "/webhooks/twilio/sms", "Twilio SMS messages (checked with Twilio's signature)"),
     ("POST", "/webhooks/twilio/whatsapp", "Twilio WhatsApp messages (Twilio's signature)"),
     ("POST", "/webhooks/twilio/status", "Twilio delivery receipts (Twilio's signature)"),
+    ("POST", "/webhooks/ussd/{secret}", "USSD gateway screens (the secret in the path)"),
 )
 
 
