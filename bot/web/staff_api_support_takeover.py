@@ -134,6 +134,7 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         scope="ward",
         tag="support",
         answer=schemas.paged(CONVERSATION),
+        refusals={404: "no report has that reference"},
         query=(
             Field(
                 "reference",
@@ -156,6 +157,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         tag="support",
         answer=TICKET,
         status=201,
+        refusals={
+            409: "the resident opted out, the conversation is open already, or you hold your "
+            "limit of conversations"
+        },
     ),
     Endpoint(
         "POST",
