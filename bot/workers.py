@@ -34,10 +34,15 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from bot.inbound import drain_held
 from bot.services import Services
 from bot.support_outbox import tell_resident
 from staff import audit
+from storage.redis import outage_of
 from storage.types import utc_now
 
 __all__ = ["WORKERS", "repeat_until_stopped", "run_workers"]
@@ -68,13 +73,22 @@ async def repeat_until_stopped(
     *,
     idle_seconds: float,
     what: str,
+    redis: Redis | None = None,
 ) -> None:
     """Run ``cycle`` until ``stop`` is set (or the task is cancelled); rest ``idle_seconds``
-    whenever it handled nothing. A failed cycle is logged and the loop carries on."""
+    whenever it handled nothing. A failed cycle is logged and the loop carries on; one that
+    failed because ``redis`` is away is counted in its outage instead (``storage.redis``), as
+    every other loop that reads Redis does, so an outage is not a traceback a second."""
     stop = stop or asyncio.Event()
     while not stop.is_set():
         try:
             handled = await cycle()
+        except (RedisConnectionError, RedisTimeoutError) as exc:
+            if redis is None:
+                log.exception("%s cycle failed", what)
+            else:
+                outage_of(redis).failed(f"the {what} cycle", exc)
+            handled = 0
         except Exception:
             log.exception("%s cycle failed", what)
             handled = 0
@@ -86,14 +100,17 @@ async def repeat_until_stopped(
 async def _filer(services: Services) -> None:
     filer = services.filer
     await repeat_until_stopped(
-        filer.run_once, idle_seconds=filer.settings.idle_seconds, what="filer"
+        filer.run_once, idle_seconds=filer.settings.idle_seconds, redis=services.redis, what="filer"
     )
 
 
 async def _status_poller(services: Services) -> None:
     poller = services.status_poller
     await repeat_until_stopped(
-        poller.run_once, idle_seconds=poller.settings.interval_seconds, what="status polling"
+        poller.run_once,
+        idle_seconds=poller.settings.interval_seconds,
+        redis=services.redis,
+        what="status polling",
     )
 
 
@@ -101,6 +118,7 @@ async def _status_notices(services: Services) -> None:
     await repeat_until_stopped(
         services.status_notices.notify_pending,
         idle_seconds=STATUS_NOTICES_SECONDS,
+        redis=services.redis,
         what="status notices",
     )
 
@@ -108,14 +126,20 @@ async def _status_notices(services: Services) -> None:
 async def _dispatcher(services: Services) -> None:
     dispatcher = services.dispatcher
     await repeat_until_stopped(
-        dispatcher.run_once, idle_seconds=dispatcher.settings.idle_seconds, what="dispatch"
+        dispatcher.run_once,
+        idle_seconds=dispatcher.settings.idle_seconds,
+        redis=services.redis,
+        what="dispatch",
     )
 
 
 async def _broadcasts(services: Services) -> None:
     sender = services.broadcasts
     await repeat_until_stopped(
-        sender.run_once, idle_seconds=sender.settings.idle_seconds, what="broadcasts"
+        sender.run_once,
+        idle_seconds=sender.settings.idle_seconds,
+        redis=services.redis,
+        what="broadcasts",
     )
 
 
@@ -124,7 +148,10 @@ async def _digests(services: Services) -> None:
     if sender is None:
         return  # CITYBOT_DIGEST_TIME=off
     await repeat_until_stopped(
-        sender.run_once, idle_seconds=sender.settings.idle_seconds, what="digests"
+        sender.run_once,
+        idle_seconds=sender.settings.idle_seconds,
+        redis=services.redis,
+        what="digests",
     )
 
 
@@ -133,7 +160,9 @@ async def _housekeeping(services: Services) -> None:
         await services.retention.purge_expired()
         return 0  # on the hour, however much was forgotten
 
-    await repeat_until_stopped(purge, idle_seconds=HOUSEKEEPING_SECONDS, what="housekeeping")
+    await repeat_until_stopped(
+        purge, idle_seconds=HOUSEKEEPING_SECONDS, redis=services.redis, what="housekeeping"
+    )
 
 
 async def _audit_sealer(services: Services) -> None:
@@ -141,19 +170,27 @@ async def _audit_sealer(services: Services) -> None:
         async with services.session_factory() as session, session.begin():
             return await audit.seal(session, limit=AUDIT_SEAL_BATCH)
 
-    await repeat_until_stopped(seal_some, idle_seconds=AUDIT_SEAL_SECONDS, what="audit sealing")
+    await repeat_until_stopped(
+        seal_some, idle_seconds=AUDIT_SEAL_SECONDS, redis=services.redis, what="audit sealing"
+    )
 
 
 async def _held(services: Services) -> None:
     await repeat_until_stopped(
-        lambda: drain_held(services), idle_seconds=HELD_SECONDS, what="held messages"
+        lambda: drain_held(services),
+        idle_seconds=HELD_SECONDS,
+        redis=services.redis,
+        what="held messages",
     )
 
 
 async def _open_data(services: Services) -> None:
     rollup = services.rollup
     await repeat_until_stopped(
-        rollup.run_once, idle_seconds=rollup.settings.interval_seconds, what="open data"
+        rollup.run_once,
+        idle_seconds=rollup.settings.interval_seconds,
+        redis=services.redis,
+        what="open data",
     )
 
 
@@ -177,7 +214,9 @@ async def _support_timeouts(services: Services) -> None:
         default=SUPPORT_TIMEOUTS_SECONDS * 4,
     )
     every = max(0.05, min(SUPPORT_TIMEOUTS_SECONDS, shortest / 4))
-    await repeat_until_stopped(sweep, idle_seconds=every, what="support timeouts")
+    await repeat_until_stopped(
+        sweep, idle_seconds=every, redis=services.redis, what="support timeouts"
+    )
 
 
 async def _early_warning(services: Services) -> None:
@@ -185,7 +224,10 @@ async def _early_warning(services: Services) -> None:
     if warning is None:
         return  # CITYBOT_EARLY_WARNING_FALSE_ALARMS_PER_DAY=off
     await repeat_until_stopped(
-        warning.run_once, idle_seconds=warning.idle_seconds, what="early warning"
+        warning.run_once,
+        idle_seconds=warning.idle_seconds,
+        redis=services.redis,
+        what="early warning",
     )
 
 

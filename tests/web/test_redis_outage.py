@@ -145,7 +145,9 @@ async def test_a_redis_that_is_down_is_logged_once_with_a_count_not_a_traceback_
 
     back = [r for r in caplog.records if r.getMessage() == "Redis is back"]
     assert len(back) == 1 and back[0].failures >= 15  # type: ignore[attr-defined]
-    assert not [r for r in caplog.records if r.exc_info], "no traceback for a Redis that is away"
+    # citybot's own lines (SQLAlchemy's pool may log a connection cancelled at shutdown).
+    ours = [r for r in caplog.records if r.name.startswith("citybot")]
+    assert not [r for r in ours if r.exc_info], "no traceback for a Redis that is away"
     went = [r for r in during if r.getMessage().startswith("Redis unavailable")]
     assert len(went) == 1, [r.getMessage() for r in during]
     summaries = [r for r in during if r.getMessage() == "Redis still unavailable"]
