@@ -60,6 +60,9 @@ def create_engine(
         # A connection dropped by a restarted database is replaced, not handed to a turn.
         "pool_pre_ping": True,
         "pool_recycle": 1800,
+        # A failed statement's error carries its parameters (phone numbers, message text) into
+        # the logs unless told not to; the statement itself is enough to debug.
+        "hide_parameters": True,
     }
     engine = _create_async_engine(parsed, **kwargs)
     event.listen(engine.sync_engine, "handle_error", _server_going_away)
@@ -85,12 +88,15 @@ def _server_going_away(context: ExceptionContext) -> BaseException | None:
         context.statement,
         context.parameters,
         context.original_exception,
+        hide_parameters=True,
         connection_invalidated=True,
     )
 
 
 def _sqlite_engine(url: URL, *, foreign_keys: bool = True) -> AsyncEngine:
-    engine = _create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    engine = _create_async_engine(
+        url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}, hide_parameters=True
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
