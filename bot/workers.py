@@ -64,12 +64,13 @@ AUDIT_SEAL_BATCH = 5000
 # timeout, when that is shorter) keeps each within a few seconds of its time.
 SUPPORT_TIMEOUTS_SECONDS = 20.0
 
-Worker = Callable[[Services], Awaitable[None]]
+# A worker runs until ``stop`` is set, finishing the cycle it is in (see ``run_workers``).
+Worker = Callable[[Services, asyncio.Event], Awaitable[None]]
 
 
 async def repeat_until_stopped(
     cycle: Callable[[], Awaitable[int]],
-    stop: asyncio.Event | None = None,
+    stop: asyncio.Event,
     *,
     idle_seconds: float,
     what: str,
@@ -79,7 +80,6 @@ async def repeat_until_stopped(
     whenever it handled nothing. A failed cycle is logged and the loop carries on; one that
     failed because ``redis`` is away is counted in its outage instead (``storage.redis``), as
     every other loop that reads Redis does, so an outage is not a traceback a second."""
-    stop = stop or asyncio.Event()
     while not stop.is_set():
         try:
             handled = await cycle()
@@ -97,104 +97,115 @@ async def repeat_until_stopped(
                 await asyncio.wait_for(stop.wait(), idle_seconds)
 
 
-async def _filer(services: Services) -> None:
+async def _filer(services: Services, stop: asyncio.Event) -> None:
     filer = services.filer
     await repeat_until_stopped(
-        filer.run_once, idle_seconds=filer.settings.idle_seconds, redis=services.redis, what="filer"
+        filer.run_once,
+        stop,
+        idle_seconds=filer.settings.idle_seconds,
+        redis=services.redis,
+        what="filer",
     )
 
 
-async def _status_poller(services: Services) -> None:
+async def _status_poller(services: Services, stop: asyncio.Event) -> None:
     poller = services.status_poller
     await repeat_until_stopped(
         poller.run_once,
+        stop,
         idle_seconds=poller.settings.interval_seconds,
         redis=services.redis,
         what="status polling",
     )
 
 
-async def _status_notices(services: Services) -> None:
+async def _status_notices(services: Services, stop: asyncio.Event) -> None:
     await repeat_until_stopped(
         services.status_notices.notify_pending,
+        stop,
         idle_seconds=STATUS_NOTICES_SECONDS,
         redis=services.redis,
         what="status notices",
     )
 
 
-async def _dispatcher(services: Services) -> None:
+async def _dispatcher(services: Services, stop: asyncio.Event) -> None:
     dispatcher = services.dispatcher
     await repeat_until_stopped(
         dispatcher.run_once,
+        stop,
         idle_seconds=dispatcher.settings.idle_seconds,
         redis=services.redis,
         what="dispatch",
     )
 
 
-async def _broadcasts(services: Services) -> None:
+async def _broadcasts(services: Services, stop: asyncio.Event) -> None:
     sender = services.broadcasts
     await repeat_until_stopped(
         sender.run_once,
+        stop,
         idle_seconds=sender.settings.idle_seconds,
         redis=services.redis,
         what="broadcasts",
     )
 
 
-async def _digests(services: Services) -> None:
+async def _digests(services: Services, stop: asyncio.Event) -> None:
     sender = services.digests
     if sender is None:
         return  # CITYBOT_DIGEST_TIME=off
     await repeat_until_stopped(
         sender.run_once,
+        stop,
         idle_seconds=sender.settings.idle_seconds,
         redis=services.redis,
         what="digests",
     )
 
 
-async def _housekeeping(services: Services) -> None:
+async def _housekeeping(services: Services, stop: asyncio.Event) -> None:
     async def purge() -> int:
         await services.retention.purge_expired()
         return 0  # on the hour, however much was forgotten
 
     await repeat_until_stopped(
-        purge, idle_seconds=HOUSEKEEPING_SECONDS, redis=services.redis, what="housekeeping"
+        purge, stop, idle_seconds=HOUSEKEEPING_SECONDS, redis=services.redis, what="housekeeping"
     )
 
 
-async def _audit_sealer(services: Services) -> None:
+async def _audit_sealer(services: Services, stop: asyncio.Event) -> None:
     async def seal_some() -> int:
         async with services.session_factory() as session, session.begin():
             return await audit.seal(session, limit=AUDIT_SEAL_BATCH)
 
     await repeat_until_stopped(
-        seal_some, idle_seconds=AUDIT_SEAL_SECONDS, redis=services.redis, what="audit sealing"
+        seal_some, stop, idle_seconds=AUDIT_SEAL_SECONDS, redis=services.redis, what="audit sealing"
     )
 
 
-async def _held(services: Services) -> None:
+async def _held(services: Services, stop: asyncio.Event) -> None:
     await repeat_until_stopped(
         lambda: drain_held(services),
+        stop,
         idle_seconds=HELD_SECONDS,
         redis=services.redis,
         what="held messages",
     )
 
 
-async def _open_data(services: Services) -> None:
+async def _open_data(services: Services, stop: asyncio.Event) -> None:
     rollup = services.rollup
     await repeat_until_stopped(
         rollup.run_once,
+        stop,
         idle_seconds=rollup.settings.interval_seconds,
         redis=services.redis,
         what="open data",
     )
 
 
-async def _support_timeouts(services: Services) -> None:
+async def _support_timeouts(services: Services, stop: asyncio.Event) -> None:
     async def sweep() -> int:
         now = utc_now()
         # One transaction: each change, its audit row and the resident's message together.
@@ -215,30 +226,31 @@ async def _support_timeouts(services: Services) -> None:
     )
     every = max(0.05, min(SUPPORT_TIMEOUTS_SECONDS, shortest / 4))
     await repeat_until_stopped(
-        sweep, idle_seconds=every, redis=services.redis, what="support timeouts"
+        sweep, stop, idle_seconds=every, redis=services.redis, what="support timeouts"
     )
 
 
-async def _early_warning(services: Services) -> None:
+async def _early_warning(services: Services, stop: asyncio.Event) -> None:
     warning = services.early_warning
     if warning is None:
         return  # CITYBOT_EARLY_WARNING_FALSE_ALARMS_PER_DAY=off
     await repeat_until_stopped(
         warning.run_once,
+        stop,
         idle_seconds=warning.idle_seconds,
         redis=services.redis,
         what="early warning",
     )
 
 
-async def _replies(services: Services) -> None:
+async def _replies(services: Services, stop: asyncio.Event) -> None:
     """Read the reply queue's streams in this process (nothing to do without them)."""
     replies = services.replies
     if not replies.streams:
         return
     replies.start()
     try:
-        await asyncio.Event().wait()  # until the supervisor cancels the worker
+        await stop.wait()
     finally:
         await asyncio.shield(replies.stop(services.settings.shutdown_timeout))
 
@@ -268,34 +280,45 @@ async def run_workers(
     without: Collection[str] = (),
 ) -> AsyncIterator[list[str]]:
     """Start the workers (those in ``only``, if given; never those in ``without``) under a
-    supervisor; cancel them all on exit. Yields their names."""
+    supervisor. Yields their names. On exit each is asked to stop and finishes the cycle it is
+    in, within ``CITYBOT_SHUTDOWN_TIMEOUT``; only one still busy after that is cancelled. A
+    cycle cancelled inside a SQLite statement leaves the connection to a teardown task that can
+    outlive the event loop and hang the process's exit (aiosqlite 0.22, SQLAlchemy 2.1)."""
     unknown = set(only or ()) - set(WORKERS)
     if unknown:
         raise ValueError(f"no worker named {', '.join(sorted(unknown))}")
     chosen = [name for name in WORKERS if (only is None or name in only) and name not in without]
+    stop = asyncio.Event()
     tasks = [
-        asyncio.create_task(_supervise(name, WORKERS[name], services), name=f"worker:{name}")
+        asyncio.create_task(_supervise(name, WORKERS[name], services, stop), name=f"worker:{name}")
         for name in chosen
     ]
     try:
         yield chosen
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        stop.set()
+        if tasks:
+            _, busy = await asyncio.wait(tasks, timeout=services.settings.shutdown_timeout)
+            for task in busy:
+                log.warning(
+                    "worker did not stop in time; cancelled", extra={"worker": task.get_name()}
+                )
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def _supervise(name: str, worker: Worker, services: Services) -> None:
+async def _supervise(name: str, worker: Worker, services: Services, stop: asyncio.Event) -> None:
     """Keep one worker running: a crash is logged, counted and followed by a restart."""
     delay = WORKER_RESTART_DELAY
-    while True:
+    while not stop.is_set():
         try:
-            await worker(services)
+            await worker(services, stop)
             return
         except asyncio.CancelledError:
             raise
         except Exception:
             services.metrics.errors.labels(where=f"worker:{name}").inc()
             log.exception("worker failed; restarting", extra={"worker": name, "delay": delay})
-        await asyncio.sleep(delay)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), delay)
         delay = min(delay * 2, WORKER_RESTART_MAX)

@@ -147,6 +147,7 @@ class SupportFeed:
         self.interval = interval
         self._watchers: set[Watcher] = set()
         self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
         self._last_line: int | None = None
         self._last_ticket: int | None = None
         self._closed = False
@@ -168,35 +169,41 @@ class SupportFeed:
             watcher.end()
         else:
             async with self._starting:
-                if self._task is None or self._task.done():
+                if self._task is None:
                     # Where the tables stand now, before the page is told it is live: what it
                     # reads from here on, or is sent, misses nothing in between.
                     await self._baseline()
-                    self._task = asyncio.create_task(self._run(), name="support-feed")
+                    self._stop = asyncio.Event()
+                    self._task = asyncio.create_task(self._run(self._stop), name="support-feed")
                 self._watchers.add(watcher)
         try:
             yield watcher
         finally:
             self._watchers.discard(watcher)
-            if not self._watchers and self._task is not None:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
-                self._task = None
+            if not self._watchers:
+                async with self._starting:
+                    if not self._watchers:
+                        await self._stop_polling()
 
     async def close(self) -> None:
         """End every watcher (their pages reconnect to another process) and stop polling."""
         self._closed = True
         for watcher in list(self._watchers):
             watcher.end()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._stop_polling()
 
-    async def _run(self) -> None:
+    async def _stop_polling(self) -> None:
+        # The poller is asked to stop and finishes the poll it is in, never cancelled inside a
+        # query: a SQLite connection cancelled mid-statement is torn down by a task that can
+        # outlive the event loop (aiosqlite 0.22 with SQLAlchemy 2.1) and hang the process's exit.
+        task, self._task = self._task, None
+        if task is not None:
+            self._stop.set()
+            await asyncio.shield(task)
+
+    async def _run(self, stop: asyncio.Event) -> None:
         failing = False
-        while True:
+        while not stop.is_set():
             try:
                 await self.poll()
                 failing = False
@@ -204,7 +211,8 @@ class SupportFeed:
                 if not failing:
                     log.warning("support feed cannot poll", extra={"error": type(exc).__name__})
                 failing = True
-            await asyncio.sleep(self.interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.interval)
 
     async def _baseline(self) -> None:
         async with self.sessions() as session:

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from bot.bootstrap import build_services, close_services
-from bot.workers import WORKERS, run_workers
+from bot.services import Services
+from bot.workers import WORKERS, repeat_until_stopped, run_workers
 from tests.e2e.city import SmsResident, city_settings, eventually, free_port, running_city
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.twilio_api import FakeTwilio
@@ -57,10 +58,36 @@ async def test_an_unknown_worker_is_refused(tmp_path: Path) -> None:
         await close_services(services)
 
 
+async def test_stopping_lets_a_worker_finish_the_cycle_it_is_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A cycle cancelled inside a SQLite statement could hang the process's exit; a stopping
+    # worker finishes its cycle (a filing, a batch of sends) and starts no other.
+    cycles: list[str] = []
+
+    async def slow(services: Services, stop: asyncio.Event) -> None:
+        async def cycle() -> int:
+            cycles.append("started")
+            await asyncio.sleep(0.3)
+            cycles.append("finished")
+            return 1  # busy: it would go straight on to the next
+
+        await repeat_until_stopped(cycle, stop, idle_seconds=60, what="slow")
+
+    monkeypatch.setitem(WORKERS, "slow", slow)
+    services = await build_services(city_settings(tmp_path, free_port()))
+    try:
+        async with run_workers(services, only={"slow"}):
+            await asyncio.sleep(0.1)
+    finally:
+        await close_services(services)
+    assert cycles == ["started", "finished"]
+
+
 async def test_a_restarted_filer_keeps_its_metrics_and_counts_filings(tmp_path: Path) -> None:
     async with FakeTwilio() as twilio, running_city(tmp_path, twilio=twilio) as city:
         # A second filer on the same services, as the supervisor starts after a crash.
-        second = asyncio.create_task(WORKERS["filer"](city.services))
+        second = asyncio.create_task(WORKERS["filer"](city.services, asyncio.Event()))
         reference = await SmsResident(city).report("pothole", "en")
         await eventually(lambda: city.filed(reference))
         second.cancel()
@@ -99,7 +126,7 @@ async def test_the_audit_sealer_chains_rows_residents_left_unsealed(tmp_path: Pa
         async with services.session_factory() as session, session.begin():
             for n in range(3):  # as DELETE MY DATA writes them: no hash, no place in the chain
                 session.add(AuditLog(actor=f"resident:{n}", action="erase", subject=None))
-        task = asyncio.create_task(WORKERS["audit_sealer"](services))
+        task = asyncio.create_task(WORKERS["audit_sealer"](services, asyncio.Event()))
 
         async def sealed() -> bool:
             async with services.session_factory() as session:

@@ -88,3 +88,32 @@ async def test_closing_ends_every_page(sessions: async_sessionmaker[AsyncSession
         assert (await page.next(1.0)) == FeedEvent("closed")
     async with feed.watch(None) as late:
         assert late.ended, "a closed feed takes no new pages"
+
+
+class _SlowFeed(SupportFeed):
+    """A feed whose every poll takes a while, as a query on a busy database does."""
+
+    cancelled = 0
+    finished = 0
+
+    async def poll(self) -> None:
+        try:
+            await asyncio.sleep(0.2)
+            await super().poll()
+            self.finished += 1
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+
+
+async def test_the_last_page_leaving_lets_the_poll_in_flight_finish(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    # A poll cancelled inside a query leaves SQLite's connection to a teardown task that can
+    # outlive the event loop and hang the process at exit (found as a hung test run).
+    feed = _SlowFeed(sessions, interval=0.01)
+    async with feed.watch(None):
+        await asyncio.sleep(0.3)  # a poll is in flight
+    assert feed.cancelled == 0 and feed.finished >= 1
+    await feed.close()
+    assert feed.cancelled == 0

@@ -130,8 +130,8 @@ async def test_the_timeouts_worker_tells_the_resident(tmp_path: Path) -> None:
         assert city.settings.support_unclaimed_minutes == 0.005
         resident = await _resident_waiting(city, 5553001)
         services = city.services
-        sweeper = asyncio.create_task(WORKERS["support_timeouts"](services))
-        sender = asyncio.create_task(WORKERS["dispatcher"](services))
+        sweeper = asyncio.create_task(WORKERS["support_timeouts"](services, asyncio.Event()))
+        sender = asyncio.create_task(WORKERS["dispatcher"](services, asyncio.Event()))
         try:
             await eventually(lambda: _said(resident, "Everyone is still busy"), timeout=10)
         finally:
