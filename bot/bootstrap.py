@@ -24,6 +24,7 @@ from datetime import timedelta
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.channel_setup import build_channels
@@ -79,7 +80,9 @@ from staff.sso import OidcSignIn
 from staff.support_feed import SupportFeed
 from staff.support_timeouts import SupportTimeouts
 from storage.migrate import upgrade_database
-from storage.redis import connect_redis
+from storage.redis import connect_redis, is_cluster, outage_of
+from storage.redis_layout import RedisLayout
+from storage.redis_upgrade import upgrade_redis_layout
 from storage.session import create_engine, create_sessionmaker
 from storage.sql_batch import SqlBatcher
 
@@ -101,6 +104,9 @@ log = logging.getLogger("citybot.bootstrap")
 
 # Every Redis key citybot writes starts with this.
 REDIS_PREFIX = "citybot:"
+# Stream shards on a Redis Cluster unless CITYBOT_REDIS_STREAM_SHARDS says: a few per primary
+# of a 3 to 6 primary cluster, so the slots can be spread evenly (docs/scaling.md).
+CLUSTER_STREAM_SHARDS = 12
 # A resident asking "status CT-..." waits at most this long for the city before the local answer.
 CITY_STATUS_TIMEOUT = 3.0
 
@@ -112,7 +118,10 @@ async def build_services(settings: Settings) -> Services:
     sessions = create_sessionmaker(engine)
     redis = connect_redis(settings.redis_url) if settings.redis_url else None
     try:
-        return _wire(settings, engine, sessions, redis)
+        layout = redis_layout(settings, redis) if redis is not None else None
+        if redis is not None and layout is not None:
+            await _upgrade_redis(redis, layout)
+        return _wire(settings, engine, sessions, redis, layout)
     except BaseException:
         if redis is not None:
             await redis.aclose()
@@ -120,11 +129,23 @@ async def build_services(settings: Settings) -> Services:
         raise
 
 
+async def _upgrade_redis(redis: Redis, layout: RedisLayout) -> None:
+    """Before any work is taken, move a queued reply or an open form of an older version's key
+    layout (``storage.redis_upgrade``). A Redis that is away does not stop the start (the process
+    waits for it as it would later); what is left is moved at the next start."""
+    try:
+        await upgrade_redis_layout(redis, layout)
+    except (OSError, RedisError) as exc:
+        outage_of(redis).failed("checking the Redis key layout at start", exc)
+        log.warning("the Redis key layout was not checked: Redis was away; it is at next start")
+
+
 def _wire(
     settings: Settings,
     engine: AsyncEngine,
     sessions: async_sessionmaker[AsyncSession],
     redis: Redis | None,
+    layout: RedisLayout | None = None,
 ) -> Services:
     metrics = Metrics()
     forms = standard_forms()
@@ -135,7 +156,9 @@ def _wire(
         jurisdiction_id=settings.open311_jurisdiction_id,
     )
     operators = service_backends(settings)
-    reply_queue = ReplyQueue(REDIS_PREFIX) if redis is not None else None
+    if redis is not None and layout is None:
+        layout = redis_layout(settings, redis)
+    reply_queue = ReplyQueue(layout) if layout is not None else None
 
     def count_sent(channel: str, count: int) -> None:
         metrics.messages_out.labels(channel=channel).inc(count)
@@ -152,6 +175,7 @@ def _wire(
         idle_timeout=timedelta(hours=settings.form_idle_hours),
         rate_per_second=settings.rate_limit_per_second,
         rate_burst=settings.rate_limit_burst,
+        redis_layout=layout,
         reply_queue=reply_queue,
         city_status=city_status_lookup(city),
         data_export=data_export,
@@ -232,9 +256,9 @@ def _wire(
             # With Redis the rows' ids are also queued per channel on streams (the database
             # alone hands them out without it).
             streams=DeliveryStreams(
-                redis, prefix=REDIS_PREFIX, claim_idle_seconds=settings.broadcast_lease_seconds
+                redis, layout=layout, claim_idle_seconds=settings.broadcast_lease_seconds
             )
-            if redis is not None
+            if redis is not None and layout is not None
             else None,
         ),
         digests=DigestSender(
@@ -351,16 +375,25 @@ def _replies(
     count_sent: CountSent,
 ) -> Replies:
     """The reply sender, its delivery log and, with Redis and ``send_replies``, one reader of
-    the reply queue per provider channel (the web chat answers in its HTTP response)."""
+    the reply queue per provider channel and shard (the web chat answers in its HTTP
+    response)."""
     deliveries: SqlBatcher[Sent, None] = SqlBatcher(engine, write_deliveries, name="deliveries")
     sender = ReplySender(record=deliveries.submit, count_sent=count_sent)
     sender.queues_in_turn = turn_loop.queues_replies
     streams: list[ReplyStream] = []
     if redis is not None and queue is not None and settings.send_replies:
         streams = [
-            ReplyStream(redis, queue, channel, sender, claim_idle=settings.reply_claim_seconds)
+            ReplyStream(
+                redis,
+                queue,
+                channel,
+                sender,
+                claim_idle=settings.reply_claim_seconds,
+                shard=shard,
+            )
             for name, channel in channels.items()
             if name != "webchat"
+            for shard in range(queue.layout.shards)
         ]
     # Without Redis the turns commit their replies in the database until they are sent.
     outbox = None if turn_loop.queues_replies else ReplyOutbox(engine, turn_loop.sessionmaker)
@@ -377,6 +410,7 @@ def build_turn_loop(
     rate_per_second: float = 1.0,
     rate_burst: int = 12,
     redis_prefix: str = REDIS_PREFIX,
+    redis_layout: RedisLayout | None = None,
     reply_queue: ReplyQueueing | None = None,
     city_status: CityStatus | None = None,
     data_export: DataExport | None = None,
@@ -389,7 +423,8 @@ def build_turn_loop(
 
     The database must already be upgraded. ``hold_over_limit`` keeps messages over a resident's
     rate limit to run later (the app's "held" worker runs them) instead of asking the resident
-    to send them again. ``close_pools`` makes ``TurnLoop.close`` dispose the engine and close
+    to send them again. ``redis_layout`` names the Redis keys (default: an unkeyed layout under
+    ``redis_prefix``, one shard, for tests and benches). ``close_pools`` makes ``TurnLoop.close`` dispose the engine and close
     Redis too (for tests and benches that build only a turn loop).
     """
     states: BaseStateStore
@@ -399,12 +434,11 @@ def build_turn_loop(
     if redis is not None:
         # Kept well past the idle timeout, so a returning resident is offered to continue.
         ttl = int(max(idle_timeout * 4, timedelta(days=7)).total_seconds())
-        states = RedisStateStore(redis, ttl=ttl, prefix=f"{redis_prefix}state:")
-        dedupe = RedisDedupe(redis, prefix=f"{redis_prefix}seen:")
-        locks = RedisLocks(redis, prefix=f"{redis_prefix}lock:")
-        limiter = RedisRateLimiter(
-            redis, rate=rate_per_second, burst=rate_burst, prefix=f"{redis_prefix}rate:"
-        )
+        layout = redis_layout or RedisLayout(prefix=redis_prefix)
+        states = RedisStateStore(redis, ttl=ttl, layout=layout)
+        dedupe = RedisDedupe(redis, layout=layout)
+        locks = RedisLocks(redis, layout=layout)
+        limiter = RedisRateLimiter(redis, rate=rate_per_second, burst=rate_burst, layout=layout)
     else:
         states = SqlStateStore(sessions)
         dedupe = SqlDedupe(sessions)
@@ -442,8 +476,19 @@ def turn_loop_on(database_url: str, redis_url: str | None = None, **options: Any
     sessions = create_sessionmaker(create_engine(database_url))
     redis = connect_redis(redis_url) if redis_url else None
     if redis is not None:
-        options.setdefault("reply_queue", ReplyQueue(options.get("redis_prefix", REDIS_PREFIX)))
+        layout = options.get("redis_layout") or RedisLayout(
+            prefix=options.get("redis_prefix", REDIS_PREFIX)
+        )
+        options.setdefault("reply_queue", ReplyQueue(layout))
     return build_turn_loop(sessions, redis=redis, close_pools=True, **options)
+
+
+def redis_layout(settings: Settings, redis: Redis) -> RedisLayout:
+    """The key layout of ``settings``: conversations named with the key-name secret, streams in
+    ``CITYBOT_REDIS_STREAM_SHARDS`` shards (one on one Redis; ``CLUSTER_STREAM_SHARDS`` on a
+    cluster)."""
+    shards = settings.redis_stream_shards or (CLUSTER_STREAM_SHARDS if is_cluster(redis) else 1)
+    return RedisLayout(secret=settings.redis_key_names_secret, prefix=REDIS_PREFIX, shards=shards)
 
 
 def service_backends(settings: Settings) -> dict[str, CityBackend]:

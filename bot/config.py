@@ -30,6 +30,7 @@ from sqlalchemy.engine import make_url
 
 from conversations.office_hours import DEFAULT_OFFICE_HOURS, OfficeHours
 from staff.sso import OidcSettings, parse_role_map
+from storage.redis import redis_topology
 
 __all__ = ["ConfigError", "Settings", "default_database_url", "listener_url", "sqlite_path"]
 
@@ -73,6 +74,13 @@ def sqlite_path(database_url: str) -> Path | None:
 class Settings:
     database_url: str = field(default_factory=default_database_url)
     redis_url: str | None = None
+    # Keys the hash that names each conversation's Redis keys (``storage.redis_layout``), so no
+    # phone number shows in Redis. None: derived from the session secret. It must stay the same
+    # for as long as conversations in Redis should last: a new one starts every one afresh.
+    redis_key_secret: str | None = field(default=None, repr=False)
+    # How many shards the reply and dispatch streams have; None: 1 on one Redis or Sentinel,
+    # ``CLUSTER_STREAM_SHARDS`` on a cluster (docs/scaling.md).
+    redis_stream_shards: int | None = None
     public_url: str = "http://localhost:8080"
     host: str = "127.0.0.1"
     port: int = 8080
@@ -219,6 +227,14 @@ class Settings:
         return (self.media_link_key, *self.media_link_keys_old)
 
     @property
+    def redis_key_names_secret(self) -> bytes:
+        """The HMAC key of Redis key names: ``CITYBOT_REDIS_KEY_SECRET``, else one derived from
+        the session secret (the same in every process that shares it)."""
+        if self.redis_key_secret is not None:
+            return self.redis_key_secret.encode()
+        return hmac.new(self.session_secret.encode(), b"citybot redis key names", "sha256").digest()
+
+    @property
     def open311_key(self) -> str | None:
         """The api_key filing uses: ``OPEN311_API_KEY``, or for the built-in server (which never
         runs open) one derived from the session secret, so it is made on first start, kept with
@@ -248,6 +264,12 @@ class Settings:
         return cls(
             database_url=database_url,
             redis_url=_redis_url(text("CITYBOT_REDIS_URL")),
+            redis_key_secret=_redis_key_secret(text("CITYBOT_REDIS_KEY_SECRET")),
+            redis_stream_shards=(
+                _number(env, "CITYBOT_REDIS_STREAM_SHARDS", 1, int, minimum=1, maximum=1024)
+                if text("CITYBOT_REDIS_STREAM_SHARDS")
+                else None
+            ),
             public_url=public_url,
             host=host,
             trusted_proxies=_networks(text("CITYBOT_TRUSTED_PROXIES")),
@@ -422,7 +444,15 @@ def _oidc(text: Callable[[str], str | None], public_url: str) -> OidcSettings | 
 
 # What operators write by habit (Heroku, psql, Django) that SQLAlchemy does not take.
 _DATABASE_SCHEMES = {"postgres": "postgresql+asyncpg", "postgis": "postgresql+asyncpg"}
-_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+_REDIS_SCHEMES = (
+    "redis://",
+    "rediss://",
+    "unix://",
+    "redis+cluster://",
+    "rediss+cluster://",
+    "redis+sentinel://",
+    "rediss+sentinel://",
+)
 
 
 def _database_url(raw: str) -> str:
@@ -493,8 +523,26 @@ def _redis_url(raw: str | None) -> str | None:
         return None
     if not raw.startswith(_REDIS_SCHEMES):
         raise ConfigError(
-            "CITYBOT_REDIS_URL must start with redis://, rediss:// (TLS) or unix://, "
+            "CITYBOT_REDIS_URL must start with redis://, rediss:// (TLS), unix://, "
+            "redis+cluster:// or redis+sentinel://, "
             f"e.g. redis://{raw.split('://')[-1]}, got {_hide_password(raw)!r}"
+        )
+    try:
+        redis_topology(raw)
+    except ValueError as exc:
+        raise ConfigError(
+            f"CITYBOT_REDIS_URL {_hide_password(raw)!r}: {exc} (e.g. "
+            "redis+cluster://10.0.0.1:7000,10.0.0.2:7000 or "
+            "redis+sentinel://10.0.0.1:26379,10.0.0.2:26379/citybot/0)"
+        ) from None
+    return raw
+
+
+def _redis_key_secret(raw: str | None) -> str | None:
+    if raw is not None and len(raw) < _MIN_KEY_LENGTH:
+        raise ConfigError(
+            f"CITYBOT_REDIS_KEY_SECRET must be at least {_MIN_KEY_LENGTH} characters "
+            "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(32))')"
         )
     return raw
 

@@ -5,13 +5,14 @@ send at twice it. ``RedisPacer`` keeps the account's schedule in Redis instead (
 in its GCRA form: the time of the next free send slot), and books each send in one Lua script,
 so every process draws from the same bucket:
 
-* ``{prefix}{pace:<account>}:rate``: a hash: ``next`` (the account's next free slot), ``held``
+* ``{prefix}{pace:<provider>:<account digest>}:rate``: a hash: ``next`` (the account's next free slot), ``held``
   (no send before: a 429's "retry after") and ``holds`` (how many holds so far);
-* ``{prefix}{pace:<account>}:to:<digest>``: the next slot for one recipient (Telegram: one a
-  second per chat), named by a digest of the address so no phone number shows in Redis's keys.
+* ``{prefix}{pace:<provider>:<account digest>}:to:<digest>``: the next slot for one recipient
+  (Telegram: one a second per chat), named by a digest of the address so no phone number shows
+  in Redis's keys. The account is a digest too: a Twilio account is named by its sending number.
 
-Every key of an account carries its hash tag, ``{pace:<account>}``, so one script touches one
-Redis Cluster slot. Times are whole microseconds of Redis's own clock (``TIME``), so processes on
+Every key of an account carries its hash tag, ``{pace:<provider>:<account digest>}``, so one
+script touches one Redis Cluster slot. Times are whole microseconds of Redis's own clock (``TIME``), so processes on
 different hosts share one clock; tests pass ``clock`` instead to step time by hand.
 
 The burst is one message: a bucket that could fill up while idle would let a burst through on
@@ -184,7 +185,9 @@ class RedisPacer(BasePacer):
         if per_second <= 0:
             raise ValueError("per_second must be positive")
         self._redis = redis
-        self._tag = f"{prefix}{{pace:{account}}}"
+        provider, _, rest = account.partition(":")
+        named = hashlib.blake2b(rest.encode(), digest_size=8).hexdigest()
+        self._tag = f"{prefix}{{pace:{provider}:{named}}}"
         self._schedule = f"{self._tag}:rate"
         # Stretched for jitter (``channels.pacing``), rounded up to whole microseconds.
         stretch = 1_000_000 * (1.0 + jitter_allowance)

@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionm
 
 from conversations.turn_context import dialect_name
 from storage.models import ProcessedMessage
+from storage.redis_layout import UNKEYED, RedisLayout
 from storage.types import utc_now
 
 __all__ = [
@@ -84,11 +85,12 @@ async def mark_processed_in(session: AsyncSession, channel: str, message_id: str
 
 class BaseDedupe(ABC):
     @abstractmethod
-    async def seen(self, channel: str, message_id: str) -> bool:
-        """Whether this message was already processed."""
+    async def seen(self, channel: str, message_id: str, address: str = "") -> bool:
+        """Whether this message was already processed. ``address`` (the sender's) places the
+        Redis marker in its conversation's slot; the SQL marker does not need it."""
 
     @abstractmethod
-    async def mark(self, channel: str, message_id: str) -> bool:
+    async def mark(self, channel: str, message_id: str, address: str = "") -> bool:
         """Record it as processed; ``False`` when it already was (someone else won)."""
 
     async def close(self) -> None:  # noqa: B027 - optional hook
@@ -99,7 +101,7 @@ class SqlDedupe(BaseDedupe):
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
 
-    async def seen(self, channel: str, message_id: str) -> bool:
+    async def seen(self, channel: str, message_id: str, address: str = "") -> bool:
         async with self._sessionmaker() as session:
             row = await session.execute(
                 select(ProcessedMessage.created_at).where(
@@ -109,7 +111,7 @@ class SqlDedupe(BaseDedupe):
             )
             return row.first() is not None
 
-    async def mark(self, channel: str, message_id: str) -> bool:
+    async def mark(self, channel: str, message_id: str, address: str = "") -> bool:
         async with self._sessionmaker() as session, session.begin():
             return await self.mark_in(session, channel, message_id)
 
@@ -130,29 +132,37 @@ class SqlDedupe(BaseDedupe):
 
 class RedisDedupe(BaseDedupe):
     def __init__(
-        self, redis: Redis, ttl: timedelta = DEDUPE_TTL, *, prefix: str = "citybot:seen:"
+        self, redis: Redis, ttl: timedelta = DEDUPE_TTL, *, layout: RedisLayout = UNKEYED
     ) -> None:
         self._redis = redis
         self._ttl = max(ttl, DEDUPE_TTL)
-        self._prefix = prefix
+        self._layout = layout
 
     @property
     def redis(self) -> Redis:
         return self._redis
 
     @property
+    def layout(self) -> RedisLayout:
+        return self._layout
+
+    @property
     def ttl_seconds(self) -> int:
         return int(self._ttl.total_seconds())
 
-    def name(self, channel: str, message_id: str) -> str:
-        """The Redis key of a processed marker."""
-        return f"{self._prefix}{channel}:{message_id}"
+    def name(self, channel: str, message_id: str, address: str = "") -> str:
+        """The Redis key of a processed marker, in the conversation's slot
+        (``storage.redis_layout``)."""
+        return self._layout.marker(channel, address, message_id)
 
-    async def seen(self, channel: str, message_id: str) -> bool:
-        return bool(await self._redis.exists(self.name(channel, message_id)))
+    async def seen(self, channel: str, message_id: str, address: str = "") -> bool:
+        return bool(await self._redis.exists(self.name(channel, message_id, address)))
 
-    async def mark(self, channel: str, message_id: str) -> bool:
+    async def mark(self, channel: str, message_id: str, address: str = "") -> bool:
         created = await self._redis.set(
-            self.name(channel, message_id), b"1", nx=True, ex=int(self._ttl.total_seconds())
+            self.name(channel, message_id, address),
+            b"1",
+            nx=True,
+            ex=int(self._ttl.total_seconds()),
         )
         return bool(created)

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from conversations.keys import ConversationKey
+from storage.redis_layout import UNKEYED, RedisLayout
 
 __all__ = ["BaseLocks", "InProcessLocks", "LockTimeout", "RedisLocks"]
 
@@ -102,12 +103,12 @@ class RedisLocks(BaseLocks):
         *,
         lease: float = 10.0,
         wait: float = 30.0,
-        prefix: str = "citybot:lock:",
+        layout: RedisLayout = UNKEYED,
     ) -> None:
         self._redis = redis
         self._lease_ms = int(lease * 1000)
         self._wait = wait
-        self._prefix = prefix
+        self._layout = layout
         self._local = InProcessLocks()
         self._renew = redis.register_script(_RENEW)
         self._release = redis.register_script(_RELEASE)
@@ -115,6 +116,10 @@ class RedisLocks(BaseLocks):
     @property
     def redis(self) -> Redis:
         return self._redis
+
+    @property
+    def layout(self) -> RedisLayout:
+        return self._layout
 
     @property
     def lease_ms(self) -> int:
@@ -127,7 +132,7 @@ class RedisLocks(BaseLocks):
 
     def name(self, key: ConversationKey) -> str:
         """The Redis key of a conversation's lock."""
-        return self._prefix + key.storage_key
+        return self._layout.conversation(key.channel, key.address).lock
 
     @asynccontextmanager
     async def hold(self, key: ConversationKey) -> AsyncIterator[None]:

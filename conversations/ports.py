@@ -13,7 +13,7 @@ The turn loop never imports the notifier or the city back end: the composition r
 
 Example::
 
-    loop = TurnLoop(..., reply_queue=ReplyQueue("citybot:"), city_status=lookup)
+    loop = TurnLoop(..., reply_queue=ReplyQueue(layout), city_status=lookup)
 """
 
 from __future__ import annotations

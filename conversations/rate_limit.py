@@ -21,6 +21,7 @@ from enum import StrEnum
 from redis.asyncio import Redis
 
 from conversations.keys import ConversationKey
+from storage.redis_layout import UNKEYED, RedisLayout
 
 __all__ = [
     "BaseRateLimiter",
@@ -159,18 +160,22 @@ class RedisRateLimiter(BaseRateLimiter):
         burst: int = 12,
         clock: Callable[[], float] = time.time,
         *,
-        prefix: str = "citybot:rate:",
+        layout: RedisLayout = UNKEYED,
     ) -> None:
         super().__init__(rate, burst, clock)
-        self._prefix = prefix
+        self._layout = layout
         self.redis = redis
         self._take = redis.register_script(_TAKE)
         # A bucket refills completely in burst/rate seconds; after that it need not exist.
         self.expire_ms = int((burst / rate + 1) * 1000)
 
+    @property
+    def layout(self) -> RedisLayout:
+        return self._layout
+
     def name(self, key: ConversationKey) -> str:
         """The Redis key of a resident's bucket."""
-        return self._prefix + key.storage_key
+        return self._layout.conversation(key.channel, key.address).rate
 
     async def hit(self, key: ConversationKey) -> RateDecision:
         result = await self._take(

@@ -20,7 +20,9 @@ The scripts of all turns in flight go out together, one pipeline per round trip
 Leases are renewed by one task per process for all turns in flight (not one task per turn). The
 in-process lock is still taken first, so one process keeps arrival order and only one of its
 tasks waits on a resident's Redis lock. The scripts touch several keys, so on a Redis Cluster
-the keys would need one hash slot; citybot runs one Redis (with replicas), as DESIGN.md says.
+every key of one call shares its conversation's hash tag (``storage.redis_layout``: the
+conversation's shard, which also tags the shard's reply stream), so each script runs in one slot
+of a Redis Cluster as on one Redis.
 
 Example::
 
@@ -194,7 +196,7 @@ class RedisTurnGate:
         ``limited=False`` lets the message past the rate limit without taking a token."""
         lock = self._locks.name(key)
         ticket = Ticket(key, channel, message_id, f"{_TOKEN_PREFIX}{next(_TOKEN_NUMBERS):x}")
-        keys = [lock, self._dedupe.name(channel, message_id), self._limiter.name(key)]
+        keys = [lock, self._dedupe.name(channel, message_id, key.address), self._limiter.name(key)]
         keys.append(self._states.name(key))
         args: list[str | int | float] = [
             ticket.token,
@@ -237,7 +239,7 @@ class RedisTurnGate:
         payload = orjson.dumps(state) if state is not None else b""
         keys = [
             lock,
-            self._dedupe.name(ticket.channel, ticket.message_id),
+            self._dedupe.name(ticket.channel, ticket.message_id, ticket.key.address),
             self._states.name(ticket.key),
         ]
         if self.replies is not None:
@@ -273,9 +275,16 @@ class RedisTurnGate:
         interval = self._locks.lease_ms / 3000
         while self._held:
             await asyncio.sleep(interval)
-            held = list(self._held.items())
-            for start in range(0, len(held), 500):
-                part = held[start : start + 500]
+            # One call per shard: a script's keys share a slot (``storage.redis_layout``).
+            by_slot: dict[str, list[tuple[str, str]]] = {}
+            for name, token in self._held.items():
+                by_slot.setdefault(name.partition("}")[0], []).append((name, token))
+            parts = [
+                held[start : start + 500]
+                for held in by_slot.values()
+                for start in range(0, len(held), 500)
+            ]
+            for part in parts:
                 try:
                     await self._scripts.run(
                         self._renew,
@@ -313,5 +322,8 @@ def fuse_redis_stores(
     ):
         return None
     if not (states.redis is dedupe.redis is locks.redis is limiter.redis):
+        return None
+    # One layout, or a script's keys would not share a slot.
+    if not (states.layout == dedupe.layout == locks.layout == limiter.layout):
         return None
     return RedisTurnGate(states, dedupe, locks, limiter, replies)

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from conversations.keys import ConversationKey
 from storage.models import ConversationState
+from storage.redis_layout import UNKEYED, RedisLayout
 from storage.types import utc_now
 
 __all__ = ["BaseStateStore", "RedisStateStore", "SqlStateStore"]
@@ -112,12 +113,12 @@ class RedisStateStore(BaseStateStore):
         redis: Redis,
         ttl: int = 30 * 24 * 3600,
         *,
-        prefix: str = "citybot:state:",
+        layout: RedisLayout = UNKEYED,
         close_client: bool = False,
     ) -> None:
         self._redis = redis
         self._ttl = ttl
-        self._prefix = prefix
+        self._layout = layout
         # The client is usually shared with the locks and dedupe: its owner closes it.
         self._close_client = close_client
 
@@ -130,12 +131,12 @@ class RedisStateStore(BaseStateStore):
         return self._ttl
 
     @property
-    def prefix(self) -> str:
-        return self._prefix
+    def layout(self) -> RedisLayout:
+        return self._layout
 
     def name(self, key: ConversationKey) -> str:
-        """The Redis key of a conversation's state."""
-        return self._prefix + key.storage_key
+        """The Redis key of a conversation's state (``storage.redis_layout``)."""
+        return self._layout.conversation(key.channel, key.address).state
 
     async def get(self, key: ConversationKey) -> dict[str, Any] | None:
         raw = await self._redis.get(self.name(key))

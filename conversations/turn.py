@@ -257,12 +257,16 @@ class TurnLoop:
         async with self.locks.hold(key):
             # The SQL marker is written first thing in the turn's own transaction (see _run), so
             # a separate look-up first would only cost a round trip.
-            if not self._sql_dedupe and await self.dedupe.seen(message.channel, message.message_id):
+            if not self._sql_dedupe and await self.dedupe.seen(
+                message.channel, message.message_id, message.address
+            ):
                 return _duplicate(message)
             urgent = bypasses_rate_limit(message.text, channel=message.channel)
             decision = RateDecision.ALLOW if urgent else await self.rate_limiter.hit(key)
             if decision is not RateDecision.ALLOW:
-                if self._sql_dedupe and await self.dedupe.seen(message.channel, message.message_id):
+                if self._sql_dedupe and await self.dedupe.seen(
+                    message.channel, message.message_id, message.address
+                ):
                     return _duplicate(message)
                 envelope = await self.states.get(key) or {}
                 return await self._limited(message, envelope, decision, held)
@@ -277,7 +281,7 @@ class TurnLoop:
             if not self._sql_state:
                 await self.states.set(key, turn.envelope)
             if not self._sql_dedupe:
-                await self.dedupe.mark(message.channel, message.message_id)
+                await self.dedupe.mark(message.channel, message.message_id, message.address)
             if await self._ask_city(turn) and turn.pending_reply is not None and reply:
                 await self._rewrite_reply(turn, reply)
         return TurnResult(

@@ -2,9 +2,15 @@
 
 With Redis set, the fan-out still writes one ``broadcast_deliveries`` row per resident (the
 durable record, the report and the unique (broadcast, resident)), and after each range's commit
-adds the new rows' ids to one stream per channel, a batch of ids per entry:
+adds the new rows' ids to the streams of their channel, a batch of ids per entry:
 
-    {prefix}{dispatch:broadcasts:<channel>}    XADD * ids "101,102,..."    (group "senders")
+    {prefix}{s<shard>}:dispatch:<channel>    XADD * ids "101,102,..."    (group "senders")
+
+A channel has one stream per shard (``storage.redis_layout``; ``CITYBOT_REDIS_STREAM_SHARDS``),
+so on a Redis Cluster the work spreads over the primaries; a batch goes to the shard its first
+delivery id picks (the ids are consecutive, so the batches take the shards in turn). A batch
+holds many residents and is sent in no particular order, so it need not follow any one
+resident's shard. Every worker reads every shard.
 
 Workers read entries with ``XREADGROUP`` (each entry goes to one worker), claim the rows it names
 by id (``notifier.leased_rows``: only rows still ``queued`` are taken), send them paced and
@@ -17,11 +23,11 @@ are queued again by the lease's recovery and sent once; rows that were ``sending
 The stream is only a faster way to hand out work: what it loses (an entry added after a crash
 between the commit and the ``XADD``, or Redis's own data) is still ``queued`` in the database,
 where a worker with an empty stream claims it the way it does without Redis. Each stream's key
-carries its own hash tag, so one call touches one Redis Cluster slot.
+carries its shard's hash tag, so one call touches one Redis Cluster slot.
 
 Example::
 
-    streams = DeliveryStreams(redis, claim_idle_seconds=120)
+    streams = DeliveryStreams(redis, layout=RedisLayout(secret, shards=4), claim_idle_seconds=120)
     await streams.enqueue("sms", [[101, 102], [103]])
     entry = await streams.take(["sms", "telegram"])   # an entry of ids, or None
     ...                                                # claim, send, settle its rows
@@ -40,6 +46,8 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
+
+from storage.redis_layout import UNKEYED, RedisLayout
 
 __all__ = ["DeliveryStreams", "StreamEntry"]
 
@@ -63,12 +71,12 @@ class DeliveryStreams:
         self,
         redis: Redis,
         *,
-        prefix: str = "citybot:",
+        layout: RedisLayout = UNKEYED,
         claim_idle_seconds: float = 120.0,
         consumer: str | None = None,
     ) -> None:
         self.redis = redis
-        self.prefix = prefix
+        self.layout = layout
         self.claim_idle_ms = max(1, round(claim_idle_seconds * 1000))
         # One name per process: its pending entries are what XAUTOCLAIM takes if it dies.
         self.consumer = consumer or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
@@ -76,17 +84,19 @@ class DeliveryStreams:
         self._autoclaimed_at: dict[str, float] = {}
         self._turn = 0
 
-    def stream(self, channel: str) -> str:
-        return f"{self.prefix}{{dispatch:broadcasts:{channel}}}"
+    def stream(self, channel: str, shard: int = 0) -> str:
+        return self.layout.dispatch_stream(channel, shard)
 
     async def enqueue(self, channel: str, batches: Sequence[Sequence[int]]) -> None:
-        """Add one entry per batch of delivery ids to ``channel``'s stream (one round trip)."""
+        """Add one entry per batch of delivery ids to ``channel``'s streams (one round trip)."""
+        batches = [batch for batch in batches if batch]
         if not batches:
             return
-        stream = self.stream(channel)
-        await self._group(stream)
+        streams = [self.stream(channel, batch[0] % self.layout.shards) for batch in batches]
+        for stream in dict.fromkeys(streams):
+            await self._group(stream)
         async with self.redis.pipeline(transaction=False) as pipe:
-            for batch in batches:
+            for stream, batch in zip(streams, batches, strict=True):
                 pipe.xadd(stream, {"ids": ",".join(str(i) for i in batch)})
             await pipe.execute()
 
@@ -95,9 +105,9 @@ class DeliveryStreams:
         channels take turns so that one channel's backlog does not hold up another's."""
         if not channels:
             return None
-        self._turn = (self._turn + 1) % len(channels)
-        for channel in [*channels[self._turn :], *channels[: self._turn]]:
-            stream = self.stream(channel)
+        streams = [s for channel in channels for s in self.layout.dispatch_streams(channel)]
+        self._turn = (self._turn + 1) % len(streams)
+        for stream in [*streams[self._turn :], *streams[: self._turn]]:
             await self._group(stream)
             entry = await self._take_over(stream) or await self._read_new(stream)
             if entry is not None:
@@ -112,8 +122,8 @@ class DeliveryStreams:
             await pipe.execute()
 
     async def backlog(self, channel: str) -> int:
-        """Entries not yet acknowledged on ``channel``'s stream (tests, operators)."""
-        return int(await self.redis.xlen(self.stream(channel)))
+        """Entries not yet acknowledged on ``channel``'s streams (tests, operators)."""
+        return sum([int(await self.redis.xlen(s)) for s in self.layout.dispatch_streams(channel)])
 
     async def _group(self, stream: str) -> None:
         if stream in self._grouped:

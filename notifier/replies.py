@@ -34,7 +34,7 @@ Example::
 
     sender = ReplySender(record=lambda sent: record_deliveries(sessions, sent))
     sender.schedule(channel, channel.render(effects, "en", address))
-    stream = ReplyStream(redis, ReplyQueue("citybot:"), sms_channel, sender)  # citybot:replies:sms
+    stream = ReplyStream(redis, ReplyQueue(layout), sms_channel, sender, shard=0)
     stream.start()                               # with Redis: sends what the turns queued
     await stream.stop(); await sender.drain(10, queued=False); await stream.close()  # shutdown
 """
@@ -262,8 +262,9 @@ class _Held:
 
 
 class ReplyStream:
-    """Read one channel's stream of the reply queue in the consumer group and send each reply
-    through ``sender``."""
+    """Read one stream of the reply queue (``channel``'s in ``shard``; or ``stream``, named
+    outright: an old layout's, drained after an upgrade) in the consumer group and send each
+    reply through ``sender``."""
 
     def __init__(
         self,
@@ -276,9 +277,11 @@ class ReplyStream:
         block: float = 1.0,
         claim_idle: float = 60.0,
         consumer: str | None = None,
+        shard: int = 0,
+        stream: str | None = None,
     ) -> None:
         self.redis = redis
-        self.stream = queue.stream(channel.name)
+        self.stream = stream or queue.stream(channel.name, shard)
         self.channel = channel
         self.sender = sender
         self.batch = batch

@@ -3,9 +3,12 @@
 This module is the one owner of the queue's format; the turn writes through it and the senders
 read through it:
 
-- **Streams.** One Redis stream per channel, ``<prefix>replies:<channel>``
-  (``citybot:replies:sms``), read by every sending process in one consumer group (``GROUP``).
-  The web chat has none: it answers in its HTTP response.
+- **Streams.** One Redis stream per channel and shard, ``<prefix>{s<shard>}:replies:<channel>``
+  (``citybot:{s0}:replies:sms``; names and shards: ``storage.redis_layout``), read by every
+  sending process in one consumer group (``GROUP``). A resident's replies all go to the stream of
+  their conversation's shard, which shares the conversation's hash tag, so the turn's closing
+  script writes state and reply in one Redis Cluster slot; every process reads every shard. The
+  web chat has none: it answers in its HTTP response.
 - **Entries.** Fields ``reply`` (the rendered messages and the trace of the message they
   answer, ``encode``/``decode``), ``seq`` and ``order`` (below). ``QueuedReply.from_fields``
   reads an entry back.
@@ -15,7 +18,7 @@ read through it:
   hands it.
 - **Each resident's order, across processes.** Every process takes whatever entries come next,
   so two replies to one resident can be taken by two processes. The committing script numbers
-  each reply in the resident's small order hash (``<prefix>replies:order:<channel>:<address>``,
+  each reply in the resident's small order hash (``<prefix>{s<shard>}:order:<tag>``,
   field ``seq``) and writes the number and the hash's name on the entry. The hash's ``done``
   field is the highest number finished (sent, or finally failed), set by the process that
   finished it when it acknowledges the entry (``ReplyOrder.mark_done``). A process sends reply
@@ -27,10 +30,10 @@ read through it:
 
 Example::
 
-    queue = ReplyQueue("citybot:")
-    queue.stream("sms")                          # 'citybot:replies:sms'
+    queue = ReplyQueue(RedisLayout(secret, shards=4))
+    queue.streams("sms")              # ['citybot:{s0}:replies:sms', ... 'citybot:{s3}:replies:sms']
     entry = encode(channel.render(effects, "en", address))
-    # ... committed by the turn's script (commit_lua) on queue.stream(channel) ...
+    # ... committed by the turn's script (commit_lua) on queue.keys_for(channel, address)[0] ...
     reply = QueuedReply.from_fields(entry_id, fields)   # channel, messages, (order hash, seq)
 """
 
@@ -49,6 +52,7 @@ from redis.asyncio.client import Pipeline
 
 from channels.types import Button, OutboundMessage
 from notifier.message_trace import MessageTrace
+from storage.redis_layout import UNKEYED, RedisLayout
 
 __all__ = [
     "GROUP",
@@ -70,22 +74,31 @@ class UnreadableEntry(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class ReplyQueue:
-    """Names of the queue's keys under one key prefix, and the Lua that queues a reply."""
+    """Names of the queue's keys in one Redis layout, and the Lua that queues a reply."""
 
-    prefix: str = "citybot:"
+    layout: RedisLayout = UNKEYED
 
-    def stream(self, channel: str) -> str:
-        """The stream of replies waiting on ``channel``."""
-        return f"{self.prefix}replies:{channel}"
+    @property
+    def prefix(self) -> str:
+        return self.layout.prefix
+
+    def stream(self, channel: str, shard: int = 0) -> str:
+        """The stream of replies waiting on ``channel`` in ``shard``."""
+        return self.layout.reply_stream(channel, shard)
+
+    def streams(self, channel: str) -> list[str]:
+        """Every shard's stream of ``channel`` (a sending process reads them all)."""
+        return self.layout.reply_streams(channel)
 
     def order_key(self, channel: str, address: str) -> str:
         """The reply order hash of one conversation."""
-        return f"{self.prefix}replies:order:{channel}:{address}"
+        return self.layout.conversation(channel, address).order
 
     def keys_for(self, channel: str, address: str) -> tuple[str, str]:
         """The keys ``commit_lua`` writes for a reply to ``address`` on ``channel``: the stream
-        and the resident's order hash."""
-        return self.stream(channel), self.order_key(channel, address)
+        of the conversation's shard and its order hash (one slot with the conversation)."""
+        keys = self.layout.conversation(channel, address)
+        return self.layout.reply_stream(channel, keys.shard), keys.order
 
     @staticmethod
     def commit_lua(*, stream: str, order: str, entry: str, ttl: str) -> str:

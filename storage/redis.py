@@ -1,6 +1,24 @@
 """The Redis client every part of citybot shares, made from ``CITYBOT_REDIS_URL``, and the one
 account each process keeps of that Redis being away.
 
+Three topologies, each through redis-py's own client (``connect_redis`` is the one place that
+builds it):
+
+* one Redis: ``redis://host:6379/0``, ``rediss://`` (TLS), ``unix:///run/redis.sock``;
+* Redis Cluster: ``redis+cluster://host:7000,host:7001,host:7002`` (``rediss+cluster://`` for
+  TLS): any few nodes to start from, redis-py's ``RedisCluster`` learns the rest and follows
+  slots as they move. A cluster has database 0 only;
+* Sentinel: ``redis+sentinel://host:26379,host:26380,host:26381/<master name>/<db>``
+  (``rediss+sentinel://``): the sentinels are asked which server is the primary, and asked
+  again after a failover (redis-py's ``Sentinel.master_for``).
+
+A password in the URL (``redis+cluster://:secret@host:7000``) is the data servers'; sentinels
+that need one of their own are not supported here (set ``requirepass`` the same on both).
+
+Every key one script or transaction touches carries one hash tag (``storage.redis_layout``), so
+the code is the same on all three: the cluster client is typed as ``Redis`` since it answers the
+same commands.
+
 A Redis that goes away is seen by every loop that reads it (a reply stream per channel, lock
 renewals, held messages...), each retrying about once a second. Logged as they fail, that is
 a traceback three times a second for as long as it lasts. Instead each loop reports to the
@@ -28,10 +46,22 @@ import logging
 import time
 import weakref
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import cast
+from urllib.parse import unquote, urlsplit
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.sentinel import Sentinel
 
-__all__ = ["RedisOutage", "connect_redis", "outage_of"]
+__all__ = [
+    "RedisOutage",
+    "RedisTopology",
+    "connect_redis",
+    "is_cluster",
+    "outage_of",
+    "redis_topology",
+]
 
 log = logging.getLogger("citybot.redis")
 
@@ -39,9 +69,104 @@ log = logging.getLogger("citybot.redis")
 SUMMARY_SECONDS = 60.0
 
 
+_CLUSTER = ("redis+cluster", "rediss+cluster")
+_SENTINEL = ("redis+sentinel", "rediss+sentinel")
+
+
+@dataclass(frozen=True, slots=True)
+class RedisTopology:
+    """What a ``CITYBOT_REDIS_URL`` names, without its password (``check``, ``/readyz``)."""
+
+    kind: str  # "single", "cluster" or "sentinel"
+    nodes: tuple[tuple[str, int], ...] = ()
+    master: str = ""  # Sentinel: the primary's name
+    db: int = 0
+    tls: bool = False
+    username: str | None = None
+    password: str | None = None
+
+    def describe(self) -> str:
+        nodes = ",".join(f"{host}:{port}" for host, port in self.nodes)
+        if self.kind == "cluster":
+            return f"Redis Cluster (from {nodes})"
+        if self.kind == "sentinel":
+            return f"Sentinel primary {self.master!r} db {self.db} (sentinels {nodes})"
+        return "one Redis"
+
+
+def redis_topology(url: str) -> RedisTopology:
+    """Read a ``CITYBOT_REDIS_URL``; ``ValueError`` with what is wrong."""
+    scheme = url.partition("://")[0].lower()
+    if scheme not in _CLUSTER + _SENTINEL:
+        return RedisTopology("single")
+    parts = urlsplit(url)
+    where = parts.netloc.rpartition("@")[2]
+    nodes = tuple(_node(item) for item in where.split(",") if item.strip())
+    if not nodes:
+        raise ValueError(f"{scheme}:// needs at least one host:port")
+    username = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    tls = scheme.startswith("rediss")
+    path = [p for p in parts.path.split("/") if p]
+    if scheme in _CLUSTER:
+        if path not in ([], ["0"]):
+            raise ValueError("a Redis Cluster has database 0 only: end the URL at the last port")
+        return RedisTopology("cluster", nodes, tls=tls, username=username, password=password)
+    if not path or len(path) > 2:
+        raise ValueError(f"{scheme}:// needs the primary's name: .../<master name>[/<db>]")
+    if len(path) == 2 and not path[1].isdigit():
+        raise ValueError(f"the database after the primary's name is a number, not {path[1]!r}")
+    db = int(path[1]) if len(path) == 2 else 0
+    return RedisTopology(
+        "sentinel",
+        nodes,
+        master=unquote(path[0]),
+        db=db,
+        tls=tls,
+        username=username,
+        password=password,
+    )
+
+
+def _node(item: str) -> tuple[str, int]:
+    host, _, port = item.strip().rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"each node is host:port, not {item.strip()!r}")
+    return host.strip("[]"), int(port)
+
+
 def connect_redis(url: str) -> Redis:
-    """A client for ``url`` (``redis://``, ``rediss://`` or ``unix://``); connects on first use."""
+    """A client for ``url`` (one Redis, a cluster or Sentinel: see the module's docstring);
+    connects on first use."""
+    topology = redis_topology(url)
+    if topology.kind == "cluster":
+        cluster = RedisCluster(
+            startup_nodes=[ClusterNode(host, port) for host, port in topology.nodes],
+            username=topology.username,
+            password=topology.password,
+            ssl=topology.tls,
+        )
+        # Same commands, scripts and pipelines as ``Redis`` (keys of one script share a slot).
+        return cast(Redis, cluster)
+    if topology.kind == "sentinel":
+        sentinel = Sentinel(
+            list(topology.nodes),
+            # The sentinels are asked quickly: one that is down must not hold up the others.
+            sentinel_kwargs={"socket_timeout": 1.0, "ssl": topology.tls},
+            socket_timeout=5.0,
+            socket_connect_timeout=2.0,
+            username=topology.username,
+            password=topology.password,
+            ssl=topology.tls,
+        )
+        primary: Redis = sentinel.master_for(topology.master, db=topology.db)
+        return primary
     return Redis.from_url(url)
+
+
+def is_cluster(redis: Redis) -> bool:
+    """Whether ``redis`` is a Redis Cluster client."""
+    return isinstance(redis, RedisCluster)
 
 
 class RedisOutage:

@@ -64,7 +64,7 @@ async def test_a_worker_only_process_sends_queued_replies(tmp_path: Path, redis_
                 [OutboundMessage(channel="sms", address="+27831230001", text="queued by a turn")]
             )
             assert entry is not None
-            await services.redis.xadd("citybot:replies:sms", {"reply": entry})
+            await services.redis.xadd("citybot:{s0}:replies:sms", {"reply": entry})
             async with run_workers(services):
                 deadline = time.monotonic() + 10
                 while not twilio.messages():
@@ -73,7 +73,7 @@ async def test_a_worker_only_process_sends_queued_replies(tmp_path: Path, redis_
                 assert len(stream_readers()) == 2
             [sent] = twilio.messages()
             assert (sent.form["To"], sent.form["Body"]) == ("+27831230001", "queued by a turn")
-            assert await services.redis.xlen("citybot:replies:sms") == 0
+            assert await services.redis.xlen("citybot:{s0}:replies:sms") == 0
         finally:
             await close_services(services)
 
@@ -111,7 +111,7 @@ async def test_a_web_process_told_not_to_send_leaves_replies_to_a_worker(
         assert not twilio.messages(), "the web process sent a reply it was told to leave"
         assert not stream_readers()
         assert city.services.redis is not None
-        assert await city.services.redis.xlen("citybot:replies:sms") == 1
+        assert await city.services.redis.xlen("citybot:{s0}:replies:sms") == 1
 
         worker_settings = dataclasses.replace(city.settings, send_replies=True)
         services = await build_services(worker_settings)
@@ -151,7 +151,7 @@ async def test_metrics_show_replies_left_waiting(tmp_path: Path, redis_url: str)
         for number in ("+27831230003", "+27831230004"):
             entry = encode([OutboundMessage(channel="sms", address=number, text="hi")])
             assert entry is not None
-            await city.services.redis.xadd("citybot:replies:sms", {"reply": entry})
+            await city.services.redis.xadd("citybot:{s0}:replies:sms", {"reply": entry})
         await asyncio.sleep(1.1)
         async with city.http.get(city.url + "/metrics") as response:
             text = await response.text()

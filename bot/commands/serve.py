@@ -27,6 +27,7 @@ from bot.config import Settings, listener_url
 from bot.logging import configure_logging
 from bot.preflight import database_reason
 from staff.accounts import has_active_admin
+from storage.redis_upgrade import LayoutMismatch
 
 __all__ = ["run"]
 
@@ -80,6 +81,9 @@ async def _serve(settings: Settings, host: str, port: int, *, workers: bool) -> 
     except (SQLAlchemyError, OSError) as exc:
         # The database went away since ready_to_start asked, or refused the migrations.
         print(f"citybot serve: cannot start: {database_reason(exc)}", file=sys.stderr)
+        return 2
+    except LayoutMismatch as exc:
+        print(f"citybot serve: cannot start: {exc}", file=sys.stderr)
         return 2
     services = app[SERVICES_KEY]
     # The app's own shutdown (bot.app) waits the grace period for turns and replies; requests

@@ -31,6 +31,7 @@ from bot.preflight import database_reason
 from bot.services import Services
 from bot.web import operations
 from bot.workers import WORKERS, run_workers
+from storage.redis_upgrade import LayoutMismatch
 
 __all__ = ["run"]
 
@@ -66,6 +67,9 @@ async def _work(settings: Settings, only: set[str] | None) -> int:
     except (SQLAlchemyError, OSError) as exc:
         # The database went away since ready_to_start asked, or refused the migrations.
         print(f"citybot worker: cannot start: {database_reason(exc)}", file=sys.stderr)
+        return 2
+    except LayoutMismatch as exc:
+        print(f"citybot worker: cannot start: {exc}", file=sys.stderr)
         return 2
     try:
         async with contextlib.AsyncExitStack() as running:

@@ -130,20 +130,26 @@ async def _reply_backlog(services: Services) -> None:
     if services.redis is None or queue is None:
         return
     names = _reply_channels(services)
+    streams = [(name, stream) for name in names for stream in queue.streams(name)]
     async with services.redis.pipeline(transaction=False) as pipe:
-        for name in names:
-            pipe.xlen(queue.stream(name))
-            pipe.xrange(queue.stream(name), count=1)
+        for _, stream in streams:
+            pipe.xlen(stream)
+            pipe.xrange(stream, count=1)
         answers = await pipe.execute()
     now_ms = time.time() * 1000
-    for i, name in enumerate(names):
-        waiting, first = answers[2 * i], answers[2 * i + 1]
-        oldest = 0.0
+    waiting: dict[str, int] = dict.fromkeys(names, 0)
+    oldest_of: dict[str, float] = dict.fromkeys(names, 0.0)
+    for i, (name, _) in enumerate(streams):
+        # A channel's backlog is that of all its shards; its age, the oldest shard's.
+        waiting[name] += int(answers[2 * i])
+        first = answers[2 * i + 1]
         if first:
             # An entry's id starts with the time it was added, in milliseconds.
             added_ms = int(first[0][0].split(b"-")[0])
-            oldest = max(0.0, (now_ms - added_ms) / 1000)
-        services.metrics.replies_waiting.labels(channel=name).set(waiting)
+            oldest_of[name] = max(oldest_of[name], (now_ms - added_ms) / 1000)
+    for name in names:
+        oldest = oldest_of[name]
+        services.metrics.replies_waiting.labels(channel=name).set(waiting[name])
         services.metrics.replies_oldest_seconds.labels(channel=name).set(oldest)
 
 

@@ -170,7 +170,9 @@ async def test_every_key_carries_the_accounts_hash_tag(redis: Redis) -> None:
     await pacer.hold(0.001)
     keys = sorted([k.decode() async for k in redis.scan_iter(match=f"{prefix}*")])
     assert len(keys) == 2
-    assert all(k.startswith(f"{prefix}{{pace:telegram:42}}:") for k in keys)
+    tag = pacer.schedule_key.removesuffix(":rate")
+    assert tag.startswith(f"{prefix}{{pace:telegram:") and tag.endswith("}")
+    assert all(k.startswith(f"{tag}:") for k in keys)
     assert not any("123456789" in k for k in keys)  # the resident's address is not in a key name
     assert await redis.pttl(keys[0]) > 0 and await redis.pttl(keys[1]) > 0  # nothing lingers
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from conversations.dedupe import BaseDedupe, RedisDedupe, SqlDedupe
+from storage.redis_layout import RedisLayout
 from storage.types import utc_now
 from tests.conversations.stores import redis_client, sql_sessionmaker
 
@@ -18,7 +19,7 @@ from tests.conversations.stores import redis_client, sql_sessionmaker
 async def dedupe(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BaseDedupe]:
     if request.param == "redis":
         async with redis_client() as (client, prefix):
-            yield RedisDedupe(client, prefix=prefix)
+            yield RedisDedupe(client, layout=RedisLayout(prefix=prefix))
     else:
         async with sql_sessionmaker(request.param, tmp_path) as sessionmaker:
             yield SqlDedupe(sessionmaker)
@@ -43,9 +44,9 @@ class TestDedupeContract:
 
 async def test_redis_marker_lives_at_least_a_day(tmp_path: Path) -> None:
     async with redis_client() as (client, prefix):
-        dedupe = RedisDedupe(client, ttl=timedelta(minutes=5), prefix=prefix)
-        await dedupe.mark("sms", "SMttl")
-        assert await client.ttl(f"{prefix}sms:SMttl") >= 24 * 3600 - 5
+        dedupe = RedisDedupe(client, ttl=timedelta(minutes=5), layout=RedisLayout(prefix=prefix))
+        await dedupe.mark("sms", "SMttl", "+27831234567")
+        assert await client.ttl(dedupe.name("sms", "SMttl", "+27831234567")) >= 24 * 3600 - 5
 
 
 async def test_sql_purge_keeps_a_day(tmp_path: Path) -> None:

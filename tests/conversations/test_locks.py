@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 
 from conversations.keys import ConversationKey
 from conversations.locks import BaseLocks, InProcessLocks, LockTimeout, RedisLocks
+from storage.redis_layout import RedisLayout
 from tests.conversations.stores import redis_client
 
 KEY = ConversationKey("sms", "+27831234567")
@@ -23,7 +24,7 @@ async def locks(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         yield InProcessLocks()
     else:
         async with redis_client() as (client, prefix):
-            yield RedisLocks(client, lease=1.0, prefix=prefix)
+            yield RedisLocks(client, lease=1.0, layout=RedisLayout(prefix=prefix))
 
 
 class TestLocksContract:
@@ -78,8 +79,8 @@ async def _two_processes() -> AsyncIterator[tuple[RedisLocks, RedisLocks, Redis,
     async with redis_client() as (client, prefix):
         # Two lock objects, each with its own in-process lock: two `citybot serve` processes.
         yield (
-            RedisLocks(client, lease=0.3, prefix=prefix),
-            RedisLocks(client, lease=0.3, wait=0.2, prefix=prefix),
+            RedisLocks(client, lease=0.3, layout=RedisLayout(prefix=prefix)),
+            RedisLocks(client, lease=0.3, wait=0.2, layout=RedisLayout(prefix=prefix)),
             client,
             prefix,
         )
@@ -108,8 +109,8 @@ async def test_two_redis_lock_objects_exclude_each_other_beyond_the_lease() -> N
 
 
 async def test_a_dead_holders_lease_expires_and_a_stranger_cannot_release() -> None:
-    async with _two_processes() as (first, _second, client, prefix):
-        name = prefix + KEY.storage_key
+    async with _two_processes() as (first, _second, client, _prefix):
+        name = first.name(KEY)
         # A process that died while holding the lock: its token stays until the lease runs out.
         await client.set(name, "dead-process-token", px=200)
         started = asyncio.get_running_loop().time()

@@ -14,6 +14,7 @@ from conversations.rate_limit import (
     RateDecision,
     RedisRateLimiter,
 )
+from storage.redis_layout import RedisLayout
 from tests.conversations.stores import redis_client
 
 FLOODER = ConversationKey("sms", "+27831111111")
@@ -41,7 +42,9 @@ async def limiter(
         yield InProcessRateLimiter(rate=2.0, burst=5, clock=clock)
     else:
         async with redis_client() as (client, prefix):
-            yield RedisRateLimiter(client, rate=2.0, burst=5, clock=clock, prefix=prefix)
+            yield RedisRateLimiter(
+                client, rate=2.0, burst=5, clock=clock, layout=RedisLayout(prefix=prefix)
+            )
 
 
 class TestRateLimitContract:

@@ -26,6 +26,7 @@ from forms_runtime.effects import Ask, GeoPoint, Reject, Review
 from forms_runtime.sample_answers import sample_answer
 from notifier.reply_queue import ReplyQueue, encode
 from storage.models import MessageLog, ProcessedMessage, Resident, Submission
+from storage.redis_layout import RedisLayout
 from tests.conversations.stores import redis_client
 from tests.storage.databases import postgres_database, redis_url_or_skip
 
@@ -176,10 +177,10 @@ async def test_the_gate_waits_for_the_lock_and_releases_on_every_path() -> None:
 
         def gate(wait: float) -> RedisTurnGate:
             return RedisTurnGate(
-                RedisStateStore(client, prefix=f"{prefix}state:"),
-                RedisDedupe(client, prefix=f"{prefix}seen:"),
-                RedisLocks(client, prefix=f"{prefix}lock:", wait=wait),
-                RedisRateLimiter(client, rate=1.0, burst=2, prefix=f"{prefix}rate:"),
+                RedisStateStore(client, layout=RedisLayout(prefix=prefix)),
+                RedisDedupe(client, layout=RedisLayout(prefix=prefix)),
+                RedisLocks(client, layout=RedisLayout(prefix=prefix), wait=wait),
+                RedisRateLimiter(client, rate=1.0, burst=2, layout=RedisLayout(prefix=prefix)),
             )
 
         first, second = gate(5.0), gate(0.05)
@@ -206,26 +207,28 @@ async def test_a_turn_that_lost_its_lock_to_a_finished_retry_changes_nothing() -
     """A turn whose lease ran out while a retry of the same message ran and finished on another
     process must not overwrite the state the retry saved, nor queue a second reply."""
     async with redis_client() as (client, prefix):
-        queue = ReplyQueue(prefix)
+        queue = ReplyQueue(RedisLayout(prefix=prefix))
 
         def gate() -> RedisTurnGate:
             return RedisTurnGate(
-                RedisStateStore(client, prefix=f"{prefix}state:"),
-                RedisDedupe(client, prefix=f"{prefix}seen:"),
-                RedisLocks(client, prefix=f"{prefix}lock:", wait=1.0),
-                RedisRateLimiter(client, rate=1.0, burst=5, prefix=f"{prefix}rate:"),
+                RedisStateStore(client, layout=RedisLayout(prefix=prefix)),
+                RedisDedupe(client, layout=RedisLayout(prefix=prefix)),
+                RedisLocks(client, layout=RedisLayout(prefix=prefix), wait=1.0),
+                RedisRateLimiter(client, rate=1.0, burst=5, layout=RedisLayout(prefix=prefix)),
                 queue,
             )
 
         slow, retry = gate(), gate()
         key = ConversationKey("sms", "+27831234567")
         stalled = await slow.enter(key, "sms", "SM1")
-        await client.delete(RedisLocks(client, prefix=f"{prefix}lock:").name(key))  # lease ran out
+        await client.delete(
+            RedisLocks(client, layout=RedisLayout(prefix=prefix)).name(key)
+        )  # lease ran out
         again = await retry.enter(key, "sms", "SM1")  # the provider's retry, lease gone
         assert again.runs
         await retry.leave(again, {"n": 2}, _reply(key, "from the retry"))
         await slow.leave(stalled, {"n": 1}, _reply(key, "from the stalled turn"))
-        state = await RedisStateStore(client, prefix=f"{prefix}state:").get(key)
+        state = await RedisStateStore(client, layout=RedisLayout(prefix=prefix)).get(key)
         assert state == {"n": 2}
         assert await client.xlen(queue.stream("sms")) == 1
         await slow.close()

@@ -9,6 +9,7 @@ import pytest
 
 from conversations.keys import ConversationKey
 from conversations.state_store import BaseStateStore, RedisStateStore, SqlStateStore
+from storage.redis_layout import RedisLayout
 from tests.conversations.stores import redis_client, sql_sessionmaker
 
 
@@ -16,7 +17,7 @@ from tests.conversations.stores import redis_client, sql_sessionmaker
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BaseStateStore]:
     if request.param == "redis":
         async with redis_client() as (client, prefix):
-            redis_store = RedisStateStore(client, ttl=60, prefix=prefix)
+            redis_store = RedisStateStore(client, ttl=60, layout=RedisLayout(prefix=prefix))
             yield redis_store
             await redis_store.close()
     else:

@@ -150,7 +150,7 @@ async def test_provider_residents_close_the_loop_on_postgres_and_redis(
         assert city.services.redis is not None
         for channel, replies in (("telegram", 8), ("sms", 8), ("whatsapp", 8)):
             # Every reply of each report went through its channel's stream.
-            [group] = await city.services.redis.xinfo_groups(f"citybot:replies:{channel}")
+            [group] = await city.services.redis.xinfo_groups(f"citybot:{{s0}}:replies:{channel}")
             assert group["entries-read"] >= replies
             assert group["pending"] == 0
 

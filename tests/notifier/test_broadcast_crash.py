@@ -166,7 +166,7 @@ async def test_a_killed_worker_never_sends_a_broadcast_twice(
                 return True
             redis = connect_redis(queue_redis)
             try:
-                (group,) = await redis.xinfo_groups("citybot:{dispatch:broadcasts:sms}")
+                (group,) = await redis.xinfo_groups("citybot:{s0}:dispatch:sms")
             finally:
                 await redis.aclose()
             return bool(group["pending"] == 0)
@@ -200,7 +200,7 @@ async def test_a_killed_worker_never_sends_a_broadcast_twice(
     if queue_redis is not None:
         redis = connect_redis(queue_redis)
         try:
-            (group,) = await redis.xinfo_groups("citybot:{dispatch:broadcasts:sms}")
+            (group,) = await redis.xinfo_groups("citybot:{s0}:dispatch:sms")
         finally:
             await redis.aclose()
         # The streams carried the broadcast (an entry per 20 rows), and every entry was settled.

@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from notifier.delivery_streams import DeliveryStreams
 from storage.redis import connect_redis
+from storage.redis_layout import RedisLayout
 
 
 @pytest.fixture
@@ -23,7 +24,9 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
 
 
 def _streams(redis: Redis, prefix: str, name: str, idle: float = 60.0) -> DeliveryStreams:
-    return DeliveryStreams(redis, prefix=prefix, claim_idle_seconds=idle, consumer=name)
+    return DeliveryStreams(
+        redis, layout=RedisLayout(prefix=prefix), claim_idle_seconds=idle, consumer=name
+    )
 
 
 async def test_each_entry_goes_to_one_worker_and_is_gone_once_done(redis: Redis) -> None:

@@ -22,6 +22,7 @@ from channels.types import Button, OutboundMessage
 from notifier.message_trace import MessageTrace
 from notifier.replies import ReplySender, ReplyStream
 from notifier.reply_queue import GROUP, QueuedReply, ReplyQueue, decode, encode
+from storage.redis_layout import RedisLayout
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN, FakeTwilio
 
 # The reply queue's commit Lua as a script of its own (the turn runs it inside its own).
@@ -116,7 +117,7 @@ class Rig:
 @pytest.fixture
 async def rig(redis_url: str) -> AsyncIterator[Rig]:
     redis = Redis.from_url(redis_url)
-    queue = ReplyQueue(f"citybot-test:{uuid.uuid4().hex[:8]}:")
+    queue = ReplyQueue(RedisLayout(prefix=f"citybot-test:{uuid.uuid4().hex[:8]}:"))
     async with FakeTwilio() as twilio:
         account = TwilioAccount(
             ACCOUNT_SID, AUTH_TOKEN, "https://bot.city.example", api_base_url=twilio.url

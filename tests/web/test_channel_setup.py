@@ -45,13 +45,13 @@ async def test_with_redis_each_provider_account_has_its_shared_pacer(redis: Redi
     channels = build_channels(Settings.from_env(env), None, env, redis=redis, redis_prefix=prefix)
     pacers = {name: c.pacer for name, c in channels.items()}  # type: ignore[attr-defined]
     assert all(isinstance(p, RedisPacer) for p in pacers.values())
-    sid = ENV["TWILIO_ACCOUNT_SID"]
-    assert pacers["telegram"].schedule_key == f"{prefix}{{pace:telegram:4242}}:rate"
-    assert pacers["sms"].schedule_key == f"{prefix}{{pace:twilio:{sid}:+27210000001}}:rate"
-    assert (
-        pacers["whatsapp"].schedule_key
-        == f"{prefix}{{pace:twilio:{sid}:whatsapp:+27210000002}}:rate"
-    )
+    keys = {name: pacer.schedule_key for name, pacer in pacers.items()}
+    assert keys["telegram"].startswith(f"{prefix}{{pace:telegram:")
+    assert keys["sms"].startswith(f"{prefix}{{pace:twilio:")
+    assert keys["whatsapp"].startswith(f"{prefix}{{pace:twilio:")
+    assert len(set(keys.values())) == 3  # one schedule per account and sending number
+    # No sending number in a key name (a digest of the account instead).
+    assert not any("+2721" in key for key in keys.values())
     # The bot token's secret part never reaches Redis.
     assert "secret-part" not in pacers["telegram"].schedule_key
     # TWILIO_SMS_MPS is the SMS sender's rate: 3/s, so the fourth send waits about a second.

@@ -28,7 +28,7 @@ from tests.web.serve_process import CITYBOT, ServeProcess
 pytestmark = pytest.mark.redis
 
 # The server's stores use the default prefix; this test owns these keys for its duration.
-STREAM = "citybot:replies:sms"
+STREAM = "citybot:{s0}:replies:sms"
 # Fresh residents and message ids each run: Redis keeps dedupe markers and states between runs.
 _RUN = random.Random().randrange(10**6)
 NUMBERS = tuple(f"+2783{_RUN:06d}{n}" for n in range(3))

@@ -30,7 +30,7 @@ from tests.web.serve_process import ServeProcess
 
 pytestmark = pytest.mark.redis
 
-STREAM = "citybot:replies:sms"
+STREAM = "citybot:{s0}:replies:sms"
 GRACE = 3.0
 _RUN = random.Random().randrange(10**6)
 
