@@ -8,8 +8,11 @@ helpers alike).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
+from tests.cluster.servers import RedisClusterServers
 from tests.log_secrets import scan
 from tests.storage.databases import postgres_url_or_skip, redis_url_or_skip
 
@@ -22,6 +25,14 @@ def postgres_url() -> str:
 @pytest.fixture
 def redis_url() -> str:
     return redis_url_or_skip()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url() -> Iterator[str]:
+    """A Redis Cluster of three primaries of the test run's own (``tests.cluster.servers``),
+    started when a test first asks for it and stopped at the end of the run."""
+    with RedisClusterServers() as cluster:
+        yield cluster.url
 
 
 # -- no secret in any log line (tests/log_secrets.py) --------------------------------------------

@@ -12,14 +12,19 @@ import pytest
 from conversations.dedupe import BaseDedupe, RedisDedupe, SqlDedupe
 from storage.redis_layout import RedisLayout
 from storage.types import utc_now
-from tests.conversations.stores import redis_client, sql_sessionmaker
+from tests.conversations.stores import (
+    REDIS_KINDS,
+    redis_client,
+    redis_store_client,
+    sql_sessionmaker,
+)
 
 
-@pytest.fixture(params=["sqlite", "postgres", "redis"])
+@pytest.fixture(params=["sqlite", "postgres", *REDIS_KINDS])
 async def dedupe(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BaseDedupe]:
-    if request.param == "redis":
-        async with redis_client() as (client, prefix):
-            yield RedisDedupe(client, layout=RedisLayout(prefix=prefix))
+    if request.param in REDIS_KINDS:
+        async with redis_store_client(request, request.param) as (client, layout):
+            yield RedisDedupe(client, layout=layout)
     else:
         async with sql_sessionmaker(request.param, tmp_path) as sessionmaker:
             yield SqlDedupe(sessionmaker)

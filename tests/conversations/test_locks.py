@@ -13,18 +13,18 @@ from redis.asyncio import Redis
 from conversations.keys import ConversationKey
 from conversations.locks import BaseLocks, InProcessLocks, LockTimeout, RedisLocks
 from storage.redis_layout import RedisLayout
-from tests.conversations.stores import redis_client
+from tests.conversations.stores import REDIS_KINDS, redis_client, redis_store_client
 
 KEY = ConversationKey("sms", "+27831234567")
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", *REDIS_KINDS])
 async def locks(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BaseLocks]:
     if request.param == "memory":
         yield InProcessLocks()
     else:
-        async with redis_client() as (client, prefix):
-            yield RedisLocks(client, lease=1.0, layout=RedisLayout(prefix=prefix))
+        async with redis_store_client(request, request.param) as (client, layout):
+            yield RedisLocks(client, lease=1.0, layout=layout)
 
 
 class TestLocksContract:

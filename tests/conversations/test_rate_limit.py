@@ -14,8 +14,7 @@ from conversations.rate_limit import (
     RateDecision,
     RedisRateLimiter,
 )
-from storage.redis_layout import RedisLayout
-from tests.conversations.stores import redis_client
+from tests.conversations.stores import REDIS_KINDS, redis_store_client
 
 FLOODER = ConversationKey("sms", "+27831111111")
 NEIGHBOUR = ConversationKey("sms", "+27832222222")
@@ -34,17 +33,15 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", *REDIS_KINDS])
 async def limiter(
     request: pytest.FixtureRequest, clock: FakeClock, tmp_path: Path
 ) -> AsyncIterator[BaseRateLimiter]:
     if request.param == "memory":
         yield InProcessRateLimiter(rate=2.0, burst=5, clock=clock)
     else:
-        async with redis_client() as (client, prefix):
-            yield RedisRateLimiter(
-                client, rate=2.0, burst=5, clock=clock, layout=RedisLayout(prefix=prefix)
-            )
+        async with redis_store_client(request, request.param) as (client, layout):
+            yield RedisRateLimiter(client, rate=2.0, burst=5, clock=clock, layout=layout)
 
 
 class TestRateLimitContract:

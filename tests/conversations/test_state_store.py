@@ -9,15 +9,14 @@ import pytest
 
 from conversations.keys import ConversationKey
 from conversations.state_store import BaseStateStore, RedisStateStore, SqlStateStore
-from storage.redis_layout import RedisLayout
-from tests.conversations.stores import redis_client, sql_sessionmaker
+from tests.conversations.stores import REDIS_KINDS, redis_store_client, sql_sessionmaker
 
 
-@pytest.fixture(params=["sqlite", "postgres", "redis"])
+@pytest.fixture(params=["sqlite", "postgres", *REDIS_KINDS])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BaseStateStore]:
-    if request.param == "redis":
-        async with redis_client() as (client, prefix):
-            redis_store = RedisStateStore(client, ttl=60, layout=RedisLayout(prefix=prefix))
+    if request.param in REDIS_KINDS:
+        async with redis_store_client(request, request.param) as (client, layout):
+            redis_store = RedisStateStore(client, ttl=60, layout=layout)
             yield redis_store
             await redis_store.close()
     else:
