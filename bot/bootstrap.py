@@ -116,7 +116,11 @@ async def build_services(settings: Settings) -> Services:
     await upgrade_database(settings.database_url)
     engine = create_engine(settings.database_url)
     sessions = create_sessionmaker(engine)
-    redis = connect_redis(settings.redis_url) if settings.redis_url else None
+    redis = (
+        connect_redis(settings.redis_url, wait_replicas=settings.redis_wait_replicas)
+        if settings.redis_url
+        else None
+    )
     try:
         layout = redis_layout(settings, redis) if redis is not None else None
         if redis is not None and layout is not None:

@@ -81,6 +81,9 @@ class Settings:
     # How many shards the reply and dispatch streams have; None: 1 on one Redis or Sentinel,
     # ``CLUSTER_STREAM_SHARDS`` on a cluster (docs/scaling.md).
     redis_stream_shards: int | None = None
+    # Replicas that must have a turn's Redis writes before it goes on (``storage.redis``); None:
+    # one behind Sentinel, none otherwise.
+    redis_wait_replicas: int | None = None
     public_url: str = "http://localhost:8080"
     host: str = "127.0.0.1"
     port: int = 8080
@@ -268,6 +271,11 @@ class Settings:
             redis_stream_shards=(
                 _number(env, "CITYBOT_REDIS_STREAM_SHARDS", 1, int, minimum=1, maximum=1024)
                 if text("CITYBOT_REDIS_STREAM_SHARDS")
+                else None
+            ),
+            redis_wait_replicas=(
+                _number(env, "CITYBOT_REDIS_WAIT_REPLICAS", 0, int, minimum=0, maximum=16)
+                if text("CITYBOT_REDIS_WAIT_REPLICAS")
                 else None
             ),
             public_url=public_url,

@@ -113,7 +113,8 @@ async def drain_held(services: Services) -> int:
     if held is None:
         return 0
     ran = 0
-    for row, message in await held.due():
+    taken = await held.due()
+    for index, (row, message) in enumerate(taken):
         channel = services.channels.get(message.channel)
         if channel is None:
             # The channel was switched off since: nothing can answer it.
@@ -123,8 +124,11 @@ async def drain_held(services: Services) -> int:
         try:
             result = await run_turn(services, services.replies.sender, channel, message, held=True)
         except unavailable_errors():
-            # A store is still away (Redis, most likely): this conversation waits, in order.
-            await held.release(row, after=HELD_RETRY_SECONDS)
+            # A store is still away (Redis, most likely): this conversation waits, in order,
+            # and so do the others taken with it (left leased, they would wait the whole lease:
+            # a minute after a Sentinel failover of two seconds).
+            for later, _ in taken[index:]:
+                await held.release(later, after=HELD_RETRY_SECONDS)
             break
         except Exception:
             log.exception("held message failed", extra={"channel": message.channel})

@@ -40,6 +40,8 @@ from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 
+from storage.redis import replica_wait_of
+
 __all__ = ["ScriptPipeline"]
 
 Arg = str | int | float | bytes
@@ -141,8 +143,14 @@ class ScriptPipeline:
         pipeline = self._redis.pipeline(transaction=False)
         for call in calls:
             pipeline.evalsha(call.sha, len(call.keys), *call.keys, *call.args)
+        # Behind Sentinel the batch's writes are on a replica before any caller goes on
+        # (``storage.redis``: a failover must not lose a committed turn).
+        wait = replica_wait_of(self._redis)
+        waited = wait is not None and wait.add_to(pipeline)
         # Each call's error in its place (a ResponseError, NoScriptError among them).
         replies: list[Any] = await pipeline.execute(raise_on_error=False)
+        if waited and wait is not None:
+            wait.saw(replies.pop())
         return replies
 
     async def _load(self) -> None:

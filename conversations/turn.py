@@ -311,7 +311,11 @@ class TurnLoop:
                 await gate.abandon(ticket)
                 return await self._limited(message, {}, RateDecision.DROP, held)
             try:
-                turn = await self._run(message, key, ticket.state, held)
+                turn = await self._run(message, key, ticket.state, held, defer=True)
+                if turn.reference is not None:
+                    # Marked processed in SQL with its report: a retry is a duplicate there, so
+                    # this is the one run that can log it.
+                    _after_commit(turn)
                 # Before leave: the reply committed there must carry the city's answer.
                 await self._ask_city(turn)
                 queued = reply(turn.locale, turn.effects) if reply and turn.effects else None
@@ -322,6 +326,10 @@ class TurnLoop:
                 await gate.abandon(ticket)
                 raise
             await gate.leave(ticket, turn.envelope, queued)
+            if turn.reference is None:
+                # Logged once the turn is committed in Redis: a turn whose closing script
+                # failed (Redis went away, a failover) runs again, and is logged then.
+                _after_commit(turn)
         return TurnResult(
             turn.locale,
             turn.effects,
@@ -387,7 +395,10 @@ class TurnLoop:
         envelope: dict[str, Any] | None,
         held: bool = False,
         reply: ReplyEncoder | None = None,
+        *,
+        defer: bool = False,
     ) -> Turn:
+        """Run the turn and commit its SQL; ``defer`` leaves ``after_commit`` to the caller."""
         turn = Turn(
             message,
             key,
@@ -421,8 +432,8 @@ class TurnLoop:
         except BaseException:
             await turn.rollback()
             raise
-        for action in turn.after_commit:
-            action()
+        if not defer:
+            _after_commit(turn)
         return turn
 
     async def _keep_reply(self, turn: Turn, reply: ReplyEncoder) -> None:
@@ -575,6 +586,12 @@ class TurnLoop:
             raise _AlreadyProcessed
         if isinstance(self.states, SqlStateStore):
             await self.states.set_in(await turn.sql(), turn.key, turn.envelope)
+
+
+def _after_commit(turn: Turn) -> None:
+    actions, turn.after_commit = turn.after_commit, []
+    for action in actions:
+        action()
 
 
 async def _commit_writes(connection: AsyncConnection, turns: list[list[Write]]) -> list[None]:

@@ -63,7 +63,7 @@ from channels.types import Delivery, DeliveryStatus, OutboundMessage
 from notifier.delivery_log import Sent
 from notifier.message_trace import MessageTrace
 from notifier.reply_queue import GROUP, QueuedReply, ReplyOrder, ReplyQueue, UnreadableEntry
-from storage.redis import outage_of
+from storage.redis import outage_of, replica_wait_of
 from storage.sql_batch import SqlBatcher
 
 if TYPE_CHECKING:  # it sends through ReplySender, defined here
@@ -291,6 +291,9 @@ class ReplyStream:
         # Entries taken and not yet acknowledged, and those done and waiting to be.
         self._in_flight: set[str] = set()
         self._done: list[str] = []
+        # Finished and not yet acknowledged: a failover that lost the read (the primary died
+        # before its replica had it) hands such an entry out again as new; it is not sent twice.
+        self._unacked: set[str] = set()
         # Each resident's replies in order across processes (``notifier.reply_order``): the
         # numbers of the entries taken, those finished, and the entries held back meanwhile.
         self.order = ReplyOrder(redis)
@@ -341,6 +344,7 @@ class ReplyStream:
 
     async def _read_forever(self) -> None:
         grouped = False
+        failed = False
         while True:
             await self.sender.wait_for_room(self.channel.name)
             room = self.sender.room(self.channel.name) - len(self._held)
@@ -350,16 +354,11 @@ class ReplyStream:
                     await self._ensure_group()
                     grouped = True
                     self._grouped.set()
-                read = await self.redis.xreadgroup(
-                    GROUP,
-                    self.consumer,
-                    {self.stream: ">"},
-                    count=room,
-                    block=int(self.block * 1000),
-                )
+                read = await self._read(room)
             except ReadOnlyError as exc:
                 # A replica during a failover: Redis is away for writing, as when it is down.
                 self.outage.failed("reading the reply stream", exc)
+                failed = True
                 await asyncio.sleep(1.0)
                 continue
             except ResponseError as exc:
@@ -374,11 +373,55 @@ class ReplyStream:
             except (OSError, RedisError) as exc:
                 # Redis is down: the replies wait on the stream; /readyz reports it.
                 self.outage.failed("reading the reply stream", exc)
+                failed = True
                 await asyncio.sleep(1.0)
                 continue
             self.outage.recovered()
             for _, entries in cast(list[tuple[Any, Any]], read or []):
                 await self._take(entries)
+            if failed:
+                failed = not await self._take_back_lost_reads()
+
+    async def _take_back_lost_reads(self) -> bool:
+        """After a failed read: the entries a read made this consumer's whose answer never came
+        (Redis went away mid-read, a failover, a ``WAIT`` that failed), taken back now rather
+        than by a claim ``claim_idle`` later. Whether that worked."""
+        try:
+            pending = await self.redis.xpending_range(
+                self.stream, GROUP, min="-", max="+", count=1000, consumername=self.consumer
+            )
+            known = self._in_flight | self._unacked
+            lost: list[str | bytes | int | memoryview[int]] = [
+                _text(p["message_id"]) for p in pending if _text(p["message_id"]) not in known
+            ]
+            if lost:
+                claimed: Any = await self.redis.xclaim(self.stream, GROUP, self.consumer, 0, lost)
+                await self._take([entry for entry in claimed if entry and entry[1]])
+        except (OSError, RedisError) as exc:
+            self.outage.failed("taking back replies of a failed read", exc)
+            return False
+        return True
+
+    async def _read(self, count: int) -> Any:
+        """The next entries for this process. Behind Sentinel the read (it makes the entries
+        this consumer's) is on a replica before they are sent, on the same connection
+        (``storage.redis``): otherwise a failover could hand them out again, as new, to another
+        process. A read whose ``WAIT`` fails is not sent here: the entries come back, either as
+        new or, pending, through a claim."""
+        wait = replica_wait_of(self.redis)
+        if wait is None:
+            return await self.redis.xreadgroup(
+                GROUP, self.consumer, {self.stream: ">"}, count=count, block=int(self.block * 1000)
+            )
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.xreadgroup(
+                GROUP, self.consumer, {self.stream: ">"}, count=count, block=int(self.block * 1000)
+            )
+            waited = wait.add_to(pipe)
+            answers = await pipe.execute()
+        if waited:
+            wait.saw(answers[-1])
+        return answers[0]
 
     async def wait_empty(self, timeout: float) -> bool:
         """Wait until every queued reply has been sent and acknowledged; False on timeout."""
@@ -396,7 +439,7 @@ class ReplyStream:
         waiting: list[_Held] = []
         for raw_id, fields in entries:
             entry_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
-            if entry_id in self._in_flight:
+            if entry_id in self._in_flight or entry_id in self._unacked:
                 continue  # claimed back while this process is still sending (or holding) it
             try:
                 reply = QueuedReply.from_fields(entry_id, fields)
@@ -480,6 +523,7 @@ class ReplyStream:
     def _finish(self, entry_id: str) -> None:
         self._in_flight.discard(entry_id)
         self._done.append(entry_id)
+        self._unacked.add(entry_id)
         number = self._numbered.pop(entry_id, None)
         if number is not None:
             self._done_numbers.append(number)
@@ -515,6 +559,7 @@ class ReplyStream:
             self._done[:0] = done
             self._done_numbers[:0] = numbers
             raise
+        self._unacked.difference_update(done)
         self._acked.set()
 
     async def _ack(self, done: list[str], numbers: list[tuple[str, int]]) -> None:
@@ -522,7 +567,13 @@ class ReplyStream:
             pipe.xack(self.stream, GROUP, *done)
             pipe.xdel(self.stream, *done)
             self.order.mark_done(pipe, numbers)
-            await pipe.execute()
+            # An acknowledgement a failover lost would have the reply sent again
+            # (``storage.redis``): on a replica before the entries are forgotten here.
+            wait = replica_wait_of(self.redis)
+            waited = wait is not None and wait.add_to(pipe)
+            answers = await pipe.execute()
+            if waited and wait is not None:
+                wait.saw(answers[-1])
 
     async def _claim_forever(self) -> None:
         """Keep this process's entries fresh and take over those of processes that died."""
@@ -579,6 +630,10 @@ class ReplyStream:
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
+
+
+def _text(value: object) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 # -- one process's replies ------------------------------------------------------------------

@@ -19,6 +19,17 @@ Every key one script or transaction touches carries one hash tag (``storage.redi
 the code is the same on all three: the cluster client is typed as ``Redis`` since it answers the
 same commands.
 
+**Writes that must survive a failover.** Redis replicates asynchronously: a write the primary
+acknowledged may not be on the replica when the primary dies, and the promoted replica never
+had it. For a turn that is a reply lost after the provider was told "taken", or an
+acknowledgement lost so a sent reply is sent again. So behind Sentinel (or wherever
+``CITYBOT_REDIS_WAIT_REPLICAS`` asks for it) the two pipelines that commit such writes (the turn
+scripts, ``conversations.redis_pipeline``; the reply acknowledgements, ``notifier.replies``) end
+with ``WAIT <replicas> <timeout>`` (``ReplicaWait``): their callers go on once a replica has the
+writes. A primary left without a replica (the old one died and was promoted from) would make
+every ``WAIT`` last its whole timeout; after one that comes back short the process stops asking
+for ``REPLICA_PAUSE_SECONDS`` (and logs it once), then asks again.
+
 A Redis that goes away is seen by every loop that reads it (a reply stream per channel, lock
 renewals, held messages...), each retrying about once a second. Logged as they fail, that is
 a traceback three times a second for as long as it lasts. Instead each loop reports to the
@@ -47,7 +58,7 @@ import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 from redis.asyncio import Redis
@@ -57,10 +68,12 @@ from redis.asyncio.sentinel import Sentinel
 __all__ = [
     "RedisOutage",
     "RedisTopology",
+    "ReplicaWait",
     "connect_redis",
     "is_cluster",
     "outage_of",
     "redis_topology",
+    "replica_wait_of",
 ]
 
 log = logging.getLogger("citybot.redis")
@@ -135,9 +148,21 @@ def _node(item: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-def connect_redis(url: str) -> Redis:
+def connect_redis(url: str, *, wait_replicas: int | None = None) -> Redis:
     """A client for ``url`` (one Redis, a cluster or Sentinel: see the module's docstring);
-    connects on first use."""
+    connects on first use. ``wait_replicas``: how many replicas must have a turn's writes before
+    it goes on (None: one behind Sentinel, none otherwise; never on a cluster, where ``WAIT``
+    would reach an arbitrary node)."""
+    client = _client(url)
+    replicas = wait_replicas
+    if replicas is None:
+        replicas = 1 if redis_topology(url).kind == "sentinel" else 0
+    if replicas > 0 and not is_cluster(client):
+        _WAITS[client] = ReplicaWait(replicas)
+    return client
+
+
+def _client(url: str) -> Redis:
     topology = redis_topology(url)
     if topology.kind == "cluster":
         cluster = RedisCluster(
@@ -234,3 +259,62 @@ def outage_of(redis: Redis) -> RedisOutage:
     if outage is None:
         outage = _OUTAGES[redis] = RedisOutage()
     return outage
+
+
+# The replicas' WAIT timeout: far above a healthy replica's lag (well under a millisecond on a
+# LAN), short enough that a replica gone costs a few turns this much once before the pause.
+REPLICA_WAIT_MS = 250
+REPLICA_PAUSE_SECONDS = 5.0
+
+
+class ReplicaWait:
+    """Ends a pipeline with ``WAIT`` so its writes are on ``replicas`` replicas (see above)."""
+
+    def __init__(
+        self,
+        replicas: int,
+        *,
+        timeout_ms: int = REPLICA_WAIT_MS,
+        pause_seconds: float = REPLICA_PAUSE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.replicas = replicas
+        self.timeout_ms = timeout_ms
+        self.pause_seconds = pause_seconds
+        self._clock = clock
+        self._paused_until = 0.0
+        self.short = 0  # WAITs that came back with too few replicas, in this spell
+
+    def add_to(self, pipeline: Any) -> bool:
+        """Queue ``WAIT`` on ``pipeline`` unless paused; whether it was queued (its answer is
+        then the pipeline's last, for ``saw``)."""
+        if self._clock() < self._paused_until:
+            return False
+        pipeline.execute_command("WAIT", self.replicas, self.timeout_ms)
+        return True
+
+    def saw(self, answer: object) -> None:
+        """The answer of a queued ``WAIT``: the replicas that have the writes (or an error)."""
+        acked = answer if isinstance(answer, int) else -1
+        if acked >= self.replicas:
+            if self.short:
+                log.warning("Redis replicas confirm writes again", extra={"short": self.short})
+                self.short = 0
+            return
+        self.short += 1
+        self._paused_until = self._clock() + self.pause_seconds
+        if self.short == 1:
+            # Once for the spell: a primary left without its replica is short every time.
+            log.warning(
+                "Redis replicas did not confirm a write: recent writes would be lost if the "
+                "primary failed now; asking again every few seconds",
+                extra={"replicas": acked, "wanted": self.replicas},
+            )
+
+
+_WAITS: weakref.WeakKeyDictionary[Redis, ReplicaWait] = weakref.WeakKeyDictionary()
+
+
+def replica_wait_of(redis: Redis) -> ReplicaWait | None:
+    """The ``ReplicaWait`` of ``redis``'s client, if its writes wait for replicas."""
+    return _WAITS.get(redis)

@@ -117,7 +117,7 @@ async def test_another_shard_count_than_the_keys_have_is_refused(
 ) -> None:
     client, prefix = redis
     await upgrade_redis_layout(client, RedisLayout(prefix=prefix, shards=4))
-    with pytest.raises(LayoutMismatch, match="laid out in 4 shards.*gives 2"):
+    with pytest.raises(LayoutMismatch, match=r"laid out in 4 shards.*gives 2"):
         await upgrade_redis_layout(client, RedisLayout(prefix=prefix, shards=2))
     await upgrade_redis_layout(client, RedisLayout(prefix=prefix, shards=4))
 
