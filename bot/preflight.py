@@ -23,18 +23,19 @@ from dataclasses import dataclass
 from enum import Enum
 from urllib.parse import urlsplit
 
+import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.bootstrap import builtin_open311_endpoint
+from bot.bootstrap import CLUSTER_STREAM_SHARDS, REDIS_PREFIX, builtin_open311_endpoint
 from bot.channel_setup import build_channels
 from bot.config import Settings, sqlite_path
 from channels.base import AccountCheckFailed
 from city.open311.client import Open311Backend
 from storage.migrate import pending_migrations
-from storage.redis import connect_redis
+from storage.redis import connect_redis, redis_topology
 from storage.session import create_engine
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
     "Finding",
     "Outcome",
     "check_everything",
+    "check_redis",
     "database_problem",
     "database_reason",
     "startup_warnings",
@@ -187,15 +189,20 @@ async def _check_database(settings: Settings) -> list[Finding]:
     return [Finding(Outcome.OK, "database", f"{shown} answers, schema up to date")]
 
 
-async def _check_redis(settings: Settings) -> list[Finding]:
+async def check_redis(settings: Settings) -> list[Finding]:
+    """The Redis lines of `citybot check`: reachable, its topology (a cluster's primaries and
+    shards, a Sentinel primary's replicas), the key layout it holds, what it keeps on disk."""
     if settings.redis_url is None:
         return [Finding(Outcome.OK, "redis", "not configured: one process, state in the database")]
-    shown = _shown(settings.redis_url)
+    topology = redis_topology(settings.redis_url)
+    # A cluster's or Sentinel's URL names several hosts: described, never shown with a password.
+    shown = _shown(settings.redis_url) if topology.kind == "single" else topology.describe()
     redis = connect_redis(settings.redis_url)
     try:
         async with asyncio.timeout(CHECK_TIMEOUT):
             await redis.ping()
             persistence = await _persistence(redis)
+            shape = await _redis_shape(redis, settings, topology.kind)
     except (RedisError, OSError, TimeoutError) as exc:
         return [
             Finding(
@@ -208,8 +215,20 @@ async def _check_redis(settings: Settings) -> list[Finding]:
         ]
     finally:
         await redis.aclose()
+    findings = [finding for finding in shape if finding.outcome is not Outcome.OK]
+    if settings.redis_key_secret is None:
+        findings.append(
+            Finding(
+                Outcome.WARN,
+                "redis",
+                "Redis key names are keyed with a secret derived from CITYBOT_SESSION_SECRET: "
+                "rotating that starts every conversation held in Redis afresh",
+                "set CITYBOT_REDIS_KEY_SECRET once, the same in every process, and keep it "
+                "(docs/scaling.md#key-layout)",
+            )
+        )
     if persistence is False:
-        return [
+        findings.append(
             Finding(
                 Outcome.WARN,
                 "redis",
@@ -217,8 +236,78 @@ async def _check_redis(settings: Settings) -> list[Finding]:
                 "and conversation state queued there are lost when it restarts",
                 "set appendonly yes in redis.conf (docs/operations.md#backups)",
             )
-        ]
-    return [Finding(Outcome.OK, "redis", f"{shown} answers")]
+        )
+    if any(f.outcome is Outcome.FAIL for f in findings):
+        return findings
+    said = "; ".join(f.detail for f in shape if f.outcome is Outcome.OK)
+    return [
+        Finding(Outcome.OK, "redis", f"{shown} answers" + (f"; {said}" if said else "")),
+        *findings,
+    ]
+
+
+async def _redis_shape(redis: Redis, settings: Settings, kind: str) -> list[Finding]:
+    """What the topology says about running citybot on it: a cluster's primaries against the
+    shards, a Sentinel primary's replicas, the shard count Redis's keys are laid out in."""
+    found: list[Finding] = []
+    shards = settings.redis_stream_shards or (CLUSTER_STREAM_SHARDS if kind == "cluster" else 1)
+    if kind == "cluster":
+        info = await redis.cluster_info()  # type: ignore[attr-defined]
+        state = _text(info.get("cluster_state", info.get(b"cluster_state", "")))
+        primaries = int(info.get("cluster_size", info.get(b"cluster_size", 0)) or 0)
+        if state != "ok":
+            found.append(
+                Finding(
+                    Outcome.FAIL,
+                    "redis",
+                    f"the cluster's state is {state or 'unknown'}, not ok",
+                    "check every slot is served: redis-cli --cluster check <node>",
+                )
+            )
+        elif shards < primaries:
+            found.append(
+                Finding(
+                    Outcome.WARN,
+                    "redis",
+                    f"{shards} stream shard(s) for {primaries} primaries: some primaries hold "
+                    "no conversations",
+                    "set CITYBOT_REDIS_STREAM_SHARDS to a few per primary before the first "
+                    "start (docs/scaling.md)",
+                )
+            )
+        else:
+            found.append(
+                Finding(Outcome.OK, "redis", f"{primaries} primaries, {shards} stream shards")
+            )
+    elif kind == "sentinel":
+        replication = await redis.info("replication")
+        replicas = int(replication.get("connected_slaves", 0))
+        if replicas == 0:
+            found.append(
+                Finding(
+                    Outcome.WARN,
+                    "redis",
+                    "the Sentinel primary has no replica connected: a failover has nowhere to "
+                    "go, and writes are not confirmed on a replica",
+                    "start the replica (replicaof <primary> <port>) and check the sentinels",
+                )
+            )
+        else:
+            found.append(Finding(Outcome.OK, "redis", f"{replicas} replica(s) connected"))
+    record = await redis.get(f"{REDIS_PREFIX}layout")
+    if record:
+        kept = int(orjson.loads(record).get("shards", shards))
+        if kept != shards:
+            found.append(
+                Finding(
+                    Outcome.FAIL,
+                    "redis",
+                    f"Redis's keys are laid out in {kept} stream shard(s), the settings give "
+                    f"{shards}: serve and worker would refuse to start",
+                    f"set CITYBOT_REDIS_STREAM_SHARDS={kept} (docs/scaling.md)",
+                )
+            )
+    return found
 
 
 async def _persistence(redis: Redis) -> bool | None:
@@ -350,7 +439,7 @@ async def check_everything(settings: Settings, env: Mapping[str, str]) -> list[F
     found += _check_keys(settings, env)
     checks: list[Callable[[], Awaitable[list[Finding]]]] = [
         lambda: _check_database(settings),
-        lambda: _check_redis(settings),
+        lambda: check_redis(settings),
         lambda: _check_providers(settings, env),
         lambda: _check_city(settings),
     ]

@@ -4,7 +4,8 @@ Example::
 
     GET /healthz   -> 200 {"status": "ok", "version": "0.1.0"}
     GET /readyz    -> 200 {"status": "ready", "checks": {"database": "ok", "redis": "ok",
-                                                          "city": {"ok": true}}}
+                                                          "city": {"ok": true}},
+                           "redis": {"topology": "cluster", "stream_shards": 12}}
                       503 {"status": "unavailable", "checks": {"database": "ok", "redis": "down",
                                                                 "city": {...}}}
 
@@ -32,6 +33,7 @@ from bot.services import Services
 from bot.version import VERSION
 from staff.equity import equity_alerts
 from staff.support_stats import support_stats
+from storage.redis import redis_topology
 from storage.types import utc_now
 
 __all__ = ["add_routes"]
@@ -74,10 +76,14 @@ def add_routes(app: web.Application, services: Services) -> None:
             checks["redis"] = await _check(_redis(services))
         ready = all(v == "ok" for v in checks.values())
         checks["city"] = await city()  # never makes the process unready
-        return web.json_response(
-            {"status": "ready" if ready else "unavailable", "checks": checks},
-            status=200 if ready else 503,
-        )
+        body: dict[str, Any] = {"status": "ready" if ready else "unavailable", "checks": checks}
+        if services.settings.redis_url is not None and services.replies.queue is not None:
+            # Which Redis this process runs on (no address: that is the operator's to know).
+            body["redis"] = {
+                "topology": redis_topology(services.settings.redis_url).kind,
+                "stream_shards": services.replies.queue.layout.shards,
+            }
+        return web.json_response(body, status=200 if ready else 503)
 
     async def metrics(request: web.Request) -> web.Response:
         # A store down: /readyz says so; its series read as unknown, the others still answer.

@@ -17,9 +17,12 @@ import pytest
 from redis.asyncio import Redis
 
 from bot.bootstrap import CLUSTER_STREAM_SHARDS
+from bot.config import Settings
+from bot.preflight import Outcome, check_redis
 from notifier.reply_queue import GROUP
 from storage.redis import connect_redis, is_cluster, redis_topology
 from storage.redis_layout import RedisLayout
+from storage.redis_upgrade import upgrade_redis_layout
 from tests.e2e.city import SmsResident, TelegramResident, running_city
 from tests.e2e.test_report_loop import close_the_loop
 from tests.fakes.telegram_api import FakeTelegram
@@ -69,6 +72,10 @@ async def test_a_report_closes_the_loop_on_a_cluster_and_no_key_names_a_resident
         assert city.services.turn_loop.queues_replies  # the fused Redis turn scripts
         queue = city.services.replies.queue
         assert queue is not None and queue.layout.shards == CLUSTER_STREAM_SHARDS
+        async with city.http.get(city.url + "/readyz") as response:
+            ready = await response.json()
+        assert response.status == 200 and ready["checks"]["redis"] == "ok"
+        assert ready["redis"] == {"topology": "cluster", "stream_shards": CLUSTER_STREAM_SHARDS}
         await close_the_loop(city, SmsResident(city, SMS_PHONE), "en")
         await close_the_loop(city, TelegramResident(city, TELEGRAM_CHAT), "zu")
 
@@ -107,3 +114,26 @@ async def test_the_shards_spread_over_every_primary(redis_cluster_url: str) -> N
         assert len(nodes) == 3
     finally:
         await redis.aclose()
+
+
+async def test_check_describes_the_cluster_and_a_shard_count_its_keys_do_not_have(
+    redis_cluster_url: str, tmp_path: Path
+) -> None:
+    env = {
+        "CITYBOT_REDIS_URL": redis_cluster_url,
+        "CITYBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/check.sqlite3",
+        "CITYBOT_REDIS_KEY_SECRET": "k" * 32,
+    }
+    [found, *warnings] = await check_redis(Settings.from_env(env))
+    assert found.outcome is Outcome.OK, found
+    assert "Redis Cluster" in found.detail and "3 primaries" in found.detail
+    assert "127.0.0.1" in found.detail and not any(w.outcome is Outcome.FAIL for w in warnings)
+    redis = connect_redis(redis_cluster_url)
+    try:
+        # What a first start with 12 shards wrote: a start with 5 would look in wrong places.
+        await upgrade_redis_layout(redis, RedisLayout(prefix="citybot:", shards=12))
+    finally:
+        await redis.aclose()
+    five = Settings.from_env({**env, "CITYBOT_REDIS_STREAM_SHARDS": "5"})
+    failed = [f for f in await check_redis(five) if f.outcome is Outcome.FAIL]
+    assert len(failed) == 1 and "CITYBOT_REDIS_STREAM_SHARDS=12" in failed[0].fix
