@@ -101,6 +101,12 @@ async def test_the_primary_killed_under_load_loses_and_doubles_nothing(
                 received = resident.received()
                 assert sum(text.startswith(NOTICE) for text in received) == 1
                 assert len(received) == len(mine) + 1
+            # And on the new primary no key name carries a resident's number.
+            redis = city.services.redis
+            assert redis is not None
+            names = [key.decode() async for key in redis.scan_iter(count=1000)]
+            assert any(":state:" in name for name in names)
+            assert not [name for name in names if "+2783888" in name or "2783888" in name]
     total = sum(len(s) for s in sent.values())
     figure(
         f"Sentinel failover (primary SIGKILLed under load, {MASTER_NAME}): promoted after "
