@@ -8,7 +8,7 @@
 | ``dispatcher`` | sends what the bot starts: filed and status notices (``notifier.dispatcher``) |
 | ``broadcasts`` | fans out due broadcasts and sends them, paced, at most once each (``notifier.broadcast_sending``) |
 | ``digests`` | writes and sends the daily digest of reports at ``CITYBOT_DIGEST_TIME``, once per alert and day (``notifier.digest_sending``) |
-| ``housekeeping`` | forgets what the retention periods say, hourly (``conversations.retention``) |
+| ``housekeeping`` | makes the message log's coming monthly partitions and forgets what the retention periods say, hourly (``conversations.retention``) |
 | ``replies`` | sends residents' replies queued on the reply queue (with Redis) |
 | ``held`` | runs the messages held over residents' rate limits once they slow down (``bot.inbound``) |
 | ``audit_sealer`` | seals new audit rows into the hash chain every minute (``staff.audit``) |
@@ -166,6 +166,8 @@ async def _digests(services: Services, stop: asyncio.Event) -> None:
 
 async def _housekeeping(services: Services, stop: asyncio.Event) -> None:
     async def purge() -> int:
+        # Partitions first: the month about to start must exist before its first message.
+        await services.retention.prepare_partitions()
         await services.retention.purge_expired()
         return 0  # on the hour, however much was forgotten
 

@@ -94,7 +94,7 @@ async def is_partitioned(connection: AsyncConnection, table: str) -> bool:
     """True on PostgreSQL once the migration made ``table`` a partitioned table."""
     if connection.dialect.name != "postgresql":
         return False
-    kind = await connection.scalar(
+    kind: str | None = await connection.scalar(
         text("SELECT relkind::text FROM pg_class WHERE oid = to_regclass(:table)"), {"table": table}
     )
     return kind == "p"
