@@ -8,6 +8,10 @@ Example::
                       503 {"status": "unavailable", "checks": {"database": "ok", "redis": "down",
                                                                 "city": {...}}}
 
+The read replica (``CITYBOT_DATABASE_REPLICA_URL``) is shown the same way, never making the
+process unready: ``"replica": {"ok": false, "serving": "primary", "reason": "..."}`` while its
+reads go to the primary (``storage.replica``).
+
 The city's back end is a check that never makes the process unready: reports are stored and
 filed once it answers, so a load balancer must keep sending messages; the entry
 (``"city": {"ok": false, "reason": "..."}``) tells the operator, and is asked at most every
@@ -74,6 +78,9 @@ def add_routes(app: web.Application, services: Services) -> None:
             checks["redis"] = await _check(_redis(services))
         ready = all(v == "ok" for v in checks.values())
         checks["city"] = await city()  # never makes the process unready
+        if services.settings.database_replica_url is not None:
+            # Never makes the process unready either: its reads go to the primary meanwhile.
+            checks["replica"] = (await services.analytics_reads.health()).as_dict()
         return web.json_response(
             {"status": "ready" if ready else "unavailable", "checks": checks},
             status=200 if ready else 503,
