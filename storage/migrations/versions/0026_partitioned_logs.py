@@ -7,7 +7,7 @@ one; the rows are copied and the old table dropped. The id sequence is kept, so 
 they were. SQLite keeps its one plain table: nothing happens there.
 
 The copy runs in the upgrade's one transaction and holds the message log for as long as it
-takes (about a second per million rows on a small server); docs/operations.md says how to plan it.
+takes, which grows with the table (not measured at scale): docs/operations.md says how to plan it.
 
 Revision ID: 0026_partitioned_logs
 Revises: 0025_incident_suggestions
