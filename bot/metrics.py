@@ -75,6 +75,8 @@ class Metrics:
             ["reason"],
             registry=self.registry,
         )
+        for reason in ("down", "lagging"):  # shown at 0 from the start, for increase()
+            self.replica_fallback_reads.labels(reason=reason)
         self.replica_lag_seconds = Gauge(
             "citybot_replica_lag_seconds",
             "How far the read replica's replay was behind the primary when last asked",

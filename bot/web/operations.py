@@ -161,9 +161,10 @@ def _reply_channels(services: Services) -> list[str]:
 
 
 async def _equity(services: Services) -> None:
-    """Set the equity watch's gauge: how many alerts are current."""
+    """Set the equity watch's gauge: how many alerts are current (an analytics read: on the
+    replica when there is one)."""
     settings = services.settings
-    async with services.session_factory() as session:
+    async with services.analytics_reads() as session:
         alerts = await equity_alerts(
             session, threshold=settings.equity_threshold, period=settings.equity_period
         )
