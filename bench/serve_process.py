@@ -47,12 +47,20 @@ class Served(str):
     """The server's URL, which also knows the server's process (for its CPU time)."""
 
     pid: int | None = None
-    # ``citybot worker --only replies`` processes beside the server, if any were asked for.
+    # ``citybot worker`` processes beside the server, if any were asked for.
     worker_pids: tuple[int, ...] = ()
+    # With several servers: every server's URL (this one first) and every server's process.
+    urls: tuple[str, ...] = ()
+    pids: tuple[int, ...] = ()
+    # The database the servers use (a scratch one on PostgreSQL), for its statistics.
+    database_url: str | None = None
 
     def cpu_seconds(self) -> float | None:
-        """CPU seconds the server has used so far (user + system); None if unknown."""
-        return None if self.pid is None else _cpu_seconds(self.pid)
+        """CPU seconds the server(s) have used so far (user + system); None if unknown."""
+        if self.pid is None:
+            return None
+        used = [_cpu_seconds(pid) for pid in self.pids or (self.pid,)]
+        return None if None in used else sum(u for u in used if u is not None)
 
     def worker_cpu_seconds(self) -> float | None:
         """CPU seconds the reply workers have used so far, all together."""
@@ -78,6 +86,8 @@ async def serve_in_subprocess(
     profile: str | None = None,
     reply_workers: int = 0,
     citybot: str | None = None,
+    serves: int = 1,
+    workers: int = 0,
 ) -> AsyncIterator[Served]:
     """``citybot serve --no-workers`` until the block ends; yields its URL once /readyz says 200.
 
@@ -86,16 +96,22 @@ async def serve_in_subprocess(
     With ``reply_workers`` (and Redis) the server runs ``--no-replies`` and that many
     ``citybot worker --only replies`` processes send the replies. ``citybot`` is the executable
     to run (default: this checkout's), to measure another checkout under the same load.
+    ``serves`` runs that many servers on one database and Redis (``Served.urls``: a load
+    balancer's round robin is the caller's); ``workers`` adds that many ``citybot worker``
+    processes running every worker (filer, dispatcher, replies...), as a scaled-out site does.
     """
+    more = {"serves": serves, "workers": workers}
     if database_url and not database_url.startswith("sqlite"):
         # A fresh PostgreSQL database per run (dropped after): runs comparable, nothing left.
         async with (
             scratch_database(database_url) as fresh,
-            _served(fresh, redis_url, env, profile, reply_workers, citybot) as served,
+            _served(fresh, redis_url, env, profile, reply_workers, citybot, **more) as served,
         ):
             yield served
         return
-    async with _served(database_url, redis_url, env, profile, reply_workers, citybot) as served:
+    async with _served(
+        database_url, redis_url, env, profile, reply_workers, citybot, **more
+    ) as served:
         yield served
 
 
@@ -107,16 +123,15 @@ async def _served(
     profile: str | None,
     reply_workers: int,
     citybot: str | None,
+    *,
+    serves: int = 1,
+    workers: int = 0,
 ) -> AsyncIterator[Served]:
     scratch = tempfile.mkdtemp(prefix="citybot-bench-")
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    server_env = {
+    base_env = {
         **os.environ,
         "CITYBOT_DATABASE_URL": database_url or f"sqlite+aiosqlite:///{scratch}/bench.sqlite3",
-        "CITYBOT_PORT": str(port),
         "CITYBOT_HOST": "127.0.0.1",
-        "CITYBOT_PUBLIC_URL": url,
         "CITYBOT_SESSION_SECRET": "bench",
         "CITYBOT_RATE_LIMIT_PER_SECOND": "100000",
         "CITYBOT_RATE_LIMIT_BURST": "100000",
@@ -124,41 +139,59 @@ async def _served(
         **(env or {}),
     }
     # The caller's shell may name a Redis; only the one asked for here is used.
-    server_env.pop("CITYBOT_REDIS_URL", None)
+    base_env.pop("CITYBOT_REDIS_URL", None)
     if redis_url:
-        server_env["CITYBOT_REDIS_URL"] = redis_url
+        base_env["CITYBOT_REDIS_URL"] = redis_url
+    ports = [free_port() for _ in range(serves)]
+    urls = [f"http://127.0.0.1:{port}" for port in ports]
+
+    def env_of(port: int, url: str) -> dict[str, str]:
+        # Each server signs and is signed for with its own public URL.
+        return {**base_env, "CITYBOT_PORT": str(port), "CITYBOT_PUBLIC_URL": url}
+
     citybot = citybot or shutil.which("citybot", path=str(VENV_BIN)) or "citybot"
     command = [citybot, "serve", "--no-workers"]
-    if reply_workers:
+    if reply_workers or workers:
         command.append("--no-replies")
     if profile:
         spy = shutil.which("py-spy", path=str(VENV_BIN)) or "py-spy"
         fmt = ["--format", "raw"] if profile.endswith(".txt") else []
         command = [spy, "record", "-o", profile, "--rate", "250", *fmt, "--", *command]
-    process = subprocess.Popen(command, env=server_env, cwd=scratch)
-    workers: list[subprocess.Popen[bytes]] = []
+    first = subprocess.Popen(command, env=env_of(ports[0], urls[0]), cwd=scratch)
+    processes = [first]
+    children: list[subprocess.Popen[bytes]] = []
     try:
-        await _wait_until_ready(process, url)
-        # After the server, which has upgraded the database by then.
-        workers = [
-            subprocess.Popen([citybot, "worker", "--only", "replies"], env=server_env, cwd=scratch)
+        # The first server upgrades the database; the others start on the upgraded schema.
+        await _wait_until_ready(first, urls[0])
+        for port, url in zip(ports[1:], urls[1:], strict=True):
+            processes.append(subprocess.Popen(command, env=env_of(port, url), cwd=scratch))
+            await _wait_until_ready(processes[-1], url)
+        worker_env = env_of(ports[0], urls[0])
+        children = [
+            subprocess.Popen([citybot, "worker", "--only", "replies"], env=worker_env, cwd=scratch)
             for _ in range(reply_workers)
+        ] + [
+            subprocess.Popen([citybot, "worker"], env=worker_env, cwd=scratch)
+            for _ in range(workers)
         ]
-        served = Served(url)
+        served = Served(urls[0])
         # Under py-spy the child is py-spy itself: its CPU time would not be the server's.
-        served.pid = None if profile else process.pid
-        served.worker_pids = tuple(w.pid for w in workers)
+        served.pid = None if profile else first.pid
+        served.pids = () if profile else tuple(p.pid for p in processes)
+        served.urls = tuple(urls)
+        served.database_url = base_env["CITYBOT_DATABASE_URL"]
+        served.worker_pids = tuple(w.pid for w in children)
         yield served
     finally:
-        for child in (process, *workers):
+        for child in (*processes, *children):
             child.send_signal(signal.SIGINT)
-        for child in (process, *workers):
+        for child in (*processes, *children):
             try:
                 child.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 child.kill()
         shutil.rmtree(scratch, ignore_errors=True)
-        if redis_url:
+        if redis_url and redis_url.startswith("redis://"):
             await _forget_bench_keys(redis_url)
 
 

@@ -253,6 +253,22 @@ async def talk(
     return Window(current[0], elapsed, cpu, worker_cpu, own_cpu)
 
 
+def route_replies(residents: list[Resident], telegram: FakeTelegram, twilio: FakeTwilio) -> None:
+    """Tell each resident when the fake providers take a reply addressed to them."""
+    by_address = {r.address: r for r in residents}
+
+    def arrived(key: str) -> Callable[[RecordedRequest], None]:
+        def on_request(recorded: RecordedRequest) -> None:
+            resident = by_address.get(recorded.form.get(key, ""))
+            if resident is not None and recorded.status < 300:
+                resident.replied()
+
+        return on_request
+
+    telegram.on_request = arrived("chat_id")
+    twilio.on_request = arrived("To")
+
+
 def server_env(telegram: FakeTelegram, twilio: FakeTwilio) -> dict[str, str]:
     """Both channels on, talking to the bench's fake providers."""
     return {
@@ -295,18 +311,7 @@ async def bench(args: argparse.Namespace) -> int:
             Resident(i, "telegram" if i % 2 else "sms", url, client, conditions)
             for i in range(args.residents)
         ]
-        by_address = {r.address: r for r in residents}
-
-        def arrived(key: str) -> Callable[[RecordedRequest], None]:
-            def on_request(recorded: RecordedRequest) -> None:
-                resident = by_address.get(recorded.form.get(key, ""))
-                if resident is not None and recorded.status < 300:
-                    resident.replied()
-
-            return on_request
-
-        telegram.on_request = arrived("chat_id")
-        twilio.on_request = arrived("To")
+        route_replies(residents, telegram, twilio)
         sent_before = len(telegram.requests) + len(twilio.requests)
         window = await talk(residents, url, warmup=args.warmup, seconds=args.seconds)
         replies = len(telegram.requests) + len(twilio.requests) - sent_before

@@ -83,6 +83,7 @@ from storage.migrate import upgrade_database
 from storage.redis import connect_redis, is_cluster, outage_of
 from storage.redis_layout import RedisLayout
 from storage.redis_upgrade import upgrade_redis_layout
+from storage.replica import ReplicaHealth, ReplicaReads
 from storage.session import create_engine, create_sessionmaker
 from storage.sql_batch import SqlBatcher
 
@@ -96,6 +97,7 @@ __all__ = [
     "check_city",
     "city_status_lookup",
     "close_services",
+    "replica_health",
     "support_timeouts",
     "turn_loop_on",
 ]
@@ -109,6 +111,8 @@ REDIS_PREFIX = "citybot:"
 CLUSTER_STREAM_SHARDS = 12
 # A resident asking "status CT-..." waits at most this long for the city before the local answer.
 CITY_STATUS_TIMEOUT = 3.0
+# A read replica that does not answer within this sends the read to the primary.
+REPLICA_TIMEOUT = 2.0
 
 
 async def build_services(settings: Settings) -> Services:
@@ -116,6 +120,7 @@ async def build_services(settings: Settings) -> Services:
     await upgrade_database(settings.database_url)
     engine = create_engine(settings.database_url)
     sessions = create_sessionmaker(engine)
+    replica = _replica_engine(settings)
     redis = (
         connect_redis(settings.redis_url, wait_replicas=settings.redis_wait_replicas)
         if settings.redis_url
@@ -125,11 +130,13 @@ async def build_services(settings: Settings) -> Services:
         layout = redis_layout(settings, redis) if redis is not None else None
         if redis is not None and layout is not None:
             await _upgrade_redis(redis, layout)
-        return _wire(settings, engine, sessions, redis, layout)
+        return _wire(settings, engine, sessions, redis, replica, layout)
     except BaseException:
         if redis is not None:
             await redis.aclose()
         await engine.dispose()
+        if replica is not None:
+            await replica.dispose()
         raise
 
 
@@ -149,6 +156,7 @@ def _wire(
     engine: AsyncEngine,
     sessions: async_sessionmaker[AsyncSession],
     redis: Redis | None,
+    replica: AsyncEngine | None = None,
     layout: RedisLayout | None = None,
 ) -> Services:
     metrics = Metrics()
@@ -210,6 +218,7 @@ def _wire(
         metrics=metrics,
         engine=engine,
         session_factory=sessions,
+        analytics_reads=analytics_reads(settings, sessions, replica, metrics),
         redis=redis,
         turn_loop=turn_loop,
         channels=channels,
@@ -320,6 +329,49 @@ def _ussd_dialogue(
         turns=services.handle_inbound,
         sender=services.replies.sender,
         gazetteer=gazetteer,
+    )
+
+
+def _replica_engine(settings: Settings) -> AsyncEngine | None:
+    if not settings.database_replica_url:
+        return None
+    return create_engine(
+        settings.database_replica_url, pool_size=5, max_overflow=10, connect_timeout=REPLICA_TIMEOUT
+    )
+
+
+async def replica_health(settings: Settings) -> ReplicaHealth:
+    """Where analytics reads would go now, asked with pools of its own (``citybot check``)."""
+    primary = create_engine(settings.database_url, pool_size=1, max_overflow=0)
+    replica = _replica_engine(settings)
+    reads = ReplicaReads(
+        create_sessionmaker(primary),
+        create_sessionmaker(replica) if replica is not None else None,
+        max_lag=settings.database_replica_max_lag,
+        probe_timeout=REPLICA_TIMEOUT,
+    )
+    try:
+        return await reads.health()
+    finally:
+        await reads.close()
+        await primary.dispose()
+
+
+def analytics_reads(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    replica: AsyncEngine | None,
+    metrics: Metrics,
+) -> ReplicaReads:
+    """Analytics, open data and the dashboard read from the replica when there is one (and it
+    keeps up), counted in /metrics when they read from the primary instead."""
+    return ReplicaReads(
+        sessions,
+        create_sessionmaker(replica) if replica is not None else None,
+        max_lag=settings.database_replica_max_lag,
+        probe_timeout=REPLICA_TIMEOUT,
+        on_fallback=lambda reason: metrics.replica_fallback_reads.labels(reason=reason).inc(),
+        on_lag=metrics.replica_lag_seconds.set,
     )
 
 
@@ -580,3 +632,4 @@ async def close_services(services: Services) -> None:
         with contextlib.suppress(Exception):
             await services.redis.aclose()
     await services.engine.dispose()
+    await services.analytics_reads.close()

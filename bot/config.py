@@ -73,6 +73,11 @@ def sqlite_path(database_url: str) -> Path | None:
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str = field(default_factory=default_database_url)
+    # A streaming replica of the PostgreSQL database for analytics and open data (None: every
+    # read on the primary); reads go back to the primary while it is down or lags more than
+    # ``database_replica_max_lag`` seconds (``storage.replica``).
+    database_replica_url: str | None = None
+    database_replica_max_lag: float = 30.0
     redis_url: str | None = None
     # Keys the hash that names each conversation's Redis keys (``storage.redis_layout``), so no
     # phone number shows in Redis. None: derived from the session secret. It must stay the same
@@ -266,6 +271,10 @@ class Settings:
 
         return cls(
             database_url=database_url,
+            database_replica_url=_replica_url(database_url, text("CITYBOT_DATABASE_REPLICA_URL")),
+            database_replica_max_lag=_number(
+                env, "CITYBOT_DATABASE_REPLICA_MAX_LAG", 30.0, float, minimum=0
+            ),
             redis_url=_redis_url(text("CITYBOT_REDIS_URL")),
             redis_key_secret=_redis_key_secret(text("CITYBOT_REDIS_KEY_SECRET")),
             redis_stream_shards=(
@@ -463,25 +472,40 @@ _REDIS_SCHEMES = (
 )
 
 
-def _database_url(raw: str) -> str:
+def _replica_url(primary: str, raw: str | None) -> str | None:
+    """A replica only makes sense beside a PostgreSQL primary, and is PostgreSQL itself."""
+    if raw is None:
+        return None
+    name = "CITYBOT_DATABASE_REPLICA_URL"
+    replica = _database_url(raw, name=name)
+    if make_url(replica).get_backend_name() != "postgresql":
+        raise ConfigError(
+            f"{name} must be a PostgreSQL streaming replica (postgresql+asyncpg://...)"
+        )
+    if make_url(primary).get_backend_name() != "postgresql":
+        raise ConfigError(f"{name} is set but CITYBOT_DATABASE_URL is not PostgreSQL")
+    return replica
+
+
+def _database_url(raw: str, *, name: str = "CITYBOT_DATABASE_URL") -> str:
     """A URL for SQLite or PostgreSQL, the two databases citybot is tested on."""
     scheme = raw.partition("://")[0] if "://" in raw else ""
     if scheme.split("+")[0] in _DATABASE_SCHEMES:
         right = _DATABASE_SCHEMES[scheme.split("+")[0]] + "://" + raw.partition("://")[2]
         raise ConfigError(
-            f"CITYBOT_DATABASE_URL must start with postgresql+asyncpg://, not {scheme}:// "
+            f"{name} must start with postgresql+asyncpg://, not {scheme}:// "
             f"(SQLAlchemy's name for PostgreSQL), e.g. {_hide_password(right)}"
         )
     try:
         backend = make_url(raw).get_backend_name()
     except Exception as exc:
         raise ConfigError(
-            f"CITYBOT_DATABASE_URL is not a SQLAlchemy URL ({exc}); e.g. "
+            f"{name} is not a SQLAlchemy URL ({exc}); e.g. "
             "postgresql+asyncpg://citybot@db.internal/citybot or sqlite+aiosqlite:////srv/citybot.sqlite3"
         ) from None
     if backend not in ("sqlite", "postgresql"):
         raise ConfigError(
-            f"CITYBOT_DATABASE_URL names {backend}; citybot runs on PostgreSQL "
+            f"{name} names {backend}; citybot runs on PostgreSQL "
             "(postgresql+asyncpg://...) or SQLite (sqlite+aiosqlite:///...)"
         )
     return raw

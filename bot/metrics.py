@@ -67,6 +67,21 @@ class Metrics:
             buckets=TURN_BUCKETS,
             registry=self.registry,
         )
+        # CITYBOT_DATABASE_REPLICA_URL: analytics reads sent to the primary because the replica
+        # was down or lagging ("down", "lagging"), and its replay lag when last asked.
+        self.replica_fallback_reads = Counter(
+            "citybot_replica_fallback_reads",
+            "Analytics and open-data reads served by the primary because the replica was not fit",
+            ["reason"],
+            registry=self.registry,
+        )
+        for reason in ("down", "lagging"):  # shown at 0 from the start, for increase()
+            self.replica_fallback_reads.labels(reason=reason)
+        self.replica_lag_seconds = Gauge(
+            "citybot_replica_lag_seconds",
+            "How far the read replica's replay was behind the primary when last asked",
+            registry=self.registry,
+        )
         self.errors = Counter(
             "citybot_errors",
             "Failures, by where they happened",

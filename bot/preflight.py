@@ -29,7 +29,12 @@ from redis.exceptions import RedisError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.bootstrap import CLUSTER_STREAM_SHARDS, REDIS_PREFIX, builtin_open311_endpoint
+from bot.bootstrap import (
+    CLUSTER_STREAM_SHARDS,
+    REDIS_PREFIX,
+    builtin_open311_endpoint,
+    replica_health,
+)
 from bot.channel_setup import build_channels
 from bot.config import Settings, sqlite_path
 from channels.base import AccountCheckFailed
@@ -187,6 +192,32 @@ async def _check_database(settings: Settings) -> list[Finding]:
             )
         ]
     return [Finding(Outcome.OK, "database", f"{shown} answers, schema up to date")]
+
+
+async def _check_replica(settings: Settings) -> list[Finding]:
+    """A replica down or lagging is a warning: analytics and open data read from the primary."""
+    if settings.database_replica_url is None:
+        return []
+    shown = _shown(settings.database_replica_url)
+    health = await replica_health(settings)
+    if health.ok:
+        lag = f"{health.lag_seconds:.1f} s" if health.lag_seconds is not None else "unknown"
+        return [
+            Finding(
+                Outcome.OK,
+                "replica",
+                f"{shown} answers, {lag} behind: analytics and open data read from it",
+            )
+        ]
+    return [
+        Finding(
+            Outcome.WARN,
+            "replica",
+            f"{health.reason}: analytics and open data read from the primary until it is back",
+            "is the standby running and streaming? (SELECT * FROM pg_stat_wal_receiver on it); "
+            "CITYBOT_DATABASE_REPLICA_MAX_LAG sets how far behind it may be",
+        )
+    ]
 
 
 async def check_redis(settings: Settings) -> list[Finding]:
@@ -439,6 +470,7 @@ async def check_everything(settings: Settings, env: Mapping[str, str]) -> list[F
     found += _check_keys(settings, env)
     checks: list[Callable[[], Awaitable[list[Finding]]]] = [
         lambda: _check_database(settings),
+        lambda: _check_replica(settings),
         lambda: check_redis(settings),
         lambda: _check_providers(settings, env),
         lambda: _check_city(settings),

@@ -51,6 +51,7 @@ from staff.authentication import StaffAuthentication
 from staff.sso import OidcSignIn
 from staff.support_feed import SupportFeed
 from staff.support_timeouts import SupportTimeouts
+from storage.replica import ReplicaReads
 
 __all__ = ["Services"]
 
@@ -69,6 +70,9 @@ class Services:
     metrics: Metrics
     engine: AsyncEngine
     session_factory: async_sessionmaker[AsyncSession]
+    # Sessions for reads that may be a little behind (analytics, open data, the dashboard): on
+    # CITYBOT_DATABASE_REPLICA_URL while it answers and keeps up, else on the primary.
+    analytics_reads: ReplicaReads
     redis: Redis | None
     turn_loop: TurnLoop
     # Channels by name ("webchat", and "telegram", "sms", "whatsapp", "ussd" where configured).

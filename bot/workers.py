@@ -8,7 +8,7 @@
 | ``dispatcher`` | sends what the bot starts: filed and status notices (``notifier.dispatcher``) |
 | ``broadcasts`` | fans out due broadcasts and sends them, paced, at most once each (``notifier.broadcast_sending``) |
 | ``digests`` | writes and sends the daily digest of reports at ``CITYBOT_DIGEST_TIME``, once per alert and day (``notifier.digest_sending``) |
-| ``housekeeping`` | forgets what the retention periods say, hourly (``conversations.retention``) |
+| ``housekeeping`` | makes the message log's coming monthly partitions and forgets what the retention periods say, hourly (``conversations.retention``) |
 | ``replies`` | sends residents' replies queued on the reply queue (with Redis) |
 | ``held`` | runs the messages held over residents' rate limits once they slow down (``bot.inbound``) |
 | ``audit_sealer`` | seals new audit rows into the hash chain every minute (``staff.audit``) |
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
 
@@ -97,115 +98,54 @@ async def repeat_until_stopped(
                 await asyncio.wait_for(stop.wait(), idle_seconds)
 
 
-async def _filer(services: Services, stop: asyncio.Event) -> None:
-    filer = services.filer
-    await repeat_until_stopped(
-        filer.run_once,
-        stop,
-        idle_seconds=filer.settings.idle_seconds,
-        redis=services.redis,
-        what="filer",
-    )
+# What a repeating worker does, built from the services: its cycle (returning how much it
+# handled) and how long it rests when a cycle handled nothing.
+Cycle = tuple[Callable[[], Awaitable[int]], float]
 
 
-async def _status_poller(services: Services, stop: asyncio.Event) -> None:
-    poller = services.status_poller
-    await repeat_until_stopped(
-        poller.run_once,
-        stop,
-        idle_seconds=poller.settings.interval_seconds,
-        redis=services.redis,
-        what="status polling",
-    )
+def _repeating(what: str, cycle_of: Callable[[Services], Cycle | None]) -> Worker:
+    """A worker that runs ``cycle_of(services)`` until stopped; None: off by its setting."""
+
+    async def worker(services: Services, stop: asyncio.Event) -> None:
+        found = cycle_of(services)
+        if found is None:
+            return
+        cycle, idle = found
+        await repeat_until_stopped(cycle, stop, idle_seconds=idle, redis=services.redis, what=what)
+
+    return worker
 
 
-async def _status_notices(services: Services, stop: asyncio.Event) -> None:
-    await repeat_until_stopped(
-        services.status_notices.notify_pending,
-        stop,
-        idle_seconds=STATUS_NOTICES_SECONDS,
-        redis=services.redis,
-        what="status notices",
-    )
-
-
-async def _dispatcher(services: Services, stop: asyncio.Event) -> None:
-    dispatcher = services.dispatcher
-    await repeat_until_stopped(
-        dispatcher.run_once,
-        stop,
-        idle_seconds=dispatcher.settings.idle_seconds,
-        redis=services.redis,
-        what="dispatch",
-    )
-
-
-async def _broadcasts(services: Services, stop: asyncio.Event) -> None:
-    sender = services.broadcasts
-    await repeat_until_stopped(
-        sender.run_once,
-        stop,
-        idle_seconds=sender.settings.idle_seconds,
-        redis=services.redis,
-        what="broadcasts",
-    )
-
-
-async def _digests(services: Services, stop: asyncio.Event) -> None:
+def _digests(services: Services) -> Cycle | None:
     sender = services.digests
     if sender is None:
-        return  # CITYBOT_DIGEST_TIME=off
-    await repeat_until_stopped(
-        sender.run_once,
-        stop,
-        idle_seconds=sender.settings.idle_seconds,
-        redis=services.redis,
-        what="digests",
-    )
+        return None  # CITYBOT_DIGEST_TIME=off
+    return sender.run_once, sender.settings.idle_seconds
 
 
-async def _housekeeping(services: Services, stop: asyncio.Event) -> None:
+def _housekeeping(services: Services) -> Cycle:
     async def purge() -> int:
+        # Partitions first: the month about to start must exist before its first message.
+        await services.retention.prepare_partitions()
         await services.retention.purge_expired()
         return 0  # on the hour, however much was forgotten
 
-    await repeat_until_stopped(
-        purge, stop, idle_seconds=HOUSEKEEPING_SECONDS, redis=services.redis, what="housekeeping"
-    )
+    return purge, HOUSEKEEPING_SECONDS
 
 
-async def _audit_sealer(services: Services, stop: asyncio.Event) -> None:
+def _audit_sealer(services: Services) -> Cycle:
     async def seal_some() -> int:
         async with services.session_factory() as session, session.begin():
             return await audit.seal(session, limit=AUDIT_SEAL_BATCH)
 
-    await repeat_until_stopped(
-        seal_some, stop, idle_seconds=AUDIT_SEAL_SECONDS, redis=services.redis, what="audit sealing"
-    )
+    return seal_some, AUDIT_SEAL_SECONDS
 
 
-async def _held(services: Services, stop: asyncio.Event) -> None:
-    await repeat_until_stopped(
-        lambda: drain_held(services),
-        stop,
-        idle_seconds=HELD_SECONDS,
-        redis=services.redis,
-        what="held messages",
-    )
+def _held(services: Services) -> Cycle:
+    return functools.partial(drain_held, services), HELD_SECONDS
 
 
-async def _open_data(services: Services, stop: asyncio.Event) -> None:
-    rollup = services.rollup
-    await repeat_until_stopped(
-        rollup.run_once,
-        stop,
-        idle_seconds=rollup.settings.interval_seconds,
-        redis=services.redis,
-        what="open data",
-    )
-
-
-async def _support_timeouts(services: Services, stop: asyncio.Event) -> None:
+def _support_timeouts(services: Services) -> Cycle:
     async def sweep() -> int:
         now = utc_now()
         # One transaction: each change, its audit row and the resident's message together.
@@ -224,23 +164,14 @@ async def _support_timeouts(services: Services, stop: asyncio.Event) -> None:
         ),
         default=SUPPORT_TIMEOUTS_SECONDS * 4,
     )
-    every = max(0.05, min(SUPPORT_TIMEOUTS_SECONDS, shortest / 4))
-    await repeat_until_stopped(
-        sweep, stop, idle_seconds=every, redis=services.redis, what="support timeouts"
-    )
+    return sweep, max(0.05, min(SUPPORT_TIMEOUTS_SECONDS, shortest / 4))
 
 
-async def _early_warning(services: Services, stop: asyncio.Event) -> None:
+def _early_warning(services: Services) -> Cycle | None:
     warning = services.early_warning
     if warning is None:
-        return  # CITYBOT_EARLY_WARNING_FALSE_ALARMS_PER_DAY=off
-    await repeat_until_stopped(
-        warning.run_once,
-        stop,
-        idle_seconds=warning.idle_seconds,
-        redis=services.redis,
-        what="early warning",
-    )
+        return None  # CITYBOT_EARLY_WARNING_FALSE_ALARMS_PER_DAY=off
+    return warning.run_once, warning.idle_seconds
 
 
 async def _replies(services: Services, stop: asyncio.Event) -> None:
@@ -256,19 +187,30 @@ async def _replies(services: Services, stop: asyncio.Event) -> None:
 
 
 WORKERS: dict[str, Worker] = {
-    "filer": _filer,
-    "status_poller": _status_poller,
-    "status_notices": _status_notices,
-    "dispatcher": _dispatcher,
-    "broadcasts": _broadcasts,
-    "digests": _digests,
-    "housekeeping": _housekeeping,
+    "filer": _repeating("filer", lambda s: (s.filer.run_once, s.filer.settings.idle_seconds)),
+    "status_poller": _repeating(
+        "status polling",
+        lambda s: (s.status_poller.run_once, s.status_poller.settings.interval_seconds),
+    ),
+    "status_notices": _repeating(
+        "status notices", lambda s: (s.status_notices.notify_pending, STATUS_NOTICES_SECONDS)
+    ),
+    "dispatcher": _repeating(
+        "dispatch", lambda s: (s.dispatcher.run_once, s.dispatcher.settings.idle_seconds)
+    ),
+    "broadcasts": _repeating(
+        "broadcasts", lambda s: (s.broadcasts.run_once, s.broadcasts.settings.idle_seconds)
+    ),
+    "digests": _repeating("digests", _digests),
+    "housekeeping": _repeating("housekeeping", _housekeeping),
     "replies": _replies,
-    "audit_sealer": _audit_sealer,
-    "held": _held,
-    "open_data": _open_data,
-    "support_timeouts": _support_timeouts,
-    "early_warning": _early_warning,
+    "audit_sealer": _repeating("audit sealing", _audit_sealer),
+    "held": _repeating("held messages", _held),
+    "open_data": _repeating(
+        "open data", lambda s: (s.rollup.run_once, s.rollup.settings.interval_seconds)
+    ),
+    "support_timeouts": _repeating("support timeouts", _support_timeouts),
+    "early_warning": _repeating("early warning", _early_warning),
 }
 
 

@@ -13,6 +13,12 @@ conversation core; the filer takes due rows in order and files them through ``Ci
   asks the back end whether a request with that reference already exists (the earlier POST may
   have landed even though its answer was lost: a timeout, a 500 after the insert, a kill -9),
   and a token from a batch service is exchanged, never re-posted.
+- **In order after an outage.** When two reports in a row cannot reach a back end (timeout,
+  refused connection, HTTP 5xx), or the only one there was, the back end is away: its whole
+  queue backs off as one (every pending report of it gets the same next try, from the schedule
+  of its most-tried report, and reports taken meanwhile wait for it too), so when it returns its
+  reports are filed oldest first. A report that fails while the next one goes through has a
+  problem of its own: it keeps its own schedule and holds no one up.
 - **Shared safely.** A claim moves ``next_attempt_at`` forward by a lease in one short
   transaction (``FOR UPDATE SKIP LOCKED`` on PostgreSQL; SQLite serialises writers), so several
   workers never take the same row; the lease outlasts the HTTP timeout, and the attempt number
@@ -41,12 +47,18 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from prometheus_client import CollectorRegistry, Counter
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from city.media_links import MediaLinks
 from city.open311.client import CityBackend
-from city.open311.errors import ApiKeyRefused, BackendRejected, Open311Error, RequestNotFound
+from city.open311.errors import (
+    ApiKeyRefused,
+    BackendRejected,
+    BackendUnavailable,
+    Open311Error,
+    RequestNotFound,
+)
 from city.open311.mapping import draft_from_answers
 from city.open311.types import ServiceDefinition, ServiceRequestDraft
 from forms_runtime.model import Form
@@ -100,7 +112,9 @@ class _Claim:
 
 @dataclass(frozen=True, slots=True)
 class _Outcome:
-    kind: str  # filed, found, token, retry, rejected
+    # filed, found, token, retry, rejected; ``away`` is a retry because the back end could not
+    # be reached; ``held`` a report not tried because its back end was just found away.
+    kind: str
     reason: str | None = None
     service_request_id: str | None = None
     token: str | None = None
@@ -135,6 +149,8 @@ class Filer:
         self.clock = clock
         self.rng = rng or random.Random()
         self._definitions: dict[str, ServiceDefinition | None] = {}
+        # Back ends found away, and until when their queue waits (see "In order" above).
+        self._away_until: dict[int, datetime] = {}
         registry = registry or CollectorRegistry()
         self.filed = Counter("citybot_filed", "Reports filed with the city", registry=registry)
         self.failures = Counter(
@@ -154,10 +170,70 @@ class Filer:
     async def run_once(self) -> int:
         """File every row due now, in order; returns how many rows this worker handled."""
         claims = await self._claim()
+        # Per back end: a first report that could not reach it (away, unless another goes
+        # through), and the back ends found away in this cycle.
+        suspect: dict[int, tuple[_Claim, _Outcome]] = {}
+        away: dict[int, str] = {}
         for claim in claims:
+            key = id(self.backend_for(claim.service_code))
+            if key in away:
+                await self._finish(claim, _Outcome("held", away[key]))
+                continue
             outcome = await self._attempt(claim)
+            first = suspect.pop(key, None)
+            if outcome.kind == "away" and first is None:
+                suspect[key] = (claim, outcome)
+                continue
+            if first is not None:
+                await self._finish(*first)
             await self._finish(claim, outcome)
+            if outcome.kind == "away":
+                away[key] = f"not tried: the back end is away ({outcome.reason})"
+        for key, first in suspect.items():
+            await self._finish(*first)
+            away[key] = "away"
+        for key in away:
+            await self._hold_queue(key)
         return len(claims)
+
+    def _codes_of(self, key: int) -> ColumnElement[bool]:
+        """The reports filed with back end ``key``, as a condition on ``Submission``."""
+        if key == id(self.backend):
+            elsewhere = [c for c, b in self.service_backends.items() if b is not self.backend]
+            return Submission.service_code.not_in(elsewhere)
+        return Submission.service_code.in_(
+            [c for c, b in self.service_backends.items() if id(b) == key]
+        )
+
+    async def _hold_queue(self, key: int) -> None:
+        """Back end ``key`` is away: every pending report of it gets one next try, from the
+        schedule of the most-tried, so that they are tried (and filed) together, oldest first."""
+        of_backend = select(Submission.id).where(self._codes_of(key))
+        async with self.sessionmaker() as session, session.begin():
+            pending = SubmissionOutbox.done_at.is_(None) & SubmissionOutbox.submission_id.in_(
+                of_backend
+            )
+            tries = await session.scalar(select(func.max(SubmissionOutbox.attempts)).where(pending))
+            until = self.clock() + self._delay(int(tries or 1))
+            await session.execute(
+                update(SubmissionOutbox).where(pending).values(next_attempt_at=until)
+            )
+        self._away_until[key] = until
+        log.warning(
+            "the city's back end cannot be reached; its reports wait until %s, then go in order",
+            until.isoformat(timespec="seconds"),
+        )
+
+    def _waiting(self, now: datetime) -> ColumnElement[bool] | None:
+        """Reports of back ends found away, not to be taken before their queue's next try
+        (taken meanwhile, they would be filed ahead of older reports)."""
+        waiting = [self._codes_of(k) for k, until in self._away_until.items() if until > now]
+        if not waiting:
+            return None
+        condition = waiting[0]
+        for other in waiting[1:]:
+            condition = condition | other
+        return condition
 
     # -- claiming ------------------------------------------------------------------------------
 
@@ -173,6 +249,9 @@ class Filer:
                 .order_by(SubmissionOutbox.id)
                 .limit(self.settings.batch_size)
             )
+            waiting = self._waiting(now)
+            if waiting is not None:
+                query = query.where(~waiting)
             if session.get_bind().dialect.name == "postgresql":
                 query = query.with_for_update(of=SubmissionOutbox, skip_locked=True)
             rows = (await session.execute(query)).all()
@@ -270,9 +349,11 @@ class Filer:
                     return _Outcome("found", "already on the back end", found.service_request_id)
             result = await backend.submit(await self._draft(claim))
         except ApiKeyRefused as exc:
-            return _Outcome("retry", str(exc))
+            return _Outcome("away", str(exc))
         except BackendRejected as exc:
             return _Outcome("rejected", str(exc))
+        except BackendUnavailable as exc:
+            return _Outcome("away", str(exc))
         except (Open311Error, LookupError) as exc:
             return _Outcome("retry", str(exc))
         if result.service_request_id:
@@ -324,11 +405,12 @@ class Filer:
                 self.alerts.inc()
                 log.error("the city refused report %s: %s", claim.reference, outcome.reason)
             elif ours:
-                # token: exchange soon; retry: back off.
+                # token: exchange soon; retry, away, held: back off (the whole queue, when the
+                # back end is away: run_once's _hold_queue follows).
                 delay = self._delay(1 if outcome.kind == "token" else claim.number)
                 outbox.next_attempt_at = now + delay
                 outbox.last_error = outcome.reason
-                if outcome.kind == "retry":
+                if outcome.kind in ("retry", "away"):
                     self.failures.labels(kind=_kind(outcome.reason)).inc()
                     if claim.number >= self.settings.alert_after:
                         self.alerts.inc()

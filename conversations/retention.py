@@ -3,8 +3,12 @@
 ``Retention.purge_expired`` (run every hour by the ``housekeeping`` worker)
 - removes the personal answers of reports older than their form's ``retention_days`` (the
   report itself stays: place, ward, what and when, for the city's statistics);
-- clears the text of message-log rows and settled notifications older than the message
-  retention setting (the rows stay, so counts stay right);
+- on PostgreSQL, drops the message log's monthly partitions (``storage.partitions``) whose whole
+  month is older than the message retention setting: one ``DROP TABLE`` instead of a row
+  delete or update per message;
+- clears the text of the remaining message-log rows (the month the cutoff falls in, and every
+  row on SQLite) and settled notifications older than that setting (the rows stay, so the
+  counts of the months kept stay right);
 - deletes the daily digests of reports (``report_digests``) of days older than that setting
   (their text is in the message log as sent; the row only kept them from going twice);
 - drops dedupe markers old enough that no provider still retries them;
@@ -12,12 +16,15 @@
   gateway retry can use it (``conversations.ussd_sessions.KEEP``).
 Every statement is idempotent, so several workers may run it.
 
+``Retention.prepare_partitions`` (the same worker, before purging) makes the message log's
+partitions of this month and the next ``PARTITION_MONTHS_AHEAD`` on PostgreSQL.
+
 Example::
 
     retention = Retention(sessionmaker, forms, message_retention_days=90)
     purged = await retention.purge_expired()
-    # {"personal_answers": 4, "message_texts": 120, "notification_texts": 9,
-    #  "report_digests": 0, "dedupe_markers": 3400, "ussd_sessions": 12}
+    # {"personal_answers": 4, "message_partitions": 1, "message_texts": 120,
+    #  "notification_texts": 9, "report_digests": 0, "dedupe_markers": 3400, "ussd_sessions": 12}
 """
 
 from __future__ import annotations
@@ -39,14 +46,18 @@ from storage.models import (
     Submission,
     UssdSession,
 )
+from storage.partitions import create_months_ahead, drop_months_before
 from storage.types import utc_now
 
-__all__ = ["DEDUPE_KEEP", "Retention"]
+__all__ = ["DEDUPE_KEEP", "PARTITION_MONTHS_AHEAD", "Retention"]
 
 # Providers retry for hours at most (Twilio, Telegram); the design promises at least 24 h.
 DEDUPE_KEEP = timedelta(days=3)
 # Reports whose personal answers are removed per transaction: short locks on a busy database.
 RETENTION_BATCH = 500
+# Months of message-log partitions made ahead: a housekeeping worker stopped for weeks still
+# finds the coming month's partition there (and the default partition catches the rest).
+PARTITION_MONTHS_AHEAD = 3
 
 log = logging.getLogger("citybot.housekeeping")
 
@@ -63,6 +74,18 @@ class Retention:
         self.forms = forms
         self.message_retention_days = message_retention_days
 
+    async def prepare_partitions(self) -> list[str]:
+        """Make the message log's partitions of this month and the coming ones (PostgreSQL;
+        nothing on SQLite); the names of those made."""
+        async with self.sessionmaker() as session, session.begin():
+            connection = await session.connection()
+            made = await create_months_ahead(
+                connection, MessageLog.__tablename__, utc_now(), months_ahead=PARTITION_MONTHS_AHEAD
+            )
+        if made:
+            log.info("message log partitions made", extra={"partitions": made})
+        return made
+
     async def purge_expired(self) -> dict[str, int]:
         """Forget what is due; how many of each kind were forgotten."""
         now = utc_now()
@@ -77,6 +100,11 @@ class Retention:
                 personal += removed
                 if removed < RETENTION_BATCH:
                     break
+        async with self.sessionmaker() as session, session.begin():
+            connection = await session.connection()
+            dropped = await drop_months_before(connection, MessageLog.__tablename__, text_cutoff)
+        if dropped:
+            log.info("message log partitions dropped", extra={"partitions": dropped})
         async with self.sessionmaker() as session, session.begin():
             texts = await session.execute(
                 update(MessageLog)
@@ -101,6 +129,7 @@ class Retention:
         markers = await SqlDedupe(self.sessionmaker).purge(now, keep=DEDUPE_KEEP)
         purged = {
             "personal_answers": personal,
+            "message_partitions": len(dropped),
             "message_texts": _count(texts),
             "notification_texts": _count(notifications),
             "report_digests": _count(digests),

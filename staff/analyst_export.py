@@ -19,11 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from staff.analytics import DEPARTMENTS, OTHER_DEPARTMENT, department_of
 from staff.open_data_rows import RowFilter, request_query
 from storage.models import Submission
+from storage.replica import ReadSessions
 
 __all__ = ["EXPORT_COLUMNS", "ExportFilter", "export_rows"]
 
@@ -58,7 +57,7 @@ def _stamp(value: Any) -> str | None:
 
 
 async def export_rows(
-    sessions: async_sessionmaker[AsyncSession], where: ExportFilter, *, zone: ZoneInfo
+    sessions: ReadSessions, where: ExportFilter, *, zone: ZoneInfo
 ) -> AsyncIterator[dict[str, Any]]:
     s = Submission
     query = request_query(where.rows, zone).add_columns(s.reference, s.precision, s.channel)

@@ -29,9 +29,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Float, Integer, Select, cast, func, literal, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Submission, TrackedRequest, open_data_cells
+from storage.replica import ReadSessions
 
 __all__ = [
     "COLUMNS",
@@ -188,7 +189,7 @@ async def published_cells(session: AsyncSession) -> set[tuple[int, int]]:
 
 
 async def stream_rows(
-    sessions: async_sessionmaker[AsyncSession],
+    sessions: ReadSessions,
     grid: Grid,
     key: bytes,
     where: RowFilter,

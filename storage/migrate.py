@@ -33,9 +33,16 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
+from storage.partitions import is_partition_name
 from storage.session import create_engine, to_async_url
 
-__all__ = ["alembic_config", "import_model_modules", "pending_migrations", "upgrade_database"]
+__all__ = [
+    "alembic_config",
+    "import_model_modules",
+    "include_name",
+    "pending_migrations",
+    "upgrade_database",
+]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Any fixed number: processes upgrading together (several `serve` and `worker` starting at once,
@@ -47,6 +54,12 @@ _PG_MIGRATION_LOCK = 731_311
 def import_model_modules() -> None:
     """Put every table on ``Base.metadata`` (``storage.models`` imports each domain's module)."""
     importlib.import_module("storage.models")
+
+
+def include_name(name: str | None, type_: str, _parent: object) -> bool:
+    """What Alembic compares with the models: every table but the message log's monthly
+    partitions (PostgreSQL), which the housekeeping worker makes and drops."""
+    return not (type_ == "table" and name is not None and is_partition_name(name))
 
 
 def alembic_config(url: str) -> Config:

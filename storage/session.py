@@ -43,13 +43,21 @@ def to_async_url(url: str | URL) -> URL:
 
 
 def create_engine(
-    url: str, *, pool_size: int = 10, max_overflow: int = 20, foreign_keys: bool = True
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 20,
+    foreign_keys: bool = True,
+    connect_timeout: float | None = None,
 ) -> AsyncEngine:
     """An async engine for ``url`` (SQLite via aiosqlite, PostgreSQL via asyncpg).
 
     ``foreign_keys=False`` is for migrations only: SQLite enforces foreign keys per connection,
     and a batch migration that rebuilds a table (copy, drop, rename) would otherwise
     cascade-delete the rows that point at it.
+
+    ``connect_timeout`` (PostgreSQL) bounds a new connection's wait: a read replica that has
+    vanished from the network must send reads to the primary in seconds, not asyncpg's minute.
     """
     parsed = to_async_url(url)
     if parsed.get_backend_name() == "sqlite":
@@ -64,6 +72,8 @@ def create_engine(
         # the logs unless told not to; the statement itself is enough to debug.
         "hide_parameters": True,
     }
+    if connect_timeout is not None:
+        kwargs["connect_args"] = {"timeout": connect_timeout}
     engine = _create_async_engine(parsed, **kwargs)
     event.listen(engine.sync_engine, "handle_error", _server_going_away)
     return engine

@@ -148,7 +148,7 @@ async def list_requests(call: Call) -> dict[str, Any] | web.StreamResponse:
 
         async def rows() -> AsyncIterator[Mapping[str, Any]]:
             async for _, row in stream_rows(
-                services.session_factory,
+                services.analytics_reads,
                 rollup.grid,
                 services.open_data_key,
                 where,
@@ -161,7 +161,7 @@ async def list_requests(call: Call) -> dict[str, Any] | web.StreamResponse:
     found = [
         pair
         async for pair in stream_rows(
-            services.session_factory,
+            services.analytics_reads,
             rollup.grid,
             services.open_data_key,
             where,
@@ -184,7 +184,7 @@ async def get_performance(call: Call) -> dict[str, Any] | web.StreamResponse:
         service=call.query.get("service"),
         department=call.query.get("department"),
     )
-    async with call.services.session_factory() as session:
+    async with call.services.analytics_reads() as session:
         answer = await performance(session, query)
     document = answer.as_dict()
     if not _wants_csv(call):
@@ -197,25 +197,27 @@ async def get_performance(call: Call) -> dict[str, Any] | web.StreamResponse:
 
 
 async def get_transport(call: Call) -> dict[str, Any]:
-    async with call.services.session_factory() as session:
+    async with call.services.analytics_reads() as session:
         return await transport_reliability(session)
 
 
 async def metadata(call: Call) -> dict[str, Any]:
-    async with call.services.session_factory() as session:
+    async with call.services.analytics_reads() as session:
         refreshed = await session.scalar(select(open_data_refresh.c.refreshed_at))
     return metadata_document(call.services.settings.public_url, refreshed)
 
 
 async def list_equity_alerts(call: Call) -> dict[str, Any]:
     settings = call.services.settings
-    async with call.services.session_factory() as session, session.begin():
+    async with call.services.analytics_reads() as session:
         alerts = await equity_alerts(
             session,
             threshold=settings.equity_threshold,
             period=settings.equity_period,
             wards=call.identity.wards,
         )
+    # The audit row is a write: the primary's.
+    async with call.services.session_factory() as session, session.begin():
         await audit.record(
             session,
             actor=call.identity.actor,
@@ -254,7 +256,7 @@ async def analyst_export(call: Call) -> web.StreamResponse:
             address=call.address,
             details={k: str(v) for k, v in call.query.items()},
         )
-    rows = export_rows(services.session_factory, where, zone=services.rollup.zone)
+    rows = export_rows(services.analytics_reads, where, zone=services.rollup.zone)
     return await _csv(call, "requests-analyst.csv", EXPORT_COLUMNS, rows)
 
 

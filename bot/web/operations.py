@@ -9,6 +9,10 @@ Example::
                       503 {"status": "unavailable", "checks": {"database": "ok", "redis": "down",
                                                                 "city": {...}}}
 
+The read replica (``CITYBOT_DATABASE_REPLICA_URL``) is shown the same way, never making the
+process unready: ``"replica": {"ok": false, "serving": "primary", "reason": "..."}`` while its
+reads go to the primary (``storage.replica``).
+
 The city's back end is a check that never makes the process unready: reports are stored and
 filed once it answers, so a load balancer must keep sending messages; the entry
 (``"city": {"ok": false, "reason": "..."}``) tells the operator, and is asked at most every
@@ -76,6 +80,9 @@ def add_routes(app: web.Application, services: Services) -> None:
             checks["redis"] = await _check(_redis(services))
         ready = all(v == "ok" for v in checks.values())
         checks["city"] = await city()  # never makes the process unready
+        if services.settings.database_replica_url is not None:
+            # Never makes the process unready either: its reads go to the primary meanwhile.
+            checks["replica"] = (await services.analytics_reads.health()).as_dict()
         body: dict[str, Any] = {"status": "ready" if ready else "unavailable", "checks": checks}
         if services.settings.redis_url is not None and services.replies.queue is not None:
             # Which Redis this process runs on (no address: that is the operator's to know).
@@ -166,9 +173,10 @@ def _reply_channels(services: Services) -> list[str]:
 
 
 async def _equity(services: Services) -> None:
-    """Set the equity watch's gauge: how many alerts are current."""
+    """Set the equity watch's gauge: how many alerts are current (an analytics read: on the
+    replica when there is one)."""
     settings = services.settings
-    async with services.session_factory() as session:
+    async with services.analytics_reads() as session:
         alerts = await equity_alerts(
             session, threshold=settings.equity_threshold, period=settings.equity_period
         )

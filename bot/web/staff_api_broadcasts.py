@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
 from typing import Any
 
@@ -42,10 +40,7 @@ from notifier.broadcasts import (
     LOCALES,
     TOPICS,
     URGENCIES,
-    BroadcastConflict,
-    BroadcastNotFound,
     Draft,
-    InvalidBroadcast,
 )
 from staff import audit
 from staff.identity import StaffIdentity
@@ -57,19 +52,6 @@ __all__ = ["ENDPOINTS", "text_fields"]
 
 _ID = "{id:[^/]{1,40}}"
 MAX_RADIUS_M = 20_000
-
-
-@contextmanager
-def _answers() -> Iterator[None]:
-    """The notifier's refusals as the API's."""
-    try:
-        yield
-    except InvalidBroadcast as exc:
-        raise ApiError(400, "invalid_input", str(exc)) from None
-    except BroadcastConflict as exc:
-        raise ApiError(409, "conflict", str(exc)) from None
-    except BroadcastNotFound as exc:
-        raise ApiError(404, "not_found", str(exc)) from None
 
 
 def _visible(identity: StaffIdentity, broadcast: Broadcast) -> bool:
@@ -125,8 +107,7 @@ async def _answer(session: Any, broadcast: Broadcast) -> dict[str, Any]:
 
 
 async def _broadcast(call: Call, session: Any, *, for_update: bool = False) -> Broadcast:
-    with _answers():
-        found = await broadcasts.get(session, call.path_id(), for_update=for_update)
+    found = await broadcasts.get(session, call.path_id(), for_update=for_update)
     if not _visible(call.identity, found):
         raise ApiError(404, "not_found", f"there is no broadcast {found.id}")
     return found
@@ -198,21 +179,20 @@ async def create_broadcast(call: Call) -> dict[str, Any]:
     wards, places, point = _target_wards(call)
     everyone = bool(body.get("everyone"))
     _in_scope(identity, wards, everyone)
-    with _answers():
-        draft = Draft.checked(
-            title=body["title"],
-            texts={loc: body.get(f"text_{loc}") for loc in LOCALES},
-            wards=wards,
-            everyone=everyone,
-            topic=body.get("topic") or "general",
-            channels=body.get("channels") or CHANNELS,
-            urgency=body.get("urgency") or "routine",
-            places=places,
-            point=point,
-            whatsapp_template=body.get("whatsapp_template"),
-            send_at=body.get("send_at"),
-            expires_at=body.get("expires_at"),
-        )
+    draft = Draft.checked(
+        title=body["title"],
+        texts={loc: body.get(f"text_{loc}") for loc in LOCALES},
+        wards=wards,
+        everyone=everyone,
+        topic=body.get("topic") or "general",
+        channels=body.get("channels") or CHANNELS,
+        urgency=body.get("urgency") or "routine",
+        places=places,
+        point=point,
+        whatsapp_template=body.get("whatsapp_template"),
+        send_at=body.get("send_at"),
+        expires_at=body.get("expires_at"),
+    )
     now = utc_now()
     async with call.services.session_factory() as session, session.begin():
         created = await broadcasts.create(session, draft, author_id=identity.account_id, now=now)
@@ -250,13 +230,12 @@ async def preview_broadcast(call: Call) -> dict[str, Any]:
 async def send_broadcast(call: Call) -> dict[str, Any]:
     async with call.services.session_factory() as session, session.begin():
         found = await _broadcast(call, session, for_update=True)
-        with _answers():
-            state = await broadcasts.request_send(
-                session,
-                found,
-                now=utc_now(),
-                approval_size=call.services.settings.broadcast_approval_size,
-            )
+        state = await broadcasts.request_send(
+            session,
+            found,
+            now=utc_now(),
+            approval_size=call.services.settings.broadcast_approval_size,
+        )
         await _audit(call, session, found, "broadcast.send", {"state": state})
         return await _answer(session, found)
 
@@ -264,10 +243,9 @@ async def send_broadcast(call: Call) -> dict[str, Any]:
 async def approve_broadcast(call: Call) -> dict[str, Any]:
     async with call.services.session_factory() as session, session.begin():
         found = await _broadcast(call, session, for_update=True)
-        with _answers():
-            await broadcasts.approve(
-                session, found, approver_id=call.identity.account_id, now=utc_now()
-            )
+        await broadcasts.approve(
+            session, found, approver_id=call.identity.account_id, now=utc_now()
+        )
         await _audit(call, session, found, "broadcast.approve", None)
         return await _answer(session, found)
 
@@ -275,10 +253,9 @@ async def approve_broadcast(call: Call) -> dict[str, Any]:
 async def cancel_broadcast(call: Call) -> dict[str, Any]:
     async with call.services.session_factory() as session, session.begin():
         found = await _broadcast(call, session, for_update=True)
-        with _answers():
-            dropped = await broadcasts.cancel(
-                session, found, actor_id=call.identity.account_id, now=utc_now()
-            )
+        dropped = await broadcasts.cancel(
+            session, found, actor_id=call.identity.account_id, now=utc_now()
+        )
         await _audit(call, session, found, "broadcast.cancel", {"not_sent": dropped})
         return await _answer(session, found)
 
@@ -286,8 +263,7 @@ async def cancel_broadcast(call: Call) -> dict[str, Any]:
 async def resend_failed(call: Call) -> dict[str, Any]:
     async with call.services.session_factory() as session, session.begin():
         found = await _broadcast(call, session, for_update=True)
-        with _answers():
-            queued = await broadcasts.resend_failed(session, found, now=utc_now())
+        queued = await broadcasts.resend_failed(session, found, now=utc_now())
         await _audit(call, session, found, "broadcast.resend_failed", {"queued": queued})
         return {"broadcast": await _answer(session, found), "queued": queued}
 

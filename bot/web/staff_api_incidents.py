@@ -14,8 +14,6 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import select
@@ -24,8 +22,8 @@ from bot.web import staff_api_schemas as schemas
 from bot.web.staff_api_broadcasts import text_fields
 from bot.web.staff_api_table import PAGING, ApiError, Call, Endpoint, Field, scoped_page
 from notifier import incidents
-from notifier.broadcasts import LOCALES, URGENCIES, InvalidBroadcast
-from notifier.incidents import STATUSES, IncidentDraft, IncidentNotFound
+from notifier.broadcasts import LOCALES, URGENCIES
+from notifier.incidents import STATUSES, IncidentDraft
 from staff import audit
 from staff.identity import StaffIdentity
 from staff.roles import Permission
@@ -35,16 +33,6 @@ from storage.types import utc_now
 __all__ = ["ENDPOINTS"]
 
 _ID = "{id:[^/]{1,40}}"
-
-
-@contextmanager
-def _answers() -> Iterator[None]:
-    try:
-        yield
-    except InvalidBroadcast as exc:
-        raise ApiError(400, "invalid_input", str(exc)) from None
-    except IncidentNotFound as exc:
-        raise ApiError(404, "not_found", str(exc)) from None
 
 
 def _visible(identity: StaffIdentity, incident: Incident) -> bool:
@@ -71,8 +59,7 @@ def _json(i: Incident) -> dict[str, Any]:
 
 
 async def _incident(call: Call, session: Any, *, for_update: bool = False) -> Incident:
-    with _answers():
-        found = await incidents.get(session, call.path_id(), for_update=for_update)
+    found = await incidents.get(session, call.path_id(), for_update=for_update)
     if not _visible(call.identity, found):
         raise ApiError(404, "not_found", f"there is no incident {found.id}")
     return found
@@ -95,17 +82,16 @@ async def declare_incident(call: Call) -> dict[str, Any]:
     if identity.wards is not None and not set(wards) <= identity.wards:
         outside = sorted(set(wards) - identity.wards)[0]
         raise ApiError(403, "forbidden", f"Ward {outside} is outside your wards.")
-    with _answers():
-        draft = IncidentDraft.checked(
-            title=body["title"],
-            services=body["services"],
-            wards=wards,
-            texts={loc: body.get(f"text_{loc}") for loc in LOCALES},
-            known_services=sorted(call.services.turn_loop.forms),
-            urgency=body.get("urgency") or "routine",
-            starts_at=body.get("starts_at"),
-            expected_end_at=body.get("expected_end_at"),
-        )
+    draft = IncidentDraft.checked(
+        title=body["title"],
+        services=body["services"],
+        wards=wards,
+        texts={loc: body.get(f"text_{loc}") for loc in LOCALES},
+        known_services=sorted(call.services.turn_loop.forms),
+        urgency=body.get("urgency") or "routine",
+        starts_at=body.get("starts_at"),
+        expected_end_at=body.get("expected_end_at"),
+    )
     now = utc_now()
     async with call.services.session_factory() as session, session.begin():
         incident = await incidents.declare(session, draft, author_id=identity.account_id, now=now)
@@ -129,16 +115,15 @@ async def change_incident(call: Call) -> dict[str, Any]:
     body = call.body
     async with call.services.session_factory() as session, session.begin():
         incident = await _incident(call, session, for_update=True)
-        with _answers():
-            changed = await incidents.change(
-                session,
-                incident,
-                actor_id=call.identity.account_id,
-                now=utc_now(),
-                status=body.get("status"),
-                expected_end_at=body.get("expected_end_at"),
-                texts={loc: body.get(f"text_{loc}") for loc in LOCALES},
-            )
+        changed = await incidents.change(
+            session,
+            incident,
+            actor_id=call.identity.account_id,
+            now=utc_now(),
+            status=body.get("status"),
+            expected_end_at=body.get("expected_end_at"),
+            texts={loc: body.get(f"text_{loc}") for loc in LOCALES},
+        )
         await audit.record(
             session,
             actor=call.identity.actor,

@@ -18,8 +18,6 @@ Example::
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import select
@@ -28,8 +26,8 @@ from bot.web import staff_api_schemas as schemas
 from bot.web.staff_api_broadcasts import text_fields
 from bot.web.staff_api_table import PAGING, ApiError, Call, Endpoint, Field, scoped_page
 from notifier import incident_suggestions as suggestions
-from notifier.broadcasts import LOCALES, URGENCIES, InvalidBroadcast
-from notifier.incident_suggestions import STATUSES, SuggestionNotFound
+from notifier.broadcasts import LOCALES, URGENCIES
+from notifier.incident_suggestions import STATUSES
 from notifier.incidents import IncidentDraft
 from staff import audit
 from staff.identity import StaffIdentity
@@ -40,16 +38,6 @@ from storage.types import utc_now
 __all__ = ["ENDPOINTS"]
 
 _ID = "{id:[^/]{1,40}}"
-
-
-@contextmanager
-def _answers() -> Iterator[None]:
-    try:
-        yield
-    except InvalidBroadcast as exc:
-        raise ApiError(400, "invalid_input", str(exc)) from None
-    except SuggestionNotFound as exc:
-        raise ApiError(404, "not_found", str(exc)) from None
 
 
 def _visible(identity: StaffIdentity, suggestion: IncidentSuggestion) -> bool:
@@ -94,8 +82,7 @@ def _report(r: Submission) -> dict[str, Any]:
 
 
 async def _suggestion(call: Call, session: Any, *, for_update: bool = False) -> IncidentSuggestion:
-    with _answers():
-        found = await suggestions.get(session, call.path_id(), for_update=for_update)
+    found = await suggestions.get(session, call.path_id(), for_update=for_update)
     if not _visible(call.identity, found):
         raise ApiError(404, "not_found", f"there is no suggestion {found.id}")
     return found
@@ -149,21 +136,20 @@ async def confirm_suggestion(call: Call) -> dict[str, Any]:
             texts = dict(
                 suggestions.standard_texts(service_title, found.area, LOCALES, where=place)
             )
-        with _answers():
-            draft = IncidentDraft.checked(
-                title=body.get("title")
-                or f"{service_title}: {suggestions.area_label(found.area, where=place)}",
-                services=[found.service],
-                wards=wards,
-                texts=texts,
-                known_services=sorted(forms),
-                urgency=body.get("urgency") or "routine",
-                starts_at=found.first_report_at,
-                expected_end_at=body.get("expected_end_at"),
-            )
-            incident, told = await suggestions.confirm(
-                session, found, draft, actor_id=identity.account_id, now=now
-            )
+        draft = IncidentDraft.checked(
+            title=body.get("title")
+            or f"{service_title}: {suggestions.area_label(found.area, where=place)}",
+            services=[found.service],
+            wards=wards,
+            texts=texts,
+            known_services=sorted(forms),
+            urgency=body.get("urgency") or "routine",
+            starts_at=found.first_report_at,
+            expected_end_at=body.get("expected_end_at"),
+        )
+        incident, told = await suggestions.confirm(
+            session, found, draft, actor_id=identity.account_id, now=now
+        )
         await audit.record(
             session,
             actor=identity.actor,
@@ -180,14 +166,13 @@ async def confirm_suggestion(call: Call) -> dict[str, Any]:
 async def dismiss_suggestion(call: Call) -> dict[str, Any]:
     async with call.services.session_factory() as session, session.begin():
         found = await _suggestion(call, session, for_update=True)
-        with _answers():
-            await suggestions.dismiss(
-                session,
-                found,
-                reason=call.body["reason"],
-                actor_id=call.identity.account_id,
-                now=utc_now(),
-            )
+        await suggestions.dismiss(
+            session,
+            found,
+            reason=call.body["reason"],
+            actor_id=call.identity.account_id,
+            now=utc_now(),
+        )
         await audit.record(
             session,
             actor=call.identity.actor,

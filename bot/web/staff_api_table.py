@@ -42,6 +42,9 @@ from bot.metrics import Metrics
 from bot.services import Services
 from bot.web import staff_sessions
 from bot.web.errors import unavailable_errors
+from notifier.broadcasts import BroadcastConflict, BroadcastNotFound, InvalidBroadcast
+from notifier.incident_suggestions import SuggestionNotFound
+from notifier.incidents import IncidentNotFound
 from staff import audit
 from staff.errors import AccountExists, AccountNotFound, Conflict, InvalidStaffInput, NotFound
 from staff.identity import Refusal, RefusalCode, StaffIdentity
@@ -421,12 +424,18 @@ async def _body(endpoint: Endpoint, request: web.Request) -> dict[str, Any]:
     return {name: known[name].check(value) for name, value in document.items()}
 
 
-_STAFF_ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
+# The domain's refusals as the API's, for every endpoint alike (a handler just raises them).
+_REFUSALS: tuple[tuple[type[Exception], int, str], ...] = (
     (InvalidStaffInput, 400, "invalid_input"),
+    (InvalidBroadcast, 400, "invalid_input"),
     (AccountExists, 409, "exists"),
     (Conflict, 409, "conflict"),
+    (BroadcastConflict, 409, "conflict"),
     (AccountNotFound, 404, "not_found"),
     (NotFound, 404, "not_found"),
+    (BroadcastNotFound, 404, "not_found"),
+    (IncidentNotFound, 404, "not_found"),
+    (SuggestionNotFound, 404, "not_found"),
 )
 
 
@@ -450,8 +459,8 @@ def _wrap(
             answer = await endpoint.handler(call)
         except ApiError as error:
             return error.response()
-        except tuple(e for e, _, _ in _STAFF_ERRORS) as error:
-            status, code = next((s, c) for e, s, c in _STAFF_ERRORS if isinstance(error, e))
+        except tuple(e for e, _, _ in _REFUSALS) as error:
+            status, code = next((s, c) for e, s, c in _REFUSALS if isinstance(error, e))
             return error_response(status, code, str(error))
         if isinstance(answer, web.StreamResponse):
             return answer

@@ -13,7 +13,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from storage.base import Base
-from storage.migrate import import_model_modules
+from storage.migrate import import_model_modules, include_name
 from storage.session import create_engine
 
 import_model_modules()
@@ -28,6 +28,7 @@ def _configure(connection: Connection) -> None:
         # SQLite cannot ALTER most things: batch mode rebuilds tables so one revision fits both.
         render_as_batch=True,
         compare_type=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

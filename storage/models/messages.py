@@ -30,7 +30,14 @@ __all__ = ["ConversationState", "HeldMessage", "MessageLog", "PendingReply", "Pr
 
 
 class MessageLog(Base):
-    """Every message in and out. ``text`` is cleared after the retention period and on erasure."""
+    """Every message in and out. ``text`` is cleared after the retention period and on erasure.
+
+    On PostgreSQL the table is partitioned by month on ``created_at`` (``storage.partitions``,
+    migration 0026) and its primary key there is ``(id, created_at)``, as PostgreSQL requires of
+    a partitioned table; ``id`` alone stays unique (one sequence for every partition) and is what
+    the models know. Nothing relies on a unique constraint of this table: a provider's retry is
+    refused by ``processed_messages`` (the dedupe store), and no foreign key points here.
+    """
 
     __tablename__ = "message_log"
     __table_args__ = (

@@ -49,6 +49,8 @@ class Faults:
     posts: list[str] = field(default_factory=list)
     down: bool = False
     seen_posts: int = 0
+    # References whose every POST the back end fails (HTTP 500): a report it cannot take.
+    failing: set[str] = field(default_factory=set)
 
     @web.middleware
     async def middleware(
@@ -59,6 +61,9 @@ class Faults:
         if request.method != "POST" or not request.path.startswith(f"{PREFIX}/requests"):
             return await handler(request)
         self.seen_posts += 1
+        description = str((await request.post()).get("description", ""))
+        if any(reference_marker(r) in description for r in self.failing):
+            return web.Response(status=500, text="cannot store this one")
         fault = self.posts.pop(0) if self.posts else "ok"
         if fault == "500_before":
             return web.Response(status=500, text="boom")
@@ -241,10 +246,10 @@ async def test_faults_never_double_or_lose_a_report(world: World, faults: list[s
     await world.assert_filed_exactly_once(references)
     async with world.sessionmaker() as session:
         attempts = (await session.scalars(select(FilingAttempt).order_by(FilingAttempt.id))).all()
-    failed = [a for a in attempts if a.outcome == "retry"]
+    failed = [a for a in attempts if a.outcome in ("retry", "away")]
     assert len(failed) == len(faults)
     assert all(a.reason and a.finished_at for a in failed)
-    assert {a.outcome for a in attempts} <= {"filed", "found", "retry"}
+    assert {a.outcome for a in attempts} <= {"filed", "found", "retry", "away", "held"}
 
 
 async def test_back_end_down_for_a_while_then_everything_arrives(world: World, caplog) -> None:
@@ -258,11 +263,62 @@ async def test_back_end_down_for_a_while_then_everything_arrives(world: World, c
         assert all(
             o.done_at is None and o.attempts == 4 and "503" in (o.last_error or "") for o in outbox
         )
-        assert filer.alerts._value.get() == 4 * 2  # attempts 3 and 4 of each report alert
+        # Two reports tried each time (the second confirms the city is away; the others wait,
+        # not tried): attempts 3 and 4 of those two alert.
+        assert filer.alerts._value.get() == 2 * 2
         assert "failed to file 4 times" in caplog.text
         world.faults.down = False
         await drain(filer)
     await world.assert_filed_exactly_once(references)
+
+
+async def _filed_order(world: World, references: list[str]) -> list[str]:
+    async with world.sessionmaker() as session:
+        rows = (await session.scalars(select(Open311Request).order_by(Open311Request.id))).all()
+    return [next(r for r in references if reference_marker(r) in row.description) for row in rows]
+
+
+async def test_after_an_outage_reports_are_filed_in_the_order_taken(world: World) -> None:
+    from datetime import timedelta
+
+    now = [datetime(2030, 1, 1, tzinfo=UTC)]
+    settings = FilerSettings(retry_delays=(60.0, 300.0), jitter=0.0, alert_after=9)
+    world.faults.down = True
+    first = await world.add(1)
+    async with world.filer(settings, clock=lambda: now[0]) as filer:
+        assert await filer.run_once() == 1  # tried, the city is away: back at 00:01
+        now[0] += timedelta(seconds=30)
+        later = await world.add(2)  # taken while the city is away: they wait for the first
+        assert await filer.run_once() == 0
+        now[0] += timedelta(seconds=31)
+        assert await filer.run_once() == 3  # one tried, then one more: away; the third waits
+        async with world.sessionmaker() as session:
+            outbox = (await session.scalars(select(SubmissionOutbox))).all()
+        assert len({o.next_attempt_at for o in outbox}) == 1, "the queue backs off as one"
+        assert outbox[0].next_attempt_at == now[0] + timedelta(seconds=300)  # the first's 2nd
+        world.faults.down = False
+        now[0] += timedelta(seconds=300)
+        await drain(filer)
+    await world.assert_filed_exactly_once(first + later)
+    assert await _filed_order(world, first + later) == first + later
+
+
+async def test_a_report_the_city_cannot_take_holds_no_one_up(world: World) -> None:
+    references = await world.add(3)
+    world.faults.failing = {references[0]}
+    settings = FilerSettings(retry_delays=(3600.0,), jitter=0.0)
+    async with world.filer(settings) as filer:
+        assert await filer.run_once() == 3
+    assert await _filed_order(world, references) == references[1:]
+    async with world.sessionmaker() as session:
+        attempts = (await session.scalars(select(FilingAttempt).order_by(FilingAttempt.id))).all()
+        pending = (
+            await session.scalars(
+                select(SubmissionOutbox).where(SubmissionOutbox.done_at.is_(None))
+            )
+        ).all()
+    assert [a.outcome for a in attempts] == ["away", "filed", "filed"]
+    assert len(pending) == 1 and "500" in (pending[0].last_error or "")
 
 
 async def test_backoff_schedule_with_jitter(world: World) -> None:

@@ -9,6 +9,8 @@ Example::
     with OwnPostgres() as pg:
         url = pg.url           # postgresql+asyncpg://postgres@127.0.0.1:PORT/citybot
         pg.restart()
+        with OwnPostgres(standby_of=pg) as replica:   # pg_basebackup -R: a streaming replica
+            ...
 """
 
 from __future__ import annotations
@@ -106,9 +108,11 @@ class OwnRedis:
 
 
 class OwnPostgres:
-    """A PostgreSQL cluster made with ``initdb`` in a temporary folder, run with ``pg_ctl``."""
+    """A PostgreSQL cluster made with ``initdb`` in a temporary folder, run with ``pg_ctl``;
+    with ``standby_of``, a streaming replica of that (running) server instead, made with
+    ``pg_basebackup -R`` (initdb's trust rules already let 127.0.0.1 replicate)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, standby_of: OwnPostgres | None = None) -> None:
         if not (PG_BIN / "initdb").exists():
             _missing(f"PostgreSQL ({PG_BIN}/initdb)")
         # Not under pytest's tmp_path: that is root's alone, and PostgreSQL runs as postgres.
@@ -118,6 +122,31 @@ class OwnPostgres:
         self.url = f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
         self.log = self.home / "postgres.log"
         self._prefix = self._run_as()
+        if standby_of is not None:
+            subprocess.run(
+                [
+                    *self._prefix,
+                    str(PG_BIN / "pg_basebackup"),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(standby_of.port),
+                    "-U",
+                    "postgres",
+                    "-D",
+                    str(self.data),
+                    "-R",
+                    "-X",
+                    "stream",
+                    "-c",
+                    "fast",
+                    "--no-sync",
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
+            return
         subprocess.run(
             [
                 *self._prefix,

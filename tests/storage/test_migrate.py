@@ -17,6 +17,7 @@ from storage.base import Base
 from storage.migrate import (
     alembic_config,
     import_model_modules,
+    include_name,
     pending_migrations,
     upgrade_database,
 )
@@ -28,7 +29,9 @@ import_model_modules()
 
 
 def _differences(connection: Connection) -> list[object]:
-    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    context = MigrationContext.configure(
+        connection, opts={"compare_type": True, "include_name": include_name}
+    )
     return list(compare_metadata(context, Base.metadata))
 
 

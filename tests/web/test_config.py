@@ -145,3 +145,32 @@ def test_the_digest_time(tmp_path: Path) -> None:
     assert Settings.from_env(env).digest_time == time(18, 0)
     assert Settings.from_env(env | {"CITYBOT_DIGEST_TIME": "07:30"}).digest_time == time(7, 30)
     assert Settings.from_env(env | {"CITYBOT_DIGEST_TIME": "off"}).digest_time is None
+
+
+_PRIMARY = "postgresql+asyncpg://citybot@db/citybot"
+_REPLICA = "postgresql+asyncpg://citybot@replica/citybot"
+
+
+def test_a_read_replica_and_its_lag_are_read() -> None:
+    env = {"CITYBOT_DATABASE_URL": _PRIMARY, "CITYBOT_SESSION_SECRET": "s"}
+    settings = Settings.from_env(
+        {**env, "CITYBOT_DATABASE_REPLICA_URL": _REPLICA, "CITYBOT_DATABASE_REPLICA_MAX_LAG": "5"}
+    )
+    assert (settings.database_replica_url, settings.database_replica_max_lag) == (_REPLICA, 5.0)
+    assert Settings.from_env(env).database_replica_url is None
+
+
+@pytest.mark.parametrize(
+    ("primary", "replica"),
+    [(_PRIMARY, "sqlite+aiosqlite:///r.sqlite3"), ("sqlite+aiosqlite:///p.sqlite3", _REPLICA)],
+)
+def test_a_read_replica_is_postgresql_beside_a_postgresql_primary(
+    primary: str, replica: str
+) -> None:
+    env = {
+        "CITYBOT_DATABASE_URL": primary,
+        "CITYBOT_DATABASE_REPLICA_URL": replica,
+        "CITYBOT_SESSION_SECRET": "s",
+    }
+    with pytest.raises(ConfigError, match="CITYBOT_DATABASE_REPLICA_URL"):
+        Settings.from_env(env)

@@ -118,7 +118,10 @@ async def test_no_inline_script_or_style_and_the_policy_is_sent(
     for tag, attrs in page.tags:
         assert "style" not in attrs, tag
         assert not [a for a in attrs if a.startswith("on")], tag
-    for src in [s["src"] for s in scripts] + ["/static/dashboard/dashboard.css"]:
+    sheets = [link["href"] for link in page.of("link") if link.get("rel") == "stylesheet"]
+    # The sheet shared with the staff console first: the dashboard's own adds to it.
+    assert sheets == ["/static/shared/page.css", "/static/dashboard/dashboard.css"]
+    for src in [s["src"] for s in scripts] + sheets:
         assert src is not None
         served = await client.get(src)
         assert served.status == 200, src  # served from this origin, never from a CDN

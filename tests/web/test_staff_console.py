@@ -100,6 +100,11 @@ async def test_every_page_is_served_with_the_policy_and_no_inline_script(
         "incident-suggestions": ["/static/staff/suggestions.js"],
     }
     assert checked.scripts == ["/static/staff/console.js", *own.get(page.name, [])]
+    # The sheet shared with the public dashboard first: the console's own adds to it.
+    assert re.findall(r'<link rel="stylesheet" href="([^"]+)">', html) == [
+        "/static/shared/page.css",
+        "/static/staff/console.css",
+    ]
     assert '<html lang="en">' in html
     assert f'data-page="{page.name}"' in html
 
@@ -108,6 +113,8 @@ async def test_the_script_and_style_are_served_from_the_app(client: Any) -> None
     for path, kind in [
         ("/static/staff/console.js", "application/javascript"),
         ("/static/staff/console.css", "text/css"),
+        # What the console shares with the public dashboard, loaded before its own sheet.
+        ("/static/shared/page.css", "text/css"),
     ]:
         response = await client.get(path)
         assert response.status == 200 and response.content_type == kind

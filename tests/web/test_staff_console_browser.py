@@ -8,6 +8,7 @@ axe-core (vendored, see tests/web/axe_audit.py) checks every console page on the
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -333,7 +334,14 @@ def test_an_agent_cannot_open_accounts_but_works_their_wards_requests(
         "Your roles do not allow this (accounts.manage)."
     )
     expect(page.locator("#create-form")).to_be_hidden()
+    expect(page).to_have_title(re.compile(r"^You do not have access · "))
     assert_accessible(page, "accounts, no access")
+
+    # The analytics page checks its permission in its own script: the same page, title and all.
+    tab.goto("/staff/analytics")
+    expect(page.locator("#no-access-why")).to_have_text("This page is for analysts.")
+    expect(page).to_have_title(re.compile(r"^You do not have access · "))
+    expect(page.locator("#analytics-filter")).to_be_hidden()
 
     tab.goto("/staff/requests")
     table = page.get_by_role("table")

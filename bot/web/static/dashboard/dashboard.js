@@ -405,24 +405,25 @@
     document.getElementById("ward-map").replaceChildren(svg);
   }
 
+  function svgElement(name, attributes) {
+    const element = document.createElementNS("http://www.w3.org/2000/svg", name);
+    for (const [key, value] of Object.entries(attributes)) element.setAttribute(key, value);
+    return element;
+  }
+
   function hatchPattern() {
-    const ns = "http://www.w3.org/2000/svg";
-    const defs = document.createElementNS(ns, "defs");
-    const pattern = document.createElementNS(ns, "pattern");
-    pattern.setAttribute("id", "hatch");
-    pattern.setAttribute("patternUnits", "userSpaceOnUse");
-    pattern.setAttribute("width", "8");
-    pattern.setAttribute("height", "8");
-    pattern.setAttribute("patternTransform", "rotate(45)");
-    const ground = document.createElementNS(ns, "rect");
-    ground.setAttribute("width", "8");
-    ground.setAttribute("height", "8");
-    ground.setAttribute("class", "hatch-ground");
-    const line = document.createElementNS(ns, "rect");
-    line.setAttribute("width", "3");
-    line.setAttribute("height", "8");
-    line.setAttribute("class", "hatch-line");
-    pattern.append(ground, line);
+    const pattern = svgElement("pattern", {
+      id: "hatch",
+      patternUnits: "userSpaceOnUse",
+      width: "8",
+      height: "8",
+      patternTransform: "rotate(45)",
+    });
+    pattern.append(
+      svgElement("rect", { width: "8", height: "8", class: "hatch-ground" }),
+      svgElement("rect", { width: "3", height: "8", class: "hatch-line" })
+    );
+    const defs = svgElement("defs", {});
     defs.append(pattern);
     return defs;
   }

@@ -6,16 +6,14 @@
 
 (function () {
   const console_ = window.citybotConsole;
-  const { api, can, cell, empty, byId, say } = console_;
+  const {
+    api, can, cell, byId, say, fill, button, link, rowHeader, actionsCell, fillRows, noAccess,
+  } = console_;
   const T = byId("analytics-texts").dataset;
   const form = byId("analytics-filter");
   const OPEN_DATA = form.dataset.openData;
   const ANALYST_EXPORT = form.dataset.analystExport;
   const departments = JSON.parse(T.departments);
-
-  function fill(text, values) {
-    return text.replace(/\{(\w+)\}/g, (whole, name) => (name in values ? values[name] : whole));
-  }
 
   function query(extra) {
     const params = new URLSearchParams({ period: byId("analytics-period").value });
@@ -66,22 +64,6 @@
     return rows.reduce((m, r) => (m === null || r.period_start > m ? r.period_start : m), null);
   }
 
-  function link(row, text, href, label) {
-    const a = document.createElement("a");
-    a.textContent = text;
-    a.href = href;
-    if (label) a.setAttribute("aria-label", label);
-    row.appendChild(a);
-    return a;
-  }
-
-  function rowHeader(tr, text) {
-    const th = document.createElement("th");
-    th.scope = "row";
-    th.textContent = text;
-    tr.appendChild(th);
-  }
-
   function ratio(d) {
     return d && d.ratio !== null && d.ratio !== undefined
       ? d.ratio.toFixed(2) + " (" + d.ci_low.toFixed(2) + "–" + d.ci_high.toFixed(2) + ")"
@@ -97,35 +79,20 @@
     const disparity = new Map(
       (answer.disparity || []).filter((d) => d.period_start === period).map((d) => [d.key, d])
     );
-    const tbody = byId("departments-table").tBodies[0];
-    tbody.replaceChildren();
-    for (const department of departments) {
+    fillRows(byId("departments-table").tBodies[0], departments, (tr, department) => {
       const r = rows.get(department.name);
-      const tr = tbody.insertRow();
       rowHeader(tr, department.name);
       cell(tr, !r ? 0 : r.suppressed ? T.suppressed : r.count);
       cell(tr, r ? days(r.close_hours_p50) : "");
       cell(tr, r ? days(r.close_hours_p90) : "");
       cell(tr, r ? share(r.closed_within_target) : "");
       cell(tr, ratio(disparity.get(department.name)));
-      const actions = cell(tr, "");
-      actions.textContent = "";
-      actions.appendChild(
-        buttonFor(T.open, fill(T.openOf, { department: department.name }), () =>
+      actionsCell(tr).appendChild(
+        button(T.open, fill(T.openOf, { department: department.name }), () =>
           showServices(department)
         )
       );
-    }
-    empty(tbody, 7);
-  }
-
-  function buttonFor(text, label, onClick) {
-    const b = document.createElement("button");
-    b.type = "button";
-    b.textContent = text;
-    b.setAttribute("aria-label", label);
-    b.addEventListener("click", console_.guarded(onClick));
-    return b;
+    });
   }
 
   // A department's services, period by period.
@@ -134,11 +101,8 @@
     const rows = answer.rows
       .slice()
       .sort((a, b) => b.period_start.localeCompare(a.period_start) || a.key.localeCompare(b.key));
-    const tbody = byId("services-table").tBodies[0];
-    tbody.replaceChildren();
-    for (const r of rows) {
+    fillRows(byId("services-table").tBodies[0], rows, (tr, r) => {
       const title = titleOf(r.key);
-      const tr = tbody.insertRow();
       rowHeader(tr, title);
       cell(tr, r.period_start);
       cell(tr, r.suppressed ? T.suppressed : r.count);
@@ -146,15 +110,19 @@
       cell(tr, days(r.close_hours_p50));
       cell(tr, days(r.close_hours_p90));
       cell(tr, share(r.closed_within_target));
-      const actions = cell(tr, "");
-      actions.textContent = "";
+      const actions = actionsCell(tr);
       actions.appendChild(
-        buttonFor(T.byWard, fill(T.byWardOf, { service: title }), () => showWards(r.key, title))
+        button(T.byWard, fill(T.byWardOf, { service: title }), () => showWards(r.key, title))
       );
       actions.appendChild(document.createTextNode(" "));
-      link(actions, T.requestsCsv, csv("/requests", { service: r.key }), fill(T.requestsCsvOf, { service: title }));
-    }
-    empty(tbody, 8);
+      actions.appendChild(
+        link(
+          T.requestsCsv,
+          fill(T.requestsCsvOf, { service: title }),
+          csv("/requests", { service: r.key })
+        )
+      );
+    });
     byId("department-export").href = analystCsv({ department: department.name });
     byId("services-heading").textContent = fill(T.servicesOf, { department: department.name });
     byId("services-section").hidden = false;
@@ -167,8 +135,6 @@
     const disparity = new Map(
       (answer.disparity || []).map((d) => [d.period_start + "|" + d.key, d])
     );
-    const tbody = byId("wards-table").tBodies[0];
-    tbody.replaceChildren();
     const rows = answer.rows
       .slice()
       .sort(
@@ -176,8 +142,7 @@
           b.period_start.localeCompare(a.period_start) ||
           (Number(a.key) || 1e9) - (Number(b.key) || 1e9)
       );
-    for (const r of rows) {
-      const tr = tbody.insertRow();
+    fillRows(byId("wards-table").tBodies[0], rows, (tr, r) => {
       rowHeader(tr, r.key === "unknown" ? T.unknown : r.key);
       cell(tr, r.period_start);
       cell(tr, r.suppressed ? T.suppressed : r.count);
@@ -185,8 +150,7 @@
       cell(tr, days(r.close_hours_p90));
       cell(tr, share(r.closed_within_target));
       cell(tr, ratio(disparity.get(r.period_start + "|" + r.key)));
-    }
-    empty(tbody, 7);
+    });
     byId("wards-csv").href = csv("/performance", { group: "ward", service: service });
     byId("wards-requests-csv").href = csv("/requests", { service: service });
     byId("wards-heading").textContent = fill(T.wardsOf, { service: title });
@@ -200,10 +164,7 @@
       threshold: answer.threshold,
       period: answer.period,
     });
-    const tbody = byId("alerts-table").tBodies[0];
-    tbody.replaceChildren();
-    for (const alert of answer.items) {
-      const tr = tbody.insertRow();
+    fillRows(byId("alerts-table").tBodies[0], answer.items, (tr, alert) => {
       rowHeader(tr, titleOf(alert.service));
       cell(tr, alert.ward);
       cell(tr, alert.period_start);
@@ -213,24 +174,19 @@
       );
       cell(tr, alert.previous_ratio.toFixed(2) + " (" + alert.previous_start + ")");
       cell(tr, alert.informal_count + ", " + alert.formal_count);
-    }
-    empty(tbody, 6);
+    });
   }
 
   // Early warning's precision by week (confirmed / suggested), oldest week first.
   async function showPrecision() {
     const answer = await api("GET", "/incident-suggestions/precision?weeks=12");
-    const tbody = byId("precision-table").tBodies[0];
-    tbody.replaceChildren();
-    for (const week of answer.weeks) {
-      const tr = tbody.insertRow();
+    fillRows(byId("precision-table").tBodies[0], answer.weeks, (tr, week) => {
       rowHeader(tr, week.week);
       cell(tr, week.suggested);
       cell(tr, week.confirmed);
       cell(tr, week.dismissed);
       cell(tr, share(week.precision));
-    }
-    empty(tbody, 5);
+    });
   }
 
   function updateExports() {
@@ -247,9 +203,7 @@
 
   console_.pages.analytics = async function () {
     if (!can("analytics.view")) {
-      byId("content").hidden = true;
-      byId("no-access-why").textContent = T.noAccess;
-      byId("no-access").hidden = false;
+      noAccess(T.noAccess);
       return;
     }
     form.addEventListener(

@@ -58,6 +58,15 @@
     return answer;
   }
 
+  // The "you do not have access" page in place of the content, and in the title (what a screen
+  // reader says first on arriving).
+  function noAccess(why) {
+    byId("content").hidden = true;
+    byId("no-access-why").textContent = why;
+    byId("no-access").hidden = false;
+    document.title = byId("no-access-heading").textContent + " · " + document.title;
+  }
+
   function toSignIn() {
     const next = encodeURIComponent(location.pathname + location.search);
     location.assign(CONSOLE + "/sign-in?next=" + next);
@@ -74,10 +83,7 @@
     } else if (error.status === 403 && error.code === "password_change_required") {
       location.assign(CONSOLE + "/password");
     } else if (error.status === 403 && error.code !== "csrf_failed" && !inPage) {
-      byId("content").hidden = true;
-      byId("no-access-why").textContent = error.message;
-      byId("no-access").hidden = false;
-      document.title = byId("no-access-heading").textContent + " · " + document.title;
+      noAccess(error.message);
     } else {
       warn(error.message);
     }
@@ -138,11 +144,49 @@
     });
   }
 
-  function empty(tbody, columns) {
+  // A row's first cell where it names the row (a department, a week): a header for it.
+  function rowHeader(row, text) {
+    const th = document.createElement("th");
+    th.scope = "row";
+    th.textContent = text;
+    row.appendChild(th);
+    return th;
+  }
+
+  // A row's last cell, for its buttons and links (cell() would write "–" in it).
+  function actionsCell(row) {
+    const td = cell(row, "");
+    td.textContent = "";
+    return td;
+  }
+
+  function link(text, label, href) {
+    const a = document.createElement("a");
+    a.href = href;
+    a.textContent = text;
+    if (label) a.setAttribute("aria-label", label);
+    return a;
+  }
+
+  // An empty table says so, across all the columns its header has.
+  function empty(tbody, text) {
     if (tbody.rows.length) return;
-    const row = tbody.insertRow();
-    const td = cell(row, T.nothing);
-    td.colSpan = columns;
+    const td = cell(tbody.insertRow(), text || T.nothing);
+    td.colSpan = tbody.parentElement.tHead.rows[0].cells.length;
+  }
+
+  // A table whose rows are all replaced: ``addRow`` fills one row an item; none says so.
+  function fillRows(tbody, items, addRow, none) {
+    tbody.replaceChildren();
+    for (const item of items) addRow(tbody.insertRow(), item);
+    empty(tbody, none);
+  }
+
+  // A filter form's query string; a field left empty is left out.
+  function queryOf(fields) {
+    const params = new URLSearchParams();
+    for (const [name, value] of Object.entries(fields)) if (value) params.set(name, value);
+    return params.toString();
   }
 
   function can(permission) {
@@ -150,7 +194,7 @@
   }
 
   // A paged list: the first page, then "more" asks for the page after next_cursor.
-  function pager(path, tbody, more, columns, addRow) {
+  function pager(path, tbody, more, addRow) {
     let cursor = null;
     let query = "";
     async function load(reset) {
@@ -165,7 +209,7 @@
       page.items.forEach((item) => addRow(tbody.insertRow(), item));
       cursor = page.next_cursor;
       more.hidden = cursor === null;
-      empty(tbody, columns);
+      empty(tbody);
     }
     more.addEventListener("click", guarded(() => load(false)));
     return {
@@ -184,7 +228,7 @@
   // its page here and builds it with these.
   window.citybotConsole = {
     pages, api, failed, guarded, acting, say, warn, can, cell, empty, byId, button, pager, when,
-    fill, fromLocal,
+    fill, fromLocal, noAccess, rowHeader, actionsCell, link, fillRows, queryOf,
   };
 
   pages["sign-in"] = function () {
@@ -274,8 +318,7 @@
       cell(row, a.roles.join(", "));
       cell(row, a.wards && a.wards.length ? a.wards.join(", ") : T.wholeCity);
       cell(row, a.active ? T.yes : T.no);
-      const actions = cell(row, "");
-      actions.textContent = "";
+      const actions = actionsCell(row);
       actions.appendChild(
         button(T.change, fill(T.changeOf, { name: a.email }), () => {
           choose(known.get(String(a.id)));
@@ -294,7 +337,7 @@
       }
     }
 
-    const accounts = pager("/accounts", tbody, byId("accounts-more"), 6, addRow);
+    const accounts = pager("/accounts", tbody, byId("accounts-more"), addRow);
     await accounts.load(true);
     select.addEventListener("change", () => choose(known.get(select.value)));
     if (select.value) choose(known.get(select.value));
@@ -364,8 +407,7 @@
       const expired = new Date(t.expires_at) < new Date();
       cell(row, t.revoked_at ? T.revoked : expired ? T.expired : T.valid);
       cell(row, when(t.last_used_at));
-      const actions = cell(row, "");
-      actions.textContent = "";
+      const actions = actionsCell(row);
       if (!t.revoked_at && !expired) {
         actions.appendChild(
           button(T.revoke, fill(T.revokeOf, { name: t.prefix }), async () => {
@@ -377,7 +419,7 @@
       }
     }
 
-    const tokens = pager("/tokens", tbody, byId("tokens-more"), 7, addRow);
+    const tokens = pager("/tokens", tbody, byId("tokens-more"), addRow);
     await tokens.load(true);
 
     byId("issue-form").addEventListener(
@@ -401,7 +443,7 @@
 
   pages.audit = async function () {
     const tbody = byId("audit-table").tBodies[0];
-    const entries = pager("/audit", tbody, byId("audit-more"), 5, (row, e) => {
+    const entries = pager("/audit", tbody, byId("audit-more"), (row, e) => {
       cell(row, when(e.at));
       cell(row, e.actor);
       cell(row, e.action);
@@ -413,21 +455,17 @@
     byId("audit-filter").addEventListener(
       "submit",
       guarded(async () => {
-        const params = new URLSearchParams();
-        const actor = byId("audit-actor").value.trim();
-        const action = byId("audit-action").value.trim();
         const from = byId("audit-from").value;
         const to = byId("audit-to").value;
-        if (actor) params.set("actor", actor);
-        if (action) params.set("action", action);
-        if (from) params.set("from", from + "T00:00:00Z");
-        if (to) {
-          // "To" includes its day: the API's bound is the next midnight, exclusive.
-          const end = new Date(to + "T00:00:00Z");
-          end.setUTCDate(end.getUTCDate() + 1);
-          params.set("to", end.toISOString());
-        }
-        await entries.filter(params.toString());
+        // "To" includes its day: the API's bound is the next midnight, exclusive.
+        const end = to ? new Date(to + "T00:00:00Z") : null;
+        if (end) end.setUTCDate(end.getUTCDate() + 1);
+        await entries.filter(queryOf({
+          actor: byId("audit-actor").value.trim(),
+          action: byId("audit-action").value.trim(),
+          from: from && from + "T00:00:00Z",
+          to: end && end.toISOString(),
+        }));
       })
     );
 
@@ -457,8 +495,7 @@
       cell(row, r.status_notes);
       cell(row, when(r.created_at));
       const phone = cell(row, r.phones_masked.length ? r.phones_masked.join(", ") : T.noPhone);
-      const actions = cell(row, "");
-      actions.textContent = "";
+      const actions = actionsCell(row);
       if (mayReveal && r.phones_masked.length) {
         actions.appendChild(
           button(T.reveal, fill(T.revealOf, { name: r.reference }), async (event) => {
@@ -482,20 +519,17 @@
       }
     }
 
-    const requests = pager("/requests", tbody, byId("requests-more"), 9, addRow);
+    const requests = pager("/requests", tbody, byId("requests-more"), addRow);
     await requests.load(true);
 
     byId("requests-filter").addEventListener(
       "submit",
       guarded(async () => {
-        const params = new URLSearchParams();
-        const ward = byId("filter-ward").value.trim();
-        const area = byId("filter-area-type").value.trim();
-        const status = byId("filter-status").value;
-        if (ward) params.set("ward", ward);
-        if (area) params.set("area_type", area);
-        if (status) params.set("status", status);
-        await requests.filter(params.toString());
+        await requests.filter(queryOf({
+          ward: byId("filter-ward").value.trim(),
+          area_type: byId("filter-area-type").value.trim(),
+          status: byId("filter-status").value,
+        }));
       })
     );
 
@@ -639,14 +673,13 @@
       cell(row, author(b));
       cell(row, b.state === "draft" || b.state === "awaiting_approval" ? "" : b.recipients);
       cell(row, when(b.created_at));
-      const actions = cell(row, "");
-      actions.textContent = "";
+      const actions = actionsCell(row);
       actions.appendChild(
         button(T.open, fill(T.openOf, { name: b.title }), () => open(b.id, true))
       );
     }
 
-    const listed = pager("/broadcasts", tbody, byId("broadcasts-more"), 8, addRow);
+    const listed = pager("/broadcasts", tbody, byId("broadcasts-more"), addRow);
 
     async function open(id, focus) {
       show(await api("GET", "/broadcasts/" + id));
@@ -725,24 +758,18 @@
       byId("preview-unreachable").textContent = String(p.unreachable);
       byId("preview-approval").textContent = p.needs_approval ? T.yes : T.no;
 
-      const channels = byId("preview-channels").tBodies[0];
-      channels.replaceChildren();
-      Object.entries(p.by_channel).forEach(([channel, n]) => {
-        const row = channels.insertRow();
+      const channels = Object.entries(p.by_channel);
+      fillRows(byId("preview-channels").tBodies[0], channels, (row, [channel, n]) => {
         cell(row, channel);
         cell(row, n);
       });
-      empty(channels, 2);
-      const languages = byId("preview-languages").tBodies[0];
-      languages.replaceChildren();
-      Object.entries(p.by_language).forEach(([code, n]) => {
-        const row = languages.insertRow();
+      const languages = Object.entries(p.by_language);
+      fillRows(byId("preview-languages").tBodies[0], languages, (row, [code, n]) => {
         cell(row, languageName(code));
         cell(row, n);
         cell(row, code in p.missing_translations ? languageName("en") : languageName(code));
         cell(row, p.sms_segments[code] || p.sms_segments.en);
       });
-      empty(languages, 4);
       byId("preview").hidden = false;
       byId("preview").focus();
     }
@@ -766,17 +793,10 @@
             th.textContent = text;
             head.appendChild(th);
           });
-          const rows = element.tBodies[0];
-          rows.replaceChildren();
-          Object.entries(table).forEach(([value, states]) => {
-            const row = rows.insertRow();
-            const th = document.createElement("th");
-            th.scope = "row";
-            th.textContent = dimension === "language" ? languageName(value) : value;
-            row.appendChild(th);
+          fillRows(element.tBodies[0], Object.entries(table), (row, [value, states]) => {
+            rowHeader(row, dimension === "language" ? languageName(value) : value);
             present.forEach((s) => cell(row, states[s] || 0));
           });
-          empty(rows, present.length + 1);
         }
       );
       byId("report").hidden = false;
@@ -843,8 +863,7 @@
     });
 
     byId("broadcasts-filter").addEventListener("submit", guarded(async () => {
-      const state = byId("filter-state").value;
-      await listed.filter(state ? "state=" + encodeURIComponent(state) : "");
+      await listed.filter(queryOf({ state: byId("filter-state").value }));
     }));
 
     // The compose form: only the chosen target's fields show, and the languages left empty
@@ -950,8 +969,7 @@
       cell(row, when(i.expected_end_at));
       cell(row, when(i.ended_at));
       cell(row, i.duplicates_avoided);
-      const actions = cell(row, "");
-      actions.textContent = "";
+      const actions = actionsCell(row);
       if (i.status === "open") {
         actions.appendChild(
           button(T.change, fill(T.changeOf, { name: i.title }), () => {
@@ -964,7 +982,7 @@
       }
     }
 
-    const incidents = pager("/incidents", tbody, byId("incidents-more"), 9, addRow);
+    const incidents = pager("/incidents", tbody, byId("incidents-more"), addRow);
 
     // The incident being changed: its wards on the map. With none open, no form to fill.
     function chosen() {
@@ -977,8 +995,7 @@
     select.addEventListener("change", chosen);
 
     byId("incidents-filter").addEventListener("submit", guarded(async () => {
-      const status = byId("filter-status").value;
-      await incidents.filter(status ? "status=" + encodeURIComponent(status) : "");
+      await incidents.filter(queryOf({ status: byId("filter-status").value }));
     }));
 
     declare.addEventListener("submit", acting(async () => {
@@ -1087,20 +1104,6 @@
     window.addEventListener("pagehide", () => source && source.close());
   }
 
-  function link(text, label, href) {
-    const a = document.createElement("a");
-    a.href = href;
-    a.textContent = text;
-    if (label) a.setAttribute("aria-label", label);
-    return a;
-  }
-
-  function actionsCell(row) {
-    const td = cell(row, "");
-    td.textContent = "";
-    return td;
-  }
-
   pages.support = async function () {
     const S = supportTexts();
     const waiting = byId("queue-table").tBodies[0];
@@ -1125,9 +1128,7 @@
       const q = new URLSearchParams(query);
       q.set("limit", "200");
       const queue = await api("GET", "/support/queue?" + q.toString());
-      waiting.replaceChildren();
-      queue.items.forEach((t) => {
-        const row = waiting.insertRow();
+      fillRows(waiting, queue.items, (row, t) => {
         cell(row, when(t.created_at));
         cell(row, t.priority);
         cell(row, t.language);
@@ -1144,38 +1145,30 @@
           link(S.open, fill(S.openOf, { id: t.id }), CONSOLE + "/support/" + t.id)
         );
       });
-      empty(waiting, 9);
       const text = fill(S.waitingCount, { count: queue.items.length });
       if (count.textContent !== text) count.textContent = text;
       const open = await api("GET", "/support/queue?state=open&limit=200");
-      mine.replaceChildren();
-      open.items
-        .filter((t) => t.state === "held" && t.agent_id === me.account_id)
-        .forEach((t) => {
-          const row = mine.insertRow();
-          cell(row, when(t.claimed_at));
-          cell(row, t.language);
-          cell(row, t.channel);
-          cell(row, t.topic);
-          cell(row, t.address_masked);
-          actionsCell(row).appendChild(
-            link(S.open, fill(S.openOf, { id: t.id }), CONSOLE + "/support/" + t.id)
-          );
-        });
-      empty(mine, 6);
+      const held = open.items.filter((t) => t.state === "held" && t.agent_id === me.account_id);
+      fillRows(mine, held, (row, t) => {
+        cell(row, when(t.claimed_at));
+        cell(row, t.language);
+        cell(row, t.channel);
+        cell(row, t.topic);
+        cell(row, t.address_masked);
+        actionsCell(row).appendChild(
+          link(S.open, fill(S.openOf, { id: t.id }), CONSOLE + "/support/" + t.id)
+        );
+      });
     });
 
     byId("queue-filter").addEventListener(
       "submit",
       guarded(async () => {
-        const params = new URLSearchParams();
-        const language = byId("filter-language").value;
-        const channel = byId("filter-channel").value;
-        const topic = byId("filter-topic").value.trim();
-        if (language) params.set("language", language);
-        if (channel) params.set("channel", channel);
-        if (topic) params.set("topic", topic);
-        query = params.toString();
+        query = queryOf({
+          language: byId("filter-language").value,
+          channel: byId("filter-channel").value,
+          topic: byId("filter-topic").value.trim(),
+        });
         await load();
       })
     );
@@ -1195,9 +1188,8 @@
           "GET",
           "/support/conversations?reference=" + encodeURIComponent(reference)
         );
-        found.replaceChildren();
-        answer.items.forEach((c) => {
-          const row = found.insertRow();
+        // None found says why: the resident has nothing the city may write to.
+        fillRows(found, answer.items, (row, c) => {
           cell(row, c.channel);
           cell(row, c.address_masked);
           cell(row, c.language);
@@ -1214,11 +1206,7 @@
             const label = fill(S.takeOverOf, { channel: c.channel });
             actions.appendChild(button(S.takeOver, label, acting(() => takeOver(c))));
           }
-        });
-        if (!answer.items.length) {
-          const td = cell(found.insertRow(), S.foundNone);
-          td.colSpan = 5;
-        }
+        }, S.foundNone);
       })
     );
     await load();
@@ -1461,15 +1449,12 @@
     shown.messages.forEach(addTranscriptLine);
     render();
     if (new URLSearchParams(location.search).get("taken")) say(S.taken);
-    const reports = byId("reports-table").tBodies[0];
-    shown.reports.forEach((r) => {
-      const row = reports.insertRow();
+    fillRows(byId("reports-table").tBodies[0], shown.reports, (row, r) => {
       cell(row, r.reference);
       cell(row, r.service_code);
       cell(row, r.status);
       cell(row, when(r.created_at));
     });
-    empty(reports, 4);
 
     const context = await api("GET", "/support/tickets/" + id + "/context");
     channel = context.channel;
@@ -1605,18 +1590,13 @@
           li.textContent = fill(S.queueTile, { language, waiting: q.waiting, held: q.held });
           tiles.appendChild(li);
         });
-      agentsBody.replaceChildren();
-      agents.items.forEach((a) => {
-        const row = agentsBody.insertRow();
+      fillRows(agentsBody, agents.items, (row, a) => {
         cell(row, a.name ? a.name + " (" + a.email + ")" : a.email);
         cell(row, a.languages.join(", "));
         cell(row, a.held);
         cell(row, when(a.last_claim));
       });
-      empty(agentsBody, 4);
-      openBody.replaceChildren();
-      open.items.forEach((t) => {
-        const row = openBody.insertRow();
+      fillRows(openBody, open.items, (row, t) => {
         cell(row, when(t.created_at));
         cell(row, t.priority);
         cell(row, t.language);
@@ -1657,15 +1637,12 @@
           )
         );
       });
-      empty(openBody, 8);
     });
 
     const cannedBody = byId("canned-table").tBodies[0];
     async function loadCanned() {
       const all = await api("GET", "/support/canned-responses");
-      cannedBody.replaceChildren();
-      all.items.forEach((c) => {
-        const row = cannedBody.insertRow();
+      fillRows(cannedBody, all.items, (row, c) => {
         cell(row, c.name);
         cell(row, c.language);
         cell(row, c.text);
@@ -1691,7 +1668,6 @@
           })
         );
       });
-      empty(cannedBody, 4);
     }
     byId("canned-form").addEventListener(
       "submit",

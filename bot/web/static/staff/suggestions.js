@@ -5,8 +5,10 @@
 "use strict";
 
 (function () {
-  const { pages, api, acting, guarded, say, warn, cell, byId, button, pager, when, fill, fromLocal } =
-    window.citybotConsole;
+  const {
+    pages, api, acting, guarded, say, warn, cell, byId, button, pager, when, fill, fromLocal,
+    actionsCell, fillRows, queryOf,
+  } = window.citybotConsole;
   const T = byId("suggestion-texts").dataset;
 
   pages["incident-suggestions"] = async function () {
@@ -26,10 +28,8 @@
       cell(row, when(s.first_report_at));
       cell(row, when(s.latest_report_at));
       cell(row, s.status);
-      const actions = cell(row, "");
-      actions.textContent = "";
       const name = fill(T.heading, { service: s.service_title, area: s.area_name });
-      actions.appendChild(button(T.open, fill(T.openOf, { name }), () => open(s.id)));
+      actionsCell(row).appendChild(button(T.open, fill(T.openOf, { name }), () => open(s.id)));
     }
 
     async function open(id) {
@@ -46,26 +46,22 @@
           count: s.count,
           expected: s.expected.toFixed(2),
         }) + (s.status === "suggested" ? "" : " " + fill(T.decided, { status: s.status }));
-      const reports = byId("reports-table").tBodies[0];
-      reports.replaceChildren();
-      for (const r of s.reports) {
-        const row = reports.insertRow();
+      fillRows(byId("reports-table").tBodies[0], s.reports, (row, r) => {
         cell(row, r.reference);
         cell(row, when(r.received_at));
         cell(row, r.ward);
         cell(row, r.suburb);
         cell(row, r.precision);
         cell(row, r.status);
-      }
+      });
       byId("decide").hidden = s.status !== "suggested";
       heading.focus();
     }
 
-    const listed = pager("/incident-suggestions", tbody, byId("suggestions-more"), 9, addRow);
+    const listed = pager("/incident-suggestions", tbody, byId("suggestions-more"), addRow);
 
     async function reload() {
-      const status = byId("filter-status").value;
-      await listed.filter(status ? "status=" + encodeURIComponent(status) : "");
+      await listed.filter(queryOf({ status: byId("filter-status").value }));
     }
 
     byId("suggestions-filter").addEventListener("submit", guarded(reload));
