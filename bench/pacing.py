@@ -35,6 +35,15 @@ of it), but the fake provider, in a loaded process of its own, counted up to 1,0
 busiest second once: arrivals jitter by more than the 10 ms allowed there, which
 ``--jitter-ms`` (``CITYBOT_PACING_JITTER_MS``) widens.
 
+On the same machine with nothing else running (2026-12-04, after the key layout of issue 20),
+three runs: Telegram 987 to 991/s (98.7 to 99.0% of the limit), SMS 981 to 990/s (98.1 to
+99.0%), 0.36 to 0.44 ms of CPU a message; the pacers released at most 996 to 1,000 in any
+second. The fake provider counted 1,004 to 1,013 in its busiest second, and a capture of the
+loopback interface (tcpdump, the kernel's own timestamps) 1,011: after the pacer releases a
+send, the OS and the SDK delay some by tens of milliseconds and then let two 100 ms spans
+carry 110 and 108 where the spans before carried 94 and 95. That bunching happens after
+citybot lets go; a provider's token bucket takes it, but it is why the bench prints MISSED.
+
 Example::
 
     .venv/bin/python bench/pacing.py --rate 1000 --seconds 10
