@@ -127,7 +127,9 @@ def _housekeeping(services: Services) -> Cycle:
     async def purge() -> int:
         # Partitions first: the month about to start must exist before its first message.
         await services.retention.prepare_partitions()
+        await services.delivery_retention.prepare_partitions()
         await services.retention.purge_expired()
+        await services.delivery_retention.forget_old()
         return 0  # on the hour, however much was forgotten
 
     return purge, HOUSEKEEPING_SECONDS
