@@ -63,6 +63,7 @@ from notifier.broadcast_sending import BroadcastSender, SenderSettings
 from notifier.burst_detector import DetectorSettings
 from notifier.delivery import ResidentDelivery
 from notifier.delivery_log import Sent, write_deliveries
+from notifier.delivery_retention import DeliveryRetention
 from notifier.delivery_streams import DeliveryStreams
 from notifier.digest_sending import DigestSender, DigestSettings
 from notifier.digests import DigestSchedule
@@ -297,6 +298,10 @@ def _wire(
         else None,
         retention=Retention(
             sessions, forms, message_retention_days=settings.message_retention_days
+        ),
+        # Delivery rows are the sends the message log also holds: kept as long (operations.md).
+        delivery_retention=DeliveryRetention(
+            sessions, retention_days=settings.message_retention_days
         ),
         media_links=media_links,
         media_fetchers=_media_fetchers(settings, channels),

@@ -41,6 +41,7 @@ from conversations.ports import ReplyEncoder
 from conversations.retention import Retention
 from conversations.turn import TurnLoop, TurnResult
 from notifier.broadcast_sending import BroadcastSender
+from notifier.delivery_retention import DeliveryRetention
 from notifier.digest_sending import DigestSender
 from notifier.dispatcher import NotificationDispatcher
 from notifier.incident_suggestions import EarlyWarning
@@ -92,6 +93,8 @@ class Services:
     # when CITYBOT_EARLY_WARNING_FALSE_ALARMS_PER_DAY is off.
     early_warning: EarlyWarning | None
     retention: Retention
+    # Broadcast deliveries' monthly partitions and their retention (notifier.delivery_retention).
+    delivery_retention: DeliveryRetention
     media_links: MediaLinks
     media_fetchers: MediaFetchers
     # EXPORT MY DATA: the summary's settings and the signed links to the whole export.

@@ -127,6 +127,9 @@ def _housekeeping(services: Services) -> Cycle:
     async def purge() -> int:
         # Partitions first: the month about to start must exist before its first message.
         await services.retention.prepare_partitions()
+        await services.delivery_retention.prepare_partitions()
+        # Deliveries before the log: a broadcast's kept counts read the receipts in the log.
+        await services.delivery_retention.forget_old()
         await services.retention.purge_expired()
         return 0  # on the hour, however much was forgotten
 

@@ -51,7 +51,7 @@ from notifier.leased_rows import LeasedRows, send_fenced
 from notifier.ports import ResidentMessage
 from notifier.quiet_hours import QuietHours
 from storage.models import Broadcast, BroadcastDelivery, Resident
-from storage.types import utc_now
+from storage.types import UtcDateTime, utc_now
 
 __all__ = ["BroadcastSender", "SenderSettings"]
 
@@ -159,6 +159,8 @@ class BroadcastSender:
             if broadcast.fanned_out_at is not None:
                 return 0
             broadcast.state = "sending"
+            if broadcast.deliveries_at is None:
+                broadcast.deliveries_at = now
             start = broadcast.fanned_out_to
             last = int(await session.scalar(select(func.max(Resident.id))) or 0)
             end = min(start + self.settings.fanout_range, last)
@@ -172,6 +174,9 @@ class BroadcastSender:
                 literal("queued"),
                 literal(0),
                 literal(now),
+                # When its fan-out began, not now: all its rows in one month's partition, and
+                # the unique (broadcast, resident, created_at) as strict as (broadcast, resident).
+                literal(broadcast.deliveries_at, UtcDateTime()),
             )
             statement = insert(BroadcastDelivery).from_select(
                 [
@@ -183,6 +188,7 @@ class BroadcastSender:
                     "state",
                     "resends",
                     "updated_at",
+                    "created_at",
                 ],
                 chosen,
             )
@@ -259,6 +265,8 @@ class BroadcastSender:
             select(BroadcastDelivery.id)
             .where(
                 BroadcastDelivery.broadcast_id == Broadcast.id,
+                # Its partition's rows only (the broadcast's deliveries_at is their created_at).
+                BroadcastDelivery.created_at == Broadcast.deliveries_at,
                 BroadcastDelivery.state.in_(("queued", "claimed", "sending")),
             )
             .exists()

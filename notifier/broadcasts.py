@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forms_runtime.i18n import N_, tr
@@ -59,6 +59,7 @@ __all__ = [
     "report",
     "request_send",
     "resend_failed",
+    "summary_document",
 ]
 
 LOCALES = ("en", "af", "zu", "xh")
@@ -391,7 +392,7 @@ async def cancel(
     broadcast.cancelled_by, broadcast.cancelled_at, broadcast.updated_at = actor_id, now, now
     dropped = await session.execute(
         update(BroadcastDelivery)
-        .where(BroadcastDelivery.broadcast_id == broadcast.id, BroadcastDelivery.state == "queued")
+        .where(*_rows_of(broadcast), BroadcastDelivery.state == "queued")
         .values(state="skipped", error="cancelled", updated_at=now)
     )
     return int(getattr(dropped, "rowcount", 0) or 0)
@@ -406,7 +407,7 @@ async def resend_failed(session: AsyncSession, broadcast: Broadcast, *, now: dat
         raise BroadcastConflict(f"broadcast {broadcast.id} has expired")
     queued = await session.execute(
         update(BroadcastDelivery)
-        .where(BroadcastDelivery.broadcast_id == broadcast.id, BroadcastDelivery.state == "failed")
+        .where(*_rows_of(broadcast), BroadcastDelivery.state == "failed")
         .values(
             state="queued",
             error=None,
@@ -443,9 +444,42 @@ class Report:
         return out
 
 
+def _rows_of(broadcast: Broadcast) -> tuple[ColumnElement[bool], ...]:
+    """A broadcast's delivery rows. Its ``deliveries_at`` is their ``created_at`` (the partition
+    key on PostgreSQL), so naming it reads one month's partition instead of every one; before
+    its fan-out it has none."""
+    if broadcast.deliveries_at is None:
+        return (BroadcastDelivery.broadcast_id == broadcast.id,)
+    return (
+        BroadcastDelivery.broadcast_id == broadcast.id,
+        BroadcastDelivery.created_at == broadcast.deliveries_at,
+    )
+
+
+def summary_document(report: Report) -> dict[str, Any]:
+    """What ``Broadcast.report_summary`` keeps: counts only, nobody's identity."""
+    return {
+        "totals": report.totals,
+        "by_channel": report.by_channel,
+        "by_ward": report.by_ward,
+        "by_language": report.by_language,
+    }
+
+
 async def report(session: AsyncSession, broadcast: Broadcast) -> Report:
     """Where each delivery stands. ``delivered`` and ``undelivered`` come from the providers'
-    receipts (Twilio status callbacks update the message log the send wrote)."""
+    receipts (Twilio status callbacks update the message log the send wrote). Once retention
+    has dropped the month of its rows, the counts kept on the broadcast as they were then."""
+    kept = broadcast.report_summary
+    if kept is not None:
+        return Report(
+            state=broadcast.state,
+            recipients=sum(kept["totals"].values()),
+            totals=dict(kept["totals"]),
+            by_channel=dict(kept["by_channel"]),
+            by_ward=dict(kept["by_ward"]),
+            by_language=dict(kept["by_language"]),
+        )
     receipt = (
         select(MessageLog.status)
         .where(MessageLog.provider_message_id == BroadcastDelivery.provider_message_id)
@@ -462,7 +496,7 @@ async def report(session: AsyncSession, broadcast: Broadcast) -> Report:
                 receipt,
                 func.count(),
             )
-            .where(BroadcastDelivery.broadcast_id == broadcast.id)
+            .where(*_rows_of(broadcast))
             .group_by(
                 BroadcastDelivery.channel,
                 BroadcastDelivery.ward,

@@ -1,10 +1,13 @@
-"""Monthly partitions of the message log on PostgreSQL: made ahead, dropped when forgotten.
+"""Monthly partitions of the message log and broadcast deliveries on PostgreSQL: made ahead,
+dropped when forgotten.
 
 On PostgreSQL ``message_log`` is partitioned by month on ``created_at`` (native declarative
 partitioning, migration ``0026_partitioned_logs``): one partition per calendar month (UTC),
 named ``message_log_YYYY_MM``, and a default partition, ``message_log_default``, that catches a
 row whose month has no partition yet, so a late housekeeping run never refuses a message. SQLite
-has one plain table and nothing here does anything to it.
+has one plain table and nothing here does anything to it. ``broadcast_deliveries`` is partitioned
+the same way (migration ``0027_partitioned_deliveries``) on its ``created_at``, which is when its
+broadcast's fan-out began (the same for all its rows), so every function here takes the table's name.
 
 The housekeeping worker (``conversations.retention``) calls ``create_months_ahead`` so that the
 coming months exist before their first message, and ``drop_months_before`` so that a month the
@@ -41,8 +44,10 @@ __all__ = [
     "next_month",
 ]
 
-# The append-only logs partitioned by month (docs/operations.md says why only these).
-PARTITIONED_TABLES = ("message_log",)
+# The append-only logs partitioned by month (docs/operations.md says why only these): the
+# message log, and broadcast deliveries (a national broadcast writes 12 million rows), whose
+# ``created_at`` is when their broadcast's fan-out began, so one broadcast's rows share one.
+PARTITIONED_TABLES = ("message_log", "broadcast_deliveries")
 _MONTH_NAME = re.compile(r"_(\d{4})_(\d{2})$")
 
 

@@ -228,7 +228,7 @@ async def erase_personal_data(
     Removed: channel addresses, subscriptions and their daily digests, consent times, where a
     USSD dialogue stood (``ussd_sessions``), the text and address of every logged message, the
     optional answers counted with reports (``aggregate_answers``), texts of notifications (those
-    still to send are skipped), and the personal
+    still to send are skipped, as are broadcast messages still queued for them), and the personal
     answers of reports. Kept: the reports (what, where, when) and the resident row, marked
     ``erased_at``, so counts stay right.
     """
@@ -260,6 +260,14 @@ async def erase_personal_data(
                 else_=ResidentNotification.state,
             ),
         )
+    )
+    # Broadcast messages still to send are skipped now rather than at their turn, in every
+    # month's partition (no broadcast named: the resident's index of each partition serves).
+    # The rows stay, for the broadcasts' counts; they hold no address or text.
+    await session.execute(
+        update(BroadcastDelivery)
+        .where(BroadcastDelivery.resident_id == resident_id, BroadcastDelivery.state == "queued")
+        .values(state="skipped", error="erased", updated_at=now)
     )
     await session.execute(delete(Subscription).where(Subscription.resident_id == resident_id))
     # A pin alert's label is where the resident stood: its digests go with it.

@@ -9,12 +9,21 @@ the channels, how urgent it is, when to send and when it stops mattering. Its li
                                                            expires_at passed ► expired
 
 A ``BroadcastDelivery`` is one resident of the audience, written when the broadcast fans out.
-Its unique (broadcast, resident) pair is what makes a broadcast reach a resident at most once,
-whatever crashes or is resent. States: ``queued`` (to send), ``sending`` (a sender holds it and
-is talking to the provider), ``sent``, ``failed`` (the provider refused it; "resend to failed"
-queues it again), ``unreachable`` (no address the provider can reach), ``skipped`` (opted out
-or erased before their turn came, the broadcast cancelled or expired), ``unknown`` (the sender
-died mid-send: it may have gone, so it is never sent again).
+Its unique (broadcast, resident, created_at) is what makes a broadcast reach a resident at most
+once, whatever crashes or is resent. ``created_at`` is when the broadcast's fan-out began
+(``Broadcast.deliveries_at``, set once by its first range), copied onto every row: the same for
+all rows of one broadcast, so the triple is as unique as the pair. It is there because on
+PostgreSQL the table is partitioned by month on it (``storage.partitions``, migration
+``0027_partitioned_deliveries``) and PostgreSQL wants the partition key in every unique
+constraint; one broadcast's rows live in one partition, so a query naming the broadcast and its
+``deliveries_at`` reads one partition. Not the broadcast's own creation time: one drafted or
+scheduled months ahead would put its rows in a month retention is about to drop.
+
+States: ``queued`` (to send), ``sending`` (a sender holds it and is talking to the provider),
+``sent``, ``failed`` (the provider refused it; "resend to failed" queues it again),
+``unreachable`` (no address the provider can reach), ``skipped`` (opted out or erased before
+their turn came, the broadcast cancelled or expired), ``unknown`` (the sender died mid-send: it
+may have gone, so it is never sent again).
 
 Example::
 
@@ -64,7 +73,12 @@ class Broadcast(Base):
     # Fan-out goes in resident id order; the last id written lets a restart carry on there.
     fanned_out_to: Mapped[int] = mapped_column(Integer, default=0)
     fanned_out_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # When the fan-out began: the created_at (partition key) of every one of its delivery rows.
+    deliveries_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
     recipients: Mapped[int] = mapped_column(Integer, default=0)
+    # Its report (``notifier.broadcasts.Report`` as a document), written by retention just
+    # before the month of its delivery rows is dropped, so the console still shows its counts.
+    report_summary: Mapped[dict[str, Any] | None] = mapped_column(JsonDocument)
     # The known incident this tells residents about (declared, changed or ended), if any.
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
@@ -74,7 +88,8 @@ class Broadcast(Base):
 class BroadcastDelivery(Base):
     __tablename__ = "broadcast_deliveries"
     __table_args__ = (
-        UniqueConstraint("broadcast_id", "resident_id"),
+        # With the partition key: still one row per (broadcast, resident), see above.
+        UniqueConstraint("broadcast_id", "resident_id", "created_at"),
         # Senders take the next queued rows of a broadcast in id order.
         Index("ix_broadcast_deliveries_due", "state", "broadcast_id", "id"),
     )
@@ -98,3 +113,5 @@ class BroadcastDelivery(Base):
     error: Mapped[str | None] = mapped_column(Text)
     resends: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime(), default=utc_now)
+    # Its broadcast's deliveries_at (the same on all its rows): the partition key.
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
