@@ -25,7 +25,7 @@ from storage.partitions import create_month, month_partition, month_start, next_
 from storage.resident_data import erase_personal_data
 from storage.session import create_engine, create_sessionmaker
 from storage.types import utc_now
-from tests.storage.databases import postgres_database
+from tests.storage.databases import partitions_of, postgres_database
 
 RETENTION_DAYS = 90
 
@@ -38,17 +38,6 @@ async def sessions() -> AsyncIterator[async_sessionmaker[AsyncSession]]:
             yield create_sessionmaker(engine)
         finally:
             await engine.dispose()
-
-
-async def _partitions(sessions: async_sessionmaker[AsyncSession]) -> set[str]:
-    async with sessions() as session:
-        names = await session.scalars(
-            text(
-                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                "WHERE i.inhparent = 'message_log'::regclass"
-            )
-        )
-        return set(names)
 
 
 async def _where(sessions: async_sessionmaker[AsyncSession], row_id: int) -> str | None:
@@ -78,7 +67,7 @@ async def test_housekeeping_makes_the_coming_months_once(
     retention = Retention(sessions, {}, message_retention_days=RETENTION_DAYS)
     async with sessions() as session, session.begin():
         # As if the migration ran long ago: this month's and the next ones' partitions missing.
-        for name in await _partitions(sessions):
+        for name in await partitions_of(sessions, "message_log"):
             if name != "message_log_default":
                 await session.execute(text(f'DROP TABLE "{name}"'))
     # A message written meanwhile lands in the default partition, not refused.
@@ -122,7 +111,7 @@ async def test_retention_drops_whole_old_months_and_clears_the_partial_one(
 
     assert purged["message_partitions"] == 1
     assert purged["message_texts"] == 1
-    partitions = await _partitions(sessions)
+    partitions = await partitions_of(sessions, "message_log")
     assert month_partition("message_log", old_month) not in partitions
     assert month_partition("message_log", partial_month) in partitions
     async with sessions() as session:

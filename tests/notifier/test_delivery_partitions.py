@@ -24,7 +24,7 @@ from storage.partitions import create_month, month_partition, month_start, next_
 from storage.resident_data import erase_personal_data
 from storage.session import create_engine, create_sessionmaker
 from storage.types import utc_now
-from tests.storage.databases import postgres_database
+from tests.storage.databases import partitions_of, postgres_database
 
 TABLE = "broadcast_deliveries"
 RETENTION_DAYS = 90
@@ -38,17 +38,6 @@ async def database() -> AsyncIterator[tuple[str, async_sessionmaker[AsyncSession
             yield url, create_sessionmaker(engine)
         finally:
             await engine.dispose()
-
-
-async def _partitions(sessions: async_sessionmaker[AsyncSession]) -> set[str]:
-    async with sessions() as session:
-        names = await session.scalars(
-            text(
-                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                f"WHERE i.inhparent = '{TABLE}'::regclass"
-            )
-        )
-        return set(names)
 
 
 async def _where(sessions: async_sessionmaker[AsyncSession]) -> dict[str, int]:
@@ -174,7 +163,7 @@ async def test_housekeeping_makes_the_coming_months_once(
     retention = DeliveryRetention(sessions, retention_days=RETENTION_DAYS)
     async with sessions() as session, session.begin():
         # As if the migration ran long ago: this month's and the next ones' partitions missing.
-        for name in await _partitions(sessions):
+        for name in await partitions_of(sessions, TABLE):
             if name != f"{TABLE}_default":
                 await session.execute(text(f'DROP TABLE "{name}"'))
     # A fan-out meanwhile lands in the default partition, not refused.
@@ -229,7 +218,7 @@ async def test_retention_drops_old_months_and_keeps_each_broadcasts_counts(
     forgotten = await DeliveryRetention(sessions, retention_days=RETENTION_DAYS).forget_old()
 
     assert forgotten == {"delivery_partitions": 1, "delivery_rows": 0, "broadcasts_summarised": 2}
-    partitions = await _partitions(sessions)
+    partitions = await partitions_of(sessions, TABLE)
     assert month_partition(TABLE, old_month) not in partitions
     assert month_partition(TABLE, cutoff_month) in partitions
     async with sessions() as session:

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.migrate import upgrade_database
 
@@ -75,3 +77,17 @@ async def postgres_database(
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         finally:
             await admin.close()
+
+
+async def partitions_of(sessions: async_sessionmaker[AsyncSession], table: str) -> set[str]:
+    """The names of ``table``'s partitions, read from PostgreSQL's catalog (not from the code
+    under test)."""
+    async with sessions() as session:
+        names = await session.scalars(
+            text(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "WHERE i.inhparent = to_regclass(:table)"
+            ),
+            {"table": table},
+        )
+        return set(names)
