@@ -107,6 +107,17 @@ class _Servers:
             self.kill(port)
         shutil.rmtree(self.home, ignore_errors=True)
 
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
@@ -176,14 +187,6 @@ class RedisClusterServers(_Servers):
                 return total
         return 0
 
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
 
 class SentinelServers(_Servers):
     """A primary, its replica and three sentinels (quorum two) on loopback."""
@@ -241,11 +244,3 @@ class SentinelServers(_Servers):
     def current_primary(self) -> int:
         out = self._cli(self.sentinels[0], "sentinel", "get-master-addr-by-name", MASTER_NAME)
         return int(out.split()[1])
-
-    def __enter__(self) -> Self:
-        try:
-            self.start()
-        except BaseException:
-            self.stop()
-            raise
-        return self

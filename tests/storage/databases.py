@@ -16,7 +16,7 @@ import asyncpg
 import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from storage.migrate import upgrade_database
 
@@ -91,3 +91,12 @@ async def partitions_of(sessions: async_sessionmaker[AsyncSession], table: str) 
             {"table": table},
         )
         return set(names)
+
+
+async def relkind(connection: AsyncConnection, name: str) -> str | None:
+    """What ``name`` is in PostgreSQL's catalog: ``r`` a table, ``p`` a partitioned one, None
+    when there is none."""
+    kind = await connection.scalar(
+        text("SELECT relkind::text FROM pg_class WHERE oid = to_regclass(:name)"), {"name": name}
+    )
+    return None if kind is None else str(kind)

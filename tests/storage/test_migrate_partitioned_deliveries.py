@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from storage.partitions import month_partition, month_start, months, next_month
 from storage.session import create_engine
+from tests.storage.databases import relkind
 from tests.storage.test_migrate_staff import _alembic, empty_url
 
 __all__ = ["empty_url"]
@@ -26,12 +27,6 @@ CREATED = (
     datetime(2025, 2, 1, tzinfo=UTC),
     datetime(2026, 6, 15, 12, tzinfo=UTC),
 )
-
-
-async def _relkind(connection: object, name: str) -> str | None:
-    return await connection.scalar(  # type: ignore[attr-defined,no-any-return]
-        text("SELECT relkind::text FROM pg_class WHERE oid = to_regclass(:name)"), {"name": name}
-    )
 
 
 async def _seed(connection: object) -> None:
@@ -105,7 +100,7 @@ async def test_deliveries_survive_partitioning_and_going_back(empty_url: str) ->
             )
             assert new_id == 4
             if postgres:
-                assert await _relkind(connection, "broadcast_deliveries") == "p"
+                assert await relkind(connection, "broadcast_deliveries") == "p"
                 ahead = month_start(datetime.now(UTC))
                 for _ in range(3):
                     ahead = next_month(ahead)
@@ -143,8 +138,8 @@ async def test_deliveries_survive_partitioning_and_going_back(empty_url: str) ->
         await _alembic(empty_url, "downgrade", BEFORE)
         async with engine.begin() as connection:
             if postgres:
-                assert await _relkind(connection, "broadcast_deliveries") == "r"
-                assert await _relkind(connection, "broadcast_deliveries_2025_01") is None
+                assert await relkind(connection, "broadcast_deliveries") == "r"
+                assert await relkind(connection, "broadcast_deliveries_2025_01") is None
             count = await connection.scalar(text("SELECT count(*) FROM broadcast_deliveries"))
             assert count == 4
             next_id = await connection.scalar(

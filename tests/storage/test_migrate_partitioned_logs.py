@@ -10,6 +10,7 @@ from sqlalchemy import text
 
 from storage.partitions import month_partition, month_start, months, next_month
 from storage.session import create_engine
+from tests.storage.databases import relkind
 from tests.storage.test_migrate_staff import _alembic, empty_url
 
 __all__ = ["empty_url"]
@@ -22,12 +23,6 @@ DATES = (
     datetime(2025, 2, 1, tzinfo=UTC),
     datetime(2026, 6, 15, 12, tzinfo=UTC),
 )
-
-
-async def _relkind(connection: object, name: str) -> str | None:
-    return await connection.scalar(  # type: ignore[attr-defined,no-any-return]
-        text("SELECT relkind::text FROM pg_class WHERE oid = to_regclass(:name)"), {"name": name}
-    )
 
 
 async def test_rows_survive_partitioning_and_going_back(empty_url: str) -> None:
@@ -71,7 +66,7 @@ async def test_rows_survive_partitioning_and_going_back(empty_url: str) -> None:
             )
             assert new_id == 4
             if postgres:
-                assert await _relkind(connection, "message_log") == "p"
+                assert await relkind(connection, "message_log") == "p"
                 now = datetime.now(UTC)
                 ahead = month_start(now)
                 for _ in range(3):
@@ -102,8 +97,8 @@ async def test_rows_survive_partitioning_and_going_back(empty_url: str) -> None:
         await _alembic(empty_url, "downgrade", BEFORE)
         async with engine.begin() as connection:
             if postgres:
-                assert await _relkind(connection, "message_log") == "r"
-                assert await _relkind(connection, "message_log_2025_01") is None
+                assert await relkind(connection, "message_log") == "r"
+                assert await relkind(connection, "message_log_2025_01") is None
             count = await connection.scalar(text("SELECT count(*) FROM message_log"))
             assert count == 4
             next_id = await connection.scalar(
