@@ -5,8 +5,12 @@ for what it must and must not call a burst. bench/early_warning.py runs the mont
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from collections import Counter
+from datetime import datetime, timedelta
 
+import pytest
+
+from forms_runtime.gazetteer import default_gazetteer
 from notifier.burst_detector import (
     BurstDetector,
     BurstEvent,
@@ -14,6 +18,7 @@ from notifier.burst_detector import (
     DetectorSettings,
     DetectorState,
     Report,
+    area_keys,
 )
 from tests.notifier.burst_streams import START, city_stream, replay
 
@@ -31,6 +36,81 @@ def test_outages_found_within_30_minutes_and_few_false_suggestions() -> None:
         found += round(outcome.recall(timedelta(minutes=30)) * len(outcome.outages))
         total += len(outcome.outages)
     assert found / total >= 0.9, (found, total)
+
+
+@pytest.mark.slow
+def test_across_the_whole_city_at_ten_thousand_reports_a_day() -> None:
+    """The issue's targets where it sets them: every real ward at once, about 10,000 reports a
+    day, a week of history and a week scored, two seeds (some 100 outages): at least 90%
+    suggested within 30 minutes of their start, at most one false suggestion a day across the
+    city, at the default setting. (The 40-ward test above has more outages per ward; this one
+    has the city's full number of places tested at once, which is what the false-alarm rate is
+    shared over.)"""
+    found = total = 0
+    for seed in (1, 2):
+        stream = city_stream(days=14, reports_per_day=10_000, outages_per_day=8, seed=seed)
+        assert 9_000 <= len(stream.reports) / stream.days <= 11_000
+        outcome = replay(stream, DetectorSettings(), evaluate_after=timedelta(days=7))
+        assert outcome.false_per_day <= 1.0, outcome.false_suggestions
+        found += round(outcome.recall(timedelta(minutes=30)) * len(outcome.outages))
+        total += len(outcome.outages)
+    assert total >= 90
+    assert found / total >= 0.9, (found, total)
+
+
+@pytest.mark.slow
+def test_twelve_no_water_reports_from_one_ward_in_forty_minutes_are_suggested() -> None:
+    """The issue's own example, in every real ward in turn, over the whole city's ordinary
+    traffic (about 10,000 reports a day, a week of history first): twelve residents of a ward,
+    each naming one of its places (no pins, so only the ward sees them all), one every three
+    and a half minutes, a ward every two hours. At least 90% are suggested within their forty
+    minutes, each as its ward's own suggestion, and nothing else is suggested meanwhile. (The few
+    missed are the busiest wards, with 17 to 50 "no water" reports on an ordinary day: twelve in
+    forty minutes stands out less there; docs/early-warning.md says so.)"""
+    gazetteer = default_gazetteer()
+    wards = sorted({p.wards[0] for p in gazetteer.places if p.wards})
+    assert len(wards) >= 60
+    stream = city_stream(days=13, reports_per_day=10_000, outages_per_day=0, seed=1)
+    bursts: dict[int, tuple[str, datetime]] = {}  # report id -> its ward and the burst's start
+    for k, ward in enumerate(wards):
+        start = START + timedelta(days=7, hours=2 * k)
+        places = [p.name for p in gazetteer.places if p.wards and p.wards[0] == ward]
+        for i in range(12):
+            number = 10_000_000 + 12 * k + i
+            bursts[number] = (ward, start)
+            stream.reports.append(
+                Report(
+                    number,
+                    number,
+                    "no_water",
+                    start + timedelta(minutes=40) * i / 11,
+                    area_keys(
+                        ward=ward,
+                        suburb=places[i % len(places)],
+                        settlement=None,
+                        lat=None,
+                        lon=None,
+                    ),
+                )
+            )
+    detector = BurstDetector(DetectorSettings(), DetectorState())
+    cells: dict[str, Cell] = {}
+    delays: dict[str, timedelta] = {}
+    others: list[BurstEvent] = []
+    for report in sorted(stream.reports, key=lambda r: r.at):
+        for event in detector.observe(report, cells):
+            if not event.found or report.at < START + timedelta(days=7):
+                continue
+            behind = Counter(bursts[r] for r in event.joined if r in bursts)
+            if not behind or behind.most_common(1)[0][1] < 3:
+                others.append(event)
+                continue
+            (ward, start), _ = behind.most_common(1)[0]
+            assert event.burst.area in (f"ward:{ward}", *report.areas)
+            delays.setdefault(ward, report.at - start)
+    assert others == []
+    found = [w for w, delay in delays.items() if delay <= timedelta(minutes=40)]
+    assert len(found) >= 0.9 * len(wards), sorted(set(wards) - set(found))
 
 
 def _quiet_history(detector: BurstDetector, cells: dict[str, Cell], days: int) -> int:
