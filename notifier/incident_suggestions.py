@@ -13,8 +13,8 @@ not residents' and are skipped.
 
 Staff then ``confirm`` it (it is declared an incident with ``notifier.incidents.declare``, so the
 area's subscribers are told and later reporters hear it is known; and the residents behind the
-reports are told once each, in their language, that the city knows) or ``dismiss`` it with a
-reason. Neither touches the detector: what it learns comes from reports only.
+reports are told once each, in their language, that the city knows; a report made before the
+confirmation but read after it is told too) or ``dismiss`` it with a reason. Neither touches the detector: what it learns comes from reports only.
 
 Example::
 
@@ -56,6 +56,7 @@ from storage.models import (
     Incident,
     IncidentSuggestion,
     Resident,
+    ResidentNotification,
     Submission,
     incident_suggestion_reports,
 )
@@ -291,6 +292,19 @@ class EarlyWarning:
                 [{"suggestion_id": suggestion.id, "submission_id": i} for i in new],
             )
         suggestion.report_count = len(linked) + len(new)
+        if new and suggestion.status == "confirmed" and suggestion.decided_at is not None:
+            # Reports made before the confirmation but read after it (the worker's lag, or a
+            # later firing whose window reaches back) are behind the incident too: their
+            # residents are told like the others. A report made after it gets no message here:
+            # the incident was already declared when it was made, and a resident starting a
+            # report in its wards hears that it is known (conversations.known_incidents).
+            decided = suggestion.decided_at
+            late = [
+                r
+                for r in await reports_behind(session, suggestion.id)
+                if r.id in new and r.created_at <= decided
+            ]
+            await _tell_behind(session, suggestion.id, late, now=now)
 
 
 def _named_place(answers: Mapping[str, Any] | None) -> str | None:
@@ -368,9 +382,35 @@ async def confirm(
     suggestion.decided_at = now
     suggestion.decided_by = actor_id
     suggestion.updated_at = now
+    told = await _tell_behind(
+        session, suggestion.id, await reports_behind(session, suggestion.id), now=now
+    )
+    return incident, told
+
+
+async def _tell_behind(
+    session: AsyncSession, suggestion_id: int, reports: Sequence[Submission], *, now: datetime
+) -> int:
+    """Tell each resident behind ``reports`` that the city knows, once per suggestion: a
+    resident already told about one of its reports is not told again. How many were told."""
+    seen = set(
+        (
+            await session.scalars(
+                select(ResidentNotification.resident_id)
+                .join(
+                    incident_suggestion_reports,
+                    incident_suggestion_reports.c.submission_id
+                    == ResidentNotification.submission_id,
+                )
+                .where(
+                    incident_suggestion_reports.c.suggestion_id == suggestion_id,
+                    ResidentNotification.purpose == KNOWN_PURPOSE,
+                )
+            )
+        ).all()
+    )
     told = 0
-    seen: set[int] = set()
-    for report in await reports_behind(session, suggestion.id):
+    for report in reports:
         if report.resident_id is None or report.resident_id in seen or not report.channel:
             continue
         seen.add(report.resident_id)
@@ -389,7 +429,7 @@ async def confirm(
         )
         await enqueue(session, message, submission_id=report.id, now=now)
         told += 1
-    return incident, told
+    return told
 
 
 async def dismiss(
