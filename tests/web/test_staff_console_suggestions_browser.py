@@ -4,7 +4,8 @@ Playwright) against a real ``citybot serve`` whose own ``early_warning`` worker 
 Two weeks of ordinary "no water" reports in wards 9 and 10, then six in twenty minutes in each:
 the worker suggests two incidents. A ward-9 supervisor sees only ward 9's, opens it (the reports
 behind it, where and when), and confirms it; a city-wide supervisor dismisses ward 10's with a
-reason. axe-core checks every screen on the way.
+reason. axe-core checks every screen on the way. The analytics page then shows the detector's
+precision for the week, city-wide and in ward 9.
 """
 
 from __future__ import annotations
@@ -147,6 +148,21 @@ def test_suggestions_are_confirmed_and_dismissed(server: ServeProcess, browser: 
     expect(other.page.locator("#chosen-summary")).to_contain_text("dismissed")
     assert_accessible(other.page, "suggested incidents, one dismissed")
     other.check()
+
+    # The analytics page shows the detector's precision by week (confirmed / suggested), this
+    # week last: two suggested, one confirmed, one dismissed, 50 %; in ward 9 only, 100 %. A week
+    # with none has no precision, not 0 %.
+    other.goto("/staff/analytics")
+    weeks = other.page.locator("#precision-table tbody tr")
+    expect(weeks).to_have_count(12)
+    expect(weeks.last.locator("td")).to_have_text(["2", "1", "1", "50 %"])
+    expect(weeks.first.locator("td")).to_have_text(["0", "0", "0", "–"])
+    other.check()
+    tab.goto("/staff/analytics")
+    expect(tab.page.locator("#precision-table tbody tr").last.locator("td")).to_have_text(
+        ["1", "1", "0", "100 %"]
+    )
+    tab.check()
     url = server.env["CITYBOT_DATABASE_URL"]
     audited = (
         select(func.count())
