@@ -208,8 +208,16 @@ class EarlyWarning:
                     row.updated_at = now
             stored.state = detector.state.to_json()
             stored.updated_at = now
-            for event in events:
-                await self._record(session, event, now=now)
+            suggested = [
+                found
+                for event in events
+                if (found := await self._record(session, event, now=now)) is not None
+            ]
+        # Counted and logged once stored: a cycle that does not commit is repeated, and would
+        # count its suggestions again.
+        self.suggestions.labels(outcome="suggested").inc(len(suggested))
+        for found in suggested:
+            log.info("incident suggested", extra={"suggestion": found.id, "service": found.service})
         return len(rows)
 
     def _placed(self, row: Any) -> Report:
@@ -230,7 +238,10 @@ class EarlyWarning:
         )
         return Report(row.id, row.resident_id, row.form_id, at, areas)
 
-    async def _record(self, session: AsyncSession, event: BurstEvent, *, now: datetime) -> None:
+    async def _record(
+        self, session: AsyncSession, event: BurstEvent, *, now: datetime
+    ) -> IncidentSuggestion | None:
+        """Store what ``event`` found or grew; the suggestion if it is a new one."""
         joined = list(event.joined)
         facts = (
             await session.execute(
@@ -240,15 +251,16 @@ class EarlyWarning:
             )
         ).all()
         if not facts:
-            return  # erased in between: nothing behind it to show
+            return None  # erased in between: nothing behind it to show
         wards = {f.ward for f in facts if f.ward}
         times = [f.created_at for f in facts]
         suggestion = await session.scalar(
             select(IncidentSuggestion).where(IncidentSuggestion.serial == event.burst.serial)
         )
+        created = None
         if suggestion is None:
             if not event.found:
-                return  # grew from a burst found before this database knew it
+                return None  # grew from a burst found before this database knew it
             suggestion = IncidentSuggestion(
                 serial=event.burst.serial,
                 service=event.burst.service,
@@ -266,11 +278,7 @@ class EarlyWarning:
             )
             session.add(suggestion)
             await session.flush()
-            self.suggestions.labels(outcome="suggested").inc()
-            log.info(
-                "incident suggested",
-                extra={"suggestion": suggestion.id, "service": suggestion.service},
-            )
+            created = suggestion
         else:
             suggestion.wards = sorted(set(suggestion.wards) | wards)
             suggestion.first_report_at = min(suggestion.first_report_at, *times)
@@ -305,6 +313,7 @@ class EarlyWarning:
                 if r.id in new and r.created_at <= decided
             ]
             await _tell_behind(session, suggestion.id, late, now=now)
+        return created
 
 
 def _named_place(answers: Mapping[str, Any] | None) -> str | None:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
 
 from forms_runtime.i18n import tr
 from notifier.incident_suggestions import _KNOWN, EarlyWarning
@@ -283,3 +285,33 @@ async def test_a_dismissal_needs_a_reason_is_audited_and_teaches_nothing(city: C
 async def _metrics(city: City) -> tuple[int, str]:
     async with city.http.get(city.url + "/metrics") as response:
         return response.status, await response.text()
+
+
+async def test_a_cycle_that_does_not_commit_counts_no_suggestion(city: City) -> None:
+    """/metrics counts what was stored: a cycle that fails before its commit (here the
+    database refuses the reports behind the suggestion: a SQLite trigger) suggests nothing and
+    counts nothing; the next cycle, once the database takes them, suggests the burst and counts
+    it once."""
+    warning = city.services.early_warning
+    assert warning is not None
+    now = utc_now()
+    number = await _history(city, now)
+    for i in range(6):
+        await _report(city, number + i, now - timedelta(minutes=20 - 3 * i), ward="11")
+    async with city.services.session_factory() as session, session.begin():
+        await session.execute(
+            text(
+                "CREATE TRIGGER refuse BEFORE INSERT ON incident_suggestion_reports "
+                "BEGIN SELECT RAISE(ABORT, 'the disk is full'); END"
+            )
+        )
+    with pytest.raises(IntegrityError, match="the disk is full"):
+        await _read_all(warning)
+    _, metrics = await _metrics(city)
+    assert 'citybot_incident_suggestions_total{outcome="suggested"} 0.0' in metrics
+    async with city.services.session_factory() as session, session.begin():
+        assert await session.scalar(select(func.count()).select_from(IncidentSuggestion)) == 0
+        await session.execute(text("DROP TRIGGER refuse"))
+    await _read_all(warning)
+    _, metrics = await _metrics(city)
+    assert 'citybot_incident_suggestions_total{outcome="suggested"} 1.0' in metrics
