@@ -113,6 +113,72 @@ def test_twelve_no_water_reports_from_one_ward_in_forty_minutes_are_suggested() 
     assert len(found) >= 0.9 * len(wards), sorted(set(wards) - set(found))
 
 
+@pytest.mark.slow
+def test_the_citys_setting_bounds_the_false_suggestions_a_day() -> None:
+    """CITYBOT_EARLY_WARNING_FALSE_ALARMS_PER_DAY is what the city reads: over the whole city's
+    traffic, at each setting the false suggestions a day stay under it, and a laxer setting
+    makes more of them (the detector is cautious, never lax: its tests overlap)."""
+    stream = city_stream(days=11, reports_per_day=10_000, outages_per_day=3, seed=7)
+    false = []
+    for rate in (1.0, 10.0, 50.0):
+        outcome = replay(
+            stream, DetectorSettings(false_alarms_per_day=rate), evaluate_after=timedelta(days=7)
+        )
+        assert outcome.false_per_day <= rate, (rate, outcome.false_per_day)
+        false.append(len(outcome.false_suggestions))
+    assert false[0] < false[1] < false[2], false
+
+
+@pytest.mark.slow
+def test_the_usual_rate_is_the_places_for_the_hour_of_the_week() -> None:
+    """A seasonal baseline: in the ward with the most "no water" reports of a week of the whole
+    city's traffic, five more residents in twelve minutes at 09:00 on a Tuesday, the city's
+    busy morning, are usual there; the same five at 03:00 on a Wednesday, when the city sleeps,
+    are a burst."""
+    stream = city_stream(days=9, reports_per_day=10_000, outages_per_day=0, seed=1)
+    wards = Counter(
+        area
+        for r in stream.reports
+        if r.service == "no_water" and r.at < START + timedelta(days=7)
+        for area in r.areas
+        if area.startswith("ward:")
+    )
+    busiest = wards.most_common(1)[0][0]
+    ward = busiest.removeprefix("ward:")
+    suburbs = [p.name for p in default_gazetteer().places if p.wards and p.wards[0] == ward]
+
+    def five(first: int, start: datetime) -> list[Report]:
+        return [
+            Report(
+                first + i,
+                first + i,
+                "no_water",
+                start + timedelta(minutes=3 * i),
+                area_keys(
+                    ward=ward, suburb=suburbs[i % len(suburbs)], settlement=None, lat=None, lon=None
+                ),
+            )
+            for i in range(5)
+        ]
+
+    # UTC; Cape Town is two hours ahead.
+    morning = five(10_000_000, START + timedelta(days=8, hours=7))
+    night = five(10_000_100, START + timedelta(days=9, hours=1))
+    assert (morning[0].at + timedelta(hours=2)).strftime("%a %H") == "Tue 09"
+    assert (night[0].at + timedelta(hours=2)).strftime("%a %H") == "Wed 03"
+    detector = BurstDetector(DetectorSettings(), DetectorState())
+    cells: dict[str, Cell] = {}
+    events = [
+        event
+        for report in sorted([*stream.reports, *morning, *night], key=lambda r: r.at)
+        for event in detector.observe(report, cells)
+    ]
+    with_morning = [e for e in events if {r.id for r in morning} & set(e.joined)]
+    with_night = [e for e in events if e.found and {r.id for r in night} & set(e.joined)]
+    assert with_morning == []
+    assert len(with_night) == 1 and with_night[0].burst.area == busiest
+
+
 def _quiet_history(detector: BurstDetector, cells: dict[str, Cell], days: int) -> int:
     """One report a day in each of three wards, for ``days`` days; the next report number."""
     number = 1
