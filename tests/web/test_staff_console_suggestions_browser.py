@@ -10,6 +10,7 @@ precision for the week, city-wide and in ward 9.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -111,6 +112,8 @@ def test_suggestions_are_confirmed_and_dismissed(server: ServeProcess, browser: 
     expect(row).to_contain_text("No water supply")
     expect(table.get_by_role("row").filter(has_text="ward 10")).to_have_count(0)
     expect(row).to_contain_text("suggested")
+    # Its count in the window against what is usual there then.
+    expect(row.get_by_role("cell").nth(4)).to_have_text(re.compile(r"^\d where 0\.\d\d are usual$"))
     assert_accessible(page, "suggested incidents, one waiting")
 
     row.get_by_role("button", name="Open the suggestion No water supply in ward 9").click()
@@ -118,6 +121,10 @@ def test_suggestions_are_confirmed_and_dismissed(server: ServeProcess, browser: 
     expect(chosen.get_by_role("heading", name="No water supply in ward 9")).to_be_focused()
     reports = page.locator("#reports-table")
     expect(reports.get_by_role("row")).to_have_count(1 + 6, timeout=10_000)
+    # The first and latest report, and the count against the baseline.
+    expect(page.locator("#chosen-summary")).to_contain_text(
+        re.compile(r"6 reports from \S.* to \S.* \(UTC\); \d residents in the window where 0\.\d\d")
+    )
     expect(reports).to_contain_text("Suburb 9")
     assert_accessible(page, "suggested incidents, one opened")
     page.screenshot(path=str(ARTIFACTS / "staff-incident-suggestions.png"), full_page=True)
