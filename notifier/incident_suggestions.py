@@ -151,6 +151,7 @@ class EarlyWarning:
                 stored = BurstDetectorState(id=_STATE_ID, state={}, updated_at=now)
                 session.add(stored)
             detector = BurstDetector(self.settings, DetectorState.from_json(stored.state))
+            await _set_aside_dismissed(session, detector)
             if fresh:
                 # The first start learns from the last ``history`` only (a millisecond or so a
                 # report: eight weeks of a large city's reports take minutes, not hours).
@@ -314,6 +315,19 @@ class EarlyWarning:
             ]
             await _tell_behind(session, suggestion.id, late, now=now)
         return created
+
+
+async def _set_aside_dismissed(session: AsyncSession, detector: BurstDetector) -> None:
+    """A dismissed suggestion's burst grows no more: a new outage of the same service there
+    within its hold would otherwise join a suggestion staff no longer look at."""
+    serials = [b.serial for b in detector.state.open]
+    if serials:
+        dismissed = await session.scalars(
+            select(IncidentSuggestion.serial).where(
+                IncidentSuggestion.serial.in_(serials), IncidentSuggestion.status == "dismissed"
+            )
+        )
+        detector.set_aside(set(dismissed.all()))
 
 
 def _named_place(answers: Mapping[str, Any] | None) -> str | None:

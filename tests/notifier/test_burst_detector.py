@@ -214,6 +214,33 @@ def test_a_burst_is_one_suggestion_that_grows() -> None:
     assert sum(len(e.joined) for e in events) == 8
 
 
+def test_a_burst_set_aside_grows_no_more_and_teaches_the_same() -> None:
+    """Staff dismissed it: the next firing there is a new burst (found again), and the baseline
+    is what it would have been without the dismissal."""
+    runs = []
+    for dismiss in (False, True):
+        detector = BurstDetector(DetectorSettings(), DetectorState())
+        cells: dict[str, Cell] = {}
+        number = _quiet_history(detector, cells, days=14)
+        first = [
+            e
+            for r in _burst(number, 14.5, list(range(1000, 1006)))
+            for e in detector.observe(r, cells)
+        ]
+        if dismiss:
+            detector.set_aside({first[0].burst.serial})
+        second = [
+            e
+            for r in _burst(number + 6, 14.6, list(range(2000, 2006)))
+            for e in detector.observe(r, cells)
+        ]
+        runs.append((second, {k: c.level for k, c in cells.items()}, detector.state.profiles))
+    (kept, kept_levels, kept_profiles), (aside, aside_levels, aside_profiles) = runs
+    assert not any(e.found for e in kept)  # without a dismissal: more of the same burst
+    assert [e.found for e in aside][:1] == [True] and aside[0].burst.serial == 2
+    assert (aside_levels, aside_profiles) == (kept_levels, kept_profiles)
+
+
 def test_one_residents_many_reports_are_not_a_burst() -> None:
     detector = BurstDetector(DetectorSettings(), DetectorState())
     cells: dict[str, Cell] = {}

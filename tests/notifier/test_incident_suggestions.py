@@ -281,6 +281,29 @@ async def test_a_dismissal_needs_a_reason_is_audited_and_teaches_nothing(city: C
     assert 'citybot_incident_suggestions_total{outcome="suggested"} 1.0' in metrics
     assert 'citybot_incident_suggestions_total{outcome="dismissed"} 1.0' in metrics
 
+    # Two hours on, a real outage of the same service in the same ward, within the dismissed
+    # burst's hold: a new suggestion staff see, not reports quietly added to the dismissed one.
+    later = now + timedelta(hours=2)
+    for i in range(6):
+        at = later - timedelta(minutes=20) + timedelta(minutes=3 * i)
+        await _report(city, number + 6 + i, at, ward="10", resident_id=None)
+    await _read_all(
+        EarlyWarning(
+            city.services.session_factory,
+            warning.gazetteer,
+            warning.settings,
+            clock=lambda: later + timedelta(minutes=1),
+        )
+    )
+    async with city.services.session_factory() as session:
+        found = (
+            await session.scalars(select(IncidentSuggestion).order_by(IncidentSuggestion.id))
+        ).all()
+    assert [(s.status, s.report_count, s.area) for s in found] == [
+        ("dismissed", suggestion.report_count, "ward:10"),
+        ("suggested", 6, "ward:10"),
+    ]
+
 
 async def _metrics(city: City) -> tuple[int, str]:
     async with city.http.get(city.url + "/metrics") as response:
