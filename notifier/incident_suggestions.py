@@ -14,7 +14,9 @@ not residents' and are skipped.
 Staff then ``confirm`` it (it is declared an incident with ``notifier.incidents.declare``, so the
 area's subscribers are told and later reporters hear it is known; and the residents behind the
 reports are told once each, in their language, that the city knows; a report made before the
-confirmation but read after it is told too) or ``dismiss`` it with a reason. Neither touches the detector: what it learns comes from reports only.
+confirmation but read after it is told too) or ``dismiss`` it with a reason. Neither changes what
+the detector learns (its baseline comes from reports only); the next cycle closes a dismissed
+suggestion's burst, so a later firing there is suggested anew.
 
 Example::
 
@@ -463,8 +465,8 @@ async def dismiss(
     actor_id: int,
     now: datetime,
 ) -> None:
-    """Set it aside with staff's reason. The detector is not told: a dismissal teaches it
-    nothing (its baseline comes from reports alone)."""
+    """Set it aside with staff's reason. A dismissal teaches the detector nothing (its baseline
+    comes from reports alone); the worker's next cycle only closes its burst."""
     _still_open(suggestion)
     reason = reason.strip()
     if not reason:
