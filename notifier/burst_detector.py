@@ -8,7 +8,8 @@ under ``alpha`` is a burst. ``alpha`` is the city's ``false_alarms_per_day`` sha
 tests the detector makes in a day (a Bonferroni split: correlated tests make it cautious, never
 lax), so the city sets how many false suggestions a day it will read, not a p-value.
 
-A burst stays open ``hold`` after its latest firing. A later firing of the same service joins it
+A burst stays open ``hold`` after its latest firing, unless staff dismiss its suggestion
+(``set_aside``). A later firing of the same service joins it
 when it fires where the burst's reports are (a grid square its pins are in, the settlement they
 named, their ward or suburb), or when most of the window's reports are already the burst's: a
 ward, its settlement and a pin's squares firing together, or one after the other as an outage
@@ -45,7 +46,7 @@ Example::
 from __future__ import annotations
 
 import math
-from collections.abc import MutableMapping
+from collections.abc import Collection, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -263,6 +264,12 @@ class BurstDetector:
     def __init__(self, settings: DetectorSettings, state: DetectorState) -> None:
         self.settings = settings
         self.state = state
+
+    def set_aside(self, serials: Collection[int]) -> None:
+        """Close these open bursts (staff dismissed their suggestions): a later firing there is
+        a new burst, shown to staff again, not more reports quietly added to one they have set
+        aside. Nothing else changes: the baseline learns from reports alone."""
+        self.state.open = [b for b in self.state.open if b.serial not in serials]
 
     def keys_of(self, report: Report) -> list[str]:
         """The cells ``observe`` reads and writes for ``report`` (to load them first)."""

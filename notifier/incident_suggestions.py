@@ -13,8 +13,10 @@ not residents' and are skipped.
 
 Staff then ``confirm`` it (it is declared an incident with ``notifier.incidents.declare``, so the
 area's subscribers are told and later reporters hear it is known; and the residents behind the
-reports are told once each, in their language, that the city knows) or ``dismiss`` it with a
-reason. Neither touches the detector: what it learns comes from reports only.
+reports are told once each, in their language, that the city knows; a report made before the
+confirmation but read after it is told too) or ``dismiss`` it with a reason. Neither changes what
+the detector learns (its baseline comes from reports only); the next cycle closes a dismissed
+suggestion's burst, so a later firing there is suggested anew.
 
 Example::
 
@@ -56,6 +58,7 @@ from storage.models import (
     Incident,
     IncidentSuggestion,
     Resident,
+    ResidentNotification,
     Submission,
     incident_suggestion_reports,
 )
@@ -150,6 +153,7 @@ class EarlyWarning:
                 stored = BurstDetectorState(id=_STATE_ID, state={}, updated_at=now)
                 session.add(stored)
             detector = BurstDetector(self.settings, DetectorState.from_json(stored.state))
+            await _set_aside_dismissed(session, detector)
             if fresh:
                 # The first start learns from the last ``history`` only (a millisecond or so a
                 # report: eight weeks of a large city's reports take minutes, not hours).
@@ -207,8 +211,16 @@ class EarlyWarning:
                     row.updated_at = now
             stored.state = detector.state.to_json()
             stored.updated_at = now
-            for event in events:
-                await self._record(session, event, now=now)
+            suggested = [
+                found
+                for event in events
+                if (found := await self._record(session, event, now=now)) is not None
+            ]
+        # Counted and logged once stored: a cycle that does not commit is repeated, and would
+        # count its suggestions again.
+        self.suggestions.labels(outcome="suggested").inc(len(suggested))
+        for found in suggested:
+            log.info("incident suggested", extra={"suggestion": found.id, "service": found.service})
         return len(rows)
 
     def _placed(self, row: Any) -> Report:
@@ -229,7 +241,10 @@ class EarlyWarning:
         )
         return Report(row.id, row.resident_id, row.form_id, at, areas)
 
-    async def _record(self, session: AsyncSession, event: BurstEvent, *, now: datetime) -> None:
+    async def _record(
+        self, session: AsyncSession, event: BurstEvent, *, now: datetime
+    ) -> IncidentSuggestion | None:
+        """Store what ``event`` found or grew; the suggestion if it is a new one."""
         joined = list(event.joined)
         facts = (
             await session.execute(
@@ -239,15 +254,16 @@ class EarlyWarning:
             )
         ).all()
         if not facts:
-            return  # erased in between: nothing behind it to show
+            return None  # erased in between: nothing behind it to show
         wards = {f.ward for f in facts if f.ward}
         times = [f.created_at for f in facts]
         suggestion = await session.scalar(
             select(IncidentSuggestion).where(IncidentSuggestion.serial == event.burst.serial)
         )
+        created = None
         if suggestion is None:
             if not event.found:
-                return  # grew from a burst found before this database knew it
+                return None  # grew from a burst found before this database knew it
             suggestion = IncidentSuggestion(
                 serial=event.burst.serial,
                 service=event.burst.service,
@@ -265,11 +281,7 @@ class EarlyWarning:
             )
             session.add(suggestion)
             await session.flush()
-            self.suggestions.labels(outcome="suggested").inc()
-            log.info(
-                "incident suggested",
-                extra={"suggestion": suggestion.id, "service": suggestion.service},
-            )
+            created = suggestion
         else:
             suggestion.wards = sorted(set(suggestion.wards) | wards)
             suggestion.first_report_at = min(suggestion.first_report_at, *times)
@@ -291,6 +303,33 @@ class EarlyWarning:
                 [{"suggestion_id": suggestion.id, "submission_id": i} for i in new],
             )
         suggestion.report_count = len(linked) + len(new)
+        if new and suggestion.status == "confirmed" and suggestion.decided_at is not None:
+            # Reports made before the confirmation but read after it (the worker's lag, or a
+            # later firing whose window reaches back) are behind the incident too: their
+            # residents are told like the others. A report made after it gets no message here:
+            # the incident was already declared when it was made, and a resident starting a
+            # report in its wards hears that it is known (conversations.known_incidents).
+            decided = suggestion.decided_at
+            late = [
+                r
+                for r in await reports_behind(session, suggestion.id)
+                if r.id in new and r.created_at <= decided
+            ]
+            await _tell_behind(session, suggestion.id, late, now=now)
+        return created
+
+
+async def _set_aside_dismissed(session: AsyncSession, detector: BurstDetector) -> None:
+    """A dismissed suggestion's burst grows no more: a new outage of the same service there
+    within its hold would otherwise join a suggestion staff no longer look at."""
+    serials = [b.serial for b in detector.state.open]
+    if serials:
+        dismissed = await session.scalars(
+            select(IncidentSuggestion.serial).where(
+                IncidentSuggestion.serial.in_(serials), IncidentSuggestion.status == "dismissed"
+            )
+        )
+        detector.set_aside(set(dismissed.all()))
 
 
 def _named_place(answers: Mapping[str, Any] | None) -> str | None:
@@ -368,9 +407,35 @@ async def confirm(
     suggestion.decided_at = now
     suggestion.decided_by = actor_id
     suggestion.updated_at = now
+    told = await _tell_behind(
+        session, suggestion.id, await reports_behind(session, suggestion.id), now=now
+    )
+    return incident, told
+
+
+async def _tell_behind(
+    session: AsyncSession, suggestion_id: int, reports: Sequence[Submission], *, now: datetime
+) -> int:
+    """Tell each resident behind ``reports`` that the city knows, once per suggestion: a
+    resident already told about one of its reports is not told again. How many were told."""
+    seen = set(
+        (
+            await session.scalars(
+                select(ResidentNotification.resident_id)
+                .join(
+                    incident_suggestion_reports,
+                    incident_suggestion_reports.c.submission_id
+                    == ResidentNotification.submission_id,
+                )
+                .where(
+                    incident_suggestion_reports.c.suggestion_id == suggestion_id,
+                    ResidentNotification.purpose == KNOWN_PURPOSE,
+                )
+            )
+        ).all()
+    )
     told = 0
-    seen: set[int] = set()
-    for report in await reports_behind(session, suggestion.id):
+    for report in reports:
         if report.resident_id is None or report.resident_id in seen or not report.channel:
             continue
         seen.add(report.resident_id)
@@ -389,7 +454,7 @@ async def confirm(
         )
         await enqueue(session, message, submission_id=report.id, now=now)
         told += 1
-    return incident, told
+    return told
 
 
 async def dismiss(
@@ -400,8 +465,8 @@ async def dismiss(
     actor_id: int,
     now: datetime,
 ) -> None:
-    """Set it aside with staff's reason. The detector is not told: a dismissal teaches it
-    nothing (its baseline comes from reports alone)."""
+    """Set it aside with staff's reason. A dismissal teaches the detector nothing (its baseline
+    comes from reports alone); the worker's next cycle only closes its burst."""
     _still_open(suggestion)
     reason = reason.strip()
     if not reason:

@@ -282,7 +282,7 @@ class ProviderResident:
             if m.channel == self.channel and m.address == self.address
         ]
 
-    def _last_question(self) -> Ask | Review:
+    def last_question(self) -> Ask | Review:
         for result in reversed(self._my_results()):
             if result.effects:
                 last = result.effects[-1]
@@ -298,7 +298,7 @@ class ProviderResident:
             done = [r.reference for r in self._my_results() if r.reference]
             if done:
                 return done[-1]
-            await self.say(choose(self._last_question(), self.rng, form_id))
+            await self.say(choose(self.last_question(), self.rng, form_id))
         raise AssertionError(f"{form_id} did not finish on {self.channel}")
 
     def _post_twilio_form(self, path: str, form: dict[str, str]) -> tuple[dict[str, str], str]:

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import IntegrityError
 
 from forms_runtime.i18n import tr
 from notifier.incident_suggestions import _KNOWN, EarlyWarning
@@ -22,7 +24,7 @@ from storage.models import (
     Submission,
 )
 from storage.types import utc_now
-from tests.e2e.city import City
+from tests.e2e.city import City, SmsResident, choose
 from tests.notifier.test_broadcasts import BOTH, city, official, resident
 
 __all__ = ["city"]
@@ -151,6 +153,7 @@ async def test_a_burst_is_suggested_confirmed_and_its_residents_told_once(city: 
         )
     # Once per resident behind the reports (the one who reported twice is told once).
     reporters = {r.resident_id for r in told}
+    told_by_resident = {r.resident_id: r.reference for r in told}
     assert len(told) == len(reporters) == confirmed["residents_told"]
     assert reporters <= set(residents) and {r.reference for r in told} <= behind
     assert audit is not None and audit.subject == f"incident_suggestion:{suggestion.id}"
@@ -172,6 +175,58 @@ async def test_a_burst_is_suggested_confirmed_and_its_residents_told_once(city: 
     assert any(
         body.startswith("The city knows about No water supply reports in ward 9") for body in bodies
     ), bodies
+
+    # Everything a declaration does: later reporters hear it is known. The subscriber, who
+    # reported nothing, now starts a "no water" report and is told before the form opens.
+    later = SmsResident(city, "+27820000199")
+    await later.say(("text", "menu", 0))
+    await later.say(choose(later.last_question(), later.rng, "no_water"))
+    said = later.received()[-1]
+    assert said.startswith("The city knows about No water supply reports in ward 9"), said
+    assert "The city already knows about this" in said
+
+    # Reports the worker reads after the confirmation join it: one made before it (an
+    # Afrikaans speaker's) is told like the others; the twice-reporting resident is not told
+    # again; one made after it is not written to (its resident meets the known incident when
+    # starting a report).
+    latecomer = await resident(city, "sms", "+27820000120", locale="af")
+    afterwards = await resident(city, "sms", "+27820000121", locale="en")
+    late = number + 6
+    await _report(city, late, now - timedelta(minutes=2), ward="9", resident_id=latecomer)
+    await _report(city, late + 1, now - timedelta(minutes=1), ward="9", resident_id=residents[0])
+    await _report(city, late + 2, now + timedelta(minutes=1), ward="9", resident_id=afterwards)
+
+    # Five minutes on, so the report made after the confirmation is read (and its messages due).
+    def ahead_clock() -> datetime:
+        return utc_now() + timedelta(minutes=5)
+
+    ahead = EarlyWarning(
+        city.services.session_factory, warning.gazetteer, warning.settings, clock=ahead_clock
+    )
+    assert await _read_all(ahead) == 3
+    async with city.services.session_factory() as session:
+        grown = await session.get(IncidentSuggestion, suggestion.id)
+        told_late = (
+            await session.scalars(
+                select(ResidentNotification)
+                .where(
+                    ResidentNotification.purpose == "incident_known",
+                    ResidentNotification.resident_id.in_([latecomer, residents[0], afterwards]),
+                )
+                .order_by(ResidentNotification.id)
+            )
+        ).all()
+    assert grown is not None and grown.report_count == len(behind) + 3
+    assert [(r.resident_id, r.reference, r.locale) for r in told_late] == [
+        (residents[0], told_by_resident[residents[0]], "en"),
+        (latecomer, f"CT-T{late:05d}", "af"),
+    ]
+    city.services.dispatcher.clock = ahead_clock
+    while await city.services.dispatcher.run_once():
+        pass
+    sent = {r.form["To"]: r.form["Body"] for r in city.twilio.messages()}
+    assert sent["+27820000120"] == tr("af", _KNOWN, reference=f"CT-T{late:05d}")
+    assert "+27820000121" not in sent
 
     # Decided once: a second decision is refused.
     assert (await reviewer.call("POST", f"{path}/confirm", {}))[0] == 400
@@ -226,7 +281,60 @@ async def test_a_dismissal_needs_a_reason_is_audited_and_teaches_nothing(city: C
     assert 'citybot_incident_suggestions_total{outcome="suggested"} 1.0' in metrics
     assert 'citybot_incident_suggestions_total{outcome="dismissed"} 1.0' in metrics
 
+    # Two hours on, a real outage of the same service in the same ward, within the dismissed
+    # burst's hold: a new suggestion staff see, not reports quietly added to the dismissed one.
+    later = now + timedelta(hours=2)
+    for i in range(6):
+        at = later - timedelta(minutes=20) + timedelta(minutes=3 * i)
+        await _report(city, number + 6 + i, at, ward="10", resident_id=None)
+    await _read_all(
+        EarlyWarning(
+            city.services.session_factory,
+            warning.gazetteer,
+            warning.settings,
+            clock=lambda: later + timedelta(minutes=1),
+        )
+    )
+    async with city.services.session_factory() as session:
+        found = (
+            await session.scalars(select(IncidentSuggestion).order_by(IncidentSuggestion.id))
+        ).all()
+    assert [(s.status, s.report_count, s.area) for s in found] == [
+        ("dismissed", suggestion.report_count, "ward:10"),
+        ("suggested", 6, "ward:10"),
+    ]
+
 
 async def _metrics(city: City) -> tuple[int, str]:
     async with city.http.get(city.url + "/metrics") as response:
         return response.status, await response.text()
+
+
+async def test_a_cycle_that_does_not_commit_counts_no_suggestion(city: City) -> None:
+    """/metrics counts what was stored: a cycle that fails before its commit (here the
+    database refuses the reports behind the suggestion: a SQLite trigger) suggests nothing and
+    counts nothing; the next cycle, once the database takes them, suggests the burst and counts
+    it once."""
+    warning = city.services.early_warning
+    assert warning is not None
+    now = utc_now()
+    number = await _history(city, now)
+    for i in range(6):
+        await _report(city, number + i, now - timedelta(minutes=20 - 3 * i), ward="11")
+    async with city.services.session_factory() as session, session.begin():
+        await session.execute(
+            text(
+                "CREATE TRIGGER refuse BEFORE INSERT ON incident_suggestion_reports "
+                "BEGIN SELECT RAISE(ABORT, 'the disk is full'); END"
+            )
+        )
+    with pytest.raises(IntegrityError, match="the disk is full"):
+        await _read_all(warning)
+    _, metrics = await _metrics(city)
+    assert 'citybot_incident_suggestions_total{outcome="suggested"} 0.0' in metrics
+    async with city.services.session_factory() as session, session.begin():
+        assert await session.scalar(select(func.count()).select_from(IncidentSuggestion)) == 0
+        await session.execute(text("DROP TRIGGER refuse"))
+    await _read_all(warning)
+    _, metrics = await _metrics(city)
+    assert 'citybot_incident_suggestions_total{outcome="suggested"} 1.0' in metrics

@@ -4,11 +4,13 @@ Playwright) against a real ``citybot serve`` whose own ``early_warning`` worker 
 Two weeks of ordinary "no water" reports in wards 9 and 10, then six in twenty minutes in each:
 the worker suggests two incidents. A ward-9 supervisor sees only ward 9's, opens it (the reports
 behind it, where and when), and confirms it; a city-wide supervisor dismisses ward 10's with a
-reason. axe-core checks every screen on the way.
+reason. axe-core checks every screen on the way. The analytics page then shows the detector's
+precision for the week, city-wide and in ward 9.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -110,6 +112,8 @@ def test_suggestions_are_confirmed_and_dismissed(server: ServeProcess, browser: 
     expect(row).to_contain_text("No water supply")
     expect(table.get_by_role("row").filter(has_text="ward 10")).to_have_count(0)
     expect(row).to_contain_text("suggested")
+    # Its count in the window against what is usual there then.
+    expect(row.get_by_role("cell").nth(4)).to_have_text(re.compile(r"^\d where 0\.\d\d are usual$"))
     assert_accessible(page, "suggested incidents, one waiting")
 
     row.get_by_role("button", name="Open the suggestion No water supply in ward 9").click()
@@ -117,6 +121,10 @@ def test_suggestions_are_confirmed_and_dismissed(server: ServeProcess, browser: 
     expect(chosen.get_by_role("heading", name="No water supply in ward 9")).to_be_focused()
     reports = page.locator("#reports-table")
     expect(reports.get_by_role("row")).to_have_count(1 + 6, timeout=10_000)
+    # The first and latest report, and the count against the baseline.
+    expect(page.locator("#chosen-summary")).to_contain_text(
+        re.compile(r"6 reports from \S.* to \S.* \(UTC\); \d residents in the window where 0\.\d\d")
+    )
     expect(reports).to_contain_text("Suburb 9")
     assert_accessible(page, "suggested incidents, one opened")
     page.screenshot(path=str(ARTIFACTS / "staff-incident-suggestions.png"), full_page=True)
@@ -147,6 +155,21 @@ def test_suggestions_are_confirmed_and_dismissed(server: ServeProcess, browser: 
     expect(other.page.locator("#chosen-summary")).to_contain_text("dismissed")
     assert_accessible(other.page, "suggested incidents, one dismissed")
     other.check()
+
+    # The analytics page shows the detector's precision by week (confirmed / suggested), this
+    # week last: two suggested, one confirmed, one dismissed, 50 %; in ward 9 only, 100 %. A week
+    # with none has no precision, not 0 %.
+    other.goto("/staff/analytics")
+    weeks = other.page.locator("#precision-table tbody tr")
+    expect(weeks).to_have_count(12)
+    expect(weeks.last.locator("td")).to_have_text(["2", "1", "1", "50 %"])
+    expect(weeks.first.locator("td")).to_have_text(["0", "0", "0", "–"])
+    other.check()
+    tab.goto("/staff/analytics")
+    expect(tab.page.locator("#precision-table tbody tr").last.locator("td")).to_have_text(
+        ["1", "1", "0", "100 %"]
+    )
+    tab.check()
     url = server.env["CITYBOT_DATABASE_URL"]
     audited = (
         select(func.count())
