@@ -30,9 +30,11 @@ import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from forms_runtime.i18n import N_, tr
 from staff import audit
@@ -102,7 +104,10 @@ async def queue(
     limit: int = 100,
 ) -> list[SupportTicket]:
     """Waiting conversations, highest priority first, then longest waiting (filtered by the
-    resident's language, channel, topic or team: what an agent can handle)."""
+    resident's language, channel, topic or team: what an agent can handle). Those in the
+    languages on the caller's account come first (an agent who speaks isiZulu and English sees
+    those before an Afrikaans one they would have to pass on); an account without languages
+    sees the plain order."""
     states = _OPEN if include_held else ("waiting",)
     query = select(SupportTicket).where(SupportTicket.state.in_(states))
     if identity.wards is not None:
@@ -115,9 +120,14 @@ async def queue(
         query = query.where(SupportTicket.topic == topic)
     if team:
         query = query.where(SupportTicket.team == team)
-    ordered = query.order_by(
-        SupportTicket.priority.desc(), SupportTicket.created_at, SupportTicket.id
-    ).limit(limit)
+    spoken = await session.scalar(
+        select(StaffAccount.languages).where(StaffAccount.id == identity.account_id)
+    )
+    order: list[ColumnElement[Any]] = []
+    if spoken:
+        order.append(case((SupportTicket.locale.in_(sorted(spoken)), 0), else_=1))
+    order += [SupportTicket.priority.desc(), SupportTicket.created_at, SupportTicket.id]
+    ordered = query.order_by(*order).limit(limit)
     return list((await session.scalars(ordered)).all())
 
 

@@ -260,7 +260,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "GET",
         "/support/queue",
         "listQueue",
-        "Conversations waiting for a person: highest priority, then longest wait, first",
+        "Conversations waiting for a person: those in the caller's languages, then highest "
+        "priority, then longest wait, first",
         list_queue,
         permission=_P.VIEW_QUEUE,
         scope="ward",

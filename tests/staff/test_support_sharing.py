@@ -14,10 +14,11 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from staff import support
+from staff.accounts import NewAccount, create_account
 from staff.errors import Conflict, InvalidStaffInput
 from staff.identity import StaffIdentity
 from storage.models import AuditLog, SupportMessage, SupportTicket
-from tests.staff.conftest import Clock
+from tests.staff.conftest import FAST_HASHER, Clock
 from tests.staff.support_tickets import agents, queued
 
 Sessions = async_sessionmaker[AsyncSession]
@@ -132,6 +133,32 @@ async def test_a_supervisor_assigns_only_to_an_agent_with_room(
     async with sessions() as session:
         ticket = await session.get(SupportTicket, ticket_id)
         assert ticket is not None and (ticket.state, ticket.agent_id) == ("waiting", None)
+
+
+async def test_an_agent_sees_the_conversations_in_their_languages_first(
+    sessions: Sessions, clock: Clock
+) -> None:
+    (plain,) = await agents(sessions, 1)
+    async with sessions() as session, session.begin():
+        new = NewAccount.checked("zanele@city.gov", roles=["agent"], languages=["zu", "xh"])
+        made = await create_account(session, new, actor="test", hasher=FAST_HASHER)
+    speaker = StaffIdentity(made.account.id, new.email, new.roles, wards=None)
+    (old_en,) = await queued(sessions, 1, clock.now)
+    (urgent_en,) = await queued(sessions, 1, clock.now + timedelta(minutes=1))
+    (zu,) = await queued(sessions, 1, clock.now + timedelta(minutes=2), locale="zu")
+    (af,) = await queued(sessions, 1, clock.now + timedelta(minutes=3), locale="af")
+    (xh,) = await queued(sessions, 1, clock.now + timedelta(minutes=4), locale="xh")
+    async with sessions() as session, session.begin():
+        urgent = await session.get(SupportTicket, urgent_en)
+        assert urgent is not None
+        urgent.priority = 10
+    async with sessions() as session:
+        for_speaker = [t.id for t in await support.queue(session, speaker)]
+        for_plain = [t.id for t in await support.queue(session, plain)]
+        only_af = [t.id for t in await support.queue(session, speaker, language="af")]
+    assert for_speaker == [zu, xh, urgent_en, old_en, af]
+    assert for_plain == [urgent_en, old_en, zu, af, xh], "priority, then the longest wait"
+    assert only_af == [af]
 
 
 async def test_transfer_to_a_team_and_to_another_agent(sessions: Sessions, clock: Clock) -> None:
