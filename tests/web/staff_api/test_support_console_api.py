@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -192,6 +193,31 @@ async def test_a_conversation_streams_its_lines_and_replays_what_a_page_missed(
         ).all()
     # The page's look is audited once; the browser's reconnection (Last-Event-ID) is not another.
     assert list(watched) == [f"ticket:{ticket}"]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+async def test_a_residents_message_reaches_the_agents_page_within_a_second(
+    house: StaffHouse,
+) -> None:
+    agent = await house.member("agent@city.gov", ["agent"])
+    ticket = await _ticket(house)
+    assert (await agent.call("POST", f"/api/v1/support/tickets/{ticket}/claim")).status == 200
+    stream = await _open(agent, f"?ticket={ticket}")
+    try:
+        lags = []
+        for n in range(6):
+            await asyncio.sleep(0.17 * n)  # at different points of the feed's poll
+            line = await _resident_says(house, ticket, f"message {n}")
+            committed = time.monotonic()
+            while True:
+                data = await stream.until("message", timeout=1.0)
+                if data["line"]["id"] == line:
+                    break
+            lags.append(time.monotonic() - committed)
+            assert data["line"]["text"] == f"message {n}"
+        assert max(lags) < 1.0, lags
+    finally:
+        stream.close()
 
 
 async def test_a_conversation_of_another_ward_cannot_be_followed(house: StaffHouse) -> None:
