@@ -132,9 +132,9 @@ class SupportDesk:
             session.add(
                 SupportMessage(ticket_id=ticket_id, direction="system", text=note, at=turn.now)
             )
-        ticket = await session.get(SupportTicket, ticket_id)
-        assert ticket is not None
-        await self._tell_place(turn, session, ticket)
+        queued = await session.get(SupportTicket, ticket_id)
+        assert queued is not None
+        await self._tell_place(turn, session, queued)
 
     async def where_they_stand(self, turn: Turn, ticket_id: int) -> None:
         """A resident still waiting asks for a person again: their place and the wait now. Once

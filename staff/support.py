@@ -30,11 +30,9 @@ import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
 
 from forms_runtime.i18n import N_, tr
 from staff import audit
@@ -123,11 +121,10 @@ async def queue(
     spoken = await session.scalar(
         select(StaffAccount.languages).where(StaffAccount.id == identity.account_id)
     )
-    order: list[ColumnElement[Any]] = []
-    if spoken:
-        order.append(case((SupportTicket.locale.in_(sorted(spoken)), 0), else_=1))
-    order += [SupportTicket.priority.desc(), SupportTicket.created_at, SupportTicket.id]
-    ordered = query.order_by(*order).limit(limit)
+    spoken_first = [case((SupportTicket.locale.in_(sorted(spoken)), 0), else_=1)] if spoken else []
+    ordered = query.order_by(
+        *spoken_first, SupportTicket.priority.desc(), SupportTicket.created_at, SupportTicket.id
+    ).limit(limit)
     return list((await session.scalars(ordered)).all())
 
 

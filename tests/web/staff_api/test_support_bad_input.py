@@ -20,9 +20,7 @@ async def _counts(house: StaffHouse) -> tuple[int, int, int]:
         return (
             int(await session.scalar(select(func.count()).select_from(SupportMessage)) or 0),
             int(
-                await session.scalar(
-                    select(func.count()).where(AuditLog.action.like("support.%"))
-                )
+                await session.scalar(select(func.count()).where(AuditLog.action.like("support.%")))
                 or 0
             ),
             int(await session.scalar(select(func.count()).select_from(ResidentNotification)) or 0),
