@@ -88,3 +88,20 @@ async def test_asking_again_once_a_person_has_it_goes_to_them(harness: Harness) 
     harness.clock.now += timedelta(seconds=2)  # the once-a-second read of open tickets
     again = await harness.say("agent")
     assert again.effects == [], "the agent answers, not the bot"
+
+
+@pytest.mark.parametrize("misses", [2, 0])
+async def test_how_many_misses_ask_for_a_person_is_configurable(
+    harness: Harness, misses: int
+) -> None:
+    """``CITYBOT_SUPPORT_AFTER_MISSES``: 2 asks a person at the second miss; 0 never does."""
+    harness.loop.router.misses_for_person = misses
+    await harness.say("hello")
+    await harness.say(option_id="pothole")
+    first = await harness.say("purple elephant")
+    assert not any("person" in t for t in _texts(first))
+    for _ in range(4 if misses == 0 else 1):
+        again = await harness.say("purple elephant")
+    asked = any("asked a person to help" in t for t in _texts(again))
+    assert asked is (misses == 2)
+    assert len(await _tickets(harness)) == (1 if misses else 0)
