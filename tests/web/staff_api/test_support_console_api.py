@@ -196,6 +196,41 @@ async def test_a_conversation_streams_its_lines_and_replays_what_a_page_missed(
 
 
 @pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+async def test_the_queue_filters_by_language_channel_and_topic(house: StaffHouse) -> None:
+    agent = await house.member("agent@city.gov", ["agent"])
+    made: dict[tuple[str, str, str | None], int] = {}
+    for locale, channel, topic in [
+        ("zu", "sms", "pothole"),
+        ("zu", "whatsapp", None),
+        ("en", "whatsapp", "pothole"),
+        ("af", "telegram", "water_leak"),
+    ]:
+        ticket = await _ticket(house, locale=locale)
+        async with house.sessions() as session, session.begin():
+            row = await session.get(SupportTicket, ticket)
+            assert row is not None
+            row.channel, row.topic = channel, topic
+        made[(locale, channel, topic)] = ticket
+
+    async def ids(query: str) -> set[int]:
+        answer = await agent.call("GET", "/api/v1/support/queue" + query)
+        assert answer.status == 200, answer.body
+        return {item["id"] for item in answer.body["items"]}
+
+    assert await ids("?language=zu") == {made["zu", "sms", "pothole"], made["zu", "whatsapp", None]}
+    assert await ids("?channel=whatsapp") == {
+        made["zu", "whatsapp", None],
+        made["en", "whatsapp", "pothole"],
+    }
+    assert await ids("?topic=pothole&channel=whatsapp") == {made["en", "whatsapp", "pothole"]}
+    assert await ids("?language=af&topic=pothole") == set()
+    assert len(await ids("")) == 4
+    for bad in ("?language=fr", "?channel=" + "x" * 33, "?state=closed", "?limit=0"):
+        answer = await agent.call("GET", "/api/v1/support/queue" + bad)
+        assert answer.status == 400, (bad, answer.body)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 async def test_a_residents_message_reaches_the_agents_page_within_a_second(
     house: StaffHouse,
 ) -> None:
