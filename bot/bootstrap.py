@@ -31,6 +31,7 @@ from bot.channel_setup import build_channels
 from bot.config import Settings
 from bot.metrics import Metrics
 from bot.services import Services
+from bot.support_outbox import AGENT_PURPOSE
 from bot.ussd import UssdDialogue
 from channels.base import BaseChannel
 from channels.media_fetch import MediaFetchers, TwilioMediaFetcher
@@ -250,7 +251,10 @@ def _wire(
         status_notices=StatusNotices(sessions, quiet_hours=quiet),
         dispatcher=NotificationDispatcher(
             sessions,
-            ResidentDelivery(sessions, channels, count_sent=count_sent),
+            # A support agent's messages answer a resident in a conversation: the reply lane.
+            ResidentDelivery(
+                sessions, channels, count_sent=count_sent, reply_purposes={AGENT_PURPOSE}
+            ),
             settings=DispatchSettings(
                 quiet_hours=quiet,
                 idle_seconds=settings.dispatch_idle_seconds,

@@ -120,7 +120,12 @@ class Router:
             return
         ticket = await self.support.ticket_of(turn)
         if ticket is not None and await self.support.take(turn, ticket):
-            return  # a person answers this conversation, not the bot
+            # A person answers this conversation, not the bot; asking for one again while
+            # nobody has taken it yet hears where they stand, not silence.
+            asked = parse_command(message.text) if message.option_id is None else None
+            if asked is not None and asked.kind is CommandKind.AGENT:
+                await self.support.where_they_stand(turn, ticket)
+            return
         offered_switch = turn.envelope.pop("switch", None)
         switched = taken_switch(turn, offered_switch) if offered_switch else None
         if switched is not None:

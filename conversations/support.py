@@ -26,10 +26,9 @@ Example::
 
 from __future__ import annotations
 
-import statistics
 from datetime import timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from conversations.office_hours import OfficeHours
@@ -39,14 +38,13 @@ from conversations.turn_context import Turn
 from forms_runtime.effects import Notice
 from forms_runtime.i18n import N_, tr
 from storage.models import SupportMessage, SupportTicket
+from storage.support_queue import expected_wait_minutes, queue_position
 
 __all__ = ["OPEN_STATES", "URGENT", "SupportDesk"]
 
 OPEN_STATES = ("waiting", "held")
 # The priority of a ticket a form opened (a danger): ahead of everyone who asked.
 URGENT = 10
-# How many recent claims the expected wait is taken from.
-_RECENT = 20
 _QUEUED = N_("A person will answer you here. You are number {position} in the queue.")
 _QUEUED_WAIT = N_(
     "A person will answer you here. You are number {position} in the queue; the wait is about {minutes} minutes."
@@ -134,14 +132,31 @@ class SupportDesk:
             session.add(
                 SupportMessage(ticket_id=ticket_id, direction="system", text=note, at=turn.now)
             )
-        position, minutes = await _place(session, ticket_id)
+        queued = await session.get(SupportTicket, ticket_id)
+        assert queued is not None
+        await self._tell_place(turn, session, queued)
+
+    async def where_they_stand(self, turn: Turn, ticket_id: int) -> None:
+        """A resident still waiting asks for a person again: their place and the wait now. Once
+        an agent holds the conversation, the agent reads the message and answers."""
+        session = await turn.sql()
+        ticket = await session.get(SupportTicket, ticket_id)
+        if ticket is not None and ticket.state == "waiting":
+            await self._tell_place(turn, session, ticket)
+
+    async def _tell_place(self, turn: Turn, session: AsyncSession, ticket: SupportTicket) -> None:
+        position = await queue_position(session, ticket)
+        minutes = await expected_wait_minutes(session) if ticket.state == "waiting" else None
         when_back = None
         if not self.office_hours.is_open(turn.now):
             when_back = self.office_hours.when_back(turn.now, turn.locale)
         if minutes is None or when_back is not None:
             turn.say(Notice(tr(turn.locale, _QUEUED, position=position)))
+            # Told no wait: the support sweep has no figure to say a longer one against.
+            ticket.told_wait_minutes = None
         else:
             turn.say(Notice(tr(turn.locale, _QUEUED_WAIT, position=position, minutes=minutes)))
+            ticket.told_wait_minutes = minutes
         if when_back is not None:
             turn.say(Notice(tr(turn.locale, _CLOSED, when=when_back)))
 
@@ -185,36 +200,3 @@ def _words(turn: Turn) -> str:
     if message.media:
         return f"[{len(message.media)} photo(s)]"
     return f"[{message.kind.value}]"
-
-
-async def _place(session: AsyncSession, ticket_id: int) -> tuple[int, int | None]:
-    """The ticket's place in the queue, and the expected wait in minutes (the median of the
-    recent waits, None before there are any)."""
-    mine = await session.get(SupportTicket, ticket_id)
-    assert mine is not None
-    if mine.state != "waiting":
-        return 1, None
-    ahead = await session.scalar(
-        select(func.count()).where(
-            SupportTicket.state == "waiting",
-            or_(
-                SupportTicket.priority > mine.priority,
-                and_(
-                    SupportTicket.priority == mine.priority,
-                    SupportTicket.created_at < mine.created_at,
-                ),
-            ),
-        )
-    )
-    recent = (
-        await session.execute(
-            select(SupportTicket.created_at, SupportTicket.claimed_at)
-            # A conversation staff opened themselves kept nobody waiting.
-            .where(SupportTicket.claimed_at.is_not(None), SupportTicket.reason != "staff")
-            .order_by(SupportTicket.claimed_at.desc())
-            .limit(_RECENT)
-        )
-    ).all()
-    waits = [(claimed - created).total_seconds() for created, claimed in recent if claimed]
-    minutes = max(1, round(statistics.median(waits) / 60)) if waits else None
-    return int(ahead or 0) + 1, minutes

@@ -8,7 +8,9 @@ The filer ("your report is with the city") and the status poller ("closed") deci
 2. their address on the channel they reported on (the one they wrote from last, if several;
    none the provider called unreachable);
 3. the channel renders the text as it renders any notice (SMS segments, WhatsApp length) and
-   sends it paced (in the pacer's bulk lane, so replies to residents go first) and retried
+   sends it paced (in the pacer's bulk lane, so replies to residents go first; a purpose in
+   ``reply_purposes``, a support agent's answer to a resident who is waiting for it, goes in the
+   reply lane like the bot's own answers) and retried
    (``send_with_retries``). WhatsApp outside its 24-hour window sends
    the approved template configured for the message's ``purpose`` (the channel decides, from
    ``resident_addresses.last_inbound_at``); the web chat cannot push, so the message waits in the
@@ -31,7 +33,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -55,7 +57,9 @@ _DELIVERED = (DeliveryStatus.SENT, DeliveryStatus.QUEUED, DeliveryStatus.DELIVER
 class ResidentDelivery:
     """Deliver ``ResidentMessage``s through ``channels`` (by name), logging each one.
 
-    ``count_sent`` is told of each part a provider took (for ``citybot_messages_out``).
+    ``count_sent`` is told of each part a provider took (for ``citybot_messages_out``);
+    ``reply_purposes`` are the purposes that answer a resident in a conversation (the pacer's
+    reply lane), the rest wait behind those answers (the bulk lane).
     """
 
     def __init__(
@@ -65,11 +69,13 @@ class ResidentDelivery:
         *,
         attempts: int = 6,
         count_sent: Callable[[str, int], None] | None = None,
+        reply_purposes: Collection[str] = (),
     ) -> None:
         self.sessionmaker = sessionmaker
         self.channels = channels
         self.attempts = attempts
         self._count_sent = count_sent
+        self.reply_purposes = frozenset(reply_purposes)
 
     async def __call__(self, message: ResidentMessage) -> list[str]:
         """Send; returns the provider's ids of the parts it took (for delivery receipts)."""
@@ -85,10 +91,11 @@ class ResidentDelivery:
             # Each part would go as the whole template: send the template once.
             outbound = outbound[:1]
         pacer = getattr(channel, "pacer", None)
+        lane = Lane.REPLY if message.purpose in self.reply_purposes else Lane.BULK
         ids: list[str] = []
         for part_number, part in enumerate(outbound):
             delivery = await send_with_retries(
-                channel, part, pacer=pacer, lane=Lane.BULK, attempts=self.attempts
+                channel, part, pacer=pacer, lane=lane, attempts=self.attempts
             )
             # The whole text is logged once, on the first part: it is what the resident was told.
             await self._record(message, part, delivery, logged_text=part_number == 0)

@@ -31,7 +31,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forms_runtime.i18n import N_, tr
@@ -51,6 +51,7 @@ __all__ = [
     "assign",
     "claim",
     "hand_back",
+    "held_by",
     "note",
     "queue",
     "reopen",
@@ -101,7 +102,10 @@ async def queue(
     limit: int = 100,
 ) -> list[SupportTicket]:
     """Waiting conversations, highest priority first, then longest waiting (filtered by the
-    resident's language, channel, topic or team: what an agent can handle)."""
+    resident's language, channel, topic or team: what an agent can handle). Those in the
+    languages on the caller's account come first (an agent who speaks isiZulu and English sees
+    those before an Afrikaans one they would have to pass on); an account without languages
+    sees the plain order."""
     states = _OPEN if include_held else ("waiting",)
     query = select(SupportTicket).where(SupportTicket.state.in_(states))
     if identity.wards is not None:
@@ -114,8 +118,12 @@ async def queue(
         query = query.where(SupportTicket.topic == topic)
     if team:
         query = query.where(SupportTicket.team == team)
+    spoken = await session.scalar(
+        select(StaffAccount.languages).where(StaffAccount.id == identity.account_id)
+    )
+    spoken_first = [case((SupportTicket.locale.in_(sorted(spoken)), 0), else_=1)] if spoken else []
     ordered = query.order_by(
-        SupportTicket.priority.desc(), SupportTicket.created_at, SupportTicket.id
+        *spoken_first, SupportTicket.priority.desc(), SupportTicket.created_at, SupportTicket.id
     ).limit(limit)
     return list((await session.scalars(ordered)).all())
 
@@ -130,12 +138,7 @@ async def claim(
     address: str | None,
 ) -> SupportTicket:
     await _ticket(session, identity, ticket_id)
-    held = await session.scalar(
-        select(func.count()).where(
-            SupportTicket.agent_id == identity.account_id, SupportTicket.state == "held"
-        )
-    )
-    if int(held or 0) >= limit:
+    if await held_by(session, identity.account_id) >= limit:
         raise Conflict(f"you already hold {limit} conversations: hand one back first")
     won = await session.execute(
         update(SupportTicket)
@@ -161,6 +164,22 @@ async def claim(
     )
     await _audit(session, identity, "support.claim", ticket_id, address)
     return await _ticket(session, identity, ticket_id)
+
+
+async def held_by(session: AsyncSession, agent_id: int) -> int:
+    """How many conversations the agent holds, with their account locked to the end of the
+    transaction: two claims for one agent at once (two tabs, a claim and a transfer to them)
+    would otherwise both count the same number and both go past the limit. (SQLite has no row
+    locks; it lets one writer at a time anyway.)"""
+    await session.execute(
+        select(StaffAccount.id).where(StaffAccount.id == agent_id).with_for_update()
+    )
+    held = await session.scalar(
+        select(func.count()).where(
+            SupportTicket.agent_id == agent_id, SupportTicket.state == "held"
+        )
+    )
+    return int(held or 0)
 
 
 def _holder(identity: StaffIdentity, ticket: SupportTicket) -> None:
@@ -262,12 +281,16 @@ async def assign(
     agent_id: int | None,
     *,
     now: datetime,
+    limit: int,
     address: str | None,
 ) -> SupportTicket:
-    """A supervisor gives a conversation to an agent (or back to the queue with None)."""
+    """A supervisor gives a conversation to an agent (or back to the queue with None): an
+    active agent, covering the resident's ward, within their limit, as for a transfer."""
     ticket = await _ticket(session, identity, ticket_id, for_update=True)
     if ticket.state not in _OPEN:
         raise Conflict(f"conversation {ticket.id} is closed")
+    if agent_id is not None:
+        await _can_take(session, ticket, agent_id, limit)
     ticket.agent_id = agent_id
     ticket.state = "held" if agent_id is not None else "waiting"
     ticket.held_since = now if agent_id is not None else None
@@ -422,12 +445,7 @@ async def _can_take(
         raise Conflict(f"conversation {ticket.id} is theirs already")
     if account.wards is not None and ticket.ward not in account.wards:
         raise Conflict(f"the resident's ward is not one of agent {agent_id}'s wards")
-    held = await session.scalar(
-        select(func.count()).where(
-            SupportTicket.agent_id == agent_id, SupportTicket.state == "held"
-        )
-    )
-    if int(held or 0) >= limit:
+    if await held_by(session, agent_id) >= limit:
         raise Conflict(f"agent {agent_id} already holds {limit} conversations")
 
 

@@ -29,13 +29,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from forms_runtime.i18n import N_, tr
 from staff import audit
 from staff.errors import Conflict, InvalidStaffInput, NotFound
 from staff.identity import StaffIdentity
+from staff.support import held_by
 from storage.models import Resident, ResidentAddress, Submission, SupportMessage, SupportTicket
 
 __all__ = ["JOINED_NOTICE", "ResidentConversation", "find_conversations", "take_over"]
@@ -157,12 +158,7 @@ async def take_over(
     already = await _open_ticket(session, reach.channel, reach.address)
     if already is not None:
         raise Conflict(f"conversation {already} is already open: take it from the queue")
-    held = await session.scalar(
-        select(func.count()).where(
-            SupportTicket.agent_id == identity.account_id, SupportTicket.state == "held"
-        )
-    )
-    if int(held or 0) >= limit:
+    if await held_by(session, identity.account_id) >= limit:
         raise Conflict(f"you already hold {limit} conversations: hand one back first")
     ticket = SupportTicket(
         resident_id=resident.id,

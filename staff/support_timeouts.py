@@ -10,6 +10,10 @@ system's action:
 * **resident silent**: the agent spoke last, longer than ``resident_silent`` ago: closed
   (``resident_silent``) with a note in the transcript, and the bot answers again.
 
+The same sweep tells a waiting resident again when the expected wait they were told has grown
+(by ``LONGER_BY``: at least 5 minutes and a quarter), with their place in the queue now; only
+while the office is open (when it is closed they were told when someone will be back).
+
 ``sweep`` runs in the caller's transaction and returns what to tell whom; the caller queues
 those messages in the same transaction (``bot.support_outbox``), so a change and its message
 commit together. Several processes may sweep at once: every change is a conditional UPDATE on
@@ -38,9 +42,11 @@ from sqlalchemy.sql.elements import ColumnElement
 from forms_runtime.i18n import N_, tr
 from staff import audit
 from storage.models import SupportMessage, SupportTicket
+from storage.support_queue import expected_wait_minutes, queue_position
 
 __all__ = [
     "AGENT_SILENT_NOTICE",
+    "LONGER_WAIT_NOTICE",
     "RESIDENT_SILENT_NOTICE",
     "UNCLAIMED_NOTICE",
     "SupportTimeouts",
@@ -55,12 +61,21 @@ AGENT_SILENT_NOTICE = N_(
 RESIDENT_SILENT_NOTICE = N_(
     "We have not heard from you, so this conversation with a person is closed. You are talking to the city's assistant again: send MENU to start, or AGENT for a person."
 )
+LONGER_WAIT_NOTICE = N_(
+    "Sorry, the wait is longer now. You are number {position} in the queue; the wait is about {minutes} minutes."
+)
 # Audit actor of what the timeouts do.
 SYSTEM = "system"
 # At most this many tickets of each kind per sweep (the rest at the next).
 _BATCH = 200
 
 Told = tuple[SupportTicket, str]
+
+
+def longer_by(told: int) -> int:
+    """How much longer than ``told`` minutes the expected wait must be to be said again: small
+    changes of a median are noise, and a resident told every minute would stop reading."""
+    return max(5, told // 4)
 
 
 def _always_open(now: datetime) -> datetime | None:
@@ -76,15 +91,60 @@ class SupportTimeouts:
     agent_silent: timedelta | None = None
     resident_silent: timedelta | None = None
     open_since: Callable[[datetime], datetime | None] = _always_open
+    # Tell a waiting resident again when the expected wait grows (not a timeout: on by default).
+    longer_wait: bool = True
 
     async def sweep(self, session: AsyncSession, *, now: datetime) -> list[Told]:
         told: list[Told] = []
+        if self.longer_wait:
+            told += await self._longer_wait(session, now)
         if self.unclaimed is not None:
             told += await self._unclaimed(session, now, self.unclaimed)
         if self.agent_silent is not None:
             told += await self._agent_silent(session, now, self.agent_silent)
         if self.resident_silent is not None:
             told += await self._resident_silent(session, now, self.resident_silent)
+        return told
+
+    async def _longer_wait(self, session: AsyncSession, now: datetime) -> list[Told]:
+        if self.open_since(now) is None:
+            return []
+        minutes = await expected_wait_minutes(session)
+        if minutes is None:
+            return []
+        rows = await session.scalars(
+            select(SupportTicket)
+            .where(
+                SupportTicket.state == "waiting",
+                # The smallest growth that counts (``longer_by``) narrows it in SQL.
+                SupportTicket.told_wait_minutes <= minutes - longer_by(0),
+            )
+            .order_by(SupportTicket.id)
+            .limit(_BATCH)
+        )
+        told: list[Told] = []
+        for ticket in rows.all():
+            before = ticket.told_wait_minutes
+            if before is None or minutes < before + longer_by(before):
+                continue
+            won = await _guarded(
+                session,
+                ticket,
+                SupportTicket.state == "waiting",
+                SupportTicket.told_wait_minutes == before,
+                told_wait_minutes=minutes,
+            )
+            if won:
+                position = await queue_position(session, ticket)
+                await _record(
+                    session,
+                    ticket,
+                    "support.wait_longer",
+                    f"told the wait is longer: about {minutes} minutes (was {before})",
+                    now,
+                )
+                text = tr(ticket.locale, LONGER_WAIT_NOTICE, position=position, minutes=minutes)
+                told.append((ticket, text))
         return told
 
     async def _unclaimed(
@@ -118,7 +178,9 @@ class SupportTimeouts:
                 unclaimed_told_at=now,
             )
             if won:
-                await _record(session, ticket, "unclaimed", "nobody has taken it yet", now)
+                await _record(
+                    session, ticket, "support.timeout.unclaimed", "nobody has taken it yet", now
+                )
                 told.append((ticket, tr(ticket.locale, UNCLAIMED_NOTICE)))
         return told
 
@@ -181,7 +243,12 @@ class SupportTimeouts:
             )
             if won:
                 await _record(
-                    session, ticket, "agent_silent", "back to the queue: no answer", now, agent
+                    session,
+                    ticket,
+                    "support.timeout.agent_silent",
+                    "back to the queue: no answer",
+                    now,
+                    agent,
                 )
                 told.append((ticket, tr(ticket.locale, AGENT_SILENT_NOTICE)))
         return told
@@ -222,7 +289,7 @@ class SupportTimeouts:
                 await _record(
                     session,
                     ticket,
-                    "resident_silent",
+                    "support.timeout.resident_silent",
                     "closed: the resident did not answer; the bot answers again",
                     now,
                     ticket.agent_id,
@@ -256,7 +323,7 @@ async def _guarded(
 async def _record(
     session: AsyncSession,
     ticket: SupportTicket,
-    kind: str,
+    action: str,
     line: str,
     now: datetime,
     agent_id: int | None = None,
@@ -265,7 +332,7 @@ async def _record(
     await audit.record(
         session,
         actor=SYSTEM,
-        action=f"support.timeout.{kind}",
+        action=action,
         target=f"ticket:{ticket.id}",
         details={"agent_id": agent_id} if agent_id is not None else None,
     )

@@ -13,6 +13,7 @@ import pytest
 from bot.bootstrap import build_services, close_services
 from bot.services import Services
 from bot.workers import WORKERS, repeat_until_stopped, run_workers
+from notifier.delivery import ResidentDelivery
 from tests.e2e.city import SmsResident, city_settings, eventually, free_port, running_city
 from tests.fakes.telegram_api import FakeTelegram
 from tests.fakes.twilio_api import FakeTwilio
@@ -111,6 +112,10 @@ async def test_the_loop_follows_settings(tmp_path: Path) -> None:
         assert quiet is not None
         assert (quiet.start, quiet.end, quiet.zone) == (time(22), time(6), "Africa/Johannesburg")
         assert services.dispatcher.settings.quiet_hours == quiet
+        # Support's messages to a resident in a conversation go in the pacer's reply lane.
+        delivery = services.dispatcher.send
+        assert isinstance(delivery, ResidentDelivery)
+        assert delivery.reply_purposes == {"agent_reply"}
     finally:
         await close_services(services)
 

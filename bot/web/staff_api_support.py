@@ -160,6 +160,7 @@ async def assign_ticket(call: Call) -> dict[str, Any]:
             call.path_id(),
             call.body.get("account_id"),
             now=utc_now(),
+            limit=call.services.settings.support_agent_limit,
             address=call.address,
         )
         return ticket_json(ticket)
@@ -259,7 +260,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "GET",
         "/support/queue",
         "listQueue",
-        "Conversations waiting for a person: highest priority, then longest wait, first",
+        "Conversations waiting for a person: those in the caller's languages, then highest "
+        "priority, then longest wait, first",
         list_queue,
         permission=_P.VIEW_QUEUE,
         scope="ward",
@@ -380,7 +382,8 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "POST",
         f"/support/tickets/{_ID}/assign",
         "assignTicket",
-        "Give a conversation to an agent, or back to the queue (account_id null)",
+        "Give a conversation to an agent (active, covering the resident's ward, within their "
+        "limit), or back to the queue (account_id null)",
         assign_ticket,
         permission=_P.MANAGE_QUEUE,
         scope="ward",

@@ -66,6 +66,9 @@ class SupportTicket(Base):
     outcome: Mapped[str | None] = mapped_column(String(32))
     # When the resident was told nobody is free yet (the unclaimed timeout: said once).
     unclaimed_told_at: Mapped[datetime | None] = mapped_column(UtcDateTime())
+    # The expected wait the resident was last told, in minutes (None: told none): they are told
+    # again when it grows.
+    told_wait_minutes: Mapped[int | None] = mapped_column(Integer)
 
 
 class SupportMessage(Base):

@@ -3,6 +3,7 @@ every message logged, provider failures reported; real SMS channel against the f
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -179,3 +180,41 @@ async def test_a_long_text_is_split_as_the_channel_renders_it(setup: Setup) -> N
     rows = await setup.log()
     # The text is logged once (what the resident was told), each part tracks its own receipts.
     assert [r.text for r in rows] == [long_text] + [None] * (len(bodies) - 1)
+
+
+@pytest.mark.parametrize("reply_lane", [True, False])
+async def test_an_agents_answer_goes_ahead_of_bulk_notices(setup: Setup, reply_lane: bool) -> None:
+    """A support agent's message answers a resident who is waiting: in the pacer's reply lane it
+    is sent before status notices queued ahead of it, as the bot's own answers are; in the bulk
+    lane it would wait behind all of them."""
+    slow = SmsChannel(
+        TwilioAccount(
+            ACCOUNT_SID, AUTH_TOKEN, "https://bot.city.example", api_base_url=setup.twilio.url
+        ),
+        "+27211234567",
+        per_second=5,
+    )
+    try:
+        deliver = ResidentDelivery(
+            setup.sessions,
+            {"sms": slow},
+            reply_purposes={"agent_reply"} if reply_lane else (),
+        )
+        waiting = [await setup.resident(address=f"+2783000{n:04d}") for n in range(8)]
+        agent_for = await setup.resident(address="+27839999999")
+        notices = [asyncio.create_task(deliver(message(r))) for r in waiting]
+        await asyncio.sleep(0.05)  # the notices are in line first
+        answer = ResidentMessage(
+            resident_id=agent_for,
+            channel="sms",
+            locale="en",
+            text="Hello, I am Thandi from the city.",
+            purpose="agent_reply",
+            reference="T1",
+        )
+        await asyncio.gather(deliver(answer), *notices)
+    finally:
+        await slow.close()
+    order = [m.form["To"] for m in setup.twilio.messages()]
+    place = order.index("+27839999999")
+    assert place <= 2 if reply_lane else place > 2, order

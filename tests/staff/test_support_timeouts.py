@@ -12,9 +12,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from conversations.office_hours import OfficeHours
+from forms_runtime.i18n import tr
 from staff import support
 from staff.support_timeouts import (
     AGENT_SILENT_NOTICE,
+    LONGER_WAIT_NOTICE,
     RESIDENT_SILENT_NOTICE,
     UNCLAIMED_NOTICE,
     SupportTimeouts,
@@ -223,7 +225,81 @@ async def test_several_sweepers_at_once_act_once(sessions: Sessions, clock: Cloc
     assert len(await _audited(sessions)) == 30
 
 
-@pytest.mark.parametrize("notice", [UNCLAIMED_NOTICE, AGENT_SILENT_NOTICE, RESIDENT_SILENT_NOTICE])
+async def _answered_after(sessions: Sessions, at: datetime, waits: list[int]) -> None:
+    """Conversations claimed by ``at`` after waiting ``waits`` minutes: the expected wait."""
+    async with sessions() as session, session.begin():
+        session.add_all(
+            SupportTicket(
+                channel="sms",
+                state="closed",
+                created_at=at - timedelta(minutes=wait),
+                claimed_at=at,
+                closed_at=at,
+            )
+            for wait in waits
+        )
+
+
+async def test_a_longer_wait_is_told_again(sessions: Sessions, clock: Clock) -> None:
+    await _answered_after(sessions, clock.now, [10, 10, 10])
+    ahead, ticket_id, told_none = await queued(sessions, 3, clock.now, locale="zu")
+    async with sessions() as session, session.begin():
+        for waiting_id, came in ((ahead, 2), (ticket_id, 1)):
+            found = await session.get(SupportTicket, waiting_id)
+            assert found is not None
+            found.told_wait_minutes = 10
+            found.created_at = clock.now - timedelta(seconds=came)
+    assert await _sweep(sessions, clock.now) == [], "the wait they were told still holds"
+    # Slower claims since: the median is 14 minutes, not yet 5 more than the 10 they were told.
+    await _answered_after(sessions, clock.now + timedelta(minutes=1), [14, 14, 14, 14])
+    assert await _sweep(sessions, clock.now + timedelta(minutes=1)) == []
+    later = clock.now + timedelta(minutes=2)
+    await _answered_after(sessions, later, [20] * 8)
+    told = await _sweep(sessions, later)
+    assert told == [
+        (ahead, tr("zu", LONGER_WAIT_NOTICE, position=1, minutes=20)),
+        (ticket_id, tr("zu", LONGER_WAIT_NOTICE, position=2, minutes=20)),
+    ]
+    assert told[1][1] != LONGER_WAIT_NOTICE.format(position=2, minutes=20), "in isiZulu"
+    assert "20" in told[1][1] and "2" in told[1][1]
+    assert await _sweep(sessions, later + timedelta(minutes=1)) == [], "said once per growth"
+    ticket = await _ticket(sessions, ticket_id)
+    assert ticket.told_wait_minutes == 20 and ticket.state == "waiting"
+    assert await _system_lines(sessions, ticket_id) == [
+        "told the wait is longer: about 20 minutes (was 10)"
+    ]
+    assert (await _ticket(sessions, told_none)).told_wait_minutes is None
+    async with sessions() as session:
+        actions = (
+            await session.scalars(
+                select(AuditLog.action).where(AuditLog.action == "support.wait_longer")
+            )
+        ).all()
+    assert len(actions) == 2
+
+
+@SQLITE_ONLY
+async def test_a_longer_wait_is_not_told_while_the_office_is_closed(sessions: Sessions) -> None:
+    hours = OfficeHours.parse("mon-fri 08:00-16:30")
+    timeouts = SupportTimeouts(open_since=hours.open_since)
+    saturday = datetime(2026, 3, 7, 10, 0, tzinfo=UTC)
+    (ticket_id,) = await queued(sessions, 1, saturday)
+    async with sessions() as session, session.begin():
+        found = await session.get(SupportTicket, ticket_id)
+        assert found is not None
+        found.told_wait_minutes = 5
+    await _answered_after(sessions, saturday, [60])
+    assert await _sweep(sessions, saturday + timedelta(hours=1), timeouts) == []
+    monday_opening = datetime(2026, 3, 9, 6, 0, tzinfo=UTC)
+    assert len(await _sweep(sessions, monday_opening, timeouts)) == 1
+    off = SupportTimeouts(open_since=hours.open_since, longer_wait=False)
+    await _answered_after(sessions, monday_opening, [200, 200])
+    assert await _sweep(sessions, monday_opening, off) == []
+
+
+@pytest.mark.parametrize(
+    "notice", [UNCLAIMED_NOTICE, AGENT_SILENT_NOTICE, RESIDENT_SILENT_NOTICE, LONGER_WAIT_NOTICE]
+)
 def test_every_notice_is_translated(notice: str) -> None:
     from forms_runtime.i18n import has_translation
 

@@ -89,6 +89,8 @@ def test_support_settings() -> None:
             "CITYBOT_SUPPORT_AGENT_SILENT_MINUTES": "5",
             "CITYBOT_SUPPORT_RESIDENT_SILENT_MINUTES": "0",
             "CITYBOT_SUPPORT_TEAMS": "ZU, electricity",
+            "CITYBOT_SUPPORT_AFTER_MISSES": "2",
+            "CITYBOT_SUPPORT_AGENT_LIMIT": "3",
         }
     )
     assert s.office_hours.describe() == "Mon-Fri 08:00-16:30; Sat 09:00-12:00"
@@ -99,6 +101,7 @@ def test_support_settings() -> None:
         s.support_resident_silent_minutes,
     ) == (None, 5.0, None)
     assert s.support_teams == ("zu", "electricity")
+    assert (s.support_after_misses, s.support_agent_limit) == (2, 3)
 
 
 def test_session_secret_is_kept_next_to_the_sqlite_file(tmp_path: Path) -> None:

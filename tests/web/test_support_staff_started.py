@@ -18,7 +18,7 @@ from conversations.support import SupportDesk
 from forms_runtime.i18n import tr
 from staff.support import REOPEN_TEXT
 from staff.support_takeover import JOINED_NOTICE
-from storage.models import MessageLog, ResidentAddress
+from storage.models import AuditLog, MessageLog, ResidentAddress
 from storage.types import utc_now
 from tests.e2e.city import City, TelegramResident, WhatsAppResident, eventually, running_city
 from tests.fakes.telegram_api import FakeTelegram
@@ -132,6 +132,13 @@ async def test_a_closed_whatsapp_window_is_reopened_with_an_approved_template(ci
     assert len(logged) == 1 and logged[0]
     _, shown = await agent.call("GET", path)
     assert shown["messages"][-1]["text"] == f"[support_reopen] {text}"
+    async with city.services.session_factory() as session:
+        audited = (
+            await session.scalars(
+                select(AuditLog.action).where(AuditLog.subject == f"ticket:{waiting['id']}")
+            )
+        ).all()
+    assert audited.count("support.template") == 1 and "support.context" in audited
     # Another agent's conversation is not theirs to reopen.
     other = await official(city, "naledi@city.gov", ["agent"])
     assert (await other.call("POST", path + "/template", {"template": "support_reopen"}))[0] == 409

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -192,6 +193,66 @@ async def test_a_conversation_streams_its_lines_and_replays_what_a_page_missed(
         ).all()
     # The page's look is audited once; the browser's reconnection (Last-Event-ID) is not another.
     assert list(watched) == [f"ticket:{ticket}"]
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+async def test_the_queue_filters_by_language_channel_and_topic(house: StaffHouse) -> None:
+    agent = await house.member("agent@city.gov", ["agent"])
+    made: dict[tuple[str, str, str | None], int] = {}
+    for locale, channel, topic in [
+        ("zu", "sms", "pothole"),
+        ("zu", "whatsapp", None),
+        ("en", "whatsapp", "pothole"),
+        ("af", "telegram", "water_leak"),
+    ]:
+        ticket = await _ticket(house, locale=locale)
+        async with house.sessions() as session, session.begin():
+            row = await session.get(SupportTicket, ticket)
+            assert row is not None
+            row.channel, row.topic = channel, topic
+        made[(locale, channel, topic)] = ticket
+
+    async def ids(query: str) -> set[int]:
+        answer = await agent.call("GET", "/api/v1/support/queue" + query)
+        assert answer.status == 200, answer.body
+        return {item["id"] for item in answer.body["items"]}
+
+    assert await ids("?language=zu") == {made["zu", "sms", "pothole"], made["zu", "whatsapp", None]}
+    assert await ids("?channel=whatsapp") == {
+        made["zu", "whatsapp", None],
+        made["en", "whatsapp", "pothole"],
+    }
+    assert await ids("?topic=pothole&channel=whatsapp") == {made["en", "whatsapp", "pothole"]}
+    assert await ids("?language=af&topic=pothole") == set()
+    assert len(await ids("")) == 4
+    for bad in ("?language=fr", "?channel=" + "x" * 33, "?state=closed", "?limit=0"):
+        answer = await agent.call("GET", "/api/v1/support/queue" + bad)
+        assert answer.status == 400, (bad, answer.body)
+
+
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
+async def test_a_residents_message_reaches_the_agents_page_within_a_second(
+    house: StaffHouse,
+) -> None:
+    agent = await house.member("agent@city.gov", ["agent"])
+    ticket = await _ticket(house)
+    assert (await agent.call("POST", f"/api/v1/support/tickets/{ticket}/claim")).status == 200
+    stream = await _open(agent, f"?ticket={ticket}")
+    try:
+        lags = []
+        for n in range(6):
+            await asyncio.sleep(0.17 * n)  # at different points of the feed's poll
+            line = await _resident_says(house, ticket, f"message {n}")
+            committed = time.monotonic()
+            while True:
+                data = await stream.until("message", timeout=1.0)
+                if data["line"]["id"] == line:
+                    break
+            lags.append(time.monotonic() - committed)
+            assert data["line"]["text"] == f"message {n}"
+        assert max(lags) < 1.0, lags
+    finally:
+        stream.close()
 
 
 async def test_a_conversation_of_another_ward_cannot_be_followed(house: StaffHouse) -> None:
