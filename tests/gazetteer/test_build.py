@@ -28,10 +28,10 @@ def test_the_build_command_reproduces_the_packaged_file(data_dir: Path, tmp_path
     printed = capsys.readouterr().out
     assert "116 wards" in printed
     # The coverage summary.
-    assert "wards: 373 of 1529 places (43 over several wards), 1156 not placed by the data" in (
+    assert "wards: 1077 of 1529 places (192 over several wards), 452 not placed by the data" in (
         printed
     )
-    assert "area types: 416 formal, 324 informal_settlement, 50 mixed, 739 unknown" in printed
+    assert "area types: 849 formal, 329 informal_settlement, 124 mixed, 227 unknown" in printed
 
 
 def test_the_build_command_names_a_missing_folder(tmp_path: Path, capsys):
