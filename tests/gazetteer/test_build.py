@@ -148,3 +148,35 @@ def test_a_city_builds_and_selects_its_own_gazetteer(tmp_path: Path, monkeypatch
         assert northtown is not None and northtown.approximate and northtown.ward == "2"
     finally:
         default_gazetteer.cache_clear()
+
+
+def test_a_city_without_suburb_outlines_is_not_given_cape_towns(tmp_path: Path):
+    _write_city(tmp_path)
+    document = build_gazetteer(tmp_path, city="Springfield")
+    old_mill = next(p for p in document["places"] if p["name"] == "Old Mill")
+    assert (old_mill["wards"], old_mill["lat"]) == ([], None)
+
+
+def test_a_city_s_suburb_outlines_place_its_suburbs(tmp_path: Path):
+    _write_city(tmp_path)
+    # Old Mill spans both wards and holds the settlement; Harbour Side lies in ward 1 alone.
+    outlines = {
+        "suburbs": [
+            {"name": "OLD MILL", "point": [11.2, 50.5], "rings": [_flat(_square(10.6, 50.2, 1.2))]},
+            {
+                "name": "HARBOUR SIDE",
+                "point": [10.2, 50.9],
+                "rings": [_flat(_square(10.1, 50.8, 0.2))],
+            },
+        ]
+    }
+    (tmp_path / "cct_official_planning_suburbs.json").write_text(json.dumps(outlines))
+    places = {p["name"]: p for p in build_gazetteer(tmp_path, city="Springfield")["places"]}
+    old_mill, harbour = places["Old Mill"], places["Harbour Side"]
+    assert (old_mill["lon"], old_mill["lat"], old_mill["wards"]) == (11.2, 50.5, ["2", "1"])
+    assert (old_mill["area_type"], old_mill["approximate"]) == ("mixed", False)
+    assert (harbour["wards"], harbour["area_type"]) == (["1"], "formal")
+
+
+def _flat(ring: list[list[float]]) -> list[float]:
+    return [c for point in ring for c in point]
