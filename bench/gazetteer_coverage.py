@@ -1,9 +1,11 @@
 """How much of the gazetteer is placed (wards, area type, point), and how fast look-ups are.
 
 Run: .venv/bin/python bench/gazetteer_coverage.py [--file path/to/gazetteer.json.gz]
-Prints, per kind of place, how many have a ward, an area type other than "unknown" and a point,
-then the time of ``match_place`` over typical texts and of ``locate`` over random points (one core,
-best of 5 rounds). docs/gazetteer.md keeps the figures measured on this machine.
+Prints, per kind of place, how many have a ward, how many lie over several wards, how many have
+an area type other than "unknown" and a point, then the time of ``match_place`` over typical texts
+and of ``locate`` over random points (one core, best of 5 rounds). docs/gazetteer.md keeps the
+figures measured on this machine (the coverage table, before and after the suburb outlines:
+``--file`` an older compiled file).
 """
 
 from __future__ import annotations
@@ -37,19 +39,28 @@ TEXTS = (
 )
 
 
-def coverage(gazetteer: Gazetteer) -> list[tuple[str, int, int, int, int]]:
-    """(kind, places, with ward, with area type, with point) per kind, then the total."""
+def coverage(gazetteer: Gazetteer) -> list[tuple[str, int, int, int, int, int]]:
+    """(kind, places, with ward, over several wards, with area type, with point) per kind, then
+    the total."""
     rows: dict[str, Counter[str]] = {}
     for place in gazetteer.places:
         for kind in (place.kind, "all"):
             counts = rows.setdefault(kind, Counter())
             counts["places"] += 1
             counts["ward"] += place.ward is not None
+            counts["several"] += len(place.wards) > 1
             counts["area_type"] += place.area_type != "unknown"
             counts["point"] += place.lat is not None
     order = [*sorted(k for k in rows if k != "all"), "all"]
     return [
-        (k, rows[k]["places"], rows[k]["ward"], rows[k]["area_type"], rows[k]["point"])
+        (
+            k,
+            rows[k]["places"],
+            rows[k]["ward"],
+            rows[k]["several"],
+            rows[k]["area_type"],
+            rows[k]["point"],
+        )
         for k in order
     ]
 
@@ -73,9 +84,9 @@ def main() -> None:
     gazetteer = load_gazetteer(args.file) if args.file else default_gazetteer()
     load_s = time.perf_counter() - start
 
-    print(f"{'kind':<22}{'places':>8}{'ward':>8}{'area type':>11}{'point':>8}")
-    for kind, places, ward, area_type, point in coverage(gazetteer):
-        print(f"{kind:<22}{places:>8}{ward:>8}{area_type:>11}{point:>8}")
+    print(f"{'kind':<22}{'places':>8}{'ward':>8}{'several':>9}{'area type':>11}{'point':>8}")
+    for kind, places, ward, several, area_type, point in coverage(gazetteer):
+        print(f"{kind:<22}{places:>8}{ward:>8}{several:>9}{area_type:>11}{point:>8}")
 
     rng = random.Random(7)
     points = [(rng.uniform(-34.4, -33.4), rng.uniform(18.2, 19.0)) for _ in range(2000)]

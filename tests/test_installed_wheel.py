@@ -149,3 +149,17 @@ def test_the_dashboard_ships_its_catalogs_and_chart_library(
     shown = _run(installed / "python", "-c", script, cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.split() == ["True"] * 4, shown.stdout
+
+
+def test_the_suburb_outlines_ship_in_the_wheel(installed: Path, tmp_path: Path) -> None:
+    # `citybot gazetteer build` from an installed citybot finds Cape Town's suburb outlines, which
+    # are not among the shared data folder's files.
+    script = (
+        "from forms_runtime.gazetteer.build import suburb_outlines_path\n"
+        "path = suburb_outlines_path('.', 'Cape Town')\n"
+        "print(path is not None and path.is_file(), path)\n"
+    )
+    shown = _run(installed / "python", "-c", script, cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    found, where = shown.stdout.split()
+    assert found == "True" and Path(where).is_relative_to(installed.parent), shown.stdout

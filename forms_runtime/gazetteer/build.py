@@ -9,6 +9,8 @@ The inputs (one folder; docs/gazetteer.md describes every field and where Cape T
 - ``wc_suburb_to_town.tsv``: ``suburb<TAB>town`` rows (a whole province; the city's part is
   chosen by ``_city_towns``).
 - ``cct_suburb_spelling_synonyms.csv``: ``VARIANT, CANONICAL`` rows (optional).
+- ``cct_official_planning_suburbs.json``: the outlines of the city's official suburbs (optional;
+  for Cape Town the project carries its own copy in ``sources/``, see ``suburb_outlines_path``).
 
 The output is plain JSON (written gzipped by ``write_gazetteer``): wards and settlement polygons as
 flat ``[lon, lat, lon, lat, ...]`` rings rounded to 5 decimals, and the place list with every
@@ -37,7 +39,15 @@ from typing import Any
 from forms_runtime.gazetteer.folding import compact, fold
 from forms_runtime.gazetteer.geometry import Area, AreaIndex, rings_of, round_ring
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "SOURCES", "build_gazetteer", "write_gazetteer"]
+__all__ = [
+    "FORMAT",
+    "FORMAT_VERSION",
+    "PACKAGED_OUTLINES",
+    "SOURCES",
+    "build_gazetteer",
+    "suburb_outlines_path",
+    "write_gazetteer",
+]
 
 FORMAT = "citybot-gazetteer"
 # 2: places carry ``wards`` (a list, main ward first) and ``precision`` instead of ``ward``.
@@ -48,6 +58,10 @@ SETTLEMENTS_FILE = "cct_informal_settlements.geojson"
 SUBURBS_FILE = "cct_ea2011_to_official_suburb.csv"
 SUBURB_TOWNS_FILE = "wc_suburb_to_town.tsv"
 SYNONYMS_FILE = "cct_suburb_spelling_synonyms.csv"
+OUTLINES_FILE = "cct_official_planning_suburbs.json"
+# Cape Town's suburb outlines travel with the project (they are not among ../shared/data), so a
+# fresh clone builds the same gazetteer. Another city's come in its own data folder.
+PACKAGED_OUTLINES = Path(__file__).parent / "sources" / OUTLINES_FILE
 
 # Provenance travels inside the compiled file, so the data never loses where it came from.
 SOURCES: tuple[dict[str, str], ...] = (
@@ -83,6 +97,14 @@ SOURCES: tuple[dict[str, str], ...] = (
         "source": "cityofcapetown/cape-of-good-place-names pvh_scraper/synonyms.csv",
         "licence": "MIT, (c) 2020 City of Cape Town",
     },
+    {
+        "file": OUTLINES_FILE,
+        "what": "official planning suburb outlines (OFC_SBRB_NAME), simplified to about 40 m",
+        "source": "City of Cape Town Open Data Portal, Official Planning Suburbs layer, via"
+        " richardwooding/suburble docs/data/suburbs.json (commit 50c65a4), lon/lat"
+        " reconstructed by citybot from its normalised frame",
+        "licence": "City of Cape Town Open Data Portal terms of use",
+    },
 )
 
 # A town whose tsv suburbs include at least this many official city suburbs is the city's own.
@@ -102,6 +124,9 @@ _PLACES = 5  # decimals kept: about 1 m
 # apart along a shared road, not a ward the settlement reaches into.
 _SAMPLES = 24
 _MIN_WARD_SHARE = 0.05
+# A suburb whose outline is at least this much informal settlement is one (Barnet Molokwana
+# Corner); a suburb holding less, but some, is "mixed".
+_MOSTLY_SETTLEMENT = 0.9
 
 
 @dataclass
@@ -155,9 +180,19 @@ class _Settlement:
     rings: list[list[list[float]]]
 
 
+def suburb_outlines_path(data_dir: Path, city: str) -> Path | None:
+    """The suburb outlines in ``data_dir``; else, for Cape Town, the project's own copy."""
+    path = Path(data_dir) / OUTLINES_FILE
+    if path.exists():
+        return path
+    return PACKAGED_OUTLINES if city == "Cape Town" else None
+
+
 def build_gazetteer(data_dir: Path, *, city: str = "Cape Town") -> dict[str, Any]:
     """Compile the source files in ``data_dir`` into the gazetteer document (plain JSON data)."""
     data_dir = Path(data_dir)
+    outlines_path = suburb_outlines_path(data_dir, city)
+    outlines = _read_outlines(outlines_path) if outlines_path is not None else {}
     wards = _read_wards(data_dir / WARDS_FILE)
     ward_areas = [Area(ward, rings) for ward, rings in wards]
     settlements = _read_settlements(data_dir / SETTLEMENTS_FILE)
@@ -190,7 +225,15 @@ def build_gazetteer(data_dir: Path, *, city: str = "Cape Town") -> dict[str, Any
             areas[compact(fold(place.town))].evidence.append(place)
     _add_name_evidence(areas, places)
     settled_towns = {compact(fold(p.town)) for p in places if p.town}
-    for area in areas.values():
+    in_outline = _settlements_in_outlines(settlement_geometry, outlines)
+    settlement_index = AreaIndex([Area(n, r) for n, r in settlement_geometry])
+    for key, area in areas.items():
+        outline = outlines.get(key)
+        if area.kind == "suburb" and outline is not None:
+            # A town is wider than the planning suburb named after it (Khayelitsha's outline is
+            # 1 km2 of a town over ten wards): only suburbs take their outline.
+            _place_from_outline(area, outline, ward_of, in_outline[key], settlement_index)
+            continue
         # Settlements give "Cape Town" as their town anywhere in the city (16 wards, 20 km
         # apart): the city's own name is not placed, a point there would be nowhere in particular.
         if compact(fold(area.name)) != compact(fold(city)):
@@ -264,6 +307,28 @@ def _read_suburb_towns(path: Path) -> list[tuple[str, str]]:
             if suburb.strip() and town.strip():
                 rows.append((" ".join(suburb.split()), " ".join(town.split())))
     return rows
+
+
+@dataclass
+class _Outline:
+    """An official suburb's outline: its rings (lon/lat) and the layer's representative point."""
+
+    name: str
+    point: tuple[float, float]
+    rings: list[list[list[float]]]
+
+
+def _read_outlines(path: Path) -> dict[str, _Outline]:
+    """Outlines by compact key. Two suburbs that fold to one name ("Goede Hoop" near the Strand
+    and "Goedehoop" in Somerset West) are different places: a name cannot say which, so neither
+    outline places it."""
+    by_key: dict[str, list[_Outline]] = defaultdict(list)
+    for suburb in json.loads(path.read_text(encoding="utf-8"))["suburbs"]:
+        rings = [[[r[i], r[i + 1]] for i in range(0, len(r), 2)] for r in suburb["rings"]]
+        lon, lat = suburb["point"]
+        name = " ".join(str(suburb["name"]).split())
+        by_key[compact(fold(name))].append(_Outline(name, (float(lon), float(lat)), rings))
+    return {key: found[0] for key, found in by_key.items() if len(found) == 1}
 
 
 def _read_synonyms(path: Path) -> list[tuple[str, str]]:
@@ -426,22 +491,30 @@ def _settlement_places(
 
 
 def _settlement_wards(members: Sequence[_Settlement], main: str | None, ward_of: Any) -> list[str]:
-    """The wards a settlement's polygons reach into, ``main`` (the ward of its point) first.
+    """The wards a settlement's polygons reach into, ``main`` (the ward of its point) first."""
+    return _main_first(main, _wards_reached([Area(m.name, m.rings) for m in members], ward_of))
 
-    A grid of points over each polygon's box; the points inside the polygon are counted by ward.
-    """
+
+def _samples(area: Area) -> Iterable[tuple[float, float]]:
+    """A grid of points over the area's box, the ones inside the area."""
+    width, height = area.max_x - area.min_x, area.max_y - area.min_y
+    for i, j in itertools.product(range(_SAMPLES), repeat=2):
+        x = area.min_x + (i + 0.5) * width / _SAMPLES
+        y = area.min_y + (j + 0.5) * height / _SAMPLES
+        if area.contains(x, y):
+            yield x, y
+
+
+def _wards_reached(areas: Sequence[Area], ward_of: Any) -> list[str]:
+    """Every ward holding at least ``_MIN_WARD_SHARE`` of the areas' sample points."""
     counts: Counter[str] = Counter()
-    for member in members:
-        area = Area(member.name, member.rings)
-        width, height = area.max_x - area.min_x, area.max_y - area.min_y
-        for i, j in itertools.product(range(_SAMPLES), repeat=2):
-            x = area.min_x + (i + 0.5) * width / _SAMPLES
-            y = area.min_y + (j + 0.5) * height / _SAMPLES
-            ward = ward_of(x, y) if area.contains(x, y) else None
+    for area in areas:
+        for x, y in _samples(area):
+            ward = ward_of(x, y)
             if ward is not None:
                 counts[ward] += 1
     total = sum(counts.values())
-    return _main_first(main, [w for w, n in counts.items() if n >= _MIN_WARD_SHARE * total])
+    return [w for w, n in counts.items() if n >= _MIN_WARD_SHARE * total]
 
 
 def _main_first(main: str | None, wards: Iterable[str]) -> list[str]:
@@ -458,15 +531,23 @@ def _distinctive(alias: str) -> bool:
 
 def _inside_point(settlement: _Settlement) -> tuple[float, float]:
     """The recorded centroid, or, where it falls outside its own polygon, a point inside it."""
-    area = Area(settlement.name, settlement.rings)
-    if area.contains(*settlement.centroid):
-        return settlement.centroid
+    return _point_inside(settlement.name, settlement.rings, settlement.centroid)
+
+
+def _point_inside(
+    name: str, rings: Sequence[Sequence[Sequence[float]]], point: tuple[float, float]
+) -> tuple[float, float]:
+    """``point`` when it lies inside the rings, else the middle of their widest inside stretch
+    along their middle latitude (a centroid may fall outside a curved or hollow polygon)."""
+    area = Area(name, rings)
+    if area.contains(*point):
+        return point
     # The recorded centroid lies outside the polygon (Koekoe's does, by about 55 m): take the
     # middle of the widest inside stretch along the polygon's middle latitude.
     y = (area.min_y + area.max_y) / 2
     crossings = sorted(
         x1 + (x2 - x1) * (y - y1) / (y2 - y1)
-        for ring in settlement.rings
+        for ring in rings
         for (x1, y1), (x2, y2) in itertools.pairwise(ring)
         if (y1 > y) != (y2 > y)
     )
@@ -512,6 +593,60 @@ def _place_from_evidence(area: _Draft, ward_of: Any) -> None:
     area.approximate = True
     reached = [w for p in area.evidence for w in p.wards]
     area.wards = _main_first(ward_of(area.lon, area.lat), reached)
+
+
+def _settlements_in_outlines(
+    settlement_geometry: Sequence[tuple[str, list[list[list[float]]]]],
+    outlines: dict[str, _Outline],
+) -> dict[str, set[str]]:
+    """The settlements (display names) lying in each outline, by the outline's key: those with
+    at least ``_MIN_WARD_SHARE`` of their sample points inside it (less is where the two layers
+    were drawn a few metres apart along a shared road)."""
+    found: dict[str, set[str]] = defaultdict(set)
+    if not outlines:
+        return found
+    index = AreaIndex([Area(key, o.rings) for key, o in outlines.items()])
+    for name, rings in settlement_geometry:
+        counts: Counter[str] = Counter()
+        points = list(_samples(Area(name, rings)))
+        for x, y in points:
+            for outline in index.all_containing(x, y):
+                counts[outline.name] += 1
+        for key, n in counts.items():
+            if n >= _MIN_WARD_SHARE * len(points):
+                found[key].add(name)
+    return found
+
+
+def _place_from_outline(
+    area: _Draft,
+    outline: _Outline,
+    ward_of: Any,
+    settlements: set[str],
+    settlement_index: AreaIndex,
+) -> None:
+    """Point, wards and area type of an official suburb, from its outline.
+
+    The point is the layer's (the centroid of the suburb's largest part) when it lies inside
+    the outline, else a point inside. The wards are every ward the outline reaches into (the
+    settlements' grid and 5% rule), plus those of the settlements recorded in the suburb by
+    name or town: a suburb that is also a town ("Milnerton") is named for both. The point is
+    the City's, not an estimate: ``approximate`` stays false.
+    """
+    lon, lat = _point_inside(outline.name, outline.rings, outline.point)
+    area.lon, area.lat = round(lon, _PLACES), round(lat, _PLACES)
+    shape = Area(outline.name, outline.rings)
+    reached = [*_wards_reached([shape], ward_of), *(w for p in area.evidence for w in p.wards)]
+    area.wards = _main_first(ward_of(area.lon, area.lat), reached)
+    area.approximate = False
+    points = list(_samples(shape))
+    informal = sum(settlement_index.first_containing(x, y) is not None for x, y in points)
+    if points and informal >= _MOSTLY_SETTLEMENT * len(points):
+        area.area_type = "informal_settlement"
+    elif settlements or area.evidence:
+        area.area_type = "mixed"
+    else:
+        area.area_type = "formal"
 
 
 def _area_type(area: _Draft, settled_towns: set[str]) -> str:

@@ -236,6 +236,14 @@ class AreaIndex:
                 return area
         return None
 
+    def all_containing(self, x: float, y: float) -> list[Area]:
+        """Every area containing the point, in the index's order (areas that overlap, such as
+        suburb outlines drawn apart, may both hold it)."""
+        if not (self.min_x <= x <= self.max_x and self.min_y <= y <= self.max_y):
+            return []
+        cell = self._cells[self._row(y) * _GRID_CELLS + self._column(x)]
+        return [area for area in cell if area.contains(x, y)]
+
     def all_within(self, x: float, y: float, metres: float) -> list[Area]:
         """Every area containing the point or at most ``metres`` from it, in the index's order."""
         return [area for area in self.areas if area.within(x, y, metres)]

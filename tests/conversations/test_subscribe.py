@@ -38,6 +38,15 @@ async def test_a_ward_by_number(harness: Harness) -> None:
 
 
 async def test_a_place_the_data_cannot_place_says_what_to_send(harness: Harness) -> None:
-    said = _said(await harness.say("subscribe Sea Point"))
+    # Bongweni (Khayelitsha) is in the suburb list but has no outline and no settlement.
+    assert default_gazetteer().match_place("Bongweni").best.wards == ()  # type: ignore[union-attr]
+    said = _said(await harness.say("subscribe Bongweni"))
     assert "SUBSCRIBE WARD" in said
     assert await _wards(harness) == []
+
+
+async def test_an_official_suburb_subscribes_to_the_wards_of_its_outline(harness: Harness) -> None:
+    # Sea Point could not be placed before the suburb outlines ("send SUBSCRIBE WARD").
+    said = _said(await harness.say("subscribe Sea Point"))
+    assert await _wards(harness) == ["54"]
+    assert "news for Sea Point" in said

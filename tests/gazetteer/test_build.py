@@ -28,10 +28,10 @@ def test_the_build_command_reproduces_the_packaged_file(data_dir: Path, tmp_path
     printed = capsys.readouterr().out
     assert "116 wards" in printed
     # The coverage summary.
-    assert "wards: 373 of 1529 places (43 over several wards), 1156 not placed by the data" in (
+    assert "wards: 1077 of 1529 places (192 over several wards), 452 not placed by the data" in (
         printed
     )
-    assert "area types: 416 formal, 324 informal_settlement, 50 mixed, 739 unknown" in printed
+    assert "area types: 849 formal, 329 informal_settlement, 124 mixed, 227 unknown" in printed
 
 
 def test_the_build_command_names_a_missing_folder(tmp_path: Path, capsys):
@@ -148,3 +148,35 @@ def test_a_city_builds_and_selects_its_own_gazetteer(tmp_path: Path, monkeypatch
         assert northtown is not None and northtown.approximate and northtown.ward == "2"
     finally:
         default_gazetteer.cache_clear()
+
+
+def test_a_city_without_suburb_outlines_is_not_given_cape_towns(tmp_path: Path):
+    _write_city(tmp_path)
+    document = build_gazetteer(tmp_path, city="Springfield")
+    old_mill = next(p for p in document["places"] if p["name"] == "Old Mill")
+    assert (old_mill["wards"], old_mill["lat"]) == ([], None)
+
+
+def test_a_city_s_suburb_outlines_place_its_suburbs(tmp_path: Path):
+    _write_city(tmp_path)
+    # Old Mill spans both wards and holds the settlement; Harbour Side lies in ward 1 alone.
+    outlines = {
+        "suburbs": [
+            {"name": "OLD MILL", "point": [11.2, 50.5], "rings": [_flat(_square(10.6, 50.2, 1.2))]},
+            {
+                "name": "HARBOUR SIDE",
+                "point": [10.2, 50.9],
+                "rings": [_flat(_square(10.1, 50.8, 0.2))],
+            },
+        ]
+    }
+    (tmp_path / "cct_official_planning_suburbs.json").write_text(json.dumps(outlines))
+    places = {p["name"]: p for p in build_gazetteer(tmp_path, city="Springfield")["places"]}
+    old_mill, harbour = places["Old Mill"], places["Harbour Side"]
+    assert (old_mill["lon"], old_mill["lat"], old_mill["wards"]) == (11.2, 50.5, ["2", "1"])
+    assert (old_mill["area_type"], old_mill["approximate"]) == ("mixed", False)
+    assert (harbour["wards"], harbour["area_type"]) == (["1"], "formal")
+
+
+def _flat(ring: list[list[float]]) -> list[float]:
+    return [c for point in ring for c in point]

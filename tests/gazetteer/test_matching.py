@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from forms_runtime.gazetteer import Gazetteer, default_gazetteer, matching
-from forms_runtime.gazetteer.folding import fold
+from forms_runtime.gazetteer.build import PACKAGED_OUTLINES
+from forms_runtime.gazetteer.folding import compact, fold
 
 
 def best_name(gazetteer: Gazetteer, text: str) -> str | None:
@@ -155,30 +159,50 @@ def test_display_names_are_unique(gazetteer: Gazetteer):
     assert len(names) == len(set(names)) > 1000
 
 
-def test_suburbs_with_a_derived_point_are_marked_approximate(gazetteer: Gazetteer):
+def test_towns_with_a_derived_point_are_marked_approximate(gazetteer: Gazetteer):
+    # A town has no outline of its own: its point comes from the settlements recorded in it.
+    khayelitsha = gazetteer.get("Khayelitsha")
+    assert khayelitsha is not None
+    assert khayelitsha.kind == "town"
+    assert khayelitsha.approximate
+    assert khayelitsha.lat is not None and khayelitsha.lon is not None
+    assert khayelitsha.ward == gazetteer.locate(khayelitsha.lat, khayelitsha.lon).ward
+    assert khayelitsha.area_type == "mixed"  # 52 settlements lie in it; a resident may be in one
+    assert khayelitsha.precision == "suburb"
+
+
+def test_suburbs_placed_by_their_outline_are_not_approximate(gazetteer: Gazetteer):
     guguletu = gazetteer.get("Guguletu")
-    assert guguletu is not None
-    assert guguletu.kind == "suburb"
-    assert guguletu.approximate
-    assert guguletu.lat is not None and guguletu.lon is not None
-    assert guguletu.ward == gazetteer.locate(guguletu.lat, guguletu.lon).ward
+    assert guguletu is not None and guguletu.kind == "suburb"
+    assert not guguletu.approximate  # the City's own point for the suburb
+    assert (guguletu.lat, guguletu.lon) == (-33.9828, 18.5686)
+    assert guguletu.ward == gazetteer.locate(guguletu.lat, guguletu.lon).ward == "39"
     assert guguletu.area_type == "mixed"  # 13 settlements lie in it; a resident may be in one
     assert guguletu.precision == "suburb"
 
 
 def test_places_without_an_honest_point_have_none(gazetteer: Gazetteer):
-    sea_point = gazetteer.get("Sea Point")
-    assert sea_point is not None
-    assert (sea_point.lat, sea_point.lon, sea_point.wards) == (None, None, ())
-    assert sea_point.area_type == "unknown"  # Cape Town holds settlements; Sea Point may not
-    assert not sea_point.approximate
+    # Bongweni is in the suburb list (Khayelitsha) but not among the official suburbs' outlines.
+    bongweni = gazetteer.get("Bongweni")
+    assert bongweni is not None and bongweni.kind == "suburb"
+    assert (bongweni.lat, bongweni.lon, bongweni.wards) == (None, None, ())
+    assert bongweni.area_type == "unknown"  # Khayelitsha holds settlements; Bongweni may not
+    assert not bongweni.approximate
+    outlined = {compact(fold(s["name"])) for s in _outlines()}
     for place in gazetteer.places:
         if place.lat is None or place.lon is None:
             assert (place.lat, place.lon, place.ward, place.wards) == (None, None, None, ())
             assert place.area_type in ("formal", "unknown") or place.name == "Cape Town"
         elif place.kind != "informal_settlement":
-            assert place.approximate
+            # Estimated from settlements, unless the suburb's own outline placed it.
+            by_outline = place.kind == "suburb" and compact(fold(place.name)) in outlined
+            assert place.approximate == (not by_outline), place.name
             assert place.ward == gazetteer.locate(place.lat, place.lon).ward
+
+
+def _outlines() -> list[dict[str, Any]]:
+    suburbs: list[dict[str, Any]] = json.loads(PACKAGED_OUTLINES.read_text("utf-8"))["suburbs"]
+    return suburbs
 
 
 def test_only_city_suburbs(gazetteer: Gazetteer):
