@@ -74,7 +74,7 @@ class Faults:
         if fault == "500_after":  # stored, but the answer says it failed
             return web.Response(status=500, text="boom")
         if fault == "timeout_after":  # stored, but the answer never comes in time
-            await asyncio.sleep(2)
+            await asyncio.sleep(3)
         if fault == "invalid_json":  # stored, but the answer cannot be read
             return web.Response(text='[{"service_request_id": ', content_type="application/json")
         if fault == "neither":  # stored, but the answer has neither id nor token
@@ -93,7 +93,9 @@ class World:
     @asynccontextmanager
     async def filer(self, settings: FilerSettings = FAST, **options: Any) -> AsyncIterator[Filer]:
         """A filer on the fake back end, its HTTP client closed when the block ends."""
-        backend = Open311Backend(self.url, timeout=options.pop("timeout", 0.5))
+        # Short, so a "timeout_after" fault costs little, but well above what an answer takes
+        # on a loaded machine: at 0.5 s a slow ordinary post counted as one more failure.
+        backend = Open311Backend(self.url, timeout=options.pop("timeout", 1.5))
         try:
             yield Filer(
                 self.sessionmaker,
