@@ -565,3 +565,29 @@ async def test_whole_sessions_on_postgresql(
 
         screens = await _gateway_asks_twice_at_once(client, "+27831234513")
         assert all(s.startswith("CON Language") for s in screens), screens
+
+
+async def test_the_same_consent_question_is_asked_and_a_no_is_kept(
+    ussd_client: TestClient[Any, Any],
+) -> None:
+    """A form that collects contact details asks the channel-wide consent first, paged."""
+    phone = _phone(ussd_client)
+    await phone.dial()
+    await phone.type("1")
+    services_page = await phone.type("1")
+    purpose = await phone.type(_numbered(services_page, "Electricity outage"))
+    assert "name or phone number" in purpose and purpose.endswith("00 More\n0 Back"), purpose
+    question = await phone.type("00")
+    assert "Do you agree to share your contact details" in question
+    assert _numbered(question, "Yes") == "1" and _numbered(question, "No") == "2"
+    declined = await phone.type("2")
+    assert "I will not ask for your name" in declined, declined
+    services = ussd_client.app[SERVICES_KEY]
+    async with services.session_factory() as db:
+        resident = await db.scalar(
+            select(Resident)
+            .join(ResidentAddress, ResidentAddress.resident_id == Resident.id)
+            .where(ResidentAddress.channel == "ussd")
+        )
+    assert resident is not None
+    assert resident.consent_declined_at is not None and resident.consent_at is None
