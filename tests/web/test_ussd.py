@@ -35,6 +35,7 @@ from storage.models import (
     ResidentAddress,
     Submission,
     Subscription,
+    SupportMessage,
     SupportTicket,
     UssdSession,
 )
@@ -591,3 +592,30 @@ async def test_the_same_consent_question_is_asked_and_a_no_is_kept(
         )
     assert resident is not None
     assert resident.consent_declined_at is not None and resident.consent_at is None
+
+
+async def test_the_menus_keep_working_while_a_call_back_waits(
+    ussd_client: TestClient[Any, Any],
+) -> None:
+    """Waiting for a call-back is no conversation with a person: dialling again, the resident
+    can still check a request or ask again, and no menu number lands in the agent's transcript."""
+    phone = _phone(ussd_client)
+    await phone.dial()
+    await phone.type("1")
+    assert "contact you by SMS" in await phone.type("5")
+    assert "1 Report a problem" in await phone.dial()
+    await phone.type("2")
+    unknown = await phone.type("CT7KQ4XM")
+    assert "cannot find a report" in unknown, unknown
+    await phone.dial()
+    again = await phone.type("5")
+    assert "number 1 in the queue" in again, again
+    services = ussd_client.app[SERVICES_KEY]
+    async with services.session_factory() as db:
+        assert await db.scalar(select(func.count()).select_from(SupportTicket)) == 1
+        from_resident = await db.scalar(
+            select(func.count())
+            .select_from(SupportMessage)
+            .where(SupportMessage.direction == "resident")
+        )
+    assert from_resident == 0
