@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from channels.ussd_screens import MAX_SCREEN, paginate
-from forms_runtime.sms import is_gsm7
+from forms_runtime.sms import GSM7_EXTENDED, is_gsm7, segments
 
 LONG = " ".join(f"Sentence number {n} says a little more about the problem." for n in range(12))
 CHOICES = [(f"id{n}", f"Choice {n}") for n in range(1, 13)]
@@ -43,3 +43,15 @@ def test_a_last_screen_never_offers_more() -> None:
 def test_footer_lines_are_in_the_residents_language() -> None:
     pages = _all_pages(LONG, CHOICES, "zu")
     assert pages[0].endswith("00 Okunye\n0 Emuva")
+
+
+def test_what_a_resident_typed_is_shown_in_one_septet_characters() -> None:
+    """An emoji would switch the whole screen to UCS-2 and an extension character costs two
+    septets: a screen of 182 characters must be 182 on the handset."""
+    typed = "Water \U0001f4a7 runs {near} the clinic \u2014 every day ~ since Monday \u20ac5 [sic]"
+    page = paginate(f"Check your answers:\n1. Question: {typed}", [("send", "Send")], 0, "en")
+    assert is_gsm7(page.text) and not set(page.text) & GSM7_EXTENDED, page.text
+    assert "Water ? runs (near) the clinic - every day - since Monday EUR5 (sic)" in page.text
+    # At the limit: 182 characters of extension characters still fit, as one screen each.
+    braces = paginate("{" * 400, [], 0, "en", back=False)
+    assert len(braces.text) <= MAX_SCREEN and segments(braces.text[:160]) == 1

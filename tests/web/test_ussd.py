@@ -29,6 +29,7 @@ from conversations.office_hours import OfficeHours
 from conversations.turn import TurnResult
 from conversations.ussd_sessions import UssdSessions
 from forms_runtime.i18n import LOCALES, N_, tr
+from forms_runtime.sms import GSM7_EXTENDED, is_gsm7
 from storage.models import (
     MessageLog,
     Resident,
@@ -124,13 +125,16 @@ async def _report(phone: UssdPhone) -> str:
         elif lines[-2:-1] == ["00 More"] or lines[-1] == "00 More":
             screen = await phone.type("00")
         else:
-            screen = await phone.type("Water runs in the street near the clinic")
+            # What residents type: an emoji, a brace, a euro sign (shown, not sent, as GSM-7).
+            screen = await phone.type("Water runs {daily} near the clinic \U0001f4a7 \u20ac")
     raise AssertionError(f"the session never ended: {screen}")
 
 
 def _assert_fits(screen: str) -> None:
     assert screen.startswith(("CON ", "END ")), screen
     assert len(screen[4:]) <= MAX_SCREEN, screen
+    # 182 characters on the handset: GSM-7, and none of its two-septet extension characters.
+    assert is_gsm7(screen) and not set(screen) & GSM7_EXTENDED, screen
 
 
 async def test_a_whole_report_is_filed_and_its_reference_sent_by_sms(
