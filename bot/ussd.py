@@ -65,6 +65,9 @@ log = logging.getLogger("citybot.ussd")
 # network. A turn that takes longer still completes (it is shielded); the resident is told to
 # dial again and is offered to continue.
 TIME_BUDGET = 1.6
+# What the "dial again" answer may wait for the resident's language: the read that finds it can
+# be stalled by what made the step late, and the gateway gives up at 2 s.
+LOCALE_WAIT = 0.2
 
 # Each language in its own name: the resident may not read the current one.
 LANGUAGE_NAMES = {"en": "English", "af": "Afrikaans", "zu": "isiZulu", "xh": "isiXhosa"}
@@ -113,7 +116,7 @@ class UssdDialogue:
             self._late.add(task)
             task.add_done_callback(self._late.discard)
             log.warning("USSD answer over the time budget", extra={"channel": "ussd"})
-            saved = await _quietly(self.sessions.get(hit.phone))
+            saved = await _quietly(asyncio.wait_for(self.sessions.get(hit.phone), LOCALE_WAIT))
             locale = saved.screen.get("locale", "en") if saved else "en"
             return "END " + tr(locale, N_("We are busy. Please dial again in a minute."))
 
@@ -395,6 +398,7 @@ def _again(screen: Screen, locale: str) -> Screen:
 
 
 async def _quietly(step: Any) -> SavedUssd | None:
+    """``step``'s result, or None when it fails or times out (then the answer is in English)."""
     try:
         result: SavedUssd | None = await step
     except Exception:

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import func, make_url, select
 
 from bot.app import SERVICES_KEY, create_app
 from bot.config import Settings
@@ -623,3 +624,44 @@ async def test_the_menus_keep_working_while_a_call_back_waits(
             .where(SupportMessage.direction == "resident")
         )
     assert from_resident == 0
+
+
+@pytest.mark.postgres
+async def test_the_gateway_is_answered_in_time_while_the_database_stalls(
+    aiohttp_client: Callable[..., Any], ussd_settings: Settings
+) -> None:
+    """The answer that replaces a late one must not wait for the database either: with the
+    sessions table locked (a migration, a vacuum), the gateway still hears within 2 s."""
+    async with postgres_database() as database_url:
+        client = await aiohttp_client(
+            await create_app(replace(ussd_settings, database_url=database_url), workers=False)
+        )
+        phone = _phone(client, "+27831234521")
+        await phone.dial()
+        dsn = make_url(database_url).set(drivername="postgresql")
+        locker = await asyncpg.connect(dsn.render_as_string(hide_password=False))
+        try:
+            locked = locker.transaction()
+            await locked.start()
+            await locker.execute("LOCK TABLE ussd_sessions IN ACCESS EXCLUSIVE MODE")
+            # The stall ends after 3 s whatever happens: a late answer is measured, not hung.
+
+            async def stall() -> None:
+                await asyncio.sleep(3.0)
+                await locked.rollback()
+
+            stalled = asyncio.ensure_future(stall())
+            started = time.monotonic()
+            screen = await phone.type("1")
+            took = time.monotonic() - started
+            await stalled
+        finally:
+            await locker.close()
+        assert took < 2.0 and phone.last_status == 200, (took, screen)
+        assert screen.startswith("END ") and "dial again" in screen, screen
+        # The step finished once the lock went: dialling again is the menu, in English.
+        services = client.app[SERVICES_KEY]
+        assert services.ussd is not None
+        dialogue = services.ussd
+        await _wait_for(lambda: not dialogue._late)
+        assert "1 Report a problem" in await phone.dial()
