@@ -152,3 +152,37 @@ async def test_talk_to_a_person_is_a_call_back_request_answered_by_sms(
         return any("Which street has no water?" in text for text in resident.received())
 
     await eventually(answered)
+
+
+async def test_a_status_answer_too_long_for_the_last_screen_comes_whole_by_sms(
+    ussd_city: tuple[City, FakeAfricasTalking],
+) -> None:
+    """The city's notes make the answer longer than a screen; after END nobody can type "00",
+    so the screen shows what fits and the whole answer follows by SMS."""
+    city, at = ussd_city
+    resident = UssdResident(city, at)
+    reference = await resident.report("pothole", "en")
+    filed = await eventually(lambda: city.filed(reference))
+    notes = (
+        "The crew filled the hole on Tuesday and rolled it twice; the road markings will be "
+        "painted again next week when the weather is dry, and the kerb beside it is booked "
+        "for repair by the roads depot in Bellville at the end of the month."
+    )
+    await city.staff_sets_status(filed.service_request_id, "closed", notes)
+
+    async def closed() -> bool:
+        return (await city.submission(reference)).status == "closed"
+
+    await eventually(closed)
+    before = len(resident.received())
+    await resident.dial()
+    await resident.type("2")  # Check a request
+    end = await resident.type(reference)
+    assert end.startswith("END ") and reference in end and "\n00 " not in end, end
+    assert "bellville at the end of the month" not in end.lower()
+
+    async def texted() -> list[str]:
+        return [t for t in resident.received()[before:] if "end of the month" in t]
+
+    [whole] = await eventually(texted)
+    assert reference in whole and "The crew filled the hole" in whole
