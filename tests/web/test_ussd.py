@@ -665,3 +665,17 @@ async def test_the_gateway_is_answered_in_time_while_the_database_stalls(
         dialogue = services.ussd
         await _wait_for(lambda: not dialogue._late)
         assert "1 Report a problem" in await phone.dial()
+
+
+async def test_a_number_that_is_not_on_the_screen_is_asked_again(
+    ussd_client: TestClient[Any, Any],
+) -> None:
+    phone = _phone(ussd_client)
+    languages = await phone.dial()
+    again = await phone.type("7")
+    assert again == "CON Choose one of the numbers.\n" + languages[4:]
+    menu = await phone.type("1")
+    assert await phone.type("9") == "CON Choose one of the numbers.\n" + menu[4:]
+    # "00" on a screen with no next page shows that screen again.
+    past = await phone.type("00")
+    assert past.startswith("CON ") and past.endswith(menu[menu.index("1 Report") :]), past
