@@ -4,6 +4,7 @@ follow go through the real Africa's Talking SDK to a fake Africa's Talking that 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -121,6 +122,7 @@ async def _report(phone: UssdPhone) -> str:
         if "suburb or settlement" in screen:
             screen = await phone.type("khayel")
             screen = await phone.type("1")
+            assert "Which street or landmark in Khayelitsha?" in screen, screen
         elif any(line.startswith("1 ") for line in lines):
             screen = await phone.type("1")
         elif lines[-2:-1] == ["00 More"] or lines[-1] == "00 More":
@@ -136,6 +138,8 @@ def _assert_fits(screen: str) -> None:
     assert len(screen[4:]) <= MAX_SCREEN, screen
     # 182 characters on the handset: GSM-7, and none of its two-septet extension characters.
     assert is_gsm7(screen) and not set(screen) & GSM7_EXTENDED, screen
+    # USSD has no location pins: no screen offers one.
+    assert not re.search(r"\bpins?\b", screen), screen
 
 
 async def test_a_whole_report_is_filed_and_its_reference_sent_by_sms(
