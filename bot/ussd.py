@@ -39,6 +39,7 @@ from typing import Any
 from channels.types import InboundKind, InboundMessage
 from channels.ussd import UssdChannel, UssdHit
 from channels.ussd_screens import BACK, MORE, paginate, places_in_ward, places_starting
+from conversations.picker import PICKER_STEP
 from conversations.turn import TurnResult
 from conversations.ussd_sessions import SavedUssd, UssdSessions
 from forms_runtime.effects import (
@@ -64,6 +65,9 @@ log = logging.getLogger("citybot.ussd")
 # network. A turn that takes longer still completes (it is shielded); the resident is told to
 # dial again and is offered to continue.
 TIME_BUDGET = 1.6
+# What the "dial again" answer may wait for the resident's language: the read that finds it can
+# be stalled by what made the step late, and the gateway gives up at 2 s.
+LOCALE_WAIT = 0.2
 
 # Each language in its own name: the resident may not read the current one.
 LANGUAGE_NAMES = {"en": "English", "af": "Afrikaans", "zu": "isiZulu", "xh": "isiXhosa"}
@@ -112,7 +116,7 @@ class UssdDialogue:
             self._late.add(task)
             task.add_done_callback(self._late.discard)
             log.warning("USSD answer over the time budget", extra={"channel": "ussd"})
-            saved = await _quietly(self.sessions.get(hit.phone))
+            saved = await _quietly(asyncio.wait_for(self.sessions.get(hit.phone), LOCALE_WAIT))
             locale = saved.screen.get("locale", "en") if saved else "en"
             return "END " + tr(locale, N_("We are busy. Please dial again in a minute."))
 
@@ -133,8 +137,12 @@ class UssdDialogue:
             screen.get("page", 0),
             screen["locale"],
             back=bool(screen.get("back", True)) and not ended,
+            more=not ended,
         )
         answer = ("END " if ended else "CON ") + page.text
+        if ended and page.more and not screen.get("texted"):
+            # A closed session cannot show "00 More": what did not fit goes by SMS, whole.
+            self._sms_text(hit.phone, str(screen["text"]), str(screen["locale"]))
         screen["ended"] = ended
         if screen.get("erased"):
             # DELETE MY DATA: where the phone stood goes too (erasure deleted the row); a
@@ -183,6 +191,14 @@ class UssdDialogue:
             if screen.get("page", 0) > 0:
                 screen["page"] -= 1
                 return screen, False
+            if mode == "place" and screen.get("choices"):
+                # Back from the places found is the search, to type other letters.
+                lead = str(screen.get("lead", ""))
+                return _place_screen(locale, str(screen.get("purpose", "form")), lead), False
+            if screen.get("step") == PICKER_STEP:
+                # The service picker is the first question: back from it is the menu it came
+                # from (the turn loop's "back" would only show the picker again).
+                return _menu_screen(locale), False
             if mode in ("form", "place") and screen.get("purpose") != "subscribe":
                 return await self._turn(hit, "back", locale)
             return _menu_screen(locale), False
@@ -273,18 +289,24 @@ class UssdDialogue:
             language_hint=locale,
         )
         result = await self._turns(inbound)
-        self._sms_news(hit.phone, result)
+        texted = self._sms_news(hit.phone, result)
         screen, ended = _screen_of(result)
+        if texted:
+            screen["texted"] = True
         if result.erased:
             screen["erased"] = True
         return screen, ended
 
-    def _sms_news(self, phone: str, result: TurnResult) -> None:
+    def _sms_news(self, phone: str, result: TurnResult) -> bool:
         """The reference goes by SMS too: the resident cannot scroll back to a USSD screen."""
         if not result.reference:
-            return
+            return False
         kept: list[Effect] = [e for e in result.effects if isinstance(e, Notice | Submit)]
         self._sender.schedule(self.channel, self.channel.render(kept, result.locale, phone))
+        return True
+
+    def _sms_text(self, phone: str, text: str, locale: str) -> None:
+        self._sender.schedule(self.channel, self.channel.render([Notice(text)], locale, phone))
 
 
 def _screen_of(result: TurnResult) -> tuple[Screen, bool]:
@@ -318,7 +340,8 @@ def _screen_of(result: TurnResult) -> tuple[Screen, bool]:
         return {"mode": "end", "locale": locale, "text": text, "choices": []}, True
     if isinstance(asked, Ask) and asked.kind is InputKind.LOCATION:
         return _place_screen(locale, "form", text), False
-    return {"mode": "form", "locale": locale, "text": text, "choices": choices}, False
+    step = asked.step_id if isinstance(asked, Ask) else None
+    return {"mode": "form", "locale": locale, "text": text, "choices": choices, "step": step}, False
 
 
 def _language_screen(locale: str, *, back: bool) -> Screen:
@@ -375,6 +398,7 @@ def _again(screen: Screen, locale: str) -> Screen:
 
 
 async def _quietly(step: Any) -> SavedUssd | None:
+    """``step``'s result, or None when it fails or times out (then the answer is in English)."""
     try:
         result: SavedUssd | None = await step
     except Exception:

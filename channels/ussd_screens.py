@@ -27,8 +27,7 @@ from dataclasses import dataclass
 from channels.render_text import split_sentences
 from forms_runtime.gazetteer import Gazetteer
 from forms_runtime.gazetteer.folding import fold
-from forms_runtime.sms import to_gsm7
-from forms_runtime.ussd_screen import BACK, MAX_SCREEN, MORE, footer_lines
+from forms_runtime.ussd_screen import BACK, MAX_SCREEN, MORE, footer_lines, screen_text
 
 __all__ = [
     "BACK",
@@ -54,22 +53,34 @@ class Page:
 
 
 def paginate(
-    text: str, choices: Sequence[Choice], page: int, locale: str, *, back: bool = True
+    text: str,
+    choices: Sequence[Choice],
+    page: int,
+    locale: str,
+    *,
+    back: bool = True,
+    more: bool = True,
 ) -> Page:
-    """Page ``page`` (from 0) of ``text`` and its numbered ``choices``, each page a screen."""
-    pages = _pages(to_gsm7(text).strip(), choices, locale, back=back)
+    """Page ``page`` (from 0) of ``text`` and its numbered ``choices``, each page a screen.
+    ``more=False`` for a last screen ("END"), where nobody can type "00": no "00 More" line,
+    and ``Page.more`` says that something did not fit."""
+    pages = _pages(screen_text(text).strip(), choices, locale, back=back, more=more)
     index = max(0, min(page, len(pages) - 1))
     return Page(text=pages[index], more=index < len(pages) - 1, pages=len(pages))
 
 
-def _pages(text: str, choices: Sequence[Choice], locale: str, *, back: bool) -> list[str]:
-    more, back_line = footer_lines(locale, more=True)
-    lines = _text_lines(text) + [to_gsm7(f"{n} {label}") for n, (_, label) in enumerate(choices, 1)]
+def _pages(
+    text: str, choices: Sequence[Choice], locale: str, *, back: bool, more: bool
+) -> list[str]:
+    more_line, back_line = footer_lines(locale, more=True)
+    lines = _text_lines(text) + [
+        screen_text(f"{n} {label}") for n, (_, label) in enumerate(choices, 1)
+    ]
     pages: list[str] = []
     current: list[str] = []
     for line in lines:
         # Room kept for the footer of a page that is not the last one: "00 More" and "0 Back".
-        footer = [more] + ([back_line] if back or pages else [])
+        footer = ([more_line] if more else []) + ([back_line] if back or pages else [])
         candidate = [*current, line]
         if current and len("\n".join(candidate + footer)) > MAX_SCREEN:
             pages.append("\n".join([*current, *footer]))

@@ -62,7 +62,7 @@ from conversations.subscriptions import (
     subscribe,
     unsubscribe,
 )
-from conversations.support import URGENT, SupportDesk
+from conversations.support import CALLBACK_CHANNELS, URGENT, SupportDesk
 from conversations.turn_context import Turn
 from forms_runtime.effects import Handoff, Notice, Reject, Submit
 from forms_runtime.gazetteer import Gazetteer
@@ -119,7 +119,10 @@ class Router:
                 keywords.help_(turn, self.flow)
             return
         ticket = await self.support.ticket_of(turn)
-        if ticket is not None and await self.support.take(turn, ticket):
+        # A call-back request (USSD) is answered by SMS, not in the session: the menus keep
+        # working while it waits, and menu numbers are no words for the agent's transcript.
+        callback = turn.message.channel in CALLBACK_CHANNELS
+        if ticket is not None and not callback and await self.support.take(turn, ticket):
             # A person answers this conversation, not the bot; asking for one again while
             # nobody has taken it yet hears where they stand, not silence.
             asked = parse_command(message.text) if message.option_id is None else None

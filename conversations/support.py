@@ -11,6 +11,10 @@ Outside office hours (``conversations.office_hours``) the resident is told when 
 back, in their language, and that their messages stay in the queue. A form step that says a
 person is needed (``Handoff``, a live wire down) opens an urgent ticket, for the form's team.
 
+On USSD (``CALLBACK_CHANNELS``) the screen closes and cannot be reopened by us: AGENT there is a
+call-back request (reason ``callback``, a system line for the agent), and the resident is told
+that a person will contact them by SMS.
+
 Which conversations are with a person is read from the database at most every ``refresh``
 per process (one small query, shared by every turn that finds the copy stale:
 ``conversations.periodic_read``), so a claim or a handback made by another process is seen within
@@ -40,7 +44,7 @@ from forms_runtime.i18n import N_, tr
 from storage.models import SupportMessage, SupportTicket
 from storage.support_queue import expected_wait_minutes, queue_position
 
-__all__ = ["OPEN_STATES", "URGENT", "SupportDesk"]
+__all__ = ["CALLBACK_CHANNELS", "OPEN_STATES", "URGENT", "SupportDesk"]
 
 OPEN_STATES = ("waiting", "held")
 # The priority of a ticket a form opened (a danger): ahead of everyone who asked.
@@ -51,6 +55,21 @@ _QUEUED_WAIT = N_(
 )
 _CLOSED = N_(
     "Our staff are not at work now. Someone will be back on {when}. Leave your message here: it stays in the queue for them."
+)
+# Channels where the resident cannot wait in a conversation (a USSD screen closes within
+# minutes and cannot be opened from our side): asking for a person is a request to be called
+# back, and whoever takes it answers by SMS (the channel's follow-ups).
+CALLBACK_CHANNELS = frozenset({"ussd"})
+_CALLBACK_QUEUED = N_("A person will contact you by SMS. You are number {position} in the queue.")
+_CALLBACK_QUEUED_WAIT = N_(
+    "A person will contact you by SMS. You are number {position} in the queue; the wait is about {minutes} minutes."
+)
+_CALLBACK_CLOSED = N_(
+    "Our staff are not at work now. Someone will contact you by SMS after {when}."
+)
+_CALLBACK_NOTE = (
+    "Call-back request from a USSD session: the resident cannot write here. Your replies "
+    "reach them by SMS."
 )
 
 
@@ -103,7 +122,11 @@ class SupportDesk:
         ``note`` is a system line for the agent (why a form asked for a person)."""
         session = await turn.sql()
         message = turn.message
+        callback = message.channel in CALLBACK_CHANNELS
+        if callback and reason == "asked":
+            reason = "callback"
         ticket_id = await self.ticket_of(turn)
+        opened = ticket_id is None
         if ticket_id is None:
             wards = await latest_wards(session, turn.resident_id)
             # The form they were in, or about to open (the consent question comes first).
@@ -128,10 +151,11 @@ class SupportDesk:
             await session.flush()
             ticket_id = ticket.id
             self._open.value[(message.channel, message.address)] = ticket_id
-        if note:
-            session.add(
-                SupportMessage(ticket_id=ticket_id, direction="system", text=note, at=turn.now)
-            )
+        for line in (note, _CALLBACK_NOTE if callback and opened else None):
+            if line:
+                session.add(
+                    SupportMessage(ticket_id=ticket_id, direction="system", text=line, at=turn.now)
+                )
         queued = await session.get(SupportTicket, ticket_id)
         assert queued is not None
         await self._tell_place(turn, session, queued)
@@ -147,18 +171,24 @@ class SupportDesk:
     async def _tell_place(self, turn: Turn, session: AsyncSession, ticket: SupportTicket) -> None:
         position = await queue_position(session, ticket)
         minutes = await expected_wait_minutes(session) if ticket.state == "waiting" else None
+        callback = ticket.channel in CALLBACK_CHANNELS
         when_back = None
         if not self.office_hours.is_open(turn.now):
             when_back = self.office_hours.when_back(turn.now, turn.locale)
+        queued, queued_wait, closed = (
+            (_CALLBACK_QUEUED, _CALLBACK_QUEUED_WAIT, _CALLBACK_CLOSED)
+            if callback
+            else (_QUEUED, _QUEUED_WAIT, _CLOSED)
+        )
         if minutes is None or when_back is not None:
-            turn.say(Notice(tr(turn.locale, _QUEUED, position=position)))
+            turn.say(Notice(tr(turn.locale, queued, position=position)))
             # Told no wait: the support sweep has no figure to say a longer one against.
             ticket.told_wait_minutes = None
         else:
-            turn.say(Notice(tr(turn.locale, _QUEUED_WAIT, position=position, minutes=minutes)))
+            turn.say(Notice(tr(turn.locale, queued_wait, position=position, minutes=minutes)))
             ticket.told_wait_minutes = minutes
         if when_back is not None:
-            turn.say(Notice(tr(turn.locale, _CLOSED, when=when_back)))
+            turn.say(Notice(tr(turn.locale, closed, when=when_back)))
 
     async def end_for_opt_out(self, turn: Turn) -> None:
         """STOP during a takeover: the ticket closes and the agent is told."""

@@ -19,6 +19,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.models import UssdSession
@@ -48,6 +50,22 @@ class SavedUssd:
         return self.updated_at is not None and now - self.updated_at <= RESUME_WITHIN
 
 
+def _upsert(insert: Any) -> Any:
+    statement = insert(UssdSession.__table__)
+    return statement.on_conflict_do_update(
+        index_elements=["phone"],
+        set_={
+            name: getattr(statement.excluded, name)
+            for name in ("session_id", "consumed", "screen", "answer", "updated_at")
+        },
+    )
+
+
+# One statement, not a read then an insert: a gateway that re-sends a phone's first request
+# while the first is being answered would otherwise insert the phone's row twice (a 500).
+_UPSERT = {"postgresql": _upsert(pg_insert), "sqlite": _upsert(sqlite_insert)}
+
+
 class UssdSessions:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
@@ -61,15 +79,15 @@ class UssdSessions:
 
     async def put(self, phone: str, saved: SavedUssd) -> None:
         async with self._sessions.begin() as db:
-            row = await db.get(UssdSession, phone)
-            if row is None:
-                row = UssdSession(phone=phone)
-                db.add(row)
-            row.session_id = saved.session_id
-            row.consumed = saved.consumed
-            row.screen = saved.screen
-            row.answer = saved.answer
-            row.updated_at = utc_now()
+            values = {
+                "phone": phone,
+                "session_id": saved.session_id,
+                "consumed": saved.consumed,
+                "screen": saved.screen,
+                "answer": saved.answer,
+                "updated_at": utc_now(),
+            }
+            await db.execute(_UPSERT[db.get_bind().dialect.name], values)
 
     async def forget(self, phone: str) -> None:
         """Drop a phone's row (the resident's data is erased)."""

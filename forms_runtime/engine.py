@@ -567,10 +567,12 @@ def _pick_question(s: Step, locale: str, pick: answer_kinds.NeedsPick) -> Ask:
             step_id=s.id,
             prompt=tr(
                 locale,
-                N_("Which street or landmark in {place}? You can also send a location pin."),
+                N_("Which street or landmark in {place}?"),
                 place=str(pick.pending.get("place", "")),
             ),
             kind=InputKind.LOCATION,
+            # A hint of its own: a channel without pins (USSD) leaves it out.
+            hint=tr(locale, N_("You can also send a location pin.")),
             optional=not s.required,
         )
     options = tuple(OptionView(id=f"pick:{i}", label=name) for i, name in enumerate(pick.names, 1))

@@ -129,6 +129,31 @@ def test_a_prompt_too_long_for_ucs2_in_one_locale_only() -> None:
     assert "'ê'" in issues[0].message
 
 
+def test_a_step_too_long_for_a_ussd_screen_in_one_locale_only() -> None:
+    """The English fits a USSD screen; the isiZulu (one SMS, 160 characters) leaves no room for
+    the first choice with "00 More" and "0 Back": reported for zu alone."""
+    zulu = ("Hlobo luni lwenkinga olubonayo emgwaqweni wakho namuhla, futhi ingakanani? " * 3)[:160]
+    text = REFERENCE.replace("af: [stukkend]", "zu: [kwaphukile]")
+
+    def zu(locale: str, msgid: str) -> str:
+        return zulu if (locale, msgid) == ("zu", "What kind of problem is it?") else msgid
+
+    issues = lint_text(
+        text, "f.yaml", locales=("en", "zu"), has_translation=lambda *_: True, translate=zu
+    )
+    assert [(i.rule, i.line) for i in issues] == [("ussd-screen-too-long", 15)]
+    assert "in zu" in issues[0].message and "182" in issues[0].message
+    shorter = zulu[:150]
+    fits = lint_text(
+        text,
+        "f.yaml",
+        locales=("en", "zu"),
+        has_translation=lambda *_: True,
+        translate=lambda loc, msgid: shorter if msgid == "What kind of problem is it?" else msgid,
+    )
+    assert fits == []
+
+
 def test_ucs2_characters_in_a_translation_are_reported_with_the_locale() -> None:
     def af(locale: str, msgid: str) -> str:
         return msgid if locale == "en" else "’n Probleem"

@@ -41,7 +41,8 @@ class SupportTicket(Base):
     # Where the conversation is (personal data: cleared by erasure, masked to staff).
     address: Mapped[str | None] = mapped_column(String(255))
     locale: Mapped[str] = mapped_column(String(8), default="en")
-    # Why a person is needed: "asked" (AGENT), "misunderstood", "form", "staff".
+    # Why a person is needed: "asked" (AGENT), "callback" (AGENT by USSD), "misunderstood",
+    # "form", "staff".
     reason: Mapped[str] = mapped_column(String(16), default="asked")
     # The form the resident was in, if any (what the agent can handle first).
     topic: Mapped[str | None] = mapped_column(String(64))

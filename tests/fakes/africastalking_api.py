@@ -32,6 +32,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Self
 
+import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
@@ -123,11 +124,13 @@ class FakeAfricasTalking(RecordingServer):
 
 
 class UssdPhone:
-    """One handset on the gateway: each session has its own id and its whole typed text."""
+    """One handset on the gateway: each session has its own id and its whole typed text.
+    ``client`` is a test client with ``path`` on its server, or a client session with ``path``
+    the whole URL of a running server."""
 
     def __init__(
         self,
-        client: TestClient[Any, Any],
+        client: TestClient[Any, Any] | aiohttp.ClientSession,
         path: str,
         phone: str,
         *,

@@ -69,6 +69,11 @@ def test_every_variable_is_read(tmp_path: Path) -> None:
         ("CITYBOT_PUBLIC_HOLIDAYS", "25 December"),
         ("CITYBOT_SUPPORT_UNCLAIMED_MINUTES", "soon"),
         ("CITYBOT_SUPPORT_TEAMS", "water, the zulu team"),
+        ("USSD_SERVICE_CODE", "120311"),
+        ("USSD_SERVICE_CODE", "*120*311"),
+        ("USSD_WEBHOOK_SECRET", "short"),
+        ("USSD_WEBHOOK_SECRET", "has/a/slash-in-the-path-segment"),
+        ("USSD_ALLOWED_IPS", "196.201.214.0/24, the gateway"),
     ],
 )
 def test_a_bad_value_names_its_variable(name: str, value: str, tmp_path: Path) -> None:
@@ -177,3 +182,17 @@ def test_a_read_replica_is_postgresql_beside_a_postgresql_primary(
     }
     with pytest.raises(ConfigError, match="CITYBOT_DATABASE_REPLICA_URL"):
         Settings.from_env(env)
+
+
+def test_the_ussd_variables_are_read() -> None:
+    env = {
+        "CITYBOT_SESSION_SECRET": "x",
+        "USSD_SERVICE_CODE": "*120*311#",
+        "USSD_WEBHOOK_SECRET": "ussd-secret-0123456789",
+        "USSD_ALLOWED_IPS": "196.201.214.0/24, 2001:db8::1",
+    }
+    s = Settings.from_env(env)
+    assert (s.ussd_service_code, s.ussd_webhook_secret) == ("*120*311#", "ussd-secret-0123456789")
+    assert [str(n) for n in s.ussd_allowed_ips] == ["196.201.214.0/24", "2001:db8::1/128"]
+    # The secret is a credential: never in a printed Settings.
+    assert "ussd-secret-0123456789" not in repr(s)
