@@ -20,8 +20,17 @@ install: $(STAMP)
 run: $(STAMP)
 	$(BIN)/citybot serve
 
+# The route fuzzer's 2,000 cases per route (tests/web/test_no_server_errors.py on SQLite, marked
+# fuzz) run in a second pytest beside the rest of the suite: they share nothing with the other
+# tests, and the suite alone leaves the second core mostly idle. Their output follows the suite's.
+FUZZ_LOG := .pytest-fuzz.log
 test: $(STAMP)
-	$(BIN)/pytest -q
+	@$(BIN)/pytest -q -p no:cacheprovider -m fuzz > $(FUZZ_LOG) 2>&1 & fuzz=$$!; \
+	$(BIN)/pytest -q -m "not fuzz"; suite=$$?; \
+	wait $$fuzz; fuzzed=$$?; \
+	echo "--- the route fuzzer (pytest -m fuzz, beside the suite) ---"; \
+	if [ $$fuzzed -eq 0 ]; then tail -n 5 $(FUZZ_LOG); else cat $(FUZZ_LOG); fi; \
+	[ $$suite -eq 0 ] && [ $$fuzzed -eq 0 ]
 
 PY_SOURCES := bot channels city conversations forms_runtime notifier staff storage tests bench
 
@@ -80,4 +89,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/forms_engine.py
 
 clean:
-	rm -rf $(VENV) $(LOCK_VENV) .mypy_cache .pytest_cache .ruff_cache *.sqlite3
+	rm -rf $(VENV) $(LOCK_VENV) .mypy_cache .pytest_cache .ruff_cache *.sqlite3 $(FUZZ_LOG)
