@@ -8,8 +8,9 @@ optional answer counts as "not_stated", so every table adds up to the same repor
 
 Small groups are suppressed with the analytics' helper (``staff.analytics.published``): below
 ``MIN_GROUP`` reports for area type and gender, below ``SPECIAL_MIN_GROUP`` (10) for disability.
-Where one figure of a row (or one group of a table) is suppressed, the next smallest is too, so
-the suppressed one cannot be worked out from the total.
+Where one group of a table, or one figure of a group's row or of a column (what happened, whose
+total every table gives), is suppressed, the next smallest is too, so the suppressed one cannot
+be worked out from a total.
 
 Example::
 
@@ -86,13 +87,14 @@ def _published(
     known = [*groups, *sorted(g for g in table if g not in groups)]
     totals = [sum(table[g].values()) if g in table else 0 for g in known]
     shown_totals = _with_secondary(totals, k)
+    cells = [[table[g][p] if g in table else 0 for p in PROBLEMS] for g in known]
+    hidden = _hidden_cells(cells, [shown is None for shown in shown_totals], k)
     rows: list[dict[str, Any]] = []
-    for group, total, shown in zip(known, totals, shown_totals, strict=True):
+    for i, (group, total, shown) in enumerate(zip(known, totals, shown_totals, strict=True)):
         if shown is None:
             rows.append({"group": group, "reports": None, "suppressed": True, "problems": None})
             continue
-        cells = [table[group][p] if group in table else 0 for p in PROBLEMS]
-        figures = _with_secondary(cells, k)
+        figures = [None if (i, j) in hidden else n for j, n in enumerate(cells[i])]
         rows.append(
             {
                 "group": group,
@@ -114,3 +116,37 @@ def _with_secondary(values: Sequence[int], k: int) -> list[int | None]:
         if others:
             shown[min(others)[1]] = None
     return shown
+
+
+def _hidden_cells(
+    cells: Sequence[Sequence[int]], hidden_rows: Sequence[bool], k: int
+) -> set[tuple[int, int]]:
+    """The figures of a table (group x what happened) not published: those of a suppressed
+    group, those under ``k``, and enough others that none can be worked out.
+
+    A published group's figures add up to its reports, and each column adds up to the same
+    count in every table (every table counts all reports), so the column totals are as good as
+    public: a line of figures with exactly one hidden gets a second, the smallest figure still
+    shown (zero only where no other is left), until no line has exactly one.
+    """
+    hidden = {
+        (i, j)
+        for i, row in enumerate(cells)
+        for j, n in enumerate(row)
+        if hidden_rows[i] or published(n, k) is None
+    }
+    rows = [[(i, j) for j in range(len(PROBLEMS))] for i in range(len(cells)) if not hidden_rows[i]]
+    columns = [[(i, j) for i in range(len(cells))] for j in range(len(PROBLEMS))]
+    changed = True
+    while changed:
+        changed = False
+        for line in (*rows, *columns):
+            if sum(cell in hidden for cell in line) != 1:
+                continue
+            shown = [
+                (cells[i][j] == 0, cells[i][j], (i, j)) for i, j in line if (i, j) not in hidden
+            ]
+            if shown:
+                hidden.add(min(shown)[2])
+                changed = True
+    return hidden
