@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -124,7 +125,7 @@ async def test_figures_by_area_type_gender_and_disability(
     assert "CT-" not in text and "resident" not in text
 
 
-def _worked_out(figures: dict) -> list[tuple[str, str, str]]:
+def _worked_out(figures: dict[str, Any]) -> list[tuple[str, str, str]]:
     """The suppressed figures someone could work out from what is published: in a line of
     figures whose total is known (a published row's reports; a column, whose total every
     table gives, since each adds up to all the reports), the one figure that is null."""
