@@ -92,6 +92,18 @@ async def test_optional_answers_are_kept_apart_and_counted_with_their_report(h: 
     assert [e for e in again.effects if isinstance(e, Ask)][-1].options[0].id == "pothole"
 
 
+async def test_a_gender_in_the_residents_own_words_is_counted_and_its_words_kept_nowhere(
+    h: Harness,
+) -> None:
+    await _report(h)
+    await h.say("genderfluid")
+    await h.say("skip")
+    assert await _rows(h) == [(1, "gender", "another", False)]
+    async with h.sessionmaker() as session:
+        texts = (await session.execute(select(MessageLog.text))).scalars().all()
+    assert not any(t and "genderfluid" in t for t in texts)
+
+
 async def test_declining_keeps_nothing_and_erasure_removes_what_was_kept(h: Harness) -> None:
     await _report(h)
     await h.say("prefer not to say")
