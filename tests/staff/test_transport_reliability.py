@@ -8,6 +8,7 @@ import json
 import random
 from typing import Any
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from conversations.aggregate_answers import INSERT_ANSWER
@@ -45,15 +46,20 @@ def _first_plan() -> Plan:
 
 
 async def _seed(
-    sessions: async_sessionmaker[AsyncSession], clock: Clock, plan: Plan | None = None
+    sessions: async_sessionmaker[AsyncSession],
+    clock: Clock,
+    plan: Plan | None = None,
+    residents: int | None = None,
 ) -> None:
+    """The reports of ``plan``, made by ``residents`` residents in turn (each its own: None)."""
     plan = _first_plan() if plan is None else plan
     async with sessions() as session, session.begin():
-        resident = Resident(locale="en")
-        session.add(resident)
+        people = [Resident(locale="en") for _ in range(residents or len(plan))]
+        session.add_all(people)
         await session.flush()
         writes = []
         for n, (area_type, problem, gender, disability) in enumerate(plan):
+            resident = people[n % len(people)]
             reference = f"CT-B{n:05d}"
             session.add(
                 Submission(
@@ -144,6 +150,23 @@ def _worked_out(figures: dict[str, Any]) -> list[tuple[str, str, str]]:
             if len(column) == 1:
                 found.append((table, column[0]["group"], problem))
     return found
+
+
+@pytest.mark.parametrize(("residents", "shown"), [(1, False), (9, False), (10, True)])
+async def test_disability_groups_need_ten_residents_not_only_ten_reports(
+    sessions: async_sessionmaker[AsyncSession], clock: Clock, residents: int, shown: bool
+) -> None:
+    # 20 late buses reported as disabled, by 1, 9 or 10 residents; 20 more, not stated.
+    plan: Plan = [("formal", "late", None, "disabled")] * 20 + [("formal", "late", None, None)] * 20
+    await _seed(sessions, clock, plan, residents=residents)
+    async with sessions() as session:
+        figures = await transport_reliability(session)
+    disabled = _row(figures, "disability", "disabled")
+    assert disabled["reports"] == (20 if shown else None)
+    assert disabled["suppressed"] is not shown
+    # Gender and area type count reports, as issue 10's tables do.
+    assert _row(figures, "area_type", "formal")["reports"] == 40
+    assert _worked_out(figures) == []
 
 
 async def test_a_suppressed_figure_cannot_be_worked_out_from_another_table(
