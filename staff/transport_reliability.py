@@ -62,8 +62,10 @@ async def transport_reliability(session: AsyncSession) -> dict[str, Any]:
         answered = _with_answers(select(value, problem, func.count()), step)
         counts[step] = _table(await session.execute(answered.group_by(value, problem)))
     # Special information is about people: a group of 10 reports from one resident is one
-    # person, so its groups need as many residents as reports.
-    residents = _with_answers(select(value, func.count(Submission.resident_id.distinct())), SPECIAL)
+    # person, so its groups need as many residents as reports (who answered, else who reported;
+    # reports of nobody known, such as a city's imports, make no group publishable).
+    who = func.coalesce(AggregateAnswer.resident_id, Submission.resident_id)
+    residents = _with_answers(select(value, func.count(who.distinct())), SPECIAL)
     people = {str(g): int(n) for g, n in await session.execute(residents.group_by(value))}
     return {
         "form": FORM_ID,
@@ -102,7 +104,9 @@ def _published(
 ) -> list[dict[str, Any]]:
     known = [*groups, *sorted(g for g in table if g not in groups)]
     totals = [sum(table[g].values()) if g in table else 0 for g in known]
-    few = {i for i, g in enumerate(known) if people is not None and 0 < people.get(g, 0) < k}
+    few = {
+        i for i, g in enumerate(known) if people is not None and totals[i] and people.get(g, 0) < k
+    }
     shown_totals = _with_secondary(totals, k, few)
     cells = [[table[g][p] if g in table else 0 for p in PROBLEMS] for g in known]
     hidden = _hidden_cells(cells, [shown is None for shown in shown_totals], k)

@@ -9,6 +9,7 @@ import random
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from conversations.aggregate_answers import INSERT_ANSWER
@@ -19,7 +20,7 @@ from forms_runtime.loader import standard_forms
 from staff.analytics import AREA_TYPES
 from staff.support_context import form_answers
 from staff.transport_reliability import PROBLEMS, transport_reliability
-from storage.models import Resident, Submission
+from storage.models import AggregateAnswer, Resident, Submission
 from tests.pothole_report import pothole_submission
 from tests.staff.conftest import Clock
 
@@ -167,6 +168,20 @@ async def test_disability_groups_need_ten_residents_not_only_ten_reports(
     # Gender and area type count reports, as issue 10's tables do.
     assert _row(figures, "area_type", "formal")["reports"] == 40
     assert _worked_out(figures) == []
+
+
+async def test_reports_of_nobody_known_make_no_disability_group_publishable(
+    sessions: async_sessionmaker[AsyncSession], clock: Clock
+) -> None:
+    plan: Plan = [("formal", "late", None, "disabled")] * 12 + [("formal", "late", None, None)] * 12
+    await _seed(sessions, clock, plan)
+    async with sessions() as session, session.begin():
+        await session.execute(update(AggregateAnswer).values(resident_id=None))
+        await session.execute(update(Submission).values(resident_id=None))
+    async with sessions() as session:
+        figures = await transport_reliability(session)
+    assert _row(figures, "disability", "disabled")["suppressed"]
+    assert _row(figures, "area_type", "formal")["reports"] == 24
 
 
 async def test_a_suppressed_figure_cannot_be_worked_out_from_another_table(
