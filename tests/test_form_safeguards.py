@@ -123,6 +123,16 @@ def test_after_the_report_going_back_is_refused_and_cancel_ends_the_questions() 
     ("old", "new", "message"),
     [
         ('    consent: "Optional: may we ask whether you have a disability?"\n', "", "`consent`"),
+        (
+            "    purpose: To count how often people with a disability are let down.\n",
+            "",
+            "special personal information without `purpose`",
+        ),
+        (
+            "    aggregate_only: true\n    required: false\n    sensitive: special\n",
+            "    required: false\n    sensitive: special\n",
+            "without `aggregate_only: true`",
+        ),
         ("    sensitive: special\n", "    sensitive: secret\n", "`sensitive` is `secret`"),
         ("    required: false\n    purpose: To count reports by group.\n", "", "`required: false`"),
     ],
