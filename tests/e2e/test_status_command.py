@@ -102,3 +102,17 @@ async def test_status_of_a_report_filed_with_the_operator_is_asked_of_the_operat
 
         said = await answer_to(city, resident, f"status {bus}")
         assert said == expected and NOTES not in said
+
+        # Staff: the bus report is the operator's to change, never the built-in server's
+        # request of the same number (the neighbour's pothole), and is not listed with its status.
+        headers = {"Authorization": f"Bearer {city.staff_token}"}
+        async with city.http.patch(
+            f"{city.url}/api/v1/requests/{bus}",
+            json={"status": "closed", "status_notes": "Done."},
+            headers=headers,
+        ) as response:
+            assert response.status == 409, await response.text()
+        async with city.http.get(f"{city.url}/api/v1/requests", headers=headers) as response:
+            listed = {r["reference"]: r for r in (await response.json())["items"]}
+        assert listed[pothole]["status"] == "open" and listed[pothole]["status_notes"] == NOTES
+        assert listed[bus]["status_notes"] != NOTES and listed[bus]["status"] != "open"
