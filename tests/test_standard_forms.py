@@ -188,7 +188,11 @@ def _bus_reported(form: Form, *answers: str) -> tuple[dict[str, Any], list[Any]]
             "between 1 and 600",
         ),
         # When: today or earlier, within 30 days; never the future.
-        (("myciti", "t1", "Site C Khayelitsha", "full", "10/12/2026"), "day", "today or in the past"),
+        (
+            ("myciti", "t1", "Site C Khayelitsha", "full", "10/12/2026"),
+            "day",
+            "today or in the past",
+        ),
         (("myciti", "t1", "Site C Khayelitsha", "full", "1 October"), "day", "after"),
         (("myciti", "t1", "Site C Khayelitsha", "full", "sometime"), "day", "Enter a date"),
     ],
