@@ -131,14 +131,14 @@ def _with_secondary(
     values: Sequence[int], k: int, too_few: Collection[int] = ()
 ) -> list[int | None]:
     """Each value as published (not those at ``too_few``, groups of too few people); where
-    exactly one is suppressed, the smallest other non-zero one goes too, so the total does not
-    give the suppressed one away."""
+    exactly one is suppressed, the smallest other one goes too (non-zero where there is one),
+    so the total does not give the suppressed one away."""
     shown = [None if i in too_few else published(v, k) for i, v in enumerate(values)]
     hidden = [i for i, v in enumerate(shown) if v is None]
     if len(hidden) == 1:
-        others = [(v, i) for i, v in enumerate(values) if shown[i] is not None and v > 0]
+        others = [(v == 0, v, i) for i, v in enumerate(values) if shown[i] is not None]
         if others:
-            shown[min(others)[1]] = None
+            shown[min(others)[2]] = None
     return shown
 
 

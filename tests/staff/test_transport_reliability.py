@@ -170,6 +170,20 @@ async def test_disability_groups_need_ten_residents_not_only_ten_reports(
     assert _worked_out(figures) == []
 
 
+async def test_a_lone_suppressed_group_is_not_given_away_by_the_total_of_the_others(
+    sessions: async_sessionmaker[AsyncSession], clock: Clock
+) -> None:
+    # Every report from one resident with a disability: the group is suppressed (one person),
+    # every other group is empty, and the area-type table publishes the total: an empty group
+    # is suppressed with it, so the total no longer says how many were from that group.
+    await _seed(sessions, clock, [("formal", "late", None, "disabled")] * 12, residents=1)
+    async with sessions() as session:
+        figures = await transport_reliability(session)
+    assert _row(figures, "area_type", "formal")["reports"] == 12
+    assert _row(figures, "disability", "disabled")["suppressed"]
+    assert _worked_out(figures) == []
+
+
 async def test_reports_of_nobody_known_make_no_disability_group_publishable(
     sessions: async_sessionmaker[AsyncSession], clock: Clock
 ) -> None:
