@@ -218,7 +218,9 @@ class FormFlow:
             or (isinstance(e, Contribute) and (e.step_id, e.value) in described)
             for e in effects
         )
-        return not_an_answer and bool(text and self.picker.match(text, turn.locale))
+        if not not_an_answer or not text or parse_yes_no(text) is not None:
+            return False  # "no" to a question is not a wish for no water, power or bus
+        return bool(self.picker.match(text, turn.locale))
 
     # --- after a long break ----------------------------------------------------------------------
 

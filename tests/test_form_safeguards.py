@@ -180,7 +180,7 @@ def test_a_gender_in_the_residents_own_words_counts_as_self_described_and_is_not
     assert typed not in repr(state) and typed not in repr(effects)
 
 
-@pytest.mark.parametrize("typed", ["7", "?", "wo", "wom"])
+@pytest.mark.parametrize("typed", ["7", "?", "wo", "wom", "yes", "No thanks"])
 def test_a_wrong_number_or_an_unclear_pick_is_asked_again_not_taken_as_self_described(
     typed: str,
 ) -> None:

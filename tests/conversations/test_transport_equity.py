@@ -135,6 +135,17 @@ async def test_after_a_long_break_the_optional_questions_end_rather_than_offer_t
     assert await _rows(h) == []
 
 
+@pytest.mark.parametrize("text", ["no", "No thanks", "yes"])
+async def test_yes_or_no_to_the_gender_question_is_asked_again_not_read_as_a_service(
+    h: Harness, text: str
+) -> None:
+    await _report(h)
+    again = await h.say(text)
+    asked = [e for e in again.effects if isinstance(e, Ask)][-1]
+    assert asked.step_id == "gender"
+    assert await _rows(h) == []
+
+
 @pytest.mark.parametrize("text", ["there is a water leak", "pothole on my street"])
 async def test_a_new_request_said_to_an_optional_question_goes_to_the_service_picker(
     h: Harness, text: str
