@@ -191,7 +191,7 @@ def _wire(
         rate_burst=settings.rate_limit_burst,
         redis_layout=layout,
         reply_queue=reply_queue,
-        city_status=city_status_lookup(city),
+        city_status=city_status_lookup(city, operators),
         data_export=data_export,
         office_hours=settings.office_hours,
         misses_for_person=settings.support_after_misses,
@@ -580,13 +580,23 @@ def builtin_open311_endpoint(settings: Settings) -> str:
     return settings.public_url.rstrip("/") + OPEN311_PREFIX
 
 
-def city_status_lookup(backend: Open311Backend, timeout: float = CITY_STATUS_TIMEOUT) -> CityStatus:
-    """The turn loop's ``city_status`` port: what the city says now about one filed report, in
-    the resident's language, or None when the city cannot be asked right now."""
+def city_status_lookup(
+    backend: CityBackend,
+    service_backends: Mapping[str, CityBackend] | None = None,
+    timeout: float = CITY_STATUS_TIMEOUT,
+) -> CityStatus:
+    """The turn loop's ``city_status`` port: what the back end a report was filed with says now
+    about it, in the resident's language, or None when it cannot be asked right now. A service
+    with its own back end (``service_backends``, as the filer and poller use them) is asked
+    there: the city's request of the same number would be someone else's report."""
+    operators = dict(service_backends or {})
 
-    async def lookup(reference: str, service_request_id: str, locale: str) -> str | None:
+    async def lookup(
+        reference: str, service_request_id: str, service_code: str, locale: str
+    ) -> str | None:
+        filed_with = operators.get(service_code, backend)
         try:
-            found = await asyncio.wait_for(backend.request(service_request_id), timeout)
+            found = await asyncio.wait_for(filed_with.request(service_request_id), timeout)
         except (Open311Error, TimeoutError) as exc:
             log.warning("status from the city unavailable: %s", exc)
             return None

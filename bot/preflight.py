@@ -34,6 +34,7 @@ from bot.bootstrap import (
     REDIS_PREFIX,
     builtin_open311_endpoint,
     replica_health,
+    service_backends,
 )
 from bot.channel_setup import build_channels
 from bot.config import Settings, sqlite_path
@@ -433,6 +434,52 @@ async def _check_city(settings: Settings) -> list[Finding]:
     return [Finding(Outcome.OK, "city", f"{endpoint} answers with {len(services)} service(s)")]
 
 
+async def _check_operators(settings: Settings) -> list[Finding]:
+    """Each second back end (``OPEN311_SERVICE_ENDPOINTS``, a transport operator's): that it
+    answers, and offers the services sent to it."""
+    found: list[Finding] = []
+    backends = service_backends(settings)
+    by_backend: dict[int, list[str]] = {}
+    for code, backend in backends.items():
+        by_backend.setdefault(id(backend), []).append(code)
+    for codes in by_backend.values():
+        backend = backends[codes[0]]
+        endpoint = settings.open311_service_endpoints[codes[0]]
+        try:
+            offered = await asyncio.wait_for(backend.services(), CHECK_TIMEOUT)
+        except Exception as exc:  # refused, not GeoReport, a key refused, no answer...
+            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            found.append(
+                Finding(
+                    Outcome.FAIL,
+                    "operator",
+                    f"{endpoint} ({', '.join(codes)}) cannot be used: {reason}",
+                    "check OPEN311_SERVICE_ENDPOINTS, OPEN311_SERVICE_API_KEYS and that this host "
+                    "may reach it; those reports wait in the database until it answers",
+                )
+            )
+            continue
+        finally:
+            with contextlib.suppress(Exception):
+                await backend.close()
+        missing = sorted(set(codes) - {s.service_code for s in offered})
+        if missing:
+            found.append(
+                Finding(
+                    Outcome.FAIL,
+                    "operator",
+                    f"{endpoint} answers but does not offer {', '.join(missing)}",
+                    "ask the operator for the service code their endpoint files under, or take "
+                    "the service out of OPEN311_SERVICE_ENDPOINTS",
+                )
+            )
+            continue
+        found.append(
+            Finding(Outcome.OK, "operator", f"{endpoint} answers and takes {', '.join(codes)}")
+        )
+    return found
+
+
 def _check_keys(settings: Settings, env: Mapping[str, str]) -> list[Finding]:
     """The signing keys: which are set, and how many old ones a rotation still accepts."""
     session = "CITYBOT_SESSION_SECRET " + (
@@ -474,6 +521,7 @@ async def check_everything(settings: Settings, env: Mapping[str, str]) -> list[F
         lambda: check_redis(settings),
         lambda: _check_providers(settings, env),
         lambda: _check_city(settings),
+        lambda: _check_operators(settings),
     ]
     for check in checks:
         found += await check()

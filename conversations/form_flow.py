@@ -24,7 +24,16 @@ from conversations.consent import ask_consent, needs_consent, skips_personal_ste
 from conversations.picker import MENU_OPTION, ServicePicker
 from conversations.turn_context import Turn
 from forms_runtime import engine
-from forms_runtime.effects import Ask, Cancelled, Inbound, InputKind, OptionView
+from forms_runtime.effects import (
+    Ask,
+    Cancelled,
+    Contribute,
+    Effect,
+    Inbound,
+    InputKind,
+    OptionView,
+    Reject,
+)
 from forms_runtime.gazetteer import Gazetteer
 from forms_runtime.i18n import LOCALES, N_, tr
 from forms_runtime.model import Form
@@ -77,6 +86,14 @@ class FormFlow:
     def clear(self, turn: Turn) -> None:
         turn.envelope.pop("form", None)
         turn.envelope.pop("pending", None)
+        forget_report(turn)
+
+    @staticmethod
+    def report_sent(turn: Turn) -> bool:
+        """Whether the open form's report is already stored: only its optional questions are
+        left, so closing them cancels nothing."""
+        state = turn.envelope.get("form")
+        return isinstance(state, dict) and state.get("after") is True
 
     def pick_service(self, turn: Turn, text: str | None = None) -> None:
         """The service the message asks for (or ``text``, words said before)."""
@@ -148,6 +165,12 @@ class FormFlow:
             return
         touched = turn.envelope.get("touched")
         if touched and turn.now - datetime.fromisoformat(touched) > self.idle_timeout:
+            if self.report_sent(turn):
+                # Nothing to resume: the report was sent, and "start over" would make a second
+                # one. The optional questions end unanswered and the message is read as new.
+                self.clear(turn)
+                self.pick_service(turn)
+                return
             self.offer_resume(turn)
             return
         message = turn.message
@@ -163,6 +186,13 @@ class FormFlow:
             received_at=message.received_at or turn.now,
         )
         new_state, effects = engine.step(form, state, inbound, gazetteer=self.gazetteer)
+        if self.report_sent(turn) and self._names_a_service(turn, form, effects, inbound.text):
+            # Not an answer to an optional question but something new ("there is a water
+            # leak"): the questions end unanswered and the picker reads it, words logged.
+            turn.withhold_text = False
+            self.clear(turn)
+            self.pick_service(turn)
+            return
         switched = new_state.get("locale")
         if switched != turn.profile.locale and switched in LOCALES:
             turn.profile.locale = str(switched)  # switched with the form's own words
@@ -173,6 +203,24 @@ class FormFlow:
         keep_contributions(turn)
         if done:
             forget_report(turn)
+
+    def _names_a_service(
+        self, turn: Turn, form: Form, effects: list[Effect], text: str | None
+    ) -> bool:
+        """Whether words said to an optional question name a service instead of answering it:
+        the question did not take them (or took them only as a description in the resident's
+        own words) and the service picker knows them."""
+        described = {
+            (s.id, o.id) for s in form.aggregate_steps for o in s.options if o.self_described
+        }
+        not_an_answer = any(
+            isinstance(e, Reject)
+            or (isinstance(e, Contribute) and (e.step_id, e.value) in described)
+            for e in effects
+        )
+        if not not_an_answer or not text or parse_yes_no(text) is not None:
+            return False  # "no" to a question is not a wish for no water, power or bus
+        return bool(self.picker.match(text, turn.locale))
 
     # --- after a long break ----------------------------------------------------------------------
 

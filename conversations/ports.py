@@ -7,9 +7,11 @@ The turn loop never imports the notifier or the city back end: the composition r
   state (``notifier.reply_queue.ReplyQueue`` is the one implementation).
 - ``ReplyEncoder``: how a caller that sends replies later turns a turn's answer into a queued
   entry: ``encode(locale, effects)`` -> the entry, or None for nothing to send.
-- ``CityStatus``: what the city's back end says now about a filed report, in the resident's
-  language: ``await city_status(reference, service_request_id, locale)`` -> a sentence, or None
-  when the city cannot be asked (the answer then comes from the submissions table).
+- ``CityStatus``: what the back end a report was filed with says now about it, in the
+  resident's language: ``await city_status(reference, service_request_id, service_code, locale)``
+  -> a sentence, or None when it cannot be asked (the answer then comes from the submissions
+  table). The service code picks the back end: a service with its own (a transport operator's)
+  numbers its requests itself, so the city's request of the same number is another report.
 
 Example::
 
@@ -40,4 +42,4 @@ class ReplyQueueing(Protocol):
 
 ReplyEncoder = Callable[[str, list[Effect]], bytes | None]
 
-CityStatus = Callable[[str, str, str], Awaitable[str | None]]
+CityStatus = Callable[[str, str, str, str], Awaitable[str | None]]

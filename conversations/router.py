@@ -266,7 +266,7 @@ class Router:
         if kind in (CommandKind.CANCEL, CommandKind.BACK) and form_open:
             return False  # the engine knows cancel and back in every locale
         if kind is CommandKind.MENU:
-            if form_open:
+            if form_open and not self.flow.report_sent(turn):
                 text = N_("Your unfinished report was cancelled. Nothing was sent.")
                 turn.say(Notice(tr(turn.locale, text)))
             self.flow.clear(turn)

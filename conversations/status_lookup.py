@@ -74,7 +74,12 @@ async def answer_status(turn: Turn, reference: str, forms: Mapping[str, Form]) -
         )
         turn.say(Notice(said))
         if found.status != "pending":
-            turn.city_query = (len(turn.effects) - 1, found.reference, found.service_request_id)
+            turn.city_query = (
+                len(turn.effects) - 1,
+                found.reference,
+                found.service_request_id,
+                found.service_code,
+            )
     else:
         text = N_("Report {reference} ({title}) is {status}.")
         said = tr(locale, text, reference=found.reference, title=title, status=status)

@@ -367,8 +367,8 @@ class TurnLoop:
         """Replace the local status answer with what the city says now, if it answers."""
         if turn.city_query is None or self.city_status is None:
             return False
-        index, reference, number = turn.city_query
-        said = await self.city_status(reference, number, turn.locale)
+        index, reference, number, service_code = turn.city_query
+        said = await self.city_status(reference, number, service_code, turn.locale)
         if said:
             turn.effects[index] = Notice(said)
         return bool(said)

@@ -86,7 +86,7 @@ class Turn:
     reference: str | None = None
     # "status REF" of a filed report: (index of the local answer in effects, reference, city id),
     # asked of the city after the transaction commits (the city may be this process, on SQLite).
-    city_query: tuple[int, str, str] | None = None
+    city_query: tuple[int, str, str, str] | None = None
     # Run after the commit (never if the turn fails), e.g. scrubbing queued log rows.
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     # The resident's data was erased: the next message starts afresh.

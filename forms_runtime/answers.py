@@ -160,6 +160,16 @@ def _choice(s: Step, raw: str, locale: str, today: date) -> Outcome:
     if match.option_id is not None:
         return Understood(match.option_id)
     labels = _labels(s, locale)
+    described = next((o.id for o in s.options if o.self_described), None)
+    # The resident's own words, which are not kept: only that they described it. Not a wrong
+    # number, a stray key, a yes or no, or a close miss of two options: those are asked again.
+    if (
+        described is not None
+        and not match.candidates
+        and sum(c.isalpha() for c in raw) >= 3
+        and parse_yes_no(raw) is None
+    ):
+        return Understood(described)
     if match.candidates:
         names = [labels[c] for c in match.candidates if c in labels][:3]
         msg = tr(

@@ -524,6 +524,9 @@ def _ask(form: Form, state: FormState, s: Step) -> Ask:
     ids = [x.id for x in steps]
     position = ids.index(s.id) + 1 if s.id in ids else 0
     hint = tr(locale, s.hint) if s.hint else None
+    if any(o.self_described for o in s.options):
+        own = tr(locale, N_("Or say it in your own words."))
+        hint = f"{hint}\n{own}" if hint else own
     if (s.personal or s.aggregate_only) and s.purpose:
         why = tr(locale, N_("Why we ask: {purpose}"), purpose=tr(locale, s.purpose))
         hint = f"{hint}\n{why}" if hint else why

@@ -140,7 +140,7 @@ _STEP_KEYS = (
     "sensitive",
     "consent",
 )
-_OPTION_KEYS = ("id", "label", "synonyms", "group", "handoff")
+_OPTION_KEYS = ("id", "label", "synonyms", "group", "handoff", "self_described")
 _TEXT_TYPES = (StepType.TEXT, StepType.LONG_TEXT, StepType.NAME)
 _VALIDATION_KEYS: dict[StepType, tuple[str, ...]] = {
     StepType.NUMBER: ("min", "max"),
@@ -467,6 +467,7 @@ class _Builder:
         sensitive = self.optional(fields, "sensitive", self.text, where)
         consent = self.optional(fields, "consent", self.text, where)
         self.safeguards(node, fields, where, aggregate_only, sensitive, required)
+        self.self_described(node, where, step_type, options, aggregate_only)
         handoff = None
         if "handoff" in fields:
             handoff = self.attempt(
@@ -558,6 +559,35 @@ class _Builder:
                     "why the city asks (`purpose:`)",
                     rule="special-without-safeguards",
                 )
+
+    def self_described(
+        self,
+        node: yaml.Node,
+        where: str,
+        step_type: StepType | None,
+        options: tuple[Option, ...],
+        aggregate_only: bool,
+    ) -> None:
+        """A ``self_described`` option takes any answer that names no other option and keeps
+        none of its words: right for a question that is only counted, where the words would
+        never be read, and wrong for a report, where they would be lost."""
+        described = [o.id for o in options if o.self_described]
+        if not described:
+            return
+        if len(described) > 1:
+            self.report(
+                node,
+                f"{where} has `self_described` on more than one option: "
+                + ", ".join(f"`{d}`" for d in described),
+                "an answer in the resident's own words can count as one option only",
+            )
+        if step_type is not StepType.CHOICE or not aggregate_only:
+            self.report(
+                node,
+                f"{where} has a `self_described` option but is not an `aggregate_only` choice",
+                "the words are not kept: use it only on a `choice` step with `aggregate_only: "
+                "true`; a report's step takes words with a text step instead",
+            )
 
     def handoff(self, node: yaml.Node, where: str, at: NodePath, step_id: str | None) -> Handoff:
         """``handoff: {reason: ..., when: ...}`` on a step (``when`` may name the step itself),
@@ -710,6 +740,7 @@ class _Builder:
             )
             if "handoff" in fields
             else None,
+            self_described=self.optional(fields, "self_described", self.boolean, name) or False,
         )
         if len(self.problems) > before:
             raise _Abandoned

@@ -67,6 +67,9 @@ class Option:
     group: str | None = None
     # Choosing this option needs a person (see ``Handoff``; an option's has no ``when``).
     handoff: Handoff | None = None
+    # The resident's own words: an answer that names no option counts as this one, and the
+    # words are not kept (an ``aggregate_only`` choice only: "I describe my gender another way").
+    self_described: bool = False
 
 
 @dataclass(frozen=True, slots=True)

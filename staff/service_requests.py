@@ -5,7 +5,9 @@ A request is a ``Submission`` (citybot's record of a report, with its wards and 
 it was filed with the built-in GeoReport server its status and notes live on that server's
 ``Open311Request`` row, which is what a status change writes (the status poller then tells the
 resident, as for a city's own server). A request filed with a city's own Open311 server is
-changed in that system, so a change here is refused with ``Conflict``.
+changed in that system, so a change here is refused with ``Conflict``; so is one of a service
+with a back end of its own (``elsewhere``: a transport operator's, which numbers its requests
+itself), never matched to the built-in server's request of the same number.
 
 Requests another client posted straight to the built-in GeoReport server have no citybot report
 behind them; ``source="open311"`` lists them, under the reference ``GR-`` and the server's id
@@ -27,11 +29,11 @@ Example::
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, String, cast, select
+from sqlalchemy import ColumnElement, String, and_, cast, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from staff import audit
@@ -129,13 +131,17 @@ async def list_requests(
     *,
     limit: int,
     before: int | None = None,
+    elsewhere: Collection[str] = (),
 ) -> Page[RequestSummary]:
-    """Requests newest first, within the identity's wards, personal data masked."""
+    """Requests newest first, within the identity's wards, personal data masked; ``elsewhere``
+    the service codes filed with a back end of their own (no built-in server status)."""
     if where.source == "open311":
-        return await _list_direct(session, identity, where, limit=limit, before=before)
+        return await _list_direct(
+            session, identity, where, limit=limit, before=before, elsewhere=elsewhere
+        )
     query = (
         select(Submission, Open311Request)
-        .outerjoin(Open311Request, cast(Open311Request.id, String) == Submission.service_request_id)
+        .outerjoin(Open311Request, _on_builtin_server(elsewhere))
         .order_by(Submission.id.desc())
         .limit(limit + 1)
     )
@@ -159,11 +165,18 @@ async def list_requests(
     )
 
 
-def _direct() -> ColumnElement[bool]:
+def _on_builtin_server(elsewhere: Collection[str]) -> ColumnElement[bool]:
+    """A report and the built-in server's row it was filed as: the same number, and a service
+    without a back end of its own (whose numbers are that back end's, not the server's)."""
+    same_number = cast(Open311Request.id, String) == Submission.service_request_id
+    if not elsewhere:
+        return same_number
+    return and_(same_number, Submission.service_code.not_in(list(elsewhere)))
+
+
+def _direct(elsewhere: Collection[str] = ()) -> ColumnElement[bool]:
     """Built-in server rows with no citybot report behind them."""
-    filed = select(Submission.id).where(
-        Submission.service_request_id == cast(Open311Request.id, String)
-    )
+    filed = select(Submission.id).where(_on_builtin_server(elsewhere))
     return ~filed.exists()
 
 
@@ -174,11 +187,12 @@ async def _list_direct(
     *,
     limit: int,
     before: int | None,
+    elsewhere: Collection[str],
 ) -> Page[RequestSummary]:
     if identity.wards is not None or where.ward is not None or where.area_type is not None:
         # No ward or area type is known for these yet, so none is in any ward's list.
         return Page(items=[], next_cursor=None)
-    query = select(Open311Request).where(_direct()).order_by(Open311Request.id.desc())
+    query = select(Open311Request).where(_direct(elsewhere)).order_by(Open311Request.id.desc())
     if before is not None:
         query = query.where(Open311Request.id < before)
     if where.status is not None:
@@ -207,7 +221,7 @@ def _direct_summary(o: Open311Request) -> RequestSummary:
 
 
 async def _direct_row(
-    session: AsyncSession, identity: StaffIdentity, reference: str
+    session: AsyncSession, identity: StaffIdentity, reference: str, elsewhere: Collection[str]
 ) -> Open311Request | None:
     """The built-in server's row a ``GR-`` reference names, if it is one with no citybot
     report (a citybot report is changed under its own reference) and the identity is city-wide."""
@@ -217,7 +231,7 @@ async def _direct_row(
     if identity.wards is not None or len(number) > 18:
         return None
     return await session.scalar(
-        select(Open311Request).where(Open311Request.id == int(number), _direct())
+        select(Open311Request).where(Open311Request.id == int(number), _direct(elsewhere))
     )
 
 
@@ -258,21 +272,27 @@ async def change_status(
     notes: str | None,
     *,
     address: str | None,
+    elsewhere: Collection[str] = (),
 ) -> RequestSummary:
     """Set the status (and notes, when given) on the built-in server's row, audited."""
     if status not in STATUSES:
         raise InvalidStaffInput(f"status is one of {', '.join(STATUSES)}")
     if notes is not None and len(notes) > MAX_NOTES_LENGTH:
         raise InvalidStaffInput(f"the notes are longer than {MAX_NOTES_LENGTH} characters")
-    direct = await _direct_row(session, identity, reference)
+    direct = await _direct_row(session, identity, reference, elsewhere)
     submission = None if direct is not None else await _submission(session, identity, reference)
     row = direct
-    if submission is not None and (submission.service_request_id or "").isdigit():
+    if (
+        submission is not None
+        and (submission.service_request_id or "").isdigit()
+        and submission.service_code not in elsewhere
+    ):
         row = await session.get(Open311Request, int(submission.service_request_id or 0))
     if row is None:
         raise Conflict(
             f"{reference.strip().upper()} is not on citybot's built-in Open311 server (not filed "
-            "yet, or filed with the city's own system, where its status is changed)"
+            "yet, or filed with the city's or its operator's own system, where its status is "
+            "changed)"
         )
     before = {"status": row.status, "status_notes": row.status_notes}
     row.status = status
@@ -296,10 +316,15 @@ async def change_status(
 
 
 async def reveal_phones(
-    session: AsyncSession, identity: StaffIdentity, reference: str, *, address: str | None
+    session: AsyncSession,
+    identity: StaffIdentity,
+    reference: str,
+    *,
+    address: str | None,
+    elsewhere: Collection[str] = (),
 ) -> list[str]:
     """The resident's phone numbers for one request, the view audited (even when there are none)."""
-    direct = await _direct_row(session, identity, reference)
+    direct = await _direct_row(session, identity, reference, elsewhere)
     if direct is not None:
         numbers = [direct.phone] if direct.phone else []
         await audit.record(

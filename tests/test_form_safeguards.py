@@ -123,6 +123,16 @@ def test_after_the_report_going_back_is_refused_and_cancel_ends_the_questions() 
     ("old", "new", "message"),
     [
         ('    consent: "Optional: may we ask whether you have a disability?"\n', "", "`consent`"),
+        (
+            "    purpose: To count how often people with a disability are let down.\n",
+            "",
+            "special personal information without `purpose`",
+        ),
+        (
+            "    aggregate_only: true\n    required: false\n    sensitive: special\n",
+            "    required: false\n    sensitive: special\n",
+            "without `aggregate_only: true`",
+        ),
         ("    sensitive: special\n", "    sensitive: secret\n", "`sensitive` is `secret`"),
         ("    required: false\n    purpose: To count reports by group.\n", "", "`required: false`"),
     ],
@@ -145,3 +155,71 @@ def test_a_changed_form_ends_the_optional_questions_rather_than_asking_for_a_sec
     state, effects = _say(newer, state, "woman")
     assert state["at"] == "done"
     assert not any(isinstance(e, Submit | Contribute | Ask) for e in effects)
+
+
+def _self_described(
+    option: str = "      - {id: another, label: I describe it another way}\n",
+) -> str:
+    return _FORM.replace(
+        "      - {id: prefer_not, label: Prefer not to say}\n",
+        option.replace("another, label", "another, self_described: true, label")
+        + "      - {id: prefer_not, label: Prefer not to say}\n",
+        1,
+    )
+
+
+@pytest.mark.parametrize("typed", ["genderqueer", "Two-spirit", "I am agender"])
+def test_a_gender_in_the_residents_own_words_counts_as_self_described_and_is_not_kept(
+    typed: str,
+) -> None:
+    form = parse_form(_self_described(), "survey.yaml")
+    state, effects = _through_review(form)
+    assert effects[-1].hint is not None and "own words" in effects[-1].hint
+    state, effects = _say(form, state, typed)
+    assert effects[0] == Contribute("survey", "gender", "another", special=False)
+    assert typed not in repr(state) and typed not in repr(effects)
+
+
+@pytest.mark.parametrize("typed", ["7", "?", "wo", "wom", "yes", "No thanks"])
+def test_a_wrong_number_or_an_unclear_pick_is_asked_again_not_taken_as_self_described(
+    typed: str,
+) -> None:
+    form = parse_form(
+        _self_described().replace(
+            "      - {id: woman, label: Woman}\n",
+            "      - {id: woman, label: Woman}\n      - {id: wombat, label: Wombat}\n",
+        ),
+        "survey.yaml",
+    )
+    state, _ = _through_review(form)
+    state, effects = _say(form, state, typed)
+    assert state["at"] == "gender" and not any(isinstance(e, Contribute) for e in effects)
+
+
+@pytest.mark.parametrize(
+    ("form_text", "message"),
+    [
+        (
+            _self_described(
+                "      - {id: another, label: Another way}\n"
+                "      - {id: other, self_described: true, label: Other}\n"
+            ),
+            "more than one",
+        ),
+        (
+            _FORM.replace(
+                "      - {id: late, label: It came late}\n",
+                "      - {id: late, self_described: true, label: It came late}\n",
+            ),
+            "`aggregate_only`",
+        ),
+    ],
+)
+def test_the_loader_refuses_a_self_described_option_that_would_lose_words(
+    form_text: str, message: str
+) -> None:
+    with pytest.raises(FormError) as caught:
+        parse_form(form_text, "survey.yaml")
+    assert any(
+        "self_described" in p.message and message in p.message for p in caught.value.problems
+    )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
-from forms_runtime.effects import Ask, Inbound
+from forms_runtime.effects import Ask, Inbound, Reject
 from forms_runtime.engine import start, step
 from forms_runtime.i18n import LOCALES, tr
 from forms_runtime.linter import lint_paths
@@ -155,3 +157,71 @@ def test_bus_routes_are_found_by_number_or_name_with_typos(
     state, _ = step(form, state, Inbound(text="myciti"))
     state, _ = step(form, state, Inbound(text=typed))
     assert state["answers"]["route_myciti"] == route and state["at"] == "stop"
+
+
+_ON_A_TUESDAY = datetime(2026, 12, 8, 9, 0, tzinfo=UTC)
+
+
+def _bus_reported(form: Form, *answers: str) -> tuple[dict[str, Any], list[Any]]:
+    state, effects = start(form, "en")
+    for text in answers:
+        state, effects = step(form, state, Inbound(text=text, received_at=_ON_A_TUESDAY))
+    return state, effects
+
+
+@pytest.mark.parametrize(
+    ("answers", "at", "told"),
+    [
+        # An operator or route the city does not list: asked again with the choices.
+        (("a taxi",), "operator", "Choose"),
+        (("myciti", "Z99"), "route_myciti", "Choose"),
+        # Late by how much: a number of minutes, 1 to 600.
+        (("myciti", "t1", "Site C Khayelitsha", "late", "0"), "late_minutes", "between 1 and 600"),
+        (
+            ("myciti", "t1", "Site C Khayelitsha", "late", "601"),
+            "late_minutes",
+            "between 1 and 600",
+        ),
+        (
+            ("myciti", "t1", "Site C Khayelitsha", "late", "soon"),
+            "late_minutes",
+            "between 1 and 600",
+        ),
+        # When: today or earlier, within 30 days; never the future.
+        (
+            ("myciti", "t1", "Site C Khayelitsha", "full", "10/12/2026"),
+            "day",
+            "today or in the past",
+        ),
+        (("myciti", "t1", "Site C Khayelitsha", "full", "1 October"), "day", "after"),
+        (("myciti", "t1", "Site C Khayelitsha", "full", "sometime"), "day", "Enter a date"),
+    ],
+)
+def test_a_bus_report_asks_again_on_each_bad_answer(
+    forms: dict[str, Form], answers: tuple[str, ...], at: str, told: str
+) -> None:
+    state, effects = _bus_reported(forms["transport_reliability"], *answers)
+    assert state["at"] == at
+    rejected = [e for e in effects if isinstance(e, Reject)]
+    assert rejected and told in rejected[0].message, effects
+    assert isinstance(effects[-1], Ask) and effects[-1].step_id == at
+
+
+@pytest.mark.parametrize(
+    ("day", "date"), [("today", "2026-12-08"), ("yesterday", "2026-12-07"), ("3 Dec", "2026-12-03")]
+)
+def test_a_bus_report_takes_today_or_an_earlier_day_and_how_late_it_was(
+    forms: dict[str, Form], day: str, date: str
+) -> None:
+    state, effects = _bus_reported(
+        forms["transport_reliability"],
+        "golden arrow",
+        "bellville",
+        "Site C Khayelitsha",
+        "late",
+        "25",
+        day,
+    )
+    assert state["at"] == "review", effects
+    assert state["answers"]["late_minutes"] == 25 and state["answers"]["day"] == date
+    assert state["answers"]["route_golden_arrow"] == "ga_bellville_cbd"

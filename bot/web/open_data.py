@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from datetime import date
 from html import escape
 from typing import Any
@@ -34,8 +34,10 @@ from staff.analytics import (
     AREA_TYPES,
     DEPARTMENTS,
     GROUPS,
+    MIN_GROUP,
     OTHER_DEPARTMENT,
     PERIODS,
+    SPECIAL_MIN_GROUP,
     PerformanceQuery,
     performance,
 )
@@ -43,6 +45,7 @@ from staff.equity import equity_alerts
 from staff.open_data_rows import COLUMNS, MIN_CELL, RowFilter, stream_rows
 from staff.paging import Page
 from staff.roles import Permission
+from staff.transport_reliability import PROBLEMS as TRANSPORT_PROBLEMS
 from staff.transport_reliability import transport_reliability
 from storage.models import open_data_refresh
 
@@ -196,9 +199,26 @@ async def get_performance(call: Call) -> dict[str, Any] | web.StreamResponse:
     return await _csv(call, name, _PERFORMANCE_COLUMNS, _each(document["rows"]))
 
 
-async def get_transport(call: Call) -> dict[str, Any]:
+async def get_transport(call: Call) -> dict[str, Any] | web.StreamResponse:
     async with call.services.analytics_reads() as session:
-        return await transport_reliability(session)
+        document = await transport_reliability(session)
+    if not _wants_csv(call):
+        return document
+    return await _csv(call, "transport.csv", _TRANSPORT_COLUMNS, _each(_transport_rows(document)))
+
+
+def _transport_rows(document: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """The three tables as one: a row per table and group, empty figures where suppressed."""
+    for table, rows in document["by"].items():
+        for row in rows:
+            problems = row["problems"] or {}
+            yield {
+                "table": table,
+                "group": row["group"],
+                "reports": row["reports"],
+                "suppressed": row["suppressed"],
+                **{p: problems.get(p) for p in TRANSPORT_PROBLEMS},
+            }
 
 
 async def metadata(call: Call) -> dict[str, Any]:
@@ -306,6 +326,32 @@ PERFORMANCE_FIELDS: tuple[tuple[str, str, str], ...] = (
 )
 
 
+TRANSPORT_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("table", "string", "what the reports are counted by: area_type, gender or disability"),
+    (
+        "group",
+        "string",
+        "the area type of the stop; the gender the resident gave (woman, man, non_binary, "
+        "another, prefer_not); disabled, not_disabled or prefer_not; not_stated where the "
+        "resident answered nothing",
+    ),
+    ("reports", "integer", "transport reliability reports in the group (empty when suppressed)"),
+    (
+        "suppressed",
+        "boolean",
+        f"true when the group has fewer than {MIN_GROUP} reports ({SPECIAL_MIN_GROUP} reports "
+        f"and {SPECIAL_MIN_GROUP} residents for disability), or its figure would give another "
+        "away: no figures are published",
+    ),
+    ("no_show", "integer", "reports of a bus or train that did not come (empty: suppressed)"),
+    ("late", "integer", "reports of one that came late"),
+    ("full", "integer", "reports of one too full to get on"),
+    ("could_not_board", "integer", "reports of one that could not be boarded (ramp, lift, steps)"),
+    ("unsafe", "integer", "reports of one that was unsafe"),
+)
+_TRANSPORT_COLUMNS = tuple(name for name, _, _ in TRANSPORT_FIELDS)
+
+
 def _fields(fields: Iterable[tuple[str, str, str]]) -> list[dict[str, str]]:
     return [{"name": n, "type": t, "description": d} for n, t, d in fields]
 
@@ -391,6 +437,26 @@ def metadata_document(public_url: str, refreshed: Any) -> dict[str, Any]:
                 ],
                 "fields": _fields(PERFORMANCE_FIELDS),
             },
+            {
+                "@type": "dcat:Dataset",
+                "title": "Public transport reliability",
+                "description": (
+                    "Residents' reports of a bus or train that did not come, came late, was too "
+                    "full, could not be boarded or was unsafe, counted by the area type of the "
+                    "stop, by gender and by disability status (optional answers, given after "
+                    "the report, disability with its own consent). Counts only, all time; never "
+                    "per person. Groups of fewer than 5 reports, or for disability fewer than "
+                    "10 reports or 10 residents, are shown as suppressed, and a second figure "
+                    "where one alone could be worked out from a total."
+                ),
+                "keyword": ["public transport", "reliability", "equity", "disability", "gender"],
+                **common,
+                "distribution": [
+                    distribution("JSON", f"{api}/transport", "application/json"),
+                    distribution("CSV", f"{api}/transport.csv", "text/csv"),
+                ],
+                "fields": _fields(TRANSPORT_FIELDS),
+            },
         ],
     }
 
@@ -445,6 +511,12 @@ def _page(public_url: str) -> str:
         f"<a href='{api}/performance?group=ward&amp;period=week'>by ward and week (JSON)</a>. "
         "<code>group</code> is area_type, ward or service; <code>period</code> week or month; "
         "<code>part=disparity</code> gives the disparity table as CSV.</li>"
+        f"<li><a href='{api}/transport.csv'>Public transport reliability (CSV)</a> or "
+        f"<a href='{api}/transport'>JSON</a>: reports of buses and trains that did not come, "
+        "came late, were too full, could not be boarded or were unsafe, by the area type of the "
+        "stop, by gender and by disability status; counts only, small groups suppressed "
+        f"({MIN_GROUP}; {SPECIAL_MIN_GROUP} reports and {SPECIAL_MIN_GROUP} residents for "
+        "disability).</li>"
         f"<li><a href='{api}/metadata.json'>The datasets' description (DCAT, JSON-LD)</a> and "
         f"the <a href='{_PREFIX}/openapi.json'>OpenAPI document</a>.</li></ul>"
         "<h2>The columns of a request</h2>"
@@ -653,7 +725,17 @@ ENDPOINTS: tuple[Endpoint, ...] = (
         "Public transport reliability reports by area type, gender and disability status; counts "
         "only, small groups suppressed (10 for disability)",
         get_transport,
+        query=(_FORMAT,),
         answer=_TRANSPORT,
+        media_types=("application/json", "text/csv"),
+    ),
+    _public(
+        "/open-data/transport.csv",
+        "openDataTransportCsv",
+        "The transport reliability tables as CSV: a row per table and group",
+        get_transport,
+        answer=_CSV_ANSWER,
+        media_types=("text/csv",),
     ),
     _public(
         "/open-data/metadata.json",

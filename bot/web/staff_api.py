@@ -321,6 +321,12 @@ def _request(r: service_requests.RequestSummary) -> dict[str, Any]:
     }
 
 
+def _elsewhere(call: Call) -> frozenset[str]:
+    """The services filed with a back end of their own (a transport operator's), whose request
+    numbers are not the built-in server's."""
+    return frozenset(call.services.filer.service_backends)
+
+
 async def list_requests(call: Call) -> dict[str, Any]:
     q = call.query
     where = service_requests.RequestFilter(
@@ -331,7 +337,12 @@ async def list_requests(call: Call) -> dict[str, Any]:
     )
     async with call.services.session_factory() as session:
         page = await service_requests.list_requests(
-            session, call.identity, where, limit=call.limit, before=call.cursor
+            session,
+            call.identity,
+            where,
+            limit=call.limit,
+            before=call.cursor,
+            elsewhere=_elsewhere(call),
         )
         return _page([_request(r) for r in page.items], page.next_cursor)
 
@@ -345,6 +356,7 @@ async def change_request(call: Call) -> dict[str, Any]:
             call.body["status"],
             call.body.get("status_notes"),
             address=call.address,
+            elsewhere=_elsewhere(call),
         )
         return _request(changed)
 
@@ -352,7 +364,11 @@ async def change_request(call: Call) -> dict[str, Any]:
 async def reveal_phone(call: Call) -> dict[str, Any]:
     async with call.services.session_factory() as session, session.begin():
         phones = await service_requests.reveal_phones(
-            session, call.identity, call.request.match_info["reference"], address=call.address
+            session,
+            call.identity,
+            call.request.match_info["reference"],
+            address=call.address,
+            elsewhere=_elsewhere(call),
         )
         return {"reference": call.request.match_info["reference"], "phones": phones}
 

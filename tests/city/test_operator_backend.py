@@ -42,14 +42,17 @@ BUS_ANSWERS: dict[str, Any] = {
 
 
 @asynccontextmanager
-async def _open311(folder: Path) -> AsyncIterator[tuple[str, async_sessionmaker[AsyncSession]]]:
-    """A built-in GeoReport v2 server on loopback, on a database of its own."""
+async def open311_server(
+    folder: Path, api_key: str = ""
+) -> AsyncIterator[tuple[str, async_sessionmaker[AsyncSession]]]:
+    """A built-in GeoReport v2 server on loopback, on a database of its own (with ``api_key``,
+    a POST without that key is refused)."""
     folder.mkdir()
     async with sqlite_database(folder) as url:
         engine = create_engine(url)
         sessions = create_sessionmaker(engine)
         app = web.Application()
-        add_open311_routes(app, sessions, standard_forms(), api_key="")
+        add_open311_routes(app, sessions, standard_forms(), api_key=api_key)
         server = TestServer(app, host="127.0.0.1")
         await server.start_server()
         try:
@@ -68,8 +71,9 @@ async def test_a_bus_report_goes_to_the_operator_and_a_pothole_to_the_city(
     tmp_path: Path,
 ) -> None:
     async with (
-        _open311(tmp_path / "city") as (city_url, city_db),
-        _open311(tmp_path / "operator") as (operator_url, operator_db),
+        open311_server(tmp_path / "city") as (city_url, city_db),
+        # The operator's server takes only its own key: the bus report carries it.
+        open311_server(tmp_path / "operator", "operator-key") as (operator_url, operator_db),
     ):
         # citybot's own reports live with the city's server here (the embedded default).
         async with city_db() as session, session.begin():

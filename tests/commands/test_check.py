@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from storage.migrate import pending_migrations
+from tests.city.test_operator_backend import open311_server
 from tests.fakes.africastalking_api import API_HOST, BALANCE, FakeAfricasTalking
 from tests.fakes.africastalking_api import API_KEY as AT_KEY
 from tests.fakes.africastalking_api import USERNAME as AT_USERNAME
@@ -153,6 +154,36 @@ async def test_check_asks_africas_talking_for_the_ussd_follow_up_sms(tmp_path: P
         found = lines_of(out)
         assert found["ussd"].startswith("FAIL") and "AFRICASTALKING_API_KEY" in found["ussd"]
         assert status == 1
+
+
+async def test_check_asks_each_operators_back_end_for_its_services(tmp_path: Path) -> None:
+    """Issue 18's second back end: one read of its service list, which must offer the services
+    sent there; one that does not answer, or does not offer them, is a FAIL with the fix."""
+    async with open311_server(tmp_path / "operator", "operator-key") as (operator_url, _db):
+        env = {
+            "CITYBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/citybot.sqlite3",
+            "OPEN311_SERVICE_ENDPOINTS": f"TRANSPORT-RELIABILITY={operator_url}",
+            "OPEN311_SERVICE_API_KEYS": "TRANSPORT-RELIABILITY=operator-key",
+        }
+        status, out, err = await citybot("check", env=env, cwd=tmp_path)
+        found = lines_of(out)
+        assert found["operator"].startswith("ok"), out + err
+        assert operator_url in found["operator"] and "TRANSPORT-RELIABILITY" in found["operator"]
+        assert "operator-key" not in out
+
+        # A service code the operator does not offer (here a typo): its reports would fail.
+        typo = {**env, "OPEN311_SERVICE_ENDPOINTS": f"TRANSPORT_RELIABILITY={operator_url}"}
+        status, out, _ = await citybot("check", env=typo, cwd=tmp_path)
+        found = lines_of(out)
+        assert found["operator"].startswith("FAIL") and "TRANSPORT_RELIABILITY" in found["operator"]
+        assert status == 1
+
+    nobody = f"http://127.0.0.1:{free_port()}/open311/v2"
+    down = {**env, "OPEN311_SERVICE_ENDPOINTS": f"TRANSPORT-RELIABILITY={nobody}"}
+    status, out, _ = await citybot("check", env=down, cwd=tmp_path)
+    found = lines_of(out)
+    assert found["operator"].startswith("FAIL") and "OPEN311_SERVICE_ENDPOINTS" in found["operator"]
+    assert status == 1
 
 
 async def test_check_names_each_broken_part_with_its_fix(tmp_path: Path, postgres_url: str) -> None:

@@ -5,6 +5,7 @@ DELETE MY DATA."""
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -90,6 +91,80 @@ async def test_optional_answers_are_kept_apart_and_counted_with_their_report(h: 
     # The form is closed: a new message is read by the picker again.
     again = await h.say("pothole")
     assert [e for e in again.effects if isinstance(e, Ask)][-1].options[0].id == "pothole"
+
+
+async def test_a_gender_in_the_residents_own_words_is_counted_and_its_words_kept_nowhere(
+    h: Harness,
+) -> None:
+    await _report(h)
+    await h.say("genderfluid")
+    await h.say("skip")
+    assert await _rows(h) == [(1, "gender", "another", False)]
+    async with h.sessionmaker() as session:
+        texts = (await session.execute(select(MessageLog.text))).scalars().all()
+    assert not any(t and "genderfluid" in t for t in texts)
+
+
+def _said(result: TurnResult) -> str:
+    return " ".join(
+        getattr(e, "message", "") or getattr(e, "prompt", "") or "" for e in result.effects
+    )
+
+
+async def test_menu_during_the_optional_questions_never_says_the_sent_report_was_cancelled(
+    h: Harness,
+) -> None:
+    await _report(h)
+    menu = await h.say("menu")
+    assert "Nothing was sent" not in _said(menu) and "cancelled" not in _said(menu)
+    assert [e for e in menu.effects if isinstance(e, Ask)][-1].step_id == "service"
+    async with h.sessionmaker() as session:
+        assert (await session.execute(select(func.count()).select_from(Submission))).scalar() == 1
+
+
+async def test_after_a_long_break_the_optional_questions_end_rather_than_offer_to_resume(
+    h: Harness,
+) -> None:
+    # The report was sent; the resident never answered. A day later a new message is read as
+    # new: no "unfinished report" to continue or start over (starting over would be a second).
+    await _report(h)
+    h.clock.advance(timedelta(days=2))
+    later = await h.say("pothole")
+    assert "unfinished" not in _said(later)
+    assert [e for e in later.effects if isinstance(e, Ask)][-1].step_id == "service"
+    assert await _rows(h) == []
+
+
+@pytest.mark.parametrize("text", ["no", "No thanks", "yes"])
+async def test_yes_or_no_to_the_gender_question_is_asked_again_not_read_as_a_service(
+    h: Harness, text: str
+) -> None:
+    await _report(h)
+    again = await h.say(text)
+    asked = [e for e in again.effects if isinstance(e, Ask)][-1]
+    assert asked.step_id == "gender"
+    assert await _rows(h) == []
+
+
+@pytest.mark.parametrize("text", ["there is a water leak", "pothole on my street"])
+async def test_a_new_request_said_to_an_optional_question_goes_to_the_service_picker(
+    h: Harness, text: str
+) -> None:
+    await _report(h)
+    new = await h.say(text)
+    asked = [e for e in new.effects if isinstance(e, Ask)][-1]
+    assert asked.step_id == "service" and "Optional" not in asked.prompt
+    assert await _rows(h) == []
+    async with h.sessionmaker() as session:
+        logged = (
+            await session.execute(
+                select(MessageLog.text)
+                .where(MessageLog.direction == "in")
+                .order_by(MessageLog.id.desc())
+                .limit(1)
+            )
+        ).scalar_one()
+    assert logged == text  # a request, not an answer: kept like any other message
 
 
 async def test_declining_keeps_nothing_and_erasure_removes_what_was_kept(h: Harness) -> None:

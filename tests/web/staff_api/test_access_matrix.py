@@ -90,6 +90,7 @@ EXPECTED: dict[str, tuple[str | None, bool, int]] = {
     "openDataPerformanceCsv": (None, False, 200),
     "openDataMetadata": (None, False, 200),
     "openDataTransport": (None, False, 200),
+    "openDataTransportCsv": (None, False, 200),
     "listEquityAlerts": ("analytics.view", False, 200),
     "analystExport": ("analytics.view", False, 200),
 }
@@ -104,6 +105,7 @@ PUBLIC = {
     "openDataPerformanceCsv",
     "openDataMetadata",
     "openDataTransport",
+    "openDataTransportCsv",
 }
 # Public open data: the same answer for anyone.
 _OPEN_DATA = {
@@ -112,6 +114,7 @@ _OPEN_DATA = {
     "openDataPerformance": "/api/v1/open-data/performance",
     "openDataPerformanceCsv": "/api/v1/open-data/performance.csv",
     "openDataTransport": "/api/v1/open-data/transport",
+    "openDataTransportCsv": "/api/v1/open-data/transport.csv",
     "openDataMetadata": "/api/v1/open-data/metadata.json",
 }
 

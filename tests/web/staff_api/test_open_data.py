@@ -17,7 +17,9 @@ from sqlalchemy import func, select, text
 from bot.web.open_data import MAX_PAGE
 from staff.analytics_rollup import REFRESH_LOCK, RefreshReport
 from staff.open_data_rows import COLUMNS, GRID_METRES
+from staff.transport_reliability import PROBLEMS
 from storage.models import (
+    AggregateAnswer,
     AuditLog,
     RequestStatusChange,
     Resident,
@@ -25,6 +27,7 @@ from storage.models import (
     Submission,
     TrackedRequest,
 )
+from tests.pothole_report import pothole_submission
 from tests.storage.databases import postgres_database
 from tests.web.staff_members import StaffHouse
 
@@ -353,18 +356,105 @@ async def test_equity_alert_after_two_periods_above_the_threshold(house: StaffHo
 async def test_metadata_and_page(house: StaffHouse) -> None:
     status, body, _ = await get(house, f"{API}/metadata.json")
     assert status == 200 and body["@type"] == "dcat:Catalog"
-    requests, performance = body["dataset"]
+    requests, performance, transport = body["dataset"]
     assert requests["license"] == "https://creativecommons.org/licenses/by/4.0/"
     assert [f["name"] for f in requests["fields"]] == list(COLUMNS)
-    assert all(f["description"] for f in requests["fields"] + performance["fields"])
+    assert all(
+        f["description"] for f in requests["fields"] + performance["fields"] + transport["fields"]
+    )
     assert {d["mediaType"] for d in requests["distribution"]} == {"application/json", "text/csv"}
+    # Issue 18's dataset: listed with its fields, both forms served where the catalog says.
+    assert [f["name"] for f in transport["fields"]] == [
+        "table",
+        "group",
+        "reports",
+        "suppressed",
+        *PROBLEMS,
+    ]
+    for distribution in transport["distribution"]:
+        path = distribution["accessURL"].removeprefix(house.services.settings.public_url)
+        status, _, kind = await get(house, path)
+        assert status == 200 and kind.startswith(distribution["mediaType"]), path
     assert requests["accrualPeriodicity"]
     status, page, kind = await get(house, "/open-data")
     assert status == 200 and kind.startswith("text/html")
     assert "<script" not in page and "style=" not in page
     assert "250 metre" in page and f"{API}/requests.csv" in page
+    assert f"{API}/transport.csv" in page
     _, index, _ = await get(house, "/api")
     assert f"{API}/performance" in index and "/open-data" in index
+
+
+async def add_bus_reports(house: StaffHouse, count: int, problem: str, disability: str) -> None:
+    """Issue 18's reports, each from its own resident, with a disability answer."""
+    async with house.sessions() as session, session.begin():
+        done = await session.scalar(select(func.count()).select_from(Submission)) or 0
+        for n in range(count):
+            resident = Resident(locale="en")
+            session.add(resident)
+            await session.flush()
+            submission = Submission(
+                **pothole_submission(
+                    f"CT-B{done + n:05d}",
+                    form_id="transport_reliability",
+                    service_code="TRANSPORT-RELIABILITY",
+                    answers={"operator": "metrorail", "problem": problem},
+                    area_type="formal",
+                    resident_id=resident.id,
+                )
+            )
+            session.add(submission)
+            await session.flush()
+            session.add(
+                AggregateAnswer(
+                    submission_id=submission.id,
+                    resident_id=resident.id,
+                    form_id="transport_reliability",
+                    step_id="disability",
+                    value=disability,
+                    special=True,
+                )
+            )
+
+
+@BOTH
+async def test_transport_figures_as_json_and_as_csv_row_for_row(house: StaffHouse) -> None:
+    await add_bus_reports(house, 12, "late", "disabled")
+    await add_bus_reports(house, 11, "late", "not_disabled")
+    await add_bus_reports(house, 3, "no_show", "prefer_not")
+    status, document, kind = await get(house, f"{API}/transport")
+    assert status == 200 and kind.startswith("application/json")
+    assert _row_of(document, "disability", "disabled")["reports"] == 12
+    # 3 are too few, and 11 would give them away as 26 - 12 - 11.
+    assert _row_of(document, "disability", "prefer_not")["suppressed"]
+    assert _row_of(document, "disability", "not_disabled")["suppressed"]
+    expected = [
+        {
+            "table": table,
+            "group": row["group"],
+            "reports": "" if row["reports"] is None else str(row["reports"]),
+            "suppressed": "true" if row["suppressed"] else "false",
+            **{
+                p: "" if (row["problems"] or {}).get(p) is None else str(row["problems"][p])
+                for p in document["problems"]
+            },
+        }
+        for table, rows in document["by"].items()
+        for row in rows
+    ]
+    for path, params in ((f"{API}/transport.csv", {}), (f"{API}/transport", {"format": "csv"})):
+        status, text, kind = await get(house, path, **params)
+        assert status == 200 and kind.startswith("text/csv")
+        assert parse_csv(text) == expected
+    assert text.splitlines()[0] == "table,group,reports,suppressed," + ",".join(
+        document["problems"]
+    )
+    assert "CT-" not in text
+
+
+def _row_of(document: dict[str, Any], table: str, group: str) -> dict[str, Any]:
+    (row,) = [r for r in document["by"][table] if r["group"] == group]
+    return row
 
 
 async def test_demo_rows_are_marked(house: StaffHouse) -> None:
