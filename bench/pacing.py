@@ -44,7 +44,7 @@ send, the OS and the SDK delay some by tens of milliseconds and then let two 100
 carry 110 and 108 where the spans before carried 94 and 95. That bunching happens after
 citybot lets go; a provider's token bucket takes it, but it is why the bench printed MISSED.
 
-2026-12-05, quiet machine, five runs of both channels: 990.1 to 990.3/s (99.0% of the limit),
+2026-12-05, quiet machine, four runs of both channels: 990.1 to 990.3/s (99.0% of the limit),
 busiest second at the fake provider 995 to 997, as released by the pacers 993 to 995, 0.25 to
 0.31 ms of CPU a message: ok. Two of the runs were also captured with tcpdump on the loopback:
 995 in the busiest second on the wire, each channel. Before the fake's process set the first
