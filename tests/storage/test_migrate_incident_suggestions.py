@@ -3,12 +3,10 @@ reports behind a suggestion linked to real submissions, and the revision goes do
 
 from __future__ import annotations
 
-from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
-from storage.migrate import alembic_config
 from storage.session import create_engine
-from tests.storage.test_migrate_staff import _alembic, empty_url
+from tests.storage.test_migrate_staff import _alembic, empty_url, revision_before
 
 __all__ = ["empty_url"]
 
@@ -21,16 +19,8 @@ TABLES = {
 }
 
 
-def _before() -> str:
-    """The revision this one follows (wherever the chain puts it when branches are merged)."""
-    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
-    down = script.get_revision(REVISION).down_revision
-    assert isinstance(down, str)
-    return down
-
-
 async def test_suggestion_tables_come_and_go(empty_url: str) -> None:
-    await _alembic(empty_url, "upgrade", _before())
+    await _alembic(empty_url, "upgrade", revision_before(REVISION))
     engine = create_engine(empty_url)
     try:
         async with engine.connect() as connection:
@@ -67,7 +57,7 @@ async def test_suggestion_tables_come_and_go(empty_url: str) -> None:
                 text("SELECT count(*) FROM incident_suggestion_reports")
             )
         assert linked == 1
-        await _alembic(empty_url, "downgrade", _before())
+        await _alembic(empty_url, "downgrade", revision_before(REVISION))
         async with engine.connect() as connection:
             tables = await connection.run_sync(lambda c: set(inspect(c).get_table_names()))
         assert not TABLES & tables

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from alembic import command
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
@@ -29,6 +30,14 @@ async def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
     else:
         async with postgres_database(migrate=False) as url:
             yield url
+
+
+def revision_before(revision: str) -> str:
+    """The revision ``revision`` follows, wherever the chain puts it when branches are merged."""
+    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
+    down = script.get_revision(revision).down_revision
+    assert isinstance(down, str)
+    return down
 
 
 async def _alembic(url: str, action: str, revision: str) -> None:

@@ -3,28 +3,18 @@ unknown (NULL) for those already waiting; the revision goes down cleanly."""
 
 from __future__ import annotations
 
-from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
-from storage.migrate import alembic_config
 from storage.session import create_engine
-from tests.storage.test_migrate_staff import _alembic, empty_url
+from tests.storage.test_migrate_staff import _alembic, empty_url, revision_before
 
 __all__ = ["empty_url"]
 
 REVISION = "0028_support_extra"
 
 
-def _before() -> str:
-    """The revision 0028 follows (wherever the chain puts it when branches are merged)."""
-    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
-    down = script.get_revision(REVISION).down_revision
-    assert isinstance(down, str)
-    return down
-
-
 async def test_waiting_tickets_keep_an_unknown_told_wait(empty_url: str) -> None:
-    await _alembic(empty_url, "upgrade", _before())
+    await _alembic(empty_url, "upgrade", revision_before(REVISION))
     engine = create_engine(empty_url)
     try:
         async with engine.begin() as connection:
@@ -41,7 +31,7 @@ async def test_waiting_tickets_keep_an_unknown_told_wait(empty_url: str) -> None
                 text("SELECT told_wait_minutes FROM support_tickets WHERE id = 1")
             )
         assert told is None
-        await _alembic(empty_url, "downgrade", _before())
+        await _alembic(empty_url, "downgrade", revision_before(REVISION))
         async with engine.connect() as connection:
             columns = await connection.run_sync(
                 lambda c: {col["name"] for col in inspect(c).get_columns("support_tickets")}

@@ -5,25 +5,15 @@ its report, and the revision goes down cleanly."""
 from __future__ import annotations
 
 import pytest
-from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from sqlalchemy.exc import IntegrityError
 
-from storage.migrate import alembic_config
 from storage.session import create_engine
-from tests.storage.test_migrate_staff import _alembic, empty_url
+from tests.storage.test_migrate_staff import _alembic, empty_url, revision_before
 
 __all__ = ["empty_url"]
 
 REVISION = "0024_transport_equity"
-
-
-def _before() -> str:
-    """The revision 0024 follows (wherever the chain puts it when branches are merged)."""
-    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
-    down = script.get_revision(REVISION).down_revision
-    assert isinstance(down, str)
-    return down
 
 
 _REPORT = (
@@ -40,7 +30,7 @@ _ANSWER = (
 
 
 async def test_the_answers_table_comes_and_goes_and_reports_stay(empty_url: str) -> None:
-    await _alembic(empty_url, "upgrade", _before())
+    await _alembic(empty_url, "upgrade", revision_before(REVISION))
     engine = create_engine(empty_url)
     try:
         async with engine.begin() as connection:
@@ -57,7 +47,7 @@ async def test_the_answers_table_comes_and_goes_and_reports_stay(empty_url: str)
         assert left == 0  # the answers go with their report
         async with engine.begin() as connection:
             await connection.execute(text(_REPORT))
-        await _alembic(empty_url, "downgrade", _before())
+        await _alembic(empty_url, "downgrade", revision_before(REVISION))
         async with engine.connect() as connection:
             tables = await connection.run_sync(lambda c: set(inspect(c).get_table_names()))
             reports = await connection.scalar(text("SELECT count(*) FROM submissions"))

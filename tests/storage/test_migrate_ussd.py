@@ -3,24 +3,14 @@ JSON) and the revision goes down cleanly."""
 
 from __future__ import annotations
 
-from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
-from storage.migrate import alembic_config
 from storage.session import create_engine
-from tests.storage.test_migrate_staff import _alembic, empty_url
+from tests.storage.test_migrate_staff import _alembic, empty_url, revision_before
 
 __all__ = ["empty_url"]
 
 REVISION = "0023_ussd_sessions"
-
-
-def _before() -> str:
-    """The revision 0023 follows (wherever the chain puts it when branches are merged)."""
-    script = ScriptDirectory.from_config(alembic_config("sqlite://"))
-    down = script.get_revision(REVISION).down_revision
-    assert isinstance(down, str)
-    return down
 
 
 async def _tables(url: str) -> set[str]:
@@ -33,7 +23,7 @@ async def _tables(url: str) -> set[str]:
 
 
 async def test_ussd_sessions_up_and_down(empty_url: str) -> None:
-    await _alembic(empty_url, "upgrade", _before())
+    await _alembic(empty_url, "upgrade", revision_before(REVISION))
     assert "ussd_sessions" not in await _tables(empty_url)
     await _alembic(empty_url, "upgrade", REVISION)
     engine = create_engine(empty_url)
@@ -58,5 +48,5 @@ async def test_ussd_sessions_up_and_down(empty_url: str) -> None:
         assert columns == {"phone", "session_id", "consumed", "screen", "answer", "updated_at"}
     finally:
         await engine.dispose()
-    await _alembic(empty_url, "downgrade", _before())
+    await _alembic(empty_url, "downgrade", revision_before(REVISION))
     assert "ussd_sessions" not in await _tables(empty_url)
