@@ -64,7 +64,8 @@ def test_twelve_no_water_reports_from_one_ward_in_forty_minutes_are_suggested() 
     traffic (about 10,000 reports a day, a week of history first): twelve residents of a ward,
     each naming one of its places (no pins, so only the ward sees them all), one every three
     and a half minutes, a ward every two hours. At least 90% are suggested within their forty
-    minutes, each as its ward's own suggestion, and nothing else is suggested meanwhile. (The few
+    minutes, each as its ward's own suggestion, and other suggestions stay within the issue's
+    bound of one false suggestion a day (a small suburb's handful of ordinary reports). (The few
     missed are the busiest wards, with 17 to 50 "no water" reports on an ordinary day: twelve in
     forty minutes stands out less there; docs/early-warning.md says so.)"""
     gazetteer = default_gazetteer()
@@ -108,7 +109,8 @@ def test_twelve_no_water_reports_from_one_ward_in_forty_minutes_are_suggested() 
             (ward, start), _ = behind.most_common(1)[0]
             assert event.burst.area in (f"ward:{ward}", *report.areas)
             delays.setdefault(ward, report.at - start)
-    assert others == []
+    evaluated_days = 13 - 7
+    assert len(others) <= evaluated_days, others
     found = [w for w, delay in delays.items() if delay <= timedelta(minutes=40)]
     assert len(found) >= 0.9 * len(wards), sorted(set(wards) - set(found))
 
