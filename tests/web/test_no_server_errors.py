@@ -460,6 +460,12 @@ async def _request(site: Site, odd: OddRequest) -> tuple[str, str, int]:
         return route.method, str(url)[:200], exc.status
 
 
+def _server_error(url: str, status: int) -> bool:
+    """A 5xx, except the readiness probe's 503: "not now" (a check slower than its limit while
+    the fuzz keeps the machine busy) is its documented answer, which a load balancer reads."""
+    return status >= 500 and not (status == 503 and URL(url).path == "/readyz")
+
+
 async def _send(
     site: Site, data: st.DataObject, routes: list[Route], *, sign_providers: bool = False
 ) -> tuple[str, str, int]:
@@ -489,7 +495,7 @@ async def _every_route(site: Site, data: st.DataObject, share: int) -> None:
     to chance)."""
     for route in public_routes(site.app)[share::ROUTE_SHARES]:
         method, url, status = await _send(site, data, [route])
-        assert status < 500, f"{method} {url} -> {status}"
+        assert not _server_error(url, status), f"{method} {url} -> {status}"
 
 
 @pytest.mark.fuzz
@@ -529,7 +535,7 @@ async def test_no_signed_provider_payload_gets_a_server_error(
     """The webhooks with the Telegram secret and Twilio signatures right: odd values in real
     payloads reach the channels' parsers and the turn loop."""
     method, url, status = await _send(site, data, _webhooks(site), sign_providers=True)
-    assert status < 500, f"{method} {url} -> {status}"
+    assert not _server_error(url, status), f"{method} {url} -> {status}"
 
 
 @pytest.mark.postgres
@@ -541,7 +547,7 @@ async def test_no_signed_provider_payload_gets_a_server_error_on_postgresql(
     method, url, status = await _send(
         postgres_site, data, _webhooks(postgres_site), sign_providers=True
     )
-    assert status < 500, f"{method} {url} -> {status}"
+    assert not _server_error(url, status), f"{method} {url} -> {status}"
 
 
 def _webhooks(site: Site) -> list[Route]:
