@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 import pyotp
 from argon2 import PasswordHasher
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.services import Services
@@ -23,7 +23,17 @@ from bot.web.staff_sessions import CSRF_HEADER
 from staff import accounts
 from staff.accounts import NewAccount
 from staff.authentication import StaffAuthentication
-from storage.models import Open311Request, Resident, ResidentAddress, StaffAccount, Submission
+from storage.models import (
+    IncidentSuggestion,
+    Open311Request,
+    Resident,
+    ResidentAddress,
+    StaffAccount,
+    Submission,
+    SupportTicket,
+    incident_suggestion_reports,
+)
+from storage.types import utc_now
 
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
@@ -231,3 +241,66 @@ async def seed_request(
                 service_request_id=None if row is None else str(row.id),
             )
         )
+
+
+async def seed_ticket(
+    sessions: async_sessionmaker[AsyncSession],
+    *,
+    ward: str | None = "1",
+    locale: str = "en",
+    state: str = "waiting",
+) -> int:
+    """A resident of ``ward`` on SMS whose conversation waits for a person (or is in ``state``)."""
+    async with sessions() as session, session.begin():
+        resident = Resident(locale=locale)
+        session.add(resident)
+        await session.flush()
+        ticket = SupportTicket(
+            resident_id=resident.id,
+            channel="sms",
+            address=f"+2783000{resident.id:04d}",
+            ward=ward,
+            locale=locale,
+            state=state,
+        )
+        session.add(ticket)
+        await session.flush()
+        return ticket.id
+
+
+async def seed_suggestion(sessions: async_sessionmaker[AsyncSession], *, ward: str = "1") -> int:
+    """A burst of "no water" in ``ward`` with one report behind it, waiting for a decision."""
+    now = utc_now()
+    async with sessions() as session, session.begin():
+        serial = 1 + int(
+            await session.scalar(select(func.count()).select_from(IncidentSuggestion)) or 0
+        )
+        report = Submission(
+            reference=f"CT-SG{serial:04d}",
+            form_id="no_water",
+            form_version=1,
+            service_code="WATER",
+            locale="en",
+            answers={},
+            ward=ward,
+        )
+        row = IncidentSuggestion(
+            serial=serial,
+            service="no_water",
+            area=f"ward:{ward}",
+            wards=[ward],
+            window_count=6,
+            expected=0.2,
+            p_value=1e-7,
+            report_count=1,
+            first_report_at=now,
+            latest_report_at=now,
+        )
+        session.add_all([report, row])
+        await session.flush()
+        await session.execute(
+            incident_suggestion_reports.insert().values(
+                suggestion_id=row.id, submission_id=report.id
+            )
+        )
+        return row.id

@@ -15,7 +15,14 @@ import pytest
 
 from bot.web.staff_api import ENDPOINTS
 from staff.roles import Role, parse_roles, permissions_for
-from tests.web.staff_members import Answer, Member, StaffHouse, seed_request
+from tests.web.staff_members import (
+    Answer,
+    Member,
+    StaffHouse,
+    seed_request,
+    seed_suggestion,
+    seed_ticket,
+)
 
 # operation -> (the permission it needs or None, city-wide only?, status when allowed)
 EXPECTED: dict[str, tuple[str | None, bool, int]] = {
@@ -218,55 +225,11 @@ class World:
 
     async def target_suggestion(self) -> int:
         """A ward 1 burst of "no water" reports, waiting for a decision."""
-        from storage.models import IncidentSuggestion, Submission, incident_suggestion_reports
-        from storage.types import utc_now
-
-        n = next(self.serial)
-        async with self.house.sessions() as session, session.begin():
-            report = Submission(
-                reference=f"CT-SG{n:04d}",
-                form_id="no_water",
-                form_version=1,
-                service_code="WATER",
-                locale="en",
-                answers={},
-                ward="1",
-            )
-            row = IncidentSuggestion(
-                serial=n,
-                service="no_water",
-                area="ward:1",
-                wards=["1"],
-                window_count=6,
-                expected=0.2,
-                p_value=1e-7,
-                report_count=1,
-                first_report_at=utc_now(),
-                latest_report_at=utc_now(),
-            )
-            session.add_all([report, row])
-            await session.flush()
-            await session.execute(
-                incident_suggestion_reports.insert().values(
-                    suggestion_id=row.id, submission_id=report.id
-                )
-            )
-            return row.id
+        return await seed_suggestion(self.house.sessions, ward="1")
 
     async def target_ticket(self) -> int:
         """A resident in ward 1 waiting for a person."""
-        from storage.models import Resident, SupportTicket
-
-        async with self.house.sessions() as session, session.begin():
-            resident = Resident(locale="en")
-            session.add(resident)
-            await session.flush()
-            ticket = SupportTicket(
-                resident_id=resident.id, channel="sms", address="+27830000001", ward="1"
-            )
-            session.add(ticket)
-            await session.flush()
-            return ticket.id
+        return await seed_ticket(self.house.sessions, ward="1")
 
     async def target_conversation(self) -> int:
         """A resident in ward 1 with a report and an SMS address: the address row's id."""

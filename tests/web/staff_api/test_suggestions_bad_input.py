@@ -15,52 +15,11 @@ from storage.models import (
     Incident,
     IncidentSuggestion,
     ResidentNotification,
-    Submission,
-    incident_suggestion_reports,
 )
-from storage.types import utc_now
-from tests.web.staff_members import Member, StaffHouse
+from tests.web.staff_members import Member, StaffHouse, seed_suggestion
 
 # The refusals are checked before any write; the two that read and lock rows run on both.
 BOTH = pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
-
-
-async def _suggestion(house: StaffHouse, ward: str = "1") -> int:
-    """A waiting burst of "no water" in ``ward`` with one report behind it."""
-    now = utc_now()
-    async with house.sessions() as session, session.begin():
-        serial = 1 + int(
-            await session.scalar(select(func.count()).select_from(IncidentSuggestion)) or 0
-        )
-        report = Submission(
-            reference=f"CT-BAD{serial:03d}",
-            form_id="no_water",
-            form_version=1,
-            service_code="WATER",
-            locale="en",
-            answers={},
-            ward=ward,
-        )
-        row = IncidentSuggestion(
-            serial=serial,
-            service="no_water",
-            area=f"ward:{ward}",
-            wards=[ward],
-            window_count=6,
-            expected=0.2,
-            p_value=1e-7,
-            report_count=1,
-            first_report_at=now,
-            latest_report_at=now,
-        )
-        session.add_all([report, row])
-        await session.flush()
-        await session.execute(
-            incident_suggestion_reports.insert().values(
-                suggestion_id=row.id, submission_id=report.id
-            )
-        )
-        return row.id
 
 
 async def _untouched(house: StaffHouse, suggestion_id: int) -> None:
@@ -104,7 +63,7 @@ async def reviewer(house: StaffHouse) -> Member:
 async def test_a_dismissal_without_a_good_reason_is_refused(
     house: StaffHouse, reviewer: Member, body: dict[str, Any], status: int, code: str
 ) -> None:
-    target = await _suggestion(house)
+    target = await seed_suggestion(house.sessions)
     answer = await reviewer.call("POST", f"/api/v1/incident-suggestions/{target}/dismiss", body)
     assert (answer.status, answer.code) == (status, code), answer.body
     assert answer.body["error"]["message"]
@@ -129,7 +88,7 @@ async def test_a_dismissal_without_a_good_reason_is_refused(
 async def test_a_bad_confirmation_is_refused_and_declares_nothing(
     house: StaffHouse, reviewer: Member, body: dict[str, Any], status: int, code: str
 ) -> None:
-    target = await _suggestion(house)
+    target = await seed_suggestion(house.sessions)
     answer = await reviewer.call("POST", f"/api/v1/incident-suggestions/{target}/confirm", body)
     assert (answer.status, answer.code) == (status, code), answer.body
     assert answer.body["error"]["message"]
@@ -138,7 +97,7 @@ async def test_a_bad_confirmation_is_refused_and_declares_nothing(
 
 @BOTH
 async def test_a_ward_scoped_reviewer_cannot_confirm_into_other_wards(house: StaffHouse) -> None:
-    target = await _suggestion(house, ward="1")
+    target = await seed_suggestion(house.sessions, ward="1")
     scoped = await house.member("supervisor1@city.gov", ["supervisor"], wards=["1"])
     answer = await scoped.call(
         "POST", f"/api/v1/incident-suggestions/{target}/confirm", {"wards": ["1", "2"]}
@@ -146,7 +105,7 @@ async def test_a_ward_scoped_reviewer_cannot_confirm_into_other_wards(house: Sta
     assert (answer.status, answer.code) == (403, "forbidden")
     await _untouched(house, target)
     # Another ward's suggestion is not there at all for them, whatever they send.
-    elsewhere = await _suggestion(house, ward="2")
+    elsewhere = await seed_suggestion(house.sessions, ward="2")
     for path, body in (("confirm", {}), ("dismiss", {"reason": "not ours"})):
         answer = await scoped.call("POST", f"/api/v1/incident-suggestions/{elsewhere}/{path}", body)
         assert (answer.status, answer.code) == (404, "not_found")

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from storage.models import AuditLog, Resident, ResidentNotification, SupportMessage, SupportTicket
-from tests.web.staff_members import StaffHouse
+from storage.models import AuditLog, ResidentNotification, SupportMessage
+from tests.web.staff_members import StaffHouse, seed_ticket
 
 T = "/api/v1/support/tickets"
 
@@ -27,31 +27,14 @@ async def _counts(house: StaffHouse) -> tuple[int, int, int]:
         )
 
 
-async def _ticket(house: StaffHouse, state: str = "waiting") -> int:
-    async with house.sessions() as session, session.begin():
-        resident = Resident(locale="zu")
-        session.add(resident)
-        await session.flush()
-        ticket = SupportTicket(
-            resident_id=resident.id,
-            channel="sms",
-            address=f"+2783000{resident.id:04d}",
-            locale="zu",
-            state=state,
-        )
-        session.add(ticket)
-        await session.flush()
-        return ticket.id
-
-
 @pytest.mark.parametrize("database_url", ["sqlite", "postgres"], indirect=True)
 async def test_bad_support_calls_are_clear_4xx_and_write_nothing(house: StaffHouse) -> None:
     agent = await house.member("agent@city.gov", ["agent"])
     other = await house.member("other@city.gov", ["agent"])
     analyst = await house.member("analyst@city.gov", ["analyst"])
     supervisor = await house.member("boss@city.gov", ["supervisor"])
-    ticket = await _ticket(house)
-    closed = await _ticket(house, state="closed")
+    ticket = await seed_ticket(house.sessions, ward=None, locale="zu")
+    closed = await seed_ticket(house.sessions, ward=None, locale="zu", state="closed")
     assert (await agent.call("POST", f"{T}/{ticket}/claim")).status == 200
     before = await _counts(house)
 

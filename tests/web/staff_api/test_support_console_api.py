@@ -32,7 +32,7 @@ from storage.models import (
 )
 from storage.types import utc_now
 from tests.fakes.twilio_api import ACCOUNT_SID, AUTH_TOKEN
-from tests.web.staff_members import Clock, Member, StaffHouse, fast_authentication
+from tests.web.staff_members import Clock, Member, StaffHouse, fast_authentication, seed_ticket
 
 EVENTS = "/api/v1/support/events"
 
@@ -86,23 +86,6 @@ async def _open(member: Member, query: str = "", **headers: str) -> Stream:
     return stream
 
 
-async def _ticket(house: StaffHouse, ward: str | None = "1", locale: str = "en") -> int:
-    async with house.sessions() as session, session.begin():
-        resident = Resident(locale=locale)
-        session.add(resident)
-        await session.flush()
-        ticket = SupportTicket(
-            resident_id=resident.id,
-            channel="sms",
-            address=f"+2783000{resident.id:04d}",
-            ward=ward,
-            locale=locale,
-        )
-        session.add(ticket)
-        await session.flush()
-        return ticket.id
-
-
 async def _resident_says(house: StaffHouse, ticket_id: int, text: str) -> int:
     # What conversations.support writes when a resident writes during a takeover.
     async with house.sessions() as session, session.begin():
@@ -118,10 +101,10 @@ async def test_the_queue_is_live_and_scoped_to_the_callers_wards(house: StaffHou
     ward9 = await house.member("ward9@city.gov", ["agent"], wards=["9"])
     everyone, scoped = await _open(agent), await _open(ward9)
     try:
-        await _ticket(house, ward="1")
+        await seed_ticket(house.sessions, ward="1")
         assert (await everyone.next())[0] == "queue"
         # Nothing of ward 1 reaches a ward 9 agent; a ward 9 conversation does.
-        await _ticket(house, ward="9")
+        await seed_ticket(house.sessions, ward="9")
         assert (await scoped.next())[0] == "queue"
         assert (await everyone.next())[0] == "queue"
         assert [e[0] for e in scoped.events] == ["ready", "queue"]
@@ -141,7 +124,7 @@ async def test_a_conversation_streams_its_lines_and_replays_what_a_page_missed(
     house: StaffHouse,
 ) -> None:
     agent = await house.member("agent@city.gov", ["agent"])
-    ticket = await _ticket(house)
+    ticket = await seed_ticket(house.sessions)
     assert (await agent.call("POST", f"/api/v1/support/tickets/{ticket}/claim")).status == 200
     shown = await agent.call("GET", f"/api/v1/support/tickets/{ticket}")
     since = max(m["id"] for m in shown.body["messages"])
@@ -176,7 +159,7 @@ async def test_a_conversation_streams_its_lines_and_replays_what_a_page_missed(
     finally:
         stream.close()
     # Another conversation's lines never reach this page; a reconnect gets what it missed.
-    other = await _ticket(house)
+    other = await seed_ticket(house.sessions)
     await _resident_says(house, other, "not for that page")
     again = await _open(agent, f"?ticket={ticket}", **{"Last-Event-ID": str(first)})
     try:
@@ -205,7 +188,7 @@ async def test_the_queue_filters_by_language_channel_and_topic(house: StaffHouse
         ("en", "whatsapp", "pothole"),
         ("af", "telegram", "water_leak"),
     ]:
-        ticket = await _ticket(house, locale=locale)
+        ticket = await seed_ticket(house.sessions, locale=locale)
         async with house.sessions() as session, session.begin():
             row = await session.get(SupportTicket, ticket)
             assert row is not None
@@ -235,7 +218,7 @@ async def test_a_residents_message_reaches_the_agents_page_within_a_second(
     house: StaffHouse,
 ) -> None:
     agent = await house.member("agent@city.gov", ["agent"])
-    ticket = await _ticket(house)
+    ticket = await seed_ticket(house.sessions)
     assert (await agent.call("POST", f"/api/v1/support/tickets/{ticket}/claim")).status == 200
     stream = await _open(agent, f"?ticket={ticket}")
     try:
@@ -256,7 +239,7 @@ async def test_a_residents_message_reaches_the_agents_page_within_a_second(
 
 
 async def test_a_conversation_of_another_ward_cannot_be_followed(house: StaffHouse) -> None:
-    ticket = await _ticket(house, ward="1")
+    ticket = await seed_ticket(house.sessions, ward="1")
     ward9 = await house.member("ward9@city.gov", ["agent"], wards=["9"])
     analyst = await house.member("analyst@city.gov", ["analyst"])
     refused = await ward9.call("GET", f"{EVENTS}?ticket={ticket}")
@@ -335,7 +318,7 @@ async def test_canned_responses_are_kept_per_language_and_audited(house: StaffHo
 
 async def test_a_conversations_context_and_the_sms_cost_of_a_draft(house: StaffHouse) -> None:
     agent = await house.member("agent@city.gov", ["agent"])
-    ticket = await _ticket(house, locale="xh")
+    ticket = await seed_ticket(house.sessions, locale="xh")
     async with house.sessions() as session, session.begin():
         row = await session.get(SupportTicket, ticket)
         assert row is not None and row.address is not None
@@ -404,7 +387,7 @@ async def test_a_supervisor_sees_each_agents_load(house: StaffHouse) -> None:
     agent = await house.member("agent@city.gov", ["agent"])
     await house.member("admin@city.gov", ["admin"])
     for _ in range(2):
-        ticket = await _ticket(house)
+        ticket = await seed_ticket(house.sessions)
         assert (await agent.call("POST", f"/api/v1/support/tickets/{ticket}/claim")).status == 200
     loads = await supervisor.call("GET", "/api/v1/support/agents")
     assert loads.status == 200, loads
